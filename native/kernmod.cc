@@ -1,0 +1,257 @@
+// kernmod native layer: the module system calls and nothing else.
+//
+// Rules (see ../README.md, "Architecture"):
+//  - Every call returns the syscall's result, or -errno captured right after the syscall on the thread
+//    that made it. No messages are built here; TypeScript turns -errno into a KernmodError.
+//  - Each call has a Promise form (a Napi::AsyncWorker on the libuv pool) and a Sync form.
+//  - init_module gets the caller's buffer memory without a copy; the worker keeps a reference to the
+//    buffer until it has finished.
+//  - A path given to finit_module is opened O_RDONLY|O_CLOEXEC inside the worker and closed on every path.
+//
+// The system-specific parts live in sys_linux.cc, sys_netbsd.cc and sys_other.cc (which answers ENOSYS
+// so that the addon builds, and npm install succeeds, everywhere).
+#include <napi.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "sys.h"
+
+namespace kernmod {
+namespace {
+
+// ---- argument helpers -------------------------------------------------------------------------------
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  }
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+int64_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  }
+  return info[i].As<Napi::Number>().Int64Value();
+}
+
+// A view of the bytes of a Buffer / TypedArray / DataView / ArrayBuffer, without copying.
+struct Bytes {
+  const void* data = nullptr;
+  size_t length = 0;
+};
+
+Bytes BytesArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() > i) {
+    Napi::Value v = info[i];
+    if (v.IsTypedArray()) {
+      auto ta = v.As<Napi::TypedArray>();
+      auto* base = static_cast<const uint8_t*>(ta.ArrayBuffer().Data());
+      return {base + ta.ByteOffset(), ta.ByteLength()};
+    }
+    if (v.IsDataView()) {
+      auto dv = v.As<Napi::DataView>();
+      auto* base = static_cast<const uint8_t*>(dv.ArrayBuffer().Data());
+      return {base + dv.ByteOffset(), dv.ByteLength()};
+    }
+    if (v.IsArrayBuffer()) {
+      auto ab = v.As<Napi::ArrayBuffer>();
+      return {ab.Data(), ab.ByteLength()};
+    }
+  }
+  throw Napi::TypeError::New(info.Env(), "image must be a Buffer, TypedArray, DataView or ArrayBuffer");
+}
+
+// ---- async workers ----------------------------------------------------------------------------------
+
+// Base: runs Work() on the pool, resolves the promise with Result(). Never rejects for a syscall
+// failure: a failure is a negative number, like the sync forms return.
+class Worker : public Napi::AsyncWorker {
+ public:
+  explicit Worker(Napi::Env env, const char* name)
+      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  virtual Napi::Value Result(Napi::Env env) = 0;
+  void OnOK() override { deferred_.Resolve(Result(Env())); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+};
+
+class InitModuleWorker : public Worker {
+ public:
+  InitModuleWorker(Napi::Env env, Napi::Value holder, Bytes image, std::string params)
+      : Worker(env, "kernmod:init_module"),
+        holder_(Napi::Persistent(holder)),
+        image_(image),
+        params_(std::move(params)) {}
+  void Execute() override { ret_ = sys::InitModule(image_.data, image_.length, params_.c_str()); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+
+ private:
+  Napi::Reference<Napi::Value> holder_;  // keeps the image's memory alive while the pool thread reads it
+  Bytes image_;
+  std::string params_;
+  int64_t ret_ = 0;
+};
+
+class FinitModuleFdWorker : public Worker {
+ public:
+  FinitModuleFdWorker(Napi::Env env, int fd, std::string params, int flags)
+      : Worker(env, "kernmod:finit_module"), fd_(fd), params_(std::move(params)), flags_(flags) {}
+  void Execute() override { ret_ = sys::FinitModule(fd_, params_.c_str(), flags_); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+
+ private:
+  int fd_;
+  std::string params_;
+  int flags_;
+  int64_t ret_ = 0;
+};
+
+// Resolves [ret, stage]: stage 0 = the open failed (ret = -errno of open), 1 = finit_module ran.
+class FinitModulePathWorker : public Worker {
+ public:
+  FinitModulePathWorker(Napi::Env env, std::string path, std::string params, int flags)
+      : Worker(env, "kernmod:finit_module"), path_(std::move(path)), params_(std::move(params)), flags_(flags) {}
+  void Execute() override { result_ = sys::FinitModulePath(path_.c_str(), params_.c_str(), flags_); }
+  Napi::Value Result(Napi::Env env) override;
+
+ private:
+  std::string path_;
+  std::string params_;
+  int flags_;
+  sys::PathResult result_{};
+};
+
+Napi::Value PathResultValue(Napi::Env env, const sys::PathResult& r) {
+  auto arr = Napi::Array::New(env, 2);
+  arr.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(r.ret)));
+  arr.Set(uint32_t{1}, Napi::Number::New(env, r.stage));
+  return arr;
+}
+
+Napi::Value FinitModulePathWorker::Result(Napi::Env env) { return PathResultValue(env, result_); }
+
+class DeleteModuleWorker : public Worker {
+ public:
+  DeleteModuleWorker(Napi::Env env, std::string name, int flags)
+      : Worker(env, "kernmod:delete_module"), name_(std::move(name)), flags_(flags) {}
+  void Execute() override { ret_ = sys::DeleteModule(name_.c_str(), flags_); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+
+ private:
+  std::string name_;
+  int flags_;
+  int64_t ret_ = 0;
+};
+
+// ---- exported functions -----------------------------------------------------------------------------
+
+template <typename W, typename... A>
+Napi::Value Queue(Napi::Env env, A&&... args) {
+  auto* w = new W(env, std::forward<A>(args)...);
+  auto promise = w->Promise();
+  w->Queue();
+  return promise;
+}
+
+Napi::Value InitModule(const Napi::CallbackInfo& info) {
+  Bytes image = BytesArg(info, 0);
+  return Queue<InitModuleWorker>(info.Env(), info[0], image, StringArg(info, 1, "params"));
+}
+
+Napi::Value InitModuleSync(const Napi::CallbackInfo& info) {
+  Bytes image = BytesArg(info, 0);
+  std::string params = StringArg(info, 1, "params");
+  return Napi::Number::New(info.Env(), static_cast<double>(sys::InitModule(image.data, image.length, params.c_str())));
+}
+
+Napi::Value FinitModule(const Napi::CallbackInfo& info) {
+  auto fd = static_cast<int>(IntArg(info, 0, "fd"));
+  return Queue<FinitModuleFdWorker>(info.Env(), fd, StringArg(info, 1, "params"),
+                                    static_cast<int>(IntArg(info, 2, "flags")));
+}
+
+Napi::Value FinitModuleSync(const Napi::CallbackInfo& info) {
+  auto fd = static_cast<int>(IntArg(info, 0, "fd"));
+  std::string params = StringArg(info, 1, "params");
+  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
+  return Napi::Number::New(info.Env(), static_cast<double>(sys::FinitModule(fd, params.c_str(), flags)));
+}
+
+Napi::Value FinitModulePath(const Napi::CallbackInfo& info) {
+  std::string path = StringArg(info, 0, "path");
+  return Queue<FinitModulePathWorker>(info.Env(), std::move(path), StringArg(info, 1, "params"),
+                                      static_cast<int>(IntArg(info, 2, "flags")));
+}
+
+Napi::Value FinitModulePathSync(const Napi::CallbackInfo& info) {
+  std::string path = StringArg(info, 0, "path");
+  std::string params = StringArg(info, 1, "params");
+  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
+  return PathResultValue(info.Env(), sys::FinitModulePath(path.c_str(), params.c_str(), flags));
+}
+
+Napi::Value DeleteModule(const Napi::CallbackInfo& info) {
+  std::string name = StringArg(info, 0, "name");
+  return Queue<DeleteModuleWorker>(info.Env(), std::move(name), static_cast<int>(IntArg(info, 1, "flags")));
+}
+
+Napi::Value DeleteModuleSync(const Napi::CallbackInfo& info) {
+  std::string name = StringArg(info, 0, "name");
+  auto flags = static_cast<int>(IntArg(info, 1, "flags"));
+  return Napi::Number::New(info.Env(), static_cast<double>(sys::DeleteModule(name.c_str(), flags)));
+}
+
+// { [errno]: [name, description] } from the C library this addon was built against.
+Napi::Value ErrnoTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto table = Napi::Object::New(env);
+  for (int e = 1; e < 512; e++) {
+    const char* name = sys::ErrnoName(e);
+    if (name == nullptr) continue;
+    auto entry = Napi::Array::New(env, 2);
+    entry.Set(uint32_t{0}, Napi::String::New(env, name));
+    entry.Set(uint32_t{1}, Napi::String::New(env, sys::ErrnoDescription(e)));
+    table.Set(Napi::Number::New(env, e), entry);
+  }
+  return table;
+}
+
+Napi::Object Constants(Napi::Env env) {
+  auto c = Napi::Object::New(env);
+  c.Set("system", Napi::String::New(env, sys::kSystem));
+  c.Set("MODULE_NAME_LEN", Napi::Number::New(env, sys::kModuleNameLen));
+  c.Set("O_TRUNC", Napi::Number::New(env, sys::kOTrunc));
+  c.Set("O_NONBLOCK", Napi::Number::New(env, sys::kONonblock));
+  c.Set("ENOSYS", Napi::Number::New(env, ENOSYS));
+  return c;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("initModule", Napi::Function::New(env, InitModule, "initModule"));
+  exports.Set("initModuleSync", Napi::Function::New(env, InitModuleSync, "initModuleSync"));
+  exports.Set("finitModule", Napi::Function::New(env, FinitModule, "finitModule"));
+  exports.Set("finitModuleSync", Napi::Function::New(env, FinitModuleSync, "finitModuleSync"));
+  exports.Set("finitModulePath", Napi::Function::New(env, FinitModulePath, "finitModulePath"));
+  exports.Set("finitModulePathSync", Napi::Function::New(env, FinitModulePathSync, "finitModulePathSync"));
+  exports.Set("deleteModule", Napi::Function::New(env, DeleteModule, "deleteModule"));
+  exports.Set("deleteModuleSync", Napi::Function::New(env, DeleteModuleSync, "deleteModuleSync"));
+  exports.Set("errnoTable", Napi::Function::New(env, ErrnoTable, "errnoTable"));
+  exports.Set("constants", Constants(env));
+  return exports;
+}
+
+}  // namespace
+}  // namespace kernmod
+
+// NODE_API_MODULE pastes the init function's name into an identifier, so it needs a plain name.
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return kernmod::Init(env, exports); }
+NODE_API_MODULE(NODE_GYP_MODULE_NAME, InitAddon)

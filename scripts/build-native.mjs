@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// Builds the native addon with node-gyp against the headers of the Node that runs this script.
+//
+// Why not plain `node-gyp rebuild`: without --nodedir node-gyp downloads headers, which fails on
+// machines with no route to the internet, and `rebuild` deletes a working build before it knows the new
+// one will succeed. Here --nodedir comes from process.execPath, and we run configure + build.
+//
+// --tolerant (used by `npm install`): when the build cannot run (no compiler, no python, no headers),
+// print one warning and exit 0; kernmod then falls back to its ffi backend at run time.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const tolerant = process.argv.includes('--tolerant');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+
+function fail(reason) {
+  if (tolerant) {
+    console.warn(
+      `kernmod: the native addon was not built (${reason}).\n` +
+        `kernmod: falling back to the ffi backend at run time; run \`npm run build:native\` once a C++ toolchain is installed.`,
+    );
+    process.exit(0);
+  }
+  console.error(`kernmod: cannot build the native addon: ${reason}`);
+  process.exit(1);
+}
+
+function nodeDir() {
+  // <prefix>/bin/node → <prefix>/include/node/node_api.h
+  const prefix = dirname(dirname(process.execPath));
+  if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) return prefix;
+  if (process.env.npm_config_nodedir && existsSync(join(process.env.npm_config_nodedir, 'include', 'node', 'node_api.h'))) {
+    return process.env.npm_config_nodedir;
+  }
+  return null;
+}
+
+function nodeGyp() {
+  const candidates = [];
+  try {
+    candidates.push(require.resolve('node-gyp/bin/node-gyp.js'));
+  } catch {
+    /* not a dependency in this install */
+  }
+  if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
+  const prefix = dirname(dirname(process.execPath));
+  candidates.push(join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  return candidates.find((c) => existsSync(c)) ?? null;
+}
+
+const dir = nodeDir();
+if (!dir) fail(`Node's headers are not installed next to ${process.execPath} (no include/node/node_api.h)`);
+const gyp = nodeGyp();
+if (!gyp) fail('node-gyp was not found (neither as a dependency nor bundled with npm)');
+
+for (const step of ['configure', 'build']) {
+  const r = spawnSync(process.execPath, [gyp, step, `--nodedir=${dir}`, '--release'], { cwd: root, stdio: tolerant ? 'pipe' : 'inherit' });
+  if (r.status !== 0) {
+    const tail = tolerant ? String(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ') : '';
+    fail(`node-gyp ${step} exited with ${r.status ?? r.signal}${tail ? `: ${tail}` : ''}`);
+  }
+}
