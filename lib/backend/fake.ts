@@ -1,0 +1,157 @@
+// A FAKE kernel, for unit tests only: it simulates the documented behaviour of init_module,
+// finit_module and delete_module (research/linux-anchors.md b1, b2) in memory. It is a simulation, not
+// a kernel: nothing it says proves anything about a real one — the kernel suite in the VM does that.
+// Tests use it to exercise the facade's logic (errors, retries, fallbacks) on hosts without modules.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { LINUX_DELETE_FLAGS } from './syscalls.js';
+import type { Backend, PathOutcome } from './types.js';
+
+const E = { EPERM: 1, ENOENT: 2, ENOEXEC: 8, EBADF: 9, EAGAIN: 11, EFAULT: 14, EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSYS: 38 } as const;
+
+export interface FakeModule {
+  name: string;
+  params: string;
+  refcnt: number;
+  flags: number;
+  /** Names of modules using this one. */
+  holders: Set<string>;
+}
+
+export interface FakeKernelOptions {
+  /** Answer ENOSYS to everything, like a kernel without CONFIG_MODULES (the host CI runs on). */
+  noModuleSupport?: boolean;
+  /** Answer ENOSYS to finit_module only, like kernels before 3.8. */
+  noFinitModule?: boolean;
+  /** Simulated time each load/unload takes, in ms (async forms only). */
+  delayMs?: number;
+}
+
+export interface FakeCall {
+  syscall: 'init_module' | 'finit_module' | 'delete_module' | 'open';
+  name?: string;
+  params?: string;
+  flags?: number;
+  ret: number;
+}
+
+/** The module name of a fake image: the `.modinfo`-style `name=` string it contains. */
+function imageName(image: Uint8Array): string | null {
+  const text = Buffer.from(image.buffer, image.byteOffset, image.byteLength).toString('latin1');
+  const m = /(?:^|\0)name=([^\0]+)\0/.exec(text);
+  return m ? m[1]! : null;
+}
+
+export class FakeKernel {
+  readonly modules = new Map<string, FakeModule>();
+  readonly calls: FakeCall[] = [];
+  modulesDisabled = false;
+  constructor(readonly options: FakeKernelOptions = {}) {}
+
+  /** Builds a minimal image the fake accepts: ELF magic, then `name=<name>` and optional `depends=`. */
+  static image(name: string, depends: string[] = []): Buffer {
+    return Buffer.from(`\x7fELF\0name=${name}\0depends=${depends.join(',')}\0`, 'latin1');
+  }
+
+  private record(call: FakeCall): number {
+    this.calls.push(call);
+    return call.ret;
+  }
+
+  load(image: Uint8Array, params: string, flags: number, syscall: 'init_module' | 'finit_module'): number {
+    const fail = (ret: number, name?: string) => this.record({ syscall, params, flags, ret: -ret, ...(name ? { name } : {}) });
+    if (this.options.noModuleSupport) return fail(E.ENOSYS);
+    if (syscall === 'finit_module' && this.options.noFinitModule) return fail(E.ENOSYS);
+    if (this.modulesDisabled) return fail(E.EPERM);
+    if (flags & ~7) return fail(E.EINVAL);
+    if (image.length < 4 || image[0] !== 0x7f || image[1] !== 0x45 || image[2] !== 0x4c || image[3] !== 0x46) return fail(E.ENOEXEC);
+    const name = imageName(image);
+    if (!name) return fail(E.ENOEXEC);
+    if (this.modules.has(name)) return fail(E.EEXIST, name);
+    const deps = /(?:^|\0)depends=([^\0]*)\0/.exec(Buffer.from(image).toString('latin1'))?.[1]?.split(',').filter(Boolean) ?? [];
+    for (const d of deps) if (!this.modules.has(d)) return fail(E.ENOENT, name); // "Unknown symbol"
+    for (const d of deps) this.modules.get(d)!.holders.add(name);
+    this.modules.set(name, { name, params, refcnt: 0, flags, holders: new Set() });
+    return this.record({ syscall, name, params, flags, ret: 0 });
+  }
+
+  unload(name: string, flags: number): number {
+    const fail = (ret: number) => this.record({ syscall: 'delete_module', name, flags, ret: -ret });
+    if (this.options.noModuleSupport) return fail(E.ENOSYS);
+    if (this.modulesDisabled) return fail(E.EPERM);
+    const m = this.modules.get(name);
+    if (!m) return fail(E.ENOENT);
+    const force = (flags & LINUX_DELETE_FLAGS.O_TRUNC) !== 0;
+    if (m.holders.size > 0) return fail(E.EAGAIN);
+    if (m.refcnt > 0 && !force) return fail(E.EAGAIN);
+    this.modules.delete(name);
+    for (const other of this.modules.values()) other.holders.delete(name);
+    return this.record({ syscall: 'delete_module', name, flags, ret: 0 });
+  }
+
+  readFd(fd: number): Uint8Array | number {
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(size);
+      let off = 0;
+      while (off < size) {
+        const n = readSync(fd, buf, off, size - off, off);
+        if (n === 0) break;
+        off += n;
+      }
+      return buf.subarray(0, off);
+    } catch {
+      return -E.EBADF;
+    }
+  }
+}
+
+const later = <T>(ms: number, f: () => T): Promise<T> =>
+  new Promise((resolve, reject) =>
+    setTimeout(() => {
+      try {
+        resolve(f());
+      } catch (e) {
+        reject(e);
+      }
+    }, ms),
+  );
+
+export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backend & { kernel: FakeKernel } {
+  const delay = kernel.options.delayMs ?? 0;
+  const finitFd = (fd: number, params: string, flags: number): number => {
+    if (kernel.options.noModuleSupport) return kernel.load(new Uint8Array(0), params, flags, 'finit_module');
+    const image = kernel.readFd(fd);
+    if (typeof image === 'number') return image;
+    return kernel.load(image, params, flags, 'finit_module');
+  };
+  const finitPath = (path: string, params: string, flags: number): PathOutcome => {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      const ret = (e as NodeJS.ErrnoException).errno ?? -E.ENOENT;
+      kernel.calls.push({ syscall: 'open', ret });
+      return { ret, syscall: 'open' };
+    }
+    try {
+      return { ret: finitFd(fd, params, flags), syscall: 'finit_module' };
+    } finally {
+      closeSync(fd);
+    }
+  };
+  return {
+    name: 'fake',
+    system: 'linux',
+    moduleNameLen: 56,
+    flags: LINUX_DELETE_FLAGS,
+    kernel,
+    initModule: (image, params) => later(delay, () => kernel.load(image, params, 0, 'init_module')),
+    initModuleSync: (image, params) => kernel.load(image, params, 0, 'init_module'),
+    finitModule: (fd, params, flags) => later(delay, () => finitFd(fd, params, flags)),
+    finitModuleSync: finitFd,
+    finitModulePath: (path, params, flags) => later(delay, () => finitPath(path, params, flags)),
+    finitModulePathSync: finitPath,
+    deleteModule: (name, flags) => later(delay, () => kernel.unload(name, flags)),
+    deleteModuleSync: (name, flags) => kernel.unload(name, flags),
+  };
+}

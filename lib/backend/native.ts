@@ -1,0 +1,53 @@
+// The native addon backend (native/*.cc, built by node-gyp, found with `bindings`).
+import { createRequire } from 'node:module';
+import type { Backend, PathOutcome } from './types.js';
+
+/** The raw surface of build/Release/kernmod.node, typed by hand (kept apart from the public types). */
+export interface NativeBinding {
+  initModule(image: Uint8Array, params: string): Promise<number>;
+  initModuleSync(image: Uint8Array, params: string): number;
+  finitModule(fd: number, params: string, flags: number): Promise<number>;
+  finitModuleSync(fd: number, params: string, flags: number): number;
+  finitModulePath(path: string, params: string, flags: number): Promise<[number, 0 | 1]>;
+  finitModulePathSync(path: string, params: string, flags: number): [number, 0 | 1];
+  deleteModule(name: string, flags: number): Promise<number>;
+  deleteModuleSync(name: string, flags: number): number;
+  errnoTable(): Record<string, [string, string]>;
+  constants: { system: string; MODULE_NAME_LEN: number; O_TRUNC: number; O_NONBLOCK: number; ENOSYS: number };
+}
+
+let cached: NativeBinding | undefined;
+
+/** Loads the addon; throws with the reason when it is not built. */
+export function loadNativeBinding(): NativeBinding {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  // `bindings` finds the package root by walking up from this file, so it works from lib/ (tests) and
+  // dist/lib/ (the compiled package) alike, and tries build/Release among its usual places.
+  const bindings = require('bindings') as (name: string) => NativeBinding;
+  const binding = bindings('kernmod');
+  cached = binding;
+  return binding;
+}
+
+function outcome([ret, stage]: [number, 0 | 1]): PathOutcome {
+  return { ret, syscall: stage === 0 ? 'open' : 'finit_module' };
+}
+
+export function createNativeBackend(binding: NativeBinding = loadNativeBinding()): Backend {
+  const c = binding.constants;
+  return {
+    name: 'native',
+    system: c.system,
+    moduleNameLen: c.MODULE_NAME_LEN,
+    flags: { O_TRUNC: c.O_TRUNC, O_NONBLOCK: c.O_NONBLOCK },
+    initModule: (image, params) => binding.initModule(image, params),
+    initModuleSync: (image, params) => binding.initModuleSync(image, params),
+    finitModule: (fd, params, flags) => binding.finitModule(fd, params, flags),
+    finitModuleSync: (fd, params, flags) => binding.finitModuleSync(fd, params, flags),
+    finitModulePath: async (path, params, flags) => outcome(await binding.finitModulePath(path, params, flags)),
+    finitModulePathSync: (path, params, flags) => outcome(binding.finitModulePathSync(path, params, flags)),
+    deleteModule: (name, flags) => binding.deleteModule(name, flags),
+    deleteModuleSync: (name, flags) => binding.deleteModuleSync(name, flags),
+  };
+}

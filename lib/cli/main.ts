@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// kernmod's command line: `kernmod <command> ...`, or multi-call like kmod when linked as insmod/rmmod.
+import { basename } from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { insmod } from './insmod.js';
+import { rmmod } from './rmmod.js';
+import { processIo, type Io } from './output.js';
+import type { Kernmod } from '../kernmod.js';
+
+const COMMANDS = ['insmod', 'rmmod', 'vm'] as const;
+
+const USAGE = `Usage: kernmod <command> [options]
+
+Commands:
+  insmod [-f] [--force-vermagic] [--force-modversion] FILE [PARAM=VALUE...]
+                          load a module file
+  rmmod [-f] [-w MSEC] NAME|FILE...
+                          unload modules
+  vm [--kernel 6.1|6.12|PATH] [--append ARGS] -- COMMAND...
+                          run COMMAND as root in a throwaway qemu VM with a real kernel
+Every command takes --json and --help. KERNMOD_BACKEND=native|ffi picks the system-call backend.
+`;
+
+async function defaultKernmod(): Promise<Kernmod> {
+  // Loaded lazily so `kernmod vm` and --help work where no backend can load.
+  const { withBackend } = await import('../kernmod.js');
+  const { loadBackend } = await import('../backend/select.js');
+  return withBackend(loadBackend());
+}
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let [command, ...rest] = argv;
+  const invokedAs = basename(process.argv[1] ?? '');
+  if ((COMMANDS as readonly string[]).includes(invokedAs) && invokedAs !== 'vm') {
+    rest = argv;
+    command = invokedAs;
+  }
+  switch (command) {
+    case 'insmod':
+    case 'rmmod': {
+      let km: Kernmod;
+      try {
+        km = await defaultKernmod();
+      } catch (e) {
+        io.err(`${command}: ERROR: ${(e as Error).message}\n`);
+        return 1;
+      }
+      return command === 'insmod' ? insmod(rest, km, io) : rmmod(rest, km, io);
+    }
+    case 'vm': {
+      const { vmCommand } = await import('../../vm/cli.js');
+      return vmCommand(rest);
+    }
+    case '--version':
+    case '-V': {
+      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+      io.out(`kernmod ${pkg.version}\n`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out(USAGE);
+      return command === undefined ? 1 : 0;
+    default:
+      io.err(`kernmod: unknown command '${command}'\n${USAGE}`);
+      return 1;
+  }
+}
+
+// Run when executed (bin), not when imported by tests.
+function invokedDirectly(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`kernmod: ${(e as Error)?.stack ?? e}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

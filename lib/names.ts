@@ -1,0 +1,37 @@
+// Module names as the kernel and kmod see them.
+import { invalidInput } from './errors.js';
+
+/** Extensions kmod recognises for module files, longest first. */
+export const MODULE_EXTENSIONS = ['.ko.zst', '.ko.xz', '.ko.gz', '.ko'] as const;
+
+/** kmod's modname_normalize: `-` becomes `_`, and the name stops at the first `.`. */
+export function normalizeModuleName(name: string): string {
+  const dot = name.indexOf('.');
+  return (dot === -1 ? name : name.slice(0, dot)).replaceAll('-', '_');
+}
+
+/** The module name kmod derives from a file path: its basename without extension, normalised. */
+export function moduleNameFromPath(path: string): string {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  return normalizeModuleName(base);
+}
+
+/**
+ * Checks a name before delete_module: not empty, no NUL or `/`, and shorter than MODULE_NAME_LEN
+ * (which counts the NUL). The kernel would answer ENOENT for a bad length; we say what is wrong.
+ */
+export function validateModuleName(name: unknown, moduleNameLen: number): string {
+  if (typeof name !== 'string') throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name must be a string, got ${typeof name}`);
+  if (name.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_NAME', 'module name is empty');
+  if (name.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains NUL`, { module: name });
+  if (name.includes('/')) {
+    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains / (pass the module name, not a path)`, { module: name });
+  }
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (moduleNameLen > 0 && bytes >= moduleNameLen) {
+    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${moduleNameLen - 1}`, {
+      module: name,
+    });
+  }
+  return name;
+}
