@@ -1,0 +1,131 @@
+// insmod/rmmod output, exit codes and --json, driven through the FAKE kernel (a simulation of the
+// syscalls; the kernel suite runs the real CLI in the VM).
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createFakeBackend, FakeKernel } from '../../lib/backend/fake.js';
+import { insmod, joinParamArgs } from '../../lib/cli/insmod.js';
+import { rmmod } from '../../lib/cli/rmmod.js';
+import { main } from '../../lib/cli/main.js';
+import { bind } from '../../lib/kernmod.js';
+
+function io() {
+  const o = { out: '', err: '' };
+  return { o, io: { out: (s: string) => void (o.out += s), err: (s: string) => void (o.err += s) } };
+}
+const dir = mkdtempSync(join(tmpdir(), 'kernmod-cli-'));
+const file = (name: string, deps: string[] = []) => {
+  const p = join(dir, `${name}.ko`);
+  writeFileSync(p, FakeKernel.image(name, deps));
+  return p;
+};
+const sysfs = join(dir, 'sys-module');
+mkdirSync(join(sysfs, 'builtin_thing'), { recursive: true }); // a builtin: no initstate
+
+describe('kernmod insmod', () => {
+  it('joins PARAM=VALUE args like kmod v34, quoting values with spaces', () => {
+    expect(joinParamArgs(['a=1', 'b=x y', 'c="q r"', 'flag'])).toBe('a=1 b="x y" c="q r" flag');
+  });
+
+  it('loads silently and exits 0', async () => {
+    const kernel = new FakeKernel();
+    const { o, io: t } = io();
+    expect(await insmod([file('cli_a'), 'x=1', 's=two words'], bind(createFakeBackend(kernel)), t)).toBe(0);
+    expect(o).toEqual({ out: '', err: '' });
+    expect(kernel.modules.get('cli_a')?.params).toBe('x=1 s="two words"');
+  });
+
+  it("prints kmod's error line, a hint line, and exits 1", async () => {
+    const km = bind(createFakeBackend(new FakeKernel()));
+    const path = file('cli_b');
+    await insmod([path], km, io().io);
+    const { o, io: t } = io();
+    expect(await insmod([path], km, t)).toBe(1);
+    expect(o.err).toBe(`insmod: ERROR: could not insert module ${path}: File exists\ninsmod: hint: a module with this name is already loaded (unload it first, or treat it as success as modprobe does)\n`);
+  });
+
+  it("uses kmod's wording for unknown symbols and a missing file", async () => {
+    const km = bind(createFakeBackend(new FakeKernel()));
+    const { o, io: t } = io();
+    await insmod([file('cli_imp', ['cli_exp'])], km, t);
+    expect(o.err).toMatch(/^insmod: ERROR: could not insert module .*cli_imp\.ko: Unknown symbol in module\n/);
+    const m = io();
+    expect(await insmod(['/nonexistent.ko'], km, m.io)).toBe(1);
+    expect(m.o.err.split('\n')[0]).toBe('insmod: ERROR: could not load module /nonexistent.ko: No such file or directory');
+  });
+
+  it('prints the result or the error as JSON', async () => {
+    const km = bind(createFakeBackend(new FakeKernel()));
+    const a = io();
+    expect(await insmod(['--json', file('cli_j'), 'n=5'], km, a.io)).toBe(0);
+    expect(JSON.parse(a.o.out)).toMatchObject({ ok: true, result: { module: 'cli_j', syscall: 'finit_module', params: 'n=5' } });
+    const b = io();
+    expect(await insmod(['--json', file('cli_j')], km, b.io)).toBe(1);
+    expect(JSON.parse(b.o.out)).toMatchObject({ ok: false, error: { code: 'EEXIST', errno: -17, syscall: 'finit_module', phase: 'load' } });
+    expect(b.o.err).toBe('');
+  });
+
+  it('rejects bad params before the kernel sees them', async () => {
+    const kernel = new FakeKernel();
+    const { o, io: t } = io();
+    expect(await insmod([file('cli_p'), 'a=1', 'a=2'], bind(createFakeBackend(kernel)), t)).toBe(1);
+    expect(o.err).toMatch(/duplicate parameter/);
+    expect(kernel.calls).toHaveLength(0);
+  });
+
+  it('-f sets both ignore flags', async () => {
+    const kernel = new FakeKernel();
+    await insmod(['-f', file('cli_f')], bind(createFakeBackend(kernel)), io().io);
+    expect(kernel.calls[0]?.flags).toBe(3);
+  });
+});
+
+describe('kernmod rmmod', () => {
+  it('removes by name or by path', async () => {
+    const kernel = new FakeKernel();
+    const km = bind(createFakeBackend(kernel));
+    await km.loadModule(file('cli_r1'));
+    await km.loadModule(file('cli_r2'));
+    expect(await rmmod(['cli-r1', join(dir, 'cli_r2.ko')], km, io().io, sysfs)).toBe(0);
+    expect(kernel.modules.size).toBe(0);
+  });
+
+  it("uses kmod's lines for not loaded, in use, and builtin", async () => {
+    const kernel = new FakeKernel();
+    const km = bind(createFakeBackend(kernel));
+    const a = io();
+    expect(await rmmod(['cli_none'], km, a.io, sysfs)).toBe(1);
+    expect(a.o.err.split('\n')[0]).toBe('rmmod: ERROR: Module cli_none is not currently loaded');
+    await km.loadModule(file('cli_busy'));
+    kernel.modules.get('cli_busy')!.refcnt = 1;
+    const b = io();
+    expect(await rmmod(['cli_busy'], km, b.io, sysfs)).toBe(1);
+    expect(b.o.err.split('\n')[0]).toBe('rmmod: ERROR: Module cli_busy is in use');
+    const c = io();
+    expect(await rmmod(['builtin_thing'], km, c.io, sysfs)).toBe(1);
+    expect(c.o.err.split('\n')[0]).toBe('rmmod: ERROR: Module builtin_thing is builtin.');
+  });
+
+  it('-w waits for the module to become free', async () => {
+    const kernel = new FakeKernel();
+    const km = bind(createFakeBackend(kernel));
+    await km.loadModule(file('cli_w'));
+    kernel.modules.get('cli_w')!.refcnt = 1;
+    setTimeout(() => (kernel.modules.get('cli_w')!.refcnt = 0), 50);
+    const t = io();
+    expect(await rmmod(['-w', '2000', '--json', 'cli_w'], km, t.io, sysfs)).toBe(0);
+    expect(JSON.parse(t.o.out).results[0]).toMatchObject({ module: 'cli_w' });
+  });
+});
+
+describe('kernmod (dispatch)', () => {
+  it('prints usage for help and an error for unknown commands', async () => {
+    const a = io();
+    expect(await main(['--help'], a.io)).toBe(0);
+    expect(a.o.out).toMatch(/Usage: kernmod <command>/);
+    const b = io();
+    expect(await main(['frobnicate'], b.io)).toBe(1);
+    expect(b.o.err).toMatch(/unknown command 'frobnicate'/);
+  });
+});
