@@ -23,7 +23,11 @@ function reason(e: unknown): string {
   return msg.split('\n')[0] ?? msg;
 }
 
-export function loadBackend(preference: string | undefined = process.env.KERNMOD_BACKEND): Backend {
+/** How each backend is created; replaceable in tests to show the aggregated failure report. */
+export type BackendLoaders = Record<'native' | 'ffi', () => Backend>;
+const defaultLoaders: BackendLoaders = { native: tryNative, ffi: createFfiBackend };
+
+export function loadBackend(preference: string | undefined = process.env.KERNMOD_BACKEND, loaders: BackendLoaders = defaultLoaders): Backend {
   const wanted = preference === undefined || preference === '' || preference === 'auto' ? 'auto' : preference;
   if (wanted !== 'auto' && wanted !== 'native' && wanted !== 'ffi') {
     throw new KernmodError({
@@ -36,7 +40,7 @@ export function loadBackend(preference: string | undefined = process.env.KERNMOD
   const failures: string[] = [];
   for (const name of order) {
     try {
-      return name === 'native' ? tryNative() : createFfiBackend();
+      return loaders[name]();
     } catch (e) {
       failures.push(`- ${name}: ${reason(e)}\n  fix: ${FIX[name]}`);
     }

@@ -1,0 +1,44 @@
+// The CLI in the real kernel: `kernmod insmod` / `kernmod rmmod` as a user runs them (compiled dist/).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { kernelBackends, procModule, requireKernel, sysfs, testModules, unloadOurs } from '../helpers.js';
+
+requireKernel();
+const { modules: m } = testModules();
+const cli = new URL('../../../dist/lib/cli/main.js', import.meta.url).pathname;
+
+describe.skipIf(!existsSync(cli))('kernmod insmod / rmmod (compiled CLI)', () => {
+  const km = kernelBackends()[0]!.km();
+  afterEach(() => unloadOurs(km));
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+
+  it('insmod FILE PARAM=VALUE loads with the params; rmmod removes it', () => {
+    const a = run('insmod', m.params, 'p_charp=two words', 'p_int=7');
+    expect(a.stderr).toBe('');
+    expect(a.status).toBe(0);
+    expect(sysfs('kernmod_params/parameters/p_charp')).toBe('two words');
+    expect(sysfs('kernmod_params/parameters/p_int')).toBe('7');
+    const b = run('rmmod', 'kernmod-params');
+    expect(b.status).toBe(0);
+    expect(procModule('kernmod_params')).toBeUndefined();
+  });
+
+  it("insmod prints kmod's error line plus a hint, exit 1", () => {
+    run('insmod', m.hello);
+    const r = run('insmod', m.hello);
+    expect(r.status).toBe(1);
+    expect(r.stderr.split('\n')[0]).toBe(`insmod: ERROR: could not insert module ${m.hello}: File exists`);
+    expect(r.stderr).toMatch(/^insmod: hint: /m);
+  });
+
+  it('rmmod of a module in use names its holders; --json gives the error object', () => {
+    run('insmod', m.exporter);
+    run('insmod', m.importer);
+    const r = run('rmmod', 'kernmod_exporter');
+    expect(r.status).toBe(1);
+    expect(r.stderr.split('\n')[0]).toBe('rmmod: ERROR: Module kernmod_exporter is in use by: kernmod_importer');
+    const j = run('rmmod', '--json', 'kernmod_exporter');
+    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, error: { code: 'EAGAIN', syscall: 'delete_module', module: 'kernmod_exporter' } });
+  });
+});
