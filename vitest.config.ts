@@ -4,6 +4,10 @@ import { defineConfig } from 'vitest/config';
 // usually one without module support); `kernel` runs as root inside a qemu guest (see vm/), one fork,
 // files in sequence, because every file changes the same kernel.
 export default defineConfig({
+  // In the VM guest (vm/) the project tree is a read-only 9p mount, so Vite/Vitest caches go to the
+  // guest's tmpfs. (The config itself must then be loaded with `--configLoader runner`: the default
+  // loader writes a bundled copy of this file to node_modules/.vite-temp before reading it.)
+  ...(process.env.KERNMOD_VM ? { cacheDir: '/tmp/kernmod-vite-cache' } : {}),
   test: {
     projects: [
       {

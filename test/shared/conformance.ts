@@ -71,7 +71,7 @@ describe.each(cases)('backend conformance: $label', ({ make, modules }) => {
     const shape = { name: 'KernmodError', code, errno: modules ? ENOENT : ENOSYS, syscall: 'delete_module', module: 'kernmod_not_loaded', phase: 'unload' };
     await expect(km.unloadModule('kernmod-not-loaded')).rejects.toMatchObject(shape);
     expect(() => km.unloadModuleSync('kernmod-not-loaded')).toThrow(expect.objectContaining(shape));
-    const err = await km.unloadModule('kernmod_not_loaded').catch((e: unknown) => e as Error);
+    const err = (await km.unloadModule('kernmod_not_loaded').catch((e: unknown) => e)) as Error;
     expect(err.message).toBe(
       modules
         ? "ENOENT: no such file or directory, delete_module 'kernmod_not_loaded'"

@@ -130,7 +130,7 @@ describe('unloadModule (fake kernel)', () => {
     const { kernel, km } = setup();
     await km.loadModule(FakeKernel.image('demo_stuck'));
     kernel.modules.get('demo_stuck')!.refcnt = 1;
-    const err = await km.unloadModule('demo_stuck', { wait: 80 }).catch((e: Error) => e);
+    const err = (await km.unloadModule('demo_stuck', { wait: 80 }).catch((e: unknown) => e)) as Error;
     expect(err).toMatchObject({ code: 'EAGAIN', syscall: 'delete_module' });
     expect(err.message).toMatch(/still in use after \d+ attempts/);
     expect(() => km.unloadModuleSync('demo_stuck', { wait: 50 })).toThrow(/still in use/);

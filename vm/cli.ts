@@ -1,0 +1,126 @@
+// `kernmod vm ...`: run a command in a guest from the shell. Called by the main CLI (lib/cli).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseAccelRequest } from './accel.js';
+import { listInstalledKernels } from './kernels.js';
+import { provision } from './provision.js';
+import { interruptedBy } from './qemu.js';
+import { runInVm } from './run.js';
+
+export const VM_USAGE = `Usage:
+  kernmod vm [options] -- COMMAND [ARGS...]   run COMMAND as root in a qemu guest (host root mounted read-only)
+  kernmod vm --list                           list kernels that can be booted
+
+Options:
+  --kernel SPEC     6.1 (default) | 6.12 | an installed release | a vmlinuz file | /lib/modules/<release>
+  --append ARG      extra kernel command-line argument (repeatable), e.g. --append module.sig_enforce=1
+  --timeout SEC     whole-run limit including boot (default 900); exit code 124 when hit
+  --accel MODE      auto (default; KVM if a probe boot works) | kvm | tcg   (env KERNMOD_VM_ACCEL)
+  --memory MIB      guest memory (default 2048)
+  --cpus N          guest CPUs (default 2)
+  --env NAME=VALUE  extra environment for the command (repeatable)
+  --dmesg           print the guest's kernel log to stderr at the end (otherwise it is saved to a file)
+  --provision       install missing packages first (root + apt)
+  --quiet           no progress messages
+In the guest: cwd is the current directory, $KERNMOD_VM_IO is a writable directory shared with the
+host (its host path is printed at the end), $KERNMOD_VM_KERNEL is the release.`;
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: expected a positive number, got "${v}"`);
+  return n;
+}
+
+export async function vmCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        kernel: { type: 'string' },
+        append: { type: 'string', multiple: true },
+        timeout: { type: 'string' },
+        accel: { type: 'string' },
+        memory: { type: 'string' },
+        cpus: { type: 'string' },
+        env: { type: 'string', multiple: true },
+        dmesg: { type: 'boolean' },
+        provision: { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        list: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`kernmod vm: ${(e as Error).message}\n${VM_USAGE}\n`);
+    return 2;
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    process.stdout.write(VM_USAGE + '\n');
+    return 0;
+  }
+  const log = v.quiet ? () => {} : (s: string) => process.stderr.write(s + '\n');
+  try {
+    if (v.list) {
+      const ks = listInstalledKernels();
+      if (ks.length === 0) process.stdout.write('no bootable kernels (vmlinuz + /lib/modules) installed\n');
+      for (const k of ks) process.stdout.write(`${k.release}\t${k.vmlinuz}\t${k.headersDir ?? '(no headers)'}\n`);
+      return 0;
+    }
+    if (positionals.length === 0) {
+      if (v.provision) {
+        await provision({ kernels: [v.kernel ?? '6.1'], install: true, log });
+        return 0;
+      }
+      process.stderr.write(`kernmod vm: no command given\n${VM_USAGE}\n`);
+      return 2;
+    }
+    const env: Record<string, string> = {};
+    for (const e of v.env ?? []) {
+      const eq = e.indexOf('=');
+      if (eq <= 0) throw new Error(`--env: expected NAME=VALUE, got "${e}"`);
+      env[e.slice(0, eq)] = e.slice(eq + 1);
+    }
+    const timeoutSec = num(v.timeout, 'timeout');
+    const memoryMiB = num(v.memory, 'memory');
+    const cpus = num(v.cpus, 'cpus');
+    const accel = parseAccelRequest(v.accel, '--accel');
+    const r = await runInVm(positionals, {
+      ...(v.kernel !== undefined ? { kernel: v.kernel } : {}),
+      append: v.append ?? [],
+      ...(timeoutSec !== undefined ? { timeoutMs: timeoutSec * 1000 } : {}),
+      ...(memoryMiB !== undefined ? { memoryMiB } : {}),
+      ...(cpus !== undefined ? { cpus } : {}),
+      ...(accel !== undefined ? { accel } : {}),
+      env,
+      echo: true,
+      provision: v.provision ?? false,
+      log,
+    });
+    if (v.dmesg) process.stderr.write(`----- guest dmesg (${r.release}) -----\n${r.dmesg}`);
+    const signal = interruptedBy();
+    if (signal) {
+      log(`kernmod vm: interrupted by ${signal}; VM stopped`);
+      return 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15);
+    }
+    // If the command never started, its (empty) output cannot explain why; the console can.
+    if (r.bootMs < 0) {
+      process.stderr.write(`----- guest console (last 40 lines) -----\n${r.console.split('\n').slice(-40).join('\n')}\n`);
+    }
+    const what = r.timedOut ? `timed out after ${Math.round(r.durationMs / 1000)} s` : r.exitCode === -1 ? 'guest died' : `exit code ${r.exitCode}`;
+    log(
+      `kernmod vm: ${r.release} (${r.accel}): ${what}; boot ${r.bootMs >= 0 ? `${(r.bootMs / 1000).toFixed(1)} s` : 'did not finish'}, ` +
+        `total ${(r.durationMs / 1000).toFixed(1)} s; io dir ${r.ioDir}${v.dmesg || !r.dmesg ? '' : ` (dmesg: ${join(r.ioDir, 'dmesg')})`}`,
+    );
+    return r.exitCode === -1 ? 255 : r.exitCode;
+  } catch (e) {
+    // 125, like env(1)/timeout(1): the rig failed, not the command.
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 125;
+  }
+}
