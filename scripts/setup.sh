@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs, idempotent: the build toolchain, npm dependencies, the addon and
+# dist/, then the VM rig's packages (qemu, busybox, Debian's 6.1 and newest 6.12 kernels + headers).
+# Installs system packages only when run as root with apt; otherwise it says what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for tool in python3 make g++; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 make g++ >/dev/null
+  else
+    echo "setup: missing ${need[*]}: the native addon will not build (kernmod falls back to ffi-rs)" >&2
+  fi
+fi
+
+npm ci --no-audit --no-fund
+npm run build
+node dist/vm/provision-main.js --kernels "${KERNMOD_KERNELS:-6.1,6.12}"

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// `npm test`: the unit suite on this host, then the kernel suite in qemu VMs on both test kernels
+// (pass `--kernel 6.12` etc. through to limit it). Prints one closing line: `N passed, N failed`.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const root = new URL('..', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'kernmod-test-'));
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+
+// 1. unit suite (host)
+const unitJson = join(tmp, 'unit.json');
+const unit = spawnSync(
+  process.execPath,
+  [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'unit', '--reporter=default', '--reporter=json', `--outputFile.json=${unitJson}`],
+  { cwd: root, stdio: 'inherit' },
+);
+try {
+  const r = JSON.parse(readFileSync(unitJson, 'utf8'));
+  passed += r.numPassedTests;
+  failed += r.numFailedTests;
+  skipped += r.numPendingTests + (r.numTodoTests ?? 0);
+  console.log(`unit: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+} catch {
+  console.log(`unit: the suite produced no results (exit ${unit.status})`);
+  failed += 1;
+}
+if (unit.status !== 0 && failed === 0) failed += 1;
+
+// 2. kernel suite (qemu guests)
+const kernel = spawnSync(process.execPath, [join(root, 'dist/vm/run-kernel-suite.js'), ...args], { cwd: root, stdio: ['inherit', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+process.stdout.write(kernel.stdout ?? '');
+const line = (kernel.stdout ?? '').split('\n').reverse().find((l) => /^\d+ passed, \d+ failed/.test(l));
+if (line) {
+  const [, p, f, s] = /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/.exec(line);
+  passed += Number(p);
+  failed += Number(f);
+  skipped += Number(s ?? 0);
+}
+if (!line || (kernel.status !== 0 && Number(/(\d+) failed/.exec(line ?? '')?.[1] ?? 0) === 0)) {
+  console.log(`kernel: the suite did not finish cleanly (exit ${kernel.status})`);
+  failed += 1;
+}
+rmSync(tmp, { recursive: true, force: true });
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exitCode = failed > 0 ? 1 : 0;
