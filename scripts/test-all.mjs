@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: the unit suite on this host, then the kernel suite in qemu VMs on both test kernels
 // (pass `--kernel 6.12` etc. through to limit it). Prints one closing line: `N passed, N failed`.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,9 +33,18 @@ try {
 if (unit.status !== 0 && failed === 0) failed += 1;
 
 // 2. kernel suite (qemu guests)
-const kernel = spawnSync(process.execPath, [join(root, 'dist/vm/run-kernel-suite.js'), ...args], { cwd: root, stdio: ['inherit', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-process.stdout.write(kernel.stdout ?? '');
-const line = (kernel.stdout ?? '').split('\n').reverse().find((l) => /^\d+ passed, \d+ failed/.test(l));
+// Streamed as it runs (a boot takes seconds, a phase about a minute), and kept to find its summary line.
+const kernel = await new Promise((resolve) => {
+  const child = spawn(process.execPath, [join(root, 'dist/vm/run-kernel-suite.js'), ...args], { cwd: root, stdio: ['inherit', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+    process.stdout.write(chunk);
+  });
+  child.on('close', (status) => resolve({ status, stdout }));
+});
+const line = kernel.stdout.split('\n').reverse().find((l) => /^\d+ passed, \d+ failed/.test(l));
 if (line) {
   const [, p, f, s] = /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/.exec(line);
   passed += Number(p);

@@ -1,0 +1,187 @@
+// What the running kernel reports about its modules: /proc/modules joined with /sys/module/<name>.
+// Modules can vanish while we read (an unload in between): such a module is dropped from the list, or
+// keeps only what /proc/modules said, never an error (kmod's lsmod printed `-2 -2`, kmod issue #41).
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { normalizeModuleName } from '../names.js';
+import { parseProcModules, type ProcModulesRow } from './procfs.js';
+
+export interface ModuleInfo {
+  name: string;
+  /** Bytes, from /proc/modules (all memory regions). */
+  size: number;
+  refcnt: number | null;
+  /** Modules holding this one (sysfs holders/, else /proc/modules' column). */
+  holders: string[];
+  state: string;
+  /** /sys/module/<name>/initstate: live | coming | going; undefined if it vanished. */
+  initstate?: string;
+  address: bigint;
+  taint: string;
+  permanent: boolean;
+  coresize?: number;
+  initsize?: number;
+  version?: string;
+  srcversion?: string;
+  /** Current parameter values readable in /sys/module/<name>/parameters (unreadable ones omitted). */
+  parameters: Record<string, string>;
+}
+
+export interface StateOptions {
+  /** Root of procfs/sysfs, for tests and containers: `${root}/proc/modules`, `${root}/sys/module`. */
+  root?: string;
+  /** Read parameter values too (a readdir + a read per parameter). Default true. */
+  parameters?: boolean;
+}
+
+const paths = (root = '') => ({ proc: `${root}/proc/modules`, sys: `${root}/sys/module` });
+
+function trimNl(s: string): string {
+  return s.endsWith('\n') ? s.slice(0, -1) : s;
+}
+
+function readOpt(path: string): string | undefined {
+  try {
+    return trimNl(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+async function readOptAsync(path: string): Promise<string | undefined> {
+  try {
+    return trimNl(await readFile(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+function listOpt(path: string): string[] | undefined {
+  try {
+    return readdirSync(path).sort();
+  } catch {
+    return undefined;
+  }
+}
+async function listOptAsync(path: string): Promise<string[] | undefined> {
+  try {
+    return (await readdir(path)).sort();
+  } catch {
+    return undefined;
+  }
+}
+
+function join1(row: ProcModulesRow, s: {
+  initstate: string | undefined;
+  holders: string[] | undefined;
+  coresize: string | undefined;
+  initsize: string | undefined;
+  version: string | undefined;
+  srcversion: string | undefined;
+  taint: string | undefined;
+  refcnt: string | undefined;
+  parameters: Record<string, string>;
+}): ModuleInfo {
+  const info: ModuleInfo = {
+    name: row.name,
+    size: row.size,
+    refcnt: s.refcnt !== undefined ? Number(s.refcnt) : row.refcnt,
+    holders: s.holders ?? row.usedBy,
+    state: row.state,
+    address: row.address,
+    taint: s.taint ?? row.taint,
+    permanent: row.permanent,
+    parameters: s.parameters,
+  };
+  if (s.initstate !== undefined) info.initstate = s.initstate;
+  if (s.coresize !== undefined) info.coresize = Number(s.coresize);
+  if (s.initsize !== undefined) info.initsize = Number(s.initsize);
+  if (s.version !== undefined) info.version = s.version;
+  if (s.srcversion !== undefined) info.srcversion = s.srcversion;
+  return info;
+}
+
+function readSysSync(sys: string, name: string, withParams: boolean) {
+  const d = join(sys, name);
+  const parameters: Record<string, string> = {};
+  if (withParams) {
+    for (const p of listOpt(join(d, 'parameters')) ?? []) {
+      const v = readOpt(join(d, 'parameters', p));
+      if (v !== undefined) parameters[p] = v;
+    }
+  }
+  return {
+    initstate: readOpt(join(d, 'initstate')),
+    holders: listOpt(join(d, 'holders')),
+    coresize: readOpt(join(d, 'coresize')),
+    initsize: readOpt(join(d, 'initsize')),
+    version: readOpt(join(d, 'version')),
+    srcversion: readOpt(join(d, 'srcversion')),
+    taint: readOpt(join(d, 'taint')),
+    refcnt: readOpt(join(d, 'refcnt')),
+    parameters,
+  };
+}
+
+async function readSys(sys: string, name: string, withParams: boolean) {
+  const d = join(sys, name);
+  const parameters: Record<string, string> = {};
+  if (withParams) {
+    const names = (await listOptAsync(join(d, 'parameters'))) ?? [];
+    const values = await Promise.all(names.map((p) => readOptAsync(join(d, 'parameters', p))));
+    names.forEach((p, i) => {
+      const v = values[i];
+      if (v !== undefined) parameters[p] = v;
+    });
+  }
+  const [initstate, holders, coresize, initsize, version, srcversion, taint, refcnt] = await Promise.all([
+    readOptAsync(join(d, 'initstate')),
+    listOptAsync(join(d, 'holders')),
+    readOptAsync(join(d, 'coresize')),
+    readOptAsync(join(d, 'initsize')),
+    readOptAsync(join(d, 'version')),
+    readOptAsync(join(d, 'srcversion')),
+    readOptAsync(join(d, 'taint')),
+    readOptAsync(join(d, 'refcnt')),
+  ]);
+  return { initstate, holders, coresize, initsize, version, srcversion, taint, refcnt, parameters };
+}
+
+/** Every loaded module, in /proc/modules order (newest first), joined with sysfs. */
+export async function listModules(opts: StateOptions = {}): Promise<ModuleInfo[]> {
+  const { proc, sys } = paths(opts.root);
+  const rows = parseProcModules(await readFile(proc, 'utf8'));
+  const withParams = opts.parameters ?? true;
+  return Promise.all(rows.map(async (row) => join1(row, await readSys(sys, row.name, withParams))));
+}
+
+export function listModulesSync(opts: StateOptions = {}): ModuleInfo[] {
+  const { proc, sys } = paths(opts.root);
+  const rows = parseProcModules(readFileSync(proc, 'utf8'));
+  const withParams = opts.parameters ?? true;
+  return rows.map((row) => join1(row, readSysSync(sys, row.name, withParams)));
+}
+
+/** One loaded module by name (`-` and `_` alike), or undefined. */
+export async function getModule(name: string, opts: StateOptions = {}): Promise<ModuleInfo | undefined> {
+  const want = normalizeModuleName(name);
+  const { proc, sys } = paths(opts.root);
+  const row = parseProcModules(await readFile(proc, 'utf8')).find((r) => r.name === want);
+  return row && join1(row, await readSys(sys, row.name, opts.parameters ?? true));
+}
+
+/**
+ * Whether a module is in the kernel, as kmod decides it: /sys/module/<name>/initstate says
+ * live/coming/going; a directory without initstate is a builtin (reported as 'builtin').
+ */
+export function moduleState(name: string, opts: StateOptions = {}): 'live' | 'coming' | 'going' | 'builtin' | 'absent' {
+  const d = join(paths(opts.root).sys, normalizeModuleName(name));
+  const init = readOpt(join(d, 'initstate'));
+  if (init === 'live' || init === 'coming' || init === 'going') return init;
+  return existsSync(d) ? 'builtin' : 'absent';
+}
+
+/** True if the module is loaded (live, or still coming/going); false for builtins and absent ones. */
+export function isLoaded(name: string, opts: StateOptions = {}): boolean {
+  const s = moduleState(name, opts);
+  return s === 'live' || s === 'coming' || s === 'going';
+}
