@@ -1,8 +1,8 @@
 // What the running kernel reports about its modules: /proc/modules joined with /sys/module/<name>.
 // Modules can vanish while we read (an unload in between): such a module is dropped from the list, or
 // keeps only what /proc/modules said, never an error (kmod's lsmod printed `-2 -2`, kmod issue #41).
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { existsSync, opendirSync, readFileSync, readdirSync } from 'node:fs';
+import { opendir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { normalizeModuleName } from '../names.js';
 import { parseProcModules, type ProcModulesRow } from './procfs.js';
@@ -12,7 +12,10 @@ export interface ModuleInfo {
   /** Bytes, from /proc/modules (all memory regions). */
   size: number;
   refcnt: number | null;
-  /** Modules holding this one (sysfs holders/, else /proc/modules' column). */
+  /**
+   * Modules holding this one (sysfs holders/, else /proc/modules' column), in the directory's own order
+   * as kmod's lsmod prints them (Node's readdir would sort them).
+   */
   holders: string[];
   state: string;
   /** /sys/module/<name>/initstate: live | coming | going; undefined if it vanished. */
@@ -58,6 +61,30 @@ async function readOptAsync(path: string): Promise<string | undefined> {
 function listOpt(path: string): string[] | undefined {
   try {
     return readdirSync(path).sort();
+  } catch {
+    return undefined;
+  }
+}
+/** A directory's entries in the order the file system returns them (what kmod, using readdir(3), sees). */
+function listRawOpt(path: string): string[] | undefined {
+  try {
+    const dir = opendirSync(path);
+    const names: string[] = [];
+    try {
+      for (let e = dir.readSync(); e !== null; e = dir.readSync()) names.push(e.name);
+    } finally {
+      dir.closeSync();
+    }
+    return names;
+  } catch {
+    return undefined;
+  }
+}
+async function listRawOptAsync(path: string): Promise<string[] | undefined> {
+  try {
+    const names: string[] = [];
+    for await (const e of await opendir(path)) names.push(e.name);
+    return names;
   } catch {
     return undefined;
   }
@@ -111,7 +138,7 @@ function readSysSync(sys: string, name: string, withParams: boolean) {
   }
   return {
     initstate: readOpt(join(d, 'initstate')),
-    holders: listOpt(join(d, 'holders')),
+    holders: listRawOpt(join(d, 'holders')),
     coresize: readOpt(join(d, 'coresize')),
     initsize: readOpt(join(d, 'initsize')),
     version: readOpt(join(d, 'version')),
@@ -135,7 +162,7 @@ async function readSys(sys: string, name: string, withParams: boolean) {
   }
   const [initstate, holders, coresize, initsize, version, srcversion, taint, refcnt] = await Promise.all([
     readOptAsync(join(d, 'initstate')),
-    listOptAsync(join(d, 'holders')),
+    listRawOptAsync(join(d, 'holders')),
     readOptAsync(join(d, 'coresize')),
     readOptAsync(join(d, 'initsize')),
     readOptAsync(join(d, 'version')),

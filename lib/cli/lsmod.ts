@@ -1,0 +1,45 @@
+// `kernmod lsmod [--json]`: kmod's lsmod byte for byte by default (tools/lsmod.c: a header, then
+// `%-19s %8ld  %d` and the holders), structured rows with --json. Where kmod prints `-2  -2` for a module
+// that vanished between /proc/modules and sysfs (kmod issue #41), kernmod drops the row.
+import { parseArgs } from 'node:util';
+import { listModules, type ModuleInfo } from '../linux/state.js';
+import { printJson, type Io } from './output.js';
+
+export const LSMOD_HEADER = 'Module                  Size  Used by\n';
+
+/** kmod's columns: size from sysfs coresize (else /proc/modules), refcnt from sysfs, holders in readdir order. */
+export function formatLsmod(modules: readonly ModuleInfo[]): string {
+  let out = LSMOD_HEADER;
+  for (const m of modules) {
+    const size = m.coresize ?? m.size;
+    const refcnt = m.refcnt ?? -2; // kmod prints -ENOENT when sysfs has no refcnt (no CONFIG_MODULE_UNLOAD)
+    out += `${m.name.padEnd(19)} ${String(size).padStart(8)}  ${refcnt}${m.holders.length ? ` ${m.holders.join(',')}` : ''}\n`;
+  }
+  return out;
+}
+
+export async function lsmodCommand(argv: string[], io: Io, root?: string): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, syslog: { type: 'boolean', short: 's' }, verbose: { type: 'boolean', short: 'v' } } }));
+  } catch (e) {
+    io.err(`lsmod: ERROR: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (values.help) {
+    io.out('Usage: kernmod lsmod [--json]\n');
+    return 0;
+  }
+  let modules: ModuleInfo[];
+  try {
+    modules = (await listModules({ ...(root ? { root } : {}), parameters: values.json ?? false })).filter((m) => m.initstate !== undefined);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    io.err(code === 'ENOENT' ? 'lsmod: ERROR: could not open /proc/modules: No such file or directory\nlsmod: hint: this kernel has no loadable module support (CONFIG_MODULES=n)\n' : `lsmod: ERROR: ${(e as Error).message}\n`);
+    return 1;
+  }
+  // Addresses as /proc/modules shows them (hex), not as a decimal bigint.
+  if (values.json) printJson(io, modules.map((m) => ({ ...m, address: `0x${m.address.toString(16).padStart(16, '0')}` })));
+  else io.out(formatLsmod(modules));
+  return 0;
+}

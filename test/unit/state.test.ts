@@ -1,0 +1,103 @@
+// Kernel-state readers over a synthetic /proc + /sys tree (the real ones are asserted in test/kernel).
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatLsmod, lsmodCommand } from '../../lib/cli/lsmod.js';
+import { parseProcModules } from '../../lib/linux/procfs.js';
+import { getModule, isLoaded, listModules, listModulesSync, moduleState } from '../../lib/linux/state.js';
+
+const PROC = [
+  'kernmod_importer 16384 0 - Live 0x0000000000000000 (OE)',
+  'kernmod_exporter 16384 1 kernmod_importer, Live 0xffffffffc0a01000 (OE)',
+  'perm_mod 12288 0 [permanent], Live 0x0000000000000000',
+  'gone_mod 8192 0 - Unloading 0x0000000000000000 (O-)',
+  'nounload 4096 - - Live 0x0000000000000000',
+  '',
+].join('\n');
+
+function tree(): string {
+  const root = mkdtempSync(join(tmpdir(), 'kernmod-state-'));
+  mkdirSync(join(root, 'proc'));
+  writeFileSync(join(root, 'proc/modules'), PROC);
+  const mod = (name: string, files: Record<string, string>, holders: string[] = [], params: Record<string, string> = {}) => {
+    const d = join(root, 'sys/module', name);
+    mkdirSync(join(d, 'holders'), { recursive: true });
+    for (const [k, v] of Object.entries(files)) writeFileSync(join(d, k), `${v}\n`);
+    for (const h of holders) writeFileSync(join(d, 'holders', h), '');
+    if (Object.keys(params).length) {
+      mkdirSync(join(d, 'parameters'));
+      for (const [k, v] of Object.entries(params)) writeFileSync(join(d, 'parameters', k), `${v}\n`);
+    }
+  };
+  mod('kernmod_importer', { initstate: 'live', refcnt: '0', coresize: '16384', taint: 'OE' });
+  mod('kernmod_exporter', { initstate: 'live', refcnt: '1', coresize: '12288', taint: 'OE', version: '1.0', srcversion: 'ABC' }, ['kernmod_importer'], { answer: '42' });
+  mod('perm_mod', { initstate: 'live', refcnt: '0', coresize: '12288' });
+  // gone_mod: listed in /proc/modules but already gone from sysfs (a race)
+  mod('nounload', { initstate: 'live', coresize: '4096' });
+  mod('builtin_thing', {}, [], { p: '1' }); // a builtin: parameters but no initstate
+  return root;
+}
+
+describe('/proc/modules parser', () => {
+  it('reads every column, [permanent], taints without +/-', () => {
+    const rows = parseProcModules(PROC);
+    expect(rows.map((r) => r.name)).toEqual(['kernmod_importer', 'kernmod_exporter', 'perm_mod', 'gone_mod', 'nounload']);
+    expect(rows[1]).toEqual({
+      name: 'kernmod_exporter', size: 16384, refcnt: 1, usedBy: ['kernmod_importer'], permanent: false, state: 'Live', address: 0xffffffffc0a01000n, taint: 'OE',
+    });
+    expect(rows[2]).toMatchObject({ usedBy: [], permanent: true, taint: '' });
+    expect(rows[3]).toMatchObject({ state: 'Unloading', taint: 'O' });
+    expect(rows[4]).toMatchObject({ refcnt: null, usedBy: [] });
+  });
+});
+
+describe('listModules / getModule / moduleState', () => {
+  const root = tree();
+  it('joins /proc/modules with sysfs, async and sync alike', async () => {
+    const list = await listModules({ root });
+    expect(listModulesSync({ root })).toEqual(list);
+    const exp = list.find((m) => m.name === 'kernmod_exporter')!;
+    expect(exp).toMatchObject({ refcnt: 1, holders: ['kernmod_importer'], initstate: 'live', coresize: 12288, version: '1.0', srcversion: 'ABC', taint: 'OE', parameters: { answer: '42' } });
+  });
+  it('keeps what /proc/modules said for a module that vanished from sysfs', async () => {
+    expect(await getModule('gone-mod', { root })).toMatchObject({ name: 'gone_mod', refcnt: 0, holders: [], state: 'Unloading' });
+    expect((await getModule('gone_mod', { root }))?.initstate).toBeUndefined();
+  });
+  it('tells loaded, builtin and absent apart as kmod does', () => {
+    expect(moduleState('kernmod-exporter', { root })).toBe('live');
+    expect(moduleState('builtin_thing', { root })).toBe('builtin');
+    expect(moduleState('nosuch', { root })).toBe('absent');
+    expect(isLoaded('kernmod_importer', { root })).toBe(true);
+    expect(isLoaded('builtin_thing', { root })).toBe(false);
+  });
+});
+
+describe('lsmod', () => {
+  it("prints kmod's exact layout, sizes from coresize, and skips modules that vanished", async () => {
+    let out = '';
+    expect(await lsmodCommand([], { out: (s) => void (out += s), err: () => {} }, tree())).toBe(0);
+    expect(out).toBe(
+      'Module                  Size  Used by\n' +
+        'kernmod_importer       16384  0\n' +
+        'kernmod_exporter       12288  1 kernmod_importer\n' +
+        'perm_mod               12288  0\n' +
+        'nounload                4096  -2\n',
+    );
+  });
+  it('pads long names like printf %-19s', () => {
+    expect(formatLsmod([{ name: 'a_very_long_module_name_indeed', size: 1, refcnt: 0, holders: ['x', 'y'], state: 'Live', address: 0n, taint: '', permanent: false, parameters: {} }])).toBe(
+      'Module                  Size  Used by\na_very_long_module_name_indeed        1  0 x,y\n',
+    );
+  });
+  it('--json gives the joined rows', async () => {
+    let out = '';
+    await lsmodCommand(['--json'], { out: (s) => void (out += s), err: () => {} }, tree());
+    expect(JSON.parse(out)[1]).toMatchObject({ name: 'kernmod_exporter', holders: ['kernmod_importer'], address: '0xffffffffc0a01000' });
+  });
+  it('says why when there is no /proc/modules', async () => {
+    let err = '';
+    expect(await lsmodCommand([], { out: () => {}, err: (s) => void (err += s) }, mkdtempSync(join(tmpdir(), 'kernmod-none-')))).toBe(1);
+    expect(err).toMatch(/no loadable module support/);
+  });
+});
