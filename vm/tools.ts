@@ -20,6 +20,7 @@ export const HOST_TOOLS: readonly HostTool[] = [
   { program: 'xz', package: 'xz-utils', why: 'decompresses .ko.xz bootstrap modules' },
   { program: 'zstd', package: 'zstd', why: 'decompresses .ko.zst bootstrap modules' },
   { program: 'openssl', package: 'openssl', why: 'signing test modules' },
+  { program: 'make', package: 'make', why: 'builds the test modules with kbuild' },
 ];
 
 const EXTRA_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
