@@ -7,7 +7,8 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fstack-protector-strong"],
       "conditions": [
         ["OS=='linux'", { "sources": ["native/sys_linux.cc"] }],
-        ["OS!='linux'", { "sources": ["native/sys_other.cc"] }]
+        ["OS=='netbsd'", { "sources": ["native/sys_netbsd.cc"], "defines": ["KERNMOD_MODCTL=1"] }],
+        ["OS!='linux' and OS!='netbsd'", { "sources": ["native/sys_other.cc"] }]
       ]
     }
   ]

@@ -2,7 +2,7 @@
 // the syscall, a missing backend — is a KernmodError, shaped like Node's SystemError (`code`, negative
 // `errno`, `syscall`, `path`) plus `module`, `phase` and `hint`: the kernel's cause for that errno on
 // that syscall, where kmod only says "see dmesg".
-import { errnoInfo } from './errno.js';
+import { errnoInfo, type ErrnoInfo } from './errno.js';
 
 export type Syscall = 'init_module' | 'finit_module' | 'delete_module' | 'open' | 'read' | 'modctl';
 
@@ -12,7 +12,8 @@ export type Phase =
   | 'load' // init_module / finit_module
   | 'unload' // delete_module
   | 'backend' // no usable backend
-  | 'abort'; // the caller's AbortSignal fired
+  | 'abort' // the caller's AbortSignal fired
+  | 'query'; // asking the kernel about its modules (NetBSD MODCTL_STAT / MODCTL_EXISTS)
 
 export interface KernmodErrorFields {
   code: string;
@@ -64,15 +65,29 @@ function lowerFirst(s: string): string {
   return s.length > 1 && s[1] === s[1]!.toLowerCase() ? s[0]!.toLowerCase() + s.slice(1) : s;
 }
 
+/**
+ * How another system's backend describes its errors (lib/netbsd): its own errno table, because its
+ * numbers differ from the host's (NetBSD's EAGAIN is 35, Linux's 11), its own hints, and the phase.
+ * Without one, systemError uses the host/Linux table and hintFor().
+ */
+export interface ErrorDialect {
+  errnoInfo(errno: number): ErrnoInfo;
+  hint(code: string): string | undefined;
+  phase: Phase;
+}
+
 /** Builds the error for a failed system call: `EEXIST: file exists, finit_module '/x.ko'`. */
 export function systemError(
   ret: number,
   syscall: Syscall,
   target: { path?: string; module?: string; flags?: number },
+  dialect?: ErrorDialect,
 ): KernmodError {
-  const info = errnoInfo(ret);
+  const info = dialect ? dialect.errnoInfo(ret) : errnoInfo(ret);
   const subject = target.path ?? target.module;
-  const phase: Phase = syscall === 'delete_module' ? 'unload' : syscall === 'open' || syscall === 'read' ? 'open' : 'load';
+  const phase: Phase = dialect
+    ? dialect.phase
+    : syscall === 'delete_module' ? 'unload' : syscall === 'open' || syscall === 'read' ? 'open' : 'load';
   const fields: KernmodErrorFields = {
     code: info.code,
     errno: -info.errno,
@@ -82,7 +97,7 @@ export function systemError(
   };
   if (target.path !== undefined) fields.path = target.path;
   if (target.module !== undefined) fields.module = target.module;
-  const hint = hintFor(info.code, syscall, target.flags ?? 0);
+  const hint = dialect ? dialect.hint(info.code) : hintFor(info.code, syscall, target.flags ?? 0);
   if (hint !== undefined) fields.hint = hint;
   return new KernmodError(fields);
 }

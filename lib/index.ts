@@ -18,6 +18,8 @@ export {
 export { withBackend, type Kernmod } from './kernmod.js';
 export { createFakeBackend, FakeKernel, type FakeKernelOptions } from './backend/fake.js';
 export type { Backend, BackendName, PathOutcome } from './backend/types.js';
+/** NetBSD's modctl(2): load/unload/list with props, and the plist/modstat codecs. */
+export * as netbsd from './netbsd/index.js';
 export type { LoadOptions, LoadResult, ModuleSource, UnloadOptions, UnloadResult } from './linux/load.js';
 
 // The default backend is chosen once, when kernmod is imported (KERNMOD_BACKEND=native|ffi forces one).

@@ -152,6 +152,66 @@ class DeleteModuleWorker : public Worker {
   int64_t ret_ = 0;
 };
 
+#if defined(KERNMOD_MODCTL)
+// ---- NetBSD modctl(2) workers (compiled only where binding.gyp defines KERNMOD_MODCTL) ----------------
+
+class ModctlLoadWorker : public Worker {
+ public:
+  ModctlLoadWorker(Napi::Env env, std::string filename, int flags, std::string props)
+      : Worker(env, "kernmod:modctl_load"), filename_(std::move(filename)), flags_(flags), props_(std::move(props)) {}
+  void Execute() override { ret_ = sys::ModctlLoad(filename_.c_str(), flags_, props_.c_str()); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+
+ private:
+  std::string filename_;
+  int flags_;
+  std::string props_;
+  int64_t ret_ = 0;
+};
+
+class ModctlUnloadWorker : public Worker {
+ public:
+  ModctlUnloadWorker(Napi::Env env, std::string name) : Worker(env, "kernmod:modctl_unload"), name_(std::move(name)) {}
+  void Execute() override { ret_ = sys::ModctlUnload(name_.c_str()); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+
+ private:
+  std::string name_;
+  int64_t ret_ = 0;
+};
+
+class ModctlExistsWorker : public Worker {
+ public:
+  ModctlExistsWorker(Napi::Env env, int which) : Worker(env, "kernmod:modctl_exists"), which_(which) {}
+  void Execute() override { ret_ = sys::ModctlExists(which_); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+
+ private:
+  int which_;
+  int64_t ret_ = 0;
+};
+
+// [ret, command, Buffer]: the Buffer holds a copy of exactly the bytes the kernel reported.
+Napi::Value StatValue(Napi::Env env, const sys::StatResult& r) {
+  auto arr = Napi::Array::New(env, 3);
+  arr.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(r.ret)));
+  arr.Set(uint32_t{1}, Napi::Number::New(env, r.command));
+  arr.Set(uint32_t{2}, r.length == 0 ? Napi::Buffer<uint8_t>::New(env, 0)
+                                     : Napi::Buffer<uint8_t>::Copy(env, r.data.get(), r.length));
+  return arr;
+}
+
+class ModctlStatWorker : public Worker {
+ public:
+  explicit ModctlStatWorker(Napi::Env env) : Worker(env, "kernmod:modctl_stat") {}
+  void Execute() override { result_ = sys::ModctlStat(); }
+  Napi::Value Result(Napi::Env env) override { return StatValue(env, result_); }
+
+ private:
+  sys::StatResult result_;
+};
+#endif  // KERNMOD_MODCTL
+
 // ---- exported functions -----------------------------------------------------------------------------
 
 template <typename W, typename... A>
@@ -210,6 +270,43 @@ Napi::Value DeleteModuleSync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(sys::DeleteModule(name.c_str(), flags)));
 }
 
+#if defined(KERNMOD_MODCTL)
+Napi::Value ModctlLoad(const Napi::CallbackInfo& info) {
+  std::string filename = StringArg(info, 0, "filename");
+  auto flags = static_cast<int>(IntArg(info, 1, "flags"));
+  return Queue<ModctlLoadWorker>(info.Env(), std::move(filename), flags, StringArg(info, 2, "props"));
+}
+
+Napi::Value ModctlLoadSync(const Napi::CallbackInfo& info) {
+  std::string filename = StringArg(info, 0, "filename");
+  auto flags = static_cast<int>(IntArg(info, 1, "flags"));
+  std::string props = StringArg(info, 2, "props");
+  return Napi::Number::New(info.Env(), static_cast<double>(sys::ModctlLoad(filename.c_str(), flags, props.c_str())));
+}
+
+Napi::Value ModctlUnload(const Napi::CallbackInfo& info) {
+  return Queue<ModctlUnloadWorker>(info.Env(), StringArg(info, 0, "name"));
+}
+
+Napi::Value ModctlUnloadSync(const Napi::CallbackInfo& info) {
+  std::string name = StringArg(info, 0, "name");
+  return Napi::Number::New(info.Env(), static_cast<double>(sys::ModctlUnload(name.c_str())));
+}
+
+Napi::Value ModctlStat(const Napi::CallbackInfo& info) { return Queue<ModctlStatWorker>(info.Env()); }
+
+Napi::Value ModctlStatSync(const Napi::CallbackInfo& info) { return StatValue(info.Env(), sys::ModctlStat()); }
+
+Napi::Value ModctlExists(const Napi::CallbackInfo& info) {
+  return Queue<ModctlExistsWorker>(info.Env(), static_cast<int>(IntArg(info, 0, "which")));
+}
+
+Napi::Value ModctlExistsSync(const Napi::CallbackInfo& info) {
+  auto which = static_cast<int>(IntArg(info, 0, "which"));
+  return Napi::Number::New(info.Env(), static_cast<double>(sys::ModctlExists(which)));
+}
+#endif  // KERNMOD_MODCTL
+
 // { [errno]: [name, description] } from the C library this addon was built against.
 Napi::Value ErrnoTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -232,6 +329,11 @@ Napi::Object Constants(Napi::Env env) {
   c.Set("O_TRUNC", Napi::Number::New(env, sys::kOTrunc));
   c.Set("O_NONBLOCK", Napi::Number::New(env, sys::kONonblock));
   c.Set("ENOSYS", Napi::Number::New(env, ENOSYS));
+#if defined(KERNMOD_MODCTL)
+  c.Set("MAXMODNAME", Napi::Number::New(env, sys::kMaxModName));
+  c.Set("MODCTL_LOAD_FORCE", Napi::Number::New(env, sys::kModctlLoadForce));
+  c.Set("MODCTL_NO_PROP", Napi::Number::New(env, sys::kModctlNoProp));
+#endif
   return c;
 }
 
@@ -244,6 +346,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("finitModulePathSync", Napi::Function::New(env, FinitModulePathSync, "finitModulePathSync"));
   exports.Set("deleteModule", Napi::Function::New(env, DeleteModule, "deleteModule"));
   exports.Set("deleteModuleSync", Napi::Function::New(env, DeleteModuleSync, "deleteModuleSync"));
+#if defined(KERNMOD_MODCTL)
+  exports.Set("modctlLoad", Napi::Function::New(env, ModctlLoad, "modctlLoad"));
+  exports.Set("modctlLoadSync", Napi::Function::New(env, ModctlLoadSync, "modctlLoadSync"));
+  exports.Set("modctlUnload", Napi::Function::New(env, ModctlUnload, "modctlUnload"));
+  exports.Set("modctlUnloadSync", Napi::Function::New(env, ModctlUnloadSync, "modctlUnloadSync"));
+  exports.Set("modctlStat", Napi::Function::New(env, ModctlStat, "modctlStat"));
+  exports.Set("modctlStatSync", Napi::Function::New(env, ModctlStatSync, "modctlStatSync"));
+  exports.Set("modctlExists", Napi::Function::New(env, ModctlExists, "modctlExists"));
+  exports.Set("modctlExistsSync", Napi::Function::New(env, ModctlExistsSync, "modctlExistsSync"));
+#endif
   exports.Set("errnoTable", Napi::Function::New(env, ErrnoTable, "errnoTable"));
   exports.Set("constants", Constants(env));
   return exports;

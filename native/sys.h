@@ -1,9 +1,13 @@
-// The system-specific half of the native layer: one implementation per OS (sys_linux.cc, sys_other.cc).
-// Every function returns the call's result or -errno, with errno read on the calling thread right after
-// the system call.
+// The system-specific half of the native layer: one implementation per OS (sys_linux.cc, sys_netbsd.cc,
+// sys_other.cc). Every function returns the call's result or -errno, with errno read on the calling
+// thread right after the system call.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#if defined(KERNMOD_MODCTL)
+#include <cstdlib>
+#include <memory>
+#endif
 
 namespace kernmod {
 namespace sys {
@@ -26,6 +30,32 @@ int64_t DeleteModule(const char* name, int flags);
 // Name ("EEXIST") and description of an errno, or nullptr when the C library does not know it.
 const char* ErrnoName(int e);
 const char* ErrnoDescription(int e);
+
+#if defined(KERNMOD_MODCTL)
+// NetBSD modctl(2): compiled only into sys_netbsd.cc (binding.gyp defines KERNMOD_MODCTL on NetBSD).
+extern const int kMaxModName;       // MAXMODNAME (32, with the NUL)
+extern const int kModctlLoadForce;  // MODCTL_LOAD_FORCE
+extern const int kModctlNoProp;     // MODCTL_NO_PROP
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+struct StatResult {
+  int64_t ret = 0;   // 0, or -errno of the command below
+  int command = 4;   // 4: MODCTL_STAT (NetBSD 9.0+); 2: the old MODCTL_STAT (5.0-8.x) / MODCTL_OSTAT
+  std::unique_ptr<uint8_t, FreeDeleter> data;  // the answer, exactly `length` bytes (the reported iov_len)
+  size_t length = 0;
+};
+
+// MODCTL_LOAD: ml_props is always a plist; an empty or null `props` sends the empty-dictionary plist.
+int64_t ModctlLoad(const char* filename, int flags, const char* props);
+int64_t ModctlUnload(const char* name);
+// MODCTL_STAT: command 4, then 2 after EINVAL; grows the buffer until the kernel's answer fits.
+StatResult ModctlStat();
+// MODCTL_EXISTS with `which` (0: may this caller load; 1: may the system autoload) as the argument itself.
+int64_t ModctlExists(int which);
+#endif
 
 }  // namespace sys
 }  // namespace kernmod

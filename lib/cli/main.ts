@@ -8,7 +8,7 @@ import { rmmod } from './rmmod.js';
 import { processIo, type Io } from './output.js';
 import type { Kernmod } from '../kernmod.js';
 
-const COMMANDS = ['insmod', 'rmmod', 'vm'] as const;
+const COMMANDS = ['insmod', 'rmmod', 'lsmod', 'modload', 'modunload', 'modstat', 'vm'] as const;
 
 const USAGE = `Usage: kernmod <command> [options]
 
@@ -17,6 +17,12 @@ Commands:
                           load a module file
   rmmod [-f] [-w MSEC] NAME|FILE...
                           unload modules
+  lsmod                   list loaded modules (kmod's format)
+  modload [-fP] [-b var=bool] [-i var=int] [-s var=str] MODULE
+                          NetBSD: load a module (modctl MODCTL_LOAD); -p prints the plist
+  modunload NAME...       NetBSD: unload modules
+  modstat [-Aaek] [-n NAME | NAME]
+                          NetBSD: list modules in modstat's columns
   vm [--kernel 6.1|6.12|PATH] [--append ARGS] -- COMMAND...
                           run COMMAND as root in a throwaway qemu VM with a real kernel
 Every command takes --json and --help. KERNMOD_BACKEND=native|ffi picks the system-call backend.
@@ -48,6 +54,16 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       }
       return command === 'insmod' ? insmod(rest, km, io) : rmmod(rest, km, io);
     }
+    case 'lsmod': {
+      const { lsmodCommand } = await import('./lsmod.js');
+      return lsmodCommand(rest, io);
+    }
+    case 'modload':
+      return (await import('./modload.js')).modloadCommand(rest, io);
+    case 'modunload':
+      return (await import('./modunload.js')).modunloadCommand(rest, io);
+    case 'modstat':
+      return (await import('./modstat.js')).modstatCommand(rest, io);
     case 'vm': {
       const { vmCommand } = await import('../../vm/cli.js');
       return vmCommand(rest);

@@ -1,0 +1,34 @@
+// `kernmod modunload name ...` — NetBSD's modunload(8) (sbin/modunload/main.c 1.5): each name in turn,
+// stopping at the first failure with `modunload: name: Device busy`; plus a hint line and --json.
+// modunload itself takes no options; kernmod adds only --json and --help.
+import { withBackend } from '../netbsd/index.js';
+import type { NetbsdUnloadResult } from '../netbsd/modctl.js';
+import { reportToolError, type NetbsdCommandDeps } from './modload.js';
+import { printJson, type Io } from './output.js';
+
+export const MODUNLOAD_USAGE = 'Usage: modunload <module_name ...>\n';
+
+export async function modunloadCommand(argv: string[], io: Io, deps: NetbsdCommandDeps = {}): Promise<number> {
+  const json = argv.includes('--json');
+  if (argv.includes('--help')) {
+    io.out(`${MODUNLOAD_USAGE}       --json  print the results or the error as JSON\n`);
+    return 0;
+  }
+  const names = argv.filter((a) => a !== '--json');
+  if (names.length === 0) {
+    io.err(MODUNLOAD_USAGE);
+    return 1;
+  }
+  const results: NetbsdUnloadResult[] = [];
+  for (const name of names) {
+    try {
+      const netbsd = deps.netbsd ?? withBackend('native');
+      results.push(await netbsd.unloadModule(name));
+    } catch (e) {
+      reportToolError(io, 'modunload', name, e, json);
+      return 1;
+    }
+  }
+  if (json) printJson(io, { ok: true, results });
+  return 0;
+}

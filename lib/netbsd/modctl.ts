@@ -1,0 +1,271 @@
+// Loading, unloading and listing on NetBSD: the policy on top of a NetbsdBackend's raw modctl(2).
+//  - Load sends what modload(8) sends: ml_filename as given (a name is looked up by the kernel in
+//    kern.module.path, a path is opened as is), ml_flags, and always a props plist (an empty dictionary
+//    when there are none). Inputs the kernel would refuse are refused first, with typed errors.
+//  - Unload passes the name; MODCTL_STAT gives the list (both layouts decoded); MODCTL_EXISTS (0, 1)
+//    says whether loading and autoloading are allowed now.
+import { fileURLToPath } from 'node:url';
+import { abortError, invalidInput } from '../errors.js';
+import type { NetbsdBackend } from './backend.js';
+import { MAXMODNAME, MAXPATHLEN, MODCTL_LOAD_FORCE, MODCTL_NO_PROP, type ModuleClass, type ModuleSourceKind } from './constants.js';
+import { netbsdErrnoNumber } from './errno-table.js';
+import { modctlError } from './errors.js';
+import { decodeModstat, type ModstatEntry, type ModstatFlags, type ModstatLayout } from './modstat.js';
+import { externalizeProps, type PropDict } from './plist.js';
+
+export interface NetbsdLoadOptions {
+  /** Module properties, sent as the XML plist modload builds (`-b`/`-i`/`-s`). At most 4096 bytes as text. */
+  props?: PropDict;
+  /** MODCTL_LOAD_FORCE (`modload -f`): load despite a version mismatch, or re-enable a disabled builtin. */
+  force?: boolean;
+  /** MODCTL_NO_PROP (`modload -P`): do not read the module's own <module>.plist. */
+  noProp?: boolean;
+  /** Checked before the system call (a call already in the kernel cannot be interrupted). */
+  signal?: AbortSignal;
+}
+
+export interface NetbsdLoadResult {
+  /** The module name: the argument if it has no "/", else the file's basename without `.kmod`. */
+  module: string;
+  /** The path, when the argument was one (contains "/"). */
+  path?: string;
+  syscall: 'modctl';
+  command: 'MODCTL_LOAD';
+  /** ml_flags sent. */
+  flags: number;
+  /** The plist sent as ml_props. */
+  props: string;
+  backend: string;
+}
+
+export interface NetbsdUnloadOptions {
+  signal?: AbortSignal;
+}
+
+export interface NetbsdUnloadResult {
+  module: string;
+  syscall: 'modctl';
+  command: 'MODCTL_UNLOAD';
+  backend: string;
+}
+
+/**
+ * One module as listModules() reports it: the fields Linux's list has (name, size, refcnt, holders,
+ * state, address) with NetBSD's meaning, plus NetBSD's own (required, source, class, flags, builtin).
+ */
+export interface NetbsdModuleInfo {
+  name: string;
+  /** Text size in bytes (0 when the kernel hides it from non-root callers, or for builtins). */
+  size: number;
+  /** References; -1 for a builtin on the kernel's builtin list (disabled). */
+  refcnt: number;
+  /** Loaded modules that require this one. */
+  holders: string[];
+  /** 'Live': in the kernel's module list; 'Disabled': a builtin that is not active (refcnt -1). */
+  state: 'Live' | 'Disabled';
+  /** Load address (0 for builtins, and for callers not allowed to see kernel addresses). */
+  address: bigint;
+  /** Modules it requires (modstat's REQUIRES). */
+  required: string[];
+  /** Where it came from: 'kernel' (builtin), 'boot' (loaded by the boot loader) or 'filesys'. */
+  source: ModuleSourceKind | 'unknown';
+  class: ModuleClass | 'unknown';
+  flags: ModstatFlags;
+  /** Linked into the kernel (source 'kernel'). */
+  builtin: boolean;
+}
+
+export interface ModstatReading {
+  /** Which answer the kernel gave: 'v2' (MODCTL_STAT 4, NetBSD 9+) or 'v1' (command 2, 5.0–8.x). */
+  layout: ModstatLayout;
+  entries: ModstatEntry[];
+}
+
+export interface ModuleSupport {
+  /** false: the kernel lacks options MODULAR (EXISTS answered ENOSYS); null: unknown (before 7.0). */
+  modular: boolean | null;
+  /** MODCTL_EXISTS(0): may this process load modules now? null when the kernel cannot say. */
+  load: boolean | null;
+  /** MODCTL_EXISTS(1): may the kernel autoload now? (kern.module.autoload is not consulted.) */
+  autoload: boolean | null;
+  backend: string;
+}
+
+// ---- input checks -----------------------------------------------------------------------------------
+
+function sourceOf(source: string | URL): string {
+  let s: string;
+  if (source instanceof URL) {
+    if (source.protocol !== 'file:') throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `only file: URLs can be loaded, got ${source.href}`);
+    s = fileURLToPath(source);
+  } else if (typeof source === 'string') {
+    s = source;
+  } else {
+    throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'a NetBSD module source is a module name, a path or a file: URL');
+  }
+  if (s.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module name or path is empty');
+  if (s.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module path contains NUL', { path: s });
+  const bytes = Buffer.byteLength(s, 'utf8');
+  if (bytes >= MAXPATHLEN) {
+    throw invalidInput(
+      'ERR_KERNMOD_INVALID_SOURCE',
+      `the module path is ${bytes} bytes; the kernel accepts at most ${MAXPATHLEN - 1} (it would answer ENAMETOOLONG)`,
+      { path: s },
+    );
+  }
+  return s;
+}
+
+/** The module name for a modload argument: a bare name as is, a path's basename without `.kmod`. */
+export function netbsdModuleName(arg: string): string {
+  if (!arg.includes('/')) return arg;
+  const base = arg.slice(arg.lastIndexOf('/') + 1);
+  return base.endsWith('.kmod') ? base.slice(0, -'.kmod'.length) : base;
+}
+
+/** Checks a name before MODCTL_UNLOAD: not empty, no NUL or "/", at most 31 bytes (MAXMODNAME - 1). */
+export function validateNetbsdModuleName(name: unknown): string {
+  if (typeof name !== 'string') throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name must be a string, got ${typeof name}`);
+  if (name.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_NAME', 'module name is empty');
+  if (name.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains NUL`, { module: name });
+  if (name.includes('/')) {
+    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains / (pass the module name, not a path)`, { module: name });
+  }
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes >= MAXMODNAME) {
+    throw invalidInput(
+      'ERR_KERNMOD_INVALID_NAME',
+      `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${MAXMODNAME - 1} (it would answer ENAMETOOLONG)`,
+      { module: name },
+    );
+  }
+  return name;
+}
+
+interface PreparedLoad {
+  filename: string;
+  module: string;
+  flags: number;
+  props: string;
+}
+
+function prepareLoad(source: string | URL, options: NetbsdLoadOptions): PreparedLoad {
+  const filename = sourceOf(source);
+  let flags = 0;
+  if (options.force) flags |= MODCTL_LOAD_FORCE;
+  if (options.noProp) flags |= MODCTL_NO_PROP;
+  // Always a plist, even an empty one, as modload does (5.x kernels fault on a NULL ml_props).
+  return { filename, module: netbsdModuleName(filename), flags, props: externalizeProps(options.props ?? {}) };
+}
+
+function target(p: PreparedLoad): { path?: string; module: string } {
+  return p.filename.includes('/') ? { path: p.filename, module: p.module } : { module: p.module };
+}
+
+function loadResult(backend: NetbsdBackend, p: PreparedLoad): NetbsdLoadResult {
+  return { module: p.module, ...(p.filename.includes('/') ? { path: p.filename } : {}), syscall: 'modctl', command: 'MODCTL_LOAD', flags: p.flags, props: p.props, backend: backend.name };
+}
+
+function checkAbort(signal: AbortSignal | undefined, extra: { path?: string; module?: string }): void {
+  if (signal?.aborted) throw abortError(signal, extra);
+}
+
+// ---- load / unload ----------------------------------------------------------------------------------
+
+export async function loadModule(backend: NetbsdBackend, source: string | URL, options: NetbsdLoadOptions = {}): Promise<NetbsdLoadResult> {
+  const p = prepareLoad(source, options);
+  checkAbort(options.signal, target(p));
+  const ret = await backend.modctlLoad(p.filename, p.flags, p.props);
+  if (ret < 0) throw modctlError(ret, 'load', target(p));
+  return loadResult(backend, p);
+}
+
+export function loadModuleSync(backend: NetbsdBackend, source: string | URL, options: Omit<NetbsdLoadOptions, 'signal'> = {}): NetbsdLoadResult {
+  const p = prepareLoad(source, options);
+  const ret = backend.modctlLoadSync(p.filename, p.flags, p.props);
+  if (ret < 0) throw modctlError(ret, 'load', target(p));
+  return loadResult(backend, p);
+}
+
+export async function unloadModule(backend: NetbsdBackend, name: string, options: NetbsdUnloadOptions = {}): Promise<NetbsdUnloadResult> {
+  const module = validateNetbsdModuleName(name);
+  checkAbort(options.signal, { module });
+  const ret = await backend.modctlUnload(module);
+  if (ret < 0) throw modctlError(ret, 'unload', { module });
+  return { module, syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: backend.name };
+}
+
+export function unloadModuleSync(backend: NetbsdBackend, name: string): NetbsdUnloadResult {
+  const module = validateNetbsdModuleName(name);
+  const ret = backend.modctlUnloadSync(module);
+  if (ret < 0) throw modctlError(ret, 'unload', { module });
+  return { module, syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: backend.name };
+}
+
+// ---- stat -------------------------------------------------------------------------------------------
+
+function reading(backend: NetbsdBackend, r: { ret: number; layout: ModstatLayout; bytes: Uint8Array }): ModstatReading {
+  if (r.ret < 0) throw modctlError(r.ret, 'stat');
+  return { layout: r.layout, entries: decodeModstat(r.bytes, r.layout, { endian: backend.endian }) };
+}
+
+/** MODCTL_STAT, decoded: the kernel's records in its order (loaded modules, then the builtin list). */
+export async function readModstat(backend: NetbsdBackend): Promise<ModstatReading> {
+  return reading(backend, await backend.modctlStat());
+}
+
+export function readModstatSync(backend: NetbsdBackend): ModstatReading {
+  return reading(backend, backend.modctlStatSync());
+}
+
+function toInfo(entries: ModstatEntry[]): NetbsdModuleInfo[] {
+  return entries.map((e) => ({
+    name: e.name,
+    size: e.size,
+    refcnt: e.refcnt,
+    holders: entries.filter((o) => o.refcnt !== -1 && o.required.includes(e.name)).map((o) => o.name),
+    state: e.refcnt === -1 ? 'Disabled' : 'Live',
+    address: e.addr,
+    required: e.required,
+    source: e.source,
+    class: e.class,
+    flags: e.flags,
+    builtin: e.source === 'kernel',
+  }));
+}
+
+/** Every module the kernel knows, in its order (loaded, then disabled builtins). */
+export async function listModules(backend: NetbsdBackend): Promise<NetbsdModuleInfo[]> {
+  return toInfo((await readModstat(backend)).entries);
+}
+
+export function listModulesSync(backend: NetbsdBackend): NetbsdModuleInfo[] {
+  return toInfo(readModstatSync(backend).entries);
+}
+
+// ---- exists -----------------------------------------------------------------------------------------
+
+function answer(ret: number): { ok: boolean | null; modular?: boolean } {
+  if (ret >= 0) return { ok: true, modular: true };
+  if (ret === -netbsdErrnoNumber('EPERM')!) return { ok: false, modular: true };
+  if (ret === -netbsdErrnoNumber('ENOSYS')!) return { ok: false, modular: false };
+  if (ret === -netbsdErrnoNumber('EINVAL')!) return { ok: null }; // no MODCTL_EXISTS before 7.0
+  throw modctlError(ret, 'exists');
+}
+
+function support(backend: NetbsdBackend, r0: number, r1: number): ModuleSupport {
+  const a = answer(r0);
+  const b = answer(r1);
+  return { modular: a.modular ?? b.modular ?? null, load: a.ok, autoload: b.ok, backend: backend.name };
+}
+
+/** MODCTL_EXISTS 0 and 1: whether this process may load modules now, and whether the kernel may autoload. */
+export async function moduleSupport(backend: NetbsdBackend): Promise<ModuleSupport> {
+  const r0 = await backend.modctlExists(0);
+  const r1 = await backend.modctlExists(1);
+  return support(backend, r0, r1);
+}
+
+export function moduleSupportSync(backend: NetbsdBackend): ModuleSupport {
+  return support(backend, backend.modctlExistsSync(0), backend.modctlExistsSync(1));
+}
