@@ -1,0 +1,142 @@
+// Decompressing module files in user space: gzip, xz and zstd, chosen by magic bytes, with a hard cap on
+// the output. The cap is checked before any decoder runs (xz and zstd state their sizes in chunk and
+// block headers; zlib enforces maxOutputLength while inflating), so a hostile or corrupt file ends in a
+// typed error — ERR_KERNMOD_TOO_LARGE or ERR_KERNMOD_DECOMPRESS — never in an unbounded allocation.
+import { constants as bufferConstants } from 'node:buffer';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+import { invalidInput, KernmodError } from '../errors.js';
+import { loadFzstd, loadXz, zlibZstd } from './decoders.js';
+import { detectCompression, type CompressionFormat } from './detect.js';
+import { xzUncompressedSize } from './xz-size.js';
+import { zstdSizes } from './zstd-size.js';
+
+export { setXzDecoder, type XzDecoder } from './decoders.js';
+export { detectCompression, COMPRESSION_MAGIC_BYTES, type CompressionFormat } from './detect.js';
+export { xzUncompressedSize } from './xz-size.js';
+export { zstdSizes, type ZstdSizes } from './zstd-size.js';
+
+/** Default cap on decompressed output: far above any real module (the largest Debian .ko is ~20 MiB). */
+export const DEFAULT_MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
+
+export interface DecompressOptions {
+  /** Refuse (ERR_KERNMOD_TOO_LARGE) to produce more than this many bytes. Default 256 MiB. */
+  maxBytes?: number;
+}
+
+const gunzipAsync = promisify(zlib.gunzip);
+
+function maxBytesOf(opts: DecompressOptions | undefined): number {
+  const max = opts?.maxBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
+  if (!Number.isSafeInteger(max) || max < 1) {
+    throw invalidInput('ERR_KERNMOD_INVALID_OPTION', `maxBytes must be a positive integer, got ${String(max)}`);
+  }
+  return Math.min(max, bufferConstants.MAX_LENGTH);
+}
+
+function tooLarge(format: CompressionFormat, size: number | string, max: number): KernmodError {
+  return invalidInput('ERR_KERNMOD_TOO_LARGE', `${format} data decompresses to ${size} bytes, more than the limit of ${max} (maxBytes)`, {
+    errno: -27, // EFBIG
+  });
+}
+
+function failed(format: CompressionFormat, e: unknown): KernmodError {
+  if (e instanceof KernmodError) return e;
+  const err = e as NodeJS.ErrnoException;
+  return invalidInput('ERR_KERNMOD_DECOMPRESS', `corrupt ${format} data: ${err?.message ?? String(e)}`, { errno: -22, cause: e });
+}
+
+function checkInput(bytes: unknown): { bytes: Uint8Array; format: CompressionFormat } {
+  if (!(bytes instanceof Uint8Array)) {
+    throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `decompress expects a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
+  }
+  const format = detectCompression(bytes);
+  if (!format) throw invalidInput('ERR_KERNMOD_DECOMPRESS', 'not gzip, xz or zstd data (no known magic bytes)', { errno: -22 });
+  return { bytes, format };
+}
+
+/** Sizes checked before decoding; returns the exact expected output length when the format states it. */
+function preflight(format: CompressionFormat, bytes: Uint8Array, max: number): number | undefined {
+  if (format === 'xz') {
+    const size = xzUncompressedSize(bytes);
+    if (size > max) throw tooLarge(format, size, max);
+    return size;
+  }
+  if (format === 'zstd') {
+    const s = zstdSizes(bytes);
+    if (s.declared !== undefined && s.declared > max) throw tooLarge(format, s.declared, max);
+    if (s.largestAllocation > max || s.bound > max) throw tooLarge(format, `up to ${Math.max(s.bound, s.largestAllocation)}`, max);
+    return s.declared;
+  }
+  return undefined; // gzip: zlib's maxOutputLength enforces the cap while inflating
+}
+
+function postflight(format: CompressionFormat, out: Uint8Array, expected: number | undefined, max: number): Uint8Array {
+  if (out.length > max) throw tooLarge(format, out.length, max);
+  if (expected !== undefined && out.length !== expected) {
+    throw invalidInput('ERR_KERNMOD_DECOMPRESS', `corrupt ${format} data: decoded ${out.length} bytes where its headers state ${expected}`, { errno: -22 });
+  }
+  return out;
+}
+
+function isZlibTooLarge(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ERR_BUFFER_TOO_LARGE';
+}
+
+/** The function that decodes this format, loaded (and failing with its own error) before any decoding. */
+function decoderSync(format: CompressionFormat, max: number, size: number | undefined): (b: Uint8Array) => Uint8Array {
+  if (format === 'gzip') return (b) => zlib.gunzipSync(b, { maxOutputLength: max });
+  if (format === 'xz') {
+    const xz = loadXz();
+    return (b) => xz.decompressSync(b, size!);
+  }
+  const native = zlibZstd();
+  if (native) return (b) => native(b, max);
+  const fzstd = loadFzstd();
+  return (b) => fzstd.decompress(b);
+}
+
+function decoderAsync(format: CompressionFormat, max: number, size: number | undefined): (b: Uint8Array) => Promise<Uint8Array> {
+  if (format === 'gzip') return (b) => gunzipAsync(b, { maxOutputLength: max });
+  if (format === 'xz') {
+    const xz = loadXz();
+    return (b) => xz.decompress(b, size!);
+  }
+  const sync = decoderSync(format, max, size);
+  return async (b) => sync(b);
+}
+
+/** Decompresses gzip, xz or zstd bytes (told by magic bytes). Blocks the calling thread. */
+export function decompressSync(bytes: Uint8Array, opts?: DecompressOptions): Uint8Array {
+  const max = maxBytesOf(opts);
+  const { format } = checkInput(bytes);
+  const expected = preflight(format, bytes, max);
+  const decode = decoderSync(format, max, expected);
+  let out: Uint8Array;
+  try {
+    out = decode(bytes);
+  } catch (e) {
+    if (isZlibTooLarge(e)) throw tooLarge(format, `more than ${max}`, max);
+    throw failed(format, e);
+  }
+  return postflight(format, out, expected, max);
+}
+
+/**
+ * Decompresses gzip, xz or zstd bytes (told by magic bytes). gzip and xz decode on the libuv thread
+ * pool; zstd on Node 20 decodes in JavaScript (fzstd) on the calling thread.
+ */
+export async function decompress(bytes: Uint8Array, opts?: DecompressOptions): Promise<Uint8Array> {
+  const max = maxBytesOf(opts);
+  const { format } = checkInput(bytes);
+  const expected = preflight(format, bytes, max);
+  const decode = decoderAsync(format, max, expected);
+  let out: Uint8Array;
+  try {
+    out = await decode(bytes);
+  } catch (e) {
+    if (isZlibTooLarge(e)) throw tooLarge(format, `more than ${max}`, max);
+    throw failed(format, e);
+  }
+  return postflight(format, out, expected, max);
+}

@@ -1,0 +1,181 @@
+// Reading a module file for modinfo. A plain .ko is read *sparsely*, as kmod's mmap effectively does:
+// the ELF header, the section headers, the section-name table, the few sections modinfo decodes and the
+// signature at the end go into a zero-filled buffer of the file's size; the code and relocations (most
+// of the bytes) are never read. That is ~8 small reads instead of copying the whole file, which is what
+// makes a whole-tree modinfo fast. Compressed files and anything unusual are read whole.
+import { close, closeSync, fstat, fstatSync, open, openSync, read, readSync } from 'node:fs';
+import { COMPRESSION_MAGIC_BYTES, detectCompression } from '../compress/detect.js';
+import { findSection, parseElf } from './elf.js';
+import { hasSignatureTrailer } from './signature.js';
+
+/** Sections modinfoFromImage decodes. */
+export const MODINFO_SECTIONS = ['.modinfo', '__versions', '__version_ext_crcs', '__version_ext_names', '.note.gnu.build-id', '.gnu.linkonce.this_module'] as const;
+
+/** Below this size a file is simply read whole: a few reads cost more than copying it. */
+const SPARSE_MIN_SIZE = 64 * 1024;
+const SIG_TAIL = 28 + 12;
+/**
+ * The first read also takes this much of the file's end: ld puts .shstrtab and the section headers
+ * last, and sign-file appends the signature after them, so one read usually covers all three.
+ */
+const TAIL_READ = 16 * 1024;
+/** Ranges closer than this are read as one (a syscall costs more than a few KiB of copying). */
+const MERGE_GAP = 4096;
+
+type Range = [offset: number, length: number];
+
+/**
+ * The plan, written once as a generator and driven by a sync and an async reader: each `yield` asks for
+ * ranges to be filled in; the result is the image (sparse or whole).
+ */
+function* plan(buf: Uint8Array): Generator<Range[], 'whole' | 'sparse', void> {
+  const size = buf.length;
+  yield [[0, Math.min(size, 64)], [Math.max(0, size - TAIL_READ), Math.min(size, TAIL_READ)]];
+  if (detectCompression(buf.subarray(0, COMPRESSION_MAGIC_BYTES)) || buf[0] !== 0x7f || buf[1] !== 0x45 || buf[2] !== 0x4c || buf[3] !== 0x46) return 'whole';
+  const is64 = buf[4] === 2;
+  const le = buf[5] === 1;
+  if ((buf[4] !== 1 && !is64) || (buf[5] !== 1 && buf[5] !== 2)) return 'whole';
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const shoff = is64 ? Number(v.getBigUint64(40, le)) : v.getUint32(32, le);
+  const shentsize = v.getUint16(is64 ? 58 : 46, le);
+  const shnum = v.getUint16(is64 ? 60 : 48, le);
+  const shstrndx = v.getUint16(is64 ? 62 : 50, le);
+  const tableEnd = shoff + shentsize * shnum;
+  if (shentsize !== (is64 ? 64 : 40) || tableEnd > size || shstrndx >= shnum) return 'whole';
+  yield [[shoff, tableEnd - shoff]];
+  const h = shoff + shstrndx * shentsize;
+  const strOff = is64 ? Number(v.getBigUint64(h + 24, le)) : v.getUint32(h + 16, le);
+  const strSize = is64 ? Number(v.getBigUint64(h + 32, le)) : v.getUint32(h + 20, le);
+  if (!(strOff + strSize <= size)) return 'whole';
+  yield [[strOff, strSize]];
+  // From here the reader's own parser decides which sections matter, exactly as modinfo will.
+  let elf;
+  try {
+    elf = parseElf(buf);
+  } catch {
+    return 'whole'; // let the full read produce the precise error
+  }
+  const ranges: Range[] = [];
+  for (const name of MODINFO_SECTIONS) {
+    const s = findSection(elf, name);
+    if (s && s.size > 0) ranges.push([s.offset, s.size]);
+  }
+  if (hasSignatureTrailer(buf)) {
+    const sigLen = v.getUint32(size - SIG_TAIL + 8, false);
+    const signerLen = buf[size - SIG_TAIL + 3]!;
+    const keyIdLen = buf[size - SIG_TAIL + 4]!;
+    const start = size - SIG_TAIL - sigLen - signerLen - keyIdLen;
+    if (start >= 0) ranges.push([start, size - SIG_TAIL - start]);
+  }
+  yield ranges;
+  return 'sparse';
+}
+
+/**
+ * The sync reader keeps one zero-filled scratch buffer and re-zeroes only what it filled last time, so a
+ * sparse read costs no allocation and no full-size memset (which dominated a whole-tree run). A sparse
+ * image is therefore only valid until the next call: modinfoSync() decodes it at once and keeps no
+ * reference (every value it returns is a copy). Whole reads (compressed files) get their own buffer,
+ * since they may be decoded asynchronously.
+ */
+const SCRATCH_MAX = 64 * 1024 * 1024;
+let scratch = Buffer.alloc(0);
+let dirty: Range[] = [];
+
+function scratchFor(size: number): Buffer {
+  for (const [off, len] of dirty) scratch.fill(0, off, Math.min(off + len, scratch.length));
+  dirty = [];
+  if (scratch.length < size) scratch = Buffer.alloc(Math.max(size, Math.min(SCRATCH_MAX, scratch.length * 2)));
+  return scratch.subarray(0, size);
+}
+
+/**
+ * What still has to be read of `ranges`, given what `filled` already covers (both as [offset, length]),
+ * with neighbours merged. Keeps the reader at about four reads per module.
+ */
+export function pendingRanges(ranges: Range[], filled: Range[]): Range[] {
+  const covered = (off: number, len: number) => filled.some(([f, l]) => off >= f && off + len <= f + l);
+  const todo = ranges.filter(([off, len]) => len > 0 && !covered(off, len)).sort((a, b) => a[0] - b[0]);
+  const out: Range[] = [];
+  for (const [off, len] of todo) {
+    const last = out[out.length - 1];
+    if (last && off <= last[0] + last[1] + MERGE_GAP) last[1] = Math.max(last[1], off + len - last[0]);
+    else out.push([off, len]);
+  }
+  return out;
+}
+
+export function readModuleImageSync(path: string): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const fillSync = (buf: Uint8Array, ranges: Range[]) => {
+      for (const [off, len] of ranges) {
+        let done = 0;
+        while (done < len) {
+          const n = readSync(fd, buf, off + done, len - done, off + done);
+          if (n === 0) break;
+          done += n;
+        }
+      }
+    };
+    const whole = () => {
+      const buf = Buffer.alloc(size); // zeroed: a file that shrinks under us leaves zeros, not heap
+
+      fillSync(buf, [[0, size]]);
+      return buf;
+    };
+    if (size < SPARSE_MIN_SIZE || size > SCRATCH_MAX) return whole();
+    const buf = scratchFor(size);
+    const p = plan(buf);
+    for (let step = p.next(); ; step = p.next()) {
+      if (step.done) return step.value === 'whole' ? whole() : buf;
+      const todo = pendingRanges(step.value, dirty);
+      dirty.push(...todo);
+      fillSync(buf, todo);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const call = <T>(fn: (cb: (err: NodeJS.ErrnoException | null, v: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+
+/** Callback fs (lighter than fs/promises' FileHandle for thousands of small files). */
+export async function readModuleImage(path: string): Promise<Uint8Array> {
+  const fd = await call<number>((cb) => open(path, 'r', cb));
+  try {
+    const size = (await call<{ size: number }>((cb) => fstat(fd, cb))).size;
+    const buf = Buffer.alloc(size);
+    const fill = async (ranges: Range[]) => {
+      await Promise.all(
+        ranges.map(async ([off, len]) => {
+          let done = 0;
+          while (done < len) {
+            const n = await call<number>((cb) => read(fd, buf, off + done, len - done, off + done, cb));
+            if (n === 0) break;
+            done += n;
+          }
+        }),
+      );
+    };
+    if (size < SPARSE_MIN_SIZE) {
+      await fill([[0, size]]);
+      return buf;
+    }
+    const p = plan(buf);
+    const filled: Range[] = [];
+    for (let step = p.next(); ; step = p.next()) {
+      if (step.done) {
+        if (step.value === 'whole') await fill([[0, size]]);
+        return buf;
+      }
+      const todo = pendingRanges(step.value, filled);
+      filled.push(...todo);
+      await fill(todo);
+    }
+  } finally {
+    await call<void>((cb) => close(fd, (err) => cb(err, undefined)));
+  }
+}

@@ -1,0 +1,23 @@
+// The module name compiled into `.gnu.linkonce.this_module` (struct module, filled by modpost's
+// generated .mod.c). struct module begins { enum module_state state; struct list_head list;
+// char name[MODULE_NAME_LEN]; ... }, so `name` sits after an int padded to pointer alignment and two
+// pointers: offset 24 on 64-bit, 12 on 32-bit targets; MODULE_NAME_LEN = 64 - sizeof(unsigned long).
+// The kernel prefers `.modinfo name=` (present since 5.3 via modpost) and falls back to this.
+import { findSection, type ElfFile } from './elf.js';
+
+export function thisModuleNameLayout(elfClass: 32 | 64): { offset: number; length: number } {
+  return elfClass === 64 ? { offset: 24, length: 56 } : { offset: 12, length: 60 };
+}
+
+/** The name in struct module, or undefined when the section is missing, too short or not NUL-terminated. */
+export function readThisModuleName(elf: ElfFile): string | undefined {
+  const s = findSection(elf, '.gnu.linkonce.this_module');
+  if (!s) return undefined;
+  const { offset, length } = thisModuleNameLayout(elf.class);
+  if (s.size < offset + length) return undefined;
+  const start = s.offset + offset;
+  let e = start;
+  while (e < start + length && elf.bytes[e] !== 0) e++;
+  if (e === start + length || e === start) return undefined;
+  return Buffer.from(elf.bytes.buffer, elf.bytes.byteOffset + start, e - start).toString('latin1');
+}

@@ -1,0 +1,120 @@
+// The modinfo()/modinfoSync() API over our test modules (when built) and over hand-built files:
+// the typed object, compressed input, and the error shapes.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { KernmodError } from '../../lib/errors.js';
+import { modinfo, modinfoFromImage, modinfoSync } from '../../lib/elf/modinfo.js';
+import { pendingRanges, readModuleImage, readModuleImageSync } from '../../lib/elf/read.js';
+import { buildElf, strings } from '../fixtures/elf-builder.js';
+
+const cache = new URL('../../.cache/test-modules/', import.meta.url).pathname;
+const release = existsSync(cache) ? readdirSync(cache).find((r) => existsSync(`${cache}${r}/manifest.json`)) : undefined;
+const manifest = release ? (JSON.parse(readFileSync(`${cache}${release}/manifest.json`, 'utf8')) as { release: string; modules: Record<string, string>; signer: string }) : undefined;
+
+describe.skipIf(!manifest)('modinfo on the test modules', () => {
+  const m = manifest!;
+  it('describes kernmod_params: name, vermagic, depends, params in kmod order, versions, build-id', async () => {
+    const info = await modinfo(m.modules.params!);
+    expect(info.name).toBe('kernmod_params');
+    expect(info.filename).toBe(m.modules.params);
+    expect(info.vermagic!.startsWith(`${m.release} `)).toBe(true);
+    expect(info.depends).toEqual([]);
+    expect(info.params.map((p) => p.name)).toEqual(['p_int', 'p_uint', 'p_long', 'p_ullong', 'p_hexint', 'p_byte', 'p_short', 'p_charp', 'p_bool', 'p_invbool', 'p_string', 'p_array']);
+    expect(info.params[0]).toEqual({ name: 'p_int', description: 'test int (default -1)', type: 'int' });
+    expect(info.versions.length).toBeGreaterThan(0);
+    expect(info.versions.every((v) => typeof v.crc === 'number' && v.symbol.length > 0)).toBe(true);
+    expect(info.elf).toEqual({ class: 64, endian: 'little', machine: 'x86_64' });
+    expect(info.signature).toBeUndefined();
+    const readelf = spawnSync('readelf', ['-n', m.modules.params!], { encoding: 'utf8' });
+    const id = /Build ID: ([0-9a-f]+)/.exec(readelf.stdout ?? '')?.[1];
+    if (id) expect(info.buildId).toBe(id);
+  });
+
+  it('gives the same answer for the .xz/.zst/.gz copies, async and sync, and says how it was compressed', async () => {
+    const plain = modinfoSync(m.modules.hello!);
+    for (const [key, format] of [['helloXz', 'xz'], ['helloZst', 'zstd'], ['helloGz', 'gzip']] as const) {
+      const a = await modinfo(m.modules[key]!);
+      const s = modinfoSync(m.modules[key]!);
+      expect(a.compression).toBe(format);
+      expect({ ...a, filename: undefined, compression: null }).toEqual({ ...plain, filename: undefined });
+      expect(s).toEqual(a);
+    }
+  });
+
+  it('reads the signature of the signed copy and the forged vermagic', async () => {
+    const signed = await modinfo(m.modules.helloSigned!);
+    expect(signed.signature).toMatchObject({ id: 'PKCS#7', signer: m.signer, hashAlgo: 'sha256' });
+    const forged = await modinfo(m.modules.forged!);
+    expect(forged.vermagic).toMatch(/modversionX/);
+  });
+
+  it('accepts bytes and file: URLs, and honours maxBytes for compressed files', async () => {
+    const bytes = readFileSync(m.modules.hello!);
+    expect((await modinfo(bytes)).name).toBe('kernmod_hello');
+    expect((await modinfo(bytes)).filename).toBeUndefined();
+    expect(modinfoSync(pathToFileURL(m.modules.hello!)).name).toBe('kernmod_hello');
+    await expect(modinfo(m.modules.helloXz!, { maxBytes: 1000 })).rejects.toMatchObject({ code: 'ERR_KERNMOD_TOO_LARGE', path: m.modules.helloXz });
+  });
+});
+
+describe('modinfo errors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kernmod-modinfo-api-'));
+
+  it("reports a missing file like Node's fs, with the path", async () => {
+    const missing = join(dir, 'missing.ko');
+    await expect(modinfo(missing)).rejects.toMatchObject({ name: 'KernmodError', code: 'ENOENT', errno: -2, syscall: 'read', path: missing });
+    expect(() => modinfoSync(missing)).toThrow(KernmodError);
+  });
+
+  it('reports bad ELF with the reason and the path', async () => {
+    const p = join(dir, 'bad.ko');
+    writeFileSync(p, 'not an elf at all');
+    await expect(modinfo(p)).rejects.toMatchObject({ code: 'ERR_KERNMOD_BAD_ELF', errno: -8, path: p, message: expect.stringMatching(/not an ELF file/) });
+  });
+
+  it('rejects sources of the wrong type', async () => {
+    await expect(modinfo(42 as never)).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
+    expect(() => modinfoSync(null as never)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_SOURCE' }));
+  });
+
+  it('is lenient on request: a broken signature trailer becomes a warning', () => {
+    const trailer = Buffer.concat([Buffer.from([0x30, 0x03, 0x02, 0x01]), Buffer.from([0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 4]), Buffer.from('~Module signature appended~\n')]);
+    const b = buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('name=s') }], trailer });
+    expect(() => modinfoSync(b)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_SIGNATURE' }));
+    const info = modinfoSync(b, { lenient: true });
+    expect(info.signature).toBeUndefined();
+    expect(info.warnings).toEqual([expect.stringMatching(/malformed PKCS#7/)]);
+  });
+});
+
+describe('sparse reading', () => {
+  it('merges ranges and skips what is already read', () => {
+    expect(pendingRanges([[0, 64], [100_000, 16_384]], [])).toEqual([[0, 64], [100_000, 16_384]]);
+    expect(pendingRanges([[10, 5], [20, 5], [9000, 10]], [[0, 8]])).toEqual([[10, 15], [9000, 10]]);
+    expect(pendingRanges([[100_500, 100]], [[100_000, 16_384]])).toEqual([]);
+    expect(pendingRanges([[5, 0]], [])).toEqual([]);
+  });
+
+  // Large plain modules are read sparsely; the answer must be the one a full read gives.
+  const big = (existsSync('/lib/modules') ? readdirSync('/lib/modules') : [])
+    .map((r) => `/lib/modules/${r}/kernel/fs`)
+    .filter((d) => existsSync(d))
+    .flatMap((d) => readdirSync(d, { recursive: true }).map((f) => `${d}/${f}`))
+    .filter((f) => f.endsWith('.ko'))
+    .slice(0, 25);
+  if (manifest) big.push(manifest.modules.params!, manifest.modules.helloSigned!);
+  it.skipIf(big.length === 0)(`gives the same modinfo as a full read (${big.length} modules)`, async () => {
+    for (const f of big) {
+      const full = modinfoFromImage(readFileSync(f), { filename: f });
+      expect(modinfoSync(f)).toEqual(full);
+      expect(await modinfo(f)).toEqual(full);
+      const sparse = readModuleImageSync(f);
+      expect(sparse.length).toBe(readFileSync(f).length);
+      expect((await readModuleImage(f)).length).toBe(sparse.length);
+    }
+  });
+});
