@@ -13,6 +13,7 @@ import {
   type ModuleSource,
   type UnloadOptions,
   type UnloadResult,
+  type KernelEnv,
 } from './linux/load.js';
 
 export interface Kernmod {
@@ -26,20 +27,21 @@ export interface Kernmod {
   unloadModuleSync(name: string, options?: Omit<UnloadOptions, 'signal'>): UnloadResult;
 }
 
-export function bind(backend: Backend): Kernmod {
+/** `env.sysRoot` points the policy at another /sys (tests, containers); default the real one. */
+export function bind(backend: Backend, env: KernelEnv = {}): Kernmod {
   return {
     backend: backend.name,
     MODULE_NAME_LEN: backend.moduleNameLen,
-    loadModule: (source, options) => loadModule(backend, source, options),
-    loadModuleSync: (source, options) => loadModuleSync(backend, source, options),
+    loadModule: (source, options) => loadModule(backend, source, options, env),
+    loadModuleSync: (source, options) => loadModuleSync(backend, source, options, env),
     unloadModule: (name, options) => unloadModule(backend, name, options),
     unloadModuleSync: (name, options) => unloadModuleSync(backend, name, options),
   };
 }
 
 /** The same API over a chosen backend: 'native', 'ffi', or a Backend object (e.g. createFakeBackend()). */
-export function withBackend(backend: 'native' | 'ffi' | Backend): Kernmod {
-  return bind(typeof backend === 'string' ? loadBackend(backend) : backend);
+export function withBackend(backend: 'native' | 'ffi' | Backend, env: KernelEnv = {}): Kernmod {
+  return bind(typeof backend === 'string' ? loadBackend(backend) : backend, env);
 }
 
 export { createFakeBackend };

@@ -3,10 +3,11 @@
 // a kernel: nothing it says proves anything about a real one — the kernel suite in the VM does that.
 // Tests use it to exercise the facade's logic (errors, retries, fallbacks) on hosts without modules.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { decompressSync, detectCompression } from '../compress/index.js';
 import { LINUX_DELETE_FLAGS } from './syscalls.js';
 import type { Backend, PathOutcome } from './types.js';
 
-const E = { EPERM: 1, ENOENT: 2, ENOEXEC: 8, EBADF: 9, EAGAIN: 11, EFAULT: 14, EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSYS: 38 } as const;
+const E = { EPERM: 1, ENOENT: 2, ENOEXEC: 8, EBADF: 9, EAGAIN: 11, EFAULT: 14, EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSYS: 38, EOPNOTSUPP: 95 } as const;
 
 export interface FakeModule {
   name: string;
@@ -24,6 +25,12 @@ export interface FakeKernelOptions {
   noFinitModule?: boolean;
   /** Simulated time each load/unload takes, in ms (async forms only). */
   delayMs?: number;
+  /**
+   * The format the simulated kernel decompresses with MODULE_INIT_COMPRESSED_FILE (like
+   * /sys/module/compression); without it that flag gives EOPNOTSUPP (CONFIG_MODULE_DECOMPRESS=n).
+   * Like the kernel's XZ Embedded decoder, it refuses xz streams whose check is not CRC32.
+   */
+  compression?: 'gzip' | 'xz' | 'zstd';
 }
 
 export interface FakeCall {
@@ -63,6 +70,14 @@ export class FakeKernel {
     if (syscall === 'finit_module' && this.options.noFinitModule) return fail(E.ENOSYS);
     if (this.modulesDisabled) return fail(E.EPERM);
     if (flags & ~7) return fail(E.EINVAL);
+    if (flags & 4) {
+      if (syscall !== 'finit_module') return fail(E.EINVAL);
+      if (!this.options.compression) return fail(E.EOPNOTSUPP);
+      if (detectCompression(image) !== this.options.compression) return fail(E.EINVAL); // "not a ... compressed module"
+      // xz stream flags: byte 7 holds the check type; XZ Embedded in the kernel supports CRC32 (1) only.
+      if (this.options.compression === 'xz' && (image[7]! & 0x0f) !== 0x01) return fail(E.EINVAL); // "decompression failed"
+      image = decompressSync(image);
+    }
     if (image.length < 4 || image[0] !== 0x7f || image[1] !== 0x45 || image[2] !== 0x4c || image[3] !== 0x46) return fail(E.ENOEXEC);
     const name = imageName(image);
     if (!name) return fail(E.ENOEXEC);

@@ -1,25 +1,29 @@
-// Loading and unloading on Linux: the policy on top of a Backend's raw system calls.
-//  - A path goes to finit_module (the kernel reads the file: no copy through user space); a Buffer goes
-//    to init_module; an fd goes to finit_module.
+// Loading and unloading on Linux: the policy on top of a Backend's raw system calls, written once as
+// step generators (steps.ts) and run by an async and a sync driver (effects.ts).
+//  - A path or fd goes to finit_module (the kernel reads the file); a Buffer goes to init_module.
+//  - Compressed modules (gzip/xz/zstd, told by magic bytes, never by name): when the kernel decompresses
+//    that format itself (/sys/module/compression), finit_module with MODULE_INIT_COMPRESSED_FILE;
+//    otherwise decompress in user space and use init_module. If the kernel's own decompression fails
+//    with EINVAL — the classic trap is an .xz written by plain `xz` (CRC64, 8 MiB dictionary), which the
+//    in-kernel decoder rejects — retry once in user space and say so in the result. kmod does not.
 //  - finit_module answering ENOSYS (kernels before 3.8) falls back to init_module with the file's bytes.
-//  - A Buffer with ignore flags is staged through a private temporary file, because only finit_module
+//  - Bytes with ignore flags are staged through a private temporary file, because only finit_module
 //    carries flags (kmod instead strips vermagic/__versions from a copy).
 //  - Unload never blocks in the kernel (O_NONBLOCK, as kmod); `wait` retries EAGAIN with backoff.
-import { openSync, closeSync, fstatSync, readSync, writeFileSync, unlinkSync, mkdtempSync, rmdirSync } from 'node:fs';
-import { fstat, read } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../backend/types.js';
-import { abortError, invalidInput, systemError, type KernmodError } from '../errors.js';
+import { detectCompression, type CompressionFormat } from '../compress/index.js';
+import { invalidInput, systemError, type KernmodError, type Syscall } from '../errors.js';
 import { moduleNameFromPath, normalizeModuleName, validateModuleName } from '../names.js';
 import { encodeParams, type ParamsInput } from '../params.js';
-import { MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC } from './constants.js';
+import { MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC } from './constants.js';
+import { runAsync, runSync, type DriverContext } from './effects.js';
+import { perform, type Steps } from './steps.js';
 
 const ENOSYS = 38;
+const EINVAL = 22;
 const EAGAIN = 11;
+const MAGIC_BYTES = 6;
 
 /** A module to load: a file path (string or file: URL), the module image bytes, or an open fd. */
 export type ModuleSource = string | URL | Uint8Array | { fd: number };
@@ -31,22 +35,29 @@ export interface LoadOptions {
   ignoreVermagic?: boolean;
   /** MODULE_INIT_IGNORE_MODVERSIONS: load despite symbol-version mismatches (taints the kernel). */
   ignoreModversions?: boolean;
+  /**
+   * Who decompresses a compressed module: 'auto' (the kernel when it supports the format, with a
+   * user-space retry if it fails), 'kernel' (never fall back), 'user' (always decompress here).
+   */
+  decompress?: 'auto' | 'kernel' | 'user';
   /** Checked before each system call; a syscall already running in the kernel cannot be interrupted. */
   signal?: AbortSignal;
 }
 
 export interface LoadResult {
-  /** The module name kmod would use for this source (file basename); undefined for a Buffer. */
+  /** The module name kmod would use for this source (file basename); undefined for bytes or an fd. */
   module: string | undefined;
   /** The system call that loaded it. */
   syscall: 'finit_module' | 'init_module';
   path?: string;
   /** The parameter string the kernel received. */
   params: string;
-  /** finit_module flags used. */
+  /** finit_module flags of the successful call. */
   flags: number;
-  /** Why a fallback path was taken, if one was. */
-  fallback?: 'finit_module-enosys' | 'staged-temp-file';
+  /** The compression of the source, and who undid it. */
+  compression?: { format: CompressionFormat; decompressedBy: 'kernel' | 'user' };
+  /** Why another path than the first choice was taken. */
+  fallback?: 'finit_module-enosys' | 'staged-temp-file' | 'kernel-decompression-failed';
   backend: string;
 }
 
@@ -67,37 +78,20 @@ export interface UnloadResult {
   backend: string;
 }
 
-interface Prepared {
-  params: string;
-  flags: number;
-}
+// ---- input ------------------------------------------------------------------------------------------
 
-function prepare(options: LoadOptions): Prepared {
-  const params = options.params === undefined ? '' : encodeParams(options.params);
-  let flags = 0;
-  if (options.ignoreModversions) flags |= MODULE_INIT_IGNORE_MODVERSIONS;
-  if (options.ignoreVermagic) flags |= MODULE_INIT_IGNORE_VERMAGIC;
-  return { params, flags };
-}
+type Source = { kind: 'path'; path: string } | { kind: 'image'; image: Uint8Array } | { kind: 'fd'; fd: number };
 
-function sourcePath(source: string | URL): string {
+function classify(source: ModuleSource): Source {
+  if (typeof source === 'string') {
+    if (source.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module path is empty');
+    if (source.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module path contains NUL', { path: source });
+    return { kind: 'path', path: source };
+  }
   if (source instanceof URL) {
     if (source.protocol !== 'file:') throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `only file: URLs can be loaded, got ${source.href}`);
-    return fileURLToPath(source);
+    return { kind: 'path', path: fileURLToPath(source) };
   }
-  if (source.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module path is empty');
-  if (source.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module path contains NUL', { path: source });
-  return source;
-}
-
-function checkAbort(signal: AbortSignal | undefined, extra: { path?: string; module?: string } = {}): void {
-  if (signal?.aborted) throw abortError(signal, extra);
-}
-
-type Kind = { kind: 'path'; path: string } | { kind: 'image'; image: Uint8Array } | { kind: 'fd'; fd: number };
-
-function classify(source: ModuleSource): Kind {
-  if (typeof source === 'string' || source instanceof URL) return { kind: 'path', path: sourcePath(source) };
   if (source instanceof Uint8Array) {
     if (source.byteLength === 0) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module image is empty');
     return { kind: 'image', image: source };
@@ -108,147 +102,140 @@ function classify(source: ModuleSource): Kind {
   throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'a module source is a path, a file: URL, a Buffer/Uint8Array, or { fd }');
 }
 
-function readFdSync(fd: number): Uint8Array {
-  const size = fstatSync(fd).size;
-  const buf = Buffer.allocUnsafe(size);
-  let off = 0;
-  while (off < size) {
-    const n = readSync(fd, buf, off, size - off, off);
-    if (n === 0) break;
-    off += n;
+interface Plan {
+  src: Source;
+  params: string;
+  flags: number;
+  decompress: 'auto' | 'kernel' | 'user';
+  module: string | undefined;
+  path: string | undefined;
+}
+
+function plan(source: ModuleSource, options: LoadOptions): Plan {
+  const src = classify(source);
+  const params = options.params === undefined ? '' : encodeParams(options.params);
+  let flags = 0;
+  if (options.ignoreModversions) flags |= MODULE_INIT_IGNORE_MODVERSIONS;
+  if (options.ignoreVermagic) flags |= MODULE_INIT_IGNORE_VERMAGIC;
+  const decompress = options.decompress ?? 'auto';
+  if (!['auto', 'kernel', 'user'].includes(decompress)) {
+    throw invalidInput('ERR_KERNMOD_INVALID_OPTION', `decompress must be 'auto', 'kernel' or 'user', got ${String(decompress)}`);
   }
-  return buf.subarray(0, off);
+  const path = src.kind === 'path' ? src.path : undefined;
+  return { src, params, flags, decompress, module: path === undefined ? undefined : moduleNameFromPath(path), path };
 }
 
-async function readFdAsync(fd: number): Promise<Uint8Array> {
-  const { size } = await promisify(fstat)(fd);
-  const buf = Buffer.allocUnsafe(size);
-  let off = 0;
-  while (off < size) {
-    const { bytesRead } = await promisify(read)(fd, buf, off, size - off, off);
-    if (bytesRead === 0) break;
-    off += bytesRead;
+// ---- the load policy ----------------------------------------------------------------------------------
+
+function* loadSteps(backend: Backend, p: Plan): Steps<LoadResult> {
+  const target = { ...(p.path !== undefined ? { path: p.path } : {}), ...(p.module !== undefined ? { module: p.module } : {}) };
+  const fail = (ret: number, syscall: Syscall, flags = p.flags): KernmodError => systemError(ret, syscall, { ...target, flags });
+  const done = (syscall: LoadResult['syscall'], extra: Partial<LoadResult> = {}): LoadResult => ({
+    module: p.module,
+    syscall,
+    ...(p.path !== undefined ? { path: p.path } : {}),
+    params: p.params,
+    flags: p.flags,
+    ...extra,
+    backend: backend.name,
+  });
+
+  /** init_module of bytes; with ignore flags, finit_module of a staged copy instead. */
+  function* loadBytes(image: Uint8Array, extra: Partial<LoadResult>): Steps<LoadResult> {
+    if (p.flags === 0) {
+      const ret = yield* perform({ op: 'init', image, params: p.params });
+      if (ret < 0) throw fail(ret, 'init_module');
+      return done('init_module', extra);
+    }
+    const staged = yield* perform({ op: 'stage', image });
+    try {
+      const out = yield* perform({ op: 'finitPath', path: staged, params: p.params, flags: p.flags });
+      if (out.ret < 0) throw fail(out.ret, out.syscall);
+      return done('finit_module', { fallback: 'staged-temp-file', ...extra });
+    } finally {
+      yield* perform({ op: 'unstage', path: staged });
+    }
   }
-  return buf.subarray(0, off);
-}
 
-function result(backend: Backend, p: Prepared, syscall: LoadResult['syscall'], extra: Partial<LoadResult>): LoadResult {
-  return { module: undefined, syscall, params: p.params, flags: p.flags, backend: backend.name, ...extra };
-}
+  /** Decompresses in user space (if compressed) and loads the bytes. */
+  function* loadUserSpace(bytes: Uint8Array, format: CompressionFormat | null, extra: Partial<LoadResult>): Steps<LoadResult> {
+    const image = format ? yield* perform({ op: 'decompress', bytes }) : bytes;
+    return yield* loadBytes(image, format ? { compression: { format, decompressedBy: 'user' }, ...extra } : extra);
+  }
 
-/** Writes an image to a private temp file so finit_module can carry flags; returns its path and a cleanup. */
-function stage(image: Uint8Array): { path: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'kernmod-'));
-  const path = join(dir, 'module.ko');
-  writeFileSync(path, image, { mode: 0o600 });
-  return {
-    path,
-    cleanup: () => {
-      try {
-        unlinkSync(path);
-      } finally {
-        rmdirSync(dir);
+  function* readAll(): Steps<Uint8Array> {
+    const source = p.src.kind === 'path' ? { path: p.src.path } : { fd: (p.src as { fd: number }).fd };
+    const bytes = yield* perform({ op: 'read', source });
+    if (typeof bytes === 'number') throw fail(bytes, p.src.kind === 'path' ? 'open' : 'read');
+    return bytes;
+  }
+
+  if (p.src.kind === 'image') {
+    const format = detectCompression(p.src.image);
+    return yield* loadUserSpace(p.src.image, format, {});
+  }
+
+  // A file (path or fd): look at its magic first.
+  const source = p.src.kind === 'path' ? { path: p.src.path } : { fd: p.src.fd };
+  const head = yield* perform({ op: 'read', source, length: MAGIC_BYTES });
+  if (typeof head === 'number') throw fail(head, p.src.kind === 'path' ? 'open' : 'read');
+  const format = detectCompression(head);
+
+  let flags = p.flags;
+  if (format) {
+    const kernelFormat = p.decompress === 'user' ? null : yield* perform({ op: 'kernelCompression' });
+    if (kernelFormat !== format) {
+      if (p.decompress === 'kernel') {
+        throw invalidInput(
+          'ERR_KERNMOD_UNSUPPORTED_COMPRESSION',
+          `the kernel cannot decompress ${format} modules (/sys/module/compression: ${kernelFormat ?? 'none'}); use decompress: 'auto' or 'user'`,
+          target,
+        );
       }
-    },
-  };
+      return yield* loadUserSpace(yield* readAll(), format, {});
+    }
+    flags |= MODULE_INIT_COMPRESSED_FILE;
+  }
+
+  const ret =
+    p.src.kind === 'path'
+      ? yield* perform({ op: 'finitPath', path: p.src.path, params: p.params, flags })
+      : { ret: yield* perform({ op: 'finitFd', fd: p.src.fd, params: p.params, flags }), syscall: 'finit_module' as const };
+  if (ret.ret >= 0) {
+    return done('finit_module', { flags, ...(format ? { compression: { format, decompressedBy: 'kernel' as const } } : {}) });
+  }
+  if (ret.syscall === 'open') throw fail(ret.ret, 'open');
+  if (ret.ret === -ENOSYS) return yield* loadUserSpace(yield* readAll(), format, { fallback: 'finit_module-enosys' });
+  if (format && ret.ret === -EINVAL && p.decompress === 'auto') {
+    // The in-kernel decoder refused the file (or the module refused its params: then the user-space
+    // retry fails with EINVAL again, and that is what we report).
+    return yield* loadUserSpace(yield* readAll(), format, { fallback: 'kernel-decompression-failed' });
+  }
+  throw fail(ret.ret, 'finit_module', flags);
 }
 
-export async function loadModule(backend: Backend, source: ModuleSource, options: LoadOptions = {}): Promise<LoadResult> {
-  const src = classify(source);
-  const p = prepare(options);
-  const { signal } = options;
-  if (src.kind === 'path') {
-    const module = moduleNameFromPath(src.path);
-    checkAbort(signal, { path: src.path, module });
-    const out = await backend.finitModulePath(src.path, p.params, p.flags);
-    if (out.ret >= 0) return result(backend, p, 'finit_module', { module, path: src.path });
-    if (out.syscall === 'open') throw systemError(out.ret, 'open', { path: src.path, module });
-    if (out.ret !== -ENOSYS) throw systemError(out.ret, 'finit_module', { path: src.path, module, flags: p.flags });
-    // No finit_module on this kernel: hand it the bytes instead.
-    let image: Uint8Array;
-    try {
-      image = await readFile(src.path);
-    } catch (e) {
-      throw systemError((e as NodeJS.ErrnoException).errno ?? -5, 'read', { path: src.path, module });
-    }
-    checkAbort(signal, { path: src.path, module });
-    const ret = await backend.initModule(image, p.params);
-    if (ret < 0) throw systemError(ret, 'init_module', { path: src.path, module });
-    return result(backend, p, 'init_module', { module, path: src.path, fallback: 'finit_module-enosys' });
-  }
-  if (src.kind === 'fd') {
-    checkAbort(signal);
-    const ret = await backend.finitModule(src.fd, p.params, p.flags);
-    if (ret >= 0) return result(backend, p, 'finit_module', {});
-    if (ret !== -ENOSYS) throw systemError(ret, 'finit_module', { flags: p.flags });
-    const image = await readFdAsync(src.fd);
-    checkAbort(signal);
-    const r2 = await backend.initModule(image, p.params);
-    if (r2 < 0) throw systemError(r2, 'init_module', {});
-    return result(backend, p, 'init_module', { fallback: 'finit_module-enosys' });
-  }
-  checkAbort(signal);
-  if (p.flags !== 0) {
-    const staged = stage(src.image);
-    try {
-      const out = await backend.finitModulePath(staged.path, p.params, p.flags);
-      if (out.ret < 0) throw systemError(out.ret, out.syscall, { flags: p.flags });
-      return result(backend, p, 'finit_module', { fallback: 'staged-temp-file' });
-    } finally {
-      staged.cleanup();
-    }
-  }
-  const ret = await backend.initModule(src.image, p.params);
-  if (ret < 0) throw systemError(ret, 'init_module', {});
-  return result(backend, p, 'init_module', {});
+/** Where the policy reads kernel facts (/sys/module/compression); tests point it at a fake tree. */
+export interface KernelEnv {
+  sysRoot?: string;
 }
 
-export function loadModuleSync(backend: Backend, source: ModuleSource, options: Omit<LoadOptions, 'signal'> = {}): LoadResult {
-  const src = classify(source);
-  const p = prepare(options);
-  if (src.kind === 'path') {
-    const module = moduleNameFromPath(src.path);
-    const out = backend.finitModulePathSync(src.path, p.params, p.flags);
-    if (out.ret >= 0) return result(backend, p, 'finit_module', { module, path: src.path });
-    if (out.syscall === 'open') throw systemError(out.ret, 'open', { path: src.path, module });
-    if (out.ret !== -ENOSYS) throw systemError(out.ret, 'finit_module', { path: src.path, module, flags: p.flags });
-    let fd: number;
-    try {
-      fd = openSync(src.path, 'r');
-    } catch (e) {
-      throw systemError((e as NodeJS.ErrnoException).errno ?? -5, 'open', { path: src.path, module });
-    }
-    let image: Uint8Array;
-    try {
-      image = readFdSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    const ret = backend.initModuleSync(image, p.params);
-    if (ret < 0) throw systemError(ret, 'init_module', { path: src.path, module });
-    return result(backend, p, 'init_module', { module, path: src.path, fallback: 'finit_module-enosys' });
+export function loadModule(backend: Backend, source: ModuleSource, options: LoadOptions = {}, env: KernelEnv = {}): Promise<LoadResult> {
+  try {
+    const p = plan(source, options);
+    const ctx: DriverContext = { backend, ...env, ...(options.signal ? { signal: options.signal } : {}), subject: subjectOf(p) };
+    return runAsync(loadSteps(backend, p), ctx);
+  } catch (e) {
+    return Promise.reject(e);
   }
-  if (src.kind === 'fd') {
-    const ret = backend.finitModuleSync(src.fd, p.params, p.flags);
-    if (ret >= 0) return result(backend, p, 'finit_module', {});
-    if (ret !== -ENOSYS) throw systemError(ret, 'finit_module', { flags: p.flags });
-    const r2 = backend.initModuleSync(readFdSync(src.fd), p.params);
-    if (r2 < 0) throw systemError(r2, 'init_module', {});
-    return result(backend, p, 'init_module', { fallback: 'finit_module-enosys' });
-  }
-  if (p.flags !== 0) {
-    const staged = stage(src.image);
-    try {
-      const out = backend.finitModulePathSync(staged.path, p.params, p.flags);
-      if (out.ret < 0) throw systemError(out.ret, out.syscall, { flags: p.flags });
-      return result(backend, p, 'finit_module', { fallback: 'staged-temp-file' });
-    } finally {
-      staged.cleanup();
-    }
-  }
-  const ret = backend.initModuleSync(src.image, p.params);
-  if (ret < 0) throw systemError(ret, 'init_module', {});
-  return result(backend, p, 'init_module', {});
+}
+
+export function loadModuleSync(backend: Backend, source: ModuleSource, options: Omit<LoadOptions, 'signal'> = {}, env: KernelEnv = {}): LoadResult {
+  const p = plan(source, options);
+  return runSync(loadSteps(backend, p), { backend, ...env, subject: subjectOf(p) });
+}
+
+function subjectOf(p: Plan): { path?: string; module?: string } {
+  return { ...(p.path !== undefined ? { path: p.path } : {}), ...(p.module !== undefined ? { module: p.module } : {}) };
 }
 
 // ---- unload -----------------------------------------------------------------------------------------
@@ -256,76 +243,51 @@ export function loadModuleSync(backend: Backend, source: ModuleSource, options: 
 function prepareUnload(backend: Backend, name: string, options: UnloadOptions): { module: string; flags: number; waitMs: number } {
   const module = normalizeModuleName(validateModuleName(name, backend.moduleNameLen));
   const waitMs = options.wait ?? 0;
-  if (!Number.isFinite(waitMs) || waitMs < 0) throw invalidInput('ERR_KERNMOD_INVALID_OPTION', `wait must be a number of ms >= 0, got ${options.wait}`);
+  if (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0) {
+    throw invalidInput('ERR_KERNMOD_INVALID_OPTION', `wait must be a number of ms >= 0, got ${String(options.wait)}`);
+  }
   let flags = backend.flags.O_NONBLOCK;
   if (options.force) flags |= backend.flags.O_TRUNC;
   return { module, flags, waitMs };
 }
 
 /** Backoff between EAGAIN retries: 10 ms doubling up to 500 ms, never past the deadline. */
-function nextDelay(previous: number, remaining: number): number {
+export function nextDelay(previous: number, remaining: number): number {
   return Math.max(0, Math.min(previous === 0 ? 10 : previous * 2, 500, remaining));
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(t);
-      reject(signal!.reason);
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-export async function unloadModule(backend: Backend, name: string, options: UnloadOptions = {}): Promise<UnloadResult> {
-  const { module, flags, waitMs } = prepareUnload(backend, name, options);
-  const { signal } = options;
-  const start = Date.now();
+function* unloadSteps(backend: Backend, u: { module: string; flags: number; waitMs: number }): Steps<UnloadResult> {
+  const start = yield* perform({ op: 'now' });
   let attempts = 0;
   let delay = 0;
   for (;;) {
-    checkAbort(signal, { module });
     attempts++;
-    const ret = await backend.deleteModule(module, flags);
-    const waited = Date.now() - start;
-    if (ret >= 0) return { module, attempts, waitedMs: waited, flags, backend: backend.name };
-    const remaining = waitMs - waited;
-    if (ret !== -EAGAIN || remaining <= 0) throw withWait(systemError(ret, 'delete_module', { module }), attempts, waited);
-    delay = nextDelay(delay, remaining);
-    try {
-      await sleep(delay, signal);
-    } catch {
-      throw abortError(signal!, { module });
+    const ret = yield* perform({ op: 'delete', name: u.module, flags: u.flags });
+    const waited = (yield* perform({ op: 'now' })) - start;
+    if (ret >= 0) return { module: u.module, attempts, waitedMs: waited, flags: u.flags, backend: backend.name };
+    const remaining = u.waitMs - waited;
+    if (ret !== -EAGAIN || remaining <= 0) {
+      const err = systemError(ret, 'delete_module', { module: u.module });
+      if (attempts > 1) {
+        Object.defineProperty(err, 'message', { value: `${err.message} (still in use after ${attempts} attempts over ${waited} ms)` });
+      }
+      throw err;
     }
+    delay = nextDelay(delay, remaining);
+    yield* perform({ op: 'sleep', ms: delay });
+  }
+}
+
+export function unloadModule(backend: Backend, name: string, options: UnloadOptions = {}): Promise<UnloadResult> {
+  try {
+    const u = prepareUnload(backend, name, options);
+    return runAsync(unloadSteps(backend, u), { backend, ...(options.signal ? { signal: options.signal } : {}), subject: { module: u.module } });
+  } catch (e) {
+    return Promise.reject(e);
   }
 }
 
 export function unloadModuleSync(backend: Backend, name: string, options: Omit<UnloadOptions, 'signal'> = {}): UnloadResult {
-  const { module, flags, waitMs } = prepareUnload(backend, name, options);
-  const start = Date.now();
-  let attempts = 0;
-  let delay = 0;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
-    attempts++;
-    const ret = backend.deleteModuleSync(module, flags);
-    const waited = Date.now() - start;
-    if (ret >= 0) return { module, attempts, waitedMs: waited, flags, backend: backend.name };
-    const remaining = waitMs - waited;
-    if (ret !== -EAGAIN || remaining <= 0) throw withWait(systemError(ret, 'delete_module', { module }), attempts, waited);
-    delay = nextDelay(delay, remaining);
-    Atomics.wait(pause, 0, 0, delay); // the sync API blocks, by design
-  }
-}
-
-function withWait(err: KernmodError, attempts: number, waitedMs: number): KernmodError {
-  if (attempts > 1) {
-    Object.defineProperty(err, 'message', { value: `${err.message} (still in use after ${attempts} attempts over ${waitedMs} ms)` });
-  }
-  return err;
+  const u = prepareUnload(backend, name, options);
+  return runSync(unloadSteps(backend, u), { backend, subject: { module: u.module } });
 }

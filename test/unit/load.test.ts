@@ -1,7 +1,7 @@
 // The facade's policy (fallbacks, flags, staging, unload retries, abort), exercised against the FAKE
 // kernel: a simulation of the documented syscall behaviour, not a kernel. The real effects of the same
 // calls are asserted in test/kernel inside a VM.
-import { mkdtempSync, openSync, closeSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,9 +17,15 @@ function moduleFile(name: string, depends: string[] = []): string {
   return path;
 }
 
-function setup(options = {}) {
+function setup(options: ConstructorParameters<typeof FakeKernel>[0] = {}) {
   const kernel = new FakeKernel(options);
-  return { kernel, km: bind(createFakeBackend(kernel)) };
+  // A fake /sys whose module/compression names what the fake kernel decompresses (none by default).
+  const sysRoot = mkdtempSync(join(tmpdir(), 'kernmod-sys-'));
+  if (options.compression) {
+    mkdirSync(join(sysRoot, 'module'));
+    writeFileSync(join(sysRoot, 'module/compression'), `${options.compression}\n`);
+  }
+  return { kernel, km: bind(createFakeBackend(kernel), { sysRoot }) };
 }
 
 describe('loadModule (fake kernel)', () => {
@@ -152,5 +158,79 @@ describe('unloadModule (fake kernel)', () => {
     await expect(km.unloadModule('demo_exp')).rejects.toMatchObject({ code: 'EAGAIN' });
     await km.unloadModule('demo_imp');
     await km.unloadModule('demo_exp');
+  });
+});
+
+describe('compressed modules (fake kernel that decompresses xz itself, like Debian 6.12)', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const { spawnSync } = await import('node:child_process');
+  const xz = (bytes: Buffer, args: string[]) => {
+    const r = spawnSync('xz', ['-c', ...args], { input: bytes });
+    return r.status === 0 ? r.stdout : null;
+  };
+  const raw = FakeKernel.image('demo_comp');
+  const kernelXz = xz(raw, ['--check=crc32', '--lzma2=dict=1MiB']);
+  const plainXz = xz(raw, []);
+  const write = (name: string, bytes: Buffer) => {
+    const p = join(dir, name);
+    writeFileSync(p, bytes);
+    return p;
+  };
+
+  it.skipIf(!kernelXz)('an xz module in the kernel format goes to finit_module with MODULE_INIT_COMPRESSED_FILE', async () => {
+    const { kernel, km } = setup({ compression: 'xz' });
+    const r = await km.loadModule(write('comp-kernel.ko.xz', kernelXz!));
+    expect(r).toMatchObject({ syscall: 'finit_module', flags: 4, compression: { format: 'xz', decompressedBy: 'kernel' } });
+    expect(kernel.calls.map((c) => `${c.syscall}:${c.flags}:${c.ret}`)).toEqual(['finit_module:4:0']);
+  });
+
+  it.skipIf(!plainXz)('a plain-xz module the kernel decoder rejects (EINVAL) is retried once in user space', async () => {
+    const { kernel, km } = setup({ compression: 'xz' });
+    const r = await km.loadModule(write('comp-plain.ko.xz', plainXz!));
+    expect(r).toMatchObject({ syscall: 'init_module', fallback: 'kernel-decompression-failed', compression: { format: 'xz', decompressedBy: 'user' } });
+    expect(kernel.calls.map((c) => `${c.syscall}:${c.ret}`)).toEqual(['finit_module:-22', 'init_module:0']);
+  });
+
+  it.skipIf(!plainXz)("decompress: 'kernel' reports the kernel's EINVAL with the xz settings in the hint", async () => {
+    const { km } = setup({ compression: 'xz' });
+    await expect(km.loadModule(write('comp-plain2.ko.xz', plainXz!), { decompress: 'kernel' })).rejects.toMatchObject({
+      code: 'EINVAL',
+      hint: expect.stringMatching(/--check=crc32/),
+    });
+  });
+
+  it.skipIf(!kernelXz)('without in-kernel decompression (no /sys/module/compression) xz is decompressed in user space', async () => {
+    const { kernel, km } = setup();
+    const r = await km.loadModule(write('comp-user.ko.xz', kernelXz!));
+    expect(r).toMatchObject({ syscall: 'init_module', compression: { format: 'xz', decompressedBy: 'user' } });
+    expect(kernel.calls.map((c) => c.syscall)).toEqual(['init_module']);
+  });
+
+  it.skipIf(!kernelXz)('ignore flags on a compressed module in user space travel through a staged copy', async () => {
+    const { kernel, km } = setup();
+    const r = await km.loadModule(write('comp-force.ko.xz', kernelXz!), { ignoreVermagic: true });
+    expect(r).toMatchObject({ syscall: 'finit_module', fallback: 'staged-temp-file', flags: 2, compression: { decompressedBy: 'user' } });
+    expect(kernel.calls.at(-1)).toMatchObject({ syscall: 'finit_module', flags: 2, ret: 0 });
+  });
+
+  it('gzip bytes are detected by magic (not by name) and decompressed in user space', async () => {
+    const { kernel, km } = setup();
+    const r = km.loadModuleSync(write('no-extension', gzipSync(raw)));
+    expect(r).toMatchObject({ syscall: 'init_module', compression: { format: 'gzip', decompressedBy: 'user' } });
+    expect(kernel.modules.has('demo_comp')).toBe(true);
+  });
+
+  it("decompress: 'kernel' refuses when the kernel does not do that format", async () => {
+    const { kernel, km } = setup();
+    await expect(km.loadModule(write('k.ko.gz', gzipSync(raw)), { decompress: 'kernel' })).rejects.toMatchObject({ code: 'ERR_KERNMOD_UNSUPPORTED_COMPRESSION' });
+    expect(kernel.calls).toHaveLength(0);
+  });
+
+  it.skipIf(!plainXz)('corrupt compressed data is a typed error before any syscall', async () => {
+    const { kernel, km } = setup();
+    const bad = Buffer.from(plainXz!);
+    bad.fill(0x41, 12, 40);
+    await expect(km.loadModule(bad)).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_KERNMOD_(DECOMPRESS|TOO_LARGE)$/) });
+    expect(kernel.calls).toHaveLength(0);
   });
 });
