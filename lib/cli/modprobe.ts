@@ -1,0 +1,355 @@
+// `kernmod modprobe [-a] [-r] [-n] [-D] [-c] [-R] [-b] [-i] [-f] [--first-time] [-w MSEC] [-d ROOT]
+//  [-S RELEASE] [-C CONFIG] [-q] [-v] [--json] NAME [PARAMS...]` — kmod's modprobe over lib/modprobe,
+// with kmod's output (`insmod <path> <opts>` lines, `builtin <name>`, `install <cmd> <opts>`), messages
+// and exit codes, plus a `hint:` line where kmod says "see dmesg", and --json. Independent modules load
+// concurrently. -D, -n, -c and -R never touch the kernel (they work where /proc/modules is absent).
+import { parseArgs } from 'node:util';
+import { KernmodError } from '../errors.js';
+import type { Kernmod } from '../kernmod.js';
+import { Modprobe, type ModprobeOptions } from '../modprobe/modprobe.js';
+import { formatPlan } from '../modprobe/format.js';
+import type { Plan } from '../modprobe/resolve.js';
+import type { ProbeResult } from '../modprobe/probe.js';
+import type { RemoveResult } from '../modprobe/remove.js';
+import { describe, printJson, type Io } from './output.js';
+
+export const MODPROBE_USAGE = `Usage:
+\tkernmod modprobe [options] [-i] [-b] modulename [params...]
+\tkernmod modprobe [options] -a [-i] [-b] modulename [modulename...]
+\tkernmod modprobe [options] -r [-i] modulename [modulename...]
+\tkernmod modprobe [options] -c
+Management Options:
+\t-a, --all                   Consider every non-argument to
+\t                            be a module name to be inserted
+\t                            or removed (-r)
+\t-r, --remove                Remove modules instead of inserting
+\t    --remove-holders        Also remove module holders (use together with -r)
+\t-w, --wait <MSEC>           When removing a module, wait up to MSEC for
+\t                            module's refcount to become 0 so it can be
+\t                            removed (use together with -r)
+\t    --first-time            Fail if module already inserted or removed
+\t-i, --ignore-install        Ignore install commands
+\t-i, --ignore-remove         Ignore remove commands
+\t-b, --use-blacklist         Apply blacklist to resolved alias.
+\t-f, --force                 Force module insertion or removal.
+\t                            implies --force-modversions and
+\t                            --force-vermagic
+\t    --force-modversion      Ignore module's version
+\t    --force-vermagic        Ignore module's version magic
+\t    --sequential            Load one module at a time, in kmod's order
+
+Query Options:
+\t-R, --resolve-alias         Only lookup and print alias and exit
+\t-D, --show-depends          Only print module dependencies and exit
+\t-c, --showconfig            Print out known configuration and exit
+\t-c, --show-config           Same as --showconfig
+
+General Options:
+\t-n, --dry-run               Do not execute operations, just print out
+\t-n, --show                  Same as --dry-run
+\t-C, --config=FILE           Use FILE instead of default search paths
+\t-d, --dirname=DIR           Use DIR as filesystem root for /lib/modules
+\t-S, --set-version=VERSION   Use VERSION instead of \`uname -r\`
+\t-q, --quiet                 disable messages
+\t-v, --verbose               enables more messages
+\t    --json                  print the plan or the result as JSON
+\t-h, --help                  show this help
+`;
+
+/** A Kernmod whose every call fails with `reason`: for -D/-n/-c/-R where no backend is needed. */
+export function unavailableKernmod(reason: Error): Kernmod {
+  const fail = (): never => {
+    throw reason;
+  };
+  return {
+    // No backend could be loaded; the name only shows in messages.
+    backend: 'none' as unknown as Kernmod['backend'],
+    MODULE_NAME_LEN: 0,
+    loadModule: () => Promise.reject(reason),
+    loadModuleSync: fail,
+    unloadModule: () => Promise.reject(reason),
+    unloadModuleSync: fail,
+  };
+}
+
+/**
+ * kmod's options_from_array: the PARAMS joined with spaces; a value containing a space (after the
+ * first `=`) is double-quoted unless it already starts with a quote.
+ */
+export function joinModprobeParams(args: string[]): string | undefined {
+  if (args.length === 0) return undefined;
+  return args
+    .map((a) => {
+      const eq = a.indexOf('=');
+      if (eq === -1) return a;
+      const v = a.slice(eq + 1);
+      return !v.startsWith('"') && !v.startsWith("'") && v.includes(' ') ? `${a.slice(0, eq + 1)}"${v}"` : a;
+    })
+    .join(' ');
+}
+
+/** modprobe's "could not insert" reason for an error (tools/modprobe.c insmod). */
+function insertReason(err: KernmodError): string {
+  if (err.code === 'EEXIST') return 'Module already in kernel';
+  if (err.code === 'ENOENT') return 'Unknown symbol in module, or unknown parameter (see dmesg)';
+  if (err.code === 'ERR_KERNMOD_INSTALL_COMMAND') return 'Invalid argument';
+  return describe(err);
+}
+
+class Logger {
+  constructor(
+    private readonly io: Io,
+    private readonly quiet: boolean,
+  ) {}
+  line(level: 'FATAL' | 'ERROR' | 'WARNING', text: string): void {
+    if (!this.quiet) this.io.err(`modprobe: ${level}: ${text}\n`);
+  }
+  hint(text: string | undefined): void {
+    if (!this.quiet && text) this.io.err(`modprobe: hint: ${text}\n`);
+  }
+}
+
+/** What tests (and containers) may point elsewhere: the kernel command line and the root of /sys. */
+export interface ModprobeEnvironment {
+  cmdline?: string | false;
+  sysRoot?: string;
+}
+
+export async function modprobeCommand(argv: string[], km: Kernmod, io: Io, env: ModprobeEnvironment = {}): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        all: { type: 'boolean', short: 'a' },
+        remove: { type: 'boolean', short: 'r' },
+        'remove-holders': { type: 'boolean' },
+        'remove-dependencies': { type: 'boolean' },
+        wait: { type: 'string', short: 'w' },
+        'resolve-alias': { type: 'boolean', short: 'R' },
+        'first-time': { type: 'boolean' },
+        'ignore-install': { type: 'boolean', short: 'i' },
+        'ignore-remove': { type: 'boolean' },
+        'use-blacklist': { type: 'boolean', short: 'b' },
+        force: { type: 'boolean', short: 'f' },
+        'force-modversion': { type: 'boolean' },
+        'force-vermagic': { type: 'boolean' },
+        'show-depends': { type: 'boolean', short: 'D' },
+        showconfig: { type: 'boolean', short: 'c' },
+        'show-config': { type: 'boolean' },
+        'dry-run': { type: 'boolean', short: 'n' },
+        show: { type: 'boolean' },
+        config: { type: 'string', short: 'C', multiple: true },
+        dirname: { type: 'string', short: 'd' },
+        'set-version': { type: 'string', short: 'S' },
+        syslog: { type: 'boolean', short: 's' },
+        quiet: { type: 'boolean', short: 'q' },
+        verbose: { type: 'boolean', short: 'v', multiple: true },
+        sequential: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    io.err(`modprobe: ERROR: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const { values: v, positionals: args } = parsed;
+  if (v.help) {
+    io.out(MODPROBE_USAGE);
+    return 0;
+  }
+  const json = v.json ?? false;
+  const log = new Logger(io, (v.quiet ?? false) || json);
+  const showConfig = v.showconfig || v['show-config'];
+  const showDepends = v['show-depends'] ?? false;
+  const dryRun = showDepends || v['dry-run'] || v.show || false;
+  const verbose = (v.verbose?.length ?? 0) > 0;
+  const ignoreInstall = v['ignore-install'] || v['ignore-remove'] || false;
+  let wait = 0;
+  if (v.wait !== undefined) {
+    // strtoul(optarg, &end, 0): decimal, 0x hex or 0 octal, and nothing after the number.
+    const t = v.wait;
+    const w = /^0[xX][0-9a-fA-F]+$/.test(t) ? parseInt(t.slice(2), 16) : /^0[0-7]*$/.test(t) ? parseInt(t, 8) : /^[1-9][0-9]*$/.test(t) ? Number(t) : NaN;
+    if (!Number.isFinite(w)) {
+      log.line('ERROR', `unexpected wait value '${v.wait}'.`);
+      return 1;
+    }
+    wait = w;
+  }
+  if (!showConfig && args.length === 0) {
+    log.line('ERROR', 'missing parameters. See -h.');
+    return 1;
+  }
+
+  const ctxOpts: ModprobeOptions = { ...env };
+  if (v.dirname !== undefined) ctxOpts.root = v.dirname;
+  if (v['set-version'] !== undefined) ctxOpts.release = v['set-version'];
+  if (v.config !== undefined) ctxOpts.config = v.config;
+  let mp: Modprobe;
+  try {
+    mp = await Modprobe.open(ctxOpts);
+  } catch (e) {
+    log.line('FATAL', describe(e));
+    if (e instanceof KernmodError) log.hint(e.hint);
+    return 1;
+  }
+  // Bad modprobe.d lines: reported, skipped (kmod prints them through libkmod's log).
+  for (const d of mp.config.diagnostics) log.line('ERROR', `${d.file} line ${d.line}: ${d.message}`);
+
+  if (showConfig) {
+    if (json) printJson(io, { ok: true, config: mp.config });
+    else io.out(mp.showConfig());
+    return 0;
+  }
+
+  if (v.remove) return removeAll(mp, args, km, io, log, { json, dryRun, verbose: verbose || showDepends, wait, ignoreInstall, force: v.force ?? false, firstTime: v['first-time'] ?? false, removeHolders: (v['remove-holders'] || v['remove-dependencies']) ?? false });
+
+  const names = v.all ? args : [args[0]!];
+  const params = v.all ? undefined : joinModprobeParams(args.slice(1));
+  const results: Array<Plan | ProbeResult | { query: string; modules: string[] }> = [];
+  let status = 0;
+  for (const name of names) {
+    if (v['resolve-alias']) {
+      const found = mp.lookup(name);
+      if (found.length === 0) {
+        log.line(v.all ? 'WARNING' : 'FATAL', `Module ${name} not found in directory ${mp.dirname}`);
+        status = 1;
+        if (!v.all) break;
+        continue;
+      }
+      if (json) results.push({ query: name, modules: found.map((f) => f.module) });
+      else io.out(found.map((f) => `${f.module}\n`).join(''));
+      continue;
+    }
+    let plan: Plan;
+    try {
+      plan = mp.resolve(name, {
+        ...(params !== undefined ? { params } : {}),
+        ignoreLoaded: showDepends,
+        useBlacklist: v['use-blacklist'] ?? false,
+        ignoreInstall,
+      });
+    } catch (e) {
+      const err = e as KernmodError;
+      status = 1;
+      if (err.code === 'ERR_KERNMOD_NOT_FOUND') {
+        // kmod: FATAL (exits at once) for one name, WARNING and go on with -a.
+        log.line(v.all ? 'WARNING' : 'FATAL', err.message);
+        if (!v.all) {
+          if (json) printJson(io, { ok: false, error: err.toJSON?.() ?? err });
+          return 1;
+        }
+        continue;
+      }
+      log.line('ERROR', describe(err));
+      log.hint(err.hint);
+      if (json) printJson(io, { ok: false, error: err.toJSON?.() ?? String(err) });
+      return 1;
+    }
+    if (dryRun) {
+      if (!json && (showDepends || verbose)) io.out(formatPlan(plan));
+      if (v['first-time'] && !showDepends) {
+        for (const m of plan.modules) {
+          if (m.status === 'loaded' || m.status === 'builtin') {
+            log.line('ERROR', `could not insert '${m.module}': Module already in kernel`);
+            status = 1;
+          }
+        }
+      }
+      results.push(plan);
+      continue;
+    }
+    if (verbose && !json) io.out(formatPlan(plan));
+    const force = v.force ?? false;
+    const result = await mp.probe(name, {
+      ...(params !== undefined ? { params } : {}),
+      kernmod: km,
+      useBlacklist: v['use-blacklist'] ?? false,
+      ignoreInstall,
+      firstTime: v['first-time'] ?? false,
+      ignoreVermagic: force || (v['force-vermagic'] ?? false),
+      ignoreModversions: force || (v['force-modversion'] ?? false),
+      ...(v.sequential ? { concurrency: 1 } : {}),
+    });
+    results.push(result);
+    if (!result.ok) {
+      status = 1;
+      for (const m of plan.modules) {
+        const failed = result.steps.find((s) => s.outcome === 'failed' && s.required && planHas(plan, m.module, s.module));
+        if (!failed?.error) continue;
+        if (failed.error.code === 'ERR_KERNMOD_INSTALL_COMMAND') log.line('ERROR', failed.error.message);
+        log.line('ERROR', `could not insert '${m.module}': ${insertReason(failed.error)}`);
+        if (failed.module !== m.module) log.hint(`${failed.module} (${failed.path ?? failed.command ?? 'a dependency'}) failed${failed.error.hint ? `: ${failed.error.hint}` : ''}`);
+        else log.hint(failed.error.hint);
+      }
+    }
+  }
+  if (json) printJson(io, { ok: status === 0, results: results.map(jsonable) });
+  return status;
+}
+
+/** Whether `step` belongs to the part of the plan for `target` (so each failure is reported once). */
+function planHas(plan: Plan, target: string, step: string): boolean {
+  return target === step || plan.modules.some((m) => m.module === target && m.steps.some((s) => s.module === step));
+}
+
+/** KernmodErrors inside results, as their JSON form. */
+function jsonable<T>(r: T): unknown {
+  return JSON.parse(JSON.stringify(r, (_k, val) => (val instanceof KernmodError ? val.toJSON() : typeof val === 'bigint' ? val.toString() : val)));
+}
+
+interface RemoveFlags {
+  json: boolean;
+  dryRun: boolean;
+  verbose: boolean;
+  wait: number;
+  ignoreInstall: boolean;
+  force: boolean;
+  firstTime: boolean;
+  removeHolders: boolean;
+}
+
+async function removeAll(mp: Modprobe, names: string[], km: Kernmod, io: Io, log: Logger, f: RemoveFlags): Promise<number> {
+  const results: RemoveResult[] = [];
+  let status = 0;
+  for (const name of names) {
+    let r: RemoveResult;
+    try {
+      r = await mp.remove(name, {
+        kernmod: km,
+        dryRun: f.dryRun,
+        wait: f.wait,
+        force: f.force,
+        firstTime: f.firstTime,
+        ignoreRemove: f.ignoreInstall,
+        removeHolders: f.removeHolders,
+      });
+    } catch (e) {
+      const err = e as KernmodError;
+      log.line('FATAL', err.message);
+      if (f.json) printJson(io, { ok: false, error: err.toJSON?.() ?? String(err) });
+      return 1;
+    }
+    results.push(r);
+    if (f.verbose && !f.json) for (const s of r.steps) io.out(s.action === 'remove' ? `remove ${s.command}\n` : `rmmod ${s.module}\n`);
+    for (const s of r.steps) {
+      // kmod reports a failed unload of the module itself through its error below; dependencies'
+      // failures are not fatal but still said.
+      if (s.outcome === 'failed' && s.error && s.role !== 'target') log.line('ERROR', `could not remove '${s.module}': ${describe(s.error)}`);
+    }
+    if (!r.ok && r.error) {
+      status = 1;
+      // kmod: "Module X is builtin." / "is in use." / "is not in kernel." are FATAL; a failed
+      // delete_module is "could not remove 'X': <strerror>".
+      if (r.error.syscall === 'delete_module') log.line('ERROR', `could not remove '${r.error.module ?? name}': ${describe(r.error)}`);
+      else log.line('FATAL', r.error.message);
+      log.hint(r.error.hint);
+      break;
+    }
+  }
+  if (f.json) printJson(io, { ok: status === 0, results: results.map(jsonable) });
+  return status;
+}

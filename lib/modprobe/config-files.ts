@@ -1,0 +1,162 @@
+// Which modprobe.d files apply, in which order, as kmod decides (libkmod-config.c kmod_config_new):
+//  - every `*.conf` file (not dot-files, not directories) of each config path, and config paths that
+//    are files themselves (`-C FILE`);
+//  - all of them sorted by file NAME across directories (strcmp), the first path holding a name
+//    winning (so /etc/modprobe.d/x.conf hides /lib/modprobe.d/x.conf);
+//  - the module directory's modules.softdep and modules.weakdep take part in that sort under their own
+//    names, ahead of any config file of the same name;
+//  - then the kernel command line.
+// Unreadable paths are skipped silently, as kmod does.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { addKernelCmdline, emptyConfig, parseKernelCmdline, parseModprobeConf, type ModprobeConfig } from './config.js';
+
+/** kmod's default search path, highest precedence first. */
+export const DEFAULT_CONFIG_PATHS: readonly string[] = ['/etc/modprobe.d', '/run/modprobe.d', '/usr/local/lib/modprobe.d', '/lib/modprobe.d'];
+export const DEFAULT_CMDLINE_PATH = '/proc/cmdline';
+
+export interface ConfigSource {
+  /** The name files are sorted and de-duplicated by. */
+  name: string;
+  path: string;
+}
+
+export interface LoadConfigOptions {
+  /** Config paths (directories or files), replacing the defaults (`-C`). */
+  paths?: readonly string[];
+  /** The module directory, for its modules.softdep and modules.weakdep; omit to skip them. */
+  moduleDir?: string;
+  /** Kernel command line file, or false to ignore the command line. Default /proc/cmdline. */
+  cmdline?: string | false;
+}
+
+const byteCompare = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/** Inserts keeping name order; a name already present wins (returns false). */
+function insertSorted(list: ConfigSource[], src: ConfigSource): boolean {
+  let i = 0;
+  while (i < list.length && byteCompare(list[i]!.name, src.name) < 0) i++;
+  if (i < list.length && list[i]!.name === src.name) return false;
+  list.splice(i, 0, src);
+  return true;
+}
+
+function wanted(name: string): boolean {
+  return !name.startsWith('.') && name.length >= 6 && name.endsWith('.conf');
+}
+
+function seed(moduleDir: string | undefined): ConfigSource[] {
+  const list: ConfigSource[] = [];
+  if (moduleDir !== undefined) {
+    insertSorted(list, { name: 'modules.softdep', path: join(moduleDir, 'modules.softdep') });
+    insertSorted(list, { name: 'modules.weakdep', path: join(moduleDir, 'modules.weakdep') });
+  }
+  return list;
+}
+
+/** The files to parse, in order. */
+export function listConfigSourcesSync(paths: readonly string[] = DEFAULT_CONFIG_PATHS, moduleDir?: string): ConfigSource[] {
+  const list = seed(moduleDir);
+  for (const p of paths) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch {
+      continue;
+    }
+    if (!isDir) {
+      insertSorted(list, { name: basename(p), path: p });
+      continue;
+    }
+    let names: string[];
+    try {
+      names = readdirSync(p);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!wanted(name)) continue;
+      try {
+        if (statSync(join(p, name)).isDirectory()) continue;
+      } catch {
+        /* a dangling link: kmod lists it and then fails to open it */
+      }
+      insertSorted(list, { name, path: join(p, name) });
+    }
+  }
+  return list;
+}
+
+export async function listConfigSources(paths: readonly string[] = DEFAULT_CONFIG_PATHS, moduleDir?: string): Promise<ConfigSource[]> {
+  const list = seed(moduleDir);
+  const dirs = await Promise.all(
+    paths.map(async (p) => {
+      try {
+        if (!(await stat(p)).isDirectory()) return { p, files: null };
+        const names = (await readdir(p)).filter(wanted);
+        const kept = await Promise.all(
+          names.map(async (n) => {
+            try {
+              return (await stat(join(p, n))).isDirectory() ? null : n;
+            } catch {
+              return n;
+            }
+          }),
+        );
+        return { p, files: kept.filter((n): n is string => n !== null) };
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  for (const d of dirs) {
+    if (!d) continue;
+    if (d.files === null) insertSorted(list, { name: basename(d.p), path: d.p });
+    else for (const name of d.files) insertSorted(list, { name, path: join(d.p, name) });
+  }
+  return list;
+}
+
+function readOpt(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+async function readOptAsync(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function assemble(sources: ConfigSource[], texts: Array<string | undefined>, cmdline: string | undefined): ModprobeConfig {
+  const config = emptyConfig();
+  sources.forEach((src, i) => {
+    const text = texts[i];
+    if (text !== undefined) parseModprobeConf(text, src.path, config);
+  });
+  if (cmdline !== undefined) addKernelCmdline(config, parseKernelCmdline(cmdline));
+  return config;
+}
+
+/** Reads and parses the whole configuration: modprobe.d files, modules.softdep/weakdep, kernel command line. */
+export function loadConfigSync(opts: LoadConfigOptions = {}): ModprobeConfig {
+  const sources = listConfigSourcesSync(opts.paths ?? DEFAULT_CONFIG_PATHS, opts.moduleDir);
+  const cmdlinePath = opts.cmdline === undefined ? DEFAULT_CMDLINE_PATH : opts.cmdline;
+  return assemble(
+    sources,
+    sources.map((s) => readOpt(s.path)),
+    cmdlinePath === false ? undefined : readOpt(cmdlinePath),
+  );
+}
+
+export async function loadConfig(opts: LoadConfigOptions = {}): Promise<ModprobeConfig> {
+  const sources = await listConfigSources(opts.paths ?? DEFAULT_CONFIG_PATHS, opts.moduleDir);
+  const cmdlinePath = opts.cmdline === undefined ? DEFAULT_CMDLINE_PATH : opts.cmdline;
+  const [texts, cmdline] = await Promise.all([Promise.all(sources.map((s) => readOptAsync(s.path))), cmdlinePath === false ? undefined : readOptAsync(cmdlinePath)]);
+  return assemble(sources, texts, cmdline);
+}

@@ -1,0 +1,125 @@
+// The modprobe context: a module directory and the configuration, read once, then any number of
+// lookups, plans, probes and removals (like a kmod_ctx). `resolve`, `probe` and `remove` below open one
+// for a single call.
+import { release as osRelease } from 'node:os';
+import type { Kernmod } from '../kernmod.js';
+import type { ModprobeConfig } from './config.js';
+import { DEFAULT_CMDLINE_PATH, DEFAULT_CONFIG_PATHS, loadConfig, loadConfigSync } from './config-files.js';
+import { formatConfig, formatPlan } from './format.js';
+import { ModuleDirectory } from './moddir.js';
+import { executePlan, type ExecuteOptions, type ProbeResult } from './probe.js';
+import { executeRemove, type RemoveOptions, type RemoveResult } from './remove.js';
+import { Resolver, type LookupResult, type Plan, type ResolveOptions } from './resolve.js';
+
+export interface ModprobeOptions {
+  /** `-d ROOT`: the module directory is ROOT/lib/modules/<release>. */
+  root?: string;
+  /** `-S RELEASE`: the kernel release instead of the running one (`uname -r`). */
+  release?: string;
+  /** The module directory itself (overrides root and release). */
+  dirname?: string;
+  /** `-C`: config directories or files replacing /etc/modprobe.d, /run/modprobe.d, /usr/local/lib/modprobe.d, /lib/modprobe.d. */
+  config?: readonly string[];
+  /** The kernel command line to read `mod.param=` and `modprobe.blacklist=` from; false to ignore it. Default /proc/cmdline. */
+  cmdline?: string | false;
+  /** Root of /sys for the already-loaded checks (tests, containers). */
+  sysRoot?: string;
+}
+
+/**
+ * The module directory kmod would use: ROOT + /lib/modules/ + RELEASE when `-d`/`-S` are given (made
+ * absolute against the working directory, not normalised — kmod prints `-d /` paths as `//lib/...`),
+ * else /lib/modules/$(uname -r).
+ */
+export function moduleDirname(opts: Pick<ModprobeOptions, 'root' | 'release' | 'dirname'> = {}): string {
+  if (opts.dirname !== undefined) return opts.dirname;
+  if (opts.root === undefined && opts.release === undefined) return `/lib/modules/${osRelease()}`;
+  const dir = `${opts.root ?? ''}/lib/modules/${opts.release ?? osRelease()}`;
+  return dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`;
+}
+
+export type ProbeOptions = ResolveOptions & Omit<ExecuteOptions, 'sysRoot'>;
+export type { RemoveOptions };
+
+export class Modprobe {
+  private constructor(
+    readonly moduleDirectory: ModuleDirectory,
+    readonly config: ModprobeConfig,
+    private readonly sysRoot: string | undefined,
+  ) {}
+
+  /** The directory in use, as kmod prints it. */
+  get dirname(): string {
+    return this.moduleDirectory.dirname;
+  }
+
+  static async open(opts: ModprobeOptions = {}): Promise<Modprobe> {
+    const dirname = moduleDirname(opts);
+    const [moddir, config] = await Promise.all([
+      ModuleDirectory.open(dirname),
+      loadConfig({ paths: opts.config ?? DEFAULT_CONFIG_PATHS, moduleDir: dirname, cmdline: opts.cmdline ?? DEFAULT_CMDLINE_PATH }),
+    ]);
+    return new Modprobe(moddir, config, opts.sysRoot);
+  }
+
+  static openSync(opts: ModprobeOptions = {}): Modprobe {
+    const dirname = moduleDirname(opts);
+    const moddir = ModuleDirectory.openSync(dirname);
+    const config = loadConfigSync({ paths: opts.config ?? DEFAULT_CONFIG_PATHS, moduleDir: dirname, cmdline: opts.cmdline ?? DEFAULT_CMDLINE_PATH });
+    return new Modprobe(moddir, config, opts.sysRoot);
+  }
+
+  private resolver(): Resolver {
+    return new Resolver(this.moduleDirectory, this.config);
+  }
+
+  /** The modules a name, alias (`pci:v...`, `fs-ext4`), `symbol:` or path stands for (modprobe -R). */
+  lookup(nameOrAlias: string): LookupResult[] {
+    return this.resolver().lookup(nameOrAlias);
+  }
+
+  /** What `modprobe NAME` would run, step by step; throws ERR_KERNMOD_NOT_FOUND if nothing matches. */
+  resolve(nameOrAlias: string, opts: ResolveOptions = {}): Plan {
+    return this.resolver().resolve(nameOrAlias, { ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}), ...opts });
+  }
+
+  /** Loads a module with its dependencies and softdeps, independent ones concurrently. */
+  async probe(nameOrAlias: string, opts: ProbeOptions): Promise<ProbeResult> {
+    const plan = this.resolve(nameOrAlias, opts);
+    return executePlan(plan, { ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}), ...opts });
+  }
+
+  /** Unloads a module, then the dependencies and softdeps it leaves unused (modprobe -r). */
+  async remove(nameOrAlias: string, opts: RemoveOptions): Promise<RemoveResult> {
+    return executeRemove(this.resolver(), nameOrAlias, { ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}), ...opts });
+  }
+
+  /** `modprobe -c`: the configuration, then the alias and symbol indexes. */
+  showConfig(): string {
+    return formatConfig(this.config, this.moduleDirectory.dumpIndex('alias'), this.moduleDirectory.dumpIndex('symbols'));
+  }
+
+  /** `modprobe --show-depends` text for a plan. */
+  static format(plan: Plan): string {
+    return formatPlan(plan);
+  }
+}
+
+/** resolve() for one name: opens the module directory and configuration, then plans. */
+export async function resolve(nameOrAlias: string, opts: ModprobeOptions & ResolveOptions = {}): Promise<Plan> {
+  return (await Modprobe.open(opts)).resolve(nameOrAlias, opts);
+}
+
+export function resolveSync(nameOrAlias: string, opts: ModprobeOptions & ResolveOptions = {}): Plan {
+  return Modprobe.openSync(opts).resolve(nameOrAlias, opts);
+}
+
+/** probe() for one name: `modprobe NAME [PARAMS]` through the given Kernmod API. */
+export async function probe(nameOrAlias: string, opts: ModprobeOptions & ProbeOptions & { kernmod: Kernmod }): Promise<ProbeResult> {
+  return (await Modprobe.open(opts)).probe(nameOrAlias, opts);
+}
+
+/** remove() for one name: `modprobe -r NAME` through the given Kernmod API. */
+export async function remove(nameOrAlias: string, opts: ModprobeOptions & RemoveOptions): Promise<RemoveResult> {
+  return (await Modprobe.open(opts)).remove(nameOrAlias, opts);
+}

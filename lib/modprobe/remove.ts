@@ -1,0 +1,203 @@
+// `modprobe -r` (kmod tools/modprobe.c rmmod_do_module, research (a)), through an injected Kernmod:
+//   1. the module's post-softdeps, in reverse, errors ignored;
+//   2. with `removeHolders`, the modules holding it (each removed the same way), stopping on an error;
+//   3. the module itself: refused with EBUSY while its refcount is not 0, unless `wait` (then
+//      delete_module is retried while it answers EAGAIN); a `remove` command from modprobe.d runs
+//      instead of delete_module;
+//   4. its modules.dep dependencies that are now unused (refcount 0), errors ignored;
+//   5. its pre-softdeps, in reverse, errors ignored.
+// One improvement over kmod in step 4: kmod walks the dependencies in load order, so a dependency used
+// by another dependency still has a reference when its turn comes and stays loaded; walking them in
+// reverse load order (users before what they use) takes out every dependency the removal left unused.
+import { performance } from 'node:perf_hooks';
+import { KernmodError } from '../errors.js';
+import type { Kernmod } from '../kernmod.js';
+import { moduleState } from '../linux/state.js';
+import { runShellCommand, type CommandRunner } from './command.js';
+import type { RemovalInfo, Resolver } from './resolve.js';
+import { readHolders, readRefcnt } from './sysfs.js';
+
+export interface RemoveOptions {
+  kernmod: Kernmod;
+  /** Also remove the modules that hold this one (`--remove-holders`). */
+  removeHolders?: boolean;
+  /** Retry delete_module while the module is in use, up to this many ms (`-w`). */
+  wait?: number;
+  /** O_TRUNC: force the unload (`-f`; needs CONFIG_MODULE_FORCE_UNLOAD, taints the kernel). */
+  force?: boolean;
+  /** Fail if the module is not in the kernel (`--first-time`). */
+  firstTime?: boolean;
+  /** Ignore `remove` commands and softdeps (`-i`). */
+  ignoreRemove?: boolean;
+  /** Report what would be removed without removing it. */
+  dryRun?: boolean;
+  runCommand?: CommandRunner;
+  /** Root of /sys (tests, containers). */
+  sysRoot?: string;
+  signal?: AbortSignal;
+}
+
+export interface RemoveStep {
+  module: string;
+  /** rmmod: delete_module; remove: the modprobe.d `remove` command. */
+  action: 'rmmod' | 'remove';
+  command?: string;
+  /** Why it is removed: the module asked for, a softdep, a holder, or a dependency left unused. */
+  role: 'target' | 'softdep' | 'holder' | 'dependency';
+  outcome: 'done' | 'dry-run' | 'failed';
+  ms: number;
+  error?: KernmodError;
+}
+
+export interface RemoveResult {
+  query: string;
+  steps: RemoveStep[];
+  /** Modules that needed nothing: not loaded, or built in (a softdep/holder/dependency only). */
+  skipped: Array<{ module: string; reason: 'not-loaded' | 'builtin' }>;
+  ok: boolean;
+  error?: KernmodError;
+}
+
+function fail(code: string, module: string, message: string, hint: string, errno?: number): KernmodError {
+  return new KernmodError({ code, module, phase: 'unload', message, hint, ...(errno !== undefined ? { errno } : {}) });
+}
+
+export async function executeRemove(resolver: Resolver, query: string, opts: RemoveOptions): Promise<RemoveResult> {
+  const root = opts.sysRoot ?? '';
+  const sys = opts.sysRoot === undefined ? {} : { root: opts.sysRoot };
+  const runCommand = opts.runCommand ?? runShellCommand;
+  const steps: RemoveStep[] = [];
+  const skipped: RemoveResult['skipped'] = [];
+  const removed = new Set<string>();
+
+  let infos = resolver.removalInfo(query);
+  if (!infos) {
+    // kmod gives up here ("Module X not found."); a module that is loaded but absent from the module
+    // directory (built out of tree, or for another tree) can still be removed by its name.
+    const name = query.replaceAll('-', '_');
+    if (moduleState(name, sys) === 'absent') {
+      throw new KernmodError({ code: 'ERR_KERNMOD_NOT_FOUND', module: query, phase: 'validate', message: `Module ${query} not found.`, hint: 'no such module in the module directory, and none of that name is loaded' });
+    }
+    infos = [resolver.removalByName(name)];
+  }
+
+  /** Removed by this call already? (a dry run pretends) */
+  const refcnt = async (name: string): Promise<number | undefined> => {
+    const n = await readRefcnt(name, root);
+    if (n === undefined || !opts.dryRun) return n;
+    const gone = (await readHolders(name, root)).filter((h) => removed.has(h)).length;
+    return n - gone;
+  };
+
+  /** kmod's rmmod_do_remove_module: delete_module (with -w retries), or just report in a dry run. */
+  const unload = async (name: string, role: RemoveStep['role']): Promise<KernmodError | undefined> => {
+    const start = performance.now();
+    if (opts.dryRun) {
+      steps.push({ module: name, action: 'rmmod', role, outcome: 'dry-run', ms: 0 });
+      removed.add(name);
+      return undefined;
+    }
+    try {
+      await opts.kernmod.unloadModule(name, {
+        ...(opts.force ? { force: true } : {}),
+        ...(opts.wait ? { wait: opts.wait } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      steps.push({ module: name, action: 'rmmod', role, outcome: 'done', ms: performance.now() - start });
+      removed.add(name);
+      return undefined;
+    } catch (e) {
+      const error = e instanceof KernmodError ? e : fail('ERR_KERNMOD_REMOVE', name, String(e), 'unexpected failure');
+      steps.push({ module: name, action: 'rmmod', role, outcome: 'failed', ms: performance.now() - start, error });
+      return error;
+    }
+  };
+
+  const removeOne = async (info: RemovalInfo, role: RemoveStep['role'], removeHolders: boolean, ignoreBuiltin: boolean): Promise<KernmodError | undefined> => {
+    const name = info.module;
+    const cmd = opts.ignoreRemove ? undefined : info.command;
+    const pre = opts.ignoreRemove ? [] : info.pre;
+    const post = opts.ignoreRemove ? [] : info.post;
+    if (cmd === undefined) {
+      if (info.builtin) {
+        if (ignoreBuiltin) {
+          skipped.push({ module: name, reason: 'builtin' });
+          return undefined;
+        }
+        return fail('ERR_KERNMOD_BUILTIN', name, `Module ${name} is builtin.`, 'built-in modules cannot be unloaded');
+      }
+      if (moduleState(name, sys) === 'absent' || (opts.dryRun && removed.has(name))) {
+        if (opts.firstTime) return fail('ENOENT', name, `Module ${name} is not in kernel.`, 'the module is not loaded, and --first-time asks to fail then', -2);
+        skipped.push({ module: name, reason: 'not-loaded' });
+        return undefined;
+      }
+    }
+    // 1. post-softdeps, last first
+    for (const p of [...post].reverse()) await removeOne(resolver.removalByName(p), 'softdep', false, true);
+    // 2. holders
+    if (removeHolders) {
+      for (const h of (await readHolders(name, root)).reverse()) {
+        if (opts.dryRun && removed.has(h)) continue;
+        const err = await removeOne(resolver.removalByName(h), 'holder', false, true);
+        if (err) return err;
+      }
+    }
+    // A holder's removal may have taken this module out already, as one of its unused dependencies
+    // (kmod then fails on its own delete_module with ENOENT).
+    if (removed.has(name)) {
+      for (const p of [...pre].reverse()) await removeOne(resolver.removalByName(p), 'softdep', false, true);
+      return undefined;
+    }
+    // 3. the module
+    if (cmd === undefined && !opts.wait) {
+      const usage = await refcnt(name);
+      if (usage !== undefined && usage > 0) {
+        const holders = (await readHolders(name, root)).filter((h) => !(opts.dryRun && removed.has(h)));
+        return fail(
+          'EBUSY',
+          name,
+          `Module ${name} is in use.`,
+          holders.length ? `it is used by ${holders.join(', ')}: remove those first (removeHolders / --remove-holders), or wait` : 'something holds a reference to it (an open device, a mounted file system...): release it, or pass wait',
+          -16,
+        );
+      }
+    }
+    if (cmd !== undefined) {
+      const start = performance.now();
+      if (opts.dryRun) steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'dry-run', ms: 0 });
+      else {
+        try {
+          const status = await runCommand(cmd, { MODPROBE_MODULE: name });
+          if (status !== 0) {
+            const error = fail('ERR_KERNMOD_REMOVE_COMMAND', name, `Error running remove command for ${name}`, 'the remove command from modprobe.d failed; kmod runs it with /bin/sh -c');
+            steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'failed', ms: performance.now() - start, error });
+            return error;
+          }
+          steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'done', ms: performance.now() - start });
+        } catch (e) {
+          const error = fail('ERR_KERNMOD_REMOVE_COMMAND', name, String((e as Error)?.message ?? e), 'the remove command could not be run');
+          steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'failed', ms: performance.now() - start, error });
+          return error;
+        }
+      }
+    } else {
+      const err = await unload(name, role);
+      if (err) return err;
+      // 4. dependencies left unused: users before what they use (reverse load order)
+      for (const dep of [...info.deps].reverse()) {
+        if (removed.has(dep)) continue;
+        if ((await refcnt(dep)) === 0) await unload(dep, 'dependency');
+      }
+    }
+    // 5. pre-softdeps, last first
+    for (const p of [...pre].reverse()) await removeOne(resolver.removalByName(p), 'softdep', false, true);
+    return undefined;
+  };
+
+  let error: KernmodError | undefined;
+  for (const info of infos) {
+    error = await removeOne(info, 'target', opts.removeHolders ?? false, false);
+    if (error) break;
+  }
+  return { query, steps, skipped, ok: error === undefined, ...(error ? { error } : {}) };
+}

@@ -1,0 +1,23 @@
+// The two facts `modprobe -r` reads from sysfs besides initstate (lib/linux/state.ts): a module's
+// reference count and its holders (kmod_module_get_refcnt / kmod_module_get_holders). `root` prefixes
+// /sys, for tests and containers.
+import { readdir, readFile } from 'node:fs/promises';
+
+/** /sys/module/<name>/refcnt, or undefined if the module is not loaded (or has no unload support). */
+export async function readRefcnt(name: string, root = ''): Promise<number | undefined> {
+  try {
+    const n = Number((await readFile(`${root}/sys/module/${name}/refcnt`, 'utf8')).trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The modules holding `name` (/sys/module/<name>/holders/), in directory order; [] if none or unreadable. */
+export async function readHolders(name: string, root = ''): Promise<string[]> {
+  try {
+    return (await readdir(`${root}/sys/module/${name}/holders`)).filter((n) => !n.startsWith('.'));
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,126 @@
+// The .bin trie reader (lib/modprobe/index-bin.ts): on bytes written by hand, on bytes from our
+// depmod-format writer (test helper, which kmod itself must read identically), and on the installed
+// Debian trees against their text files.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BinaryIndex } from '../../lib/modprobe/index-bin.js';
+import { parseModulesAlias, parseModulesDep } from '../../lib/modprobe/moddir-text.js';
+import { tempDir, writeIndex, writeTree } from './modprobe-helpers.js';
+
+/** The smallest index: root node with prefix "ab" and one value. Laid out byte by byte. */
+function handIndex(): Buffer {
+  const b = Buffer.alloc(12 + 3 + 4 + 4 + 2);
+  b.writeUInt32BE(0xb007f457, 0);
+  b.writeUInt32BE(0x00020001, 4);
+  b.writeUInt32BE((0x80000000 | 0x40000000 | 12) >>> 0, 8); // root at 12: prefix + values
+  b.write('ab\0', 12, 'latin1');
+  b.writeUInt32BE(1, 15); // one value
+  b.writeUInt32BE(7, 19); // priority 7
+  b.write('x\0', 23, 'latin1');
+  return b;
+}
+
+const WILD = [
+  { key: 'pci:v00008086d*', value: 'intel_any', priority: 5 },
+  { key: 'pci:v00008086d000010D3*', value: 'e1000e', priority: 2 },
+  { key: 'pci:v0000????d000010D3*', value: 'anyvendor', priority: 2 },
+  { key: 'usb:v[0-9]*', value: 'usbdigit', priority: 1 },
+  { key: 'fs_ext4', value: 'ext4', priority: 0 },
+  { key: '*', value: 'everything', priority: 9 },
+];
+
+describe('BinaryIndex', () => {
+  it('reads a hand-made node: prefix, value count, priority, value', () => {
+    const idx = new BinaryIndex(handIndex());
+    expect(idx.search('ab')).toBe('x');
+    expect(idx.search('a')).toBeUndefined();
+    expect(idx.search('abc')).toBeUndefined();
+    expect(idx.searchWild('ab')).toEqual([{ value: 'x', priority: 7 }]);
+    expect(idx.entries()).toEqual([{ key: 'ab', value: 'x', priority: 7 }]);
+  });
+
+  it('rejects a bad magic, a bad major version and a short file with a typed error', () => {
+    const bad = handIndex();
+    bad.writeUInt32BE(0x12345678, 0);
+    expect(() => new BinaryIndex(bad, 'f.bin')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_INDEX', path: 'f.bin' }));
+    const v3 = handIndex();
+    v3.writeUInt32BE(0x00030000, 4);
+    expect(() => new BinaryIndex(v3)).toThrow(/version 3/);
+    expect(() => new BinaryIndex(Buffer.alloc(4))).toThrow(/too short/);
+  });
+
+  it('finds exact keys through children and prefixes (written by the depmod-format writer)', () => {
+    const keys = ['ext4', 'ext2', 'e1000', 'e1000e', 'loop', 'l', 'lo'];
+    const idx = new BinaryIndex(writeIndex(keys.map((k, i) => ({ key: k, value: `v-${k}`, priority: i }))));
+    for (const k of keys) expect(idx.search(k)).toBe(`v-${k}`);
+    for (const k of ['ext', 'e100', 'loops', '', 'x']) expect(idx.search(k)).toBeUndefined();
+    expect(idx.entries().map((e) => e.key)).toEqual([...keys].sort());
+  });
+
+  it('wildcard search: patterns with * ? [..] match, results ordered by priority then latest first', () => {
+    const idx = new BinaryIndex(writeIndex(WILD));
+    const v = (k: string) => idx.searchWild(k).map((x) => x.value);
+    expect(v('fs_ext4')).toEqual(['ext4', 'everything']);
+    // anyvendor and e1000e share priority 2. The walk tries the wildcard children of a node before
+    // following the exact character, so anyvendor is found first; kmod's add_value inserts a value
+    // before the equal-priority ones already found, so e1000e ends up first.
+    expect(v('pci:v00008086d000010D3sv0')).toEqual(['e1000e', 'anyvendor', 'intel_any', 'everything']);
+    expect(v('usb:v1x')).toEqual(['usbdigit', 'everything']);
+    expect(v('usb:vAx')).toEqual(['everything']);
+  });
+
+  it('kmod reads the writer\'s files the same way (modprobe -d on a generated tree)', () => {
+    if (spawnSync('modprobe', ['-V']).status !== 0) return; // kmod not installed: nothing to compare with
+    const root = tempDir('binx');
+    const dir = join(root, 'lib/modules/9.9.9-test');
+    writeTree(dir, {
+      bin: true,
+      modules: {
+        a: { deps: ['b'], aliases: ['pci:v0000ABCD*', 'thing-a'] },
+        b: { deps: ['c'], aliases: ['pci:v0000ABCDd0001*'] },
+        c: { aliases: ['thing-?'] },
+      },
+    });
+    const kmod = (q: string) => spawnSync('modprobe', ['-C', '/dev/null', '-d', root, '-S', '9.9.9-test', '-D', q], { encoding: 'utf8' }).stdout;
+    expect(kmod('a')).toBe(`insmod ${dir}/kernel/c.ko \ninsmod ${dir}/kernel/b.ko \ninsmod ${dir}/kernel/a.ko \n`);
+    const check = (queries: string[]) => {
+      const alias = new BinaryIndex(readFileSync(join(dir, 'modules.alias.bin')));
+      for (const q of queries) {
+        const ours = alias.searchWild(q.replaceAll('-', '_')).map((x) => x.value);
+        const theirs = spawnSync('modprobe', ['-C', '/dev/null', '-d', root, '-S', '9.9.9-test', '-R', q], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+        expect(ours).toEqual(theirs);
+      }
+    };
+    check(['pci:v0000ABCDd0001sv0', 'thing-a', 'thing-x']);
+    // The priority/tie order, as kmod's own search produces it.
+    writeFileSync(join(dir, 'modules.alias.bin'), writeIndex(WILD));
+    check(['pci:v00008086d000010D3sv0', 'fs-ext4', 'usb:v1x', 'usb:vAx', 'nothing']);
+  });
+});
+
+// The installed Debian trees, whatever releases they are (none hard-coded); skipped where absent.
+const trees = existsSync('/lib/modules') ? readdirSync('/lib/modules').filter((r) => existsSync(`/lib/modules/${r}/modules.dep.bin`) && existsSync(`/lib/modules/${r}/modules.dep`)) : [];
+
+describe.skipIf(trees.length === 0)('BinaryIndex on the installed trees', () => {
+  it.each(trees)('%s: modules.dep.bin answers every module exactly as modules.dep says', (release) => {
+    const dir = `/lib/modules/${release}`;
+    const idx = new BinaryIndex(readFileSync(`${dir}/modules.dep.bin`));
+    const text = parseModulesDep(readFileSync(`${dir}/modules.dep`, 'utf8'));
+    expect(text.size).toBeGreaterThan(100);
+    for (const [name, e] of text) expect(idx.search(name)).toBe(`${e.path}:${e.deps.map((d) => ` ${d}`).join('')}`);
+  });
+
+  it.each(trees)('%s: modules.alias.bin holds exactly the (normalised) lines of modules.alias', (release) => {
+    const dir = `/lib/modules/${release}`;
+    const idx = new BinaryIndex(readFileSync(`${dir}/modules.alias.bin`));
+    const fromBin = idx.entries().map((e) => `${e.key} ${e.value}`);
+    const fromText = parseModulesAlias(readFileSync(`${dir}/modules.alias`, 'utf8')).map((a) => `${a.pattern} ${a.module}`);
+    expect(new Set(fromBin)).toEqual(new Set(fromText));
+    // Every pattern finds its own module when the pattern is the query.
+    for (const a of parseModulesAlias(readFileSync(`${dir}/modules.alias`, 'utf8')).slice(0, 3000)) {
+      expect(idx.searchWild(a.pattern).map((v) => v.value)).toContain(a.module);
+    }
+  });
+});
