@@ -4,6 +4,15 @@ import { loadBackend } from './backend/select.js';
 import { KernmodError } from './errors.js';
 import { bind, type Kernmod } from './kernmod.js';
 import type { LoadOptions, LoadResult, ModuleSource, UnloadOptions, UnloadResult } from './linux/load.js';
+import {
+  probe as probeWith,
+  remove as removeWith,
+  type ModprobeOptions,
+  type ProbeOptions as ModprobeProbeOptions,
+  type RemoveOptions as ModprobeRemoveOptions,
+  type ProbeResult,
+  type RemoveResult,
+} from './modprobe/index.js';
 
 export { KernmodError, hintFor, type Phase, type Syscall } from './errors.js';
 export { errnoInfo, errnoNumber, type ErrnoInfo } from './errno.js';
@@ -18,6 +27,44 @@ export {
 export { withBackend, type Kernmod } from './kernmod.js';
 export { createFakeBackend, FakeKernel, type FakeKernelOptions } from './backend/fake.js';
 export type { Backend, BackendName, PathOutcome } from './backend/types.js';
+export { modinfo, modinfoSync, modinfoFromImage, builtinModuleInfo, type ModinfoOptions, type ModuleInfo, type ModinfoSource } from './elf/modinfo.js';
+export type { ModinfoField } from './elf/strings.js';
+export type { ModuleParam } from './elf/params.js';
+export type { ModuleVersion } from './elf/versions.js';
+export type { ModuleSignature } from './elf/signature.js';
+export { decompress, decompressSync, detectCompression, setXzDecoder, DEFAULT_MAX_DECOMPRESSED_BYTES, type DecompressOptions, type CompressionFormat, type XzDecoder } from './compress/index.js';
+export { listModules, listModulesSync, getModule, moduleState, isLoaded, type LoadedModule, type StateOptions } from './linux/state.js';
+export { parseProcModules, type ProcModulesRow } from './linux/procfs.js';
+export {
+  Modprobe,
+  resolve,
+  resolveSync,
+  moduleDirname,
+  formatPlan,
+  formatConfig,
+  parseModprobeConf,
+  parseKernelCmdline,
+  loadConfig,
+  loadConfigSync,
+  ModuleDirectory,
+  BinaryIndex,
+  fnmatch,
+  normalizeAlias,
+  type Plan,
+  type ModulePlan,
+  type PlanStep,
+  type StepAction,
+  type ResolveOptions,
+  type LookupResult,
+  type ProbeResult,
+  type StepResult,
+  type StepOutcome,
+  type RemoveResult,
+  type RemoveStep,
+  type ModprobeOptions,
+  type ModprobeConfig,
+  type ConfigDiagnostic,
+} from './modprobe/index.js';
 /** NetBSD's modctl(2): load/unload/list with props, and the plist/modstat codecs. */
 export * as netbsd from './netbsd/index.js';
 export type { LoadOptions, LoadResult, ModuleSource, UnloadOptions, UnloadResult } from './linux/load.js';
@@ -66,4 +113,28 @@ export function unloadModule(name: string, options?: UnloadOptions): Promise<Unl
 }
 export function unloadModuleSync(name: string, options?: Omit<UnloadOptions, 'signal'>): UnloadResult {
   return api().unloadModuleSync(name, options);
+}
+
+/** modprobe NAME: a module with its dependencies and softdeps (independent ones load concurrently). */
+export function probe(
+  nameOrAlias: string,
+  options: ModprobeOptions & Omit<ModprobeProbeOptions, 'kernmod'> & { kernmod?: Kernmod } = {},
+): Promise<ProbeResult> {
+  try {
+    return probeWith(nameOrAlias, { ...options, kernmod: options.kernmod ?? api() });
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** modprobe -r NAME: the module, then the dependencies and softdeps it leaves unused. */
+export function remove(
+  nameOrAlias: string,
+  options: ModprobeOptions & Omit<ModprobeRemoveOptions, 'kernmod'> & { kernmod?: Kernmod } = {},
+): Promise<RemoveResult> {
+  try {
+    return removeWith(nameOrAlias, { ...options, kernmod: options.kernmod ?? api() });
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }

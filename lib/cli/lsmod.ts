@@ -2,13 +2,13 @@
 // `%-19s %8ld  %d` and the holders), structured rows with --json. Where kmod prints `-2  -2` for a module
 // that vanished between /proc/modules and sysfs (kmod issue #41), kernmod drops the row.
 import { parseArgs } from 'node:util';
-import { listModules, type ModuleInfo } from '../linux/state.js';
+import { listModules, type LoadedModule } from '../linux/state.js';
 import { printJson, type Io } from './output.js';
 
 export const LSMOD_HEADER = 'Module                  Size  Used by\n';
 
 /** kmod's columns: size from sysfs coresize (else /proc/modules), refcnt from sysfs, holders in readdir order. */
-export function formatLsmod(modules: readonly ModuleInfo[]): string {
+export function formatLsmod(modules: readonly LoadedModule[]): string {
   let out = LSMOD_HEADER;
   for (const m of modules) {
     const size = m.coresize ?? m.size;
@@ -30,7 +30,7 @@ export async function lsmodCommand(argv: string[], io: Io, root?: string): Promi
     io.out('Usage: kernmod lsmod [--json]\n');
     return 0;
   }
-  let modules: ModuleInfo[];
+  let modules: LoadedModule[];
   try {
     modules = (await listModules({ ...(root ? { root } : {}), parameters: values.json ?? false })).filter((m) => m.initstate !== undefined);
   } catch (e) {

@@ -8,7 +8,7 @@ import { rmmod } from './rmmod.js';
 import { processIo, type Io } from './output.js';
 import type { Kernmod } from '../kernmod.js';
 
-const COMMANDS = ['insmod', 'rmmod', 'lsmod', 'modload', 'modunload', 'modstat', 'vm'] as const;
+const COMMANDS = ['insmod', 'rmmod', 'lsmod', 'modinfo', 'modprobe', 'modload', 'modunload', 'modstat', 'vm'] as const;
 
 const USAGE = `Usage: kernmod <command> [options]
 
@@ -18,6 +18,10 @@ Commands:
   rmmod [-f] [-w MSEC] NAME|FILE...
                           unload modules
   lsmod                   list loaded modules (kmod's format)
+  modinfo [-F field] [-0] [-k KVER] [-b DIR] [-adlpnm] MODULE|FILE...
+                          show module information (kmod-identical text)
+  modprobe [-a] [-r] [-n] [-D] [-c] [-b] [-f] [--first-time] [-w MSEC] [-d ROOT] [-S RELEASE] [-C CONFIG] [-q] [-v] NAME [PARAMS...]
+                          load (-r: unload) a module with its dependencies, as kmod's modprobe
   modload [-fP] [-b var=bool] [-i var=int] [-s var=str] MODULE
                           NetBSD: load a module (modctl MODCTL_LOAD); -p prints the plist
   modunload NAME...       NetBSD: unload modules
@@ -57,6 +61,20 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     case 'lsmod': {
       const { lsmodCommand } = await import('./lsmod.js');
       return lsmodCommand(rest, io);
+    }
+    case 'modinfo': {
+      const { modinfoCommand } = await import('./modinfo.js');
+      return modinfoCommand(rest, io);
+    }
+    case 'modprobe': {
+      const { modprobeCommand, unavailableKernmod } = await import('./modprobe.js');
+      let km: Kernmod;
+      try {
+        km = await defaultKernmod();
+      } catch (e) {
+        km = unavailableKernmod(e as Error); // -D/-n/-c/-R need no backend
+      }
+      return modprobeCommand(rest, km, io);
     }
     case 'modload':
       return (await import('./modload.js')).modloadCommand(rest, io);

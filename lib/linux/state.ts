@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { normalizeModuleName } from '../names.js';
 import { parseProcModules, type ProcModulesRow } from './procfs.js';
 
-export interface ModuleInfo {
+export interface LoadedModule {
   name: string;
   /** Bytes, from /proc/modules (all memory regions). */
   size: number;
@@ -107,8 +107,8 @@ function join1(row: ProcModulesRow, s: {
   taint: string | undefined;
   refcnt: string | undefined;
   parameters: Record<string, string>;
-}): ModuleInfo {
-  const info: ModuleInfo = {
+}): LoadedModule {
+  const info: LoadedModule = {
     name: row.name,
     size: row.size,
     refcnt: s.refcnt !== undefined ? Number(s.refcnt) : row.refcnt,
@@ -174,14 +174,14 @@ async function readSys(sys: string, name: string, withParams: boolean) {
 }
 
 /** Every loaded module, in /proc/modules order (newest first), joined with sysfs. */
-export async function listModules(opts: StateOptions = {}): Promise<ModuleInfo[]> {
+export async function listModules(opts: StateOptions = {}): Promise<LoadedModule[]> {
   const { proc, sys } = paths(opts.root);
   const rows = parseProcModules(await readFile(proc, 'utf8'));
   const withParams = opts.parameters ?? true;
   return Promise.all(rows.map(async (row) => join1(row, await readSys(sys, row.name, withParams))));
 }
 
-export function listModulesSync(opts: StateOptions = {}): ModuleInfo[] {
+export function listModulesSync(opts: StateOptions = {}): LoadedModule[] {
   const { proc, sys } = paths(opts.root);
   const rows = parseProcModules(readFileSync(proc, 'utf8'));
   const withParams = opts.parameters ?? true;
@@ -189,7 +189,7 @@ export function listModulesSync(opts: StateOptions = {}): ModuleInfo[] {
 }
 
 /** One loaded module by name (`-` and `_` alike), or undefined. */
-export async function getModule(name: string, opts: StateOptions = {}): Promise<ModuleInfo | undefined> {
+export async function getModule(name: string, opts: StateOptions = {}): Promise<LoadedModule | undefined> {
   const want = normalizeModuleName(name);
   const { proc, sys } = paths(opts.root);
   const row = parseProcModules(await readFile(proc, 'utf8')).find((r) => r.name === want);
