@@ -1,6 +1,7 @@
 // kernmod: load, unload and inspect kernel modules through the real system calls.
 import type { Backend } from './backend/types.js';
 import { loadBackend } from './backend/select.js';
+import { installNativeXz } from './backend/native-xz.js';
 import { KernmodError } from './errors.js';
 import { bind, type Kernmod } from './kernmod.js';
 import type { LoadOptions, LoadResult, ModuleSource, UnloadOptions, UnloadResult } from './linux/load.js';
@@ -71,6 +72,9 @@ export type { LoadOptions, LoadResult, ModuleSource, UnloadOptions, UnloadResult
 
 // The default backend is chosen once, when kernmod is imported (KERNMOD_BACKEND=native|ffi forces one).
 // If none loads, importing still works; every call then throws the loader's error with each reason.
+// xz decoding through liblzma when the kernmod_xz addon was built (else @napi-rs/lzma).
+installNativeXz();
+
 let defaultApi: Kernmod | undefined;
 let loadError: KernmodError | undefined;
 try {

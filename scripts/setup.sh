@@ -5,14 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Toolchain for the addons; liblzma-dev lets the kernmod_xz addon decode .ko.xz with liblzma.
 need=()
 for tool in python3 make g++; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+[ -e /usr/include/lzma.h ] || need+=(liblzma-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 make g++ >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 make g++ liblzma-dev >/dev/null
   else
-    echo "setup: missing ${need[*]}: the native addon will not build (kernmod falls back to ffi-rs)" >&2
+    echo "setup: missing ${need[*]}: without a toolchain kernmod falls back to ffi-rs; without liblzma-dev it decodes xz in JS/Rust" >&2
   fi
 fi
 

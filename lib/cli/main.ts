@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { insmod } from './insmod.js';
 import { rmmod } from './rmmod.js';
 import { processIo, type Io } from './output.js';
+import { installNativeXz } from '../backend/native-xz.js';
 import type { Kernmod } from '../kernmod.js';
 
 const COMMANDS = ['insmod', 'rmmod', 'lsmod', 'modinfo', 'modprobe', 'modload', 'modunload', 'modstat', 'vm'] as const;
@@ -40,6 +41,7 @@ async function defaultKernmod(): Promise<Kernmod> {
 }
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  installNativeXz(); // liblzma for .ko.xz when its addon was built
   let [command, ...rest] = argv;
   const invokedAs = basename(process.argv[1] ?? '');
   if ((COMMANDS as readonly string[]).includes(invokedAs) && invokedAs !== 'vm') {
