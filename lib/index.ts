@@ -36,6 +36,8 @@ export type { ModuleSignature } from './elf/signature.js';
 export { decompress, decompressSync, detectCompression, setXzDecoder, DEFAULT_MAX_DECOMPRESSED_BYTES, type DecompressOptions, type CompressionFormat, type XzDecoder } from './compress/index.js';
 export { listModules, listModulesSync, getModule, moduleState, isLoaded, type LoadedModule, type StateOptions } from './linux/state.js';
 export { parseProcModules, type ProcModulesRow } from './linux/procfs.js';
+export { preflight, type PreflightResult } from './linux/doctor.js';
+export { systemFacts, systemChecks, fileChecks, type Check, type CheckStatus, type SystemFacts, type FileFacts } from './linux/preflight.js';
 export {
   Modprobe,
   resolve,

@@ -23,6 +23,9 @@ Commands:
                           show module information (kmod-identical text)
   modprobe [-a] [-r] [-n] [-D] [-c] [-b] [-f] [--first-time] [-w MSEC] [-d ROOT] [-S RELEASE] [-C CONFIG] [-q] [-v] NAME [PARAMS...]
                           load (-r: unload) a module with its dependencies, as kmod's modprobe
+  doctor [FILE [PARAM=VALUE...]]
+                          check whether a load can work here (support, CAP_SYS_MODULE, modules_disabled,
+                          lockdown, sig_enforce; for FILE: vermagic, signature, loaded, deps, params)
   modload [-fP] [-b var=bool] [-i var=int] [-s var=str] MODULE
                           NetBSD: load a module (modctl MODCTL_LOAD); -p prints the plist
   modunload NAME...       NetBSD: unload modules
@@ -78,6 +81,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       }
       return modprobeCommand(rest, km, io);
     }
+    case 'doctor':
+      return (await import('./doctor.js')).doctorCommand(rest, io);
     case 'modload':
       return (await import('./modload.js')).modloadCommand(rest, io);
     case 'modunload':

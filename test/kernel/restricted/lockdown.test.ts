@@ -2,6 +2,7 @@
 // kernel.modules_disabled=1, which cannot be undone before reboot: keep that test last.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { preflight } from '../../../lib/linux/doctor.js';
 import { kernelBackends, procModule, requireKernel, sysfs, testModules } from '../helpers.js';
 
 requireKernel();
@@ -11,6 +12,12 @@ describe('a kernel booted with module.sig_enforce=1', () => {
   it('has signature enforcement on', () => {
     expect(readFileSync('/proc/cmdline', 'utf8')).toContain('module.sig_enforce=1');
     expect(sysfs('module/parameters/sig_enforce')).toBe('Y');
+  });
+
+  it('preflight predicts the refusal of an unsigned module', async () => {
+    const r = await preflight(m.hello);
+    expect(r.ok).toBe(false);
+    expect(r.checks.find((c) => c.id === 'signature')).toMatchObject({ status: 'fail', message: expect.stringMatching(/EKEYREJECTED/) });
   });
 
   describe.each(kernelBackends())('$label backend', ({ km: make }) => {
@@ -36,6 +43,7 @@ describe('kernel.modules_disabled=1 (last: it lasts until reboot)', () => {
   it('EPERM for loads and unloads, from both backends', async () => {
     writeFileSync('/proc/sys/kernel/modules_disabled', '1\n');
     expect(readFileSync('/proc/sys/kernel/modules_disabled', 'utf8').trim()).toBe('1');
+    expect((await preflight()).checks.find((c) => c.id === 'modules-disabled')).toMatchObject({ status: 'fail' });
     for (const { km: make } of kernelBackends()) {
       const km = make();
       await expect(km.loadModule(m.hello)).rejects.toMatchObject({ code: 'EPERM', errno: -1, hint: expect.stringMatching(/modules_disabled/) });
