@@ -17,10 +17,11 @@ export function moduleNameFromPath(path: string): string {
 }
 
 /**
- * Checks a name before delete_module: not empty, no NUL or `/`, and shorter than MODULE_NAME_LEN
- * (which counts the NUL). The kernel would answer ENOENT for a bad length; we say what is wrong.
+ * Checks a name before an unload call: a string, not empty, no NUL or `/`, and shorter than `limit`
+ * bytes (the kernel's buffer, which counts the NUL; 0 when unknown skips that check). The kernel would
+ * refuse a bad name with a bare errno; we say what is wrong. `tooLongNote` ends the too-long message.
  */
-export function validateModuleName(name: unknown, moduleNameLen: number): string {
+export function checkModuleName(name: unknown, limit: number, tooLongNote = ''): string {
   if (typeof name !== 'string') throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name must be a string, got ${typeof name}`);
   if (name.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_NAME', 'module name is empty');
   if (name.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains NUL`, { module: name });
@@ -28,10 +29,18 @@ export function validateModuleName(name: unknown, moduleNameLen: number): string
     throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains / (pass the module name, not a path)`, { module: name });
   }
   const bytes = Buffer.byteLength(name, 'utf8');
-  if (moduleNameLen > 0 && bytes >= moduleNameLen) {
-    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${moduleNameLen - 1}`, {
+  if (limit > 0 && bytes >= limit) {
+    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${limit - 1}${tooLongNote}`, {
       module: name,
     });
   }
   return name;
+}
+
+/**
+ * Checks a name before delete_module, against MODULE_NAME_LEN (which counts the NUL). The kernel would
+ * answer ENOENT for a bad length.
+ */
+export function validateModuleName(name: unknown, moduleNameLen: number): string {
+  return checkModuleName(name, moduleNameLen);
 }

@@ -2,8 +2,10 @@
 // finit_module and delete_module (research/linux-anchors.md b1, b2) in memory. It is a simulation, not
 // a kernel: nothing it says proves anything about a real one — the kernel suite in the VM does that.
 // Tests use it to exercise the facade's logic (errors, retries, fallbacks) on hosts without modules.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { decompressSync, detectCompression } from '../compress/index.js';
+import { readFdSync } from '../fs-read.js';
+import { later } from '../later.js';
 import { LINUX_DELETE_FLAGS } from './syscalls.js';
 import type { Backend, PathOutcome } from './types.js';
 
@@ -105,31 +107,12 @@ export class FakeKernel {
 
   readFd(fd: number): Uint8Array | number {
     try {
-      const size = fstatSync(fd).size;
-      const buf = Buffer.alloc(size);
-      let off = 0;
-      while (off < size) {
-        const n = readSync(fd, buf, off, size - off, off);
-        if (n === 0) break;
-        off += n;
-      }
-      return buf.subarray(0, off);
+      return readFdSync(fd);
     } catch {
       return -E.EBADF;
     }
   }
 }
-
-const later = <T>(ms: number, f: () => T): Promise<T> =>
-  new Promise((resolve, reject) =>
-    setTimeout(() => {
-      try {
-        resolve(f());
-      } catch (e) {
-        reject(e);
-      }
-    }, ms),
-  );
 
 export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backend & { kernel: FakeKernel } {
   const delay = kernel.options.delayMs ?? 0;

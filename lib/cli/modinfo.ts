@@ -5,14 +5,13 @@
 // then the signature fields, then the merged parameters in kmod's reverse order. `--json` prints the
 // library's object instead (build-id included: kmod 30 has no build-id line, kmod master does).
 import { realpathSync, statSync } from 'node:fs';
-import { release } from 'node:os';
 import { parseArgs } from 'node:util';
 import { errnoInfo } from '../errno.js';
 import { KernmodError } from '../errors.js';
 import { builtinModinfo } from '../elf/builtin.js';
-import { ModuleDirectory, type ResolvedModule } from '../elf/moddir.js';
 import { builtinModuleInfo, modinfo, type ModuleInfo } from '../elf/modinfo.js';
 import { moduleNameFromPath, MODULE_EXTENSIONS } from '../names.js';
+import { ModinfoLookup, type ResolvedModule } from './modinfo-lookup.js';
 import type { Io } from './output.js';
 
 export const MODINFO_USAGE = `Usage:
@@ -166,15 +165,16 @@ function absolute(path: string): string {
   return `${cwd}/${path}`;
 }
 
-type Job = { arg: string } & ({ kind: 'path'; path: string } | { kind: 'resolved'; modules: ResolvedModule[] } | { kind: 'notfound'; byName: boolean });
+type Job = { arg: string } & ({ kind: 'path'; path: string } | { kind: 'resolved'; modules: ResolvedModule[] } | { kind: 'notfound'; code: string; message: string });
 
 type Outcome = { ok: true; info: ModuleInfo } | { ok: false; name: string; filename: string; error: unknown };
 
-async function load(m: ResolvedModule | { kind: 'path'; path: string }, dir: ModuleDirectory, json: boolean): Promise<Outcome> {
+async function load(m: ResolvedModule | { kind: 'path'; path: string }, lookup: ModinfoLookup, json: boolean): Promise<Outcome> {
   if (m.kind === 'builtin') {
     try {
-      const bytes = dir.builtinModinfo();
-      // An old kernel without modules.builtin.modinfo: kmod prints just the name and filename.
+      const bytes = m.listed ? lookup.builtinModinfo() : null;
+      // An old kernel without modules.builtin.modinfo, or a module not known to be built in: kmod
+      // prints just the name and filename.
       const fields = bytes ? builtinModinfo(bytes, m.name) ?? [] : [];
       return { ok: true, info: builtinModuleInfo(m.name, fields) };
     } catch (error) {
@@ -242,20 +242,18 @@ export async function modinfoCommand(argv: string[], io: Io): Promise<number> {
     io.err('modinfo: ERROR: missing module or filename.\n');
     return 1;
   }
-  const kver = v['set-version'] ?? release();
-  const dir = new ModuleDirectory(`${v.basedir ?? ''}/lib/modules/${kver}`);
+  const lookup = new ModinfoLookup({
+    ...(v.basedir !== undefined ? { root: v.basedir } : {}),
+    ...(v['set-version'] !== undefined ? { release: v['set-version'] } : {}),
+  });
   const fmt: FormatOptions = { nul: v.null ?? false };
   if (field !== undefined) fmt.field = field;
   const json = v.json ?? false;
 
   const jobs: Job[] = positionals.map((arg): Job => {
-    if (v.modname) {
-      const m = dir.lookupName(arg);
-      return m ? { arg, kind: 'resolved', modules: [m] } : { arg, kind: 'notfound', byName: true };
-    }
-    if (isModuleFilename(arg)) return { arg, kind: 'path', path: absolute(arg) };
-    const modules = dir.lookup(arg);
-    return modules.length ? { arg, kind: 'resolved', modules } : { arg, kind: 'notfound', byName: false };
+    if (!v.modname && isModuleFilename(arg)) return { arg, kind: 'path', path: absolute(arg) };
+    const r = v.modname ? lookup.byName(arg) : lookup.byAlias(arg);
+    return r.ok ? { arg, kind: 'resolved', modules: r.modules } : { arg, kind: 'notfound', code: r.code, message: r.message };
   });
 
   // Read and decode several modules at once; print strictly in argument order.
@@ -276,7 +274,7 @@ export async function modinfoCommand(argv: string[], io: Io): Promise<number> {
         // -n needs only the path: kmod prints it without reading the module.
         const info: ModuleInfo = { filename: t.path, name: '', builtin: false, fields: [], params: [], depends: [], versions: [], compression: null, warnings: [] };
         results[next] = Promise.resolve({ ok: true, info });
-      } else results[next] = t ? load(t, dir, json) : undefined;
+      } else results[next] = t ? load(t, lookup, json) : undefined;
       next++;
     }
   };
@@ -296,11 +294,10 @@ export async function modinfoCommand(argv: string[], io: Io): Promise<number> {
     if (!pending) {
       const job = u.job as Extract<Job, { kind: 'notfound' }>;
       status = 1;
-      const msg = job.byName ? `Module name ${job.arg} not found.` : `Module ${job.arg} not found.`;
-      if (json) jsonOut.push({ argument: job.arg, error: { code: 'ENOENT', message: msg } });
+      if (json) jsonOut.push({ argument: job.arg, error: { code: job.code, message: job.message } });
       else {
         flush();
-        io.err(`modinfo: ERROR: ${msg}\n`);
+        io.err(`modinfo: ERROR: ${job.message}\n`);
       }
       continue;
     }

@@ -1,30 +1,11 @@
-// Modules built into the kernel image, from the files kbuild installs beside the loadable ones:
-//  - `modules.builtin`: one path per line (`kernel/mm/zswap.ko`), the builtin modules' names;
-//  - `modules.builtin.modinfo` (Linux ≥ 5.2): the builtins' .modinfo strings, NUL-separated, each
-//    prefixed with its module's name: `zswap.description=Compressed cache for swap pages`.
-// Lookups follow kmod's libkmod-builtin.c: a module's strings are the first contiguous run carrying its
-// prefix, and a string without any `modname.` prefix makes the file invalid.
+// The .modinfo of modules built into the kernel image, from `modules.builtin.modinfo` (Linux ≥ 5.2),
+// which kbuild installs beside the loadable modules: the builtins' .modinfo strings, NUL-separated, each
+// prefixed with its module's name: `zswap.description=Compressed cache for swap pages`.
+// Lookups follow kmod's libkmod-builtin.c, which modinfo uses: a module's strings are the first
+// contiguous run carrying its prefix, and a string without any `modname.` prefix makes the file invalid.
+// (Which modules are built in, and their aliases, are lookups: lib/modprobe reads those indexes.)
 import { invalidInput } from '../errors.js';
-import { normalizeModuleName } from '../names.js';
 import { splitField, type ModinfoField } from './strings.js';
-
-export interface BuiltinEntry {
-  /** The normalised module name (`amd_uncore`). */
-  name: string;
-  /** The path as listed (`kernel/arch/x86/events/amd/amd-uncore.ko`). */
-  path: string;
-}
-
-/** Parses `modules.builtin`: blank lines skipped; each name is the path's basename, normalised like kmod. */
-export function parseModulesBuiltin(text: string): BuiltinEntry[] {
-  const out: BuiltinEntry[] = [];
-  for (const line of text.split('\n')) {
-    const path = line.trim();
-    if (!path) continue;
-    out.push({ name: normalizeModuleName(path.slice(path.lastIndexOf('/') + 1)), path });
-  }
-  return out;
-}
 
 const utf8 = (b: Uint8Array, s: number, e: number) => Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('utf8');
 
@@ -52,16 +33,4 @@ export function builtinModinfo(bytes: Uint8Array, name: string): ModinfoField[] 
     i = e + 1;
   }
   return out.length > 0 ? out : undefined;
-}
-
-/** Every builtin module's `alias=` values, for alias lookups (kmod: modules.builtin.alias.bin). */
-export function builtinAliases(bytes: Uint8Array): Array<{ pattern: string; module: string }> {
-  const out: Array<{ pattern: string; module: string }> = [];
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
-  for (const s of text.split('\0')) {
-    const dot = s.indexOf('.');
-    if (dot === -1 || !s.startsWith('alias=', dot + 1)) continue;
-    out.push({ module: s.slice(0, dot), pattern: s.slice(dot + 7) });
-  }
-  return out;
 }

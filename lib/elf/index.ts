@@ -1,6 +1,6 @@
 // Reading kernel modules without a kernel: ELF sections, .modinfo, symbol versions, build ID and the
-// appended signature, plus the builtin-module files. Pure over bytes; only modinfo()/modinfoSync() and
-// ModuleDirectory touch the file system.
+// appended signature, plus the .modinfo of built-in modules. Pure over bytes; only modinfo() and
+// modinfoSync() touch the file system. (Finding a module by name or alias is lib/modprobe's job.)
 export { modinfo, modinfoSync, modinfoFromImage, builtinModuleInfo, type ModinfoOptions, type ModuleInfo, type ModinfoSource } from './modinfo.js';
 export { parseElf, findSection, sectionBytes, type ElfFile, type ElfSection } from './elf.js';
 export { parseModinfoStrings, splitStrings, type ModinfoField } from './strings.js';
@@ -10,5 +10,4 @@ export { readBuildId } from './notes.js';
 export { readThisModuleName, thisModuleNameLayout } from './this-module.js';
 export { readSignature, hasSignatureTrailer, SIGNATURE_MAGIC, type ModuleSignature, type SignatureIdType } from './signature.js';
 export { parsePkcs7, DIGEST_NAMES, type Pkcs7SignerInfo } from './pkcs7.js';
-export { parseModulesBuiltin, builtinModinfo, builtinAliases, type BuiltinEntry } from './builtin.js';
-export { ModuleDirectory, fnmatch, normalizeAlias, parseModulesDep, parseAliasFile, type ResolvedModule } from './moddir.js';
+export { builtinModinfo } from './builtin.js';

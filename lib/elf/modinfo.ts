@@ -70,6 +70,11 @@ function splitDepends(v: string | undefined): string[] {
   return v ? v.split(',').filter((d) => d !== '') : [];
 }
 
+/** The parts of a ModuleInfo read off its .modinfo strings, the same for a file and a builtin. */
+function fromFields(fields: ModinfoField[]): Pick<ModuleInfo, 'fields' | 'params' | 'vermagic' | 'depends'> {
+  return { fields, params: mergeParams(fields).params, vermagic: first(fields, 'vermagic'), depends: splitDepends(first(fields, 'depends')) };
+}
+
 /** Runs `part`; when lenient, a KernmodError becomes a warning and the part is left out. */
 function optional<T>(lenient: boolean, warnings: string[], part: () => T): T | undefined {
   if (!lenient) return part();
@@ -87,10 +92,7 @@ export function builtinModuleInfo(name: string, fields: ModinfoField[]): ModuleI
   return {
     name,
     builtin: true,
-    fields,
-    params: mergeParams(fields).params,
-    vermagic: first(fields, 'vermagic'),
-    depends: splitDepends(first(fields, 'depends')),
+    ...fromFields(fields),
     versions: [],
     compression: null,
     warnings: [],
@@ -114,10 +116,7 @@ export function modinfoFromImage(image: Uint8Array, opts: ModinfoOptions & { fil
   const info: ModuleInfo = {
     name,
     builtin: false,
-    fields,
-    params: mergeParams(fields).params,
-    vermagic: first(fields, 'vermagic'),
-    depends: splitDepends(first(fields, 'depends')),
+    ...fromFields(fields),
     versions: opts.versions === false ? [] : (optional(lenient, warnings, () => readModuleVersions(elf)) ?? []),
     compression: opts.compression ?? null,
     elf: { class: elf.class, endian: elf.endian, machine: EM_NAMES[elf.machine] ?? String(elf.machine) },

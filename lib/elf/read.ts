@@ -3,8 +3,9 @@
 // signature at the end go into a zero-filled buffer of the file's size; the code and relocations (most
 // of the bytes) are never read. That is ~8 small reads instead of copying the whole file, which is what
 // makes a whole-tree modinfo fast. Compressed files and anything unusual are read whole.
-import { close, closeSync, fstat, fstatSync, open, openSync, read, readSync } from 'node:fs';
+import { close, closeSync, fstat, fstatSync, open, openSync } from 'node:fs';
 import { COMPRESSION_MAGIC_BYTES, detectCompression } from '../compress/detect.js';
+import { readRange, readRangeSync } from '../fs-read.js';
 import { findSection, parseElf } from './elf.js';
 import { hasSignatureTrailer } from './signature.js';
 
@@ -110,14 +111,7 @@ export function readModuleImageSync(path: string): Uint8Array {
   try {
     const size = fstatSync(fd).size;
     const fillSync = (buf: Uint8Array, ranges: Range[]) => {
-      for (const [off, len] of ranges) {
-        let done = 0;
-        while (done < len) {
-          const n = readSync(fd, buf, off + done, len - done, off + done);
-          if (n === 0) break;
-          done += n;
-        }
-      }
+      for (const [off, len] of ranges) readRangeSync(fd, buf, off, len);
     };
     const whole = () => {
       const buf = Buffer.alloc(size); // zeroed: a file that shrinks under us leaves zeros, not heap
@@ -149,16 +143,7 @@ export async function readModuleImage(path: string): Promise<Uint8Array> {
     const size = (await call<{ size: number }>((cb) => fstat(fd, cb))).size;
     const buf = Buffer.alloc(size);
     const fill = async (ranges: Range[]) => {
-      await Promise.all(
-        ranges.map(async ([off, len]) => {
-          let done = 0;
-          while (done < len) {
-            const n = await call<number>((cb) => read(fd, buf, off + done, len - done, off + done, cb));
-            if (n === 0) break;
-            done += n;
-          }
-        }),
-      );
+      await Promise.all(ranges.map(([off, len]) => readRange(fd, buf, off, len)));
     };
     if (size < SPARSE_MIN_SIZE) {
       await fill([[0, size]]);

@@ -1,12 +1,12 @@
 // The two drivers for steps.ts: each effect carried out with the Backend and node:fs, async or sync.
-import { closeSync, fstat, fstatSync, mkdtempSync, openSync, read, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Backend } from '../backend/types.js';
 import { decompress, decompressSync } from '../compress/index.js';
 import { abortError } from '../errors.js';
+import { readFd, readFdSync } from '../fs-read.js';
 import type { Effect, Steps } from './steps.js';
 
 const SYSCALLS = new Set<Effect['op']>(['finitPath', 'finitFd', 'init', 'delete']);
@@ -37,15 +37,7 @@ function readPrefixSync(source: { path: string } | { fd: number }, length: numbe
       fd = openSync(source.path, 'r');
       opened = true;
     } else fd = source.fd;
-    const size = length ?? fstatSync(fd).size;
-    const buf = Buffer.allocUnsafe(size);
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, buf, off, size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off);
+    return readFdSync(fd, length);
   } catch (e) {
     return errnoOf(e);
   } finally {
@@ -66,16 +58,7 @@ async function readPrefix(source: { path: string } | { fd: number }, length: num
         await h.close();
       }
     }
-    const fd = source.fd;
-    const size = length ?? (await promisify(fstat)(fd)).size;
-    const buf = Buffer.allocUnsafe(size);
-    let off = 0;
-    while (off < size) {
-      const { bytesRead } = await promisify(read)(fd, buf, off, size - off, off);
-      if (bytesRead === 0) break;
-      off += bytesRead;
-    }
-    return buf.subarray(0, off);
+    return await readFd(source.fd, length);
   } catch (e) {
     return errnoOf(e);
   }

@@ -78,6 +78,19 @@ export class Modprobe {
     return this.resolver().lookup(nameOrAlias);
   }
 
+  /**
+   * The lookup `modinfo NAME` makes (kmod_module_new_from_lookup): like lookup() but never a path, and
+   * undefined when kmod refuses the argument as an alias (an unmatched bracket).
+   */
+  lookupAlias(nameOrAlias: string): LookupResult[] | undefined {
+    return this.resolver().lookupAlias(nameOrAlias);
+  }
+
+  /** The lookup `modinfo -m NAME` makes (kmod_module_new_from_name_lookup): modules.dep, then built-ins. */
+  lookupName(name: string): LookupResult | undefined {
+    return this.resolver().lookupName(name);
+  }
+
   /** What `modprobe NAME` would run, step by step; throws ERR_KERNMOD_NOT_FOUND if nothing matches. */
   resolve(nameOrAlias: string, opts: ResolveOptions = {}): Plan {
     return this.resolver().resolve(nameOrAlias, { ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}), ...opts });

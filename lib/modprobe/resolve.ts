@@ -121,6 +121,13 @@ export interface LookupResult {
   source: 'config-alias' | 'modules.dep' | 'modules.symbols' | 'install-command' | 'remove-command' | 'modules.alias' | 'modules.builtin' | 'builtin-alias' | 'path';
 }
 
+/** Modules found by one step of the lookup chain, with the step that found them. */
+type Found = Array<{ mod: Mod; source: LookupResult['source'] }>;
+
+const foundBy = (mods: Mod[], source: LookupResult['source']): Found => mods.map((mod) => ({ mod, source }));
+
+const toLookupResult = ({ mod, source }: Found[number]): LookupResult => ({ module: mod.name, ...(mod.alias !== undefined ? { alias: mod.alias } : {}), source });
+
 /**
  * "The first config line whose module pattern fnmatches this name" (how kmod picks a softdep, weakdep,
  * install or remove line), answered without trying every line: exact names are a map lookup.
@@ -244,30 +251,19 @@ export class Resolver {
   }
 
   /** kmod_module_new_from_lookup; undefined for an invalid alias (unmatched bracket). */
-  private lookupMods(query: string): Array<{ mod: Mod; source: LookupResult['source'] }> | undefined {
+  private lookupMods(query: string): Found | undefined {
     const name = normalizeAlias(query);
     if (name === undefined) return undefined;
-    const out = (mods: Mod[], source: LookupResult['source']) => mods.map((mod) => ({ mod, source }));
 
     const fromConfig = this.config.aliases.filter((a) => fnmatch(a.pattern, name)).map((a) => this.get(a.module, a.pattern));
-    if (fromConfig.length) return out(fromConfig, 'config-alias');
+    if (fromConfig.length) return foundBy(fromConfig, 'config-alias');
 
-    if (!name.includes(':')) {
-      const line = this.moddir.dep(name);
-      if (line) {
-        const m = this.get(normalizeModname(name));
-        if (!m.depsLoaded) {
-          m.depsLoaded = true;
-          m.path ??= line.path;
-          m.deps = line.deps.map((p) => this.fromPath(p)).reverse();
-        }
-        return out([m], 'modules.dep');
-      }
-    }
+    const byName = this.fromModulesDep(name);
+    if (byName) return byName;
 
     if (name.startsWith('symbol:')) {
       const syms = this.moddir.symbols(name).map((mod) => this.get(mod, name));
-      if (syms.length) return out(syms, 'modules.symbols');
+      if (syms.length) return foundBy(syms, 'modules.symbols');
     }
 
     const install = this.config.install.find((c) => c.module === name);
@@ -275,38 +271,82 @@ export class Resolver {
       const m = this.get(normalizeModname(install.module));
       m.installSet = true;
       m.install = install.command;
-      return out([m], 'install-command');
+      return foundBy([m], 'install-command');
     }
     const remove = this.config.remove.find((c) => c.module === name);
     if (remove) {
       const m = this.get(normalizeModname(remove.module));
       m.removeSet = true;
       m.remove = remove.command;
-      return out([m], 'remove-command');
+      return foundBy([m], 'remove-command');
     }
 
     const aliases = this.moddir.aliases(name).map((mod) => this.get(mod, name));
-    if (aliases.length) return out(aliases, 'modules.alias');
+    if (aliases.length) return foundBy(aliases, 'modules.alias');
 
+    return this.fromBuiltins(name);
+  }
+
+  /** kmod_lookup_alias_from_moddep_file: the module of that name in modules.dep, if any. */
+  private fromModulesDep(name: string): Found | undefined {
+    // Module names hold no ':', so an alias such as `pci:...` is not even looked up.
+    if (name.includes(':')) return undefined;
+    const line = this.moddir.dep(name);
+    if (!line) return undefined;
+    const m = this.get(normalizeModname(name));
+    if (!m.depsLoaded) {
+      m.depsLoaded = true;
+      m.path ??= line.path;
+      m.deps = line.deps.map((p) => this.fromPath(p)).reverse();
+    }
+    return foundBy([m], 'modules.dep');
+  }
+
+  /**
+   * kmod_lookup_alias_from_builtin_file, then kmod_lookup_alias_from_kernel_builtin_file: a built-in
+   * module of that name, else the built-in modules with a matching alias ([] when none).
+   */
+  private fromBuiltins(name: string): Found {
     if (this.moddir.isBuiltin(name)) {
       const m = this.get(normalizeModname(name));
       m.builtin = true;
-      return out([m], 'modules.builtin');
+      return foundBy([m], 'modules.builtin');
     }
-
     const builtins = this.moddir.builtinAliases(name).map((mod) => {
       const m = this.get(mod, name);
       m.builtin = true;
       return m;
     });
-    return out(builtins, 'builtin-alias');
+    return foundBy(builtins, 'builtin-alias');
   }
 
   /** The modules a name or alias stands for, in the order modprobe probes them ([] if none). */
   lookup(query: string): LookupResult[] {
-    this.pool = new Map();
     if (isPathQuery(query)) return [{ module: modnameFromPath(query), source: 'path' }];
-    return (this.lookupMods(query) ?? []).map(({ mod, source }) => ({ module: mod.name, ...(mod.alias !== undefined ? { alias: mod.alias } : {}), source }));
+    return this.lookupAlias(query) ?? [];
+  }
+
+  /**
+   * kmod_module_new_from_lookup itself, as modinfo calls it: the query is always a name or alias (the
+   * caller has told files apart), and one kmod refuses as an alias (an unmatched bracket) gives
+   * undefined rather than [], since modinfo reports the two differently.
+   */
+  lookupAlias(query: string): LookupResult[] | undefined {
+    this.pool = new Map();
+    return this.lookupMods(query)?.map(toLookupResult);
+  }
+
+  /**
+   * kmod_module_new_from_name_lookup (`modinfo -m`): the name as a module name (modname_normalize),
+   * looked up in modules.dep, then among the built-ins — where kmod also tries the built-in alias index,
+   * so a built-in module's alias still answers. No configuration, symbols or modules.alias. The first
+   * module found, or undefined.
+   */
+  lookupName(name: string): LookupResult | undefined {
+    this.pool = new Map();
+    const n = normalizeModname(name);
+    const first = (this.fromModulesDep(n) ?? this.fromBuiltins(n))[0];
+    return first && toLookupResult(first);
   }
 
   // ---- the probe list --------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
+import { later } from '../later.js';
 import { EMPTY_PROPS_PLIST, type NetbsdBackend, type StatOutcome } from './backend.js';
 import {
   MAXMODNAME,
@@ -382,27 +383,18 @@ function statLoop(kernel: FakeNetbsdKernel): StatOutcome {
 
 /** A NetbsdBackend over a FakeNetbsdKernel: a SIMULATION for unit tests, never a kernel. */
 export function createFakeNetbsdBackend(kernel: FakeNetbsdKernel = new FakeNetbsdKernel()): NetbsdBackend {
-  const later = <T>(f: () => T): Promise<T> =>
-    new Promise((resolve, reject) =>
-      setTimeout(() => {
-        try {
-          resolve(f());
-        } catch (e) {
-          reject(e);
-        }
-      }, kernel.options.delayMs ?? 0),
-    );
+  const delayed = <T>(f: () => T): Promise<T> => later(kernel.options.delayMs ?? 0, f);
   return {
     name: 'fake',
     system: 'netbsd',
     endian: endianness(),
-    modctlLoad: (f, fl, p) => later(() => kernel.load(f, fl, p)),
+    modctlLoad: (f, fl, p) => delayed(() => kernel.load(f, fl, p)),
     modctlLoadSync: (f, fl, p) => kernel.load(f, fl, p),
-    modctlUnload: (n) => later(() => kernel.unload(n)),
+    modctlUnload: (n) => delayed(() => kernel.unload(n)),
     modctlUnloadSync: (n) => kernel.unload(n),
-    modctlStat: () => later(() => statLoop(kernel)),
+    modctlStat: () => delayed(() => statLoop(kernel)),
     modctlStatSync: () => statLoop(kernel),
-    modctlExists: (w) => later(() => kernel.exists(w)),
+    modctlExists: (w) => delayed(() => kernel.exists(w)),
     modctlExistsSync: (w) => kernel.exists(w),
   };
 }

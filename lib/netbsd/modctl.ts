@@ -6,6 +6,7 @@
 //    says whether loading and autoloading are allowed now.
 import { fileURLToPath } from 'node:url';
 import { abortError, invalidInput } from '../errors.js';
+import { checkModuleName } from '../names.js';
 import type { NetbsdBackend } from './backend.js';
 import { MAXMODNAME, MAXPATHLEN, MODCTL_LOAD_FORCE, MODCTL_NO_PROP, type ModuleClass, type ModuleSourceKind } from './constants.js';
 import { netbsdErrnoNumber } from './errno-table.js';
@@ -125,21 +126,7 @@ export function netbsdModuleName(arg: string): string {
 
 /** Checks a name before MODCTL_UNLOAD: not empty, no NUL or "/", at most 31 bytes (MAXMODNAME - 1). */
 export function validateNetbsdModuleName(name: unknown): string {
-  if (typeof name !== 'string') throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name must be a string, got ${typeof name}`);
-  if (name.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_NAME', 'module name is empty');
-  if (name.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains NUL`, { module: name });
-  if (name.includes('/')) {
-    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains / (pass the module name, not a path)`, { module: name });
-  }
-  const bytes = Buffer.byteLength(name, 'utf8');
-  if (bytes >= MAXMODNAME) {
-    throw invalidInput(
-      'ERR_KERNMOD_INVALID_NAME',
-      `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${MAXMODNAME - 1} (it would answer ENAMETOOLONG)`,
-      { module: name },
-    );
-  }
-  return name;
+  return checkModuleName(name, MAXMODNAME, ' (it would answer ENAMETOOLONG)');
 }
 
 interface PreparedLoad {

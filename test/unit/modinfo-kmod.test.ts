@@ -1,15 +1,17 @@
 // `kernmod modinfo` against kmod's own modinfo on this machine: stdout, stderr and exit code must be
 // byte-identical — on samples of the installed module trees (signed plain .ko, .ko.xz signed before
-// compression), by name, alias and builtin (-k), with -F/-0 variants, on our own test modules (signed,
-// forged vermagic, compressed) and on hand-built ELF files with odd .modinfo strings. Everything
-// skips cleanly where kmod or a tree is missing. (Debian's kmod 30 is built -ZLIB: .ko.gz is left out.)
+// compression), by name, alias and builtin (-k), on a hand-made tree for the lookup's corners, with
+// -F/-0 variants, on our own test modules (signed, forged vermagic, compressed) and on hand-built ELF
+// files with odd .modinfo strings. Everything skips cleanly where kmod or a tree is missing. (Debian's
+// kmod 30 is built -ZLIB: .ko.gz is left out.)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { modinfoCommand } from '../../lib/cli/modinfo.js';
 import { buildElf, strings } from '../fixtures/elf-builder.js';
+import { tempDir, writeIndex, writeTree } from './modprobe-helpers.js';
 
 const KMOD = ['/usr/sbin/modinfo', '/sbin/modinfo', '/usr/bin/modinfo', '/bin/modinfo'].find((p) => existsSync(p));
 const kmodVersion = KMOD ? spawnSync(KMOD, ['-V'], { encoding: 'utf8' }).stdout : '';
@@ -91,6 +93,39 @@ describe.skipIf(!KMOD || !comparable)('byte-identical to kmod modinfo', () => {
       }, 60_000);
     });
   }
+
+  it('resolves like kmod in a hand-made tree: stale aliases, repeated matches, bad aliases, -m through built-in aliases', async () => {
+    const root = tempDir('modinfo');
+    const dir = join(root, 'lib/modules/9.9.9');
+    writeTree(dir, {
+      bin: true,
+      modules: { t: { aliases: ['thing-t'] }, u: {} },
+      builtin: ['bi'],
+      builtinModinfo: [
+        ['bi', 'license', 'GPL'],
+        ['bi', 'alias', 'fs-bi'],
+        ['bj', 'license', 'MIT'],
+      ],
+    });
+    // ghost is in no index; bj has .modinfo strings but is not in modules.builtin; multi-x matches t twice.
+    const aliases = [
+      ['thing_t', 't'],
+      ['ghost_dev', 'ghost'],
+      ['ghost_bj', 'bj'],
+      ['multi_*', 't'],
+      ['multi_x', 'u'],
+      ['multi_x', 't'],
+    ];
+    writeFileSync(join(dir, 'modules.alias.bin'), writeIndex(aliases.map(([key, value], priority) => ({ key: key!, value: value!, priority }))));
+    writeFileSync(join(dir, 'modules.builtin.alias.bin'), writeIndex([{ key: 'fs_bi', value: 'bi' }]));
+    const at = ['-b', root, '-k', '9.9.9'];
+    await same([...at, 'ghost-dev', 'ghost-bj', 'fs-bi', 'bi', 'bad]', 'bad[']);
+    await same([...at, '-n', 'thing-t', 'multi-x']);
+    await same([...at, '-m', 'fs-bi', 'ghost-dev', 'thing-t']);
+    await same([...at, '-m', '-n', 't.ko']);
+    // A relative -b: kmod makes the module directory absolute against the working directory.
+    await same(['-b', relative(process.cwd(), root), '-k', '9.9.9', '-n', 'thing-t']);
+  });
 
   const cache = new URL('../../.cache/test-modules/', import.meta.url).pathname;
   const sets = existsSync(cache) ? readdirSync(cache).filter((r) => existsSync(`${cache}${r}/manifest.json`)) : [];

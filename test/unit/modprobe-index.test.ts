@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BinaryIndex } from '../../lib/modprobe/index-bin.js';
-import { parseModulesAlias, parseModulesDep } from '../../lib/modprobe/moddir-text.js';
+import { builtinAliases, parseBuiltinModinfo, parseModulesAlias, parseModulesBuiltin, parseModulesDep } from '../../lib/modprobe/moddir-text.js';
 import { tempDir, writeIndex, writeTree } from './modprobe-helpers.js';
 
 /** The smallest index: root node with prefix "ab" and one value. Laid out byte by byte. */
@@ -122,5 +122,26 @@ describe.skipIf(trees.length === 0)('BinaryIndex on the installed trees', () => 
     for (const a of parseModulesAlias(readFileSync(`${dir}/modules.alias`, 'utf8')).slice(0, 3000)) {
       expect(idx.searchWild(a.pattern).map((v) => v.value)).toContain(a.module);
     }
+  });
+});
+
+describe('the text files beside the indexes', () => {
+  it('reads modules.dep: names from basenames, normalised; the path as written', () => {
+    expect(parseModulesDep('kernel/a/foo-bar.ko.xz: kernel/b.ko\n/abs/x.ko:\n# c\n')).toEqual(
+      new Map([
+        ['foo_bar', { name: 'foo_bar', path: 'kernel/a/foo-bar.ko.xz', deps: ['kernel/b.ko'] }],
+        ['x', { name: 'x', path: '/abs/x.ko', deps: [] }],
+      ]),
+    );
+  });
+
+  it('reads modules.alias, normalising patterns and dropping one with an unmatched bracket, as depmod does', () => {
+    expect(parseModulesAlias('# Aliases\nalias devname:loop-control loop\nalias x[ broken\n')).toEqual([{ pattern: 'devname:loop_control', module: 'loop' }]);
+  });
+
+  it('reads modules.builtin and the built-in aliases of modules.builtin.modinfo', () => {
+    expect(parseModulesBuiltin('kernel/arch/x86/events/amd/amd-uncore.ko\n\nkernel/mm/zswap.ko\n')).toEqual(['amd_uncore', 'zswap']);
+    const modinfo = parseBuiltinModinfo(Buffer.from('amd_uncore.license=GPL v2\0zswap.description=Compressed cache\0zswap.alias=zswap-alias-*\0'));
+    expect(builtinAliases(modinfo)).toEqual([{ pattern: 'zswap_alias_*', module: 'zswap' }]);
   });
 });

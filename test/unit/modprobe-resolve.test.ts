@@ -122,6 +122,18 @@ describe('resolve: lookup', () => {
     expect(() => mp.resolve('nope')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_NOT_FOUND', message: expect.stringMatching(/^Module nope not found in directory .*\/lib\/modules\/1\.0-test$/) }));
   });
 
+  it("modinfo's lookups: no paths, an invalid alias apart from a missing one, and -m by name only", () => {
+    const { mp } = setup({ conf: 'alias my-t t\n' });
+    expect(mp.lookupAlias('thing-t')).toEqual([{ module: 't', alias: 'thing_t', source: 'modules.alias' }]);
+    expect(mp.lookupAlias('./t.ko')).toEqual([]); // modprobe would take it as a path; modinfo as an alias
+    expect(mp.lookupAlias('nope')).toEqual([]);
+    expect(mp.lookupAlias('bad]')).toBeUndefined();
+    expect(mp.lookupName('t.ko')).toEqual({ module: 't', source: 'modules.dep' });
+    expect(mp.lookupName('fs-bi')).toEqual({ module: 'bi', alias: 'fs_bi', source: 'builtin-alias' }); // kmod tries built-in aliases too
+    expect(mp.lookupName('thing-t')).toBeUndefined();
+    expect(mp.lookupName('my-t')).toBeUndefined();
+  });
+
   it('built-in modules: a builtin step with --show-depends, nothing to do otherwise', () => {
     const { mp } = setup();
     expect(line(mp.resolve('bi', { ignoreLoaded: true }))).toBe('builtin bi\n');
