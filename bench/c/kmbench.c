@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+// kmbench: the bench's C side, built on the host by bench/run.ts (gcc -O2) and run in the guest.
+//
+//   kmbench cycle FILE NAME N
+//       The limit for a load + unload cycle: N times open(FILE, O_RDONLY|O_CLOEXEC), finit_module(fd,
+//       "", 0), close(fd), delete_module(NAME, O_NONBLOCK) -- what kernmod's path-based load and its
+//       unload do, without anything around them. Prints {"ns":<total>,"n":N}. Any failing call ends the
+//       run with exit code 2 and the errno on stderr.
+//
+//   kmbench cycle-sniff FILE NAME N
+//       The same with the system calls kernmod's path-based load makes today: open, read of the first
+//       bytes (compression magic), close, then open, finit_module, close, then delete_module. Separates
+//       the cost of that syscall sequence from the cost of running it from JavaScript.
+//
+//   kmbench spawn REPEAT LISTFILE OUTFILE ERRFILE
+//       A minimal process driver, the same for kmod and for kernmod's CLI: LISTFILE holds one command
+//       per line, arguments separated by TABs (argv[0] looked up in PATH). The list is run REPEAT times,
+//       one process at a time (posix_spawnp + waitpid, as a shell script would), with stdout to OUTFILE
+//       and stderr to ERRFILE (both truncated once, then written in order). Prints
+//       {"ns":<total>,"processes":<count>,"failed":<count of non-zero exits>,"firstFailure":<index or -1>,
+//        "firstStatus":<its exit status>}.
+//       The time covers spawning and waiting only: reading LISTFILE happens before the clock starts.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cycle(const char *file, const char *name, long n, int sniff) {
+  uint64_t t0 = now_ns();
+  for (long i = 0; i < n; i++) {
+    if (sniff) {
+      char magic[6];
+      int sfd = open(file, O_RDONLY | O_CLOEXEC);
+      if (sfd < 0 || pread(sfd, magic, sizeof magic, 0) != (ssize_t)sizeof magic) {
+        fprintf(stderr, "kmbench: open/read %s: %s\n", file, strerror(errno));
+        return 2;
+      }
+      close(sfd);
+    }
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      fprintf(stderr, "kmbench: open %s: %s\n", file, strerror(errno));
+      return 2;
+    }
+    if (syscall(SYS_finit_module, fd, "", 0) != 0) {
+      fprintf(stderr, "kmbench: finit_module %s (cycle %ld): %s\n", file, i, strerror(errno));
+      close(fd);
+      return 2;
+    }
+    close(fd);
+    if (syscall(SYS_delete_module, name, O_NONBLOCK) != 0) {
+      fprintf(stderr, "kmbench: delete_module %s (cycle %ld): %s\n", name, i, strerror(errno));
+      return 2;
+    }
+  }
+  uint64_t t1 = now_ns();
+  printf("{\"ns\":%llu,\"n\":%ld}\n", (unsigned long long)(t1 - t0), n);
+  return 0;
+}
+
+struct command {
+  char **argv;
+};
+
+static char *slurp(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return NULL;
+  }
+  char *buf = malloc((size_t)st.st_size + 1);
+  if (!buf) {
+    close(fd);
+    return NULL;
+  }
+  size_t off = 0;
+  while (off < (size_t)st.st_size) {
+    ssize_t r = read(fd, buf + off, (size_t)st.st_size - off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    off += (size_t)r;
+  }
+  close(fd);
+  buf[off] = '\0';
+  *len = off;
+  return buf;
+}
+
+static int spawn_list(long repeat, const char *listfile, const char *outfile, const char *errfile) {
+  size_t len;
+  char *text = slurp(listfile, &len);
+  if (!text) {
+    fprintf(stderr, "kmbench: cannot read %s: %s\n", listfile, strerror(errno));
+    return 2;
+  }
+  // Split into lines, each line into TAB-separated arguments (in place).
+  size_t ncmd = 0, cap = 64;
+  struct command *cmds = malloc(cap * sizeof *cmds);
+  char *line = text;
+  while (line && *line) {
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = '\0';
+    if (*line) {
+      size_t nargs = 1;
+      for (char *p = line; *p; p++)
+        if (*p == '\t') nargs++;
+      char **argv = malloc((nargs + 1) * sizeof *argv);
+      size_t k = 0;
+      char *arg = line;
+      for (char *p = line;; p++) {
+        if (*p == '\t' || *p == '\0') {
+          int end = *p == '\0';
+          *p = '\0';
+          argv[k++] = arg;
+          arg = p + 1;
+          if (end) break;
+        }
+      }
+      argv[k] = NULL;
+      if (ncmd == cap) cmds = realloc(cmds, (cap *= 2) * sizeof *cmds);
+      cmds[ncmd++].argv = argv;
+    }
+    line = nl ? nl + 1 : NULL;
+  }
+
+  int out = open(outfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err = open(errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0 || err < 0) {
+    fprintf(stderr, "kmbench: cannot open output files: %s\n", strerror(errno));
+    return 2;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
+
+  long processes = 0, failed = 0, first_failure = -1;
+  int first_status = 0;
+  uint64_t t0 = now_ns();
+  for (long r = 0; r < repeat; r++) {
+    for (size_t i = 0; i < ncmd; i++) {
+      pid_t pid;
+      int rc = posix_spawnp(&pid, cmds[i].argv[0], &fa, NULL, cmds[i].argv, environ);
+      if (rc != 0) {
+        fprintf(stderr, "kmbench: cannot run %s: %s\n", cmds[i].argv[0], strerror(rc));
+        return 2;
+      }
+      int status;
+      while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+          fprintf(stderr, "kmbench: waitpid: %s\n", strerror(errno));
+          return 2;
+        }
+      }
+      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (code != 0) {
+        if (first_failure < 0) {
+          first_failure = processes;
+          first_status = code;
+        }
+        failed++;
+      }
+      processes++;
+    }
+  }
+  uint64_t t1 = now_ns();
+  printf("{\"ns\":%llu,\"processes\":%ld,\"failed\":%ld,\"firstFailure\":%ld,\"firstStatus\":%d}\n", (unsigned long long)(t1 - t0), processes, failed,
+         first_failure, first_status);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 5 && strcmp(argv[1], "cycle") == 0) return cycle(argv[2], argv[3], strtol(argv[4], NULL, 10), 0);
+  if (argc == 5 && strcmp(argv[1], "cycle-sniff") == 0) return cycle(argv[2], argv[3], strtol(argv[4], NULL, 10), 1);
+  if (argc == 6 && strcmp(argv[1], "spawn") == 0) return spawn_list(strtol(argv[2], NULL, 10), argv[3], argv[4], argv[5]);
+  fprintf(stderr,
+          "usage: kmbench cycle FILE NAME N\n"
+          "       kmbench cycle-sniff FILE NAME N\n"
+          "       kmbench spawn REPEAT LISTFILE OUTFILE ERRFILE\n");
+  return 64;
+}
