@@ -376,7 +376,7 @@ async function stepCycle(ctx: StepContext): Promise<void> {
   }
   const variants: Variant[] = [
     { key: 'c', label: 'C loop: open + finit_module + close + delete_module(O_NONBLOCK)', run: cLoop('cycle') },
-    { key: 'c-sniff', label: "C loop with kernmod's syscalls: open + pread(magic) + close + open + finit_module + close + delete_module", run: cLoop('cycle-sniff') },
+    { key: 'c-sniff', label: "C loop with kernmod's syscalls: open + pread(magic) + finit_module + close + delete_module", run: cLoop('cycle-sniff') },
     { key: 'native-sync', label: 'kernmod native, loadModuleSync + unloadModuleSync', run: syncLoop(native) },
     { key: 'native-async', label: 'kernmod native, await loadModule + unloadModule', run: asyncLoop(native) },
     ...(ffi ? [{ key: 'ffi-async', label: "kernmod withBackend('ffi'), await loadModule + unloadModule", run: asyncLoop(ffi) }] : []),
@@ -410,7 +410,7 @@ async function stepCycle(ctx: StepContext): Promise<void> {
   const perCycle = (key: string): number => median(samples[key]!) / per;
   const c = t('c');
   const overhead = (key: string): string =>
-    `${((perCycle(key) - perCycle('c')) * 1000).toFixed(0)} µs/cycle over the C loop; the C loop making kernmod's syscalls (an extra open/pread/close to sniff the compression magic) is ${((perCycle('c-sniff') - perCycle('c')) * 1000).toFixed(0)} µs/cycle over it`;
+    `${((perCycle(key) - perCycle('c')) * 1000).toFixed(0)} µs/cycle over the C loop; the C loop making kernmod's syscalls (an extra pread of the compression magic) is ${((perCycle('c-sniff') - perCycle('c')) * 1000).toFixed(0)} µs/cycle over it`;
   const kernelNote = `the kernel's load+unload work dominates: ${perCycle('c').toFixed(1)} ms/cycle for the C loop under TCG (module memory setup, sysfs, RCU grace periods on unload)`;
   ctx.comparisons.push(
     compare('cycle.native-sync.vs-c', 'load+unload cycle: native sync vs C loop', t('native-sync'), c, {
@@ -421,7 +421,7 @@ async function stepCycle(ctx: StepContext): Promise<void> {
       target: { maxRatio: 1.2, text: '<= 1.20x C loop' },
       notes: [overhead('native-async'), 'async adds libuv thread-pool hops per cycle'],
     }),
-    compare('cycle.c-sniff.vs-c', "load+unload cycle: C with kernmod's syscalls vs C loop", t('c-sniff'), c, { notes: ['not kernmod code: what the extra open/pread/close costs by itself'] }),
+    compare('cycle.c-sniff.vs-c', "load+unload cycle: C with kernmod's syscalls vs C loop", t('c-sniff'), c, { notes: ['not kernmod code: what the extra pread costs by itself'] }),
     compare('cycle.native-sync.vs-c-sniff', "load+unload cycle: native sync vs C with kernmod's syscalls", t('native-sync'), t('c-sniff'), { notes: ['what running the same syscalls from JavaScript costs'] }),
   );
   if (ffi) ctx.comparisons.push(compare('cycle.ffi-async.vs-c', 'load+unload cycle: ffi async vs C loop', t('ffi-async'), c, { notes: [overhead('ffi-async')] }));

@@ -6,7 +6,8 @@
 //  - Each call has a Promise form (a Napi::AsyncWorker on the libuv pool) and a Sync form.
 //  - init_module gets the caller's buffer memory without a copy; the worker keeps a reference to the
 //    buffer until it has finished.
-//  - A path given to finit_module is opened O_RDONLY|O_CLOEXEC inside the worker and closed on every path.
+//  - A path given to finit_module is opened O_RDONLY|O_CLOEXEC inside the worker and closed on every path;
+//    with a guard, its first bytes are read on that same fd first (see sys.h, HeadGuard).
 //
 // The system-specific parts live in sys_linux.cc, sys_netbsd.cc and sys_other.cc (which answers ENOSYS
 // so that the addon builds, and npm install succeeds, everywhere).
@@ -14,6 +15,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -63,6 +65,26 @@ Bytes BytesArg(const Napi::CallbackInfo& info, size_t i) {
     }
   }
   throw Napi::TypeError::New(info.Env(), "image must be a Buffer, TypedArray, DataView or ArrayBuffer");
+}
+
+// The optional guard of finitModulePath: an array of byte prefixes (each 1..kMaxGuardHead bytes).
+std::optional<sys::HeadGuard> GuardArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || info[i].IsUndefined()) return std::nullopt;
+  if (!info[i].IsArray()) throw Napi::TypeError::New(info.Env(), "guard must be an array of Uint8Array prefixes");
+  auto arr = info[i].As<Napi::Array>();
+  sys::HeadGuard guard;
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsTypedArray()) throw Napi::TypeError::New(info.Env(), "guard must be an array of Uint8Array prefixes");
+    auto ta = v.As<Napi::TypedArray>();
+    if (ta.ByteLength() == 0 || ta.ByteLength() > sys::kMaxGuardHead) {
+      throw Napi::RangeError::New(info.Env(), "a guard prefix must be 1 to " + std::to_string(sys::kMaxGuardHead) + " bytes");
+    }
+    auto* base = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    guard.prefixes.emplace_back(base, ta.ByteLength());
+    if (ta.ByteLength() > guard.length) guard.length = ta.ByteLength();
+  }
+  return guard;
 }
 
 // ---- async workers ----------------------------------------------------------------------------------
@@ -115,29 +137,39 @@ class FinitModuleFdWorker : public Worker {
   int64_t ret_ = 0;
 };
 
-// Resolves [ret, stage]: stage 0 = the open failed (ret = -errno of open), 1 = finit_module ran.
+// Resolves [ret, stage] (sys.h: 0 open failed, 1 finit_module ran, 2 the guard stopped, 3 pread
+// failed), and [ret, stage, head] when a guard's read happened: head = the bytes read, for TypeScript.
 class FinitModulePathWorker : public Worker {
  public:
-  FinitModulePathWorker(Napi::Env env, std::string path, std::string params, int flags)
-      : Worker(env, "kernmod:finit_module"), path_(std::move(path)), params_(std::move(params)), flags_(flags) {}
-  void Execute() override { result_ = sys::FinitModulePath(path_.c_str(), params_.c_str(), flags_); }
+  FinitModulePathWorker(Napi::Env env, std::string path, std::string params, int flags, std::optional<sys::HeadGuard> guard)
+      : Worker(env, "kernmod:finit_module"),
+        path_(std::move(path)),
+        params_(std::move(params)),
+        flags_(flags),
+        guard_(std::move(guard)) {}
+  void Execute() override {
+    result_ = sys::FinitModulePath(path_.c_str(), params_.c_str(), flags_, guard_ ? &*guard_ : nullptr);
+  }
   Napi::Value Result(Napi::Env env) override;
 
  private:
   std::string path_;
   std::string params_;
   int flags_;
+  std::optional<sys::HeadGuard> guard_;
   sys::PathResult result_{};
 };
 
-Napi::Value PathResultValue(Napi::Env env, const sys::PathResult& r) {
-  auto arr = Napi::Array::New(env, 2);
+Napi::Value PathResultValue(Napi::Env env, const sys::PathResult& r, const sys::HeadGuard* guard) {
+  bool read = guard != nullptr && (r.stage == 1 || r.stage == 2);  // the head was read
+  auto arr = Napi::Array::New(env, read ? 3 : 2);
   arr.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(r.ret)));
   arr.Set(uint32_t{1}, Napi::Number::New(env, r.stage));
+  if (read) arr.Set(uint32_t{2}, Napi::Buffer<uint8_t>::Copy(env, guard->head, guard->got));
   return arr;
 }
 
-Napi::Value FinitModulePathWorker::Result(Napi::Env env) { return PathResultValue(env, result_); }
+Napi::Value FinitModulePathWorker::Result(Napi::Env env) { return PathResultValue(env, result_, guard_ ? &*guard_ : nullptr); }
 
 class DeleteModuleWorker : public Worker {
  public:
@@ -248,15 +280,19 @@ Napi::Value FinitModuleSync(const Napi::CallbackInfo& info) {
 
 Napi::Value FinitModulePath(const Napi::CallbackInfo& info) {
   std::string path = StringArg(info, 0, "path");
-  return Queue<FinitModulePathWorker>(info.Env(), std::move(path), StringArg(info, 1, "params"),
-                                      static_cast<int>(IntArg(info, 2, "flags")));
+  std::string params = StringArg(info, 1, "params");
+  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
+  return Queue<FinitModulePathWorker>(info.Env(), std::move(path), std::move(params), flags, GuardArg(info, 3));
 }
 
 Napi::Value FinitModulePathSync(const Napi::CallbackInfo& info) {
   std::string path = StringArg(info, 0, "path");
   std::string params = StringArg(info, 1, "params");
   auto flags = static_cast<int>(IntArg(info, 2, "flags"));
-  return PathResultValue(info.Env(), sys::FinitModulePath(path.c_str(), params.c_str(), flags));
+  auto guard = GuardArg(info, 3);
+  sys::HeadGuard* g = guard ? &*guard : nullptr;
+  auto result = sys::FinitModulePath(path.c_str(), params.c_str(), flags, g);
+  return PathResultValue(info.Env(), result, g);
 }
 
 Napi::Value DeleteModule(const Napi::CallbackInfo& info) {

@@ -4,6 +4,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
 #if defined(KERNMOD_MODCTL)
 #include <cstdlib>
 #include <memory>
@@ -18,13 +21,32 @@ extern const int kOTrunc;          // delete_module's "force" flag
 extern const int kONonblock;       // delete_module's "don't wait" flag
 
 struct PathResult {
-  int64_t ret;  // -errno of the failed stage, or finit_module's result
-  int stage;    // 0: open(2) failed; 1: finit_module ran
+  int64_t ret;  // -errno of the failed stage, or finit_module's result (0 when the guard stopped)
+  int stage;    // 0: open(2) failed; 1: finit_module ran; 2: the guard stopped it; 3: pread(2) failed
+};
+
+// Lets FinitModulePath look at the file's first bytes, on the fd it is about to load, and stop before
+// finit_module when they begin with one of `prefixes`. TypeScript passes the compression magics (it
+// owns that table and every decision about them), so an uncompressed module costs one open, not two.
+constexpr size_t kMaxGuardHead = 16;
+struct HeadGuard {
+  std::vector<std::string> prefixes;
+  size_t length = 0;  // bytes to read: the longest prefix
+  unsigned char head[kMaxGuardHead] = {};
+  size_t got = 0;     // bytes actually read (short at end of file)
+
+  bool Matches() const {
+    for (const auto& p : prefixes) {
+      if (!p.empty() && p.size() <= got && std::memcmp(head, p.data(), p.size()) == 0) return true;
+    }
+    return false;
+  }
 };
 
 int64_t InitModule(const void* image, size_t length, const char* params);
 int64_t FinitModule(int fd, const char* params, int flags);
-PathResult FinitModulePath(const char* path, const char* params, int flags);
+// `guard` may be null: open, finit_module, close.
+PathResult FinitModulePath(const char* path, const char* params, int flags, HeadGuard* guard);
 int64_t DeleteModule(const char* name, int flags);
 
 // Name ("EEXIST") and description of an errno, or nullptr when the C library does not know it.

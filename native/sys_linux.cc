@@ -33,9 +33,25 @@ int64_t FinitModule(int fd, const char* params, int flags) {
   return Result(ret);
 }
 
-PathResult FinitModulePath(const char* path, const char* params, int flags) {
+PathResult FinitModulePath(const char* path, const char* params, int flags, HeadGuard* guard) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return {-static_cast<int64_t>(errno), 0};
+  if (guard != nullptr && guard->length > 0) {
+    // pread leaves the file offset alone; finit_module reads from offset 0 regardless.
+    ssize_t n;
+    do n = pread(fd, guard->head, guard->length, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      int64_t err = -static_cast<int64_t>(errno);
+      close(fd);
+      return {err, 3};
+    }
+    guard->got = static_cast<size_t>(n);
+    if (guard->Matches()) {
+      close(fd);
+      return {0, 2};
+    }
+  }
   long ret = syscall(SYS_finit_module, fd, params, flags);
   int64_t result = Result(ret);  // read errno before close() can change it
   close(fd);

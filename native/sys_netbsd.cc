@@ -48,7 +48,7 @@ const int kModctlNoProp = MODCTL_NO_PROP;
 
 int64_t InitModule(const void*, size_t, const char*) { return -ENOSYS; }
 int64_t FinitModule(int, const char*, int) { return -ENOSYS; }
-PathResult FinitModulePath(const char*, const char*, int) { return {-ENOSYS, 1}; }
+PathResult FinitModulePath(const char*, const char*, int, HeadGuard*) { return {-ENOSYS, 1}; }
 int64_t DeleteModule(const char*, int) { return -ENOSYS; }
 
 const char* ErrnoName(int e) { return errno_names::Name(e); }

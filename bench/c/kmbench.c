@@ -8,9 +8,9 @@
 //       run with exit code 2 and the errno on stderr.
 //
 //   kmbench cycle-sniff FILE NAME N
-//       The same with the system calls kernmod's path-based load makes today: open, read of the first
-//       bytes (compression magic), close, then open, finit_module, close, then delete_module. Separates
-//       the cost of that syscall sequence from the cost of running it from JavaScript.
+//       The same with the system calls kernmod's path-based load makes: open, pread of the first 6 bytes
+//       (the compression magic, on the fd finit_module then gets), finit_module, close, delete_module.
+//       Separates the cost of that syscall sequence from the cost of running it from JavaScript.
 //
 //   kmbench spawn REPEAT LISTFILE OUTFILE ERRFILE
 //       A minimal process driver, the same for kmod and for kernmod's CLI: LISTFILE holds one command
@@ -45,19 +45,18 @@ static uint64_t now_ns(void) {
 static int cycle(const char *file, const char *name, long n, int sniff) {
   uint64_t t0 = now_ns();
   for (long i = 0; i < n; i++) {
-    if (sniff) {
-      char magic[6];
-      int sfd = open(file, O_RDONLY | O_CLOEXEC);
-      if (sfd < 0 || pread(sfd, magic, sizeof magic, 0) != (ssize_t)sizeof magic) {
-        fprintf(stderr, "kmbench: open/read %s: %s\n", file, strerror(errno));
-        return 2;
-      }
-      close(sfd);
-    }
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       fprintf(stderr, "kmbench: open %s: %s\n", file, strerror(errno));
       return 2;
+    }
+    if (sniff) {
+      char magic[6];
+      if (pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic) {
+        fprintf(stderr, "kmbench: read %s: %s\n", file, strerror(errno));
+        close(fd);
+        return 2;
+      }
     }
     if (syscall(SYS_finit_module, fd, "", 0) != 0) {
       fprintf(stderr, "kmbench: finit_module %s (cycle %ld): %s\n", file, i, strerror(errno));

@@ -7,7 +7,8 @@ import { decompressSync, detectCompression } from '../compress/index.js';
 import { readFdSync } from '../fs-read.js';
 import { later } from '../later.js';
 import { LINUX_DELETE_FLAGS } from './syscalls.js';
-import type { Backend, PathOutcome } from './types.js';
+import { checkHeadSync, guardLength } from './guard.js';
+import type { Backend, HeadGuard, PathOutcome } from './types.js';
 
 const E = { EPERM: 1, ENOENT: 2, ENOEXEC: 8, EBADF: 9, EAGAIN: 11, EFAULT: 14, EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSYS: 38, EOPNOTSUPP: 95 } as const;
 
@@ -122,7 +123,8 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
     if (typeof image === 'number') return image;
     return kernel.load(image, params, flags, 'finit_module');
   };
-  const finitPath = (path: string, params: string, flags: number): PathOutcome => {
+  const finitPath = (path: string, params: string, flags: number, guard?: HeadGuard): PathOutcome => {
+    const headLength = guard ? guardLength(guard) : 0;
     let fd: number;
     try {
       fd = openSync(path, 'r');
@@ -132,7 +134,9 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
       return { ret, syscall: 'open' };
     }
     try {
-      return { ret: finitFd(fd, params, flags), syscall: 'finit_module' };
+      const checked = guard ? checkHeadSync(fd, guard, headLength) : undefined;
+      if (checked && 'stop' in checked) return checked.stop;
+      return { ret: finitFd(fd, params, flags), syscall: 'finit_module', ...(checked ? { head: checked.head } : {}) };
     } finally {
       closeSync(fd);
     }
@@ -147,7 +151,7 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
     initModuleSync: (image, params) => kernel.load(image, params, 0, 'init_module'),
     finitModule: (fd, params, flags) => later(delay, () => finitFd(fd, params, flags)),
     finitModuleSync: finitFd,
-    finitModulePath: (path, params, flags) => later(delay, () => finitPath(path, params, flags)),
+    finitModulePath: (path, params, flags, guard) => later(delay, () => finitPath(path, params, flags, guard)),
     finitModulePathSync: finitPath,
     deleteModule: (name, flags) => later(delay, () => kernel.unload(name, flags)),
     deleteModuleSync: (name, flags) => kernel.unload(name, flags),

@@ -6,6 +6,7 @@ import { closeSync, openSync, constants as fsConstants } from 'node:fs';
 import { open as openAsync } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { LINUX_DELETE_FLAGS, LINUX_MODULE_SYSCALLS, linuxModuleNameLen, type ModuleSyscalls } from './syscalls.js';
+import { checkHead, checkHeadSync, guardLength } from './guard.js';
 import type { Backend, PathOutcome } from './types.js';
 
 type FfiRs = typeof import('ffi-rs');
@@ -80,7 +81,8 @@ export function createFfiBackend(): Backend {
     initModuleSync: (image, params) => sync(initArgs(image, params)),
     finitModule: (fd, params, flags) => async(finitArgs(fd, params, flags)),
     finitModuleSync: (fd, params, flags) => sync(finitArgs(fd, params, flags)),
-    async finitModulePath(path, params, flags): Promise<PathOutcome> {
+    async finitModulePath(path, params, flags, guard): Promise<PathOutcome> {
+      const headLength = guard ? guardLength(guard) : 0;
       let handle;
       try {
         handle = await openAsync(path, openFlags);
@@ -88,12 +90,16 @@ export function createFfiBackend(): Backend {
         return { ret: errnoOf(e), syscall: 'open' };
       }
       try {
-        return { ret: await async(finitArgs(handle.fd, params, flags)), syscall: 'finit_module' };
+        const checked = guard ? await checkHead(handle, guard, headLength) : undefined;
+        if (checked && 'stop' in checked) return checked.stop;
+        const ret = await async(finitArgs(handle.fd, params, flags));
+        return { ret, syscall: 'finit_module', ...(checked ? { head: checked.head } : {}) };
       } finally {
         await handle.close();
       }
     },
-    finitModulePathSync(path, params, flags): PathOutcome {
+    finitModulePathSync(path, params, flags, guard): PathOutcome {
+      const headLength = guard ? guardLength(guard) : 0;
       let fd: number;
       try {
         fd = openSync(path, openFlags);
@@ -101,7 +107,10 @@ export function createFfiBackend(): Backend {
         return { ret: errnoOf(e), syscall: 'open' };
       }
       try {
-        return { ret: sync(finitArgs(fd, params, flags)), syscall: 'finit_module' };
+        const checked = guard ? checkHeadSync(fd, guard, headLength) : undefined;
+        if (checked && 'stop' in checked) return checked.stop;
+        const ret = sync(finitArgs(fd, params, flags));
+        return { ret, syscall: 'finit_module', ...(checked ? { head: checked.head } : {}) };
       } finally {
         closeSync(fd);
       }

@@ -1,6 +1,6 @@
 // The native addon backend (native/*.cc, built by node-gyp, found with `bindings`).
 import { createRequire } from 'node:module';
-import type { Backend, PathOutcome } from './types.js';
+import type { Backend, HeadGuard, PathOutcome } from './types.js';
 
 /** The raw surface of build/Release/kernmod.node, typed by hand (kept apart from the public types). */
 export interface NativeBinding {
@@ -8,13 +8,16 @@ export interface NativeBinding {
   initModuleSync(image: Uint8Array, params: string): number;
   finitModule(fd: number, params: string, flags: number): Promise<number>;
   finitModuleSync(fd: number, params: string, flags: number): number;
-  finitModulePath(path: string, params: string, flags: number): Promise<[number, 0 | 1]>;
-  finitModulePathSync(path: string, params: string, flags: number): [number, 0 | 1];
+  /** [ret, stage] or, with a guard, [ret, stage, head]; stage 0 open, 1 finit_module, 2 stopped, 3 pread. */
+  finitModulePath(path: string, params: string, flags: number, guard?: HeadGuard): Promise<RawPathOutcome>;
+  finitModulePathSync(path: string, params: string, flags: number, guard?: HeadGuard): RawPathOutcome;
   deleteModule(name: string, flags: number): Promise<number>;
   deleteModuleSync(name: string, flags: number): number;
   errnoTable(): Record<string, [string, string]>;
   constants: { system: string; MODULE_NAME_LEN: number; O_TRUNC: number; O_NONBLOCK: number; ENOSYS: number };
 }
+
+type RawPathOutcome = [ret: number, stage: 0 | 1 | 2 | 3, head?: Uint8Array];
 
 let cached: NativeBinding | undefined;
 
@@ -30,8 +33,14 @@ export function loadNativeBinding(): NativeBinding {
   return binding;
 }
 
-function outcome([ret, stage]: [number, 0 | 1]): PathOutcome {
-  return { ret, syscall: stage === 0 ? 'open' : 'finit_module' };
+// A stopped call's last system call was the pread of the head.
+const STAGE_SYSCALL = ['open', 'finit_module', 'read', 'read'] as const;
+
+function outcome([ret, stage, head]: RawPathOutcome): PathOutcome {
+  const o: PathOutcome = { ret, syscall: STAGE_SYSCALL[stage] };
+  if (head !== undefined) o.head = head;
+  if (stage === 2) o.stopped = true;
+  return o;
 }
 
 export function createNativeBackend(binding: NativeBinding = loadNativeBinding()): Backend {
@@ -45,8 +54,8 @@ export function createNativeBackend(binding: NativeBinding = loadNativeBinding()
     initModuleSync: (image, params) => binding.initModuleSync(image, params),
     finitModule: (fd, params, flags) => binding.finitModule(fd, params, flags),
     finitModuleSync: (fd, params, flags) => binding.finitModuleSync(fd, params, flags),
-    finitModulePath: async (path, params, flags) => outcome(await binding.finitModulePath(path, params, flags)),
-    finitModulePathSync: (path, params, flags) => outcome(binding.finitModulePathSync(path, params, flags)),
+    finitModulePath: async (path, params, flags, guard) => outcome(await binding.finitModulePath(path, params, flags, guard)),
+    finitModulePathSync: (path, params, flags, guard) => outcome(binding.finitModulePathSync(path, params, flags, guard)),
     deleteModule: (name, flags) => binding.deleteModule(name, flags),
     deleteModuleSync: (name, flags) => binding.deleteModuleSync(name, flags),
   };

@@ -4,11 +4,24 @@
 
 export type BackendName = 'native' | 'ffi' | 'fake';
 
-/** finit_module by path does two system calls; `syscall` says which one produced `ret`. */
+/**
+ * finit_module by path is open, (with a guard) pread of the first bytes, finit_module, close; `syscall`
+ * says which call produced `ret`.
+ */
 export interface PathOutcome {
   ret: number;
-  syscall: 'open' | 'finit_module';
+  syscall: 'open' | 'read' | 'finit_module';
+  /** With a guard: the file's first bytes as read (up to the longest prefix; fewer at end of file). */
+  head?: Uint8Array;
+  /** With a guard: the head began with one of its prefixes, so finit_module was not called (ret is 0). */
+  stopped?: boolean;
 }
+
+/**
+ * Byte prefixes that stop a finit_module by path before the call: the caller learns the file's first
+ * bytes from the same open instead of opening the file twice. Each prefix is 1..16 bytes.
+ */
+export type HeadGuard = readonly Uint8Array[];
 
 export interface Backend {
   readonly name: BackendName;
@@ -23,9 +36,12 @@ export interface Backend {
   initModuleSync(image: Uint8Array, params: string): number;
   finitModule(fd: number, params: string, flags: number): Promise<number>;
   finitModuleSync(fd: number, params: string, flags: number): number;
-  /** Opens `path` O_RDONLY|O_CLOEXEC, calls finit_module, closes it on every path. */
-  finitModulePath(path: string, params: string, flags: number): Promise<PathOutcome>;
-  finitModulePathSync(path: string, params: string, flags: number): PathOutcome;
+  /**
+   * Opens `path` O_RDONLY|O_CLOEXEC, calls finit_module, closes it on every path. With a guard, first
+   * reads the head on that fd and returns it, stopping before finit_module when a prefix matches.
+   */
+  finitModulePath(path: string, params: string, flags: number, guard?: HeadGuard): Promise<PathOutcome>;
+  finitModulePathSync(path: string, params: string, flags: number, guard?: HeadGuard): PathOutcome;
   deleteModule(name: string, flags: number): Promise<number>;
   deleteModuleSync(name: string, flags: number): number;
 }

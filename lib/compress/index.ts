@@ -12,7 +12,7 @@ import { xzUncompressedSize } from './xz-size.js';
 import { zstdSizes } from './zstd-size.js';
 
 export { setXzDecoder, type XzDecoder } from './decoders.js';
-export { detectCompression, COMPRESSION_MAGIC_BYTES, type CompressionFormat } from './detect.js';
+export { detectCompression, COMPRESSION_MAGIC_BYTES, COMPRESSION_MAGICS, type CompressionFormat } from './detect.js';
 export { xzUncompressedSize } from './xz-size.js';
 export { zstdSizes, type ZstdSizes } from './zstd-size.js';
 

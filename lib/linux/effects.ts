@@ -92,7 +92,7 @@ function performSync(e: Effect, ctx: DriverContext): unknown {
   const b = ctx.backend;
   switch (e.op) {
     case 'finitPath':
-      return b.finitModulePathSync(e.path, e.params, e.flags);
+      return b.finitModulePathSync(e.path, e.params, e.flags, e.guard);
     case 'finitFd':
       return b.finitModuleSync(e.fd, e.params, e.flags);
     case 'init':
@@ -159,7 +159,7 @@ async function performAsync(e: Effect, ctx: DriverContext): Promise<unknown> {
   if (signal?.aborted && (SYSCALLS.has(e.op) || e.op === 'sleep')) throw abortError(signal, ctx.subject ?? {});
   switch (e.op) {
     case 'finitPath':
-      return b.finitModulePath(e.path, e.params, e.flags);
+      return b.finitModulePath(e.path, e.params, e.flags, e.guard);
     case 'finitFd':
       return b.finitModule(e.fd, e.params, e.flags);
     case 'init':

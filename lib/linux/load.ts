@@ -11,8 +11,8 @@
 //    carries flags (kmod instead strips vermagic/__versions from a copy).
 //  - Unload never blocks in the kernel (O_NONBLOCK, as kmod); `wait` retries EAGAIN with backoff.
 import { fileURLToPath } from 'node:url';
-import type { Backend } from '../backend/types.js';
-import { detectCompression, type CompressionFormat } from '../compress/index.js';
+import type { Backend, PathOutcome } from '../backend/types.js';
+import { COMPRESSION_MAGICS, detectCompression, type CompressionFormat } from '../compress/index.js';
 import { invalidInput, systemError, type KernmodError, type Syscall } from '../errors.js';
 import { moduleNameFromPath, normalizeModuleName, validateModuleName } from '../names.js';
 import { encodeParams, type ParamsInput } from '../params.js';
@@ -175,10 +175,18 @@ function* loadSteps(backend: Backend, p: Plan): Steps<LoadResult> {
     return yield* loadUserSpace(p.src.image, format, {});
   }
 
-  // A file (path or fd): look at its magic first.
-  const source = p.src.kind === 'path' ? { path: p.src.path } : { fd: p.src.fd };
-  const head = yield* perform({ op: 'read', source, length: MAGIC_BYTES });
-  if (typeof head === 'number') throw fail(head, p.src.kind === 'path' ? 'open' : 'read');
+  // A file: its magic decides. A path goes to finit_module with the compression magics as the head
+  // guard, so a plain module costs one open (the head is read on the fd that finit_module gets); a
+  // compressed one comes back unloaded with its head. An fd is read (pread) before finit_module.
+  let head: Uint8Array | number;
+  if (p.src.kind === 'path') {
+    const first = yield* perform({ op: 'finitPath', path: p.src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS });
+    if (!first.stopped) return yield* finished(first, null, p.flags);
+    head = first.head!;
+  } else {
+    head = yield* perform({ op: 'read', source: { fd: p.src.fd }, length: MAGIC_BYTES });
+    if (typeof head === 'number') throw fail(head, 'read');
+  }
   const format = detectCompression(head);
 
   let flags = p.flags;
@@ -196,22 +204,26 @@ function* loadSteps(backend: Backend, p: Plan): Steps<LoadResult> {
     }
     flags |= MODULE_INIT_COMPRESSED_FILE;
   }
-
-  const ret =
+  const out =
     p.src.kind === 'path'
       ? yield* perform({ op: 'finitPath', path: p.src.path, params: p.params, flags })
       : { ret: yield* perform({ op: 'finitFd', fd: p.src.fd, params: p.params, flags }), syscall: 'finit_module' as const };
-  if (ret.ret >= 0) {
-    return done('finit_module', { flags, ...(format ? { compression: { format, decompressedBy: 'kernel' as const } } : {}) });
+  return yield* finished(out, format, flags);
+
+  /** After finit_module: the result, or the fallbacks its errno calls for, or the error. */
+  function* finished(out: PathOutcome, format: CompressionFormat | null, flags: number): Steps<LoadResult> {
+    if (out.ret >= 0) {
+      return done('finit_module', { flags, ...(format ? { compression: { format, decompressedBy: 'kernel' as const } } : {}) });
+    }
+    if (out.syscall !== 'finit_module') throw fail(out.ret, out.syscall);
+    if (out.ret === -ENOSYS) return yield* loadUserSpace(yield* readAll(), format, { fallback: 'finit_module-enosys' });
+    if (format && out.ret === -EINVAL && p.decompress === 'auto') {
+      // The in-kernel decoder refused the file (or the module refused its params: then the user-space
+      // retry fails with EINVAL again, and that is what we report).
+      return yield* loadUserSpace(yield* readAll(), format, { fallback: 'kernel-decompression-failed' });
+    }
+    throw fail(out.ret, 'finit_module', flags);
   }
-  if (ret.syscall === 'open') throw fail(ret.ret, 'open');
-  if (ret.ret === -ENOSYS) return yield* loadUserSpace(yield* readAll(), format, { fallback: 'finit_module-enosys' });
-  if (format && ret.ret === -EINVAL && p.decompress === 'auto') {
-    // The in-kernel decoder refused the file (or the module refused its params: then the user-space
-    // retry fails with EINVAL again, and that is what we report).
-    return yield* loadUserSpace(yield* readAll(), format, { fallback: 'kernel-decompression-failed' });
-  }
-  throw fail(ret.ret, 'finit_module', flags);
 }
 
 /** Where the policy reads kernel facts (/sys/module/compression); tests point it at a fake tree. */

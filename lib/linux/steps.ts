@@ -2,10 +2,10 @@
 // file read, a decompression, a pause) and receive the results. Two small drivers run them: one with
 // the Backend's Promise calls and async file I/O, one with the sync calls. So loadModule and
 // loadModuleSync cannot drift apart, and the policy itself does no I/O.
-import type { PathOutcome } from '../backend/types.js';
+import type { HeadGuard, PathOutcome } from '../backend/types.js';
 
 export type Effect =
-  | { op: 'finitPath'; path: string; params: string; flags: number }
+  | { op: 'finitPath'; path: string; params: string; flags: number; guard?: HeadGuard }
   | { op: 'finitFd'; fd: number; params: string; flags: number }
   | { op: 'init'; image: Uint8Array; params: string }
   | { op: 'delete'; name: string; flags: number }

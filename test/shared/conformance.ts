@@ -18,6 +18,12 @@ const dir = mkdtempSync(join(tmpdir(), 'kernmod-conf-'));
 const notElf = join(dir, 'not-elf.ko');
 writeFileSync(notElf, 'this is not an ELF file');
 const missing = join(dir, 'missing.ko');
+const xzHead = join(dir, 'xz-head.ko.xz');
+writeFileSync(xzHead, Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00, 0x04, 0xe6, 0xd6]));
+const oneByte = join(dir, 'one-byte.ko');
+writeFileSync(oneByte, Buffer.from([0x1f]));
+const XZ = Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00);
+const GZIP = Uint8Array.of(0x1f, 0x8b);
 
 export function conformanceSuite(cases: BackendCase[]): void {
 describe.each(cases)('backend conformance: $label', ({ make, modules }) => {
@@ -44,6 +50,32 @@ describe.each(cases)('backend conformance: $label', ({ make, modules }) => {
     expect(sync).toEqual(async);
     expect(sync.syscall).toBe('finit_module');
     expect(sync.ret).toBe(expectKernel(-8 /* ENOEXEC */));
+  });
+
+  it('a head guard that matches stops before finit_module and returns the head, in both forms', async () => {
+    const b = make();
+    const want = { ret: 0, syscall: 'read', stopped: true, head: Buffer.from(XZ) };
+    expect(b.finitModulePathSync(xzHead, '', 0, [GZIP, XZ])).toEqual(want);
+    expect(await b.finitModulePath(xzHead, '', 0, [GZIP, XZ])).toEqual(want);
+  });
+
+  it('a head guard that does not match reads the head on the same fd and goes on to finit_module', async () => {
+    const b = make();
+    const sync = b.finitModulePathSync(notElf, '', 0, [GZIP, XZ]);
+    expect(sync).toEqual(await b.finitModulePath(notElf, '', 0, [GZIP, XZ]));
+    expect(sync).toEqual({ ret: expectKernel(-8), syscall: 'finit_module', head: Buffer.from('this i') });
+    // A file shorter than a prefix matches nothing (the head is what there was).
+    expect(await b.finitModulePath(oneByte, '', 0, [GZIP])).toEqual({ ret: expectKernel(-8), syscall: 'finit_module', head: Buffer.from([0x1f]) });
+    // With a guard, a missing file still fails in open().
+    expect(b.finitModulePathSync(missing, '', 0, [XZ])).toEqual({ ret: ENOENT, syscall: 'open' });
+  });
+
+  it('a malformed head guard is a TypeError / RangeError, not a system call', async () => {
+    const b = make();
+    expect(() => b.finitModulePathSync(xzHead, '', 0, ['fd37' as never])).toThrow(TypeError);
+    expect(() => b.finitModulePathSync(xzHead, '', 0, [new Uint8Array(0)])).toThrow(RangeError);
+    expect(() => b.finitModulePathSync(xzHead, '', 0, [new Uint8Array(17)])).toThrow(RangeError);
+    await expect(async () => b.finitModulePath(xzHead, '', 0, [new Uint8Array(17)])).rejects.toThrow(RangeError);
   });
 
   it('unknown finit_module flag bits give EINVAL', async () => {

@@ -37,6 +37,31 @@ describe('loadModule (fake kernel)', () => {
     expect(kernel.modules.get('demo_a')?.params).toBe('x=1 s="a b"');
   });
 
+  it('a plain module path is opened once: the magic is read on the fd finit_module gets (head guard)', async () => {
+    const kernel = new FakeKernel();
+    const fake = createFakeBackend(kernel);
+    const calls: Array<{ flags: number; guarded: boolean }> = [];
+    const counting = {
+      ...fake,
+      finitModulePath: (path: string, params: string, flags: number, guard?: readonly Uint8Array[]) => {
+        calls.push({ flags, guarded: guard !== undefined });
+        return fake.finitModulePath(path, params, flags, guard);
+      },
+      finitModulePathSync: (path: string, params: string, flags: number, guard?: readonly Uint8Array[]) => {
+        calls.push({ flags, guarded: guard !== undefined });
+        return fake.finitModulePathSync(path, params, flags, guard);
+      },
+    };
+    const km = bind(counting);
+    await km.loadModule(moduleFile('demo_once'));
+    km.loadModuleSync(moduleFile('demo_once_sync'));
+    expect(calls).toEqual([
+      { flags: 0, guarded: true },
+      { flags: 0, guarded: true },
+    ]);
+    expect(kernel.calls.map((c) => c.syscall)).toEqual(['finit_module', 'finit_module']);
+  });
+
   it('accepts file: URLs, Buffers and fds', async () => {
     const { kernel, km } = setup();
     await km.loadModule(pathToFileURL(moduleFile('demo_url')));

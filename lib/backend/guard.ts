@@ -1,0 +1,57 @@
+// The head guard of finitModulePath (types.ts, HeadGuard) for the backends written in TypeScript (ffi,
+// fake); the native addon does the same in C++ (native/sys.h). Pure apart from the read itself.
+import { readSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import type { HeadGuard, PathOutcome } from './types.js';
+
+/** The native addon's limit, kept the same here so every backend accepts the same guards. */
+export const MAX_GUARD_HEAD = 16;
+
+/** How many bytes the guard needs (its longest prefix); throws like the addon on a bad guard. */
+export function guardLength(guard: HeadGuard): number {
+  if (!Array.isArray(guard)) throw new TypeError('guard must be an array of Uint8Array prefixes');
+  let n = 0;
+  for (const p of guard) {
+    if (!(p instanceof Uint8Array)) throw new TypeError('guard must be an array of Uint8Array prefixes');
+    if (p.byteLength === 0 || p.byteLength > MAX_GUARD_HEAD) throw new RangeError(`a guard prefix must be 1 to ${MAX_GUARD_HEAD} bytes`);
+    n = Math.max(n, p.byteLength);
+  }
+  return n;
+}
+
+export function guardMatches(guard: HeadGuard, head: Uint8Array): boolean {
+  return guard.some((p) => p.byteLength <= head.byteLength && p.every((b, i) => head[i] === b));
+}
+
+const errnoOf = (e: unknown): number => {
+  const n = (e as NodeJS.ErrnoException).errno;
+  return typeof n === 'number' && n < 0 ? n : -5; // EIO when node gives no errno
+};
+
+/**
+ * Reads the guard's head from offset 0 of `fd`. Returns the outcome to report when the call must not go
+ * on (the read failed, or a prefix matched), else the head to attach to finit_module's outcome.
+ */
+export function checkHeadSync(fd: number, guard: HeadGuard, length: number): { stop: PathOutcome } | { head: Uint8Array } {
+  const buf = Buffer.alloc(length);
+  let got: number;
+  try {
+    got = readSync(fd, buf, 0, length, 0);
+  } catch (e) {
+    return { stop: { ret: errnoOf(e), syscall: 'read' } };
+  }
+  const head = buf.subarray(0, got);
+  return guardMatches(guard, head) ? { stop: { ret: 0, syscall: 'read', head, stopped: true } } : { head };
+}
+
+export async function checkHead(handle: FileHandle, guard: HeadGuard, length: number): Promise<{ stop: PathOutcome } | { head: Uint8Array }> {
+  const buf = Buffer.alloc(length);
+  let got: number;
+  try {
+    ({ bytesRead: got } = await handle.read(buf, 0, length, 0));
+  } catch (e) {
+    return { stop: { ret: errnoOf(e), syscall: 'read' } };
+  }
+  const head = buf.subarray(0, got);
+  return guardMatches(guard, head) ? { stop: { ret: 0, syscall: 'read', head, stopped: true } } : { head };
+}
