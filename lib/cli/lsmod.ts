@@ -2,7 +2,7 @@
 // `%-19s %8ld  %d` and the holders), structured rows with --json. Where kmod prints `-2  -2` for a module
 // that vanished between /proc/modules and sysfs (kmod issue #41), kernmod drops the row.
 import { parseArgs } from 'node:util';
-import { listModules, type LoadedModule } from '../linux/state.js';
+import { listModulesSync, type LoadedModule } from '../linux/state.js';
 import { printJson, type Io } from './output.js';
 
 export const LSMOD_HEADER = 'Module                  Size  Used by\n';
@@ -32,7 +32,10 @@ export async function lsmodCommand(argv: string[], io: Io, root?: string): Promi
   }
   let modules: LoadedModule[];
   try {
-    modules = (await listModules({ ...(root ? { root } : {}), parameters: values.json ?? false })).filter((m) => m.initstate !== undefined);
+    // Sync, and only the attributes lsmod prints: a CLI has nothing to overlap the reads with, and
+    // the thread-pool round trips cost more than the reads themselves.
+    const json = values.json ?? false;
+    modules = listModulesSync({ ...(root ? { root } : {}), fields: json ? 'all' : 'lsmod', parameters: json }).filter((m) => m.initstate !== undefined);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     io.err(code === 'ENOENT' ? 'lsmod: ERROR: could not open /proc/modules: No such file or directory\nlsmod: hint: this kernel has no loadable module support (CONFIG_MODULES=n)\n' : `lsmod: ERROR: ${(e as Error).message}\n`);

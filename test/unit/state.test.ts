@@ -60,6 +60,18 @@ describe('listModules / getModule / moduleState', () => {
     const exp = list.find((m) => m.name === 'kernmod_exporter')!;
     expect(exp).toMatchObject({ refcnt: 1, holders: ['kernmod_importer'], initstate: 'live', coresize: 12288, version: '1.0', srcversion: 'ABC', taint: 'OE', parameters: { answer: '42' } });
   });
+  it("fields: 'lsmod' reads only what lsmod prints (and initstate), async and sync alike", async () => {
+    const brief = await listModules({ root, fields: 'lsmod' });
+    expect(listModulesSync({ root, fields: 'lsmod' })).toEqual(brief);
+    const exp = brief.find((m) => m.name === 'kernmod_exporter')!;
+    expect(exp).toEqual({
+      name: 'kernmod_exporter', size: 16384, refcnt: 1, holders: ['kernmod_importer'], state: 'Live', initstate: 'live', address: 0xffffffffc0a01000n,
+      taint: 'OE', permanent: false, coresize: 12288, parameters: {},
+    });
+    expect(brief.find((m) => m.name === 'gone_mod')?.initstate).toBeUndefined();
+    // Parameters can still be asked for.
+    expect((await listModules({ root, fields: 'lsmod', parameters: true })).find((m) => m.name === 'kernmod_exporter')?.parameters).toEqual({ answer: '42' });
+  });
   it('keeps what /proc/modules said for a module that vanished from sysfs', async () => {
     expect(await getModule('gone-mod', { root })).toMatchObject({ name: 'gone_mod', refcnt: 0, holders: [], state: 'Unloading' });
     expect((await getModule('gone_mod', { root }))?.initstate).toBeUndefined();
