@@ -3,10 +3,7 @@
 import { basename } from 'node:path';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { insmod } from './insmod.js';
-import { rmmod } from './rmmod.js';
 import { processIo, type Io } from './output.js';
-import { installNativeXz } from '../backend/native-xz.js';
 import type { Kernmod } from '../kernmod.js';
 
 const COMMANDS = ['insmod', 'rmmod', 'lsmod', 'modinfo', 'modprobe', 'modload', 'modunload', 'modstat', 'vm'] as const;
@@ -43,8 +40,16 @@ async function defaultKernmod(): Promise<Kernmod> {
   return withBackend(loadBackend());
 }
 
+/**
+ * liblzma for .ko.xz when its addon was built: only for the commands that may decompress, since
+ * loading an addon is part of every start-up it is in (and start-up is most of a short command).
+ */
+async function withNativeXz(): Promise<void> {
+  (await import('../backend/native-xz.js')).installNativeXz();
+}
+
+// Every command's code is imported on demand, so a command pays only for its own modules at start-up.
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
-  installNativeXz(); // liblzma for .ko.xz when its addon was built
   let [command, ...rest] = argv;
   const invokedAs = basename(process.argv[1] ?? '');
   if ((COMMANDS as readonly string[]).includes(invokedAs) && invokedAs !== 'vm') {
@@ -61,17 +66,21 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         io.err(`${command}: ERROR: ${(e as Error).message}\n`);
         return 1;
       }
-      return command === 'insmod' ? insmod(rest, km, io) : rmmod(rest, km, io);
+      if (command === 'rmmod') return (await import('./rmmod.js')).rmmod(rest, km, io);
+      await withNativeXz();
+      return (await import('./insmod.js')).insmod(rest, km, io);
     }
     case 'lsmod': {
       const { lsmodCommand } = await import('./lsmod.js');
       return lsmodCommand(rest, io);
     }
     case 'modinfo': {
+      await withNativeXz();
       const { modinfoCommand } = await import('./modinfo.js');
       return modinfoCommand(rest, io);
     }
     case 'modprobe': {
+      await withNativeXz();
       const { modprobeCommand, unavailableKernmod } = await import('./modprobe.js');
       let km: Kernmod;
       try {
@@ -82,6 +91,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return modprobeCommand(rest, km, io);
     }
     case 'doctor':
+      await withNativeXz();
       return (await import('./doctor.js')).doctorCommand(rest, io);
     case 'modload':
       return (await import('./modload.js')).modloadCommand(rest, io);
