@@ -69,8 +69,14 @@ export class Modprobe {
     return new Modprobe(moddir, config, opts.sysRoot);
   }
 
+  private shared: Resolver | undefined;
+
+  /**
+   * The synchronous lookups share one Resolver (its configuration matchers are built once, not per
+   * name: `modprobe -a` over thousands of names); each call still starts from a fresh module pool.
+   */
   private resolver(): Resolver {
-    return new Resolver(this.moduleDirectory, this.config);
+    return (this.shared ??= new Resolver(this.moduleDirectory, this.config));
   }
 
   /** The modules a name, alias (`pci:v...`, `fs-ext4`), `symbol:` or path stands for (modprobe -R). */
@@ -104,7 +110,8 @@ export class Modprobe {
 
   /** Unloads a module, then the dependencies and softdeps it leaves unused (modprobe -r). */
   async remove(nameOrAlias: string, opts: RemoveOptions): Promise<RemoveResult> {
-    return executeRemove(this.resolver(), nameOrAlias, { ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}), ...opts });
+    // Its own Resolver: removal awaits between steps, and a shared one's pool could be reset meanwhile.
+    return executeRemove(new Resolver(this.moduleDirectory, this.config), nameOrAlias, { ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}), ...opts });
   }
 
   /** `modprobe -c`: the configuration, then the alias and symbol indexes. */
