@@ -18,7 +18,7 @@ import { moduleNameFromPath, normalizeModuleName, validateModuleName } from '../
 import { encodeParams, type ParamsInput } from '../params.js';
 import { MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC } from './constants.js';
 import { runAsync, runSync, type DriverContext } from './effects.js';
-import { perform, type Steps } from './steps.js';
+import type { EffectResults, Steps } from './steps.js';
 
 const ENOSYS = 38;
 const EINVAL = 22;
@@ -111,6 +111,8 @@ interface Plan {
   path: string | undefined;
 }
 
+const DECOMPRESS_CHOICES = new Set(['auto', 'kernel', 'user']);
+
 function plan(source: ModuleSource, options: LoadOptions): Plan {
   const src = classify(source);
   const params = options.params === undefined ? '' : encodeParams(options.params);
@@ -118,7 +120,7 @@ function plan(source: ModuleSource, options: LoadOptions): Plan {
   if (options.ignoreModversions) flags |= MODULE_INIT_IGNORE_MODVERSIONS;
   if (options.ignoreVermagic) flags |= MODULE_INIT_IGNORE_VERMAGIC;
   const decompress = options.decompress ?? 'auto';
-  if (!['auto', 'kernel', 'user'].includes(decompress)) {
+  if (!DECOMPRESS_CHOICES.has(decompress)) {
     throw invalidInput('ERR_KERNMOD_INVALID_OPTION', `decompress must be 'auto', 'kernel' or 'user', got ${String(decompress)}`);
   }
   const path = src.kind === 'path' ? src.path : undefined;
@@ -126,104 +128,109 @@ function plan(source: ModuleSource, options: LoadOptions): Plan {
 }
 
 // ---- the load policy ----------------------------------------------------------------------------------
+// Each `yield` hands one effect to the driver and gets its result back (typed by EffectResults). The
+// common case — a plain module by path — is one generator and one yield: the policy runs on every load,
+// and under emulation (the VM rig) nested generators and per-call closures cost more than the syscalls.
+
+type Ctx = { backend: Backend; p: Plan };
+
+function targetOf(p: Plan): { path?: string; module?: string } {
+  return { ...(p.path !== undefined ? { path: p.path } : {}), ...(p.module !== undefined ? { module: p.module } : {}) };
+}
+
+function fail({ p }: Ctx, ret: number, syscall: Syscall, flags = p.flags): KernmodError {
+  return systemError(ret, syscall, { ...targetOf(p), flags });
+}
+
+function done({ backend, p }: Ctx, syscall: LoadResult['syscall'], extra?: Partial<LoadResult>): LoadResult {
+  return p.path !== undefined
+    ? { module: p.module, syscall, path: p.path, params: p.params, flags: p.flags, ...extra, backend: backend.name }
+    : { module: p.module, syscall, params: p.params, flags: p.flags, ...extra, backend: backend.name };
+}
+
+/** init_module of bytes; with ignore flags, finit_module of a staged copy instead. */
+function* loadBytes(c: Ctx, image: Uint8Array, extra: Partial<LoadResult>): Steps<LoadResult> {
+  const { p } = c;
+  if (p.flags === 0) {
+    const ret = (yield { op: 'init', image, params: p.params }) as EffectResults['init'];
+    if (ret < 0) throw fail(c, ret, 'init_module');
+    return done(c, 'init_module', extra);
+  }
+  const staged = (yield { op: 'stage', image }) as EffectResults['stage'];
+  try {
+    const out = (yield { op: 'finitPath', path: staged, params: p.params, flags: p.flags }) as EffectResults['finitPath'];
+    if (out.ret < 0) throw fail(c, out.ret, out.syscall);
+    return done(c, 'finit_module', { fallback: 'staged-temp-file', ...extra });
+  } finally {
+    yield { op: 'unstage', path: staged };
+  }
+}
+
+/** Decompresses in user space (if compressed) and loads the bytes. */
+function* loadUserSpace(c: Ctx, bytes: Uint8Array, format: CompressionFormat | null, extra: Partial<LoadResult>): Steps<LoadResult> {
+  const image = format ? ((yield { op: 'decompress', bytes }) as EffectResults['decompress']) : bytes;
+  return yield* loadBytes(c, image, format ? { compression: { format, decompressedBy: 'user' }, ...extra } : extra);
+}
+
+function* readAll(c: Ctx): Steps<Uint8Array> {
+  const src = c.p.src as Exclude<Source, { kind: 'image' }>;
+  const bytes = (yield { op: 'read', source: src.kind === 'path' ? { path: src.path } : { fd: src.fd } }) as EffectResults['read'];
+  if (typeof bytes === 'number') throw fail(c, bytes, src.kind === 'path' ? 'open' : 'read');
+  return bytes;
+}
+
+/** After finit_module failed: the fallbacks its errno calls for, or the error. */
+function* afterFailedFinit(c: Ctx, out: PathOutcome, format: CompressionFormat | null, flags: number): Steps<LoadResult> {
+  if (out.syscall !== 'finit_module') throw fail(c, out.ret, out.syscall);
+  if (out.ret === -ENOSYS) return yield* loadUserSpace(c, yield* readAll(c), format, { fallback: 'finit_module-enosys' });
+  if (format && out.ret === -EINVAL && c.p.decompress === 'auto') {
+    // The in-kernel decoder refused the file (or the module refused its params: then the user-space
+    // retry fails with EINVAL again, and that is what we report).
+    return yield* loadUserSpace(c, yield* readAll(c), format, { fallback: 'kernel-decompression-failed' });
+  }
+  throw fail(c, out.ret, 'finit_module', flags);
+}
 
 function* loadSteps(backend: Backend, p: Plan): Steps<LoadResult> {
-  const target = { ...(p.path !== undefined ? { path: p.path } : {}), ...(p.module !== undefined ? { module: p.module } : {}) };
-  const fail = (ret: number, syscall: Syscall, flags = p.flags): KernmodError => systemError(ret, syscall, { ...target, flags });
-  const done = (syscall: LoadResult['syscall'], extra: Partial<LoadResult> = {}): LoadResult => ({
-    module: p.module,
-    syscall,
-    ...(p.path !== undefined ? { path: p.path } : {}),
-    params: p.params,
-    flags: p.flags,
-    ...extra,
-    backend: backend.name,
-  });
-
-  /** init_module of bytes; with ignore flags, finit_module of a staged copy instead. */
-  function* loadBytes(image: Uint8Array, extra: Partial<LoadResult>): Steps<LoadResult> {
-    if (p.flags === 0) {
-      const ret = yield* perform({ op: 'init', image, params: p.params });
-      if (ret < 0) throw fail(ret, 'init_module');
-      return done('init_module', extra);
-    }
-    const staged = yield* perform({ op: 'stage', image });
-    try {
-      const out = yield* perform({ op: 'finitPath', path: staged, params: p.params, flags: p.flags });
-      if (out.ret < 0) throw fail(out.ret, out.syscall);
-      return done('finit_module', { fallback: 'staged-temp-file', ...extra });
-    } finally {
-      yield* perform({ op: 'unstage', path: staged });
-    }
-  }
-
-  /** Decompresses in user space (if compressed) and loads the bytes. */
-  function* loadUserSpace(bytes: Uint8Array, format: CompressionFormat | null, extra: Partial<LoadResult>): Steps<LoadResult> {
-    const image = format ? yield* perform({ op: 'decompress', bytes }) : bytes;
-    return yield* loadBytes(image, format ? { compression: { format, decompressedBy: 'user' }, ...extra } : extra);
-  }
-
-  function* readAll(): Steps<Uint8Array> {
-    const source = p.src.kind === 'path' ? { path: p.src.path } : { fd: (p.src as { fd: number }).fd };
-    const bytes = yield* perform({ op: 'read', source });
-    if (typeof bytes === 'number') throw fail(bytes, p.src.kind === 'path' ? 'open' : 'read');
-    return bytes;
-  }
-
-  if (p.src.kind === 'image') {
-    const format = detectCompression(p.src.image);
-    return yield* loadUserSpace(p.src.image, format, {});
-  }
+  const c: Ctx = { backend, p };
+  if (p.src.kind === 'image') return yield* loadUserSpace(c, p.src.image, detectCompression(p.src.image), {});
 
   // A file: its magic decides. A path goes to finit_module with the compression magics as the head
   // guard, so a plain module costs one open (the head is read on the fd that finit_module gets); a
   // compressed one comes back unloaded with its head. An fd is read (pread) before finit_module.
   let head: Uint8Array | number;
   if (p.src.kind === 'path') {
-    const first = yield* perform({ op: 'finitPath', path: p.src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS });
-    if (!first.stopped) return yield* finished(first, null, p.flags);
+    const first = (yield { op: 'finitPath', path: p.src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS }) as EffectResults['finitPath'];
+    if (first.ret >= 0 && !first.stopped) return done(c, 'finit_module');
+    if (!first.stopped) return yield* afterFailedFinit(c, first, null, p.flags);
     head = first.head!;
   } else {
-    head = yield* perform({ op: 'read', source: { fd: p.src.fd }, length: MAGIC_BYTES });
-    if (typeof head === 'number') throw fail(head, 'read');
+    head = (yield { op: 'read', source: { fd: p.src.fd }, length: MAGIC_BYTES }) as EffectResults['read'];
+    if (typeof head === 'number') throw fail(c, head, 'read');
   }
   const format = detectCompression(head);
 
   let flags = p.flags;
   if (format) {
-    const kernelFormat = p.decompress === 'user' ? null : yield* perform({ op: 'kernelCompression' });
+    const kernelFormat = p.decompress === 'user' ? null : ((yield { op: 'kernelCompression' }) as EffectResults['kernelCompression']);
     if (kernelFormat !== format) {
       if (p.decompress === 'kernel') {
         throw invalidInput(
           'ERR_KERNMOD_UNSUPPORTED_COMPRESSION',
           `the kernel cannot decompress ${format} modules (/sys/module/compression: ${kernelFormat ?? 'none'}); use decompress: 'auto' or 'user'`,
-          target,
+          targetOf(p),
         );
       }
-      return yield* loadUserSpace(yield* readAll(), format, {});
+      return yield* loadUserSpace(c, yield* readAll(c), format, {});
     }
     flags |= MODULE_INIT_COMPRESSED_FILE;
   }
-  const out =
+  const out: PathOutcome =
     p.src.kind === 'path'
-      ? yield* perform({ op: 'finitPath', path: p.src.path, params: p.params, flags })
-      : { ret: yield* perform({ op: 'finitFd', fd: p.src.fd, params: p.params, flags }), syscall: 'finit_module' as const };
-  return yield* finished(out, format, flags);
-
-  /** After finit_module: the result, or the fallbacks its errno calls for, or the error. */
-  function* finished(out: PathOutcome, format: CompressionFormat | null, flags: number): Steps<LoadResult> {
-    if (out.ret >= 0) {
-      return done('finit_module', { flags, ...(format ? { compression: { format, decompressedBy: 'kernel' as const } } : {}) });
-    }
-    if (out.syscall !== 'finit_module') throw fail(out.ret, out.syscall);
-    if (out.ret === -ENOSYS) return yield* loadUserSpace(yield* readAll(), format, { fallback: 'finit_module-enosys' });
-    if (format && out.ret === -EINVAL && p.decompress === 'auto') {
-      // The in-kernel decoder refused the file (or the module refused its params: then the user-space
-      // retry fails with EINVAL again, and that is what we report).
-      return yield* loadUserSpace(yield* readAll(), format, { fallback: 'kernel-decompression-failed' });
-    }
-    throw fail(out.ret, 'finit_module', flags);
-  }
+      ? ((yield { op: 'finitPath', path: p.src.path, params: p.params, flags }) as EffectResults['finitPath'])
+      : { ret: (yield { op: 'finitFd', fd: p.src.fd, params: p.params, flags }) as EffectResults['finitFd'], syscall: 'finit_module' };
+  if (out.ret >= 0) return done(c, 'finit_module', { flags, ...(format ? { compression: { format, decompressedBy: 'kernel' as const } } : {}) });
+  return yield* afterFailedFinit(c, out, format, flags);
 }
 
 /** Where the policy reads kernel facts (/sys/module/compression); tests point it at a fake tree. */
@@ -269,14 +276,14 @@ export function nextDelay(previous: number, remaining: number): number {
 }
 
 function* unloadSteps(backend: Backend, u: { module: string; flags: number; waitMs: number }): Steps<UnloadResult> {
-  const start = yield* perform({ op: 'now' });
-  let attempts = 0;
+  let ret = (yield { op: 'delete', name: u.module, flags: u.flags }) as EffectResults['delete'];
+  if (ret >= 0) return { module: u.module, attempts: 1, waitedMs: 0, flags: u.flags, backend: backend.name };
+  // Only a retry needs the clock: waitedMs counts from the first refusal.
+  let attempts = 1;
   let delay = 0;
+  const start = ret === -EAGAIN && u.waitMs > 0 ? ((yield { op: 'now' }) as EffectResults['now']) : 0;
+  let waited = 0;
   for (;;) {
-    attempts++;
-    const ret = yield* perform({ op: 'delete', name: u.module, flags: u.flags });
-    const waited = (yield* perform({ op: 'now' })) - start;
-    if (ret >= 0) return { module: u.module, attempts, waitedMs: waited, flags: u.flags, backend: backend.name };
     const remaining = u.waitMs - waited;
     if (ret !== -EAGAIN || remaining <= 0) {
       const err = systemError(ret, 'delete_module', { module: u.module });
@@ -286,7 +293,11 @@ function* unloadSteps(backend: Backend, u: { module: string; flags: number; wait
       throw err;
     }
     delay = nextDelay(delay, remaining);
-    yield* perform({ op: 'sleep', ms: delay });
+    yield { op: 'sleep', ms: delay };
+    attempts++;
+    ret = (yield { op: 'delete', name: u.module, flags: u.flags }) as EffectResults['delete'];
+    waited = ((yield { op: 'now' }) as EffectResults['now']) - start;
+    if (ret >= 0) return { module: u.module, attempts, waitedMs: waited, flags: u.flags, backend: backend.name };
   }
 }
 

@@ -34,10 +34,9 @@ export interface EffectResults {
   now: number;
 }
 
-/** A policy: yields effects, gets each one's result back, returns T. */
+/**
+ * A policy: yields effects, gets each one's result back, returns T. A policy writes
+ * `(yield effect) as EffectResults['op']`: a plain yield, since a helper generator per effect (yield*)
+ * costs an object and a delegation on every load — measurable under emulation, where the VM rig runs.
+ */
 export type Steps<T> = Generator<Effect, T, unknown>;
-
-/** Yields one effect and types its result. */
-export function* perform<E extends Effect>(effect: E): Generator<Effect, EffectResults[E['op']], unknown> {
-  return (yield effect) as EffectResults[E['op']];
-}
