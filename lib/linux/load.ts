@@ -73,6 +73,7 @@ export interface UnloadResult {
   module: string;
   /** How many delete_module calls it took (more than 1 when `wait` retried). */
   attempts: number;
+  /** ms spent retrying, from the first EAGAIN to the success (0 when the first attempt succeeded). */
   waitedMs: number;
   flags: number;
   backend: string;
