@@ -19,17 +19,36 @@
 namespace {
 
 #if defined(KERNMOD_HAVE_LZMA)
-// One-shot decode of a whole .xz stream into `out` (exactly `size` bytes). Returns "" or an error text.
+// One decoder per thread (the main thread, each worker thread, each thread-pool thread), kept between
+// calls: re-initialising an lzma_stream reuses its allocations, above all the LZMA2 dictionary (1 MiB
+// for Debian's modules), which a fresh decoder per file would allocate and fault in again every time.
+struct ThreadDecoder {
+  lzma_stream strm = LZMA_STREAM_INIT;
+  ~ThreadDecoder() { lzma_end(&strm); }
+};
+thread_local ThreadDecoder decoder;
+
+// Decodes the first .xz stream of `in` into `out`, which must come out exactly `size` bytes.
+// Returns "" or an error text.
 std::string Decode(const uint8_t* in, size_t inLen, uint8_t* out, size_t size, size_t* written) {
-  uint64_t memlimit = UINT64_C(1) << 30;  // the dictionary a module may ask for; kernel-style is 1 MiB
-  size_t inPos = 0;
+  const uint64_t memlimit = UINT64_C(1) << 30;  // the dictionary a module may ask for; kernel-style is 1 MiB
+  lzma_stream& s = decoder.strm;
   *written = 0;
-  lzma_ret r = lzma_stream_buffer_decode(&memlimit, 0, nullptr, in, &inPos, inLen, out, written, size);
-  if (r == LZMA_OK || r == LZMA_STREAM_END) {
+  lzma_ret r = lzma_stream_decoder(&s, memlimit, 0);
+  if (r == LZMA_OK) {
+    s.next_in = in;
+    s.avail_in = inLen;
+    s.next_out = out;
+    s.avail_out = size;
+    r = lzma_code(&s, LZMA_FINISH);
+    *written = size - s.avail_out;
+  }
+  if (r == LZMA_STREAM_END) {
     if (*written != size) return "the stream decoded to another size than its headers state";
     return "";
   }
   switch (r) {
+    case LZMA_OK:  // stopped for want of output space or of input
     case LZMA_BUF_ERROR: return "truncated or larger than its headers state";
     case LZMA_DATA_ERROR: return "corrupt data";
     case LZMA_FORMAT_ERROR: return "not an xz stream";
@@ -105,6 +124,23 @@ Napi::Value DecodeAsync(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// decodeInto(input, output): decodes into the caller's buffer, whose length is the exact decoded size;
+// returns that length. For callers that decode many modules one after another and keep none of them
+// (the modinfo CLI): no allocation per module, and the same pages every time.
+Napi::Value DecodeInto(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray()) {
+    throw Napi::TypeError::New(info.Env(), "expected (Uint8Array input, Uint8Array output)");
+  }
+  auto in = info[0].As<Napi::TypedArray>();
+  auto out = info[1].As<Napi::TypedArray>();
+  auto* inData = static_cast<const uint8_t*>(in.ArrayBuffer().Data()) + in.ByteOffset();
+  auto* outData = static_cast<uint8_t*>(out.ArrayBuffer().Data()) + out.ByteOffset();
+  size_t written = 0;
+  std::string error = Decode(inData, in.ByteLength(), outData, out.ByteLength(), &written);
+  if (!error.empty()) throw Napi::Error::New(info.Env(), "xz: " + error);
+  return Napi::Number::New(info.Env(), static_cast<double>(written));
+}
+
 Napi::Value DecodeSync(const Napi::CallbackInfo& info) {
   Input in = Args(info);
   uint8_t* out = Allocate(info.Env(), in.size);
@@ -123,6 +159,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("available", Napi::Boolean::New(env, true));
   exports.Set("decode", Napi::Function::New(env, DecodeAsync, "decode"));
   exports.Set("decodeSync", Napi::Function::New(env, DecodeSync, "decodeSync"));
+  exports.Set("decodeInto", Napi::Function::New(env, DecodeInto, "decodeInto"));
   exports.Set("version", Napi::String::New(env, lzma_version_string()));
 #else
   exports.Set("available", Napi::Boolean::New(env, false));

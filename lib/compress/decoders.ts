@@ -14,6 +14,11 @@ const require = createRequire(import.meta.url);
 export interface XzDecoder {
   decompressSync(input: Uint8Array, size: number): Uint8Array;
   decompress(input: Uint8Array, size: number): Promise<Uint8Array>;
+  /**
+   * Optional: decodes into `output`, whose length is the exact output length; returns that length.
+   * Lets a caller that decodes many modules and keeps none reuse one buffer (decompressSync's `into`).
+   */
+  decompressInto?(input: Uint8Array, output: Uint8Array): number;
 }
 
 /** A decoder package that is not installed (or whose binary does not load) is its own error, not "corrupt data". */

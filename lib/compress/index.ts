@@ -11,7 +11,7 @@ import { detectCompression, type CompressionFormat } from './detect.js';
 import { xzUncompressedSize } from './xz-size.js';
 import { zstdSizes } from './zstd-size.js';
 
-export { setXzDecoder, type XzDecoder } from './decoders.js';
+export { loadXz, setXzDecoder, type XzDecoder } from './decoders.js';
 export { detectCompression, COMPRESSION_MAGIC_BYTES, COMPRESSION_MAGICS, type CompressionFormat } from './detect.js';
 export { xzUncompressedSize } from './xz-size.js';
 export { zstdSizes, type ZstdSizes } from './zstd-size.js';
@@ -22,6 +22,16 @@ export const DEFAULT_MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
 export interface DecompressOptions {
   /** Refuse (ERR_KERNMOD_TOO_LARGE) to produce more than this many bytes. Default 256 MiB. */
   maxBytes?: number;
+}
+
+export interface DecompressSyncOptions extends DecompressOptions {
+  /**
+   * A buffer of at least `size` bytes to decode into, for callers that decode many modules one after
+   * another and keep none (the modinfo CLI): the result is then a view of it, valid until it is reused.
+   * Used where the decoder can write into a caller's buffer (xz with a decoder that has
+   * decompressInto), else ignored.
+   */
+  into?: (size: number) => Uint8Array;
 }
 
 const gunzipAsync = promisify(zlib.gunzip);
@@ -84,10 +94,17 @@ function isZlibTooLarge(e: unknown): boolean {
 }
 
 /** The function that decodes this format, loaded (and failing with its own error) before any decoding. */
-function decoderSync(format: CompressionFormat, max: number, size: number | undefined): (b: Uint8Array) => Uint8Array {
+function decoderSync(format: CompressionFormat, max: number, size: number | undefined, into?: (size: number) => Uint8Array): (b: Uint8Array) => Uint8Array {
   if (format === 'gzip') return (b) => zlib.gunzipSync(b, { maxOutputLength: max });
   if (format === 'xz') {
     const xz = loadXz();
+    if (into && xz.decompressInto) {
+      const decodeInto = xz.decompressInto.bind(xz);
+      return (b) => {
+        const out = into(size!).subarray(0, size!);
+        return out.subarray(0, decodeInto(b, out));
+      };
+    }
     return (b) => xz.decompressSync(b, size!);
   }
   const native = zlibZstd();
@@ -107,11 +124,11 @@ function decoderAsync(format: CompressionFormat, max: number, size: number | und
 }
 
 /** Decompresses gzip, xz or zstd bytes (told by magic bytes). Blocks the calling thread. */
-export function decompressSync(bytes: Uint8Array, opts?: DecompressOptions): Uint8Array {
+export function decompressSync(bytes: Uint8Array, opts?: DecompressSyncOptions): Uint8Array {
   const max = maxBytesOf(opts);
   const { format } = checkInput(bytes);
   const expected = preflight(format, bytes, max);
-  const decode = decoderSync(format, max, expected);
+  const decode = decoderSync(format, max, expected, opts?.into);
   let out: Uint8Array;
   try {
     out = decode(bytes);

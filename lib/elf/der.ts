@@ -90,24 +90,30 @@ export function expectTag(el: Der | undefined, tag: number, what: string, at: nu
 /** An OBJECT IDENTIFIER's dotted form ('2.16.840.1.101.3.4.2.1'). */
 export function oidToString(b: Uint8Array, el: Der): string {
   if (el.contentEnd <= el.contentStart) throw derError('empty OBJECT IDENTIFIER', el.start);
-  const parts: string[] = [];
-  let value = 0n;
+  let out = '';
+  // Arcs are numbers while they stay exact (every real one); a longer arc continues as a BigInt.
+  let value = 0;
+  let big: bigint | undefined;
   let first = true;
   for (let p = el.contentStart; p < el.contentEnd; p++) {
     const byte = b[p]!;
-    value = (value << 7n) | BigInt(byte & 0x7f);
+    if (big !== undefined) big = (big << 7n) | BigInt(byte & 0x7f);
+    else if (value >= 2 ** 45) big = (BigInt(value) << 7n) | BigInt(byte & 0x7f);
+    else value = value * 128 + (byte & 0x7f);
     if (byte & 0x80) {
       if (p === el.contentEnd - 1) throw derError('truncated OBJECT IDENTIFIER', p);
       continue;
     }
     if (first) {
-      const x = value < 40n ? 0n : value < 80n ? 1n : 2n;
-      parts.push(String(x), String(value - x * 40n));
+      if (big !== undefined) out += `2.${big - 80n}`;
+      else {
+        const x = value < 40 ? 0 : value < 80 ? 1 : 2;
+        out += `${x}.${value - x * 40}`;
+      }
       first = false;
-    } else {
-      parts.push(String(value));
-    }
-    value = 0n;
+    } else out += `.${big ?? value}`;
+    value = 0;
+    big = undefined;
   }
-  return parts.join('.');
+  return out;
 }

@@ -89,14 +89,27 @@ export class ElfReader {
   }
 }
 
-/** The NUL-terminated string at `off`, stopping at `end`; latin1 keeps section names byte-exact. */
-function cString(b: Buffer, off: number, end: number): string {
-  let e = off;
-  while (e < end && b[e] !== 0) e++;
-  return b.toString('latin1', off, e);
+/** Bytes [start, end) as latin1 text, byte-exact (section names). */
+function latin1(b: Uint8Array, start: number, end: number): string {
+  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return buf.toString('latin1', start, end);
 }
 
 export function parseElf(bytes: Uint8Array): ElfFile {
+  return parse(bytes);
+}
+
+/**
+ * parseElf keeping only the sections that have one of these names (with their true indexes), for
+ * readers that find sections by name (findSection, findSectionStrict): a module has forty-odd sections
+ * and modinfo reads six, and naming and building the others was most of the cost of parsing one under
+ * emulation. Checks and errors are parseElf's.
+ */
+export function parseElfSections(bytes: Uint8Array, names: readonly string[]): ElfFile {
+  return parse(bytes, names);
+}
+
+function parse(bytes: Uint8Array, only?: readonly string[]): ElfFile {
   const EI_NIDENT = 16;
   if (bytes.length <= EI_NIDENT || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
     throw elfError('not an ELF file (no \\x7fELF magic)', -8 /* ENOEXEC */);
@@ -118,26 +131,44 @@ export function parseElf(bytes: Uint8Array): ElfFile {
   if (shentsize !== expectedEntSize) throw elfError(`section header size is ${shentsize}, expected ${expectedEntSize}`);
   if (shoff + shnum * shentsize > bytes.length) throw elfError(`section headers (${shnum} at offset ${shoff}) run past the end of the file`);
 
-  const sections: ElfSection[] = new Array(shnum);
-  const nameOffs = new Uint32Array(shnum);
+  // The whole table is inside the file (checked above), so its fields are read without further checks.
+  const v = r.view;
+  const le = r.little;
+  const u64 = (off: number) => {
+    const lo = v.getUint32(le ? off : off + 4, le);
+    const hi = v.getUint32(le ? off + 4 : off, le);
+    return hi >= 0x200000 ? Infinity : hi * 0x100000000 + lo;
+  };
+  // The section-name table first, so that each section is named as it is read; one latin1 string for
+  // the whole table (it ends in NUL), names cut from it — one native call, not one per section.
+  if (shstrndx === 0 || shstrndx >= shnum) throw elfError(`section-name table index ${shstrndx} is not a section`);
+  const sh = shoff + shstrndx * shentsize;
+  const strOff = is64 ? u64(sh + 24) : v.getUint32(sh + 16, le);
+  const strSize = is64 ? u64(sh + 32) : v.getUint32(sh + 20, le);
+  if (!(strOff + strSize <= bytes.length)) throw elfError('section-name table runs past the end of the file');
+  if (strSize === 0 || bytes[strOff + strSize - 1] !== 0) throw elfError('section-name table does not end with NUL');
+  const names = latin1(bytes, strOff, strOff + strSize);
+
+  // With `only`: where in the table each wanted name (NUL-terminated) occurs, which are the only name
+  // offsets a wanted section can have (a name may also end another one: ".text" in ".rela.text").
+  let wanted: Map<number, string> | undefined;
+  if (only) {
+    wanted = new Map();
+    for (const name of only) {
+      for (let p = names.indexOf(`${name}\0`); p !== -1; p = names.indexOf(`${name}\0`, p + 1)) wanted.set(p, name);
+    }
+  }
+  const sections: ElfSection[] = [];
   for (let i = 0; i < shnum; i++) {
     const h = shoff + i * shentsize;
-    const nameOff = r.u32(h);
-    const type = r.u32(h + 4);
-    const flags = is64 ? r.u64(h + 8) : r.u32(h + 8);
-    const offset = is64 ? r.u64(h + 24) : r.u32(h + 16);
-    const size = is64 ? r.u64(h + 32) : r.u32(h + 20);
-    nameOffs[i] = nameOff;
-    sections[i] = { index: i, name: undefined, type, flags, offset, size, inFile: offset + size <= bytes.length };
-  }
-  const strtab = sections[shstrndx];
-  if (shstrndx === 0 || !strtab) throw elfError(`section-name table index ${shstrndx} is not a section`);
-  if (!strtab.inFile) throw elfError('section-name table runs past the end of the file');
-  if (strtab.size === 0 || bytes[strtab.offset + strtab.size - 1] !== 0) throw elfError('section-name table does not end with NUL');
-  const strEnd = strtab.offset + strtab.size;
-  const asBuffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < shnum; i++) {
-    if (nameOffs[i]! < strtab.size) sections[i]!.name = cString(asBuffer, strtab.offset + nameOffs[i]!, strEnd);
+    const nameOff = v.getUint32(h, le);
+    if (wanted && !wanted.has(nameOff)) continue;
+    const type = v.getUint32(h + 4, le);
+    const flags = is64 ? u64(h + 8) : v.getUint32(h + 8, le);
+    const offset = is64 ? u64(h + 24) : v.getUint32(h + 16, le);
+    const size = is64 ? u64(h + 32) : v.getUint32(h + 20, le);
+    const name = wanted ? wanted.get(nameOff) : nameOff < strSize ? names.slice(nameOff, names.indexOf('\0', nameOff)) : undefined;
+    sections.push({ index: i, name, type, flags, offset, size, inFile: offset + size <= bytes.length });
   }
   return { bytes, class: is64 ? 64 : 32, endian: data === 1 ? 'little' : 'big', machine, sections };
 }
@@ -147,9 +178,8 @@ export function parseElf(bytes: Uint8Array): ElfFile {
  * kmod's kmod_elf_get_section, which skips out-of-bounds headers rather than failing on them.
  */
 export function findSection(elf: ElfFile, name: string): ElfSection | undefined {
-  for (let i = 1; i < elf.sections.length; i++) {
-    const s = elf.sections[i]!;
-    if (s.inFile && s.name === name) return s;
+  for (const s of elf.sections) {
+    if (s.index !== 0 && s.inFile && s.name === name) return s;
   }
   return undefined;
 }
@@ -158,9 +188,8 @@ export function findSection(elf: ElfFile, name: string): ElfSection | undefined 
 export function findSectionStrict(elf: ElfFile, name: string): ElfSection | undefined {
   const s = findSection(elf, name);
   if (s) return s;
-  for (let i = 1; i < elf.sections.length; i++) {
-    const t = elf.sections[i]!;
-    if (t.name === name && t.type !== SHT_NOBITS) {
+  for (const t of elf.sections) {
+    if (t.index !== 0 && t.name === name && t.type !== SHT_NOBITS) {
       throw elfError(`section ${name} (offset ${t.offset}, size ${t.size}) runs past the end of the file (${elf.bytes.length} bytes)`);
     }
   }

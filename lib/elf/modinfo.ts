@@ -2,12 +2,12 @@
 // gzip/xz/zstd-compressed, told by magic bytes) or its bytes. Pure over bytes once read; the async form
 // reads the file and decompresses off the main thread where the decoder allows (gzip, xz).
 import { fileURLToPath } from 'node:url';
-import { decompress, decompressSync, detectCompression, type CompressionFormat } from '../compress/index.js';
+import { decompress, decompressSync, detectCompression, type CompressionFormat, type DecompressSyncOptions } from '../compress/index.js';
 import { invalidInput, KernmodError, systemError } from '../errors.js';
 import { moduleNameFromPath } from '../names.js';
-import { EM_NAMES, elfError, findSection, parseElf, sectionBytes, type ElfFile } from './elf.js';
+import { EM_NAMES, elfError, findSection, parseElfSections, sectionBytes, type ElfFile } from './elf.js';
 import { readBuildId } from './notes.js';
-import { readModuleImage, readModuleImageSync } from './read.js';
+import { MODINFO_SECTIONS, readModuleImage, readModuleImageFdSync, readModuleImageSync } from './read.js';
 import { mergeParams, type ModuleParam } from './params.js';
 import { readSignature, type ModuleSignature } from './signature.js';
 import { parseModinfoStrings, type ModinfoField } from './strings.js';
@@ -25,6 +25,8 @@ export interface ModinfoOptions {
   lenient?: boolean;
   /** Decode symbol versions (`versions`); false leaves them empty, for callers that do not show them. */
   versions?: boolean;
+  /** Decode the GNU build ID (`buildId`); false leaves it out, for callers that do not show it. */
+  buildId?: boolean;
   /**
    * modinfo() only: read the file with synchronous calls (decompression stays off the main thread).
    * A few small reads per file are cheaper done directly than through the thread pool, which matters
@@ -101,7 +103,12 @@ export function builtinModuleInfo(name: string, fields: ModinfoField[]): ModuleI
 
 /** modinfo over the (decompressed) module image. */
 export function modinfoFromImage(image: Uint8Array, opts: ModinfoOptions & { filename?: string; compression?: CompressionFormat | null } = {}): ModuleInfo {
-  const elf: ElfFile = parseElf(image);
+  return modinfoFromElf(parseElfSections(image, MODINFO_SECTIONS), opts);
+}
+
+/** modinfoFromImage over an image already parsed. */
+function modinfoFromElf(elf: ElfFile, opts: ModinfoOptions & { filename?: string; compression?: CompressionFormat | null }): ModuleInfo {
+  const image = elf.bytes;
   const lenient = opts.lenient ?? false;
   const warnings: string[] = [];
   const section = findSection(elf, '.modinfo');
@@ -123,7 +130,7 @@ export function modinfoFromImage(image: Uint8Array, opts: ModinfoOptions & { fil
     warnings,
   };
   if (opts.filename !== undefined) info.filename = opts.filename;
-  const buildId = optional(lenient, warnings, () => readBuildId(elf));
+  const buildId = opts.buildId === false ? undefined : optional(lenient, warnings, () => readBuildId(elf));
   if (buildId !== undefined) info.buildId = buildId;
   const signature = optional(lenient, warnings, () => readSignature(image));
   if (signature !== undefined) info.signature = signature;
@@ -170,9 +177,9 @@ export async function modinfo(source: ModinfoSource, opts: ModinfoOptions = {}):
   }
   try {
     const compression = detectCompression(bytes);
-    // A sparse image from readModuleImageSync lives in a shared scratch buffer: it is decoded here
-    // without an await in between (only compressed files, which get their own buffer, await).
-    const image = compression ? await decompress(bytes, { maxBytes: opts.maxBytes }) : bytes;
+    // An image from readModuleImageSync lives in a shared scratch buffer: a plain one is decoded here
+    // without an await in between; compressed bytes get a copy of their own before the decoder awaits.
+    const image = compression ? await decompress(opts.syncRead ? new Uint8Array(bytes) : bytes, { maxBytes: opts.maxBytes }) : bytes;
     return modinfoFromImage(image, { ...opts, filename: path, compression });
   } catch (e) {
     return withPath(e, path);
@@ -192,9 +199,57 @@ export function modinfoSync(source: ModinfoSource, opts: ModinfoOptions = {}): M
       throw readError(e, path);
     }
   }
+  return decodeSync(bytes, path, opts);
+}
+
+/**
+ * modinfoSync of a module file the caller has already opened and fstat'ed (it closes it too): for the
+ * CLI, which must open each argument anyway to tell a module file from a module name, and on a slow
+ * file system (9p) saves the stat of every path. `read.head`: readModuleHeadSync's bytes of this file,
+ * not read again; `read.into`: decompressSync's, for a compressed file; `read.later`: when it says so
+ * for a compressed file, the file is decoded on the thread pool instead (a copy of its bytes, since
+ * the reader's buffer is reused) and the answer is a promise. Not part of the package's API.
+ */
+export function modinfoOfOpenFile(
+  fd: number,
+  size: number,
+  path: string,
+  opts: ModinfoOptions = {},
+  read: { head?: Uint8Array; into?: DecompressSyncOptions['into']; later?: (format: CompressionFormat) => boolean } = {},
+): ModuleInfo | Promise<ModuleInfo> {
+  let bytes: Uint8Array;
+  const parsed: { elf?: ElfFile } = {};
+  try {
+    bytes = readModuleImageFdSync(fd, size, read.head, sectionsFor(opts), parsed);
+  } catch (e) {
+    throw readError(e, path);
+  }
+  if (parsed.elf) {
+    try {
+      return modinfoFromElf(parsed.elf, { ...opts, filename: path, compression: null });
+    } catch (e) {
+      return withPath(e, path);
+    }
+  }
+  const compression = detectCompression(bytes);
+  if (compression && read.later?.(compression)) {
+    return decompress(new Uint8Array(bytes), { maxBytes: opts.maxBytes })
+      .then((image) => modinfoFromImage(image, { ...opts, filename: path, compression }))
+      .catch((e: unknown) => withPath(e, path));
+  }
+  return decodeSync(bytes, path, opts, read.into);
+}
+
+/** The sections modinfoFromImage will decode with these options (a sparse read skips the others). */
+function sectionsFor(opts: ModinfoOptions): readonly string[] {
+  if (opts.versions !== false && opts.buildId !== false) return MODINFO_SECTIONS;
+  return MODINFO_SECTIONS.filter((name) => (name === '.note.gnu.build-id' ? opts.buildId !== false : !name.startsWith('__version') || opts.versions !== false));
+}
+
+function decodeSync(bytes: Uint8Array, path: string | undefined, opts: ModinfoOptions, into?: DecompressSyncOptions['into']): ModuleInfo {
   try {
     const compression = detectCompression(bytes);
-    const image = compression ? decompressSync(bytes, { maxBytes: opts.maxBytes }) : bytes;
+    const image = compression ? decompressSync(bytes, { maxBytes: opts.maxBytes, into }) : bytes;
     return modinfoFromImage(image, { ...opts, filename: path, compression });
   } catch (e) {
     return withPath(e, path);

@@ -113,8 +113,35 @@ function signerName(b: Uint8Array, name: Der): string {
   return last ? attributeText(b, last) : '';
 }
 
+/**
+ * Blobs parsed before, by length, cut around the contents of their encryptedDigest. The modules of a
+ * tree are all signed with the same key and attributes, so one's SignedData differs from another's of
+ * the same length only inside those contents (the signature proper; an ECDSA one varies in length by a
+ * byte or two, hence one entry per length). A blob whose bytes before and after them are an earlier
+ * blob's has the same structure and the same fields outside them, so its answer is the earlier one with
+ * its own signature bytes — and a whole-tree modinfo parses a signer or two, not thousands.
+ */
+const parsed = new Map<number, { before: Buffer; after: Buffer; digestStart: number; digestEnd: number; info: Pkcs7SignerInfo }>();
+const MEMO_MAX = 16;
+
+const view = (b: Uint8Array, start: number, end: number) => Buffer.from(b.buffer, b.byteOffset + start, end - start);
+
 /** Parses the PKCS#7 blob `b` (exactly the signature's bytes) and returns its first signer. */
 export function parsePkcs7(b: Uint8Array): Pkcs7SignerInfo {
+  const m = parsed.get(b.length);
+  if (m && view(b, 0, m.digestStart).equals(m.before) && view(b, m.digestEnd, b.length).equals(m.after)) {
+    return { ...m.info, keyId: m.info.keyId.slice(), signature: copyBytes(b, m.digestStart, m.digestEnd) };
+  }
+  const { info, digest } = parseSignedData(b);
+  // Only a primitive OCTET STRING: BER's constructed form nests elements inside the contents.
+  if (digest.tag === TAG_OCTET_STRING) {
+    if (parsed.size >= MEMO_MAX) parsed.clear();
+    parsed.set(b.length, { before: Buffer.from(view(b, 0, digest.contentStart)), after: Buffer.from(view(b, digest.contentEnd, b.length)), digestStart: digest.contentStart, digestEnd: digest.contentEnd, info });
+  }
+  return { ...info, keyId: info.keyId.slice() };
+}
+
+function parseSignedData(b: Uint8Array): { info: Pkcs7SignerInfo; digest: Der } {
   const contentInfo = expectTag(readDer(b, 0, b.length), TAG_SEQUENCE, 'ContentInfo', 0);
   const [contentType, explicit] = children(b, contentInfo);
   const type = oidToString(b, expectTag(contentType, TAG_OID, 'contentType', contentInfo.contentStart));
@@ -151,5 +178,5 @@ export function parsePkcs7(b: Uint8Array): Pkcs7SignerInfo {
   expectTag(si[i], TAG_SEQUENCE, 'digestEncryptionAlgorithm', first!.start);
   const digest = si[i + 1];
   if (!digest) throw derError('missing encryptedDigest', first!.start);
-  return { signer, keyId, keyIdType, hashAlgo: DIGEST_NAMES[hashOid] ?? hashOid, hashOid, signature: octets(b, digest) };
+  return { info: { signer, keyId, keyIdType, hashAlgo: DIGEST_NAMES[hashOid] ?? hashOid, hashOid, signature: octets(b, digest) }, digest };
 }

@@ -6,7 +6,7 @@
 import { close, closeSync, fstat, fstatSync, open, openSync } from 'node:fs';
 import { COMPRESSION_MAGIC_BYTES, detectCompression } from '../compress/detect.js';
 import { readRange, readRangeSync } from '../fs-read.js';
-import { findSection, parseElf } from './elf.js';
+import { findSection, parseElfSections, type ElfFile } from './elf.js';
 import { hasSignatureTrailer } from './signature.js';
 
 /** Sections modinfoFromImage decodes. */
@@ -27,9 +27,10 @@ type Range = [offset: number, length: number];
 
 /**
  * The plan, written once as a generator and driven by a sync and an async reader: each `yield` asks for
- * ranges to be filled in; the result is the image (sparse or whole).
+ * ranges to be filled in; the result says to read the file whole, or is the parsed ELF of the sparse
+ * image.
  */
-function* plan(buf: Uint8Array): Generator<Range[], 'whole' | 'sparse', void> {
+function* plan(buf: Uint8Array, sections: readonly string[] = MODINFO_SECTIONS): Generator<Range[], 'whole' | ElfFile, void> {
   const size = buf.length;
   yield [[0, Math.min(size, 64)], [Math.max(0, size - TAIL_READ), Math.min(size, TAIL_READ)]];
   if (detectCompression(buf.subarray(0, COMPRESSION_MAGIC_BYTES)) || buf[0] !== 0x7f || buf[1] !== 0x45 || buf[2] !== 0x4c || buf[3] !== 0x46) return 'whole';
@@ -52,12 +53,12 @@ function* plan(buf: Uint8Array): Generator<Range[], 'whole' | 'sparse', void> {
   // From here the reader's own parser decides which sections matter, exactly as modinfo will.
   let elf;
   try {
-    elf = parseElf(buf);
+    elf = parseElfSections(buf, MODINFO_SECTIONS);
   } catch {
     return 'whole'; // let the full read produce the precise error
   }
   const ranges: Range[] = [];
-  for (const name of MODINFO_SECTIONS) {
+  for (const name of sections) {
     const s = findSection(elf, name);
     if (s && s.size > 0) ranges.push([s.offset, s.size]);
   }
@@ -69,25 +70,64 @@ function* plan(buf: Uint8Array): Generator<Range[], 'whole' | 'sparse', void> {
     if (start >= 0) ranges.push([start, size - SIG_TAIL - start]);
   }
   yield ranges;
-  return 'sparse';
+  return elf; // the section headers it was read from are the image's: modinfo need not parse them again
 }
 
 /**
- * The sync reader keeps one zero-filled scratch buffer and re-zeroes only what it filled last time, so a
- * sparse read costs no allocation and no full-size memset (which dominated a whole-tree run). A sparse
- * image is therefore only valid until the next call: modinfoSync() decodes it at once and keeps no
- * reference (every value it returns is a copy). Whole reads (compressed files) get their own buffer,
- * since they may be decoded asynchronously.
+ * The sync reader keeps one scratch buffer, zero except for the ranges in `dirty`, and re-zeroes only
+ * what an earlier file left where the next image needs zeros, so a read costs no allocation and no
+ * full-size memset (both dominated a whole-tree run: most modules are small, and a fresh buffer per file
+ * kept the garbage collector busy). Every image it returns — sparse, whole or compressed — is therefore
+ * only valid until the next call: modinfoSync() decodes it at once and keeps no reference (every value
+ * it returns is a copy); modinfo() copies compressed bytes before it hands them to an asynchronous
+ * decoder.
  */
 const SCRATCH_MAX = 64 * 1024 * 1024;
 let scratch = Buffer.alloc(0);
 let dirty: Range[] = [];
 
-function scratchFor(size: number): Buffer {
-  for (const [off, len] of dirty) scratch.fill(0, off, Math.min(off + len, scratch.length));
-  dirty = [];
-  if (scratch.length < size) scratch = Buffer.alloc(Math.max(size, Math.min(SCRATCH_MAX, scratch.length * 2)));
-  return scratch.subarray(0, size);
+/** Makes the scratch buffer at least `size` bytes, keeping its first `keep` bytes. */
+function reserve(size: number, keep: number): void {
+  if (scratch.length >= size) return;
+  const bigger = Buffer.alloc(Math.max(size, Math.min(SCRATCH_MAX, scratch.length * 2)));
+  scratch.copy(bigger, 0, 0, keep);
+  scratch = bigger;
+  dirty = keep > 0 ? [[0, keep]] : [];
+}
+
+/** Zeroes what earlier reads left in [start, end) of the scratch buffer. */
+function clean(start: number, end: number): void {
+  const still: Range[] = [];
+  for (const [off, len] of dirty) {
+    const stop = Math.min(off + len, scratch.length);
+    const s = Math.max(off, start);
+    const e = Math.min(stop, end);
+    if (s < e) scratch.fill(0, s, e);
+    if (off < start) still.push([off, Math.min(stop, start) - off]);
+    if (stop > end) still.push([Math.max(off, end), stop - Math.max(off, end)]);
+  }
+  dirty = still;
+}
+
+/** Records that [off, off + len) now holds file bytes; `dirty` stays sorted, without overlaps. */
+function mark(off: number, len: number): void {
+  if (len <= 0) return;
+  let end = off + len;
+  const out: Range[] = [];
+  let placed = false;
+  for (const [o, l] of dirty) {
+    if (o + l < off) out.push([o, l]);
+    else if (o > end) {
+      if (!placed) out.push([off, end - off]);
+      placed = true;
+      out.push([o, l]);
+    } else {
+      off = Math.min(off, o);
+      end = Math.max(end, o + l);
+    }
+  }
+  if (!placed) out.push([off, end - off]);
+  dirty = out;
 }
 
 /**
@@ -109,27 +149,63 @@ export function pendingRanges(ranges: Range[], filled: Range[]): Range[] {
 export function readModuleImageSync(path: string): Uint8Array {
   const fd = openSync(path, 'r');
   try {
-    const size = fstatSync(fd).size;
-    const fillSync = (buf: Uint8Array, ranges: Range[]) => {
-      for (const [off, len] of ranges) readRangeSync(fd, buf, off, len);
-    };
-    const whole = () => {
-      const buf = Buffer.alloc(size); // zeroed: a file that shrinks under us leaves zeros, not heap
-
-      fillSync(buf, [[0, size]]);
-      return buf;
-    };
-    if (size < SPARSE_MIN_SIZE || size > SCRATCH_MAX) return whole();
-    const buf = scratchFor(size);
-    const p = plan(buf);
-    for (let step = p.next(); ; step = p.next()) {
-      if (step.done) return step.value === 'whole' ? whole() : buf;
-      const todo = pendingRanges(step.value, dirty);
-      dirty.push(...todo);
-      fillSync(buf, todo);
-    }
+    return readModuleImageFdSync(fd, fstatSync(fd).size);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** What readModuleHeadSync reads: a small module (most of them) whole, a large one's ELF header. */
+export const HEAD_BYTES = SPARSE_MIN_SIZE;
+
+/**
+ * The first HEAD_BYTES of an open file — all of it when it is shorter, which then needs no fstat to
+ * know its size — in the scratch buffer, for readModuleImageFdSync to go on from.
+ */
+export function readModuleHeadSync(fd: number): Uint8Array {
+  reserve(HEAD_BYTES, 0);
+  const n = readRangeSync(fd, scratch, 0, HEAD_BYTES);
+  mark(0, n);
+  return scratch.subarray(0, n);
+}
+
+/**
+ * readModuleImageSync of a file the caller has open and has fstat'ed (and closes); `head`, when given,
+ * is what readModuleHeadSync read from it just before, and is not read again. `sections`: the ones to
+ * read from a large plain module, default all that modinfo decodes. `parsed.elf` is set to the image's
+ * parsed ELF when the reader had to parse it (a sparse read), so that it is not parsed twice.
+ */
+export function readModuleImageFdSync(fd: number, size: number, head?: Uint8Array, sections: readonly string[] = MODINFO_SECTIONS, parsed?: { elf?: ElfFile }): Uint8Array {
+  if (size > SCRATCH_MAX) {
+    const buf = Buffer.alloc(size); // zeroed: a file that shrinks under us leaves zeros, not heap
+    readRangeSync(fd, buf, 0, size);
+    return buf;
+  }
+  const have = Math.min(head?.length ?? 0, size);
+  reserve(size, have);
+  const buf = scratch.subarray(0, size);
+  if (size < SPARSE_MIN_SIZE) {
+    // Read whole: only a short read (the file shrank) leaves bytes to zero.
+    const n = have + readRangeSync(fd, buf, have, size - have);
+    mark(have, n - have);
+    clean(n, size);
+    return buf;
+  }
+  clean(have, size);
+  const p = plan(buf, sections);
+  for (let step = p.next(); ; step = p.next()) {
+    if (step.done) {
+      if (step.value !== 'whole') {
+        if (parsed) parsed.elf = step.value;
+        return buf;
+      }
+      mark(have, readRangeSync(fd, buf, have, size - have));
+      return buf;
+    }
+    for (const [off, len] of pendingRanges(step.value, dirty)) {
+      readRangeSync(fd, buf, off, len);
+      mark(off, len);
+    }
   }
 }
 

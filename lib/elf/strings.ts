@@ -8,21 +8,16 @@ export interface ModinfoField {
   value: string;
 }
 
-const utf8 = new TextDecoder('utf-8');
+// ignoreBOM: a string that starts with EF BB BF keeps it, as kmod prints the bytes it finds.
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** The strings of a NUL-separated string section, as kmod splits them. */
 export function splitStrings(b: Uint8Array): string[] {
+  // One decode for the whole section: NUL is a byte of its own in UTF-8 (it ends any incomplete
+  // sequence before it), so splitting the text at U+0000 gives what decoding each string would.
+  const pieces = utf8.decode(b).split('\0');
   const out: string[] = [];
-  let i = 0;
-  const n = b.length;
-  while (i < n && b[i] === 0) i++;
-  while (i < n) {
-    let e = i;
-    while (e < n && b[e] !== 0) e++;
-    out.push(utf8.decode(b.subarray(i, e)));
-    i = e;
-    while (i < n && b[i] === 0) i++;
-  }
+  for (const p of pieces) if (p !== '') out.push(p);
   return out;
 }
 
@@ -33,5 +28,7 @@ export function splitField(s: string): ModinfoField {
 }
 
 export function parseModinfoStrings(b: Uint8Array): ModinfoField[] {
-  return splitStrings(b).map(splitField);
+  const out = splitStrings(b) as unknown as ModinfoField[];
+  for (let i = 0; i < out.length; i++) out[i] = splitField(out[i] as unknown as string);
+  return out;
 }

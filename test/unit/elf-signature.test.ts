@@ -91,6 +91,49 @@ describe('parsePkcs7', () => {
   });
 });
 
+describe('parsePkcs7 over a tree of modules (one signer, many signatures)', () => {
+  const fresh = (b: Uint8Array) => parsePkcs7(concat(b)); // a copy: nothing shared with an earlier call
+  const other = new Uint8Array(sig.length).fill(0x5a);
+
+  it('gives each blob its own signature, and a copy of the shared fields', () => {
+    const a = parsePkcs7(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: sig }));
+    const b = fresh(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: other }));
+    expect(b).toEqual({ ...a, signature: other });
+    expect(b.keyId).not.toBe(a.keyId);
+    b.keyId[0] = 0;
+    expect(fresh(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: sig })).keyId).toEqual(new Uint8Array([7, 8]));
+    // ECDSA signatures vary in length: blobs of two lengths, in turn.
+    const short = other.subarray(1);
+    expect(fresh(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: short })).signature).toEqual(short);
+    expect(fresh(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: other })).signature).toEqual(other);
+    expect(fresh(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: sig.subarray(1) })).signature).toEqual(sig.subarray(1));
+  });
+
+  it('parses anew whatever differs outside the signature bytes: signer, serial, digest, length, what follows', () => {
+    parsePkcs7(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: sig }));
+    expect(fresh(pkcs7({ cn: 'tree kez', serial: [7, 8], digestOid: SHA256, signature: sig })).signer).toBe('tree kez');
+    expect(fresh(pkcs7({ cn: 'tree kez', serial: [7, 9], digestOid: SHA256, signature: sig })).keyId).toEqual(new Uint8Array([7, 9]));
+    expect(fresh(pkcs7({ cn: 'tree kez', serial: [7, 9], digestOid: '1.3.14.3.2.26', signature: sig })).hashAlgo).toBe('sha1');
+    expect(fresh(pkcs7({ cn: 'tree kez', serial: [7, 9], digestOid: SHA256, signature: sig.subarray(1) })).signature).toEqual(sig.subarray(1));
+    // unauthenticatedAttributes [1] after the encryptedDigest; then the same blob with them damaged.
+    const withTail = (tail: Uint8Array) =>
+      der.seq(
+        der.oid('1.2.840.113549.1.7.2'),
+        der.tlv(
+          0xa0,
+          der.seq(
+            der.int([1]),
+            der.set(der.seq(der.oid(SHA256), der.null())),
+            der.seq(der.oid('1.2.840.113549.1.7.1')),
+            der.set(der.seq(der.int([1]), der.seq(der.seq(), der.int([5])), der.seq(der.oid(SHA256), der.null()), der.seq(der.oid('1.2.840.113549.1.1.1'), der.null()), der.octets(sig), tail)),
+          ),
+        ),
+      );
+    expect(parsePkcs7(withTail(der.tlv(0xa1, der.null()))).signature).toEqual(sig);
+    expect(() => parsePkcs7(withTail(new Uint8Array([0xa1, 0x05, 0x05, 0x00])))).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_SIGNATURE' }));
+  });
+});
+
 describe('readSignature', () => {
   const blob = pkcs7({ cn: 'kernmod test', serial: [0x21, 0xee], digestOid: SHA256, signature: sig });
 

@@ -5,7 +5,7 @@
 // files with odd .modinfo strings. Everything skips cleanly where kmod or a tree is missing. (Debian's
 // kmod 30 is built -ZLIB: .ko.gz is left out.)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -171,7 +171,15 @@ describe.skipIf(!KMOD || !comparable)('byte-identical to kmod modinfo', () => {
     writeFileSync(fakeXz, 'hello\n');
     const noModinfo = join(dir, 'nomodinfo.ko');
     writeFileSync(noModinfo, buildElf({ class: 64, endian: 'little', sections: [{ name: '.text', data: new Uint8Array(8) }] }));
-    const args = [notElf, fakeXz, noModinfo, join(dir, 'missing.ko'), 'nosuch'];
+    // Not regular files, though named like modules (kmod then looks them up as names), and an empty one.
+    const fifo = join(dir, 'pipe.ko');
+    spawnSync('mkfifo', [fifo]);
+    mkdirSync(join(dir, 'dir.ko'));
+    symlinkSync('/dev/null', join(dir, 'null.ko'));
+    symlinkSync('nowhere', join(dir, 'dangling.ko'));
+    writeFileSync(join(dir, 'empty.ko'), '');
+    const odd = ['pipe.ko', 'dir.ko', 'null.ko', 'dangling.ko', 'empty.ko'].map((f) => join(dir, f));
+    const args = [notElf, fakeXz, noModinfo, join(dir, 'missing.ko'), 'nosuch', ...odd];
     const first = trees[0] && sample(trees[0].dir, 1)[0];
     if (first) {
       const trunc = join(dir, 'trunc.ko');

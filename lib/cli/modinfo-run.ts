@@ -1,0 +1,300 @@
+// `kernmod modinfo` over a run of consecutive arguments, start to finish and synchronously: decide what
+// each argument names (kmod's is_module_filename, else a lookup by alias or name), read and decode each
+// module, and render what kmod would print for it — stdout and stderr text in kmod's order, or --json
+// items. A run depends on nothing outside its arguments, so the whole command is just runs printed in
+// argument order, which is what lets worker threads take runs in parallel (modinfo-parallel.ts).
+import { closeSync, constants, fstatSync, openSync, realpathSync, statSync } from 'node:fs';
+import { errnoInfo } from '../errno.js';
+import { KernmodError, systemError } from '../errors.js';
+import { builtinModinfo } from '../elf/builtin.js';
+import type { CompressionFormat } from '../compress/detect.js';
+import { builtinModuleInfo, modinfoOfOpenFile, modinfoSync, type ModuleInfo } from '../elf/modinfo.js';
+import { detectCompression } from '../compress/detect.js';
+import { HEAD_BYTES, readModuleHeadSync } from '../elf/read.js';
+import { moduleNameFromPath, MODULE_EXTENSIONS } from '../names.js';
+import { formatHeader, formatModinfo, invalidParmLines, modinfoJson, type FormatOptions } from './modinfo-format.js';
+import type { ModinfoLookup, ResolvedModule } from './modinfo-lookup.js';
+
+/** What the command line asked for, as plain data (it is copied to worker threads). */
+export interface ModinfoSettings {
+  /** -F / -a -d -l -p -n: print only this field. */
+  field?: string;
+  /** -0 */
+  nul: boolean;
+  /** -m: arguments are module names, never files or aliases. */
+  modname: boolean;
+  json: boolean;
+  /** -b */
+  root?: string;
+  /** -k */
+  release?: string;
+}
+
+/**
+ * A run's output. Text mode: stdout and stderr pieces alternately, starting and ending with stdout
+ * (`out, err, out, ..., out`), so the printer can flush stdout before each error as kmod's unbuffered
+ * stderr and block-buffered stdout order them in a file. --json: one JSON text per module or failure.
+ */
+export interface RunOutput {
+  texts: string[];
+  json: string[];
+  /** 1 when any argument failed, as kmod's exit status. */
+  status: 0 | 1;
+}
+
+/** A module to print: a file (open already, when `fd` is given) or what a lookup found. */
+type Target = ResolvedModule | { kind: 'path'; path: string; fd?: number; size?: number; head?: Uint8Array };
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+
+/** How many compressed modules one thread has decoded on the thread pool at a time. */
+const BACKGROUND_DECODES = Number(process.env.KM_EXP_K ?? 1);
+
+type Outcome = { ok: true; info: ModuleInfo } | { ok: false; name: string; filename: string; error: unknown };
+
+/**
+ * One thread's state across runs: the module directory (opened, with its lookup code loaded, on the
+ * first argument that is not a module file — a run over files alone never reads it) and the working
+ * directory's real path.
+ */
+export class ModinfoRunner {
+  private lookup?: ModinfoLookup;
+  private cwd?: string;
+  /** Modules being decoded on the thread pool. */
+  private background = 0;
+  /** Where compressed modules are decoded, one after another (nothing keeps a decoded image). */
+  private image = Buffer.alloc(0);
+  private readonly imageBuffer = (size: number): Uint8Array => {
+    if (this.image.length < size) this.image = Buffer.allocUnsafe(Math.max(size, 2 * this.image.length));
+    return this.image;
+  };
+
+  constructor(readonly settings: ModinfoSettings) {}
+
+  /** Runs `args` and returns what they print. Asynchronous only to load the lookup code on first need. */
+  async run(args: readonly string[]): Promise<RunOutput> {
+    const out = new RunWriter();
+    for (const arg of args) {
+      if (!this.settings.modname && this.printIfModuleFile(arg, out)) continue;
+      const lookup = this.lookup ?? (await this.openLookup());
+      const r = this.settings.modname ? lookup.byName(arg) : lookup.byAlias(arg);
+      if (r.ok) {
+        for (const m of r.modules) this.print(arg, m, out);
+        continue;
+      }
+      const { json } = this.settings;
+      out.emit((w) => {
+        w.fail();
+        if (json) w.item({ argument: arg, error: { code: r.code, message: r.message } });
+        else w.err(`modinfo: ERROR: ${r.message}\n`);
+      });
+    }
+    return out.result();
+  }
+
+  private async openLookup(): Promise<ModinfoLookup> {
+    const { ModinfoLookup } = await import('./modinfo-lookup.js');
+    const { root, release } = this.settings;
+    this.lookup ??= new ModinfoLookup({ ...(root !== undefined ? { root } : {}), ...(release !== undefined ? { release } : {}) });
+    return this.lookup;
+  }
+
+  /**
+   * kmod's is_module_filename — a regular file with a module extension — and, when it is one, prints
+   * it. kmod stats the path and then opens it; this opens it and reads its head first, and asks the open
+   * file only when it must: a short file whose bytes are a module's (ELF or compressed) was read whole and
+   * is taken for a regular file without an fstat (nothing else holds a module's bytes); anything else is
+   * fstat'ed, as kmod's stat would decide. On a slow file system (9p) that saves a stat and often an
+   * fstat per module. O_NONBLOCK so that a FIFO named like a module cannot hang the open (it is then not
+   * a regular file, and looked up as a name). Returns false when the argument is not a module file.
+   */
+  private printIfModuleFile(arg: string, out: RunWriter): boolean {
+    if (!MODULE_EXTENSIONS.some((ext) => arg.endsWith(ext))) return false;
+    // -n prints the path without reading the file: kmod's stat alone decides.
+    const fd = this.settings.field === 'filename' && !this.settings.json ? undefined : tryOpen(arg);
+    if (fd === undefined) {
+      // Also when it cannot be opened: one that cannot be read (like an unreadable file) fails as such
+      // when modinfoSync opens it again.
+      try {
+        if (!statSync(arg, { throwIfNoEntry: false })?.isFile()) return false;
+      } catch {
+        return false;
+      }
+      this.print(arg, { kind: 'path', path: this.absolute(arg) }, out);
+      return true;
+    }
+    try {
+      let head: Uint8Array | undefined;
+      try {
+        head = readModuleHeadSync(fd);
+      } catch {
+        head = undefined; // a directory (EISDIR), a FIFO (EAGAIN) ... or a read error fstat will explain
+      }
+      let size: number;
+      if (head && head.length < HEAD_BYTES && looksLikeModule(head)) size = head.length;
+      else {
+        const st = fstatSync(fd);
+        if (!st.isFile()) return false;
+        size = st.size;
+      }
+      this.print(arg, { kind: 'path', path: this.absolute(arg), fd, size, ...(head ? { head } : {}) }, out);
+      return true;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** kmod's path_make_absolute_cwd: prefix the working directory, without normalising. */
+  private absolute(path: string): string {
+    if (path.startsWith('/')) return path;
+    if (this.cwd === undefined) {
+      this.cwd = process.cwd();
+      try {
+        this.cwd = realpathSync(this.cwd);
+      } catch {
+        /* keep it */
+      }
+    }
+    return `${this.cwd}/${path}`;
+  }
+
+  private print(arg: string, t: Target, out: RunWriter): void {
+    // -n needs only the path: kmod prints it without reading the module.
+    if (this.settings.field === 'filename' && !this.settings.json && t.kind !== 'builtin') {
+      const path = t.path;
+      out.emit((w) => w.out(formatHeader('', path, false, this.fmt)));
+      return;
+    }
+    const r = this.load(t);
+    out.emit(r instanceof Promise ? r.then((o) => (w: RunWriter) => this.render(arg, o, w)) : (w) => this.render(arg, r, w));
+  }
+
+  private render(arg: string, r: Outcome, out: RunWriter): void {
+    const { field, json } = this.settings;
+    const fmt = this.fmt;
+    if (r.ok) {
+      if (json) out.item(modinfoJson(r.info));
+      else {
+        // kmod complains while merging parameters: in the full listing and for -F parm only.
+        if (field === undefined || field === 'parm') out.err(invalidParmLines(r.info));
+        out.out(formatModinfo(r.info, fmt));
+      }
+      return;
+    }
+    // kmod answers -F filename / -n before it reads the module, so an unreadable builtin still succeeds.
+    if (field === 'filename' && !json) {
+      out.out(formatHeader(r.name, r.filename, false, fmt));
+      return;
+    }
+    out.fail();
+    if (json) {
+      const error = r.error instanceof KernmodError ? r.error.toJSON() : { message: String((r.error as Error)?.message ?? r.error) };
+      out.item({ argument: arg, filename: r.filename, error });
+      return;
+    }
+    // kmod prints the name (builtins) and filename lines before it fails to read the module.
+    out.out(formatHeader(r.name, r.filename, r.filename === '(builtin)', fmt));
+    out.err(`modinfo: ERROR: could not get modinfo from '${r.name}': ${strerror(r.error)}\n`);
+  }
+
+  private get fmt(): FormatOptions {
+    const fmt: FormatOptions = { nul: this.settings.nul };
+    if (this.settings.field !== undefined) fmt.field = this.settings.field;
+    return fmt;
+  }
+
+  private load(t: Target): Outcome | Promise<Outcome> {
+    if (t.kind === 'builtin') {
+      try {
+        const bytes = t.listed ? this.lookup!.builtinModinfo() : null;
+        // An old kernel without modules.builtin.modinfo, or a module not known to be built in: kmod
+        // prints just the name and filename.
+        const fields = bytes ? builtinModinfo(bytes, t.name) ?? [] : [];
+        return { ok: true, info: builtinModuleInfo(t.name, fields) };
+      } catch (error) {
+        return { ok: false, name: t.name, filename: '(builtin)', error };
+      }
+    }
+    const failed = (error: unknown): Outcome => ({ ok: false, name: moduleNameFromPath(t.path), filename: t.path, error });
+    // kmod maps a plain module file, and mmap refuses an empty one with EINVAL (before any ELF check).
+    if (t.kind === 'path' && t.size === 0) return failed(systemError(-22, 'read', { path: t.path }));
+    const opts = { lenient: true, versions: this.settings.json, buildId: this.settings.json };
+    let info: ModuleInfo | Promise<ModuleInfo>;
+    try {
+      info = t.kind === 'path' && t.fd !== undefined ? modinfoOfOpenFile(t.fd, t.size!, t.path, opts, { head: t.head, into: this.imageBuffer, later: this.decodeLater }) : modinfoSync(t.path, opts);
+    } catch (error) {
+      return failed(error);
+    }
+    if (!(info instanceof Promise)) return { ok: true, info };
+    this.background++;
+    return info.then((i): Outcome => ({ ok: true, info: i }), failed).finally(() => this.background--);
+  }
+
+  /**
+   * Whether to decode this compressed module on the thread pool while this thread goes on with the next
+   * ones: one at a time, which keeps a second core decoding (decoding is most of the work for .ko.xz);
+   * this thread decodes the others itself meanwhile. (zstd has no off-thread decoder on Node 20.)
+   */
+  private readonly decodeLater = (format: CompressionFormat): boolean => format !== 'zstd' && this.background < BACKGROUND_DECODES;
+}
+
+function tryOpen(path: string): number | undefined {
+  try {
+    return openSync(path, OPEN_FLAGS);
+  } catch {
+    return undefined;
+  }
+}
+
+/** ELF or compressed (gzip, xz, zstd) by magic bytes. */
+function looksLikeModule(b: Uint8Array): boolean {
+  return (b.length > 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46) || detectCompression(b) !== null;
+}
+
+function strerror(e: unknown): string {
+  if (e instanceof KernmodError && e.errno !== undefined) return errnoInfo(e.errno).description;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Collects a run's output in the shape RunOutput describes. What each argument prints is emitted in
+ * argument order as a function that writes it, or the promise of one (a module decoded on the thread
+ * pool); result() writes them all, in that order, once they are known.
+ */
+class RunWriter {
+  private texts: string[] = [];
+  private json: string[] = [];
+  private pending = '';
+  private status: 0 | 1 = 0;
+  private renders: Array<Render | Promise<Render>> = [];
+
+  emit(render: Render | Promise<Render>): void {
+    this.renders.push(render);
+  }
+
+  out(s: string): void {
+    this.pending += s;
+  }
+
+  err(s: string): void {
+    if (s === '') return;
+    this.texts.push(this.pending, s);
+    this.pending = '';
+  }
+
+  item(value: unknown): void {
+    this.json.push(JSON.stringify(value, null, 2));
+  }
+
+  fail(): void {
+    this.status = 1;
+  }
+
+  async result(): Promise<RunOutput> {
+    for (const r of this.renders) (r instanceof Promise ? await r : r)(this);
+    this.texts.push(this.pending);
+    return { texts: this.texts, json: this.json, status: this.status };
+  }
+}
+
+type Render = (w: RunWriter) => void;
