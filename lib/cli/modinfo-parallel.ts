@@ -66,12 +66,9 @@ export async function workerLoop(task: WorkerTask, send: (m: RunMessage) => void
   const runner = new ModinfoRunner(task.settings);
   const next = new Int32Array(task.next);
   const runs = Math.ceil(task.args.length / task.runSize);
-  const sent: Promise<void>[] = [];
   for (let i = claimRun(next, runs); i !== undefined; i = claimRun(next, runs)) {
-    sent.push(runner.run(runArgs(task.args, task.runSize, i)).then((output) => send({ run: i, output })));
-    await nextTick(); // let finished background decodes in
+    send({ run: i, output: await runner.run(runArgs(task.args, task.runSize, i)) });
   }
-  await Promise.all(sent);
 }
 
 /**
@@ -179,18 +176,17 @@ export async function printModinfo(args: string[], settings: ModinfoSettings, io
   installModinfoXz();
   const { ModinfoRunner } = await import('./modinfo-run.js');
   const runner = new ModinfoRunner(settings);
-  // A run is delivered when its last module is known (one may still be decoding on the thread pool);
-  // meanwhile this thread takes the next.
-  const delivered: Promise<void>[] = [];
   for (let i = claimRun(next, runs); i !== undefined; i = claimRun(next, runs)) {
-    delivered.push(runner.run(runArgs(args, runSize, i)).then((o) => deliver(i, o)));
-    await nextTick(); // let the workers' output and finished background decodes in
+    deliver(i, await runner.run(runArgs(args, runSize, i)));
+    if (alive > 0) await nextTick(); // let the workers' output in
   }
-  await Promise.all(delivered);
   // Every run is taken: wait for the workers' last ones (or for the workers to be gone).
   if (printed < runs && alive > 0) await new Promise<void>((resolve) => (settle = resolve));
   for (let i = printed; i < runs; i++) if (!done.has(i)) deliver(i, await runner.run(runArgs(args, runSize, i)));
-  await Promise.all(workers.map((w) => w.terminate()));
+  // Done: the workers end on their own once no run is left (or are stopped at exit, if one is still
+  // starting). Not terminate(): on a worker that is exiting by itself at that moment, its promise can
+  // stay pending for ever.
+  for (const w of workers) w.unref();
   printer.finish();
   return printer.status;
 }

@@ -7,8 +7,7 @@ import { closeSync, constants, fstatSync, openSync, realpathSync, statSync } fro
 import { errnoInfo } from '../errno.js';
 import { KernmodError, systemError } from '../errors.js';
 import { builtinModinfo } from '../elf/builtin.js';
-import type { CompressionFormat } from '../compress/detect.js';
-import { builtinModuleInfo, modinfoOfOpenFile, modinfoSync, type ModuleInfo } from '../elf/modinfo.js';
+import { builtinModuleInfo, modinfoOfOpenFileSync, modinfoSync, type ModuleInfo } from '../elf/modinfo.js';
 import { detectCompression } from '../compress/detect.js';
 import { HEAD_BYTES, readModuleHeadSync } from '../elf/read.js';
 import { moduleNameFromPath, MODULE_EXTENSIONS } from '../names.js';
@@ -32,8 +31,8 @@ export interface ModinfoSettings {
 
 /**
  * A run's output. Text mode: stdout and stderr pieces alternately, starting and ending with stdout
- * (`out, err, out, ..., out`), so the printer can flush stdout before each error as kmod's unbuffered
- * stderr and block-buffered stdout order them in a file. --json: one JSON text per module or failure.
+ * (`out, err, out, ..., out`), so that the printer can flush stdout before each error. --json: one JSON
+ * text per module or failure.
  */
 export interface RunOutput {
   texts: string[];
@@ -47,9 +46,6 @@ type Target = ResolvedModule | { kind: 'path'; path: string; fd?: number; size?:
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
-/** How many compressed modules one thread has decoded on the thread pool at a time. */
-const BACKGROUND_DECODES = Number(process.env.KM_EXP_K ?? 1);
-
 type Outcome = { ok: true; info: ModuleInfo } | { ok: false; name: string; filename: string; error: unknown };
 
 /**
@@ -60,8 +56,6 @@ type Outcome = { ok: true; info: ModuleInfo } | { ok: false; name: string; filen
 export class ModinfoRunner {
   private lookup?: ModinfoLookup;
   private cwd?: string;
-  /** Modules being decoded on the thread pool. */
-  private background = 0;
   /** Where compressed modules are decoded, one after another (nothing keeps a decoded image). */
   private image = Buffer.alloc(0);
   private readonly imageBuffer = (size: number): Uint8Array => {
@@ -69,7 +63,12 @@ export class ModinfoRunner {
     return this.image;
   };
 
-  constructor(readonly settings: ModinfoSettings) {}
+  private readonly fmt: FormatOptions;
+
+  constructor(readonly settings: ModinfoSettings) {
+    this.fmt = { nul: settings.nul };
+    if (settings.field !== undefined) this.fmt.field = settings.field;
+  }
 
   /** Runs `args` and returns what they print. Asynchronous only to load the lookup code on first need. */
   async run(args: readonly string[]): Promise<RunOutput> {
@@ -82,12 +81,9 @@ export class ModinfoRunner {
         for (const m of r.modules) this.print(arg, m, out);
         continue;
       }
-      const { json } = this.settings;
-      out.emit((w) => {
-        w.fail();
-        if (json) w.item({ argument: arg, error: { code: r.code, message: r.message } });
-        else w.err(`modinfo: ERROR: ${r.message}\n`);
-      });
+      out.fail();
+      if (this.settings.json) out.item({ argument: arg, error: { code: r.code, message: r.message } });
+      else out.err(`modinfo: ERROR: ${r.message}\n`);
     }
     return out.result();
   }
@@ -161,12 +157,10 @@ export class ModinfoRunner {
   private print(arg: string, t: Target, out: RunWriter): void {
     // -n needs only the path: kmod prints it without reading the module.
     if (this.settings.field === 'filename' && !this.settings.json && t.kind !== 'builtin') {
-      const path = t.path;
-      out.emit((w) => w.out(formatHeader('', path, false, this.fmt)));
+      out.out(formatHeader('', t.path, false, this.fmt));
       return;
     }
-    const r = this.load(t);
-    out.emit(r instanceof Promise ? r.then((o) => (w: RunWriter) => this.render(arg, o, w)) : (w) => this.render(arg, r, w));
+    this.render(arg, this.load(t), out);
   }
 
   private render(arg: string, r: Outcome, out: RunWriter): void {
@@ -197,13 +191,7 @@ export class ModinfoRunner {
     out.err(`modinfo: ERROR: could not get modinfo from '${r.name}': ${strerror(r.error)}\n`);
   }
 
-  private get fmt(): FormatOptions {
-    const fmt: FormatOptions = { nul: this.settings.nul };
-    if (this.settings.field !== undefined) fmt.field = this.settings.field;
-    return fmt;
-  }
-
-  private load(t: Target): Outcome | Promise<Outcome> {
+  private load(t: Target): Outcome {
     if (t.kind === 'builtin') {
       try {
         const bytes = t.listed ? this.lookup!.builtinModinfo() : null;
@@ -219,23 +207,13 @@ export class ModinfoRunner {
     // kmod maps a plain module file, and mmap refuses an empty one with EINVAL (before any ELF check).
     if (t.kind === 'path' && t.size === 0) return failed(systemError(-22, 'read', { path: t.path }));
     const opts = { lenient: true, versions: this.settings.json, buildId: this.settings.json };
-    let info: ModuleInfo | Promise<ModuleInfo>;
     try {
-      info = t.kind === 'path' && t.fd !== undefined ? modinfoOfOpenFile(t.fd, t.size!, t.path, opts, { head: t.head, into: this.imageBuffer, later: this.decodeLater }) : modinfoSync(t.path, opts);
+      const info = t.kind === 'path' && t.fd !== undefined ? modinfoOfOpenFileSync(t.fd, t.size!, t.path, opts, { head: t.head, into: this.imageBuffer }) : modinfoSync(t.path, opts);
+      return { ok: true, info };
     } catch (error) {
       return failed(error);
     }
-    if (!(info instanceof Promise)) return { ok: true, info };
-    this.background++;
-    return info.then((i): Outcome => ({ ok: true, info: i }), failed).finally(() => this.background--);
   }
-
-  /**
-   * Whether to decode this compressed module on the thread pool while this thread goes on with the next
-   * ones: one at a time, which keeps a second core decoding (decoding is most of the work for .ko.xz);
-   * this thread decodes the others itself meanwhile. (zstd has no off-thread decoder on Node 20.)
-   */
-  private readonly decodeLater = (format: CompressionFormat): boolean => format !== 'zstd' && this.background < BACKGROUND_DECODES;
 }
 
 function tryOpen(path: string): number | undefined {
@@ -256,21 +234,12 @@ function strerror(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/**
- * Collects a run's output in the shape RunOutput describes. What each argument prints is emitted in
- * argument order as a function that writes it, or the promise of one (a module decoded on the thread
- * pool); result() writes them all, in that order, once they are known.
- */
+/** Collects a run's output in the shape RunOutput describes. */
 class RunWriter {
   private texts: string[] = [];
   private json: string[] = [];
   private pending = '';
   private status: 0 | 1 = 0;
-  private renders: Array<Render | Promise<Render>> = [];
-
-  emit(render: Render | Promise<Render>): void {
-    this.renders.push(render);
-  }
 
   out(s: string): void {
     this.pending += s;
@@ -290,11 +259,8 @@ class RunWriter {
     this.status = 1;
   }
 
-  async result(): Promise<RunOutput> {
-    for (const r of this.renders) (r instanceof Promise ? await r : r)(this);
+  result(): RunOutput {
     this.texts.push(this.pending);
     return { texts: this.texts, json: this.json, status: this.status };
   }
 }
-
-type Render = (w: RunWriter) => void;

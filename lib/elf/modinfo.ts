@@ -206,17 +206,15 @@ export function modinfoSync(source: ModinfoSource, opts: ModinfoOptions = {}): M
  * modinfoSync of a module file the caller has already opened and fstat'ed (it closes it too): for the
  * CLI, which must open each argument anyway to tell a module file from a module name, and on a slow
  * file system (9p) saves the stat of every path. `read.head`: readModuleHeadSync's bytes of this file,
- * not read again; `read.into`: decompressSync's, for a compressed file; `read.later`: when it says so
- * for a compressed file, the file is decoded on the thread pool instead (a copy of its bytes, since
- * the reader's buffer is reused) and the answer is a promise. Not part of the package's API.
+ * not read again; `read.into`: decompressSync's, for a compressed file. Not part of the package's API.
  */
-export function modinfoOfOpenFile(
+export function modinfoOfOpenFileSync(
   fd: number,
   size: number,
   path: string,
   opts: ModinfoOptions = {},
-  read: { head?: Uint8Array; into?: DecompressSyncOptions['into']; later?: (format: CompressionFormat) => boolean } = {},
-): ModuleInfo | Promise<ModuleInfo> {
+  read: { head?: Uint8Array; into?: DecompressSyncOptions['into'] } = {},
+): ModuleInfo {
   let bytes: Uint8Array;
   const parsed: { elf?: ElfFile } = {};
   try {
@@ -230,12 +228,6 @@ export function modinfoOfOpenFile(
     } catch (e) {
       return withPath(e, path);
     }
-  }
-  const compression = detectCompression(bytes);
-  if (compression && read.later?.(compression)) {
-    return decompress(new Uint8Array(bytes), { maxBytes: opts.maxBytes })
-      .then((image) => modinfoFromImage(image, { ...opts, filename: path, compression }))
-      .catch((e: unknown) => withPath(e, path));
   }
   return decodeSync(bytes, path, opts, read.into);
 }
