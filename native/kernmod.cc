@@ -67,22 +67,25 @@ Bytes BytesArg(const Napi::CallbackInfo& info, size_t i) {
   throw Napi::TypeError::New(info.Env(), "image must be a Buffer, TypedArray, DataView or ArrayBuffer");
 }
 
-// The optional guard of finitModulePath: an array of byte prefixes (each 1..kMaxGuardHead bytes).
+// The optional guard of finitModulePath, as lib/backend/native.ts encodes it once per guard: one
+// Uint8Array of length-prefixed byte prefixes (n, n bytes, n, n bytes, ...), each 1..kMaxGuardHead.
+// One typed array rather than an array of them: it is read on every load, and walking a JS array from
+// C++ costs several Node-API calls per prefix.
 std::optional<sys::HeadGuard> GuardArg(const Napi::CallbackInfo& info, size_t i) {
   if (info.Length() <= i || info[i].IsUndefined()) return std::nullopt;
-  if (!info[i].IsArray()) throw Napi::TypeError::New(info.Env(), "guard must be an array of Uint8Array prefixes");
-  auto arr = info[i].As<Napi::Array>();
+  if (!info[i].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "guard must be an encoded Uint8Array");
+  auto ta = info[i].As<Napi::TypedArray>();
+  auto* p = static_cast<const unsigned char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  size_t n = ta.ByteLength();
   sys::HeadGuard guard;
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsTypedArray()) throw Napi::TypeError::New(info.Env(), "guard must be an array of Uint8Array prefixes");
-    auto ta = v.As<Napi::TypedArray>();
-    if (ta.ByteLength() == 0 || ta.ByteLength() > sys::kMaxGuardHead) {
+  for (size_t k = 0; k < n;) {
+    size_t len = p[k++];
+    if (len == 0 || len > sys::kMaxGuardHead || len > n - k) {
       throw Napi::RangeError::New(info.Env(), "a guard prefix must be 1 to " + std::to_string(sys::kMaxGuardHead) + " bytes");
     }
-    auto* base = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    guard.prefixes.emplace_back(base, ta.ByteLength());
-    if (ta.ByteLength() > guard.length) guard.length = ta.ByteLength();
+    guard.prefixes.emplace_back(reinterpret_cast<const char*>(p + k), len);
+    if (len > guard.length) guard.length = len;
+    k += len;
   }
   return guard;
 }
@@ -138,7 +141,7 @@ class FinitModuleFdWorker : public Worker {
 };
 
 // Resolves [ret, stage] (sys.h: 0 open failed, 1 finit_module ran, 2 the guard stopped, 3 pread
-// failed), and [ret, stage, head] when a guard's read happened: head = the bytes read, for TypeScript.
+// failed), and [ret, stage, head] when the guard stopped the call: head = the bytes read, for TypeScript.
 class FinitModulePathWorker : public Worker {
  public:
   FinitModulePathWorker(Napi::Env env, std::string path, std::string params, int flags, std::optional<sys::HeadGuard> guard)
@@ -161,11 +164,11 @@ class FinitModulePathWorker : public Worker {
 };
 
 Napi::Value PathResultValue(Napi::Env env, const sys::PathResult& r, const sys::HeadGuard* guard) {
-  bool read = guard != nullptr && (r.stage == 1 || r.stage == 2);  // the head was read
-  auto arr = Napi::Array::New(env, read ? 3 : 2);
+  bool stopped = guard != nullptr && r.stage == 2;  // only then does the caller need the head
+  auto arr = Napi::Array::New(env, stopped ? 3 : 2);
   arr.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(r.ret)));
   arr.Set(uint32_t{1}, Napi::Number::New(env, r.stage));
-  if (read) arr.Set(uint32_t{2}, Napi::Buffer<uint8_t>::Copy(env, guard->head, guard->got));
+  if (stopped) arr.Set(uint32_t{2}, Napi::Buffer<uint8_t>::Copy(env, guard->head, guard->got));
   return arr;
 }
 

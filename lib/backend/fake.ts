@@ -134,9 +134,9 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
       return { ret, syscall: 'open' };
     }
     try {
-      const checked = guard ? checkHeadSync(fd, guard, headLength) : undefined;
-      if (checked && 'stop' in checked) return checked.stop;
-      return { ret: finitFd(fd, params, flags), syscall: 'finit_module', ...(checked ? { head: checked.head } : {}) };
+      const stop = guard ? checkHeadSync(fd, guard, headLength) : undefined;
+      if (stop) return stop;
+      return { ret: finitFd(fd, params, flags), syscall: 'finit_module' };
     } finally {
       closeSync(fd);
     }

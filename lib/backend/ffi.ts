@@ -90,10 +90,10 @@ export function createFfiBackend(): Backend {
         return { ret: errnoOf(e), syscall: 'open' };
       }
       try {
-        const checked = guard ? await checkHead(handle, guard, headLength) : undefined;
-        if (checked && 'stop' in checked) return checked.stop;
+        const stop = guard ? await checkHead(handle, guard, headLength) : undefined;
+        if (stop) return stop;
         const ret = await async(finitArgs(handle.fd, params, flags));
-        return { ret, syscall: 'finit_module', ...(checked ? { head: checked.head } : {}) };
+        return { ret, syscall: 'finit_module', };
       } finally {
         await handle.close();
       }
@@ -107,10 +107,10 @@ export function createFfiBackend(): Backend {
         return { ret: errnoOf(e), syscall: 'open' };
       }
       try {
-        const checked = guard ? checkHeadSync(fd, guard, headLength) : undefined;
-        if (checked && 'stop' in checked) return checked.stop;
+        const stop = guard ? checkHeadSync(fd, guard, headLength) : undefined;
+        if (stop) return stop;
         const ret = sync(finitArgs(fd, params, flags));
-        return { ret, syscall: 'finit_module', ...(checked ? { head: checked.head } : {}) };
+        return { ret, syscall: 'finit_module', };
       } finally {
         closeSync(fd);
       }

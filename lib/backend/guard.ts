@@ -30,28 +30,28 @@ const errnoOf = (e: unknown): number => {
 
 /**
  * Reads the guard's head from offset 0 of `fd`. Returns the outcome to report when the call must not go
- * on (the read failed, or a prefix matched), else the head to attach to finit_module's outcome.
+ * on (the read failed, or a prefix matched), else undefined: go on to finit_module.
  */
-export function checkHeadSync(fd: number, guard: HeadGuard, length: number): { stop: PathOutcome } | { head: Uint8Array } {
+export function checkHeadSync(fd: number, guard: HeadGuard, length: number): PathOutcome | undefined {
   const buf = Buffer.alloc(length);
   let got: number;
   try {
     got = readSync(fd, buf, 0, length, 0);
   } catch (e) {
-    return { stop: { ret: errnoOf(e), syscall: 'read' } };
+    return { ret: errnoOf(e), syscall: 'read' };
   }
   const head = buf.subarray(0, got);
-  return guardMatches(guard, head) ? { stop: { ret: 0, syscall: 'read', head, stopped: true } } : { head };
+  return guardMatches(guard, head) ? { ret: 0, syscall: 'read', head, stopped: true } : undefined;
 }
 
-export async function checkHead(handle: FileHandle, guard: HeadGuard, length: number): Promise<{ stop: PathOutcome } | { head: Uint8Array }> {
+export async function checkHead(handle: FileHandle, guard: HeadGuard, length: number): Promise<PathOutcome | undefined> {
   const buf = Buffer.alloc(length);
   let got: number;
   try {
     ({ bytesRead: got } = await handle.read(buf, 0, length, 0));
   } catch (e) {
-    return { stop: { ret: errnoOf(e), syscall: 'read' } };
+    return { ret: errnoOf(e), syscall: 'read' };
   }
   const head = buf.subarray(0, got);
-  return guardMatches(guard, head) ? { stop: { ret: 0, syscall: 'read', head, stopped: true } } : { head };
+  return guardMatches(guard, head) ? { ret: 0, syscall: 'read', head, stopped: true } : undefined;
 }

@@ -1,5 +1,6 @@
 // The native addon backend (native/*.cc, built by node-gyp, found with `bindings`).
 import { createRequire } from 'node:module';
+import { guardLength } from './guard.js';
 import type { Backend, HeadGuard, PathOutcome } from './types.js';
 
 /** The raw surface of build/Release/kernmod.node, typed by hand (kept apart from the public types). */
@@ -8,9 +9,9 @@ export interface NativeBinding {
   initModuleSync(image: Uint8Array, params: string): number;
   finitModule(fd: number, params: string, flags: number): Promise<number>;
   finitModuleSync(fd: number, params: string, flags: number): number;
-  /** [ret, stage] or, with a guard, [ret, stage, head]; stage 0 open, 1 finit_module, 2 stopped, 3 pread. */
-  finitModulePath(path: string, params: string, flags: number, guard?: HeadGuard): Promise<RawPathOutcome>;
-  finitModulePathSync(path: string, params: string, flags: number, guard?: HeadGuard): RawPathOutcome;
+  /** [ret, stage], or [ret, 2, head] when the guard stopped it; stage 0 open, 1 finit_module, 2 stopped, 3 pread. */
+  finitModulePath(path: string, params: string, flags: number, guard?: EncodedGuard): Promise<RawPathOutcome>;
+  finitModulePathSync(path: string, params: string, flags: number, guard?: EncodedGuard): RawPathOutcome;
   deleteModule(name: string, flags: number): Promise<number>;
   deleteModuleSync(name: string, flags: number): number;
   errnoTable(): Record<string, [string, string]>;
@@ -18,6 +19,38 @@ export interface NativeBinding {
 }
 
 type RawPathOutcome = [ret: number, stage: 0 | 1 | 2 | 3, head?: Uint8Array];
+
+/** A HeadGuard as the addon reads it: its prefixes length-prefixed in one Uint8Array (n, n bytes, ...). */
+type EncodedGuard = Uint8Array;
+
+// Callers pass the same guard on every load (COMPRESSION_MAGICS): each is encoded once, and a cached
+// encoding is used only while it still matches the guard's bytes (typed arrays cannot be frozen).
+const encodedGuards = new WeakMap<HeadGuard, EncodedGuard>();
+
+function stillEncodes(guard: HeadGuard, enc: EncodedGuard): boolean {
+  let at = 0;
+  for (const p of guard) {
+    if (enc[at++] !== p.byteLength) return false;
+    for (let i = 0; i < p.byteLength; i++) if (enc[at++] !== p[i]) return false;
+  }
+  return at === enc.length;
+}
+
+/** Validates (as the other backends do: TypeError, RangeError) and encodes a guard for the addon. */
+export function encodeGuard(guard: HeadGuard): EncodedGuard {
+  const cached = encodedGuards.get(guard);
+  if (cached && stillEncodes(guard, cached)) return cached;
+  guardLength(guard);
+  const out = new Uint8Array(guard.reduce((n, p) => n + 1 + p.byteLength, 0));
+  let at = 0;
+  for (const p of guard) {
+    out[at++] = p.byteLength;
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  encodedGuards.set(guard, out);
+  return out;
+}
 
 let cached: NativeBinding | undefined;
 
@@ -54,8 +87,8 @@ export function createNativeBackend(binding: NativeBinding = loadNativeBinding()
     initModuleSync: (image, params) => binding.initModuleSync(image, params),
     finitModule: (fd, params, flags) => binding.finitModule(fd, params, flags),
     finitModuleSync: (fd, params, flags) => binding.finitModuleSync(fd, params, flags),
-    finitModulePath: async (path, params, flags, guard) => outcome(await binding.finitModulePath(path, params, flags, guard)),
-    finitModulePathSync: (path, params, flags, guard) => outcome(binding.finitModulePathSync(path, params, flags, guard)),
+    finitModulePath: (path, params, flags, guard) => binding.finitModulePath(path, params, flags, guard && encodeGuard(guard)).then(outcome),
+    finitModulePathSync: (path, params, flags, guard) => outcome(binding.finitModulePathSync(path, params, flags, guard && encodeGuard(guard))),
     deleteModule: (name, flags) => binding.deleteModule(name, flags),
     deleteModuleSync: (name, flags) => binding.deleteModuleSync(name, flags),
   };

@@ -11,7 +11,11 @@ export type BackendName = 'native' | 'ffi' | 'fake';
 export interface PathOutcome {
   ret: number;
   syscall: 'open' | 'read' | 'finit_module';
-  /** With a guard: the file's first bytes as read (up to the longest prefix; fewer at end of file). */
+  /**
+   * When the guard stopped the call: the file's first bytes as read (the longest prefix's length). Only
+   * then: a call that went on to finit_module has no use for them, and copying them out costs the
+   * common case (a plain module) an allocation per load.
+   */
   head?: Uint8Array;
   /** With a guard: the head began with one of its prefixes, so finit_module was not called (ret is 0). */
   stopped?: boolean;

@@ -136,22 +136,44 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-export async function runAsync<T>(steps: Steps<T>, ctx: DriverContext): Promise<T> {
-  let next = steps.next();
-  while (!next.done) {
-    let result: unknown;
-    try {
-      result = await performAsync(next.value, ctx);
-    } catch (err) {
-      next = steps.throw(err);
-      continue;
+/**
+ * Runs a policy with the Backend's Promise calls. A chain of `.then`, not an async function awaiting an
+ * async perform: each await layer is another promise reaction after every system call, and under
+ * emulation (the VM rig) that code runs cold after each load — the kernel's TLB flushes evict it — so
+ * the layers cost more than the thread-pool hop itself. Effects that need no I/O answer synchronously.
+ */
+export function runAsync<T>(steps: Steps<T>, ctx: DriverContext): Promise<T> {
+  const resume = (next: IteratorResult<Effect, T>): T | PromiseLike<T> => {
+    while (!next.done) {
+      let result: unknown;
+      try {
+        result = performAsync(next.value, ctx);
+      } catch (err) {
+        // Into the policy, so its finally blocks (e.g. removing a staged file) still run.
+        next = steps.throw(err);
+        continue;
+      }
+      if (isPromise(result)) {
+        return result.then(
+          (value) => resume(steps.next(value)),
+          (err) => resume(steps.throw(err)),
+        );
+      }
+      next = steps.next(result);
     }
-    next = steps.next(result);
+    return next.value;
+  };
+  try {
+    return Promise.resolve(resume(steps.next()));
+  } catch (err) {
+    return Promise.reject(err);
   }
-  return next.value;
 }
 
-async function performAsync(e: Effect, ctx: DriverContext): Promise<unknown> {
+const isPromise = (x: unknown): x is PromiseLike<unknown> => typeof (x as PromiseLike<unknown> | undefined)?.then === 'function';
+
+/** Carries out one effect: a Promise for I/O, the value itself when there is none; throws to abort. */
+function performAsync(e: Effect, ctx: DriverContext): unknown {
   const b = ctx.backend;
   const { signal } = ctx;
   // The signal is honoured before each system call and during pauses; a call already in the kernel
@@ -175,11 +197,12 @@ async function performAsync(e: Effect, ctx: DriverContext): Promise<unknown> {
         (s) => s.trim() || null,
         () => null,
       );
-    case 'stage': {
-      const path = join(await mkdtemp(join(tmpdir(), 'kernmod-')), 'module.ko');
-      await writeFile(path, e.image, { mode: 0o600 });
-      return path;
-    }
+    case 'stage':
+      return mkdtemp(join(tmpdir(), 'kernmod-')).then(async (dir) => {
+        const path = join(dir, 'module.ko');
+        await writeFile(path, e.image, { mode: 0o600 });
+        return path;
+      });
     case 'unstage':
       return rm(dirname(e.path), { recursive: true, force: true });
     case 'sleep':

@@ -17,7 +17,7 @@ import { invalidInput, systemError, type KernmodError, type Syscall } from '../e
 import { moduleNameFromPath, normalizeModuleName, validateModuleName } from '../names.js';
 import { encodeParams, type ParamsInput } from '../params.js';
 import { MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC } from './constants.js';
-import { runAsync, runSync, type DriverContext } from './effects.js';
+import { runAsync, runSync } from './effects.js';
 import type { EffectResults, Steps } from './steps.js';
 
 const ENOSYS = 38;
@@ -192,17 +192,31 @@ function* afterFailedFinit(c: Ctx, out: PathOutcome, format: CompressionFormat |
   throw fail(c, out.ret, 'finit_module', flags);
 }
 
-function* loadSteps(backend: Backend, p: Plan): Steps<LoadResult> {
+/**
+ * The first system call of a load by path, made by the drivers themselves (not through the policy's
+ * generator): finit_module with the compression magics as the head guard, so a plain module costs one
+ * open (the head is read on the fd that finit_module gets) and a compressed one comes back unloaded
+ * with its head. Most loads end with this call, and then no generator is made at all.
+ */
+function firstPathCall(p: Plan): { path: string; params: string; flags: number; guard: typeof COMPRESSION_MAGICS } | undefined {
+  return p.src.kind === 'path' ? { path: p.src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS } : undefined;
+}
+
+/** The load is done when the first call loaded a module that was not compressed. */
+function loadedByFirstCall(first: PathOutcome): boolean {
+  return first.ret >= 0 && !first.stopped;
+}
+
+/** The policy after `first` (the outcome of firstPathCall, for a path), or from the start. */
+function* loadSteps(backend: Backend, p: Plan, first?: PathOutcome): Steps<LoadResult> {
   const c: Ctx = { backend, p };
   if (p.src.kind === 'image') return yield* loadUserSpace(c, p.src.image, detectCompression(p.src.image), {});
 
-  // A file: its magic decides. A path goes to finit_module with the compression magics as the head
-  // guard, so a plain module costs one open (the head is read on the fd that finit_module gets); a
-  // compressed one comes back unloaded with its head. An fd is read (pread) before finit_module.
+  // A file: its magic decides. An fd is read (pread) before finit_module.
   let head: Uint8Array | number;
   if (p.src.kind === 'path') {
-    const first = (yield { op: 'finitPath', path: p.src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS }) as EffectResults['finitPath'];
-    if (first.ret >= 0 && !first.stopped) return done(c, 'finit_module');
+    first ??= (yield { op: 'finitPath', ...firstPathCall(p)! }) as EffectResults['finitPath'];
+    if (loadedByFirstCall(first)) return done(c, 'finit_module');
     if (!first.stopped) return yield* afterFailedFinit(c, first, null, p.flags);
     head = first.head!;
   } else {
@@ -239,11 +253,23 @@ export interface KernelEnv {
   sysRoot?: string;
 }
 
+// The drivers make the first call of a load by path (or an unload) directly and start the policy's
+// generator only when that call did not settle it: the common case is one system call, and under
+// emulation (the VM rig) every extra layer between two system calls shows — the code after a load runs
+// cold, its translations evicted by the kernel's TLB flushes — most of all on the async path, where
+// libuv and the promise machinery already run between the calls.
+
 export function loadModule(backend: Backend, source: ModuleSource, options: LoadOptions = {}, env: KernelEnv = {}): Promise<LoadResult> {
   try {
     const p = plan(source, options);
-    const ctx: DriverContext = { backend, ...env, ...(options.signal ? { signal: options.signal } : {}), subject: subjectOf(p) };
-    return runAsync(loadSteps(backend, p), ctx);
+    const { signal } = options;
+    const rest = (first?: PathOutcome): Promise<LoadResult> =>
+      runAsync(loadSteps(backend, p, first), { backend, ...env, ...(signal ? { signal } : {}), subject: subjectOf(p) });
+    const call = firstPathCall(p);
+    if (call === undefined || signal?.aborted) return rest(); // the policy checks the signal
+    return backend
+      .finitModulePath(call.path, call.params, call.flags, call.guard)
+      .then((first) => (loadedByFirstCall(first) ? done({ backend, p }, 'finit_module') : rest(first)));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -251,7 +277,10 @@ export function loadModule(backend: Backend, source: ModuleSource, options: Load
 
 export function loadModuleSync(backend: Backend, source: ModuleSource, options: Omit<LoadOptions, 'signal'> = {}, env: KernelEnv = {}): LoadResult {
   const p = plan(source, options);
-  return runSync(loadSteps(backend, p), { backend, ...env, subject: subjectOf(p) });
+  const call = firstPathCall(p);
+  const first = call && backend.finitModulePathSync(call.path, call.params, call.flags, call.guard);
+  if (first && loadedByFirstCall(first)) return done({ backend, p }, 'finit_module');
+  return runSync(loadSteps(backend, p, first), { backend, ...env, subject: subjectOf(p) });
 }
 
 function subjectOf(p: Plan): { path?: string; module?: string } {
@@ -260,7 +289,7 @@ function subjectOf(p: Plan): { path?: string; module?: string } {
 
 // ---- unload -----------------------------------------------------------------------------------------
 
-function prepareUnload(backend: Backend, name: string, options: UnloadOptions): { module: string; flags: number; waitMs: number } {
+function prepareUnload(backend: Backend, name: string, options: UnloadOptions): Unload {
   const module = normalizeModuleName(validateModuleName(name, backend.moduleNameLen));
   const waitMs = options.wait ?? 0;
   if (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0) {
@@ -276,9 +305,14 @@ export function nextDelay(previous: number, remaining: number): number {
   return Math.max(0, Math.min(previous === 0 ? 10 : previous * 2, 500, remaining));
 }
 
-function* unloadSteps(backend: Backend, u: { module: string; flags: number; waitMs: number }): Steps<UnloadResult> {
-  let ret = (yield { op: 'delete', name: u.module, flags: u.flags }) as EffectResults['delete'];
-  if (ret >= 0) return { module: u.module, attempts: 1, waitedMs: 0, flags: u.flags, backend: backend.name };
+type Unload = { module: string; flags: number; waitMs: number };
+
+const unloaded = (backend: Backend, u: Unload): UnloadResult => ({ module: u.module, attempts: 1, waitedMs: 0, flags: u.flags, backend: backend.name });
+
+/** The policy after the first delete_module answered `first` (the drivers make that call), or from the start. */
+function* unloadSteps(backend: Backend, u: Unload, first?: number): Steps<UnloadResult> {
+  let ret = first ?? ((yield { op: 'delete', name: u.module, flags: u.flags }) as EffectResults['delete']);
+  if (ret >= 0) return unloaded(backend, u);
   // Only a retry needs the clock: waitedMs counts from the first refusal.
   let attempts = 1;
   let delay = 0;
@@ -305,7 +339,11 @@ function* unloadSteps(backend: Backend, u: { module: string; flags: number; wait
 export function unloadModule(backend: Backend, name: string, options: UnloadOptions = {}): Promise<UnloadResult> {
   try {
     const u = prepareUnload(backend, name, options);
-    return runAsync(unloadSteps(backend, u), { backend, ...(options.signal ? { signal: options.signal } : {}), subject: { module: u.module } });
+    const { signal } = options;
+    const rest = (first?: number): Promise<UnloadResult> =>
+      runAsync(unloadSteps(backend, u, first), { backend, ...(signal ? { signal } : {}), subject: { module: u.module } });
+    if (signal?.aborted) return rest(); // the policy checks the signal
+    return backend.deleteModule(u.module, u.flags).then((ret) => (ret >= 0 ? unloaded(backend, u) : rest(ret)));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -313,5 +351,6 @@ export function unloadModule(backend: Backend, name: string, options: UnloadOpti
 
 export function unloadModuleSync(backend: Backend, name: string, options: Omit<UnloadOptions, 'signal'> = {}): UnloadResult {
   const u = prepareUnload(backend, name, options);
-  return runSync(unloadSteps(backend, u), { backend, subject: { module: u.module } });
+  const ret = backend.deleteModuleSync(u.module, u.flags);
+  return ret >= 0 ? unloaded(backend, u) : runSync(unloadSteps(backend, u, ret), { backend, subject: { module: u.module } });
 }

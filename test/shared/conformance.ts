@@ -63,9 +63,10 @@ describe.each(cases)('backend conformance: $label', ({ make, modules }) => {
     const b = make();
     const sync = b.finitModulePathSync(notElf, '', 0, [GZIP, XZ]);
     expect(sync).toEqual(await b.finitModulePath(notElf, '', 0, [GZIP, XZ]));
-    expect(sync).toEqual({ ret: expectKernel(-8), syscall: 'finit_module', head: Buffer.from('this i') });
-    // A file shorter than a prefix matches nothing (the head is what there was).
-    expect(await b.finitModulePath(oneByte, '', 0, [GZIP])).toEqual({ ret: expectKernel(-8), syscall: 'finit_module', head: Buffer.from([0x1f]) });
+    // The head is returned only when the guard stopped the call.
+    expect(sync).toEqual({ ret: expectKernel(-8), syscall: 'finit_module' });
+    // A file shorter than a prefix matches nothing.
+    expect(await b.finitModulePath(oneByte, '', 0, [GZIP])).toEqual({ ret: expectKernel(-8), syscall: 'finit_module' });
     // With a guard, a missing file still fails in open().
     expect(b.finitModulePathSync(missing, '', 0, [XZ])).toEqual({ ret: ENOENT, syscall: 'open' });
   });
