@@ -93,7 +93,7 @@ export function createFfiBackend(): Backend {
         const stop = guard ? await checkHead(handle, guard, headLength) : undefined;
         if (stop) return stop;
         const ret = await async(finitArgs(handle.fd, params, flags));
-        return { ret, syscall: 'finit_module', };
+        return { ret, syscall: 'finit_module' };
       } finally {
         await handle.close();
       }
@@ -110,7 +110,7 @@ export function createFfiBackend(): Backend {
         const stop = guard ? checkHeadSync(fd, guard, headLength) : undefined;
         if (stop) return stop;
         const ret = sync(finitArgs(fd, params, flags));
-        return { ret, syscall: 'finit_module', };
+        return { ret, syscall: 'finit_module' };
       } finally {
         closeSync(fd);
       }

@@ -130,8 +130,9 @@ function plan(source: ModuleSource, options: LoadOptions): Plan {
 
 // ---- the load policy ----------------------------------------------------------------------------------
 // Each `yield` hands one effect to the driver and gets its result back (typed by EffectResults). The
-// common case — a plain module by path — is one generator and one yield: the policy runs on every load,
-// and under emulation (the VM rig) nested generators and per-call closures cost more than the syscalls.
+// common case — a plain module by path — never reaches a generator (the drivers make its one call, see
+// loadModule); past it, plain yields rather than nested generators and per-call closures, which under
+// emulation (the VM rig) cost more than the syscalls.
 
 type Ctx = { backend: Backend; p: Plan };
 
@@ -264,7 +265,7 @@ export function loadModule(backend: Backend, source: ModuleSource, options: Load
     const p = plan(source, options);
     const { signal } = options;
     const rest = (first?: PathOutcome): Promise<LoadResult> =>
-      runAsync(loadSteps(backend, p, first), { backend, ...env, ...(signal ? { signal } : {}), subject: subjectOf(p) });
+      runAsync(loadSteps(backend, p, first), { backend, ...env, ...(signal ? { signal } : {}), subject: targetOf(p) });
     const call = firstPathCall(p);
     if (call === undefined || signal?.aborted) return rest(); // the policy checks the signal
     return backend
@@ -280,11 +281,7 @@ export function loadModuleSync(backend: Backend, source: ModuleSource, options: 
   const call = firstPathCall(p);
   const first = call && backend.finitModulePathSync(call.path, call.params, call.flags, call.guard);
   if (first && loadedByFirstCall(first)) return done({ backend, p }, 'finit_module');
-  return runSync(loadSteps(backend, p, first), { backend, ...env, subject: subjectOf(p) });
-}
-
-function subjectOf(p: Plan): { path?: string; module?: string } {
-  return { ...(p.path !== undefined ? { path: p.path } : {}), ...(p.module !== undefined ? { module: p.module } : {}) };
+  return runSync(loadSteps(backend, p, first), { backend, ...env, subject: targetOf(p) });
 }
 
 // ---- unload -----------------------------------------------------------------------------------------
