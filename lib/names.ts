@@ -7,7 +7,8 @@ export const MODULE_EXTENSIONS = ['.ko.zst', '.ko.xz', '.ko.gz', '.ko'] as const
 /** kmod's modname_normalize: `-` becomes `_`, and the name stops at the first `.`. */
 export function normalizeModuleName(name: string): string {
   const dot = name.indexOf('.');
-  return (dot === -1 ? name : name.slice(0, dot)).replaceAll('-', '_');
+  const base = dot === -1 ? name : name.slice(0, dot);
+  return base.indexOf('-') === -1 ? base : base.replaceAll('-', '_');
 }
 
 /** The module name kmod derives from a file path: its basename without extension, normalised. */
@@ -28,7 +29,9 @@ export function checkModuleName(name: unknown, limit: number, tooLongNote = ''):
   if (name.includes('/')) {
     throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains / (pass the module name, not a path)`, { module: name });
   }
-  const bytes = Buffer.byteLength(name, 'utf8');
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: a name that short cannot reach the limit, and skips
+  // the byte count (a call into Node's C++ on every unload).
+  const bytes = limit > 0 && name.length * 3 >= limit ? Buffer.byteLength(name, 'utf8') : 0;
   if (limit > 0 && bytes >= limit) {
     throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${limit - 1}${tooLongNote}`, {
       module: name,

@@ -140,8 +140,9 @@ class FinitModuleFdWorker : public Worker {
   int64_t ret_ = 0;
 };
 
-// Resolves [ret, stage] (sys.h: 0 open failed, 1 finit_module ran, 2 the guard stopped, 3 pread
-// failed), and [ret, stage, head] when the guard stopped the call: head = the bytes read, for TypeScript.
+// Resolves finit_module's result as a plain number when the call reached finit_module (stage 1: the
+// common case, and the cheapest value to hand back), else [ret, stage] (sys.h: 0 open failed, 2 the guard
+// stopped, 3 pread failed), with the head read as a third element when the guard stopped the call.
 class FinitModulePathWorker : public Worker {
  public:
   FinitModulePathWorker(Napi::Env env, std::string path, std::string params, int flags, std::optional<sys::HeadGuard> guard)
@@ -164,6 +165,7 @@ class FinitModulePathWorker : public Worker {
 };
 
 Napi::Value PathResultValue(Napi::Env env, const sys::PathResult& r, const sys::HeadGuard* guard) {
+  if (r.stage == 1) return Napi::Number::New(env, static_cast<double>(r.ret));
   bool stopped = guard != nullptr && r.stage == 2;  // only then does the caller need the head
   auto arr = Napi::Array::New(env, stopped ? 3 : 2);
   arr.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(r.ret)));

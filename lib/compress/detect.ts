@@ -7,8 +7,11 @@ const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd] as const; // little-endian 0xFD2FB52
 const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] as const; // "\xFD7zXZ\0"
 const GZIP_MAGIC = [0x1f, 0x8b] as const;
 
-/** Every format's magic, e.g. as the head guard of a finit_module by path (backend/types.ts). */
-export const COMPRESSION_MAGICS: readonly Uint8Array[] = [ZSTD_MAGIC, XZ_MAGIC, GZIP_MAGIC].map((m) => Uint8Array.from(m));
+/**
+ * Every format's magic: the head guard of the load policy's finit_module by path (backend/types.ts).
+ * Internal to the package and never written: the native backend encodes it once (backend/native.ts).
+ */
+export const COMPRESSION_MAGICS: readonly Uint8Array[] = Object.freeze([ZSTD_MAGIC, XZ_MAGIC, GZIP_MAGIC].map((m) => Uint8Array.from(m)));
 
 /** The number of leading bytes detectCompression needs to decide. */
 export const COMPRESSION_MAGIC_BYTES = XZ_MAGIC.length;

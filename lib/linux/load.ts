@@ -112,8 +112,6 @@ interface Plan {
   path: string | undefined;
 }
 
-const DECOMPRESS_CHOICES = new Set(['auto', 'kernel', 'user']);
-
 function plan(source: ModuleSource, options: LoadOptions): Plan {
   const src = classify(source);
   const params = options.params === undefined ? '' : encodeParams(options.params);
@@ -121,7 +119,7 @@ function plan(source: ModuleSource, options: LoadOptions): Plan {
   if (options.ignoreModversions) flags |= MODULE_INIT_IGNORE_MODVERSIONS;
   if (options.ignoreVermagic) flags |= MODULE_INIT_IGNORE_VERMAGIC;
   const decompress = options.decompress ?? 'auto';
-  if (!DECOMPRESS_CHOICES.has(decompress)) {
+  if (decompress !== 'auto' && decompress !== 'kernel' && decompress !== 'user') {
     throw invalidInput('ERR_KERNMOD_INVALID_OPTION', `decompress must be 'auto', 'kernel' or 'user', got ${String(decompress)}`);
   }
   const path = src.kind === 'path' ? src.path : undefined;
@@ -148,6 +146,11 @@ function done({ backend, p }: Ctx, syscall: LoadResult['syscall'], extra?: Parti
   return p.path !== undefined
     ? { module: p.module, syscall, path: p.path, params: p.params, flags: p.flags, ...extra, backend: backend.name }
     : { module: p.module, syscall, params: p.params, flags: p.flags, ...extra, backend: backend.name };
+}
+
+/** done() for the common case, a load by path that its first call settled (same keys, same order). */
+function loadedByPath(backend: Backend, p: Plan): LoadResult {
+  return { module: p.module, syscall: 'finit_module', path: p.path, params: p.params, flags: p.flags, backend: backend.name };
 }
 
 /** init_module of bytes; with ignore flags, finit_module of a staged copy instead. */
@@ -194,21 +197,17 @@ function* afterFailedFinit(c: Ctx, out: PathOutcome, format: CompressionFormat |
 }
 
 /**
- * The first system call of a load by path, made by the drivers themselves (not through the policy's
+ * The first system call of a load by path is made by the drivers themselves (not through the policy's
  * generator): finit_module with the compression magics as the head guard, so a plain module costs one
  * open (the head is read on the fd that finit_module gets) and a compressed one comes back unloaded
- * with its head. Most loads end with this call, and then no generator is made at all.
+ * with its head. The load is done when that call loaded a module that was not compressed: most loads,
+ * and then no generator is made at all.
  */
-function firstPathCall(p: Plan): { path: string; params: string; flags: number; guard: typeof COMPRESSION_MAGICS } | undefined {
-  return p.src.kind === 'path' ? { path: p.src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS } : undefined;
-}
-
-/** The load is done when the first call loaded a module that was not compressed. */
 function loadedByFirstCall(first: PathOutcome): boolean {
-  return first.ret >= 0 && !first.stopped;
+  return first.ret >= 0 && first.stopped !== true;
 }
 
-/** The policy after `first` (the outcome of firstPathCall, for a path), or from the start. */
+/** The policy after `first` (the outcome of the drivers' first call, for a path), or from the start. */
 function* loadSteps(backend: Backend, p: Plan, first?: PathOutcome): Steps<LoadResult> {
   const c: Ctx = { backend, p };
   if (p.src.kind === 'image') return yield* loadUserSpace(c, p.src.image, detectCompression(p.src.image), {});
@@ -216,7 +215,7 @@ function* loadSteps(backend: Backend, p: Plan, first?: PathOutcome): Steps<LoadR
   // A file: its magic decides. An fd is read (pread) before finit_module.
   let head: Uint8Array | number;
   if (p.src.kind === 'path') {
-    first ??= (yield { op: 'finitPath', ...firstPathCall(p)! }) as EffectResults['finitPath'];
+    first ??= (yield { op: 'finitPath', path: p.src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS }) as EffectResults['finitPath'];
     if (loadedByFirstCall(first)) return done(c, 'finit_module');
     if (!first.stopped) return yield* afterFailedFinit(c, first, null, p.flags);
     head = first.head!;
@@ -260,28 +259,34 @@ export interface KernelEnv {
 // cold, its translations evicted by the kernel's TLB flushes — most of all on the async path, where
 // libuv and the promise machinery already run between the calls.
 
-export function loadModule(backend: Backend, source: ModuleSource, options: LoadOptions = {}, env: KernelEnv = {}): Promise<LoadResult> {
+// Shared defaults: no object is made per call for an omitted argument.
+const NO_OPTIONS: Readonly<LoadOptions & UnloadOptions> = Object.freeze({});
+const NO_ENV: Readonly<KernelEnv> = Object.freeze({});
+
+export function loadModule(backend: Backend, source: ModuleSource, options: LoadOptions = NO_OPTIONS, env: KernelEnv = NO_ENV): Promise<LoadResult> {
   try {
     const p = plan(source, options);
     const { signal } = options;
-    const rest = (first?: PathOutcome): Promise<LoadResult> =>
-      runAsync(loadSteps(backend, p, first), { backend, ...env, ...(signal ? { signal } : {}), subject: targetOf(p) });
-    const call = firstPathCall(p);
-    if (call === undefined || signal?.aborted) return rest(); // the policy checks the signal
+    // Not a path, or already aborted: the policy from the start (it checks the signal).
+    if (p.src.kind !== 'path' || signal?.aborted) return runAsync(loadSteps(backend, p), driverEnv(backend, env, signal, p));
     return backend
-      .finitModulePath(call.path, call.params, call.flags, call.guard)
-      .then((first) => (loadedByFirstCall(first) ? done({ backend, p }, 'finit_module') : rest(first)));
+      .finitModulePath(p.src.path, p.params, p.flags, COMPRESSION_MAGICS)
+      .then((first) => (loadedByFirstCall(first) ? loadedByPath(backend, p) : runAsync(loadSteps(backend, p, first), driverEnv(backend, env, signal, p))));
   } catch (e) {
     return Promise.reject(e);
   }
 }
 
-export function loadModuleSync(backend: Backend, source: ModuleSource, options: Omit<LoadOptions, 'signal'> = {}, env: KernelEnv = {}): LoadResult {
+export function loadModuleSync(backend: Backend, source: ModuleSource, options: Omit<LoadOptions, 'signal'> = NO_OPTIONS, env: KernelEnv = NO_ENV): LoadResult {
   const p = plan(source, options);
-  const call = firstPathCall(p);
-  const first = call && backend.finitModulePathSync(call.path, call.params, call.flags, call.guard);
-  if (first && loadedByFirstCall(first)) return done({ backend, p }, 'finit_module');
-  return runSync(loadSteps(backend, p, first), { backend, ...env, subject: targetOf(p) });
+  if (p.src.kind !== 'path') return runSync(loadSteps(backend, p), driverEnv(backend, env, undefined, p));
+  const first = backend.finitModulePathSync(p.src.path, p.params, p.flags, COMPRESSION_MAGICS);
+  if (loadedByFirstCall(first)) return loadedByPath(backend, p);
+  return runSync(loadSteps(backend, p, first), driverEnv(backend, env, undefined, p));
+}
+
+function driverEnv(backend: Backend, env: KernelEnv, signal: AbortSignal | undefined, p: Plan) {
+  return { backend, ...env, ...(signal ? { signal } : {}), subject: targetOf(p) };
 }
 
 // ---- unload -----------------------------------------------------------------------------------------
@@ -289,7 +294,7 @@ export function loadModuleSync(backend: Backend, source: ModuleSource, options: 
 function prepareUnload(backend: Backend, name: string, options: UnloadOptions): Unload {
   const module = normalizeModuleName(validateModuleName(name, backend.moduleNameLen));
   const waitMs = options.wait ?? 0;
-  if (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0) {
+  if (waitMs !== 0 && (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0)) {
     throw invalidInput('ERR_KERNMOD_INVALID_OPTION', `wait must be a number of ms >= 0, got ${String(options.wait)}`);
   }
   let flags = backend.flags.O_NONBLOCK;
@@ -333,21 +338,25 @@ function* unloadSteps(backend: Backend, u: Unload, first?: number): Steps<Unload
   }
 }
 
-export function unloadModule(backend: Backend, name: string, options: UnloadOptions = {}): Promise<UnloadResult> {
+export function unloadModule(backend: Backend, name: string, options: UnloadOptions = NO_OPTIONS): Promise<UnloadResult> {
   try {
     const u = prepareUnload(backend, name, options);
     const { signal } = options;
-    const rest = (first?: number): Promise<UnloadResult> =>
-      runAsync(unloadSteps(backend, u, first), { backend, ...(signal ? { signal } : {}), subject: { module: u.module } });
-    if (signal?.aborted) return rest(); // the policy checks the signal
-    return backend.deleteModule(u.module, u.flags).then((ret) => (ret >= 0 ? unloaded(backend, u) : rest(ret)));
+    if (signal?.aborted) return runAsync(unloadSteps(backend, u), unloadEnv(backend, signal, u)); // the policy checks the signal
+    return backend
+      .deleteModule(u.module, u.flags)
+      .then((ret) => (ret >= 0 ? unloaded(backend, u) : runAsync(unloadSteps(backend, u, ret), unloadEnv(backend, signal, u))));
   } catch (e) {
     return Promise.reject(e);
   }
 }
 
-export function unloadModuleSync(backend: Backend, name: string, options: Omit<UnloadOptions, 'signal'> = {}): UnloadResult {
+export function unloadModuleSync(backend: Backend, name: string, options: Omit<UnloadOptions, 'signal'> = NO_OPTIONS): UnloadResult {
   const u = prepareUnload(backend, name, options);
   const ret = backend.deleteModuleSync(u.module, u.flags);
-  return ret >= 0 ? unloaded(backend, u) : runSync(unloadSteps(backend, u, ret), { backend, subject: { module: u.module } });
+  return ret >= 0 ? unloaded(backend, u) : runSync(unloadSteps(backend, u, ret), unloadEnv(backend, undefined, u));
+}
+
+function unloadEnv(backend: Backend, signal: AbortSignal | undefined, u: Unload) {
+  return { backend, ...(signal ? { signal } : {}), subject: { module: u.module } };
 }
