@@ -8,9 +8,14 @@
 // made to allocate more than the caller allowed.
 #include <napi.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #if defined(KERNMOD_HAVE_LZMA)
 #include <lzma.h>
@@ -141,6 +146,55 @@ Napi::Value DecodeInto(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(written));
 }
 
+// readFile(path, buffer): a compressed module's bytes in one call, for the modinfo CLI, which reads
+// thousands of them one after another: open (O_RDONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC: a FIFO named like
+// a module cannot hang it), fstat, read, close. Node's fs makes each of those a separate call through
+// its JavaScript and C++ layers, and under emulation (the VM rig) that path cost more than the system
+// calls themselves (~2.5 ms per file measured in the guest, against ~1 ms for the same calls from C).
+// Returns the bytes read when the file is regular and fits `buffer` (fewer than its size only if it
+// shrank meanwhile); its size, without reading, when it is larger than `buffer` (the caller grows the
+// buffer and calls again); -errno of the failed call; or kNotRegular.
+constexpr double kNotRegular = -4096;
+
+Napi::Value ReadFile(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsTypedArray()) {
+    throw Napi::TypeError::New(info.Env(), "expected (string path, Uint8Array buffer)");
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  auto ta = info[1].As<Napi::TypedArray>();
+  auto* buf = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  size_t cap = ta.ByteLength();
+  auto result = [&](double v) { return Napi::Number::New(info.Env(), v); };
+
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return result(-errno);
+  struct stat st;
+  double ret;
+  if (fstat(fd, &st) != 0) {
+    ret = -errno;
+  } else if (!S_ISREG(st.st_mode)) {
+    ret = kNotRegular;
+  } else if (static_cast<uint64_t>(st.st_size) > cap) {
+    ret = static_cast<double>(st.st_size);
+  } else {
+    size_t size = static_cast<size_t>(st.st_size), got = 0;
+    ret = 0;
+    while (got < size) {
+      ssize_t n = read(fd, buf + got, size - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        ret = -errno;
+        break;
+      }
+      if (n == 0) break;  // the file shrank
+      got += static_cast<size_t>(n);
+    }
+    if (ret == 0) ret = static_cast<double>(got);
+  }
+  close(fd);
+  return result(ret);
+}
+
 Napi::Value DecodeSync(const Napi::CallbackInfo& info) {
   Input in = Args(info);
   uint8_t* out = Allocate(info.Env(), in.size);
@@ -160,6 +214,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, DecodeAsync, "decode"));
   exports.Set("decodeSync", Napi::Function::New(env, DecodeSync, "decodeSync"));
   exports.Set("decodeInto", Napi::Function::New(env, DecodeInto, "decodeInto"));
+  exports.Set("readFile", Napi::Function::New(env, ReadFile, "readFile"));
+  exports.Set("NOT_REGULAR", Napi::Number::New(env, kNotRegular));
   exports.Set("version", Napi::String::New(env, lzma_version_string()));
 #else
   exports.Set("available", Napi::Boolean::New(env, false));

@@ -7,12 +7,13 @@ import { closeSync, constants, fstatSync, openSync, realpathSync, statSync } fro
 import { errnoInfo } from '../errno.js';
 import { KernmodError, systemError } from '../errors.js';
 import { builtinModinfo } from '../elf/builtin.js';
-import { builtinModuleInfo, modinfoOfOpenFileSync, modinfoSync, type ModuleInfo } from '../elf/modinfo.js';
+import { builtinModuleInfo, modinfoOfFileBytesSync, modinfoOfOpenFileSync, modinfoSync, type ModuleInfo } from '../elf/modinfo.js';
 import { detectCompression } from '../compress/detect.js';
 import { HEAD_BYTES, readModuleHeadSync } from '../elf/read.js';
 import { moduleNameFromPath, MODULE_EXTENSIONS } from '../names.js';
 import { formatHeader, formatModinfo, invalidParmLines, modinfoJson, type FormatOptions } from './modinfo-format.js';
 import type { ModinfoLookup, ResolvedModule } from './modinfo-lookup.js';
+import { modinfoFileReader } from './modinfo-xz.js';
 
 /** What the command line asked for, as plain data (it is copied to worker threads). */
 export interface ModinfoSettings {
@@ -42,7 +43,13 @@ export interface RunOutput {
 }
 
 /** A module to print: a file (open already, when `fd` is given) or what a lookup found. */
-type Target = ResolvedModule | { kind: 'path'; path: string; fd?: number; size?: number; head?: Uint8Array };
+type Target =
+  | ResolvedModule
+  | { kind: 'path'; path: string; fd?: number; size?: number; head?: Uint8Array }
+  | { kind: 'bytes'; path: string; bytes: Uint8Array };
+
+/** Extensions whose files are read whole in one call (they must be decompressed whole anyway). */
+const COMPRESSED_EXTENSIONS = MODULE_EXTENSIONS.filter((ext) => ext !== '.ko');
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
@@ -62,6 +69,8 @@ export class ModinfoRunner {
     if (this.image.length < size) this.image = Buffer.allocUnsafe(Math.max(size, 2 * this.image.length));
     return this.image;
   };
+  /** Where compressed module files are read whole, one after another (see readCompressedFile). */
+  private input = Buffer.allocUnsafe(1 << 20);
 
   private readonly fmt: FormatOptions;
 
@@ -106,6 +115,14 @@ export class ModinfoRunner {
    */
   private printIfModuleFile(arg: string, out: RunWriter): boolean {
     if (!MODULE_EXTENSIONS.some((ext) => arg.endsWith(ext))) return false;
+    if (!(this.settings.field === 'filename' && !this.settings.json) && COMPRESSED_EXTENSIONS.some((ext) => arg.endsWith(ext))) {
+      const bytes = this.readCompressedFile(arg);
+      if (bytes === 'not-regular') return false;
+      if (bytes !== undefined) {
+        this.print(arg, { kind: 'bytes', path: this.absolute(arg), bytes }, out);
+        return true;
+      }
+    }
     // -n prints the path without reading the file: kmod's stat alone decides.
     const fd = this.settings.field === 'filename' && !this.settings.json ? undefined : tryOpen(arg);
     if (fd === undefined) {
@@ -138,6 +155,25 @@ export class ModinfoRunner {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * A compressed module file, read whole with the liblzma addon's one-call reader (open, fstat, read,
+   * close), into a buffer reused from file to file. Undefined when that reader is not there, or for
+   * anything but a non-empty regular file that could be read: the node:fs path below then decides,
+   * and reports errors, as for any module file.
+   */
+  private readCompressedFile(path: string): Uint8Array | 'not-regular' | undefined {
+    const reader = modinfoFileReader();
+    if (reader === undefined) return undefined;
+    let n = reader.read(path, this.input);
+    if (n > this.input.length) {
+      this.input = Buffer.allocUnsafe(Math.max(n, 2 * this.input.length));
+      n = reader.read(path, this.input);
+    }
+    if (n === reader.NOT_REGULAR) return 'not-regular';
+    if (n <= 0 || n > this.input.length) return undefined;
+    return this.input.subarray(0, n);
   }
 
   /** kmod's path_make_absolute_cwd: prefix the working directory, without normalising. */
@@ -208,7 +244,12 @@ export class ModinfoRunner {
     if (t.kind === 'path' && t.size === 0) return failed(systemError(-22, 'read', { path: t.path }));
     const opts = { lenient: true, versions: this.settings.json, buildId: this.settings.json };
     try {
-      const info = t.kind === 'path' && t.fd !== undefined ? modinfoOfOpenFileSync(t.fd, t.size!, t.path, opts, { head: t.head, into: this.imageBuffer }) : modinfoSync(t.path, opts);
+      const info =
+        t.kind === 'bytes'
+          ? modinfoOfFileBytesSync(t.bytes, t.path, opts, this.imageBuffer)
+          : t.kind === 'path' && t.fd !== undefined
+            ? modinfoOfOpenFileSync(t.fd, t.size!, t.path, opts, { head: t.head, into: this.imageBuffer })
+            : modinfoSync(t.path, opts);
       return { ok: true, info };
     } catch (error) {
       return failed(error);

@@ -7,15 +7,42 @@ import { createRequire } from 'node:module';
 import { installNativeXz } from '../backend/native-xz.js';
 import { loadXz, setXzDecoder } from '../compress/index.js';
 
+interface XzBinding {
+  decodeInto?: (input: Uint8Array, output: Uint8Array) => number;
+  readFile?: (path: string, buffer: Uint8Array) => number;
+  NOT_REGULAR?: number;
+}
+
+/**
+ * The addon's whole-file reader (native/xz.cc, readFile): open + fstat + read + close in one call.
+ * Returns the bytes read when the file is regular and fits `buffer`; its size when it does not fit;
+ * -errno; or NOT_REGULAR.
+ */
+export interface FileReader {
+  read(path: string, buffer: Uint8Array): number;
+  readonly NOT_REGULAR: number;
+}
+
+let reader: FileReader | undefined;
+
+/** The reader installModinfoXz found (undefined without the liblzma addon: read with node:fs then). */
+export function modinfoFileReader(): FileReader | undefined {
+  return reader;
+}
+
 export function installModinfoXz(): void {
   if (installNativeXz() === null) return; // @napi-rs/lzma: it has no decode-into
+  let binding: XzBinding;
+  try {
+    binding = createRequire(import.meta.url)('bindings')('kernmod_xz') as XzBinding;
+  } catch {
+    return;
+  }
+  const { readFile, NOT_REGULAR } = binding;
+  if (readFile && NOT_REGULAR !== undefined) reader = { read: (path, buffer) => readFile(path, buffer), NOT_REGULAR };
   const decoder = loadXz();
   if (decoder.decompressInto) return;
-  try {
-    const binding = createRequire(import.meta.url)('bindings')('kernmod_xz') as { decodeInto?: (input: Uint8Array, output: Uint8Array) => number };
-    const decodeInto = binding.decodeInto;
-    if (decodeInto) setXzDecoder({ ...decoder, decompressInto: (input, output) => decodeInto(input, output) });
-  } catch {
-    /* an addon built before decodeInto: decode as native-xz does */
-  }
+  const decodeInto = binding.decodeInto;
+  // Without it (an addon built before decodeInto), decode as native-xz does.
+  if (decodeInto) setXzDecoder({ ...decoder, decompressInto: (input, output) => decodeInto(input, output) });
 }

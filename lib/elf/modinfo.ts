@@ -232,6 +232,14 @@ export function modinfoOfOpenFileSync(
   return decodeSync(bytes, path, opts, read.into);
 }
 
+/**
+ * modinfoSync of a module file's bytes, read by the caller (the CLI's one-call reader of compressed
+ * modules); `into`: decompressSync's, for a compressed file. Not part of the package's API.
+ */
+export function modinfoOfFileBytesSync(bytes: Uint8Array, path: string, opts: ModinfoOptions = {}, into?: DecompressSyncOptions['into']): ModuleInfo {
+  return decodeSync(bytes, path, opts, into);
+}
+
 /** The sections modinfoFromImage will decode with these options (a sparse read skips the others). */
 function sectionsFor(opts: ModinfoOptions): readonly string[] {
   if (opts.versions !== false && opts.buildId !== false) return MODINFO_SECTIONS;

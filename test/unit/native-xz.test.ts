@@ -45,3 +45,26 @@ describe.skipIf(!binding?.available)('kernmod_xz (liblzma)', () => {
     }
   });
 });
+
+describe.skipIf(!binding?.available)('kernmod_xz readFile (the modinfo CLI reader of compressed modules)', () => {
+  it('reads a regular file whole, says its size when it does not fit, -errno, or NOT_REGULAR', async () => {
+    const { installModinfoXz, modinfoFileReader } = await import('../../lib/cli/modinfo-xz.js');
+    installModinfoXz();
+    const reader = modinfoFileReader()!;
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'kernmod-readfile-'));
+    const file = join(dir, 'm.ko.xz');
+    writeFileSync(file, raw.subarray(0, 1000));
+    const buf = Buffer.alloc(1000);
+    expect(reader.read(file, buf)).toBe(1000);
+    expect(Buffer.compare(buf, raw.subarray(0, 1000))).toBe(0);
+    expect(reader.read(file, Buffer.alloc(999))).toBe(1000); // the size: grow and call again
+    expect(reader.read(join(dir, 'missing'), buf)).toBe(-2); // ENOENT
+    expect(reader.read(dir, buf)).toBe(reader.NOT_REGULAR);
+    expect(reader.read('/dev/null', buf)).toBe(reader.NOT_REGULAR);
+    writeFileSync(file, '');
+    expect(reader.read(file, buf)).toBe(0);
+  });
+});
