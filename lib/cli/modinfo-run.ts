@@ -65,10 +65,7 @@ export class ModinfoRunner {
   private cwd?: string;
   /** Where compressed modules are decoded, one after another (nothing keeps a decoded image). */
   private image = Buffer.alloc(0);
-  private readonly imageBuffer = (size: number): Uint8Array => {
-    if (this.image.length < size) this.image = Buffer.allocUnsafe(Math.max(size, 2 * this.image.length));
-    return this.image;
-  };
+  private readonly imageBuffer = (size: number): Uint8Array => (this.image = atLeast(this.image, size));
   /** Where compressed module files are read whole, one after another (see readCompressedFile). */
   private input = Buffer.allocUnsafe(1 << 20);
 
@@ -115,7 +112,9 @@ export class ModinfoRunner {
    */
   private printIfModuleFile(arg: string, out: RunWriter): boolean {
     if (!MODULE_EXTENSIONS.some((ext) => arg.endsWith(ext))) return false;
-    if (!(this.settings.field === 'filename' && !this.settings.json) && COMPRESSED_EXTENSIONS.some((ext) => arg.endsWith(ext))) {
+    // -n prints the path without reading the file: kmod's stat alone decides.
+    const pathOnly = this.settings.field === 'filename' && !this.settings.json;
+    if (!pathOnly && COMPRESSED_EXTENSIONS.some((ext) => arg.endsWith(ext))) {
       const bytes = this.readCompressedFile(arg);
       if (bytes === 'not-regular') return false;
       if (bytes !== undefined) {
@@ -123,8 +122,7 @@ export class ModinfoRunner {
         return true;
       }
     }
-    // -n prints the path without reading the file: kmod's stat alone decides.
-    const fd = this.settings.field === 'filename' && !this.settings.json ? undefined : tryOpen(arg);
+    const fd = pathOnly ? undefined : tryOpen(arg);
     if (fd === undefined) {
       // Also when it cannot be opened: one that cannot be read (like an unreadable file) fails as such
       // when modinfoSync opens it again.
@@ -168,7 +166,7 @@ export class ModinfoRunner {
     if (reader === undefined) return undefined;
     let n = reader.read(path, this.input);
     if (n > this.input.length) {
-      this.input = Buffer.allocUnsafe(Math.max(n, 2 * this.input.length));
+      this.input = atLeast(this.input, n);
       n = reader.read(path, this.input);
     }
     if (n === reader.NOT_REGULAR) return 'not-regular';
@@ -255,6 +253,11 @@ export class ModinfoRunner {
       return failed(error);
     }
   }
+}
+
+/** `buf` when it holds `size` bytes, else a larger one (at least double: a run grows it a few times). */
+function atLeast(buf: Buffer<ArrayBuffer>, size: number): Buffer<ArrayBuffer> {
+  return buf.length >= size ? buf : Buffer.allocUnsafe(Math.max(size, 2 * buf.length));
 }
 
 function tryOpen(path: string): number | undefined {

@@ -17,7 +17,7 @@ import { invalidInput, systemError, type KernmodError, type Syscall } from '../e
 import { moduleNameFromPath, normalizeModuleName, validateModuleName } from '../names.js';
 import { encodeParams, type ParamsInput } from '../params.js';
 import { MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC } from './constants.js';
-import { runAsync, runSync } from './effects.js';
+import { runAsync, runSync, type DriverContext } from './effects.js';
 import type { EffectResults, Steps } from './steps.js';
 
 const ENOSYS = 38;
@@ -268,10 +268,10 @@ export function loadModule(backend: Backend, source: ModuleSource, options: Load
     const p = plan(source, options);
     const { signal } = options;
     // Not a path, or already aborted: the policy from the start (it checks the signal).
-    if (p.src.kind !== 'path' || signal?.aborted) return runAsync(loadSteps(backend, p), driverEnv(backend, env, signal, p));
+    if (p.src.kind !== 'path' || signal?.aborted) return runAsync(loadSteps(backend, p), driverContext(backend, signal, targetOf(p), env));
     return backend
       .finitModulePath(p.src.path, p.params, p.flags, COMPRESSION_MAGICS)
-      .then((first) => (loadedByFirstCall(first) ? loadedByPath(backend, p) : runAsync(loadSteps(backend, p, first), driverEnv(backend, env, signal, p))));
+      .then((first) => (loadedByFirstCall(first) ? loadedByPath(backend, p) : runAsync(loadSteps(backend, p, first), driverContext(backend, signal, targetOf(p), env))));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -279,14 +279,15 @@ export function loadModule(backend: Backend, source: ModuleSource, options: Load
 
 export function loadModuleSync(backend: Backend, source: ModuleSource, options: Omit<LoadOptions, 'signal'> = NO_OPTIONS, env: KernelEnv = NO_ENV): LoadResult {
   const p = plan(source, options);
-  if (p.src.kind !== 'path') return runSync(loadSteps(backend, p), driverEnv(backend, env, undefined, p));
+  if (p.src.kind !== 'path') return runSync(loadSteps(backend, p), driverContext(backend, undefined, targetOf(p), env));
   const first = backend.finitModulePathSync(p.src.path, p.params, p.flags, COMPRESSION_MAGICS);
   if (loadedByFirstCall(first)) return loadedByPath(backend, p);
-  return runSync(loadSteps(backend, p, first), driverEnv(backend, env, undefined, p));
+  return runSync(loadSteps(backend, p, first), driverContext(backend, undefined, targetOf(p), env));
 }
 
-function driverEnv(backend: Backend, env: KernelEnv, signal: AbortSignal | undefined, p: Plan) {
-  return { backend, ...env, ...(signal ? { signal } : {}), subject: targetOf(p) };
+/** What the drivers need when the policy's generator runs: the backend, the signal, what errors name. */
+function driverContext(backend: Backend, signal: AbortSignal | undefined, subject: DriverContext['subject'], env: KernelEnv = NO_ENV): DriverContext {
+  return { backend, ...env, ...(signal ? { signal } : {}), subject };
 }
 
 // ---- unload -----------------------------------------------------------------------------------------
@@ -342,10 +343,10 @@ export function unloadModule(backend: Backend, name: string, options: UnloadOpti
   try {
     const u = prepareUnload(backend, name, options);
     const { signal } = options;
-    if (signal?.aborted) return runAsync(unloadSteps(backend, u), unloadEnv(backend, signal, u)); // the policy checks the signal
+    if (signal?.aborted) return runAsync(unloadSteps(backend, u), driverContext(backend, signal, { module: u.module })); // the policy checks the signal
     return backend
       .deleteModule(u.module, u.flags)
-      .then((ret) => (ret >= 0 ? unloaded(backend, u) : runAsync(unloadSteps(backend, u, ret), unloadEnv(backend, signal, u))));
+      .then((ret) => (ret >= 0 ? unloaded(backend, u) : runAsync(unloadSteps(backend, u, ret), driverContext(backend, signal, { module: u.module }))));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -354,9 +355,5 @@ export function unloadModule(backend: Backend, name: string, options: UnloadOpti
 export function unloadModuleSync(backend: Backend, name: string, options: Omit<UnloadOptions, 'signal'> = NO_OPTIONS): UnloadResult {
   const u = prepareUnload(backend, name, options);
   const ret = backend.deleteModuleSync(u.module, u.flags);
-  return ret >= 0 ? unloaded(backend, u) : runSync(unloadSteps(backend, u, ret), unloadEnv(backend, undefined, u));
-}
-
-function unloadEnv(backend: Backend, signal: AbortSignal | undefined, u: Unload) {
-  return { backend, ...(signal ? { signal } : {}), subject: { module: u.module } };
+  return ret >= 0 ? unloaded(backend, u) : runSync(unloadSteps(backend, u, ret), driverContext(backend, undefined, { module: u.module }));
 }
