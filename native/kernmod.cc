@@ -3,18 +3,20 @@
 // Rules (see ../README.md, "Architecture"):
 //  - Every call returns the syscall's result, or -errno captured right after the syscall on the thread
 //    that made it. No messages are built here; TypeScript turns -errno into a KernmodError.
-//  - Each call has a Promise form (a Napi::AsyncWorker on the libuv pool) and a Sync form.
-//  - init_module gets the caller's buffer memory without a copy; the worker keeps a reference to the
+//  - Each call has a Promise form (on the libuv pool, see Call) and a Sync form.
+//  - init_module gets the caller's buffer memory without a copy; the call keeps a reference to the
 //    buffer until it has finished.
-//  - A path given to finit_module is opened O_RDONLY|O_CLOEXEC inside the worker and closed on every path;
+//  - A path given to finit_module is opened O_RDONLY|O_CLOEXEC on the pool thread and closed on every path;
 //    with a guard, its first bytes are read on that same fd first (see sys.h, HeadGuard).
 //
 // The system-specific parts live in sys_linux.cc, sys_netbsd.cc and sys_other.cc (which answers ENOSYS
 // so that the addon builds, and npm install succeeds, everywhere).
 #include <napi.h>
+#include <uv.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -25,19 +27,36 @@ namespace kernmod {
 namespace {
 
 // ---- argument helpers -------------------------------------------------------------------------------
+// Each reads its argument with as few Node-API calls as it can (the read itself reports a wrong type),
+// because under emulation every call between two system calls shows (README, Benchmarks).
+
+napi_value Arg(const Napi::CallbackInfo& info, size_t i) { return i < info.Length() ? static_cast<napi_value>(info[i]) : nullptr; }
 
 std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) {
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  napi_env env = info.Env();
+  napi_value v = Arg(info, i);
+  // Most strings here (paths, names, params) fit the stack buffer: one call. Longer ones: two more.
+  char buf[256];
+  size_t n = 0;
+  if (v == nullptr || napi_get_value_string_utf8(env, v, buf, sizeof buf, &n) != napi_ok) {
+    throw Napi::TypeError::New(env, std::string(what) + " must be a string");
   }
-  return info[i].As<Napi::String>().Utf8Value();
+  // A cut never splits a character, so a cut string can end up to 3 bytes short of the buffer's end
+  // (and the NUL takes one): only a result shorter than that is certainly whole.
+  if (n + 4 < sizeof buf) return std::string(buf, n);
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, v, nullptr, 0, &n), std::string());
+  std::string out(n, '\0');
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, v, out.data(), n + 1, &n), std::string());
+  return out;
 }
 
 int64_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsNumber()) {
+  int64_t out = 0;
+  napi_value v = Arg(info, i);
+  if (v == nullptr || napi_get_value_int64(info.Env(), v, &out) != napi_ok) {
     throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
   }
-  return info[i].As<Napi::Number>().Int64Value();
+  return out;
 }
 
 // A view of the bytes of a Buffer / TypedArray / DataView / ArrayBuffer, without copying.
@@ -46,25 +65,33 @@ struct Bytes {
   size_t length = 0;
 };
 
+// The typed array at `v` (one call: the data pointer comes back already offset), or false.
+bool TypedArrayBytes(napi_env env, napi_value v, Bytes& out) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok) return false;
+  // Element sizes in napi_typedarray_type order; a kind newer than this table asks node-addon-api.
+  static constexpr size_t kElementSize[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+  auto kind = static_cast<size_t>(type);
+  size_t bytes = kind < sizeof kElementSize / sizeof kElementSize[0] ? length * kElementSize[kind]
+                                                                     : Napi::TypedArray(env, v).ByteLength();
+  out = {data, bytes};
+  return true;
+}
+
 Bytes BytesArg(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() > i) {
-    Napi::Value v = info[i];
-    if (v.IsTypedArray()) {
-      auto ta = v.As<Napi::TypedArray>();
-      auto* base = static_cast<const uint8_t*>(ta.ArrayBuffer().Data());
-      return {base + ta.ByteOffset(), ta.ByteLength()};
-    }
-    if (v.IsDataView()) {
-      auto dv = v.As<Napi::DataView>();
-      auto* base = static_cast<const uint8_t*>(dv.ArrayBuffer().Data());
-      return {base + dv.ByteOffset(), dv.ByteLength()};
-    }
-    if (v.IsArrayBuffer()) {
-      auto ab = v.As<Napi::ArrayBuffer>();
-      return {ab.Data(), ab.ByteLength()};
-    }
+  napi_env env = info.Env();
+  napi_value v = Arg(info, i);
+  Bytes out;
+  if (v != nullptr) {
+    if (TypedArrayBytes(env, v, out)) return out;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_dataview_info(env, v, &length, &data, nullptr, nullptr) == napi_ok) return {data, length};
+    if (napi_get_arraybuffer_info(env, v, &data, &length) == napi_ok) return {data, length};
   }
-  throw Napi::TypeError::New(info.Env(), "image must be a Buffer, TypedArray, DataView or ArrayBuffer");
+  throw Napi::TypeError::New(env, "image must be a Buffer, TypedArray, DataView or ArrayBuffer");
 }
 
 // The optional guard of finitModulePath, as lib/backend/native.ts encodes it once per guard: one
@@ -72,16 +99,21 @@ Bytes BytesArg(const Napi::CallbackInfo& info, size_t i) {
 // One typed array rather than an array of them: it is read on every load, and walking a JS array from
 // C++ costs several Node-API calls per prefix.
 std::optional<sys::HeadGuard> GuardArg(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || info[i].IsUndefined()) return std::nullopt;
-  if (!info[i].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "guard must be an encoded Uint8Array");
-  auto ta = info[i].As<Napi::TypedArray>();
-  auto* p = static_cast<const unsigned char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  size_t n = ta.ByteLength();
+  napi_env env = info.Env();
+  napi_value v = Arg(info, i);
+  if (v == nullptr) return std::nullopt;
+  Bytes bytes;
+  if (!TypedArrayBytes(env, v, bytes)) {
+    if (Napi::Value(env, v).IsUndefined()) return std::nullopt;
+    throw Napi::TypeError::New(env, "guard must be an encoded Uint8Array");
+  }
+  auto* p = static_cast<const unsigned char*>(bytes.data);
+  size_t n = bytes.length;
   sys::HeadGuard guard;
   for (size_t k = 0; k < n;) {
     size_t len = p[k++];
     if (len == 0 || len > sys::kMaxGuardHead || len > n - k) {
-      throw Napi::RangeError::New(info.Env(), "a guard prefix must be 1 to " + std::to_string(sys::kMaxGuardHead) + " bytes");
+      throw Napi::RangeError::New(env, "a guard prefix must be 1 to " + std::to_string(sys::kMaxGuardHead) + " bytes");
     }
     guard.prefixes.emplace_back(reinterpret_cast<const char*>(p + k), len);
     if (len > guard.length) guard.length = len;
@@ -90,34 +122,138 @@ std::optional<sys::HeadGuard> GuardArg(const Napi::CallbackInfo& info, size_t i)
   return guard;
 }
 
-// ---- async workers ----------------------------------------------------------------------------------
+// ---- async calls -------------------------------------------------------------------------------------
 
-// Base: runs Work() on the pool, resolves the promise with Result(). Never rejects for a syscall
-// failure: a failure is a negative number, like the sync forms return.
-class Worker : public Napi::AsyncWorker {
- public:
-  explicit Worker(Napi::Env env, const char* name)
-      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  virtual Napi::Value Result(Napi::Env env) = 0;
-  void OnOK() override { deferred_.Resolve(Result(Env())); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
+// One pending call: Run() makes the system call on a libuv pool thread, Value() turns its result into
+// the promise's value back on the main thread. Never rejects for a syscall failure: a failure is a
+// negative number, like the sync forms return.
+//
+// The calls go through uv_queue_work and complete inside one async context per environment, rather than
+// through Node-API async work (or Napi::AsyncWorker on top of it), which makes an async resource per
+// call: measured in the VM rig's guests, that took the main thread's share of each async call from
+// ~0.65 to ~0.5 ms, and under emulation what runs between two system calls shows (README, Benchmarks).
+// Async context still flows as it should: an await's continuation takes its context from the promise.
+//
+// Node does not know about these requests, so an environment that ends (a worker thread exiting or
+// terminated) with calls in flight is held open by an async cleanup hook until they have completed: the
+// loop would otherwise be closed under them. Those late completions touch no Node-API state: the env
+// may already be gone, and nobody is left to see the promise.
+struct CallState {
+  napi_env env = nullptr;
+  uv_loop_t* loop = nullptr;
+  napi_ref resource = nullptr;           // the async resource the calls complete in
+  napi_async_context context = nullptr;  // ... and its context
+  size_t pending = 0;                    // queued, not yet completed (main thread only)
+  napi_async_cleanup_hook_handle ending = nullptr;  // set once the environment has begun to end
+  std::shared_ptr<CallState>* hookRef = nullptr;    // the hook's share of this state
 };
 
-class InitModuleWorker : public Worker {
+struct AddonData {
+  std::shared_ptr<CallState> calls;
+};
+
+// The environment's end, while calls may still be running: finish at once, or when the last one lands.
+void FinishEnding(CallState& s) {
+  napi_remove_async_cleanup_hook(s.ending);
+  delete s.hookRef;  // may free `s`: last
+}
+
+void OnEnvironmentEnding(napi_async_cleanup_hook_handle handle, void* arg) {
+  CallState& s = **static_cast<std::shared_ptr<CallState>*>(arg);
+  s.ending = handle;
+  // The env is still whole here (it is being cleaned up): give back what the calls shared.
+  napi_async_destroy(s.env, s.context);
+  napi_delete_reference(s.env, s.resource);
+  if (s.pending == 0) FinishEnding(s);
+}
+
+void InitCalls(Napi::Env env, AddonData& data) {
+  auto s = std::make_shared<CallState>();
+  s->env = env;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_get_uv_event_loop(env, &s->loop));
+  Napi::Object resource = Napi::Object::New(env);
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, resource, 1, &s->resource));
+  NAPI_THROW_IF_FAILED_VOID(env, napi_async_init(env, resource, Napi::String::New(env, "kernmod"), &s->context));
+  s->hookRef = new std::shared_ptr<CallState>(s);
+  napi_async_cleanup_hook_handle unused;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_add_async_cleanup_hook(env, OnEnvironmentEnding, s->hookRef, &unused));
+  data.calls = std::move(s);
+}
+
+class Call {
  public:
-  InitModuleWorker(Napi::Env env, Napi::Value holder, Bytes image, std::string params)
-      : Worker(env, "kernmod:init_module"),
-        holder_(Napi::Persistent(holder)),
-        image_(image),
-        params_(std::move(params)) {}
-  void Execute() override { ret_ = sys::InitModule(image_.data, image_.length, params_.c_str()); }
-  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+  virtual ~Call() = default;
+  // Queues `call` on the pool and returns its promise; the call deletes itself once settled.
+  static Napi::Value Queue(Napi::Env env, std::unique_ptr<Call> call);
+
+ protected:
+  virtual void Run() = 0;                        // pool thread: the syscall, no JS values
+  virtual Napi::Value Value(Napi::Env env) = 0;  // main thread
+
+ private:
+  static void Work(uv_work_t* req) { static_cast<Call*>(req->data)->Run(); }
+  static void After(uv_work_t* req, int status);
+  uv_work_t req_{};
+  napi_env env_ = nullptr;
+  napi_deferred deferred_ = nullptr;
+  std::shared_ptr<CallState> state_;
+};
+
+Napi::Value Call::Queue(Napi::Env env, std::unique_ptr<Call> call) {
+  const auto& state = env.GetInstanceData<AddonData>()->calls;
+  napi_value promise;
+  NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &call->deferred_, &promise), Napi::Value());
+  call->env_ = env;
+  call->req_.data = call.get();
+  int r = uv_queue_work(state->loop, &call->req_, Work, After);
+  if (r != 0) {  // only while the loop is closing
+    napi_reject_deferred(env, call->deferred_, Napi::Error::New(env, std::string("uv_queue_work: ") + uv_strerror(r)).Value());
+    return Napi::Value(env, promise);
+  }
+  call->state_ = state;
+  state->pending++;
+  call.release();  // owned by the queued request until After
+  return Napi::Value(env, promise);
+}
+
+void Call::After(uv_work_t* req, int /*status: never cancelled*/) {
+  auto* raw = static_cast<Call*>(req->data);
+  std::shared_ptr<CallState> state = std::move(raw->state_);
+  state->pending--;
+  if (state->ending != nullptr) {
+    // The environment is ending: its Node-API env may be gone, and the call's members would release
+    // JS references through it, so the call is left as it is (only calls in flight at the end).
+    if (state->pending == 0) FinishEnding(*state);
+    return;
+  }
+  std::unique_ptr<Call> call(raw);
+  napi_env env = call->env_;
+  napi_handle_scope handles;
+  if (napi_open_handle_scope(env, &handles) != napi_ok) return;
+  napi_value resource;
+  napi_callback_scope scope;
+  if (napi_get_reference_value(env, state->resource, &resource) == napi_ok &&
+      napi_open_callback_scope(env, resource, state->context, &scope) == napi_ok) {
+    try {
+      napi_resolve_deferred(env, call->deferred_, call->Value(Napi::Env(env)));
+    } catch (const Napi::Error& e) {  // building the value failed (e.g. out of memory)
+      napi_reject_deferred(env, call->deferred_, e.Value());
+    }
+    // Closing the callback scope runs the promise's continuations; an exception from a nextTick
+    // callback among them is reported by Node as uncaught, as for any other completion.
+    napi_close_callback_scope(env, scope);
+  }
+  napi_close_handle_scope(env, handles);
+}
+
+class InitModuleCall : public Call {
+ public:
+  InitModuleCall(Napi::Value holder, Bytes image, std::string params)
+      : holder_(Napi::Persistent(holder)), image_(image), params_(std::move(params)) {}
+
+ protected:
+  void Run() override { ret_ = sys::InitModule(image_.data, image_.length, params_.c_str()); }
+  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
   Napi::Reference<Napi::Value> holder_;  // keeps the image's memory alive while the pool thread reads it
@@ -126,12 +262,13 @@ class InitModuleWorker : public Worker {
   int64_t ret_ = 0;
 };
 
-class FinitModuleFdWorker : public Worker {
+class FinitModuleFdCall : public Call {
  public:
-  FinitModuleFdWorker(Napi::Env env, int fd, std::string params, int flags)
-      : Worker(env, "kernmod:finit_module"), fd_(fd), params_(std::move(params)), flags_(flags) {}
-  void Execute() override { ret_ = sys::FinitModule(fd_, params_.c_str(), flags_); }
-  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+  FinitModuleFdCall(int fd, std::string params, int flags) : fd_(fd), params_(std::move(params)), flags_(flags) {}
+
+ protected:
+  void Run() override { ret_ = sys::FinitModule(fd_, params_.c_str(), flags_); }
+  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
   int fd_;
@@ -143,18 +280,16 @@ class FinitModuleFdWorker : public Worker {
 // Resolves finit_module's result as a plain number when the call reached finit_module (stage 1: the
 // common case, and the cheapest value to hand back), else [ret, stage] (sys.h: 0 open failed, 2 the guard
 // stopped, 3 pread failed), with the head read as a third element when the guard stopped the call.
-class FinitModulePathWorker : public Worker {
+class FinitModulePathCall : public Call {
  public:
-  FinitModulePathWorker(Napi::Env env, std::string path, std::string params, int flags, std::optional<sys::HeadGuard> guard)
-      : Worker(env, "kernmod:finit_module"),
-        path_(std::move(path)),
-        params_(std::move(params)),
-        flags_(flags),
-        guard_(std::move(guard)) {}
-  void Execute() override {
+  FinitModulePathCall(std::string path, std::string params, int flags, std::optional<sys::HeadGuard> guard)
+      : path_(std::move(path)), params_(std::move(params)), flags_(flags), guard_(std::move(guard)) {}
+
+ protected:
+  void Run() override {
     result_ = sys::FinitModulePath(path_.c_str(), params_.c_str(), flags_, guard_ ? &*guard_ : nullptr);
   }
-  Napi::Value Result(Napi::Env env) override;
+  Napi::Value Value(Napi::Env env) override;
 
  private:
   std::string path_;
@@ -174,14 +309,15 @@ Napi::Value PathResultValue(Napi::Env env, const sys::PathResult& r, const sys::
   return arr;
 }
 
-Napi::Value FinitModulePathWorker::Result(Napi::Env env) { return PathResultValue(env, result_, guard_ ? &*guard_ : nullptr); }
+Napi::Value FinitModulePathCall::Value(Napi::Env env) { return PathResultValue(env, result_, guard_ ? &*guard_ : nullptr); }
 
-class DeleteModuleWorker : public Worker {
+class DeleteModuleCall : public Call {
  public:
-  DeleteModuleWorker(Napi::Env env, std::string name, int flags)
-      : Worker(env, "kernmod:delete_module"), name_(std::move(name)), flags_(flags) {}
-  void Execute() override { ret_ = sys::DeleteModule(name_.c_str(), flags_); }
-  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+  DeleteModuleCall(std::string name, int flags) : name_(std::move(name)), flags_(flags) {}
+
+ protected:
+  void Run() override { ret_ = sys::DeleteModule(name_.c_str(), flags_); }
+  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
   std::string name_;
@@ -190,14 +326,16 @@ class DeleteModuleWorker : public Worker {
 };
 
 #if defined(KERNMOD_MODCTL)
-// ---- NetBSD modctl(2) workers (compiled only where binding.gyp defines KERNMOD_MODCTL) ----------------
+// ---- NetBSD modctl(2) calls (compiled only where binding.gyp defines KERNMOD_MODCTL) ------------------
 
-class ModctlLoadWorker : public Worker {
+class ModctlLoadCall : public Call {
  public:
-  ModctlLoadWorker(Napi::Env env, std::string filename, int flags, std::string props)
-      : Worker(env, "kernmod:modctl_load"), filename_(std::move(filename)), flags_(flags), props_(std::move(props)) {}
-  void Execute() override { ret_ = sys::ModctlLoad(filename_.c_str(), flags_, props_.c_str()); }
-  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+  ModctlLoadCall(std::string filename, int flags, std::string props)
+      : filename_(std::move(filename)), flags_(flags), props_(std::move(props)) {}
+
+ protected:
+  void Run() override { ret_ = sys::ModctlLoad(filename_.c_str(), flags_, props_.c_str()); }
+  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
   std::string filename_;
@@ -206,22 +344,26 @@ class ModctlLoadWorker : public Worker {
   int64_t ret_ = 0;
 };
 
-class ModctlUnloadWorker : public Worker {
+class ModctlUnloadCall : public Call {
  public:
-  ModctlUnloadWorker(Napi::Env env, std::string name) : Worker(env, "kernmod:modctl_unload"), name_(std::move(name)) {}
-  void Execute() override { ret_ = sys::ModctlUnload(name_.c_str()); }
-  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+  explicit ModctlUnloadCall(std::string name) : name_(std::move(name)) {}
+
+ protected:
+  void Run() override { ret_ = sys::ModctlUnload(name_.c_str()); }
+  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
   std::string name_;
   int64_t ret_ = 0;
 };
 
-class ModctlExistsWorker : public Worker {
+class ModctlExistsCall : public Call {
  public:
-  ModctlExistsWorker(Napi::Env env, int which) : Worker(env, "kernmod:modctl_exists"), which_(which) {}
-  void Execute() override { ret_ = sys::ModctlExists(which_); }
-  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+  explicit ModctlExistsCall(int which) : which_(which) {}
+
+ protected:
+  void Run() override { ret_ = sys::ModctlExists(which_); }
+  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
   int which_;
@@ -238,11 +380,10 @@ Napi::Value StatValue(Napi::Env env, const sys::StatResult& r) {
   return arr;
 }
 
-class ModctlStatWorker : public Worker {
- public:
-  explicit ModctlStatWorker(Napi::Env env) : Worker(env, "kernmod:modctl_stat") {}
-  void Execute() override { result_ = sys::ModctlStat(); }
-  Napi::Value Result(Napi::Env env) override { return StatValue(env, result_); }
+class ModctlStatCall : public Call {
+ protected:
+  void Run() override { result_ = sys::ModctlStat(); }
+  Napi::Value Value(Napi::Env env) override { return StatValue(env, result_); }
 
  private:
   sys::StatResult result_;
@@ -251,17 +392,14 @@ class ModctlStatWorker : public Worker {
 
 // ---- exported functions -----------------------------------------------------------------------------
 
-template <typename W, typename... A>
+template <typename C, typename... A>
 Napi::Value Queue(Napi::Env env, A&&... args) {
-  auto* w = new W(env, std::forward<A>(args)...);
-  auto promise = w->Promise();
-  w->Queue();
-  return promise;
+  return Call::Queue(env, std::make_unique<C>(std::forward<A>(args)...));
 }
 
 Napi::Value InitModule(const Napi::CallbackInfo& info) {
   Bytes image = BytesArg(info, 0);
-  return Queue<InitModuleWorker>(info.Env(), info[0], image, StringArg(info, 1, "params"));
+  return Queue<InitModuleCall>(info.Env(), info[0], image, StringArg(info, 1, "params"));
 }
 
 Napi::Value InitModuleSync(const Napi::CallbackInfo& info) {
@@ -272,7 +410,7 @@ Napi::Value InitModuleSync(const Napi::CallbackInfo& info) {
 
 Napi::Value FinitModule(const Napi::CallbackInfo& info) {
   auto fd = static_cast<int>(IntArg(info, 0, "fd"));
-  return Queue<FinitModuleFdWorker>(info.Env(), fd, StringArg(info, 1, "params"),
+  return Queue<FinitModuleFdCall>(info.Env(), fd, StringArg(info, 1, "params"),
                                     static_cast<int>(IntArg(info, 2, "flags")));
 }
 
@@ -287,7 +425,7 @@ Napi::Value FinitModulePath(const Napi::CallbackInfo& info) {
   std::string path = StringArg(info, 0, "path");
   std::string params = StringArg(info, 1, "params");
   auto flags = static_cast<int>(IntArg(info, 2, "flags"));
-  return Queue<FinitModulePathWorker>(info.Env(), std::move(path), std::move(params), flags, GuardArg(info, 3));
+  return Queue<FinitModulePathCall>(info.Env(), std::move(path), std::move(params), flags, GuardArg(info, 3));
 }
 
 Napi::Value FinitModulePathSync(const Napi::CallbackInfo& info) {
@@ -302,7 +440,7 @@ Napi::Value FinitModulePathSync(const Napi::CallbackInfo& info) {
 
 Napi::Value DeleteModule(const Napi::CallbackInfo& info) {
   std::string name = StringArg(info, 0, "name");
-  return Queue<DeleteModuleWorker>(info.Env(), std::move(name), static_cast<int>(IntArg(info, 1, "flags")));
+  return Queue<DeleteModuleCall>(info.Env(), std::move(name), static_cast<int>(IntArg(info, 1, "flags")));
 }
 
 Napi::Value DeleteModuleSync(const Napi::CallbackInfo& info) {
@@ -315,7 +453,7 @@ Napi::Value DeleteModuleSync(const Napi::CallbackInfo& info) {
 Napi::Value ModctlLoad(const Napi::CallbackInfo& info) {
   std::string filename = StringArg(info, 0, "filename");
   auto flags = static_cast<int>(IntArg(info, 1, "flags"));
-  return Queue<ModctlLoadWorker>(info.Env(), std::move(filename), flags, StringArg(info, 2, "props"));
+  return Queue<ModctlLoadCall>(info.Env(), std::move(filename), flags, StringArg(info, 2, "props"));
 }
 
 Napi::Value ModctlLoadSync(const Napi::CallbackInfo& info) {
@@ -326,7 +464,7 @@ Napi::Value ModctlLoadSync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModctlUnload(const Napi::CallbackInfo& info) {
-  return Queue<ModctlUnloadWorker>(info.Env(), StringArg(info, 0, "name"));
+  return Queue<ModctlUnloadCall>(info.Env(), StringArg(info, 0, "name"));
 }
 
 Napi::Value ModctlUnloadSync(const Napi::CallbackInfo& info) {
@@ -334,12 +472,12 @@ Napi::Value ModctlUnloadSync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(sys::ModctlUnload(name.c_str())));
 }
 
-Napi::Value ModctlStat(const Napi::CallbackInfo& info) { return Queue<ModctlStatWorker>(info.Env()); }
+Napi::Value ModctlStat(const Napi::CallbackInfo& info) { return Queue<ModctlStatCall>(info.Env()); }
 
 Napi::Value ModctlStatSync(const Napi::CallbackInfo& info) { return StatValue(info.Env(), sys::ModctlStat()); }
 
 Napi::Value ModctlExists(const Napi::CallbackInfo& info) {
-  return Queue<ModctlExistsWorker>(info.Env(), static_cast<int>(IntArg(info, 0, "which")));
+  return Queue<ModctlExistsCall>(info.Env(), static_cast<int>(IntArg(info, 0, "which")));
 }
 
 Napi::Value ModctlExistsSync(const Napi::CallbackInfo& info) {
@@ -379,6 +517,9 @@ Napi::Object Constants(Napi::Env env) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData{};
+  env.SetInstanceData(data);
+  InitCalls(env, *data);
   exports.Set("initModule", Napi::Function::New(env, InitModule, "initModule"));
   exports.Set("initModuleSync", Napi::Function::New(env, InitModuleSync, "initModuleSync"));
   exports.Set("finitModule", Napi::Function::New(env, FinitModule, "finitModule"));

@@ -42,6 +42,17 @@ describe.each(kernelBackends())('load and unload on a real kernel: $label backen
     expect(procModule('kernmod_hello')?.state).toBe('Live');
   });
 
+  it('loads an image that is a view at an odd offset into a larger buffer (async init_module)', async () => {
+    const file = readFileSync(m.hello);
+    const big = new Uint8Array(file.length + 11);
+    big.set(file, 7);
+    const r = await km.loadModule(big.subarray(7, 7 + file.length));
+    expect(r.syscall).toBe('init_module');
+    expect(procModule('kernmod_hello')?.state).toBe('Live');
+    await km.unloadModule('kernmod_hello');
+    expect(procModule('kernmod_hello')).toBeUndefined();
+  });
+
   it('parameter values read back from sysfs equal what was encoded, including a value with spaces', async () => {
     kmsgMark();
     const r = await km.loadModule(m.params, {

@@ -1,0 +1,149 @@
+// The addon itself (native/kernmod.cc), below the backend: how it reads its arguments, and its Promise
+// forms (Call: uv_queue_work, completed in one async context per environment). On this host
+// the module syscalls answer ENOSYS, which is enough to check what the mechanism promises: arguments
+// of every accepted kind read exactly (the head guard reads the file back through the path it got),
+// async context survives the hop, and a worker thread that ends with
+// calls in flight neither crashes nor leaks into the main thread.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadNativeBinding } from '../../lib/backend/native.js';
+
+const ENOSYS = -38;
+const hostHasModules = (() => {
+  try {
+    return loadNativeBinding().deleteModuleSync('kernmod_no_such_module', 2048) !== ENOSYS;
+  } catch {
+    return true; // no addon: nothing to test here (the build tests say why)
+  }
+})();
+
+describe.skipIf(hostHasModules)('native argument reading', () => {
+  const b = loadNativeBinding();
+  const dir = mkdtempSync(join(tmpdir(), 'kernmod-binding-'));
+  const xz = Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00);
+  const guard = Uint8Array.of(6, ...xz);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads short and long paths exactly, sync and async (the guard stops on the file it opened)', async () => {
+    // One path under the addon's stack buffer, one far over it, with multi-byte characters at the seam.
+    const short = join(dir, 'm.ko.xz');
+    const deep = join(dir, 'é'.repeat(120), 'ü'.repeat(120), `${'x'.repeat(200)}.ko.xz`);
+    mkdirSync(join(deep, '..'), { recursive: true });
+    for (const path of [short, deep]) {
+      writeFileSync(path, Buffer.concat([xz, Buffer.alloc(32)]));
+      const stopped = [0, 2, Buffer.from(xz)];
+      expect(b.finitModulePathSync(path, '', 0, guard)).toEqual(stopped);
+      expect(await b.finitModulePath(path, 'p=1', 0, guard)).toEqual(stopped);
+      // One byte off and the open fails: the path was not read approximately.
+      expect(b.finitModulePathSync(path.slice(0, -1), '', 0, guard)).toEqual([-2, 0]);
+    }
+  });
+
+  it('reads paths whose 4-byte characters straddle the addon’s buffer end at every alignment', () => {
+    for (let pad = 0; pad < 8; pad++) {
+      const path = join(dir, `${'a'.repeat(pad)}${'😀'.repeat(58)}.xz`);
+      writeFileSync(path, xz);
+      expect(b.finitModulePathSync(path, '', 0, guard)).toEqual([0, 2, Buffer.from(xz)]);
+    }
+  });
+
+  it('takes a guard as a view at an offset into a larger buffer', () => {
+    const path = join(dir, 'view.ko.xz');
+    writeFileSync(path, xz);
+    const big = new Uint8Array(64);
+    big.set(guard, 40);
+    expect(b.finitModulePathSync(path, '', 0, big.subarray(40, 40 + guard.length))).toEqual([0, 2, Buffer.from(xz)]);
+    expect(b.finitModulePathSync(path, '', 0, undefined)).toBe(-38); // no guard: straight to finit_module
+  });
+
+  it('accepts every kind of image memory, and says which argument is wrong otherwise', async () => {
+    const ab = new ArrayBuffer(64);
+    for (const image of [Buffer.alloc(8), new Uint8Array(ab, 8, 8), new Int16Array(ab, 2, 4), new DataView(ab, 4, 8), ab]) {
+      expect(b.initModuleSync(image as Uint8Array, '')).toBe(-38);
+      expect(await b.initModule(image as Uint8Array, '')).toBe(-38);
+    }
+    expect(() => b.initModuleSync('x' as never, '')).toThrow(new TypeError('image must be a Buffer, TypedArray, DataView or ArrayBuffer'));
+    expect(() => b.initModule(new Uint8Array(1), 1 as never)).toThrow(new TypeError('params must be a string'));
+    expect(() => b.finitModulePath(1 as never, '', 0)).toThrow(new TypeError('path must be a string'));
+    expect(() => b.finitModulePath('/x', '', '0' as never)).toThrow(new TypeError('flags must be a number'));
+    expect(() => b.finitModulePathSync('/x', '', 0, [guard] as never)).toThrow(new TypeError('guard must be an encoded Uint8Array'));
+    expect(() => b.finitModulePathSync('/x', '', 0, Uint8Array.of(17))).toThrow(RangeError);
+    expect(() => (b.deleteModule as (...a: unknown[]) => unknown)('m')).toThrow(new TypeError('flags must be a number'));
+    expect(() => (b.deleteModuleSync as (...a: unknown[]) => unknown)()).toThrow(new TypeError('name must be a string'));
+  });
+});
+
+describe.skipIf(hostHasModules)('native Promise calls', () => {
+  const b = loadNativeBinding();
+
+  it('keep each caller’s AsyncLocalStorage store across the thread hop, with calls interleaved', async () => {
+    const als = new AsyncLocalStorage<number>();
+    const seen = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        als.run(i, async () => {
+          const ret = await (i % 2 ? b.deleteModule('kernmod_x', 2048) : b.finitModulePath('/nonexistent/kernmod_x.ko', '', 0));
+          return [i, als.getStore(), typeof ret];
+        }),
+      ),
+    );
+    expect(seen).toEqual(Array.from({ length: 8 }, (_, i) => [i, i, i % 2 ? 'number' : 'object']));
+  });
+
+  it('resolve every call of a burst, each with its own result', async () => {
+    const rets = await Promise.all(Array.from({ length: 64 }, (_, i) => (i % 2 ? b.deleteModule(`m${i}`, 2048) : b.finitModule(-1, '', 0))));
+    expect(rets).toEqual(Array.from({ length: 64 }, () => ENOSYS));
+  });
+
+  it('survive a worker thread that is terminated or exits with calls in flight', async () => {
+    const index = fileURLToPath(new URL('../../lib/backend/native.ts', import.meta.url));
+    // The worker loads the addon itself (its own environment) and keeps the pool busy.
+    const source = `
+      const { createRequire } = require('node:module');
+      const b = createRequire(${JSON.stringify(index)})('bindings')('kernmod');
+      const { parentPort, workerData } = require('node:worker_threads');
+      for (let i = 0; i < 200; i++) b.deleteModule('kernmod_x', 2048);
+      parentPort.postMessage('queued');
+      if (workerData === 'exit') process.exit(3);
+    `;
+    for (const how of ['terminate', 'exit'] as const) {
+      const w = new Worker(source, { eval: true, workerData: how });
+      await new Promise((resolve) => w.once('message', resolve));
+      const code = how === 'terminate' ? await w.terminate() : await new Promise<number>((resolve) => w.once('exit', resolve));
+      expect(code).toBe(how === 'terminate' ? 1 : 3);
+    }
+    // The main thread's addon still works.
+    expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS);
+  });
+
+  it('hold a terminated worker thread open until its call in flight (blocked in open) has landed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kernmod-fifo-'));
+    try {
+      const fifo = join(dir, 'fifo');
+      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+      const index = fileURLToPath(new URL('../../lib/backend/native.ts', import.meta.url));
+      // open(2) of a FIFO for reading blocks until a writer comes: the call stays on its pool thread.
+      const w = new Worker(
+        `const b = require('node:module').createRequire(${JSON.stringify(index)})('bindings')('kernmod');
+         b.finitModulePath(${JSON.stringify(fifo)}, '', 0);
+         require('node:worker_threads').parentPort.postMessage('queued');`,
+        { eval: true },
+      );
+      await new Promise((resolve) => w.once('message', resolve));
+      let ended = false;
+      const exit = w.terminate().then((code) => ((ended = true), code));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(ended).toBe(false); // still waiting for the call
+      closeSync(openSync(fifo, 'w')); // a writer: the open on the pool thread returns
+      expect(await exit).toBe(1);
+      expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
