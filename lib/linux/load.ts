@@ -123,7 +123,13 @@ function plan(source: ModuleSource, options: LoadOptions): Plan {
     throw invalidInput('ERR_KERNMOD_INVALID_OPTION', `decompress must be 'auto', 'kernel' or 'user', got ${String(decompress)}`);
   }
   const path = src.kind === 'path' ? src.path : undefined;
-  return { src, params, flags, decompress, module: path === undefined ? undefined : moduleNameFromPath(path), path };
+  return { src, params, flags, decompress, module: undefined, path };
+}
+
+/** Fills in the module name kmod would use; the async path does it once its system call is on its way. */
+function named(p: Plan): Plan {
+  if (p.path !== undefined) p.module = moduleNameFromPath(p.path);
+  return p;
 }
 
 // ---- the load policy ----------------------------------------------------------------------------------
@@ -263,22 +269,36 @@ export interface KernelEnv {
 const NO_OPTIONS: Readonly<LoadOptions & UnloadOptions> = Object.freeze({});
 const NO_ENV: Readonly<KernelEnv> = Object.freeze({});
 
+// On the async path only what must precede the system call runs before it (checking the input); the
+// rest — the plan's details, the module name, the result the common case returns — runs while the pool
+// thread wakes up and the kernel works, so that between a completion and the next call there is as
+// little as possible. The commonest call, a plain path without options, checks just what classify()
+// would refuse (an empty path, a NUL) before its call; anything else goes through plan() first.
 export function loadModule(backend: Backend, source: ModuleSource, options: LoadOptions = NO_OPTIONS, env: KernelEnv = NO_ENV): Promise<LoadResult> {
   try {
+    if (options === NO_OPTIONS && typeof source === 'string' && source.length !== 0 && source.indexOf('\0') === -1) {
+      const call = backend.finitModulePath(source, '', 0, COMPRESSION_MAGICS);
+      return settleFirstCall(backend, call, named(plan(source, options)), undefined, env);
+    }
     const p = plan(source, options);
     const { signal } = options;
     // Not a path, or already aborted: the policy from the start (it checks the signal).
-    if (p.src.kind !== 'path' || signal?.aborted) return runAsync(loadSteps(backend, p), driverContext(backend, signal, targetOf(p), env));
-    return backend
-      .finitModulePath(p.src.path, p.params, p.flags, COMPRESSION_MAGICS)
-      .then((first) => (loadedByFirstCall(first) ? loadedByPath(backend, p) : runAsync(loadSteps(backend, p, first), driverContext(backend, signal, targetOf(p), env))));
+    if (p.src.kind !== 'path' || signal?.aborted) return runAsync(loadSteps(backend, named(p)), driverContext(backend, signal, targetOf(p), env));
+    const call = backend.finitModulePath(p.src.path, p.params, p.flags, COMPRESSION_MAGICS);
+    return settleFirstCall(backend, call, named(p), signal, env);
   } catch (e) {
     return Promise.reject(e);
   }
 }
 
+/** The load by path once its first call is made: done, or the policy from there. */
+function settleFirstCall(backend: Backend, call: Promise<PathOutcome>, p: Plan, signal: AbortSignal | undefined, env: KernelEnv): Promise<LoadResult> {
+  const loaded = loadedByPath(backend, p);
+  return call.then((first) => (loadedByFirstCall(first) ? loaded : runAsync(loadSteps(backend, p, first), driverContext(backend, signal, targetOf(p), env))));
+}
+
 export function loadModuleSync(backend: Backend, source: ModuleSource, options: Omit<LoadOptions, 'signal'> = NO_OPTIONS, env: KernelEnv = NO_ENV): LoadResult {
-  const p = plan(source, options);
+  const p = named(plan(source, options));
   if (p.src.kind !== 'path') return runSync(loadSteps(backend, p), driverContext(backend, undefined, targetOf(p), env));
   const first = backend.finitModulePathSync(p.src.path, p.params, p.flags, COMPRESSION_MAGICS);
   if (loadedByFirstCall(first)) return loadedByPath(backend, p);
@@ -344,9 +364,9 @@ export function unloadModule(backend: Backend, name: string, options: UnloadOpti
     const u = prepareUnload(backend, name, options);
     const { signal } = options;
     if (signal?.aborted) return runAsync(unloadSteps(backend, u), driverContext(backend, signal, { module: u.module })); // the policy checks the signal
-    return backend
-      .deleteModule(u.module, u.flags)
-      .then((ret) => (ret >= 0 ? unloaded(backend, u) : runAsync(unloadSteps(backend, u, ret), driverContext(backend, signal, { module: u.module }))));
+    const call = backend.deleteModule(u.module, u.flags);
+    const done = unloaded(backend, u); // while the call is on its way (see loadModule)
+    return call.then((ret) => (ret >= 0 ? done : runAsync(unloadSteps(backend, u, ret), driverContext(backend, signal, { module: u.module }))));
   } catch (e) {
     return Promise.reject(e);
   }

@@ -127,6 +127,10 @@ describe('loadModule (fake kernel)', () => {
   it('rejects bad sources before any syscall', async () => {
     const { kernel, km } = setup();
     await expect(km.loadModule('')).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
+    // A NUL would cut the path the kernel sees: refused on the no-options fast path and with options.
+    await expect(km.loadModule('/lib/x.ko\0/evil.ko')).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE', path: '/lib/x.ko\0/evil.ko' });
+    await expect(km.loadModule('/lib/x.ko\0', { params: 'a=1' })).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
+    expect(() => km.loadModuleSync('/lib/x.ko\0')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_SOURCE' }));
     await expect(km.loadModule(new URL('https://example.invalid/x.ko'))).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
     await expect(km.loadModule(Buffer.alloc(0))).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
     await expect(km.loadModule({ fd: -1 })).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
