@@ -41,6 +41,22 @@ export function checkModuleName(name: unknown, limit: number, tooLongNote = ''):
 }
 
 /**
+ * True for a name that checkModuleName accepts and normalizeModuleName returns unchanged, told with
+ * the fewest steps (the async unload's test before its system call): not empty, too short to reach
+ * `limit` bytes, and without NUL, `/`, `.` or `-`. False says nothing: the full checks decide then.
+ */
+export function isPlainModuleName(name: string, limit: number): boolean {
+  return (
+    name.length !== 0 &&
+    (limit <= 0 || name.length * 3 < limit) &&
+    name.indexOf('\0') === -1 &&
+    name.indexOf('/') === -1 &&
+    name.indexOf('.') === -1 &&
+    name.indexOf('-') === -1
+  );
+}
+
+/**
  * Checks a name before delete_module, against MODULE_NAME_LEN (which counts the NUL). The kernel would
  * answer ENOENT for a bad length.
  */

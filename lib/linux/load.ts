@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Backend, PathOutcome } from '../backend/types.js';
 import { COMPRESSION_MAGICS, detectCompression, type CompressionFormat } from '../compress/index.js';
 import { invalidInput, systemError, type KernmodError, type Syscall } from '../errors.js';
-import { moduleNameFromPath, normalizeModuleName, validateModuleName } from '../names.js';
+import { isPlainModuleName, moduleNameFromPath, normalizeModuleName, validateModuleName } from '../names.js';
 import { encodeParams, type ParamsInput } from '../params.js';
 import { MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC } from './constants.js';
 import { runAsync, runSync, type DriverContext } from './effects.js';
@@ -359,17 +359,28 @@ function* unloadSteps(backend: Backend, u: Unload, first?: number): Steps<Unload
   }
 }
 
+// As loadModule: the commonest unload — a name as lsmod shows it, no options — tests just what
+// validation and normalisation look at before its call (isPlainModuleName); anything else goes through
+// prepareUnload() first, which says what is wrong.
 export function unloadModule(backend: Backend, name: string, options: UnloadOptions = NO_OPTIONS): Promise<UnloadResult> {
   try {
+    if (options === NO_OPTIONS && typeof name === 'string' && isPlainModuleName(name, backend.moduleNameLen)) {
+      const call = backend.deleteModule(name, backend.flags.O_NONBLOCK);
+      return settleUnload(backend, call, { module: name, flags: backend.flags.O_NONBLOCK, waitMs: 0 }, undefined);
+    }
     const u = prepareUnload(backend, name, options);
     const { signal } = options;
     if (signal?.aborted) return runAsync(unloadSteps(backend, u), driverContext(backend, signal, { module: u.module })); // the policy checks the signal
-    const call = backend.deleteModule(u.module, u.flags);
-    const done = unloaded(backend, u); // while the call is on its way (see loadModule)
-    return call.then((ret) => (ret >= 0 ? done : runAsync(unloadSteps(backend, u, ret), driverContext(backend, signal, { module: u.module }))));
+    return settleUnload(backend, backend.deleteModule(u.module, u.flags), u, signal);
   } catch (e) {
     return Promise.reject(e);
   }
+}
+
+/** The unload once its first call is made: done, or the policy (retries, the error) from there. */
+function settleUnload(backend: Backend, call: Promise<number>, u: Unload, signal: AbortSignal | undefined): Promise<UnloadResult> {
+  const done = unloaded(backend, u);
+  return call.then((ret) => (ret >= 0 ? done : runAsync(unloadSteps(backend, u, ret), driverContext(backend, signal, { module: u.module }))));
 }
 
 export function unloadModuleSync(backend: Backend, name: string, options: Omit<UnloadOptions, 'signal'> = NO_OPTIONS): UnloadResult {
