@@ -110,6 +110,7 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
       for (let i = 0; i < 200; i++) b.deleteModule('kernmod_x', 2048);
       parentPort.postMessage('queued');
       if (workerData === 'exit') process.exit(3);
+      else setInterval(() => {}, 1000); // alive until terminated: its calls would otherwise let it end first
     `;
     for (const how of ['terminate', 'exit'] as const) {
       const w = new Worker(source, { eval: true, workerData: how });
