@@ -194,7 +194,6 @@ class Call {
   static void Work(uv_work_t* req) { static_cast<Call*>(req->data)->Run(); }
   static void After(uv_work_t* req, int status);
   uv_work_t req_{};
-  napi_env env_ = nullptr;
   napi_deferred deferred_ = nullptr;
   std::shared_ptr<CallState> state_;
 };
@@ -203,7 +202,6 @@ Napi::Value Call::Queue(Napi::Env env, std::unique_ptr<Call> call) {
   const auto& state = env.GetInstanceData<AddonData>()->calls;
   napi_value promise;
   NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &call->deferred_, &promise), Napi::Value());
-  call->env_ = env;
   call->req_.data = call.get();
   int r = uv_queue_work(state->loop, &call->req_, Work, After);
   if (r != 0) {  // only while the loop is closing
@@ -227,7 +225,7 @@ void Call::After(uv_work_t* req, int /*status: never cancelled*/) {
     return;
   }
   std::unique_ptr<Call> call(raw);
-  napi_env env = call->env_;
+  napi_env env = state->env;
   napi_handle_scope handles;
   if (napi_open_handle_scope(env, &handles) != napi_ok) return;
   napi_value resource;

@@ -365,8 +365,9 @@ function* unloadSteps(backend: Backend, u: Unload, first?: number): Steps<Unload
 export function unloadModule(backend: Backend, name: string, options: UnloadOptions = NO_OPTIONS): Promise<UnloadResult> {
   try {
     if (options === NO_OPTIONS && typeof name === 'string' && isPlainModuleName(name, backend.moduleNameLen)) {
-      const call = backend.deleteModule(name, backend.flags.O_NONBLOCK);
-      return settleUnload(backend, call, { module: name, flags: backend.flags.O_NONBLOCK, waitMs: 0 }, undefined);
+      const flags = backend.flags.O_NONBLOCK;
+      const call = backend.deleteModule(name, flags);
+      return settleUnload(backend, call, { module: name, flags, waitMs: 0 }, undefined);
     }
     const u = prepareUnload(backend, name, options);
     const { signal } = options;
