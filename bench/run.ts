@@ -31,7 +31,8 @@ interface KernelRun {
   /** Something went wrong outside the steps: VM did not start, timed out, no results. */
   error?: string;
   result?: GuestResult;
-  vm?: { accel: string; bootMs: number; durationMs: number; exitCode: number; timedOut: boolean };
+  /** earlyDeaths: boots that died before the guest script started and were retried */
+  vm?: { accel: string; bootMs: number; durationMs: number; exitCode: number; timedOut: boolean; earlyDeaths?: number };
   /** Host load average (1 min) before and after: other work on the host makes the figures noisier. */
   hostLoad?: { before: number; after: number; max?: number };
   /** Output files of mismatches, copied into bench/results/. */
@@ -107,7 +108,7 @@ function report(runs: KernelRun[]): { text: string; failures: string[] } {
   const header = runs
     .map((r) => {
       const g = r.result;
-      const where = r.where === 'host' ? 'host CPU' : `${r.vm?.accel ?? '?'}, ${g?.cpus ?? '?'} vCPUs, boot ${r.vm ? (r.vm.bootMs / 1000).toFixed(1) : '?'} s, total ${r.vm ? (r.vm.durationMs / 1000).toFixed(0) : '?'} s`;
+      const where = r.where === 'host' ? 'host CPU' : `${r.vm?.accel ?? '?'}, ${g?.cpus ?? '?'} vCPUs, boot ${r.vm ? (r.vm.bootMs / 1000).toFixed(1) : '?'} s, total ${r.vm ? (r.vm.durationMs / 1000).toFixed(0) : '?'} s${r.vm?.earlyDeaths ? `, ${r.vm.earlyDeaths} boot(s) died before the script started and were retried` : ''}`;
       const load = r.hostLoad ? `, host load avg ${r.hostLoad.before.toFixed(1)} → ${r.hostLoad.after.toFixed(1)}${r.hostLoad.max !== undefined ? `, max ${r.hostLoad.max.toFixed(1)}` : ''}` : '';
       return `${kernelLabel(r)}: ${r.release ?? r.spec} (${where}${load}); ${g ? `node ${g.node}, ${g.kmod}, kernel decompression: ${g.kernelCompression ?? 'none'}` : 'no results'}`;
     })
@@ -219,10 +220,11 @@ async function main(): Promise<number> {
         cwd: root,
         echo: !values.quiet,
         log: (s) => console.log(s),
+        bootRetries: 1,
       });
       clearInterval(sampler);
       run.hostLoad = { before, after: loadavg()[0]!, max: Math.max(before, ...loads) };
-      run.vm = { accel: r.accel, bootMs: r.bootMs, durationMs: r.durationMs, exitCode: r.exitCode, timedOut: r.timedOut };
+      run.vm = { accel: r.accel, bootMs: r.bootMs, durationMs: r.durationMs, exitCode: r.exitCode, timedOut: r.timedOut, earlyDeaths: r.earlyDeaths.length };
       const json = join(r.ioDir, 'bench.json');
       if (existsSync(json)) run.result = JSON.parse(readFileSync(json, 'utf8')) as GuestResult;
       if (r.timedOut) run.error = `the VM timed out after ${(r.durationMs / 1000).toFixed(0)} s (--timeout); finished steps are kept`;

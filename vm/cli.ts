@@ -20,6 +20,8 @@ Options:
   --memory MIB      guest memory (default 2048)
   --cpus N          guest CPUs (default 2)
   --env NAME=VALUE  extra environment for the command (repeatable)
+  --boot-retries N  boot again up to N times if the guest dies before COMMAND starts (default 1;
+                    a kernel panic during boot under TCG); each retry is reported
   --dmesg           print the guest's kernel log to stderr at the end (otherwise it is saved to a file)
   --provision       install missing packages first (root + apt)
   --quiet           no progress messages
@@ -48,6 +50,7 @@ export async function vmCommand(argv: string[]): Promise<number> {
         memory: { type: 'string' },
         cpus: { type: 'string' },
         env: { type: 'string', multiple: true },
+        'boot-retries': { type: 'string' },
         dmesg: { type: 'boolean' },
         provision: { type: 'boolean' },
         quiet: { type: 'boolean' },
@@ -90,6 +93,8 @@ export async function vmCommand(argv: string[]): Promise<number> {
     const memoryMiB = num(v.memory, 'memory');
     const cpus = num(v.cpus, 'cpus');
     const accel = parseAccelRequest(v.accel, '--accel');
+    const bootRetries = v['boot-retries'] === undefined ? 1 : Number(v['boot-retries']);
+    if (!Number.isSafeInteger(bootRetries) || bootRetries < 0) throw new Error(`--boot-retries: expected a whole number >= 0, got "${v['boot-retries']}"`);
     const r = await runInVm(positionals, {
       ...(v.kernel !== undefined ? { kernel: v.kernel } : {}),
       append: v.append ?? [],
@@ -98,6 +103,7 @@ export async function vmCommand(argv: string[]): Promise<number> {
       ...(cpus !== undefined ? { cpus } : {}),
       ...(accel !== undefined ? { accel } : {}),
       env,
+      bootRetries,
       echo: true,
       provision: v.provision ?? false,
       log,
@@ -112,10 +118,11 @@ export async function vmCommand(argv: string[]): Promise<number> {
     if (r.bootMs < 0) {
       process.stderr.write(`----- guest console (last 40 lines) -----\n${r.console.split('\n').slice(-40).join('\n')}\n`);
     }
+    const retried = r.earlyDeaths.length ? `; booted ${r.earlyDeaths.length + 1} times (${r.earlyDeaths.length} died before the command started)` : '';
     const what = r.timedOut ? `timed out after ${Math.round(r.durationMs / 1000)} s` : r.exitCode === -1 ? 'guest died' : `exit code ${r.exitCode}`;
     log(
       `kernmod vm: ${r.release} (${r.accel}): ${what}; boot ${r.bootMs >= 0 ? `${(r.bootMs / 1000).toFixed(1)} s` : 'did not finish'}, ` +
-        `total ${(r.durationMs / 1000).toFixed(1)} s; io dir ${r.ioDir}${v.dmesg || !r.dmesg ? '' : ` (dmesg: ${join(r.ioDir, 'dmesg')})`}`,
+        `total ${(r.durationMs / 1000).toFixed(1)} s${retried}; io dir ${r.ioDir}${v.dmesg || !r.dmesg ? '' : ` (dmesg: ${join(r.ioDir, 'dmesg')})`}`,
     );
     return r.exitCode === -1 ? 255 : r.exitCode;
   } catch (e) {

@@ -114,6 +114,8 @@ async function runPhase(kernel: KernelInfo, phase: Phase, modulesDir: string, o:
         env: { KERNMOD_TEST_MODULES: modulesDir },
         echo: true,
         log: (s) => console.log(s),
+        // A boot that panics before vitest starts ran no test; boot once more and say so below.
+        bootRetries: 1,
       },
     );
   } catch (e) {
@@ -121,11 +123,13 @@ async function runPhase(kernel: KernelInfo, phase: Phase, modulesDir: string, o:
     return { counts: { passed: 0, failed: 1, skipped: 0 }, line: `${label}: VM did not start (counted as 1 failure)` };
   }
 
+  r.earlyDeaths.forEach((c, i) => writeFileSync(join(evidence, `early-death-${i + 1}-console.txt`), c + '\n'));
   writeFileSync(join(evidence, 'output.txt'), r.output);
   writeFileSync(join(evidence, 'dmesg.txt'), r.dmesg);
   writeFileSync(join(evidence, 'console.txt'), r.console);
   const resultsPath = join(r.ioDir, 'results.json');
-  const timing = `boot ${r.bootMs >= 0 ? secs(r.bootMs) : 'n/a'}, total ${secs(r.durationMs)}, ${r.accel}`;
+  const retried = r.earlyDeaths.length ? `, after ${r.earlyDeaths.length} boot(s) that died before the tests started` : '';
+  const timing = `boot ${r.bootMs >= 0 ? secs(r.bootMs) : 'n/a'}, total ${secs(r.durationMs)}, ${r.accel}${retried}`;
 
   if (!existsSync(resultsPath)) {
     const why = r.timedOut ? `timed out after ${secs(r.durationMs)}` : r.exitCode === -1 ? 'guest died' : `no results (exit code ${r.exitCode})`;

@@ -10,7 +10,7 @@ import { buildRunScript } from './guest-script.js';
 import { ensureInitramfs } from './initramfs.js';
 import { DEFAULT_KERNEL_SPEC, resolveKernel, type KernelInfo } from './kernels.js';
 import { provision } from './provision.js';
-import { startQemu, type Accel } from './qemu.js';
+import { interruptedBy, startQemu, type Accel } from './qemu.js';
 import { requireTool } from './tools.js';
 
 export interface VmRunOptions {
@@ -36,6 +36,12 @@ export interface VmRunOptions {
   provision?: boolean;
   /** progress messages (kernel chosen, accel, initramfs rebuilt); default: none */
   log?: (line: string) => void;
+  /**
+   * Boot again, up to this many times, when the guest dies before the command has started (a kernel
+   * panic during boot). Nothing of the command ran, so a new boot hides no effect of it. Default 0:
+   * a caller that retries says so in its report (see VmRunResult.earlyDeaths).
+   */
+  bootRetries?: number;
 }
 
 export interface VmRunResult {
@@ -55,6 +61,11 @@ export interface VmRunResult {
   timedOut: boolean;
   /** host path of the guest's $KERNMOD_VM_IO; left for the caller to read result files and delete */
   ioDir: string;
+  /**
+   * Boots that died before the command started and were retried (bootRetries), oldest first: the
+   * last console lines of each, for the report. Empty when the first boot ran the command.
+   */
+  earlyDeaths: string[];
 }
 
 export const GUEST_IO_DIR = '/tmp/kernmod-io';
@@ -116,12 +127,50 @@ export async function runInVm(command: string[], opts: VmRunOptions = {}): Promi
   const choice = await chooseAccel(kernel, initrd.path, opts.accel);
   log(`kernmod vm: kernel ${kernel.release}, accel ${choice.accel} (${choice.reason}${choice.probe && !choice.probe.cached ? `, probe ${choice.probe.ms} ms` : ''})`);
 
-  const ioDir = mkdtempSync(join(tmpdir(), 'kernmod-vm-'));
-  try {
-    return await boot(command, opts, { kernel, initrd: initrd.path, accel: choice.accel, ioDir, cwd });
-  } catch (e) {
-    rmSync(ioDir, { recursive: true, force: true });
-    throw e;
+  const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  return bootWithRetries(
+    async () => {
+      const ioDir = mkdtempSync(join(tmpdir(), 'kernmod-vm-'));
+      try {
+        // A retry gets what is left of the whole-run limit, not a fresh one.
+        return await boot(command, { ...opts, timeoutMs: Math.max(1000, deadline - Date.now()) }, { kernel, initrd: initrd.path, accel: choice.accel, ioDir, cwd });
+      } catch (e) {
+        rmSync(ioDir, { recursive: true, force: true });
+        throw e;
+      }
+    },
+    { retries: opts.bootRetries ?? 0, log, interrupted: () => interruptedBy() !== null },
+  );
+}
+
+/**
+ * True when the guest ended before the command began: no exit code, no timeout, and the init never
+ * announced the command (bootMs < 0). Under multi-threaded TCG a boot now and then panics in kernel
+ * code patching (seen once in CI: "Oops: int3" in sched_clock_cpu on 6.12), before user space runs.
+ */
+export function diedBeforeCommand(r: Pick<VmRunResult, 'exitCode' | 'bootMs' | 'timedOut'>): boolean {
+  return r.exitCode === -1 && r.bootMs < 0 && !r.timedOut;
+}
+
+const CONSOLE_LINES_KEPT = 30;
+
+/**
+ * Runs bootOnce() and, while its result died before the command and retries are left (and we are not
+ * being interrupted), discards that boot's io directory and boots again. The dead boots' console tails
+ * travel in the result (earlyDeaths), so a retry is always visible to the caller.
+ */
+export async function bootWithRetries(
+  bootOnce: () => Promise<VmRunResult>,
+  o: { retries: number; log: (line: string) => void; interrupted: () => boolean },
+): Promise<VmRunResult> {
+  const earlyDeaths: string[] = [];
+  for (;;) {
+    const r = await bootOnce();
+    if (!diedBeforeCommand(r) || earlyDeaths.length >= o.retries || o.interrupted()) return { ...r, earlyDeaths };
+    const tail = r.console.replace(/\n+$/, '').split('\n').slice(-CONSOLE_LINES_KEPT).join('\n');
+    earlyDeaths.push(tail);
+    o.log(`kernmod vm: the guest died during boot, before the command started (${(r.durationMs / 1000).toFixed(1)} s); booting again (retry ${earlyDeaths.length} of ${o.retries}). Its last console lines:\n${tail}`);
+    rmSync(r.ioDir, { recursive: true, force: true });
   }
 }
 
@@ -225,5 +274,6 @@ async function boot(
     durationMs: Date.now() - started,
     timedOut,
     ioDir,
+    earlyDeaths: [],
   };
 }

@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it, expect } from 'vitest';
+import { afterAll, describe, it, expect } from 'vitest';
 import { buildRunScript, shellQuote } from '../../vm/guest-script.js';
 import { pickNewest612 } from '../../vm/provision.js';
 import { qemuArgs } from '../../vm/qemu.js';
 import { countResults, summaryLine } from '../../vm/run-kernel-suite.js';
+import { bootWithRetries, diedBeforeCommand, type VmRunResult } from '../../vm/run.js';
 import { isStaticElf } from '../../vm/tools.js';
 
 describe('guest run script', () => {
@@ -104,5 +105,72 @@ describe('kernel suite result counting', () => {
     expect(c).toEqual({ passed: 10, failed: 3, skipped: 2, brokenFiles: ['b.test.ts'] });
     expect(summaryLine(c)).toBe('10 passed, 3 failed, 2 skipped');
     expect(summaryLine({ passed: 5, failed: 0, skipped: 0 })).toBe('5 passed, 0 failed');
+  });
+});
+
+describe('boot retries (a guest that dies before the command starts)', () => {
+  // Fake boots stand in for qemu here: the retry policy is what is under test, not a kernel.
+  const parent = mkdtempSync(join(tmpdir(), 'kernmod-retry-test-'));
+  afterAll(() => rmSync(parent, { recursive: true, force: true }));
+  const result = (over: Partial<VmRunResult>): VmRunResult => ({
+    exitCode: 0,
+    output: '',
+    dmesg: '',
+    console: '',
+    release: '6.12.0-test',
+    accel: 'tcg',
+    bootMs: 2000,
+    durationMs: 3000,
+    timedOut: false,
+    ioDir: mkdtempSync(join(parent, 'io-')),
+    earlyDeaths: [],
+    ...over,
+  });
+  const panic = (): VmRunResult => result({ exitCode: -1, bootMs: -1, console: 'boot line\nOops: int3\nKernel panic - not syncing: Fatal exception\n' });
+
+  it('counts only a death before the command began', () => {
+    expect(diedBeforeCommand({ exitCode: -1, bootMs: -1, timedOut: false })).toBe(true);
+    // The command had started: its effects may be in the guest's kernel, so no second boot.
+    expect(diedBeforeCommand({ exitCode: -1, bootMs: 5000, timedOut: false })).toBe(false);
+    expect(diedBeforeCommand({ exitCode: 124, bootMs: -1, timedOut: true })).toBe(false);
+    expect(diedBeforeCommand({ exitCode: 1, bootMs: 5000, timedOut: false })).toBe(false);
+  });
+
+  it('boots again after an early death, reports it and removes the dead boot\'s io dir', async () => {
+    const boots = [panic(), result({ exitCode: 0 })];
+    const logged: string[] = [];
+    let n = 0;
+    const r = await bootWithRetries(async () => boots[n++]!, { retries: 1, log: (l) => logged.push(l), interrupted: () => false });
+    expect(n).toBe(2);
+    expect(r.exitCode).toBe(0);
+    expect(r.ioDir).toBe(boots[1]!.ioDir);
+    expect(r.earlyDeaths).toHaveLength(1);
+    expect(r.earlyDeaths[0]).toContain('Kernel panic');
+    expect(logged.join('\n')).toMatch(/died during boot.*retry 1 of 1/s);
+    expect(existsSync(boots[0]!.ioDir)).toBe(false);
+    expect(existsSync(boots[1]!.ioDir)).toBe(true);
+  });
+
+  it('gives up after the retries, returning the last death with all of them listed', async () => {
+    const boots = [panic(), panic(), panic()];
+    let n = 0;
+    const r = await bootWithRetries(async () => boots[n++]!, { retries: 1, log: () => {}, interrupted: () => false });
+    expect(n).toBe(2);
+    expect(r.exitCode).toBe(-1);
+    expect(r.earlyDeaths).toHaveLength(1);
+    expect(existsSync(r.ioDir)).toBe(true);
+  });
+
+  it('does not boot again when the command started, when retries are 0, or when interrupted', async () => {
+    for (const [first, retries, interrupted] of [
+      [result({ exitCode: -1, bootMs: 4000 }), 1, false],
+      [panic(), 0, false],
+      [panic(), 1, true],
+    ] as const) {
+      let n = 0;
+      const r = await bootWithRetries(async () => (n++, first), { retries, log: () => {}, interrupted: () => interrupted });
+      expect(n).toBe(1);
+      expect(r.earlyDeaths).toEqual([]);
+    }
   });
 });
