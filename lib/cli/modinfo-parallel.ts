@@ -6,10 +6,16 @@
 // another), and the main thread works from the start, so a worker's start-up is never waited for: a
 // worker that has not started when the last run is printed is simply stopped. If a worker dies, the
 // runs it had taken are done again by the main thread, so output never depends on the threads.
+//
+// When most arguments are .ko.xz there are no worker threads: liblzma is then most of the work, and the
+// main thread decodes them ahead in batches on the libuv thread pool (modinfo-prefetch.ts) while it
+// parses and prints. Measured in a 6.12 guest under TCG (whole tree, 4,230 .ko.xz): 66 s against 77 s
+// with a worker thread, which is a second Node instance competing for the same two vCPUs.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { ModinfoSettings, RunOutput } from './modinfo-run.js';
-import { installModinfoXz } from './modinfo-xz.js';
+import { XzPrefetcher, XZ_MODULE_EXTENSION } from './modinfo-prefetch.js';
+import { installModinfoXz, modinfoPoolDecoder } from './modinfo-xz.js';
 import type { Io } from './output.js';
 
 /**
@@ -45,6 +51,12 @@ export interface PrintOptions {
   runSize?: number;
   /** The worker script (tests); default: modinfo-worker.js beside this module. */
   workerUrl?: URL;
+  /**
+   * Batches of .ko.xz decoded ahead on the thread pool, at most this many at once, when most arguments
+   * are .ko.xz (then no worker threads); 0: never. Default: KERNMOD_MODINFO_DECODE_AHEAD, else one per
+   * core plus one.
+   */
+  decodeAhead?: number;
 }
 
 /** The arguments of run `i`. */
@@ -131,13 +143,42 @@ function defaultWorkers(argCount: number): number {
   return argCount < PARALLEL_MIN_ARGS ? 0 : availableParallelism() - 1;
 }
 
-/** Prints modinfo for every argument, in order, using worker threads when there are many; returns the exit status. */
+/**
+ * Batches in flight for pool decoding: KERNMOD_MODINFO_DECODE_AHEAD, else one per core and one more,
+ * so that a pool thread still has work while the main thread holds a decoded batch it is printing.
+ */
+function defaultDecodeAhead(): number {
+  const env = process.env.KERNMOD_MODINFO_DECODE_AHEAD;
+  if (env !== undefined && /^\d+$/.test(env)) return Number(env);
+  return availableParallelism() + 1;
+}
+
+/**
+ * The pool prefetcher for this command, when it pays: most arguments are .ko.xz files to read (not
+ * names, not -n, which reads nothing) and the liblzma addon can decode on the pool.
+ */
+function xzPrefetcher(args: readonly string[], settings: ModinfoSettings, opts: PrintOptions): XzPrefetcher | undefined {
+  const depth = opts.decodeAhead ?? defaultDecodeAhead();
+  if (depth === 0 || settings.modname || (settings.field === 'filename' && !settings.json)) return undefined;
+  let xz = 0;
+  for (const a of args) if (a.endsWith(XZ_MODULE_EXTENSION)) xz++;
+  if (xz * 2 < args.length) return undefined;
+  installModinfoXz();
+  const decoder = modinfoPoolDecoder();
+  return decoder && new XzPrefetcher(args, decoder, depth);
+}
+
+/**
+ * Prints modinfo for every argument, in order, decoding .ko.xz on the thread pool when they are most of
+ * the arguments, else using worker threads when there are many; returns the exit status.
+ */
 export async function printModinfo(args: string[], settings: ModinfoSettings, io: Io, opts: PrintOptions = {}): Promise<number> {
   const printer = new ModinfoPrinter(io, settings.json);
   const runSize = opts.runSize ?? RUN_SIZE;
   const runs = Math.ceil(args.length / runSize);
   const next = new Int32Array(new SharedArrayBuffer(4));
-  const wanted = Math.min(opts.workers ?? defaultWorkers(args.length), runs - 1);
+  const prefetch = xzPrefetcher(args, settings, opts);
+  const wanted = prefetch ? 0 : Math.min(opts.workers ?? defaultWorkers(args.length), runs - 1);
 
   const done = new Map<number, RunOutput>();
   let printed = 0;
@@ -177,7 +218,8 @@ export async function printModinfo(args: string[], settings: ModinfoSettings, io
   const { ModinfoRunner } = await import('./modinfo-run.js');
   const runner = new ModinfoRunner(settings);
   for (let i = claimRun(next, runs); i !== undefined; i = claimRun(next, runs)) {
-    deliver(i, await runner.run(runArgs(args, runSize, i)));
+    // With a prefetcher there are no workers, so the runs come in order, as it needs.
+    deliver(i, await runner.run(runArgs(args, runSize, i), prefetch && { from: prefetch, first: i * runSize }));
     if (alive > 0) await nextTick(); // let the workers' output in
   }
   // Every run is taken: wait for the workers' last ones (or for the workers to be gone).

@@ -7,12 +7,13 @@ import { closeSync, constants, fstatSync, openSync, realpathSync, statSync } fro
 import { errnoInfo } from '../errno.js';
 import { KernmodError, systemError } from '../errors.js';
 import { builtinModinfo } from '../elf/builtin.js';
-import { builtinModuleInfo, modinfoOfFileBytesSync, modinfoOfOpenFileSync, modinfoSync, type ModuleInfo } from '../elf/modinfo.js';
+import { builtinModuleInfo, modinfoOfDecodedImageSync, modinfoOfFileBytesSync, modinfoOfOpenFileSync, modinfoSync, type ModuleInfo } from '../elf/modinfo.js';
 import { detectCompression } from '../compress/detect.js';
 import { HEAD_BYTES, readModuleHeadSync } from '../elf/read.js';
 import { moduleNameFromPath, MODULE_EXTENSIONS } from '../names.js';
 import { formatHeader, formatModinfo, invalidParmLines, modinfoJson, type FormatOptions } from './modinfo-format.js';
 import type { ModinfoLookup, ResolvedModule } from './modinfo-lookup.js';
+import type { XzPrefetcher } from './modinfo-prefetch.js';
 import { modinfoFileReader } from './modinfo-xz.js';
 
 /** What the command line asked for, as plain data (it is copied to worker threads). */
@@ -46,7 +47,8 @@ export interface RunOutput {
 type Target =
   | ResolvedModule
   | { kind: 'path'; path: string; fd?: number; size?: number; head?: Uint8Array }
-  | { kind: 'bytes'; path: string; bytes: Uint8Array };
+  | { kind: 'bytes'; path: string; bytes: Uint8Array }
+  | { kind: 'xz-image'; path: string; image: Uint8Array };
 
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
@@ -74,10 +76,25 @@ export class ModinfoRunner {
     if (settings.field !== undefined) this.fmt.field = settings.field;
   }
 
-  /** Runs `args` and returns what they print. Asynchronous only to load the lookup code on first need. */
-  async run(args: readonly string[]): Promise<RunOutput> {
+  /**
+   * Runs `args` and returns what they print. Asynchronous to load the lookup code on first need, and to
+   * wait for `prefetch`, which decodes .ko.xz ahead on the thread pool: given, it was made over the whole
+   * argument list, of which `args` start at index `first` (runs are taken in order then).
+   */
+  async run(args: readonly string[], prefetch?: { from: XzPrefetcher; first: number }): Promise<RunOutput> {
     const out = new RunWriter();
-    for (const arg of args) {
+    for (let k = 0; k < args.length; k++) {
+      const arg = args[k]!;
+      const got = await prefetch?.from.take(prefetch.first + k);
+      if (got !== undefined) {
+        // What printIfModuleFile would find: a regular file named like a module, decoded as it would be.
+        try {
+          this.print(arg, { kind: 'xz-image', path: this.absolute(arg), image: got.image }, out);
+        } finally {
+          got.release();
+        }
+        continue;
+      }
       if (!this.settings.modname && this.printIfModuleFile(arg, out)) continue;
       const lookup = this.lookup ?? (await this.openLookup());
       const r = this.settings.modname ? lookup.byName(arg) : lookup.byAlias(arg);
@@ -243,7 +260,9 @@ export class ModinfoRunner {
     const opts = { lenient: true, versions: this.settings.json, buildId: this.settings.json };
     try {
       const info =
-        t.kind === 'bytes'
+        t.kind === 'xz-image'
+          ? modinfoOfDecodedImageSync(t.image, t.path, 'xz', opts)
+          : t.kind === 'bytes'
           ? modinfoOfFileBytesSync(t.bytes, t.path, opts, this.imageBuffer)
           : t.kind === 'path' && t.fd !== undefined
             ? modinfoOfOpenFileSync(t.fd, t.size!, t.path, opts, { head: t.head, into: this.imageBuffer })

@@ -11,6 +11,9 @@ interface XzBinding {
   decodeInto?: (input: Uint8Array, output: Uint8Array) => number;
   readFile?: (path: string, buffer: Uint8Array) => number;
   NOT_REGULAR?: number;
+  readDecodeBatch?: (paths: string[], input: Uint8Array, output: Uint8Array, results: Float64Array) => Promise<void>;
+  INPUT_TOO_SMALL?: number;
+  OUTPUT_TOO_SMALL?: number;
 }
 
 /**
@@ -23,7 +26,27 @@ export interface FileReader {
   readonly NOT_REGULAR: number;
 }
 
+/**
+ * The addon's readDecodeBatch (native/xz.cc): on a thread-pool thread, read each file whole and decode
+ * it as exactly one .xz stream, inputs and images one after another in `input` and `output`. Fills
+ * results[4i..4i+3] = code, input offset, input length, output offset for paths[i]; code is the decoded
+ * length, or negative: INPUT_TOO_SMALL (input length: the file's size), OUTPUT_TOO_SMALL (did not fit
+ * the space left), or anything else (-errno, not a regular file, not plain xz), for which the caller
+ * takes its synchronous path, which reports each case exactly.
+ */
+export interface PoolXzDecoder {
+  readDecodeBatch(paths: string[], input: Uint8Array, output: Uint8Array, results: Float64Array): Promise<void>;
+  readonly INPUT_TOO_SMALL: number;
+  readonly OUTPUT_TOO_SMALL: number;
+}
+
 let reader: FileReader | undefined;
+let poolDecoder: PoolXzDecoder | undefined;
+
+/** The pool decoder installModinfoXz found (undefined without a liblzma addon that has readDecode). */
+export function modinfoPoolDecoder(): PoolXzDecoder | undefined {
+  return poolDecoder;
+}
 
 /** The reader installModinfoXz found (undefined without the liblzma addon: read with node:fs then). */
 export function modinfoFileReader(): FileReader | undefined {
@@ -40,6 +63,10 @@ export function installModinfoXz(): void {
   }
   const { readFile, NOT_REGULAR } = binding;
   if (readFile && NOT_REGULAR !== undefined) reader = { read: (path, buffer) => readFile(path, buffer), NOT_REGULAR };
+  const { readDecodeBatch, INPUT_TOO_SMALL, OUTPUT_TOO_SMALL } = binding;
+  if (readDecodeBatch && INPUT_TOO_SMALL !== undefined && OUTPUT_TOO_SMALL !== undefined) {
+    poolDecoder = { readDecodeBatch: (paths, input, output, results) => readDecodeBatch(paths, input, output, results), INPUT_TOO_SMALL, OUTPUT_TOO_SMALL };
+  }
   const decoder = loadXz();
   if (decoder.decompressInto) return;
   const decodeInto = binding.decodeInto;

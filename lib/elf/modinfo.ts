@@ -240,6 +240,18 @@ export function modinfoOfFileBytesSync(bytes: Uint8Array, path: string, opts: Mo
   return decodeSync(bytes, path, opts, into);
 }
 
+/**
+ * modinfoOfFileBytesSync for a file the caller decompressed itself (`compression` names how): the
+ * modinfo CLI decodes .ko.xz on the thread pool. Not part of the package's API.
+ */
+export function modinfoOfDecodedImageSync(image: Uint8Array, path: string, compression: CompressionFormat, opts: ModinfoOptions = {}): ModuleInfo {
+  try {
+    return modinfoFromImage(image, { ...opts, filename: path, compression });
+  } catch (e) {
+    return withPath(e, path);
+  }
+}
+
 /** The sections modinfoFromImage will decode with these options (a sparse read skips the others). */
 function sectionsFor(opts: ModinfoOptions): readonly string[] {
   if (opts.versions !== false && opts.buildId !== false) return MODINFO_SECTIONS;
