@@ -85,7 +85,7 @@ export class ModinfoRunner {
     const out = new RunWriter();
     for (let k = 0; k < args.length; k++) {
       const arg = args[k]!;
-      const got = await prefetch?.from.take(prefetch.first + k);
+      const got = prefetch ? await prefetch.from.take(prefetch.first + k) : undefined;
       if (got !== undefined) {
         // What printIfModuleFile would find: a regular file named like a module, decoded as it would be.
         try {
