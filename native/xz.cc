@@ -159,9 +159,11 @@ Napi::Value DecodeInto(const Napi::CallbackInfo& info) {
 constexpr double kNotRegular = -4096;
 
 // Reads the regular file at `path` into buf[0..cap): the bytes read, the file's size when larger than
-// `cap` (nothing read), -errno of the failed call, or kNotRegular. Safe on any thread.
-double ReadWhole(const char* path, uint8_t* buf, size_t cap) {
-  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+// `cap` (nothing read), -errno of the failed call, or kNotRegular. Safe on any thread. A path with a
+// NUL inside gives -EINVAL: open() would see only the part before it, another file.
+double ReadWhole(const std::string& path, uint8_t* buf, size_t cap) {
+  if (path.find('\0') != std::string::npos) return -EINVAL;
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return -errno;
   struct stat st;
   double ret;
@@ -197,7 +199,7 @@ Napi::Value ReadFile(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>().Utf8Value();
   auto ta = info[1].As<Napi::TypedArray>();
   auto* buf = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  return Napi::Number::New(info.Env(), ReadWhole(path.c_str(), buf, ta.ByteLength()));
+  return Napi::Number::New(info.Env(), ReadWhole(path, buf, ta.ByteLength()));
 }
 
 // readDecodeBatch(paths, input, output, results) -> Promise<undefined>: on a thread-pool thread, read
@@ -241,7 +243,7 @@ class ReadDecodeBatch : public Napi::AsyncWorker {
       r[1] = static_cast<double>(inPos);
       r[2] = 0;
       r[3] = static_cast<double>(outPos);
-      double n = ReadWhole(paths_[i].c_str(), in_ + inPos, inCap_ - inPos);
+      double n = ReadWhole(paths_[i], in_ + inPos, inCap_ - inPos);
       if (n < 0) {
         r[0] = n;
         continue;

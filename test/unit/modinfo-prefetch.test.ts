@@ -64,6 +64,8 @@ function buildArgs(): string[] {
   execFileSync('mkfifo', [join(dir, 'fifo.ko.xz')]);
   a.push(join(dir, 'fifo.ko.xz'));
   a.push(join(dir, 'missing.ko.xz'));
+  // A NUL inside: what precedes it names a real module, which must not be what gets read.
+  a.push(`${a[0]}\0x.ko.xz`);
   // Larger than a slot's buffers: 2.5 MiB that does not compress (input), and 10 MiB of zeros
   // (output); then more modules, and the two again.
   a.push(write('bigin.ko.xz', xz(module('bigin', { sections: [{ name: '.data', data: randomBytes(2560 << 10) }] }), KERNEL_STYLE)));
@@ -142,6 +144,7 @@ describe.skipIf(!binding?.readDecodeBatch || !haveXz)('kernmod modinfo decoding 
     expect(codes.get('bigin.ko.xz')![1]).toBeGreaterThan(2560 << 10);
     expect(codes.get('missing.ko.xz')).toEqual([-2]); // -ENOENT
     for (const f of ['fake', 'corrupt', 'truncated', 'twostreams', 'padded', 'empty', 'adir', 'fifo']) expect(codes.get(`${f}.ko.xz`)![0]).toBeLessThan(0);
+    expect(codes.get('m0.ko.xz\0x.ko.xz')).toEqual([-22]); // -EINVAL
     expect(codes.has('plain.ko')).toBe(false);
   }, 60_000);
 });

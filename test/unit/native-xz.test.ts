@@ -62,6 +62,7 @@ describe.skipIf(!binding?.available)('kernmod_xz readFile (the modinfo CLI reade
     expect(Buffer.compare(buf, raw.subarray(0, 1000))).toBe(0);
     expect(reader.read(file, Buffer.alloc(999))).toBe(1000); // the size: grow and call again
     expect(reader.read(join(dir, 'missing'), buf)).toBe(-2); // ENOENT
+    expect(reader.read(`${file}\0other`, buf)).toBe(-22); // EINVAL, not the file before the NUL
     expect(reader.read(dir, buf)).toBe(reader.NOT_REGULAR);
     expect(reader.read('/dev/null', buf)).toBe(reader.NOT_REGULAR);
     writeFileSync(file, '');
