@@ -35,21 +35,31 @@ struct ThreadDecoder {
 };
 thread_local ThreadDecoder decoder;
 
-// Decodes the first .xz stream of `in` into `out`, which must come out exactly `size` bytes.
-// Returns "" or an error text.
-std::string Decode(const uint8_t* in, size_t inLen, uint8_t* out, size_t size, size_t* written) {
+// Runs this thread's decoder over the first .xz stream of `in`, into at most `cap` bytes of `out`:
+// liblzma's result, with the bytes written and the input bytes left over. The one place that sets up
+// a decode (Decode and readDecodeBatch differ only in how they judge the result).
+lzma_ret DecodeStream(const uint8_t* in, size_t inLen, uint8_t* out, size_t cap, size_t* written, size_t* inLeft) {
   const uint64_t memlimit = UINT64_C(1) << 30;  // the dictionary a module may ask for; kernel-style is 1 MiB
   lzma_stream& s = decoder.strm;
   *written = 0;
+  *inLeft = inLen;
   lzma_ret r = lzma_stream_decoder(&s, memlimit, 0);
-  if (r == LZMA_OK) {
-    s.next_in = in;
-    s.avail_in = inLen;
-    s.next_out = out;
-    s.avail_out = size;
-    r = lzma_code(&s, LZMA_FINISH);
-    *written = size - s.avail_out;
-  }
+  if (r != LZMA_OK) return r;
+  s.next_in = in;
+  s.avail_in = inLen;
+  s.next_out = out;
+  s.avail_out = cap;
+  r = lzma_code(&s, LZMA_FINISH);
+  *written = cap - s.avail_out;
+  *inLeft = s.avail_in;
+  return r;
+}
+
+// Decodes the first .xz stream of `in` into `out`, which must come out exactly `size` bytes.
+// Returns "" or an error text.
+std::string Decode(const uint8_t* in, size_t inLen, uint8_t* out, size_t size, size_t* written) {
+  size_t inLeft = 0;
+  lzma_ret r = DecodeStream(in, inLen, out, size, written, &inLeft);
   if (r == LZMA_STREAM_END) {
     if (*written != size) return "the stream decoded to another size than its headers state";
     return "";
@@ -264,16 +274,10 @@ class ReadDecodeBatch : public Napi::AsyncWorker {
 
  private:
   static double DecodeOne(const uint8_t* in, size_t inLen, uint8_t* out, size_t cap, size_t* written) {
-    lzma_stream& s = decoder.strm;
-    if (lzma_stream_decoder(&s, UINT64_C(1) << 30, 0) != LZMA_OK) return kNotPlainXz;
-    s.next_in = in;
-    s.avail_in = inLen;
-    s.next_out = out;
-    s.avail_out = cap;
-    lzma_ret r = lzma_code(&s, LZMA_FINISH);
-    *written = cap - s.avail_out;
-    if (r == LZMA_STREAM_END && s.avail_in == 0) return static_cast<double>(*written);
-    if ((r == LZMA_OK || r == LZMA_BUF_ERROR) && s.avail_out == 0) return kOutputTooSmall;
+    size_t inLeft = 0;
+    lzma_ret r = DecodeStream(in, inLen, out, cap, written, &inLeft);
+    if (r == LZMA_STREAM_END && inLeft == 0) return static_cast<double>(*written);
+    if ((r == LZMA_OK || r == LZMA_BUF_ERROR) && *written == cap) return kOutputTooSmall;
     return kNotPlainXz;
   }
 
@@ -334,7 +338,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readDecodeBatch", Napi::Function::New(env, ReadDecodeBatchCall, "readDecodeBatch"));
   exports.Set("INPUT_TOO_SMALL", Napi::Number::New(env, kInputTooSmall));
   exports.Set("OUTPUT_TOO_SMALL", Napi::Number::New(env, kOutputTooSmall));
-  exports.Set("NOT_PLAIN_XZ", Napi::Number::New(env, kNotPlainXz));
   exports.Set("version", Napi::String::New(env, lzma_version_string()));
 #else
   exports.Set("available", Napi::Boolean::New(env, false));

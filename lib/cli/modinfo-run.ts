@@ -50,7 +50,6 @@ type Target =
   | { kind: 'bytes'; path: string; bytes: Uint8Array }
   | { kind: 'xz-image'; path: string; image: Uint8Array };
 
-
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
 type Outcome = { ok: true; info: ModuleInfo } | { ok: false; name: string; filename: string; error: unknown };

@@ -43,7 +43,7 @@ export interface PoolXzDecoder {
 let reader: FileReader | undefined;
 let poolDecoder: PoolXzDecoder | undefined;
 
-/** The pool decoder installModinfoXz found (undefined without a liblzma addon that has readDecode). */
+/** The pool decoder installModinfoXz found (undefined without a liblzma addon that has readDecodeBatch). */
 export function modinfoPoolDecoder(): PoolXzDecoder | undefined {
   return poolDecoder;
 }
@@ -53,7 +53,12 @@ export function modinfoFileReader(): FileReader | undefined {
   return reader;
 }
 
+let installed = false;
+
+/** Looks for the addon's extras once per thread (later calls return at once). */
 export function installModinfoXz(): void {
+  if (installed) return;
+  installed = true;
   if (installNativeXz() === null) return; // @napi-rs/lzma: it has no decode-into
   let binding: XzBinding;
   try {
