@@ -10,7 +10,7 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fstack-protector-strong"],
       "conditions": [
         ["OS=='linux'", { "sources": ["native/sys_linux.cc"] }],
-        ["OS=='netbsd'", { "sources": ["native/sys_netbsd.cc"], "defines": ["KERNMOD_MODCTL=1"] }],
+        ["OS=='netbsd'", { "sources": ["native/sys_netbsd.cc"], "defines": ["KERNMOD_MODCTL=1"], "cflags": ["-pthread"], "ldflags": ["-pthread"] }],
         ["OS!='linux' and OS!='netbsd'", { "sources": ["native/sys_other.cc"] }]
       ]
     },

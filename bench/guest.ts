@@ -21,6 +21,7 @@ import { cpus, release as osRelease, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { loadNativeBinding } from '../lib/backend/native.js';
 import { formatPlan, listModules, listModulesSync, modinfo, Modprobe, withBackend, type Kernmod } from '../lib/index.js';
 import { compare, median, type Comparison, type GuestResult, type Mismatch, type StepResult, type Target, type Timing } from './results-types.js';
 
@@ -358,6 +359,15 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     }
     return since(t0);
   };
+  // Where the native async calls ran (the addon's syscall thread or the pool), over the timed rounds only.
+  const callStats = { thread: 0, pool: 0, spinHits: 0 };
+  const nativeAsyncLoop = async (n: number): Promise<number> => {
+    const before = loadNativeBinding().callStats();
+    const ms = await asyncLoop(native)(n);
+    const after = loadNativeBinding().callStats();
+    for (const k of ['thread', 'pool', 'spinHits'] as const) callStats[k] += after[k] - before[k];
+    return ms;
+  };
   const cLoop = (mode: 'cycle' | 'cycle-sniff') => (n: number): number => {
     const r = spawnSync(o.kmbench, [mode, file, name, String(n)], { encoding: 'utf8', timeout: 10 * 60_000 });
     if (r.status !== 0) throw new Error(`kmbench ${mode} exited ${r.status}: ${(r.stderr || r.error?.message || '').trim()}`);
@@ -378,7 +388,7 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     { key: 'c', label: 'C loop: open + finit_module + close + delete_module(O_NONBLOCK)', run: cLoop('cycle') },
     { key: 'c-sniff', label: "C loop with kernmod's syscalls: open + pread(magic) + finit_module + close + delete_module", run: cLoop('cycle-sniff') },
     { key: 'native-sync', label: 'kernmod native, loadModuleSync + unloadModuleSync', run: syncLoop(native) },
-    { key: 'native-async', label: 'kernmod native, await loadModule + unloadModule', run: asyncLoop(native) },
+    { key: 'native-async', label: 'kernmod native, await loadModule + unloadModule', run: nativeAsyncLoop },
     ...(ffi ? [{ key: 'ffi-async', label: "kernmod withBackend('ffi'), await loadModule + unloadModule", run: asyncLoop(ffi) }] : []),
     { key: 'insmod-rmmod', label: 'kmod insmod + rmmod processes', run: procLoop },
   ];
@@ -391,6 +401,7 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     warm[v.key] = Number(((await v.run(3)) / 3).toFixed(2));
   }
   info.warmupMsPerCycle = warm;
+  for (const k of ['thread', 'pool', 'spinHits'] as const) callStats[k] = 0;
   // Many short rounds, the variants in a rotating order: drift (other work on the host) hits every
   // variant alike, and each round's ratio compares neighbours in time.
   const rounds = Math.max(1, Math.min(o.rounds * 2, o.cycles));
@@ -405,6 +416,7 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     log(`cycle: round ${r + 1}/${rounds} (${per} cycles each), ms/cycle: ${variants.map((v) => `${v.key} ${(samples[v.key]!.at(-1)! / per).toFixed(1)}`).join(', ')}`);
   }
   ensureUnloaded();
+  info.nativeAsyncCalls = { ...callStats };
 
   const t = (key: string): Timing => timing(variants.find((v) => v.key === key)!.label, 'cycle', per, samples[key]);
   const perCycle = (key: string): number => median(samples[key]!) / per;
@@ -419,7 +431,10 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     }),
     compare('cycle.native-async.vs-c', 'load+unload cycle: native async vs C loop', t('native-async'), c, {
       target: { maxRatio: 1.2, text: '<= 1.20x C loop' },
-      notes: [overhead('native-async'), 'async adds libuv thread-pool hops per cycle'],
+      notes: [
+        overhead('native-async'),
+        `each call goes to the addon's syscall thread and back: ${callStats.thread} of ${callStats.thread + callStats.pool} timed calls ran there, ${callStats.spinHits} of them found it still waiting for the next call (no wake-up)`,
+      ],
     }),
     compare('cycle.c-sniff.vs-c', "load+unload cycle: C with kernmod's syscalls vs C loop", t('c-sniff'), c, { notes: ['not kernmod code: what the extra pread costs by itself'] }),
     compare('cycle.native-sync.vs-c-sniff', "load+unload cycle: native sync vs C with kernmod's syscalls", t('native-sync'), t('c-sniff'), { notes: ['what running the same syscalls from JavaScript costs'] }),

@@ -3,10 +3,12 @@
 // Rules (see ../README.md, "Architecture"):
 //  - Every call returns the syscall's result, or -errno captured right after the syscall on the thread
 //    that made it. No messages are built here; TypeScript turns -errno into a KernmodError.
-//  - Each call has a Promise form (on the libuv pool, see Call) and a Sync form.
+//  - Each call has a Promise form (on the environment's syscall thread, or the libuv pool when that is
+//    busy: see Call and SyscallThread) and a Sync form.
 //  - init_module gets the caller's buffer memory without a copy; the call keeps a reference to the
 //    buffer until it has finished.
-//  - A path given to finit_module is opened O_RDONLY|O_CLOEXEC on the pool thread and closed on every path;
+//  - A path given to finit_module is opened O_RDONLY|O_CLOEXEC on the thread that makes the call and
+//    closed on every path;
 //    with a guard, its first bytes are read on that same fd first (see sys.h, HeadGuard).
 //
 // The system-specific parts live in sys_linux.cc, sys_netbsd.cc and sys_other.cc (which answers ENOSYS
@@ -14,11 +16,19 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "sys.h"
@@ -124,20 +134,27 @@ std::optional<sys::HeadGuard> GuardArg(const Napi::CallbackInfo& info, size_t i)
 
 // ---- async calls -------------------------------------------------------------------------------------
 
-// One pending call: Run() makes the system call on a libuv pool thread, Value() turns its result into
-// the promise's value back on the main thread. Never rejects for a syscall failure: a failure is a
-// negative number, like the sync forms return.
+// One pending call: Run() makes the system call off the main thread, Value() turns its result into the
+// promise's value back on the main thread. Never rejects for a syscall failure: a failure is a negative
+// number, like the sync forms return.
 //
-// The calls go through uv_queue_work and complete inside one async context per environment, rather than
-// through Node-API async work (or Napi::AsyncWorker on top of it), which makes an async resource per
-// call: measured in the VM rig's guests, that took the main thread's share of each async call from
-// ~0.65 to ~0.5 ms, and under emulation what runs between two system calls shows (README, Benchmarks).
-// Async context still flows as it should: an await's continuation takes its context from the promise.
+// Where Run() runs: on the environment's syscall thread when that thread is free (the common case, one
+// call after another: see SyscallThread), else on the libuv pool through uv_queue_work, so that
+// concurrent calls (a parallel probe) still run side by side.
+//
+// Both complete inside one async context per environment, rather than through Node-API async work (or
+// Napi::AsyncWorker on top of it), which makes an async resource per call: measured in the VM rig's
+// guests, that took the main thread's share of each async call from ~0.65 to ~0.5 ms, and under emulation
+// what runs between two system calls shows (README, Benchmarks). Async context still flows as it should:
+// an await's continuation takes its context from the promise.
 //
 // Node does not know about these requests, so an environment that ends (a worker thread exiting or
 // terminated) with calls in flight is held open by an async cleanup hook until they have completed: the
 // loop would otherwise be closed under them. Those late completions touch no Node-API state: the env
 // may already be gone, and nobody is left to see the promise.
+class Call;
+class SyscallThread;
+
 struct CallState {
   napi_env env = nullptr;
   uv_loop_t* loop = nullptr;
@@ -146,16 +163,225 @@ struct CallState {
   size_t pending = 0;                    // queued, not yet completed (main thread only)
   napi_async_cleanup_hook_handle ending = nullptr;  // set once the environment has begun to end
   std::shared_ptr<CallState>* hookRef = nullptr;    // the hook's share of this state
+  std::unique_ptr<SyscallThread> thread;            // started on the first async call
+  bool noThread = false;                            // ... and the system refused it
+  uint64_t onThread = 0, onPool = 0;                // where the calls ran (callStats)
 };
 
 struct AddonData {
   std::shared_ptr<CallState> calls;
 };
 
-// The environment's end, while calls may still be running: finish at once, or when the last one lands.
+// ---- the syscall thread --------------------------------------------------------------------------------
+// Why a thread of our own: a libuv pool thread sleeps as soon as its call is done, so the next call of a
+// sequence (the unload after a load, the next module of a probe) first has to wake it. Under emulation
+// (the VM rig, TCG) that wake-up and the main thread's own one cost ~1 ms each, and a load+unload cycle
+// pays four of them (README, Benchmarks). This thread instead, after a call, waits a short while for
+// the next one before it sleeps (like io_uring's SQPOLL thread, on a much shorter leash):
+//  - only when calls come in a sequence: one of the last two requests came within the cap of the call
+//    before it (the first call, or one after longer pauses, is followed by no wait);
+//  - for a quarter of the last call's own time, so the waiting costs at most that much CPU over the
+//    system calls themselves (a load takes ~1 ms on hardware, ~20 ms under TCG);
+//  - and never longer than KERNMOD_SYSCALL_SPIN_US (default 4000 µs; 0 turns the waiting off), read when
+//    the thread starts.
+// A shorter wait, twice the recent gaps, found fewer next calls in the VM rig (the gaps under TCG have a
+// long tail) and left the async cycle at 1.08x of the C loop against 1.03x (one boot, interleaved).
+// It takes one call at a time: a call made while it is busy goes to the pool, and while calls run there
+// (a concurrent probe) it does not wait at all: on a 2-CPU machine its spinning would take a CPU from them.
+
+constexpr int64_t kDefaultSpinCapNs = 4'000'000;
+
+// The spin budget, from what the thread has seen (thread-side only).
+struct SpinPolicy {
+  int64_t capNs = kDefaultSpinCapNs;
+  int longGaps = 2;       // late requests in a row (later than capNs after the call before); 2: no sequence
+  int64_t lastRunNs = 0;  // the last call's own time
+
+  // One late request can be the tail of the main thread's own wake-up (under TCG ~10% of them come after
+  // 4.5 ms or more); two in a row end the sequence.
+  int64_t Budget() const { return longGaps < 2 ? std::min(capNs, lastRunNs / 4) : 0; }
+  void SawGap(int64_t gapNs) { longGaps = gapNs <= capNs ? 0 : std::min(longGaps + 1, 2); }
+};
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+int64_t SpinCapFromEnvironment() {
+  const char* v = std::getenv("KERNMOD_SYSCALL_SPIN_US");
+  if (v == nullptr || *v == '\0') return kDefaultSpinCapNs;
+  char* end = nullptr;
+  long long us = std::strtoll(v, &end, 10);
+  if (*end != '\0' || us < 0) return kDefaultSpinCapNs;  // not a count of µs: the default
+  return std::min<long long>(us, 100'000) * 1000;  // at most 100 ms
+}
+
+class SyscallThread {
+ public:
+  // Main thread: starts the environment's syscall thread, whose calls `finished` settles on the main
+  // thread; null when the system refuses a thread or a handle (the calls then all go to the pool).
+  static std::unique_ptr<SyscallThread> Start(CallState* owner, uv_async_cb finished) {
+    std::unique_ptr<SyscallThread> t(new SyscallThread(owner));
+    if (uv_async_init(owner->loop, &t->async_, finished) != 0) return nullptr;
+    t->async_.data = t.get();
+    uv_unref(reinterpret_cast<uv_handle_t*>(&t->async_));  // only a call in flight keeps the loop alive
+    try {
+      t->thread_ = std::thread([raw = t.get()] { raw->Main(); });
+    } catch (const std::system_error&) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&t.release()->async_), [](uv_handle_t* h) { delete From(h); });
+      return nullptr;
+    }
+    return t;
+  }
+
+  // Main thread: hands `call` over, or returns false when a call is already running here.
+  bool Give(Call* call) {
+    if (busy_) return false;
+    busy_ = true;
+    uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+    request_.store(call, std::memory_order_seq_cst);
+    // Paired with the thread's sleeping_ store before its last look at request_ (both seq_cst): either
+    // it sees the request, or this sees it asleep and wakes it.
+    if (sleeping_.load(std::memory_order_seq_cst)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_one();
+    }
+    return true;
+  }
+
+  // Main thread, in the async callback: the call that has finished, if any; the thread is free again.
+  Call* TakeFinished() {
+    Call* call = finished_.exchange(nullptr, std::memory_order_acquire);
+    if (call != nullptr) {
+      busy_ = false;
+      uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+    }
+    return call;
+  }
+
+  uint64_t spinHits() const { return spinHits_.load(std::memory_order_relaxed); }
+
+  // Main thread: a call of this environment has started (+1) or finished (-1) on the pool. While any
+  // runs there, this thread does not wait for the next request (it sleeps at once): the CPU is wanted.
+  void PoolCalls(int delta) { poolCalls_.fetch_add(delta, std::memory_order_relaxed); }
+
+  // Main thread, only when no call is on this thread: ends and joins it, then closes the handle;
+  // `closed` runs once it is closed (the object must live until then).
+  void Stop(uv_close_cb closed) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_.store(true, std::memory_order_relaxed);
+      cv_.notify_one();
+    }
+    thread_.join();
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), closed);
+  }
+
+  static SyscallThread* From(uv_handle_t* handle) { return static_cast<SyscallThread*>(handle->data); }
+  CallState* owner() const { return owner_; }
+
+ private:
+  explicit SyscallThread(CallState* owner) : owner_(owner) { policy_.capNs = SpinCapFromEnvironment(); }
+  void Main();
+  Call* NextRequest();
+
+  CallState* owner_;  // owns this thread
+  uv_async_t async_{};
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<Call*> request_{nullptr};   // main -> thread
+  std::atomic<Call*> finished_{nullptr};  // thread -> main
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> spinHits_{0};
+  std::atomic<int> poolCalls_{0};
+  bool busy_ = false;       // main thread only: a call was given and has not been taken back
+  SpinPolicy policy_;       // thread only
+  int64_t doneAtNs_ = 0;    // thread only: when the last call finished
+};
+
+class Call {
+ public:
+  virtual ~Call() = default;
+  // Starts `call` (on the syscall thread, or the pool) and returns its promise; the call deletes itself
+  // once settled.
+  static Napi::Value Queue(Napi::Env env, std::unique_ptr<Call> call);
+  static void OnThreadFinished(uv_async_t* handle);
+
+ protected:
+  virtual void Run() = 0;                        // another thread: the syscall, no JS values
+  virtual Napi::Value Value(Napi::Env env) = 0;  // main thread
+
+ private:
+  friend class SyscallThread;
+  static void Work(uv_work_t* req) { static_cast<Call*>(req->data)->Run(); }
+  static void After(uv_work_t* req, int status);
+  static void Settle(Call* raw);
+  uv_work_t req_{};
+  napi_deferred deferred_ = nullptr;
+  std::shared_ptr<CallState> state_;
+};
+
+void SyscallThread::Main() {
+  while (Call* call = NextRequest()) {
+    int64_t start = NowNs();
+    call->Run();
+    doneAtNs_ = NowNs();
+    policy_.lastRunNs = doneAtNs_ - start;
+    finished_.store(call, std::memory_order_release);
+    uv_async_send(&async_);
+  }
+}
+
+Call* SyscallThread::NextRequest() {
+  int64_t budget = poolCalls_.load(std::memory_order_relaxed) == 0 ? policy_.Budget() : 0;
+  if (budget > 0) {
+    int64_t until = doneAtNs_ + budget;
+    for (;;) {
+      if (request_.load(std::memory_order_relaxed) != nullptr) {
+        Call* call = request_.exchange(nullptr, std::memory_order_acquire);
+        spinHits_.fetch_add(1, std::memory_order_relaxed);
+        policy_.SawGap(NowNs() - doneAtNs_);
+        return call;
+      }
+      if (stop_.load(std::memory_order_relaxed)) return nullptr;
+      if (NowNs() >= until) break;  // a vDSO read: a budget of a few µs (after a quick call) stays that
+      CpuRelax();
+    }
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  sleeping_.store(true, std::memory_order_seq_cst);
+  Call* call;
+  while ((call = request_.exchange(nullptr, std::memory_order_seq_cst)) == nullptr && !stop_.load(std::memory_order_relaxed)) {
+    cv_.wait(lock);
+  }
+  sleeping_.store(false, std::memory_order_relaxed);
+  // A gap measured after sleeping includes the wake-up; a first call (doneAtNs_ 0) starts no sequence.
+  if (call != nullptr) policy_.SawGap(doneAtNs_ == 0 ? INT64_MAX : NowNs() - doneAtNs_);
+  return call;
+}
+
+// ---- the environment's end -----------------------------------------------------------------------------
+
 void FinishEnding(CallState& s) {
   napi_remove_async_cleanup_hook(s.ending);
-  delete s.hookRef;  // may free `s`: last
+  delete s.hookRef;  // may free `s` (and its thread): last
+}
+
+// Once no call is in flight: the syscall thread (if any) is joined and its handle closed, then the hook
+// is done.
+void EndCalls(CallState& s) {
+  if (!s.thread) return FinishEnding(s);
+  s.thread->Stop([](uv_handle_t* handle) { FinishEnding(*SyscallThread::From(handle)->owner()); });
 }
 
 void OnEnvironmentEnding(napi_async_cleanup_hook_handle handle, void* arg) {
@@ -164,7 +390,7 @@ void OnEnvironmentEnding(napi_async_cleanup_hook_handle handle, void* arg) {
   // The env is still whole here (it is being cleaned up): give back what the calls shared.
   napi_async_destroy(s.env, s.context);
   napi_delete_reference(s.env, s.resource);
-  if (s.pending == 0) FinishEnding(s);
+  if (s.pending == 0) EndCalls(s);
 }
 
 void InitCalls(Napi::Env env, AddonData& data) {
@@ -180,48 +406,57 @@ void InitCalls(Napi::Env env, AddonData& data) {
   data.calls = std::move(s);
 }
 
-class Call {
- public:
-  virtual ~Call() = default;
-  // Queues `call` on the pool and returns its promise; the call deletes itself once settled.
-  static Napi::Value Queue(Napi::Env env, std::unique_ptr<Call> call);
-
- protected:
-  virtual void Run() = 0;                        // pool thread: the syscall, no JS values
-  virtual Napi::Value Value(Napi::Env env) = 0;  // main thread
-
- private:
-  static void Work(uv_work_t* req) { static_cast<Call*>(req->data)->Run(); }
-  static void After(uv_work_t* req, int status);
-  uv_work_t req_{};
-  napi_deferred deferred_ = nullptr;
-  std::shared_ptr<CallState> state_;
-};
-
 Napi::Value Call::Queue(Napi::Env env, std::unique_ptr<Call> call) {
   const auto& state = env.GetInstanceData<AddonData>()->calls;
   napi_value promise;
   NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &call->deferred_, &promise), Napi::Value());
-  call->req_.data = call.get();
-  int r = uv_queue_work(state->loop, &call->req_, Work, After);
-  if (r != 0) {  // only while the loop is closing
-    napi_reject_deferred(env, call->deferred_, Napi::Error::New(env, std::string("uv_queue_work: ") + uv_strerror(r)).Value());
+  if (state->ending != nullptr) {  // JS run by the environment's own teardown: nothing may start now
+    napi_reject_deferred(env, call->deferred_, Napi::Error::New(env, "kernmod: the environment is ending").Value());
     return Napi::Value(env, promise);
   }
+  if (!state->thread && !state->noThread) {
+    state->thread = SyscallThread::Start(state.get(), OnThreadFinished);
+    state->noThread = !state->thread;
+  }
   call->state_ = state;
+  if (state->thread && state->thread->Give(call.get())) {
+    state->onThread++;
+  } else {
+    call->req_.data = call.get();
+    int r = uv_queue_work(state->loop, &call->req_, Work, After);
+    if (r != 0) {  // only while the loop is closing
+      call->state_.reset();
+      napi_reject_deferred(env, call->deferred_, Napi::Error::New(env, std::string("uv_queue_work: ") + uv_strerror(r)).Value());
+      return Napi::Value(env, promise);
+    }
+    state->onPool++;
+    if (state->thread) state->thread->PoolCalls(+1);
+  }
   state->pending++;
-  call.release();  // owned by the queued request until After
+  call.release();  // owned by the thread or the queued request until it is settled
   return Napi::Value(env, promise);
 }
 
 void Call::After(uv_work_t* req, int /*status: never cancelled*/) {
-  auto* raw = static_cast<Call*>(req->data);
+  auto* call = static_cast<Call*>(req->data);
+  if (call->state_->thread) call->state_->thread->PoolCalls(-1);
+  Settle(call);
+}
+
+void Call::OnThreadFinished(uv_async_t* handle) {
+  // uv_async_send coalesces, but the thread runs one call at a time and the next is given only after
+  // this has taken the last: there is at most one to take.
+  if (Call* call = SyscallThread::From(reinterpret_cast<uv_handle_t*>(handle))->TakeFinished()) Settle(call);
+}
+
+// Main thread: resolves the call's promise and runs its continuations, in the environment's context.
+void Call::Settle(Call* raw) {
   std::shared_ptr<CallState> state = std::move(raw->state_);
   state->pending--;
   if (state->ending != nullptr) {
     // The environment is ending: its Node-API env may be gone, and the call's members would release
     // JS references through it, so the call is left as it is (only calls in flight at the end).
-    if (state->pending == 0) FinishEnding(*state);
+    if (state->pending == 0) EndCalls(*state);
     return;
   }
   std::unique_ptr<Call> call(raw);
@@ -237,8 +472,9 @@ void Call::After(uv_work_t* req, int /*status: never cancelled*/) {
     } catch (const Napi::Error& e) {  // building the value failed (e.g. out of memory)
       napi_reject_deferred(env, call->deferred_, e.Value());
     }
-    // Closing the callback scope runs the promise's continuations; an exception from a nextTick
-    // callback among them is reported by Node as uncaught, as for any other completion.
+    // Closing the callback scope runs the promise's continuations (which may hand the syscall thread its
+    // next call: it was freed before this); an exception from a nextTick callback among them is
+    // reported by Node as uncaught, as for any other completion.
     napi_close_callback_scope(env, scope);
   }
   napi_close_handle_scope(env, handles);
@@ -484,6 +720,18 @@ Napi::Value ModctlExistsSync(const Napi::CallbackInfo& info) {
 }
 #endif  // KERNMOD_MODCTL
 
+// Where this environment's async calls have run: { thread, pool, spinHits } (spinHits: calls the syscall
+// thread found while it was still waiting, so with no wake-up). For the tests and the bench.
+Napi::Value CallStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& state = env.GetInstanceData<AddonData>()->calls;
+  auto out = Napi::Object::New(env);
+  out.Set("thread", Napi::Number::New(env, static_cast<double>(state->onThread)));
+  out.Set("pool", Napi::Number::New(env, static_cast<double>(state->onPool)));
+  out.Set("spinHits", Napi::Number::New(env, state->thread ? static_cast<double>(state->thread->spinHits()) : 0));
+  return out;
+}
+
 // { [errno]: [name, description] } from the C library this addon was built against.
 Napi::Value ErrnoTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -537,6 +785,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("modctlExistsSync", Napi::Function::New(env, ModctlExistsSync, "modctlExistsSync"));
 #endif
   exports.Set("errnoTable", Napi::Function::New(env, ErrnoTable, "errnoTable"));
+  exports.Set("callStats", Napi::Function::New(env, CallStats, "callStats"));
   exports.Set("constants", Constants(env));
   return exports;
 }

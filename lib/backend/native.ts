@@ -16,6 +16,8 @@ export interface NativeBinding {
   deleteModule(name: string, flags: number): Promise<number>;
   deleteModuleSync(name: string, flags: number): number;
   errnoTable(): Record<string, [string, string]>;
+  /** Where this environment's async calls ran: the syscall thread, the libuv pool; spinHits: calls the syscall thread found while still waiting. */
+  callStats(): { thread: number; pool: number; spinHits: number };
   constants: { system: string; MODULE_NAME_LEN: number; O_TRUNC: number; O_NONBLOCK: number; ENOSYS: number };
 }
 

@@ -1,5 +1,6 @@
 // The addon itself (native/kernmod.cc), below the backend: how it reads its arguments, and its Promise
-// forms (Call: uv_queue_work, completed in one async context per environment). On this host
+// forms (Call: on the environment's syscall thread, or the pool through uv_queue_work when that thread
+// is busy, completed in one async context per environment). On this host
 // the module syscalls answer ENOSYS, which is enough to check what the mechanism promises: arguments
 // of every accepted kind read exactly (the head guard reads the file back through the path it got),
 // async context survives the hop, and a worker thread that ends with
@@ -128,7 +129,7 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
       const fifo = join(dir, 'fifo');
       expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
       const index = fileURLToPath(new URL('../../lib/backend/native.ts', import.meta.url));
-      // open(2) of a FIFO for reading blocks until a writer comes: the call stays on its pool thread.
+      // open(2) of a FIFO for reading blocks until a writer comes: the call stays on the syscall thread.
       const w = new Worker(
         `const b = require('node:module').createRequire(${JSON.stringify(index)})('bindings')('kernmod');
          b.finitModulePath(${JSON.stringify(fifo)}, '', 0);
@@ -140,11 +141,125 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
       const exit = w.terminate().then((code) => ((ended = true), code));
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(ended).toBe(false); // still waiting for the call
-      closeSync(openSync(fifo, 'w')); // a writer: the open on the pool thread returns
+      closeSync(openSync(fifo, 'w')); // a writer: the open on the syscall thread returns
       expect(await exit).toBe(1);
       expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// The addon's syscall thread (native/kernmod.cc, SyscallThread): one call at a time runs there, a call
+// made while it is busy goes to the pool, and after a call it waits a short while for the next one
+// before it sleeps. callStats() says where each call ran. On this host the module syscalls answer
+// ENOSYS at once, so a call that lasts is made with a FIFO: open(2) for reading blocks until a writer.
+describe.skipIf(hostHasModules)('native syscall thread', () => {
+  const b = loadNativeBinding();
+  const index = fileURLToPath(new URL('../../lib/backend/native.ts', import.meta.url));
+  const delta = (before: ReturnType<typeof b.callStats>) => {
+    const now = b.callStats();
+    return { thread: now.thread - before.thread, pool: now.pool - before.pool };
+  };
+
+  it('runs calls made one after another on the syscall thread, and a burst’s overflow on the pool', async () => {
+    let before = b.callStats();
+    for (let i = 0; i < 5; i++) expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS);
+    expect(delta(before)).toEqual({ thread: 5, pool: 0 });
+    before = b.callStats();
+    const rets = await Promise.all(Array.from({ length: 8 }, () => b.deleteModule('kernmod_x', 2048)));
+    expect(rets).toEqual(Array.from({ length: 8 }, () => ENOSYS));
+    expect(delta(before)).toEqual({ thread: 1, pool: 7 });
+  });
+
+  it('does not hold up a call behind one that is blocked on the syscall thread', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kernmod-fifo-'));
+    try {
+      const fifo = join(dir, 'fifo');
+      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+      const before = b.callStats();
+      let blockedDone = false;
+      const blocked = b.finitModulePath(fifo, '', 0).then((r) => ((blockedDone = true), r));
+      expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS); // on the pool, while open() waits
+      expect(blockedDone).toBe(false);
+      expect(delta(before)).toEqual({ thread: 1, pool: 1 });
+      closeSync(openSync(fifo, 'w')); // a writer: the blocked open returns, then finit_module answers
+      expect(await blocked).toBe(ENOSYS);
+      // And the thread is free again.
+      const again = b.callStats();
+      expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS);
+      expect(delta(again)).toEqual({ thread: 1, pool: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // A child process per setting, because the thread reads KERNMOD_SYSCALL_SPIN_US when it starts. Ten
+  // times: a quick call, a call that lasts ~60 ms (the FIFO, opened for writing by a timer), a call made
+  // as soon as that one has finished, then after 1 ms another. The wait after a call is a quarter of its
+  // time, capped (here at 20 ms: on this kind of host the main thread's own wake-up after a completion
+  // sometimes takes 4 ms): the call right after the slow one can find the thread still waiting (a loaded
+  // host may miss some, not all ten), the one 1 ms after a quick call never can (a µs-long wait), and
+  // nor can the call after the slow one when another call is running on the pool meanwhile.
+  const spinScript = `
+    const { spawnSync } = require('node:child_process');
+    const { closeSync, mkdtempSync, openSync, rmSync, constants } = require('node:fs');
+    const b = require('node:module').createRequire(${JSON.stringify(index)})('bindings')('kernmod');
+    const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'kernmod-spin-'));
+    const fifo = dir + '/fifo', fifo2 = dir + '/fifo2';
+    spawnSync('mkfifo', [fifo, fifo2]);
+    const hits = () => b.callStats().spinHits;
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 1));
+    (async () => {
+      const seen = { afterSlow: 0, afterQuickAndPause: 0, afterSlowWithPoolBusy: 0 };
+      for (let i = 0; i < 10; i++) {
+        await b.deleteModule('kernmod_x', 2048);
+        setTimeout(() => closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)), 60);
+        await b.finitModulePath(fifo, '', 0);
+        let h = hits();
+        await b.deleteModule('kernmod_x', 2048);
+        seen.afterSlow += hits() - h;
+        await pause();
+        h = hits();
+        await b.deleteModule('kernmod_x', 2048);
+        seen.afterQuickAndPause += hits() - h;
+        await pause();
+        // The slow call again, with a call blocked on the pool meanwhile (a second FIFO).
+        const onPool = [b.finitModulePath(fifo, '', 0), b.finitModulePath(fifo2, '', 0)];
+        setTimeout(() => closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)), 60);
+        await onPool[0];
+        h = hits();
+        await b.deleteModule('kernmod_x', 2048);
+        seen.afterSlowWithPoolBusy += hits() - h;
+        closeSync(openSync(fifo2, constants.O_WRONLY | constants.O_NONBLOCK));
+        await onPool[1];
+        await pause();
+      }
+      rmSync(dir, { recursive: true });
+      process.stdout.write(JSON.stringify({ ...seen, ...b.callStats() }));
+    })();
+  `;
+  const spinStats = (env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, ['-e', spinScript], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as { afterSlow: number; afterQuickAndPause: number; afterSlowWithPoolBusy: number; thread: number; pool: number; spinHits: number };
+  };
+
+  it('waits for the next call in proportion to the last call’s time, not while the pool works, and not with KERNMOD_SYSCALL_SPIN_US=0', () => {
+    const spinning = spinStats({ KERNMOD_SYSCALL_SPIN_US: '20000' });
+    expect(spinning).toMatchObject({ thread: 60, pool: 10, afterQuickAndPause: 0, afterSlowWithPoolBusy: 0 });
+    expect(spinning.afterSlow).toBeGreaterThan(0);
+    const off = spinStats({ KERNMOD_SYSCALL_SPIN_US: '0' });
+    expect(off).toEqual({ afterSlow: 0, afterQuickAndPause: 0, afterSlowWithPoolBusy: 0, thread: 60, pool: 10, spinHits: 0 });
+  });
+
+  it('lets a process end as soon as its last call has landed (the idle thread keeps nothing alive)', () => {
+    const r = spawnSync(
+      process.execPath,
+      ['-e', `const b = require('node:module').createRequire(${JSON.stringify(index)})('bindings')('kernmod'); b.deleteModule('kernmod_x', 2048).then((r) => process.stdout.write(String(r)));`],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(String(ENOSYS));
   });
 });

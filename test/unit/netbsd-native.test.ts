@@ -67,7 +67,9 @@ describe('binding.gyp', () => {
     expect(t.sources).toEqual(['native/kernmod.cc']);
     const cond = Object.fromEntries(t.conditions.map(([c, v]) => [c, v]));
     expect(cond["OS=='linux'"]).toEqual({ sources: ['native/sys_linux.cc'] });
-    expect(cond["OS=='netbsd'"]).toEqual({ sources: ['native/sys_netbsd.cc'], defines: ['KERNMOD_MODCTL=1'] });
+    // -pthread: Node's common.gypi adds it for Linux and the other BSDs but not NetBSD, and the addon
+    // starts a thread of its own (the syscall thread).
+    expect(cond["OS=='netbsd'"]).toEqual({ sources: ['native/sys_netbsd.cc'], defines: ['KERNMOD_MODCTL=1'], cflags: ['-pthread'], ldflags: ['-pthread'] });
     expect(cond["OS!='linux' and OS!='netbsd'"]).toEqual({ sources: ['native/sys_other.cc'] });
   });
 });
