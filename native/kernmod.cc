@@ -197,8 +197,9 @@ struct SpinPolicy {
   int longGaps = 2;       // late requests in a row (later than capNs after the call before); 2: no sequence
   int64_t lastRunNs = 0;  // the last call's own time
 
-  // One late request can be the tail of the main thread's own wake-up (under TCG ~10% of them come after
-  // 4.5 ms or more); two in a row end the sequence.
+  // One late request can be the tail of the main thread's own wake-up (in the VM rig's guests, 8-17% of
+  // the requests of a load+unload loop came 4.5 ms or more after the completion); two in a row end the
+  // sequence.
   int64_t Budget() const { return longGaps < 2 ? std::min(capNs, lastRunNs / 4) : 0; }
   void SawGap(int64_t gapNs) { longGaps = gapNs <= capNs ? 0 : std::min(longGaps + 1, 2); }
 };
