@@ -37,6 +37,17 @@ interface KernelRun {
   hostLoad?: { before: number; after: number; max?: number };
   /** Output files of mismatches, copied into bench/results/. */
   mismatchFiles?: string[];
+  /** kernmod tuning variables passed from the host to the guest (see tuningEnv). */
+  guestEnv?: Record<string, string>;
+}
+
+/**
+ * The host's KERNMOD_* variables that tune kernmod itself (KERNMOD_SYSCALL_SPIN_US,
+ * KERNMOD_MODINFO_THREADS, ...), for the guest: so that one setting can be compared with another in
+ * the same rig. KERNMOD_VM_* configure the rig, not kernmod, and stay on the host.
+ */
+function tuningEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('KERNMOD_') && !e[0].startsWith('KERNMOD_VM') && e[1] !== undefined));
 }
 
 const USAGE = `usage: npm run bench -- [--kernel 6.1|6.12]... [--steps cycle,modinfo,resolve,probe,lsmod] [--cycles N] [--rounds N]
@@ -207,6 +218,10 @@ async function main(): Promise<number> {
       continue;
     }
     console.log(`\n=== bench ${run.release} ===`);
+    if (Object.keys(tuningEnv()).length) {
+      run.guestEnv = tuningEnv();
+      console.log(`bench ${spec}: guest environment ${JSON.stringify(run.guestEnv)}`);
+    }
     const before = loadavg()[0]!;
     const loads: number[] = [];
     const sampler = setInterval(() => loads.push(loadavg()[0]!), 5000);
@@ -221,6 +236,7 @@ async function main(): Promise<number> {
         echo: !values.quiet,
         log: (s) => console.log(s),
         bootRetries: 1,
+        env: tuningEnv(),
       });
       clearInterval(sampler);
       run.hostLoad = { before, after: loadavg()[0]!, max: Math.max(before, ...loads) };
