@@ -103,12 +103,9 @@ export class XzPrefetcher {
 
   /** File k of the batch in `slot`, if decoded there. */
   private fromSlot(slot: Slot, k: number): Decoded | undefined {
-    const r = slot.results;
-    const code = r[4 * k]!;
-    if (code < 0) return undefined;
-    const inputOffset = r[4 * k + 1]!;
-    const outputOffset = r[4 * k + 3]!;
-    return { input: slot.input.subarray(inputOffset, inputOffset + r[4 * k + 2]!), image: slot.output.subarray(outputOffset, outputOffset + code) };
+    const r = resultOf(slot.results, k);
+    if (r.code < 0) return undefined;
+    return { input: slot.input.subarray(r.inputOffset, r.inputOffset + r.inputLength), image: slot.output.subarray(r.outputOffset, r.outputOffset + r.code) };
   }
 
   private fill(): void {
@@ -133,38 +130,59 @@ export class XzPrefetcher {
    */
   private startLarge(paths: string[], slot: Slot): Map<number, Promise<Decoded | undefined>> {
     const large = new Map<number, Promise<Decoded | undefined>>();
-    const r = slot.results;
     for (let k = 0; k < paths.length; k++) {
-      const code = r[4 * k]!;
-      const inputLength = r[4 * k + 2]!;
-      if (code === this.decoder.INPUT_TOO_SMALL) {
-        if (inputLength <= this.maxBytes) large.set(k, this.decodeAlone(paths[k]!, inputLength, OUTPUT_BYTES));
-      } else if (code === this.decoder.OUTPUT_TOO_SMALL) {
-        const size = statedSize(slot.input.subarray(r[4 * k + 1]!, r[4 * k + 1]! + inputLength));
-        if (size !== undefined && size <= this.maxBytes) large.set(k, this.decodeAlone(paths[k]!, inputLength, size));
-      }
+      const r = resultOf(slot.results, k);
+      const input = slot.input.subarray(r.inputOffset, r.inputOffset + r.inputLength);
+      const fit = this.sizesToFit(r, input, { inputBytes: r.inputLength, outputBytes: OUTPUT_BYTES });
+      if (fit) large.set(k, this.decodeAlone(paths[k]!, fit));
     }
     return large;
   }
 
-  /** One file in a batch of its own; grows its buffers once more if the file grew meanwhile. */
-  private async decodeAlone(path: string, inputBytes: number, outputBytes: number): Promise<Decoded | undefined> {
+  /**
+   * `sizes` grown to hold a file that a pool call could not fit (`r`; `input`: its bytes as read, when
+   * they fitted); undefined when it is not that case, or the file is over the cap: the synchronous path
+   * takes it then.
+   */
+  private sizesToFit(r: PoolResult, input: Uint8Array, sizes: BufferSizes): BufferSizes | undefined {
+    if (r.code === this.decoder.INPUT_TOO_SMALL) return r.inputLength <= this.maxBytes ? { ...sizes, inputBytes: r.inputLength } : undefined;
+    if (r.code !== this.decoder.OUTPUT_TOO_SMALL) return undefined;
+    const size = statedSize(input);
+    return size !== undefined && size <= this.maxBytes ? { ...sizes, outputBytes: size } : undefined;
+  }
+
+  /** One file in a batch of its own; grows its buffers again if the file grew meanwhile (twice at most). */
+  private async decodeAlone(path: string, sizes: BufferSizes): Promise<Decoded | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const input = Buffer.allocUnsafe(inputBytes);
-      const output = Buffer.allocUnsafe(outputBytes);
-      const r = new Float64Array(4);
-      await this.decoder.readDecodeBatch([path], input, output, r);
-      const [code, , inputLength] = r as unknown as [number, number, number];
-      if (code >= 0) return { input: input.subarray(0, inputLength), image: output.subarray(0, code) };
-      if (code === this.decoder.INPUT_TOO_SMALL && inputLength <= this.maxBytes) inputBytes = inputLength;
-      else if (code === this.decoder.OUTPUT_TOO_SMALL) {
-        const size = statedSize(input.subarray(0, inputLength));
-        if (size === undefined || size > this.maxBytes) return undefined;
-        outputBytes = size;
-      } else return undefined;
+      const input = Buffer.allocUnsafe(sizes.inputBytes);
+      const output = Buffer.allocUnsafe(sizes.outputBytes);
+      const results = new Float64Array(4);
+      await this.decoder.readDecodeBatch([path], input, output, results);
+      const r = resultOf(results, 0);
+      if (r.code >= 0) return { input: input.subarray(0, r.inputLength), image: output.subarray(0, r.code) };
+      const fit = this.sizesToFit(r, input.subarray(0, r.inputLength), sizes);
+      if (!fit) return undefined;
+      sizes = fit;
     }
     return undefined;
   }
+}
+
+interface BufferSizes {
+  inputBytes: number;
+  outputBytes: number;
+}
+
+/** What readDecodeBatch wrote for file k (see PoolXzDecoder). */
+interface PoolResult {
+  code: number;
+  inputOffset: number;
+  inputLength: number;
+  outputOffset: number;
+}
+
+function resultOf(results: Float64Array, k: number): PoolResult {
+  return { code: results[4 * k]!, inputOffset: results[4 * k + 1]!, inputLength: results[4 * k + 2]!, outputOffset: results[4 * k + 3]! };
 }
 
 function statedSize(xz: Uint8Array): number | undefined {
