@@ -202,6 +202,7 @@ async function main(): Promise<number> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const started = Date.now();
   const runs: KernelRun[] = [];
+  const guestEnv = tuningEnv();
 
   for (const spec of values['host-only'] ? [] : specs) {
     const run: KernelRun = { spec, where: 'vm' };
@@ -218,9 +219,9 @@ async function main(): Promise<number> {
       continue;
     }
     console.log(`\n=== bench ${run.release} ===`);
-    if (Object.keys(tuningEnv()).length) {
-      run.guestEnv = tuningEnv();
-      console.log(`bench ${spec}: guest environment ${JSON.stringify(run.guestEnv)}`);
+    if (Object.keys(guestEnv).length) {
+      run.guestEnv = guestEnv;
+      console.log(`bench ${spec}: guest environment ${JSON.stringify(guestEnv)}`);
     }
     const before = loadavg()[0]!;
     const loads: number[] = [];
@@ -236,7 +237,7 @@ async function main(): Promise<number> {
         echo: !values.quiet,
         log: (s) => console.log(s),
         bootRetries: 1,
-        env: tuningEnv(),
+        env: guestEnv,
       });
       clearInterval(sampler);
       run.hostLoad = { before, after: loadavg()[0]!, max: Math.max(before, ...loads) };
