@@ -1,5 +1,6 @@
 // `npm run test:kernel` = node dist/vm/run-kernel-suite.js [--kernel 6.1|6.12|...]... [--phase main|restricted]...
 //                                                      [--timeout SEC] [--accel auto|kvm|tcg]
+//                                                      [--file test/kernel/<phase>/X.test.ts]...
 // For each kernel (default: 6.1 and 6.12): build the test modules for it, then boot it twice and
 // run the vitest "kernel" project inside: phase "main" (test/kernel/main) on a normal boot, phase
 // "restricted" (test/kernel/restricted) with module.sig_enforce=1. Ends with one line
@@ -78,10 +79,16 @@ function hasTests(dir: string): boolean {
   }
 }
 
-async function runPhase(kernel: KernelInfo, phase: Phase, modulesDir: string, o: { timeoutMs: number; accel?: AccelRequest }): Promise<{ counts: PhaseCounts; line: string }> {
+async function runPhase(
+  kernel: KernelInfo,
+  phase: Phase,
+  modulesDir: string,
+  o: { timeoutMs: number; accel?: AccelRequest; files?: string[] },
+): Promise<{ counts: PhaseCounts; line: string }> {
   const root = projectRoot();
   const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
-  const evidence = join(root, 'test-results', 'kernel', kernel.release, phase.name);
+  // A run limited to some files keeps its evidence apart, so that two such runs never share a folder.
+  const evidence = join(root, 'test-results', 'kernel', kernel.release, o.files ? `${phase.name}-files-${process.pid}` : phase.name);
   rmSync(evidence, { recursive: true, force: true });
   mkdirSync(evidence, { recursive: true });
   const label = `${kernel.release} ${phase.name}`;
@@ -100,7 +107,7 @@ async function runPhase(kernel: KernelInfo, phase: Phase, modulesDir: string, o:
         'runner',
         '--project',
         'kernel',
-        phase.dir,
+        ...(o.files ?? [phase.dir]),
         '--reporter=default',
         '--reporter=json',
         `--outputFile.json=${GUEST_IO_DIR}/results.json`,
@@ -165,6 +172,7 @@ async function main(): Promise<number> {
       phase: { type: 'string', multiple: true },
       timeout: { type: 'string' },
       accel: { type: 'string' },
+      file: { type: 'string', multiple: true },
     },
   });
   const specs = values.kernel?.length ? values.kernel : ['6.1', '6.12'];
@@ -203,11 +211,13 @@ async function main(): Promise<number> {
       continue;
     }
     for (const phase of phases) {
+      const files = values.file?.filter((f) => f.startsWith(`${phase.dir}/`));
+      if (values.file?.length && !files?.length) continue;
       if (!hasTests(phase.dir)) {
         lines.push(`${kernel.release} ${phase.name}: no tests in ${phase.dir}`);
         continue;
       }
-      const { counts, line } = await runPhase(kernel, phase, modulesDir, { timeoutMs, ...(accel ? { accel } : {}) });
+      const { counts, line } = await runPhase(kernel, phase, modulesDir, { timeoutMs, ...(accel ? { accel } : {}), ...(files?.length ? { files } : {}) });
       add(counts, line);
     }
   }

@@ -21,6 +21,12 @@ export interface PathOutcome {
   stopped?: boolean;
 }
 
+/** finit_module of bytes through an anonymous file: `ret` or `-errno` of the call named by `syscall`. */
+export interface ImageOutcome {
+  ret: number;
+  syscall: 'memfd_create' | 'write' | 'finit_module';
+}
+
 /**
  * Byte prefixes that stop a finit_module by path before the call: the caller learns the file's first
  * bytes from the same open instead of opening the file twice. Each prefix is 1..16 bytes.
@@ -46,6 +52,13 @@ export interface Backend {
    */
   finitModulePath(path: string, params: string, flags: number, guard?: HeadGuard): Promise<PathOutcome>;
   finitModulePathSync(path: string, params: string, flags: number, guard?: HeadGuard): PathOutcome;
+  /**
+   * finit_module of bytes that have no file: an anonymous memory file (memfd_create, MFD_CLOEXEC) holds a
+   * private copy of `image`, finit_module reads it, the fd is closed on every path. No path, nothing left
+   * behind. `syscall` says which call produced `ret` ('memfd_create', 'write' or 'finit_module').
+   */
+  finitModuleImage(image: Uint8Array, params: string, flags: number): Promise<ImageOutcome>;
+  finitModuleImageSync(image: Uint8Array, params: string, flags: number): ImageOutcome;
   deleteModule(name: string, flags: number): Promise<number>;
   deleteModuleSync(name: string, flags: number): number;
 }
