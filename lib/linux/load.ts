@@ -10,12 +10,12 @@
 //  - Bytes with ignore flags are staged through a private temporary file, because only finit_module
 //    carries flags (kmod instead strips vermagic/__versions from a copy).
 //  - Unload never blocks in the kernel (O_NONBLOCK, as kmod); `wait` retries EAGAIN with backoff.
-import { fileURLToPath } from 'node:url';
 import type { Backend, PathOutcome } from '../backend/types.js';
 import { COMPRESSION_MAGICS, detectCompression, type CompressionFormat } from '../compress/index.js';
 import { invalidInput, systemError, type KernmodError, type Syscall } from '../errors.js';
 import { isPlainModuleName, moduleNameFromPath, normalizeModuleName, validateModuleName } from '../names.js';
 import { encodeParams, type ParamsInput } from '../params.js';
+import { sourcePath } from '../source.js';
 import { MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC } from './constants.js';
 import { runAsync, runSync, type DriverContext } from './effects.js';
 import type { EffectResults, Steps } from './steps.js';
@@ -84,23 +84,16 @@ export interface UnloadResult {
 type Source = { kind: 'path'; path: string } | { kind: 'image'; image: Uint8Array } | { kind: 'fd'; fd: number };
 
 function classify(source: ModuleSource): Source {
-  if (typeof source === 'string') {
-    if (source.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module path is empty');
-    if (source.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module path contains NUL', { path: source });
-    return { kind: 'path', path: source };
-  }
-  if (source instanceof URL) {
-    if (source.protocol !== 'file:') throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `only file: URLs can be loaded, got ${source.href}`);
-    return { kind: 'path', path: fileURLToPath(source) };
-  }
+  if (typeof source === 'string' || source instanceof URL) return { kind: 'path', path: sourcePath(source) };
   if (source instanceof Uint8Array) {
     if (source.byteLength === 0) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module image is empty');
     return { kind: 'image', image: source };
   }
-  if (source && typeof source === 'object' && 'fd' in source && Number.isInteger(source.fd) && source.fd >= 0) {
+  // A file descriptor is a C int: anything else names no open file.
+  if (source && typeof source === 'object' && 'fd' in source && Number.isInteger(source.fd) && source.fd >= 0 && source.fd <= 0x7fffffff) {
     return { kind: 'fd', fd: source.fd };
   }
-  throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'a module source is a path, a file: URL, a Buffer/Uint8Array, or { fd }');
+  throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'a module source is a path, a file: URL, a Buffer/Uint8Array, or { fd } (an int >= 0)');
 }
 
 interface Plan {
