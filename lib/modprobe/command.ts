@@ -1,10 +1,22 @@
 // `install` and `remove` commands from modprobe.d, run as kmod runs them: through /bin/sh (system(3)),
-// with MODPROBE_MODULE=<module> in the environment and `$CMDLINE_OPTS` replaced by the module's
-// options. The command's output goes where the caller's does (stdio inherited), as with system().
+// with MODPROBE_MODULE=<module> in the environment. The command's output goes where the caller's does
+// (stdio inherited), as with system().
+//
+// kmod pastes the module's options into the command text in place of `$CMDLINE_OPTS`, so the shell
+// parses them: a caller's `x=1;id` runs `id` as root. Here the options travel in the environment
+// (CMDLINE_OPTS) and the command names the variable, so the shell expands them as data (word splitting
+// and globbing, as kmod's unquoted paste gets too) and no byte of them is ever shell syntax — also in
+// a nested `sh -c '... $CMDLINE_OPTS'`, which sees the variable, never the text.
 import { spawn } from 'node:child_process';
 
+/** What a command gets in its environment: the module, and its options for `$CMDLINE_OPTS`. */
+export interface CommandEnv {
+  MODPROBE_MODULE: string;
+  CMDLINE_OPTS?: string;
+}
+
 /** Runs a shell command and resolves to its exit status (128 + signal number if it was killed). */
-export type CommandRunner = (command: string, env: { MODPROBE_MODULE: string }) => Promise<number>;
+export type CommandRunner = (command: string, env: CommandEnv) => Promise<number>;
 
 export const runShellCommand: CommandRunner = (command, env) =>
   new Promise((resolve, reject) => {
@@ -18,7 +30,16 @@ export const runShellCommand: CommandRunner = (command, env) =>
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 };
 
-/** kmod's $CMDLINE_OPTS substitution: every occurrence replaced by the options string. */
-export function expandCommand(command: string, options: string): string {
-  return command.split('$CMDLINE_OPTS').join(options);
+/**
+ * kmod's $CMDLINE_OPTS substitution, made safe: every occurrence (kmod also replaces it when it starts
+ * a longer name, `$CMDLINE_OPTSX`) becomes `${CMDLINE_OPTS}`, read from the environment that
+ * `commandEnv` builds.
+ */
+export function expandCommand(command: string): string {
+  return command.split('$CMDLINE_OPTS').join('${CMDLINE_OPTS}');
+}
+
+/** The environment of an install (options given) or remove command. */
+export function commandEnv(module: string, options?: string): CommandEnv {
+  return options === undefined ? { MODPROBE_MODULE: module } : { MODPROBE_MODULE: module, CMDLINE_OPTS: options };
 }

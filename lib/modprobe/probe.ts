@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { KernmodError } from '../errors.js';
 import type { Kernmod } from '../kernmod.js';
 import { moduleState } from '../linux/state.js';
-import { expandCommand, runShellCommand, type CommandRunner } from './command.js';
+import { commandEnv, expandCommand, runShellCommand, type CommandRunner } from './command.js';
 import type { Plan, PlanStep, StepAction } from './resolve.js';
 
 export interface ExecuteOptions {
@@ -28,7 +28,7 @@ export interface ExecuteOptions {
   ignoreModversions?: boolean;
   /** Most loads in flight at once; default unlimited. 1 loads in kmod's order, one at a time. */
   concurrency?: number;
-  /** Runs `install` commands; default /bin/sh -c with MODPROBE_MODULE set. */
+  /** Runs `install` commands; default /bin/sh -c with MODPROBE_MODULE and CMDLINE_OPTS set. */
   runCommand?: CommandRunner;
   /** Root of /sys for the already-loaded checks. */
   sysRoot?: string;
@@ -170,7 +170,7 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
           const start = performance.now();
           if (step.action === 'install') {
             try {
-              const status = await runCommand(expandCommand(step.command!, step.params), { MODPROBE_MODULE: step.module });
+              const status = await runCommand(expandCommand(step.command!), commandEnv(step.module, step.params));
               if (status === 0) return finish('done', start);
               return finish(
                 'failed',

@@ -17,6 +17,7 @@
 import { existsSync } from 'node:fs';
 import { KernmodError } from '../errors.js';
 import { moduleState } from '../linux/state.js';
+import { encodeParams, type ParamsInput } from '../params.js';
 import { fnmatch } from './fnmatch.js';
 import type { ModprobeConfig } from './config.js';
 import type { ModuleDirectory } from './moddir.js';
@@ -81,8 +82,11 @@ export interface Plan {
 }
 
 export interface ResolveOptions {
-  /** Options for the module asked for, after the configured ones (modprobe's `NAME PARAMS...`). */
-  params?: string;
+  /**
+   * Options for the module asked for, after the configured ones (modprobe's `NAME PARAMS...`): a
+   * string or an object, checked by the rules loadModule applies (lib/params.ts) before anything runs.
+   */
+  params?: ParamsInput;
   /** Do not look at the running kernel: plan every step (kmod's --show-depends). Default false. */
   ignoreLoaded?: boolean;
   /** Apply the blacklist to module names too, not only to aliases (`-b`). */
@@ -381,7 +385,7 @@ export class Resolver {
   }
 
   /** The plan for one module found by the lookup (kmod_module_probe_insert_module, dry). */
-  private planModule(target: Mod, opts: ResolveOptions): ModulePlan {
+  private planModule(target: Mod, opts: ResolveOptions & { params?: string }): ModulePlan {
     const head = { module: target.name, ...(target.alias !== undefined ? { alias: target.alias } : {}) };
     if (!opts.ignoreLoaded) {
       const state = this.inKernel(target, opts.sysRoot);
@@ -449,6 +453,8 @@ export class Resolver {
    * matches, as modprobe's "Module NAME not found in directory DIR".
    */
   resolve(query: string, opts: ResolveOptions = {}): Plan {
+    // The caller's parameters are checked on every path, install commands included.
+    const params = opts.params === undefined ? undefined : encodeParams(opts.params);
     this.pool = new Map();
     let targets: Mod[];
     if (isPathQuery(query)) {
@@ -460,7 +466,8 @@ export class Resolver {
       targets = found.map((f) => f.mod);
     }
     const ignoreLoaded = opts.ignoreLoaded ?? false;
-    return { query, dirname: this.moddir.dirname, ignoreLoaded, modules: targets.map((t) => this.planModule(t, opts)) };
+    const planOpts = { ...opts, params };
+    return { query, dirname: this.moddir.dirname, ignoreLoaded, modules: targets.map((t) => this.planModule(t, planOpts)) };
   }
 
   // ---- what removal needs ------------------------------------------------------------------------

@@ -184,6 +184,40 @@ describe('probe (fake kernel simulation)', () => {
     expect(r2.error).toMatchObject({ code: 'ERR_KERNMOD_INSTALL_COMMAND', message: "Error running install command 'exit 3' for module inst: retcode 3" });
   });
 
+  it('caller params never become shell syntax in an install command, however the command quotes them', async () => {
+    const dir = tempDir('inj');
+    const out = join(dir, 'out');
+    const pwned = join(dir, 'pwned');
+    // $CMDLINE_OPTS unquoted, inside double quotes, and inside single quotes given to a second shell.
+    for (const cmd of [`/bin/echo $CMDLINE_OPTS > ${out}`, `echo "[$CMDLINE_OPTS]" > ${out}`, `sh -c 'echo $CMDLINE_OPTS > ${out}'`]) {
+      const s = setup({ conf: `install inst ${cmd}\n` });
+      const r = await s.mp.probe('inst', { kernmod: s.km, params: `mode=x;id>${pwned};echo` });
+      expect(r.ok).toBe(true);
+      expect(existsSync(pwned)).toBe(false);
+      expect(readFileSync(out, 'utf8')).toContain(`mode=x;id>${pwned};echo`);
+    }
+  });
+
+  it('validates caller params on every path (install command too) and refuses bad ones before running anything', async () => {
+    const dir = tempDir('inj2');
+    const pwned = join(dir, 'pwned');
+    const s = setup({ conf: `install inst /bin/echo $CMDLINE_OPTS\n` });
+    for (const params of [`a$(touch ${pwned})`, 'x=1 x=2', 'b@d=1', 'q="unbalanced', 'a=1 -- b=2']) {
+      await expect(s.mp.probe('inst', { kernmod: s.km, params })).rejects.toMatchObject({ name: 'KernmodError', code: 'ERR_KERNMOD_INVALID_PARAMS' });
+      await expect(s.mp.probe('t', { kernmod: s.km, params })).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_PARAMS' });
+    }
+    expect(existsSync(pwned)).toBe(false);
+    expect(s.kernel.calls).toEqual([]);
+  });
+
+  it('takes params as an object, like loadModule', async () => {
+    const s = setup({ conf: 'options t a=1\n' });
+    const r = await s.mp.probe('t', { kernmod: s.km, params: { b: 'x y', n: 3, on: true, arr: [1, 2] } });
+    expect(r.ok).toBe(true);
+    expect(s.kernel.modules.get('t')?.params).toBe('a=1 b="x y" n=3 on=Y arr=1,2');
+    expect(s.mp.resolve('t', { params: { b: 2 }, ignoreLoaded: true }).modules[0]!.steps.at(-1)!.params).toBe('a=1 b=2');
+  });
+
   it('dry run: the plan\'s steps, nothing loaded; blacklisted aliases do nothing', async () => {
     const s = setup({ conf: 'blacklist t\n' });
     const r = await s.mp.probe('t', { kernmod: s.km, dryRun: true });
@@ -278,6 +312,22 @@ describe('remove (fake kernel simulation)', () => {
       ['b', 'dry-run'],
     ]);
     expect(s.kernel.calls.length).toBe(calls);
+  });
+
+  it('a softdep cycle (a post: b, b post: a) is removed once each, not recursed into forever', async () => {
+    const s = setup({ conf: 'softdep s1 post: s2\nsoftdep s2 post: s1\nsoftdep c pre: c\n' });
+    await s.km.loadModule(join(s.dir, 'kernel/s1.ko'));
+    await s.km.loadModule(join(s.dir, 'kernel/s2.ko'));
+    await s.km.loadModule(join(s.dir, 'kernel/c.ko'));
+    const r = await s.mp.remove('s1', { kernmod: s.km });
+    expect(r.ok).toBe(true);
+    expect(r.steps.map((x) => [x.module, x.role])).toEqual([
+      ['s2', 'softdep'],
+      ['s1', 'target'],
+    ]);
+    const c = await s.mp.remove('c', { kernmod: s.km });
+    expect(c.steps.map((x) => x.module)).toEqual(['c']);
+    expect([...s.kernel.modules.keys()]).toEqual([]);
   });
 
   it('a loaded module absent from the module directory is removed by its name', async () => {
