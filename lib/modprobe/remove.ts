@@ -6,6 +6,7 @@
 //      instead of delete_module;
 //   4. its modules.dep dependencies that are now unused (refcount 0), errors ignored;
 //   5. its pre-softdeps, in reverse, errors ignored.
+// Each module is taken up once per call, so softdeps that name each other end (kmod recurses forever).
 // One improvement over kmod in step 4: kmod walks the dependencies in load order, so a dependency used
 // by another dependency still has a reference when its turn comes and stays loaded; walking them in
 // reverse load order (users before what they use) takes out every dependency the removal left unused.
@@ -13,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { KernmodError } from '../errors.js';
 import type { Kernmod } from '../kernmod.js';
 import { moduleState } from '../linux/state.js';
-import { runShellCommand, type CommandRunner } from './command.js';
+import { commandEnv, runShellCommand, type CommandRunner } from './command.js';
 import type { RemovalInfo, Resolver } from './resolve.js';
 import { readHolders, readRefcnt } from './sysfs.js';
 
@@ -113,8 +114,13 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
     }
   };
 
+  /** Modules this call has taken up already: softdeps may form a cycle (a post: b, b post: a). */
+  const entered = new Set<string>();
+
   const removeOne = async (info: RemovalInfo, role: RemoveStep['role'], removeHolders: boolean, ignoreBuiltin: boolean): Promise<KernmodError | undefined> => {
     const name = info.module;
+    if (entered.has(name)) return undefined;
+    entered.add(name);
     const cmd = opts.ignoreRemove ? undefined : info.command;
     const pre = opts.ignoreRemove ? [] : info.pre;
     const post = opts.ignoreRemove ? [] : info.post;
@@ -167,7 +173,7 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
       if (opts.dryRun) steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'dry-run', ms: 0 });
       else {
         try {
-          const status = await runCommand(cmd, { MODPROBE_MODULE: name });
+          const status = await runCommand(cmd, commandEnv(name));
           if (status !== 0) {
             const error = fail('ERR_KERNMOD_REMOVE_COMMAND', name, `Error running remove command for ${name}`, 'the remove command from modprobe.d failed; kmod runs it with /bin/sh -c');
             steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'failed', ms: performance.now() - start, error });
