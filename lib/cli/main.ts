@@ -28,6 +28,9 @@ Commands:
   modunload NAME...       NetBSD: unload modules
   modstat [-Aaek] [-n NAME | NAME]
                           NetBSD: list modules in modstat's columns
+  apply [--check] [--diff] [--root DIR] [--load-dir DIR] [--config-dir DIR] FILE|-
+                          make modules match a desired-state spec (JSON/YAML): loaded, installed,
+                          unloaded, uninstalled, blacklisted, disabled; params; modprobe.d/modules-load.d
   vm [--kernel 6.1|6.12|PATH] [--append ARGS] -- COMMAND...
                           run COMMAND as root in a throwaway qemu VM with a real kernel
 Every command takes --json and --help. KERNMOD_BACKEND=native|ffi picks the system-call backend.
@@ -93,6 +96,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     case 'doctor':
       await withNativeXz();
       return (await import('./doctor.js')).doctorCommand(rest, io);
+    case 'apply': {
+      await withNativeXz();
+      let km: Kernmod | undefined; // the backend is loaded only when a load or unload needs it
+      const { withBackend } = await import('../kernmod.js');
+      const { loadBackend } = await import('../backend/select.js');
+      return (await import('./apply.js')).applyCommand(rest, io, { kernmod: () => (km ??= withBackend(loadBackend())) });
+    }
     case 'modload':
       return (await import('./modload.js')).modloadCommand(rest, io);
     case 'modunload':
