@@ -14,6 +14,7 @@ import {
   type ProbeResult,
   type RemoveResult,
 } from './modprobe/index.js';
+import { ensure as ensureWith, type EnsureOptions as ProvisionEnsureOptions, type EnsureResult as ProvisionEnsureResult, type SpecInput as ProvisionSpecInput } from './provision/index.js';
 
 export { KernmodError, hintFor, type Phase, type Syscall } from './errors.js';
 export { errnoInfo, errnoNumber, type ErrnoInfo } from './errno.js';
@@ -68,6 +69,23 @@ export {
   type ModprobeConfig,
   type ConfigDiagnostic,
 } from './modprobe/index.js';
+export { getParameters, getParametersSync, setParameter, setParameterSync, type ParameterInfo, type ParameterOptions } from './linux/parameters.js';
+export {
+  checkSpec,
+  parseSpecText,
+  planAll,
+  sameValue,
+  MARKER as PROVISION_MARKER,
+  STATES as PROVISION_STATES,
+  type EnsureOptions,
+  type EnsureResult,
+  type Action as ProvisionAction,
+  type Drift as ProvisionDrift,
+  type ModuleSpecInput,
+  type ModuleStateName,
+  type SpecInput,
+  type ProvisionSystem,
+} from './provision/index.js';
 /** NetBSD's modctl(2): load/unload/list with props, and the plist/modstat codecs. */
 export * as netbsd from './netbsd/index.js';
 export type { LoadOptions, LoadResult, ModuleSource, UnloadOptions, UnloadResult } from './linux/load.js';
@@ -143,4 +161,13 @@ export function remove(
   } catch (e) {
     return Promise.reject(e);
   }
+}
+
+/**
+ * Desired state: makes the kernel and kernmod's modprobe.d / modules-load.d files match `spec`
+ * (module name -> { state, params?, reload? }); `check` only reports. Loads and unloads go through
+ * probe()/remove() with the default backend, loaded only when one is needed.
+ */
+export function ensure(spec: ProvisionSpecInput | unknown, options: ProvisionEnsureOptions = {}): Promise<ProvisionEnsureResult> {
+  return ensureWith(spec, { ...options, kernmod: options.kernmod ?? api });
 }
