@@ -1,0 +1,510 @@
+// depmod: kmod 30's tools/depmod.c in TypeScript. Reads a module tree (lib/modules/VERSION under a
+// base directory), works out which module needs which through their symbols, and writes modules.dep,
+// modules.alias, modules.symbols ... and their .bin tries byte for byte as kmod writes them.
+//
+// One run: options → (-A: stop when nothing is newer than modules.dep) → kernel symbols (-E / -F)
+// → find the modules (depmod.d) → order them (kmod's name-table order, then modules.order) → read each
+// module's symbols → dependencies → topological order (a cycle ends the run, nothing written) → write.
+// The library never prints: kmod's stderr lines come back as `messages`, its -v lines as `needs`.
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { release } from 'node:os';
+import { isAbsolute } from 'node:path';
+import { decompress, decompressSync, detectCompression } from '../compress/index.js';
+import { KernmodError } from '../errors.js';
+import { loadConfig, type ConfigMessage, type DepmodConfig } from './config.js';
+import { kmodHashOrder } from './kmod-hash.js';
+import type { Depmod, Mod, Sym } from './model.js';
+import { readModuleSymbols, type ModuleSymbols } from './module-symbols.js';
+import * as out from './outputs.js';
+import { hasModuleExtension, ModuleSearch, moduleNameOf, strerror, type FoundModule } from './tree.js';
+import { upToDate } from './up-to-date.js';
+
+export interface DepmodOptions {
+  /** -b: the root the tree lives under (BASE/lib/modules/VERSION). */
+  basedir?: string;
+  /** The kernel release (default: the running kernel's). Must start like "N.N". */
+  kernelVersion?: string;
+  /** -C: config files or directories instead of the depmod.d defaults (repeatable). */
+  config?: string[];
+  /** -e: report needed symbols nobody provides (with -E or -F). */
+  errsyms?: boolean;
+  /** -E: Module.symvers, the kernel's symbols with their CRCs (also checks versions). */
+  symvers?: string;
+  /** -F: System.map, the kernel's symbols. */
+  systemMap?: string;
+  /** -n: compute, write nothing; the text files come back in `output` (the .bin files are skipped). */
+  dryRun?: boolean;
+  /** -o / --outdir: write under OUTDIR/lib/modules/VERSION instead of the tree (as kmod 31). */
+  outdir?: string;
+  /** -P: the architecture's symbol prefix character. */
+  symbolPrefix?: string;
+  /** -w: warn about duplicate index entries. */
+  warnDuplicates?: boolean;
+  /** -A: do nothing when no module file is newer than modules.dep. */
+  quick?: boolean;
+  /** FILES: index only these modules (absolute paths) instead of searching the tree. */
+  files?: string[];
+}
+
+export type DepmodLevel = 'ERROR' | 'WARNING' | 'INFO';
+
+export interface DepmodMessage {
+  level: DepmodLevel;
+  /** kmod's text, ending in a newline (printed as `depmod: LEVEL: text`). */
+  text: string;
+}
+
+export interface DepmodResult {
+  /** BASE/lib/modules/VERSION. */
+  dirname: string;
+  /** Where the files went (dirname unless outdir). */
+  outputDir: string;
+  /** -A found nothing newer than modules.dep (or -A with -n): nothing was read or written. */
+  upToDate: boolean;
+  /** Names of the files written, in kmod's order. */
+  written: string[];
+  /** -n: kmod's standard output (the text files, one after another). */
+  output?: string;
+  /** kmod's diagnostics, in order. */
+  messages: DepmodMessage[];
+  /** What `depmod -v` prints: `PATH needs "SYMBOL": PATH` lines. */
+  needs: string[];
+  /** Modules indexed. */
+  modules: number;
+}
+
+/** A run that kmod ends with exit status 1; `messages` holds everything it printed before. */
+export class DepmodError extends KernmodError {
+  constructor(
+    code: string,
+    message: string,
+    readonly messages: DepmodMessage[],
+    extra: { path?: string; errno?: number; cause?: unknown } = {},
+  ) {
+    super({ code, message, phase: 'validate', ...extra });
+    this.name = 'KernmodError';
+  }
+}
+
+interface Run {
+  opts: DepmodOptions;
+  kversion: string;
+  dirname: string;
+  outputDir: string;
+  prefix: string;
+  messages: DepmodMessage[];
+  needs: string[];
+}
+
+function fail(run: Run, code: string, text: string, extra: { path?: string; errno?: number; cause?: unknown } = {}): never {
+  run.messages.push({ level: 'ERROR', text });
+  throw new DepmodError(code, text.trimEnd(), run.messages, extra);
+}
+
+/** kmod's path_make_absolute_cwd: relative paths are joined to the working directory, not normalized. */
+const absolute = (p: string) => (p.startsWith('/') ? p : `${process.cwd()}/${p}`);
+
+function start(opts: DepmodOptions): Run {
+  const messages: DepmodMessage[] = [];
+  const kversion = opts.kernelVersion ?? release();
+  const run: Run = { opts, kversion, dirname: '', outputDir: '', prefix: '', messages, needs: [] };
+  if (typeof kversion !== 'string' || !/^\s*[+-]?\d+\.\s*[+-]?\d/.test(kversion)) {
+    fail(run, 'ERR_KERNMOD_INVALID_OPTION', `Bad version passed ${String(kversion)}\n`);
+  }
+  if (opts.symbolPrefix !== undefined && opts.symbolPrefix.length !== 1) {
+    fail(run, 'ERR_KERNMOD_INVALID_OPTION', '-P only takes a single char\n');
+  }
+  for (const f of opts.files ?? []) if (!isAbsolute(f)) fail(run, 'ERR_KERNMOD_INVALID_OPTION', `${f}: not absolute path.\n`, { path: f });
+  run.prefix = opts.symbolPrefix ?? '';
+  const root = opts.basedir === undefined ? '' : absolute(opts.basedir);
+  run.dirname = `${root}/lib/modules/${kversion}`;
+  run.outputDir = opts.outdir === undefined ? run.dirname : `${absolute(opts.outdir)}/lib/modules/${kversion}`;
+  return run;
+}
+
+function configLog(run: Run, log: ConfigMessage[]): void {
+  for (const m of log) if (m.level !== 'DEBUG') run.messages.push({ level: m.level, text: m.message });
+}
+
+/** A symbol table seeded from Module.symvers (-E) or System.map (-F), kmod's depmod_load_symvers/_system_map. */
+function kernelSymbols(run: Run, symbols: Map<string, Sym>, add: (name: string, prefixSkipped: boolean, crc: bigint, owner: Mod | null) => void): boolean {
+  const { symvers, systemMap } = run.opts;
+  const file = symvers ?? systemMap;
+  if (file === undefined) return false;
+  let text: string;
+  try {
+    text = readFileSync(file, 'latin1');
+  } catch (e) {
+    fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not load ${file}: ${strerror(e)}\n`, { path: file, cause: e });
+  }
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  if (symvers !== undefined) {
+    // "0xb352177e\tfind_first_bit\tvmlinux\tEXPORT_SYMBOL": only vmlinux's symbols.
+    lines.forEach((line, i) => {
+      const [ver, sym, where] = line.split(/[ \t]+/).filter((w) => w !== '');
+      if (ver === undefined || sym === undefined || where !== 'vmlinux') return;
+      const m = /^\s*(?:0[xX])?([0-9a-fA-F]*)$/.exec(ver);
+      if (!m) {
+        run.messages.push({ level: 'ERROR', text: `${file}:${i + 1} Invalid symbol version ${ver}: Success\n` });
+        return;
+      }
+      add(sym, false, m[1] ? BigInt.asUintN(64, BigInt(`0x${m[1]}`)) : 0n, null);
+    });
+  } else {
+    // "c0294200 R __ksymtab_devfs_alloc_devnum": exported symbols, no CRCs.
+    lines.forEach((line, i) => {
+      const a = line.indexOf(' ');
+      const b = a === -1 ? -1 : line.indexOf(' ', a + 1);
+      if (b === -1) {
+        run.messages.push({ level: 'ERROR', text: `${file}:${i + 1}: invalid line: ${line}\n` });
+        return;
+      }
+      let p = line.slice(b + 1);
+      if (run.prefix && p.startsWith(run.prefix)) p = p.slice(1);
+      if (p.startsWith('__ksymtab_')) add(p.slice(10), true, 0n, null);
+    });
+  }
+  // __this_module is made up by the kernel's loader; the other two by s390 and ppc64 toolchains.
+  add('__this_module', true, 0n, null);
+  add('_GLOBAL_OFFSET_TABLE_', true, 0n, null);
+  if (!symbols.has('TOC.')) add('TOC.', true, 0n, null);
+  return true;
+}
+
+function newMod(run: Run, f: FoundModule): Mod {
+  const dir = run.dirname;
+  const relpath = f.path.startsWith(dir) && f.path[dir.length] === '/' ? f.path.slice(dir.length + 1) : undefined;
+  return { name: f.name, path: f.path, relpath, sortIdx: 1, idx: 0, depSortIdx: 0x7fffffff, info: [], deps: [], users: 0 };
+}
+
+/** depmod_modules_sort: modules.order's lines first, in its order; the rest keep kmod's table order. */
+function orderModules(run: Run, mods: Mod[]): Mod[] {
+  let text: string;
+  try {
+    text = readFileSync(`${run.dirname}/modules.order`, 'latin1');
+  } catch (e) {
+    run.messages.push({ level: 'WARNING', text: `could not open modules.order at ${run.dirname}: ${strerror(e)}\n` });
+    return mods;
+  }
+  const lines = text.split('\n');
+  const last = lines.pop()!;
+  if (last !== '') {
+    run.messages.push({ level: 'ERROR', text: `${run.dirname}/modules.order:${lines.length + 1} corrupted line misses '\\n'\n` });
+    return mods;
+  }
+  // Keyed by the path inside the tree with ".ko" for any compressed extension (kmod's uncrelpath).
+  const byUncompressed = new Map<string, Mod>();
+  for (const m of mods) {
+    if (m.relpath === undefined) continue;
+    const slash = m.relpath.lastIndexOf('/');
+    byUncompressed.set(`${m.relpath.slice(0, slash + 1 + m.name.length)}.ko`, m);
+  }
+  const total = lines.length + 1;
+  lines.forEach((line, i) => {
+    const m = byUncompressed.get(line);
+    if (m) m.sortIdx = i + 1 - total;
+  });
+  return mods.slice().sort((a, b) => a.sortIdx - b.sortIdx); // stable, as glibc's merge sort
+}
+
+/** Reads one module file as kmod does (decompressing by magic bytes); what depmod needs from it. */
+function readModuleFileSync(path: string): ModuleSymbols {
+  const bytes = readFileSync(path);
+  return readModuleSymbols(detectCompression(bytes) ? decompressSync(bytes) : bytes);
+}
+
+async function readModuleFile(path: string): Promise<ModuleSymbols> {
+  const { readFile } = await import('node:fs/promises');
+  const bytes = await readFile(path);
+  return readModuleSymbols(detectCompression(bytes) ? await decompress(bytes) : bytes);
+}
+
+interface Prepared {
+  run: Run;
+  mods: Mod[];
+  symbols: Map<string, Sym>;
+  checkSymvers: boolean;
+  printUnknown: boolean;
+  addSymbol: (name: string, prefixSkipped: boolean, crc: bigint, owner: Mod | null) => void;
+}
+
+/** Everything up to reading the modules; undefined when -A finds the indexes up to date. */
+function prepare(opts: DepmodOptions): Prepared | DepmodResult {
+  const run = start(opts);
+  const result = (): DepmodResult => ({ dirname: run.dirname, outputDir: run.outputDir, upToDate: true, written: [], messages: run.messages, needs: [], modules: 0 });
+  if (opts.quick) {
+    if (opts.dryRun) return result();
+    if (upToDate(run.outputDir === run.dirname ? run.dirname : run.outputDir, run.dirname, (text) => run.messages.push({ level: 'ERROR', text })) === 1) return result();
+  }
+  const symbols = new Map<string, Sym>();
+  const addSymbol = (name: string, prefixSkipped: boolean, crc: bigint, owner: Mod | null) => {
+    if (!prefixSkipped && run.prefix && name.startsWith(run.prefix)) name = name.slice(1);
+    symbols.set(name, { name, crc, owner });
+  };
+  const haveKernelSymbols = kernelSymbols(run, symbols, addSymbol);
+  let printUnknown = !!opts.errsyms;
+  if (!haveKernelSymbols && printUnknown) {
+    run.messages.push({ level: 'WARNING', text: '-e needs -E or -F\n' });
+    printUnknown = false;
+  }
+
+  let found: FoundModule[];
+  if (opts.files === undefined || opts.files.length === 0) {
+    const log: ConfigMessage[] = [];
+    const cfg: DepmodConfig = loadConfig(opts.config, run.kversion, log);
+    configLog(run, log);
+    const search = new ModuleSearch(run.dirname, cfg, { error: (text) => run.messages.push({ level: 'ERROR', text }) });
+    try {
+      search.run();
+    } catch (e) {
+      fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not search modules: ${strerror(e)}\n`, { path: run.dirname, cause: e });
+    }
+    found = [...search.found.values()];
+  } else {
+    const byName = new Map<string, FoundModule>();
+    for (const path of opts.files) {
+      const name = moduleNameOf(path);
+      if (byName.has(name)) fail(run, 'EEXIST', `could not add module ${path}: File exists\n`, { path });
+      byName.set(name, { name, path });
+    }
+    found = [...byName.values()];
+  }
+  // kmod builds its module list by walking its 512-bucket name table.
+  const mods = kmodHashOrder(
+    found.map((f) => [f.name, newMod(run, f)] as [string, Mod]),
+    512,
+  );
+  mods.forEach((m, i) => (m.idx = i));
+  const sorted = orderModules(run, mods);
+  sorted.forEach((m, i) => (m.idx = i));
+  return { run, mods: sorted, symbols, checkSymvers: opts.symvers !== undefined, printUnknown, addSymbol };
+}
+
+/** Symbols and dependencies from what was read, the topological order, then the files. */
+function finish(p: Prepared, read: Array<ModuleSymbols | Error>): DepmodResult {
+  const { run, mods, symbols } = p;
+  mods.forEach((m, i) => {
+    const r = read[i]!;
+    if (r instanceof Error) {
+      run.messages.push({ level: 'ERROR', text: `failed to load symbols from ${m.path}: ${strerror(r)}\n` });
+      return;
+    }
+    for (const s of r.exports) p.addSymbol(s.name, false, s.crc, m);
+    m.info = r.info;
+  });
+  const find = (name: string) => {
+    if (name.startsWith('.')) name = name.slice(1);
+    if (run.prefix && name.startsWith(run.prefix)) name = name.slice(1);
+    return symbols.get(name);
+  };
+  mods.forEach((m, i) => {
+    const r = read[i]!;
+    if (r instanceof Error) return;
+    for (const need of r.needs) {
+      const sym = find(need.name);
+      if (!sym) {
+        if (p.printUnknown && !need.weak) run.messages.push({ level: 'WARNING', text: `${m.path} needs unknown symbol ${need.name}\n` });
+        continue;
+      }
+      if (p.checkSymvers && sym.crc !== need.crc && !need.weak && p.printUnknown) {
+        run.messages.push({ level: 'WARNING', text: `${m.path} disagrees about version of symbol ${need.name}\n` });
+      }
+      const owner = sym.owner;
+      if (!owner || m.deps.includes(owner)) continue;
+      m.deps.push(owner);
+      owner.users++;
+      run.needs.push(`${m.path} needs "${sym.name}": ${owner.path}\n`);
+    }
+  });
+  topologicalOrder(run, mods);
+
+  const d: Depmod = {
+    modules: mods,
+    symbols,
+    warnDuplicates: !!run.opts.warnDuplicates,
+    warn: (text) => run.messages.push({ level: 'WARNING', text }),
+    error: (text) => run.messages.push({ level: 'ERROR', text }),
+  };
+  const res: DepmodResult = { dirname: run.dirname, outputDir: run.outputDir, upToDate: false, written: [], messages: run.messages, needs: run.needs, modules: mods.length };
+  if (run.opts.dryRun) {
+    res.output = out.outputDeps(d) + out.outputAliases(d) + out.outputSoftdeps(d) + out.outputSymbols(d) + out.outputDevname(d);
+    return res;
+  }
+  writeAll(run, d, res);
+  return res;
+}
+
+/** kmod's depmod_calculate_dependencies: Kahn's algorithm over a stack; a cycle is fatal. */
+function topologicalOrder(run: Run, mods: Mod[]): void {
+  const users = mods.map((m) => m.users);
+  const roots: number[] = [];
+  users.forEach((u, i) => u === 0 && roots.push(i));
+  let sorted = 0;
+  while (roots.length > 0) {
+    const src = mods[roots.pop()!]!;
+    src.depSortIdx = sorted++;
+    for (const dst of src.deps) if (--users[dst.idx]! === 0) roots.push(dst.idx);
+  }
+  if (sorted < mods.length) {
+    const names = reportCycles(run, mods, users);
+    run.messages.push({ level: 'ERROR', text: `Found ${names} modules in dependency cycles!\n` });
+    throw new DepmodError('ERR_KERNMOD_DEPMOD_CYCLE', `dependency cycle among ${names} modules`, run.messages);
+  }
+  for (const m of mods) if (m.deps.length > 1) m.deps.sort((a, b) => a.depSortIdx - b.depSortIdx);
+}
+
+/** depmod_report_cycles: one "Cycle detected" line per cycle found walking from each module still used. */
+function reportCycles(run: Run, mods: Mod[], users: number[]): number {
+  interface Vertex {
+    parent: Vertex | undefined;
+    mod: Mod;
+  }
+  const roots: Mod[] = [];
+  mods.forEach((m, i) => users[i]! > 0 && roots.push(m));
+  const remove = (m: Mod) => {
+    const i = roots.indexOf(m);
+    if (i !== -1) roots.splice(i, 1);
+  };
+  const visited = new Set<Mod>();
+  const inCycles = new Set<string>();
+  while (roots.length > 0) {
+    const root = roots.shift()!;
+    const stack: Vertex[] = [{ parent: undefined, mod: root }];
+    while (stack.length > 0) {
+      const v = stack.pop()!;
+      const m = v.mod;
+      if (visited.has(m) && m === root) {
+        const chain: Mod[] = [];
+        for (let p = v.parent; p; p = p.parent) {
+          chain.push(p.mod);
+          inCycles.add(p.mod.name);
+        }
+        chain.reverse();
+        for (const c of chain) remove(c);
+        run.messages.push({ level: 'ERROR', text: `Cycle detected: ${[...chain, m].map((x) => x.name).join(' -> ')}\n` });
+        continue;
+      }
+      visited.add(m);
+      if (m.deps.length === 0) {
+        remove(m);
+        continue;
+      }
+      for (const dep of m.deps) stack.push({ parent: v, mod: dep });
+    }
+  }
+  return inCycles.size;
+}
+
+const WRITERS: Record<out.OutputFile, (d: Depmod, run: Run) => string | Buffer> = {
+  'modules.dep': (d) => out.outputDeps(d),
+  'modules.dep.bin': (d) => out.outputDepsBin(d),
+  'modules.alias': (d) => out.outputAliases(d),
+  'modules.alias.bin': (d) => out.outputAliasesBin(d),
+  'modules.softdep': (d) => out.outputSoftdeps(d),
+  'modules.symbols': (d) => out.outputSymbols(d),
+  'modules.symbols.bin': (d) => out.outputSymbolsBin(d),
+  'modules.builtin.bin': (d, run) => {
+    const text = readTreeFile(run, 'modules.builtin');
+    return text === undefined ? Buffer.alloc(0) : out.builtinBin(text, d.error);
+  },
+  'modules.builtin.alias.bin': (d, run) => {
+    const text = readTreeFile(run, 'modules.builtin.modinfo');
+    return text === undefined ? Buffer.alloc(0) : out.builtinAliasBin(text, d.warn);
+  },
+  'modules.devname': (d) => out.outputDevname(d),
+};
+
+function readTreeFile(run: Run, name: string): string | undefined {
+  try {
+    return readFileSync(`${run.dirname}/${name}`, 'latin1');
+  } catch (e) {
+    run.messages.push({ level: 'WARNING', text: `could not open ${name} at ${run.dirname}: ${strerror(e)}\n` });
+    return undefined;
+  }
+}
+
+/**
+ * Each file is written under a temporary name in the output directory and renamed over the old one,
+ * so a reader (modprobe) sees the old index or the new one, never half of one.
+ */
+function writeAll(run: Run, d: Depmod, res: DepmodResult): void {
+  const dir = run.outputDir;
+  if (dir !== run.dirname) mkdirSync(dir, { recursive: true });
+  try {
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+  } catch (e) {
+    fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not open directory ${dir}: ${strerror(e)}\n`, { path: dir, cause: e });
+  }
+  const now = Date.now();
+  const stamp = `${process.pid}.${(now % 1000) * 1000}.${Math.floor(now / 1000)}`;
+  for (const name of out.OUTPUT_FILES) {
+    const tmp = `${dir}/${name}.${stamp}`;
+    let fd: number;
+    try {
+      fd = openSync(tmp, 'wx', 0o644);
+    } catch (e) {
+      run.messages.push({ level: 'ERROR', text: `openat(${dir}, ${name}.${stamp}, 301, 644): ${strerror(e)}\n` });
+      continue;
+    }
+    try {
+      const data = WRITERS[name](d, run);
+      const buf = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      closeSync(fd);
+    } catch (e) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+      unlinkSync(tmp);
+      fail(run, (e as NodeJS.ErrnoException).code ?? 'EIO', `Could not create index '${name}'. Output is truncated: ${strerror(e)}\n`, { path: `${dir}/${name}`, cause: e });
+    }
+    try {
+      renameSync(tmp, `${dir}/${name}`);
+    } catch (e) {
+      fail(run, (e as NodeJS.ErrnoException).code ?? 'EIO', `renameat(${dir}, ${name}.${stamp}, ${dir}, ${name}): ${strerror(e)}\n`, { path: `${dir}/${name}`, cause: e });
+    }
+    res.written.push(name);
+  }
+}
+
+/** Runs depmod, reading the modules one after another on this thread. */
+export function depmodSync(opts: DepmodOptions = {}): DepmodResult {
+  const p = prepare(opts);
+  if (!('run' in p)) return p;
+  const read = p.mods.map((m) => {
+    try {
+      return readModuleFileSync(m.path);
+    } catch (e) {
+      return e as Error;
+    }
+  });
+  return finish(p, read);
+}
+
+/** How many module files are read and decoded at once (decoding runs on the libuv thread pool). */
+const READ_CONCURRENCY = 4;
+
+/** Runs depmod; compressed modules are decoded on the thread pool, several at a time. */
+export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
+  const p = prepare(opts);
+  if (!('run' in p)) return p;
+  const read: Array<ModuleSymbols | Error> = new Array(p.mods.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < p.mods.length) {
+      const i = next++;
+      try {
+        read[i] = await readModuleFile(p.mods[i]!.path);
+      } catch (e) {
+        read[i] = e as Error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: READ_CONCURRENCY }, worker));
+  return finish(p, read);
+}
+
+export { hasModuleExtension };

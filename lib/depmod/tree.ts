@@ -1,0 +1,176 @@
+// Which module files depmod indexes (kmod 30 tools/depmod.c, depmod_modules_search*): every
+// *.ko / *.ko.gz / *.ko.xz / *.ko.zst under the tree (directory entries in readdir order; `build`,
+// `source` and excluded names skipped), then each `external` directory. Two files with one module name:
+// the higher priority stays — an `override` first, then the `search` list; with equal priorities the
+// one found first.
+import { opendirSync, statSync, type Dir, type Dirent } from 'node:fs';
+import type { DepmodConfig } from './config.js';
+
+export const MODULE_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'] as const;
+
+export function hasModuleExtension(name: string): boolean {
+  for (const ext of MODULE_EXTENSIONS) if (name.length > ext.length && name.endsWith(ext)) return true;
+  return false;
+}
+
+/** kmod's modname_normalize over the basename: up to the first '.', '-' as '_'. */
+export function moduleNameOf(path: string): string {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  const dot = base.indexOf('.');
+  return (dot === -1 ? base : base.slice(0, dot)).replaceAll('-', '_');
+}
+
+export interface FoundModule {
+  name: string;
+  path: string;
+}
+
+export interface SearchLog {
+  error(message: string): void;
+}
+
+/** Directory entries in the order readdir returns them (fs.readdirSync sorts them; kmod does not). */
+function entries(dir: string): Generator<Dirent> {
+  return read(opendirSync(dir)); // opened now, so that a failure is the caller's to report
+}
+
+function* read(d: Dir): Generator<Dirent> {
+  try {
+    for (let e = d.readSync(); e !== null; e = d.readSync()) yield e;
+  } finally {
+    d.closeSync();
+  }
+}
+
+export class ModuleSearch {
+  /** By module name; Map order is irrelevant (kmod's table order is recomputed from the names). */
+  readonly found = new Map<string, FoundModule>();
+
+  constructor(
+    private readonly dirname: string,
+    private readonly cfg: DepmodConfig,
+    private readonly log: SearchLog,
+  ) {}
+
+  /** Searches the tree, then the external directories. Throws (ENOENT ...) when the tree cannot be opened. */
+  run(): void {
+    this.searchPath(this.dirname, true);
+    for (const ext of this.cfg.externals) {
+      try {
+        this.searchPath(ext, false);
+      } catch {
+        /* kmod reports it and goes on */
+      }
+    }
+  }
+
+  private searchPath(path: string, top: boolean): void {
+    let it: Generator<Dirent>;
+    try {
+      it = entries(path);
+      this.walk(path + '/', it);
+    } catch (e) {
+      this.log.error(`could not open directory ${path}: ${strerror(e)}\n`);
+      if (top) throw e;
+    }
+  }
+
+  private walk(base: string, it: Generator<Dirent>): void {
+    for (const de of it) {
+      const name = de.name;
+      if (name === '.' || name === '..' || name === 'build' || name === 'source' || this.cfg.excludes.has(name)) continue;
+      const path = base + name;
+      let isDir: boolean;
+      if (de.isFile()) isDir = false;
+      else if (de.isDirectory()) isDir = true;
+      else {
+        let st;
+        try {
+          st = statSync(path);
+        } catch (e) {
+          this.log.error(`fstatat(${base.slice(0, -1)}, ${name}): ${strerror(e)}\n`);
+          continue;
+        }
+        if (st.isFile()) isDir = false;
+        else if (st.isDirectory()) isDir = true;
+        else {
+          this.log.error(`unsupported file type ${path}: ${(st.mode & 0o170000).toString(8)}\n`);
+          continue;
+        }
+      }
+      if (isDir) {
+        let sub: Generator<Dirent>;
+        try {
+          sub = entries(path);
+        } catch (e) {
+          this.log.error(`openat(${base.slice(0, -1)}, ${name}, O_RDONLY): ${strerror(e)}\n`);
+          continue;
+        }
+        this.walk(path + '/', sub);
+      } else if (hasModuleExtension(name)) {
+        this.add(path);
+      }
+    }
+  }
+
+  /** Adds a module file, or keeps the one already found when it has the higher priority. */
+  add(path: string): void {
+    const name = moduleNameOf(path);
+    const old = this.found.get(name);
+    if (old && this.existingWins(old.path, path, name.length)) return;
+    this.found.set(name, { name, path });
+  }
+
+  /** depmod_module_is_higher_priority (true: keep `oldpath`). Paths are compared up to the module name. */
+  private existingWins(oldpath: string, newpath: string, namelen: number): boolean {
+    const stem = (p: string) => p.slice(0, p.lastIndexOf('/') + 1 + namelen);
+    const newStem = stem(newpath);
+    const oldStem = stem(oldpath);
+    const dir = this.dirname;
+    const rel = (p: string) => (p.startsWith(dir) ? p.slice(dir.length + 1) : undefined);
+    const relNew = rel(newStem);
+    const relOld = rel(oldStem);
+    for (const ov of this.cfg.overrides) {
+      if (relNew === ov) return false;
+      if (relOld === ov) return true;
+    }
+    let bprio = -1;
+    let oldprio = -1;
+    let newprio = -1;
+    const under = (p: string | undefined, prefix: string) => p !== undefined && p.length > prefix.length && p[prefix.length] === '/' && p.startsWith(prefix);
+    // kmod's list holds the config's searches last-first; a later index means a higher priority.
+    let i = 0;
+    for (const se of this.cfg.searches) {
+      if (se.type === 'built-in') bprio = i;
+      else if (se.type === 'external') {
+        for (const ext of this.cfg.externals) {
+          if (under(newStem, ext)) newprio = i;
+          if (under(oldStem, ext)) oldprio = i;
+          i++;
+        }
+      } else if (under(relNew, se.path)) newprio = i;
+      else if (under(relOld, se.path)) oldprio = i;
+      i++;
+    }
+    if (newprio < 0) newprio = bprio;
+    if (oldprio < 0) oldprio = bprio;
+    return newprio <= oldprio;
+  }
+}
+
+export function strerror(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const messages: Record<string, string> = {
+    ENOENT: 'No such file or directory',
+    EACCES: 'Permission denied',
+    ENOTDIR: 'Not a directory',
+    EISDIR: 'Is a directory',
+    ELOOP: 'Too many levels of symbolic links',
+    EINVAL: 'Invalid argument',
+    ENOEXEC: 'Exec format error',
+    EEXIST: 'File exists',
+    ENOSPC: 'No space left on device',
+    EROFS: 'Read-only file system',
+  };
+  return (code && messages[code]) ?? (e as Error)?.message ?? String(e);
+}
