@@ -5,17 +5,48 @@
 // machines with no route to the internet, and `rebuild` deletes a working build before it knows the new
 // one will succeed. Here --nodedir comes from process.execPath, and we run configure + build.
 //
-// --tolerant (used by `npm install`): when the build cannot run (no compiler, no python, no headers),
-// print one warning and exit 0; kernmod then falls back to its ffi backend at run time.
+// --tolerant (used by `npm install`): first, a prebuilt addon for this platform (prebuilds/, shipped in
+// the package) that loads here means there is nothing to build. Else, or when asked with
+// `--build-from-source` (`npm install --build-from-source` passes it as npm_config_build_from_source),
+// build; when the build cannot run (no compiler, no python, no headers), print one warning and exit 0:
+// kernmod then falls back to its ffi backend at run time, and `kernmod doctor` says why.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const tolerant = process.argv.includes('--tolerant');
+const fromSource = process.argv.includes('--build-from-source') || process.env.npm_config_build_from_source === 'true';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
+
+/** prebuilds/<platform>-<arch>[-<libc>]: the same rule as prebuildTriple() in lib/backend/addon.ts. */
+function prebuildTriple() {
+  let libc;
+  if (process.platform === 'linux') {
+    try {
+      libc = readdirSync('/lib').some((f) => f.startsWith('ld-musl-')) ? 'musl' : 'glibc';
+    } catch {
+      libc = 'glibc';
+    }
+  }
+  return [process.platform, process.arch, libc].filter(Boolean).join('-');
+}
+
+/** The prebuilt kernmod.node for this platform, when one is shipped and this Node can load it. */
+function usablePrebuilt() {
+  const path = join(root, 'prebuilds', prebuildTriple(), 'kernmod.node');
+  if (!existsSync(path)) return null;
+  try {
+    require(path);
+    return path;
+  } catch {
+    return null; // e.g. an older glibc than the prebuilt needs: build here instead
+  }
+}
+
+if (tolerant && !fromSource && usablePrebuilt()) process.exit(0);
 
 function fail(reason) {
   if (tolerant) {

@@ -1,11 +1,47 @@
 // `kernmod doctor [FILE [PARAM=VALUE...]] [--json]`: can a load work here, and what to do if not.
 import { parseArgs } from 'node:util';
+import { selectBackend, type BackendChoice } from '../backend/select.js';
 import { KernmodError } from '../errors.js';
 import { preflight } from '../linux/doctor.js';
 import { joinParamArgs } from './insmod.js';
 import { printJson, type Io } from './output.js';
 
 const MARK = { pass: 'ok  ', fail: 'FAIL', warn: 'warn', info: 'info' } as const;
+
+interface BackendReport {
+  status: 'info' | 'warn' | 'fail';
+  message: string;
+  fix?: string;
+  choice?: BackendChoice;
+}
+
+/** Which backend is active and why: the addon's origin, or the ffi fallback and what the addon lacked. */
+export function backendReport(select: () => { choice: BackendChoice } = () => selectBackend()): BackendReport {
+  let choice: BackendChoice;
+  try {
+    choice = select().choice;
+  } catch (e) {
+    return { status: 'fail', message: `no backend can load: ${(e as Error).message}` };
+  }
+  const why = choice.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
+  switch (choice.source) {
+    case 'prebuilt':
+      return { status: 'info', message: `backend: native, the prebuilt addon shipped with kernmod (${choice.path})`, choice };
+    case 'built here':
+      return { status: 'info', message: `backend: native, the addon built on this machine (${choice.path})`, choice };
+    case 'KERNMOD_NATIVE_DIR':
+      return { status: 'info', message: `backend: native, the addon in KERNMOD_NATIVE_DIR (${choice.path})`, choice };
+    case 'fallback':
+      return {
+        status: 'warn',
+        message: `backend: ffi fallback, slower than the addon, because the native addon did not load (${why})`,
+        fix: 'install a C++ toolchain (python3, make, g++) and run `npm rebuild kernmod --build-from-source`',
+        choice,
+      };
+    default:
+      return { status: 'info', message: `backend: ${choice.name} (${choice.source})`, choice };
+  }
+}
 
 export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   let parsed;
@@ -21,10 +57,12 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   }
   const [file, ...params] = parsed.positionals;
   try {
-    const r = await preflight(file, params.length ? { params: joinParamArgs(params) } : {});
+    const backend = backendReport();
+    const pre = await preflight(file, params.length ? { params: joinParamArgs(params) } : {});
+    const r = { ...pre, ok: pre.ok && backend.status !== 'fail', backend };
     if (parsed.values.json) printJson(io, r);
     else {
-      for (const c of r.checks) {
+      for (const c of [backend, ...r.checks]) {
         io.out(`${MARK[c.status]}  ${c.message}\n`);
         if (c.fix && c.status !== 'pass') io.out(`      fix: ${c.fix}\n`);
       }

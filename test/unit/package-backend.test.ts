@@ -1,0 +1,134 @@
+// How an installed package finds its addon (a local build, else the prebuilt for this platform, else
+// the ffi fallback), what the install script does when a prebuilt fits, and what `kernmod doctor` says.
+// Shown on scratch package roots holding copies of this checkout's addon; the real build/ is left alone.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { linuxLibc, loadAddon, prebuildTriple } from '../../lib/backend/addon.js';
+import { selectBackend } from '../../lib/backend/select.js';
+import { createFakeBackend } from '../../lib/backend/fake.js';
+import { backendReport } from '../../lib/cli/doctor.js';
+import { doctorCommand } from '../../lib/cli/doctor.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const builtAddon = join(root, 'build/Release/kernmod.node');
+const TRIPLE = 'linux-x64-glibc';
+
+function scratchRoot(layout: { built?: boolean; prebuilt?: 'good' | 'broken' }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kernmod-addon-'));
+  writeFileSync(join(dir, 'package.json'), '{"name":"kernmod"}');
+  if (layout.built) {
+    mkdirSync(join(dir, 'build/Release'), { recursive: true });
+    cpSync(builtAddon, join(dir, 'build/Release/kernmod.node'));
+  }
+  if (layout.prebuilt) {
+    mkdirSync(join(dir, 'prebuilds', TRIPLE), { recursive: true });
+    if (layout.prebuilt === 'good') cpSync(builtAddon, join(dir, 'prebuilds', TRIPLE, 'kernmod.node'));
+    else writeFileSync(join(dir, 'prebuilds', TRIPLE, 'kernmod.node'), 'not an ELF file');
+  }
+  return dir;
+}
+
+describe('the addon loader', () => {
+  it('names prebuilds by platform, arch and (on Linux) libc', () => {
+    const lib = mkdtempSync(join(tmpdir(), 'kernmod-lib-'));
+    expect(linuxLibc('linux', lib)).toBe('glibc');
+    writeFileSync(join(lib, 'ld-musl-x86_64.so.1'), '');
+    expect(linuxLibc('linux', lib)).toBe('musl');
+    expect(linuxLibc('netbsd', lib)).toBeUndefined();
+    expect(prebuildTriple('linux', 'arm64', 'glibc')).toBe('linux-arm64-glibc');
+    expect(prebuildTriple('netbsd', 'x64', undefined)).toBe('netbsd-x64');
+  });
+
+  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('uses the prebuilt addon when nothing was built here', () => {
+    const dir = scratchRoot({ prebuilt: 'good' });
+    const a = loadAddon<{ errnoTable(): object }>('kernmod', dir, TRIPLE);
+    expect(a).toMatchObject({ source: 'prebuilt', path: join(dir, 'prebuilds', TRIPLE, 'kernmod.node') });
+    expect(typeof a.binding.errnoTable).toBe('function');
+  });
+
+  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('prefers an addon built here (it exists only when asked for or when no prebuilt fits)', () => {
+    const dir = scratchRoot({ built: true, prebuilt: 'good' });
+    expect(loadAddon('kernmod', dir, TRIPLE)).toMatchObject({ source: 'built here', path: join(dir, 'build/Release/kernmod.node') });
+  });
+
+  it('when no addon loads, one error names every place tried and why', () => {
+    expect(() => loadAddon('kernmod', scratchRoot({}), TRIPLE)).toThrow(
+      /kernmod\.node could not be loaded: built here \(build\/Release\): Could not locate the bindings file.*; prebuilt \(prebuilds\/linux-x64-glibc\): none shipped for this platform/,
+    );
+    expect(() => loadAddon('kernmod', scratchRoot({ prebuilt: 'broken' }), TRIPLE)).toThrow(/prebuilt \(prebuilds\/linux-x64-glibc\): .*(invalid ELF header|too short)/);
+  });
+});
+
+describe('which backend, and why (kernmod doctor)', () => {
+  it('on this checkout: the native addon built here', () => {
+    const { backend, choice } = selectBackend('auto');
+    expect(backend.name).toBe('native');
+    expect(choice).toMatchObject({ name: 'native', source: 'built here', skipped: [] });
+    expect(backendReport()).toMatchObject({ status: 'info', message: expect.stringMatching(/^backend: native, the addon built on this machine \(.*kernmod\.node\)$/) });
+  });
+
+  it('the ffi fallback is a warning that carries the addon failure', () => {
+    const r = backendReport(() => ({ choice: { name: 'ffi', source: 'fallback', skipped: [{ name: 'native', reason: 'kernmod.node could not be loaded: ...' }] } }));
+    expect(r.status).toBe('warn');
+    expect(r.message).toBe('backend: ffi fallback, slower than the addon, because the native addon did not load (native: kernmod.node could not be loaded: ...)');
+    expect(r.fix).toMatch(/--build-from-source/);
+  });
+
+  it('selectBackend records what was skipped before the fallback', () => {
+    const { choice } = selectBackend('auto', { native: () => { throw new Error('no addon\nsecond line'); }, ffi: () => createFakeBackend() });
+    expect(choice).toEqual({ name: 'fake', source: 'injected', skipped: [{ name: 'native', reason: 'no addon' }] });
+  });
+
+  it('no backend at all is a failure line, not a stack trace', () => {
+    const r = backendReport(() => {
+      throw new Error('kernmod could not load a backend');
+    });
+    expect(r).toEqual({ status: 'fail', message: 'no backend can load: kernmod could not load a backend' });
+  });
+
+  it('the doctor command prints the backend line first, and puts it in --json', async () => {
+    let out = '';
+    const io = { out: (s: string) => void (out += s), err: (s: string) => void (out += s) };
+    await doctorCommand([], io as never);
+    expect(out.split('\n')[0]).toMatch(/^info {2}backend: native, the addon built on this machine/);
+    out = '';
+    await doctorCommand(['--json'], io as never);
+    expect(JSON.parse(out).backend).toMatchObject({ status: 'info', choice: { name: 'native', source: 'built here' } });
+  });
+});
+
+describe('the install script and prebuilt addons', () => {
+  function installCopy(withPrebuilt: boolean): string {
+    const dir = mkdtempSync(join(tmpdir(), 'kernmod-install-'));
+    for (const f of ['binding.gyp', 'native', 'scripts/build-native.mjs', 'scripts/has-lzma.mjs', 'package.json']) cpSync(join(root, f), join(dir, f), { recursive: true });
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+    if (withPrebuilt) {
+      mkdirSync(join(dir, 'prebuilds', prebuildTriple()), { recursive: true });
+      cpSync(builtAddon, join(dir, 'prebuilds', prebuildTriple(), 'kernmod.node'));
+    }
+    return dir;
+  }
+  const run = (dir: string, args: string[]) =>
+    spawnSync(process.execPath, [join(dir, 'scripts/build-native.mjs'), ...args], { cwd: dir, env: { PATH: '/nonexistent', HOME: dir }, encoding: 'utf8' });
+
+  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('builds nothing when a prebuilt addon loads here', () => {
+    const r = run(installCopy(true), ['--tolerant']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+
+  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('builds from source when asked, even with a prebuilt', () => {
+    const r = run(installCopy(true), ['--tolerant', '--build-from-source']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/the native addon was not built/); // no toolchain on this PATH: it tried
+  });
+
+  it('without a prebuilt it tries to build (and warns when it cannot)', () => {
+    const r = run(installCopy(false), ['--tolerant']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/the native addon was not built/);
+  });
+});
