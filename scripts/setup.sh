@@ -20,6 +20,17 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# Ansible (Debian's 7.7: ansible-core 2.14 with community.general) runs the kernmod.kernmod collection
+# in the kernel suite; the VM guests see the host's root, so it is installed here.
+if ! command -v ansible-playbook >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ansible >/dev/null
+  else
+    echo "setup: missing ansible-playbook (apt-get install ansible): the Ansible kernel test will fail" >&2
+  fi
+fi
+
 npm ci --no-audit --no-fund
 npm run build
 node dist/vm/provision-main.js --kernels "${KERNMOD_KERNELS:-6.1,6.12}"
