@@ -2,7 +2,8 @@
 // (and a missing optional binary only fails the format that needs it).
 //  - xz: @napi-rs/lzma 1.4.x (Rust, prebuilt per platform in npm packages, no install script; 1.5 needs
 //    Node 22). Its async form runs on the libuv thread pool.
-//  - zstd: node:zlib where it has zstd (Node ≥ 22.15), else fzstd (pure JS, no binary).
+//  - zstd: node:zlib where it has zstd (Node ≥ 22.15), else fzstd (pure JS, no binary). fzstd checks no
+//    block against its size limit: zstd-block.ts does that first, before any fzstd call.
 //  - gzip: node:zlib, always.
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';

@@ -1,7 +1,8 @@
 // Decompressing module files in user space: gzip, xz and zstd, chosen by magic bytes, with a hard cap on
-// the output. The cap is checked before any decoder runs (xz and zstd state their sizes in chunk and
-// block headers; zlib enforces maxOutputLength while inflating), so a hostile or corrupt file ends in a
-// typed error — ERR_KERNMOD_TOO_LARGE or ERR_KERNMOD_DECOMPRESS — never in an unbounded allocation.
+// the output. The cap is checked before any decoder runs (xz states its size in chunk headers, zstd's is
+// walked from its block and sequence headers; zlib enforces maxOutputLength while inflating), so a
+// hostile or corrupt file ends in a typed error — ERR_KERNMOD_TOO_LARGE or ERR_KERNMOD_DECOMPRESS —
+// never in an unbounded allocation, and every decoder's work is linear in its input plus its output.
 import { constants as bufferConstants } from 'node:buffer';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
@@ -75,8 +76,9 @@ function preflight(format: CompressionFormat, bytes: Uint8Array, max: number): n
   if (format === 'zstd') {
     const s = zstdSizes(bytes);
     if (s.declared !== undefined && s.declared > max) throw tooLarge(format, s.declared, max);
-    if (s.largestAllocation > max || s.bound > max) throw tooLarge(format, `up to ${Math.max(s.bound, s.largestAllocation)}`, max);
-    return s.declared;
+    if (s.bound > max) throw tooLarge(format, s.bound, max);
+    if (s.largestAllocation > max) throw tooLarge(format, `up to ${s.largestAllocation}`, max);
+    return s.bound;
   }
   return undefined; // gzip: zlib's maxOutputLength enforces the cap while inflating
 }
@@ -142,6 +144,8 @@ export function decompressSync(bytes: Uint8Array, opts?: DecompressSyncOptions):
 /**
  * Decompresses gzip, xz or zstd bytes (told by magic bytes). gzip and xz decode on the libuv thread
  * pool; zstd on Node 20 decodes in JavaScript (fzstd) on the calling thread.
+ * Bound on the main thread: zstd's walk refuses any block above 128 KiB and any total above maxBytes, so
+ * fzstd copies at most maxBytes (256 MiB by default) once the walk has passed.
  */
 export async function decompress(bytes: Uint8Array, opts?: DecompressOptions): Promise<Uint8Array> {
   const max = maxBytesOf(opts);

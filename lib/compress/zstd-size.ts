@@ -1,9 +1,11 @@
-// An upper bound on what a .zst file decompresses to, found by walking its frame and block headers
-// without decoding (RFC 8878 §3.1). Raw and RLE blocks state their output size; a compressed block
-// produces at most Block_Maximum_Size = min(window, 128 KiB). decompress() compares the bound (and the
-// buffers a decoder would allocate up front: the declared content size or the window) with the caller's
-// limit before decoding anything.
+// What a .zst file decompresses to, found by walking its frames and blocks without producing output
+// (RFC 8878 §3.1): raw and RLE blocks state their size, and a compressed block's is the sum of its
+// literals and matches (zstd-block.ts), each block at most Block_Maximum_Size = min(window, 128 KiB) and
+// each frame exactly its declared Frame_Content_Size when it has one — the rules by which libzstd
+// refuses a corrupt frame at once. decompress() compares the size (and the buffers a decoder would
+// allocate up front: the declared content size or the window) with the caller's limit before decoding.
 import { invalidInput, type KernmodError } from '../errors.js';
+import { zstdCompressedBlockSize, type ZstdFrameTables } from './zstd-block.js';
 
 const BLOCK_SIZE_MAX = 128 * 1024;
 
@@ -18,7 +20,7 @@ function le(b: Uint8Array, pos: number, n: number): number {
 }
 
 export interface ZstdSizes {
-  /** At most this many bytes come out. */
+  /** The bytes a correct decoder produces: the sum of every block's size. */
   bound: number;
   /** The sum of the frames' declared content sizes, when every frame declares one. */
   declared: number | undefined;
@@ -69,7 +71,8 @@ export function zstdSizes(b: Uint8Array): ZstdSizes {
     const blockMax = Math.min(window, BLOCK_SIZE_MAX);
     largestAllocation = Math.max(largestAllocation, contentSize ?? window);
 
-    let frameBound = 0;
+    let frameSize = 0;
+    const tables: ZstdFrameTables = {};
     for (;;) {
       if (p + 3 > b.length) throw corrupt('truncated block header', p);
       const header = le(b, p, 3);
@@ -80,15 +83,16 @@ export function zstdSizes(b: Uint8Array): ZstdSizes {
       if (type === 0) {
         if (size > blockMax) throw corrupt('raw block larger than the window allows', p - 3);
         p += size;
-        frameBound += size;
+        frameSize += size;
       } else if (type === 1) {
         if (size > blockMax) throw corrupt('RLE block larger than the window allows', p - 3);
         p += 1;
-        frameBound += size;
+        frameSize += size;
       } else if (type === 2) {
         if (size > blockMax) throw corrupt('compressed block larger than the window allows', p - 3);
+        if (p + size > b.length) throw corrupt('block runs past the end of the data', b.length);
+        frameSize += zstdCompressedBlockSize(b, p, p + size, blockMax, tables);
         p += size;
-        frameBound += blockMax;
       } else {
         throw corrupt('reserved block type', p - 3);
       }
@@ -97,12 +101,11 @@ export function zstdSizes(b: Uint8Array): ZstdSizes {
     }
     if (checksum) p += 4;
     if (p > b.length) throw corrupt('truncated frame checksum', b.length);
-    if (contentSize !== undefined) {
-      if (contentSize > frameBound) throw corrupt('declared content size is larger than the blocks can produce', pos);
-      frameBound = contentSize;
+    if (contentSize !== undefined && contentSize !== frameSize) {
+      throw corrupt(`declared content size ${contentSize} is not the ${frameSize} bytes its blocks produce`, pos);
     }
     declared = contentSize === undefined || declared === undefined ? undefined : declared + contentSize;
-    bound += frameBound;
+    bound += frameSize;
     pos = p;
     frames++;
   }

@@ -248,3 +248,24 @@ describe.skipIf(xzTrees.length === 0 || !which('xz'))("Debian's .ko.xz", () => {
     }
   });
 });
+
+// The zstd block walk against the zstd tool: every level's output (FSE tables, repeat modes, Huffman
+// literals, long matches) walks to exactly the size the tool decodes, and decodes to the same bytes.
+const plainKos = existsSync('/lib/modules')
+  ? readdirSync('/lib/modules')
+      .map((r) => `/lib/modules/${r}/kernel/drivers/block`)
+      .filter((d) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.ko')))
+  : [];
+describe.skipIf(plainKos.length === 0 || !which('zstd'))('zstd tool output', () => {
+  it('walks to the exact decoded size at every level, and decodes to the same bytes', () => {
+    const files = readdirSync(plainKos[0]!).filter((f) => f.endsWith('.ko')).slice(0, 3).map((f) => `${plainKos[0]}/${f}`);
+    for (const f of files) {
+      const plain = readFileSync(f);
+      for (const args of [['-1'], ['-3'], ['-9'], ['-19', '--long'], ['-3', '--no-content-size', '-B4096'], ['--fast=5']]) {
+        const packed = execFileSync('zstd', ['-q', '-c', ...args, f], { maxBuffer: 256 << 20 });
+        expect({ args, size: zstdSizes(packed).bound }).toEqual({ args, size: plain.length });
+        expect(Buffer.from(decompressSync(packed)).equals(plain)).toBe(true);
+      }
+    }
+  }, 120_000);
+});
