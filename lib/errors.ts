@@ -4,7 +4,7 @@
 // that syscall, where kmod only says "see dmesg".
 import { errnoInfo, type ErrnoInfo } from './errno.js';
 
-export type Syscall = 'init_module' | 'finit_module' | 'delete_module' | 'open' | 'read' | 'modctl';
+export type Syscall = 'init_module' | 'finit_module' | 'delete_module' | 'open' | 'read' | 'memfd_create' | 'write' | 'modctl';
 
 export type Phase =
   | 'validate' // bad input, rejected before any system call
@@ -107,6 +107,23 @@ export function invalidInput(code: string, message: string, extra: Partial<Kernm
   return new KernmodError({ ...extra, code, message, phase: 'validate' });
 }
 
+/**
+ * A failure that is not a system call's errno (a bug, a RangeError from Node, a decoder's own error):
+ * a KernmodError stays as it is; anything else becomes one that keeps the original as `cause` and its
+ * code, never a made-up errno.
+ */
+export function causeError(e: unknown, phase: Phase, extra: Partial<KernmodErrorFields> = {}): KernmodError {
+  if (e instanceof KernmodError) return e;
+  const code = (e as { code?: unknown } | null)?.code;
+  return new KernmodError({
+    ...extra,
+    code: typeof code === 'string' ? code : 'ERR_KERNMOD_INTERNAL',
+    message: e instanceof Error ? e.message : String(e),
+    phase,
+    cause: e,
+  });
+}
+
 export function abortError(signal: AbortSignal, extra: Partial<KernmodErrorFields> = {}): KernmodError {
   return new KernmodError({
     ...extra,
@@ -154,6 +171,14 @@ const UNLOAD_HINTS: Record<string, string> = {
   EINTR: 'the unload was interrupted by a signal',
 };
 
+const MEMFD_HINTS: Record<string, string> = {
+  ENOSYS: 'the kernel has no memfd_create (Linux 3.17+), which loading bytes with ignore flags needs: load the module by path instead',
+  EINVAL: 'the kernel refused memfd_create\'s flags (MFD_CLOEXEC needs Linux 3.17+), which loading bytes with ignore flags needs: load the module by path instead',
+  EMFILE: 'the process has too many open files',
+  ENOMEM: 'out of memory for the anonymous file that holds the module image',
+  ENOSPC: 'out of memory for the anonymous file that holds the module image',
+};
+
 const OPEN_HINTS: Record<string, string> = {
   ENOENT: 'the module file does not exist',
   EACCES: 'no permission to read the module file',
@@ -162,9 +187,10 @@ const OPEN_HINTS: Record<string, string> = {
 
 export function hintFor(code: string, syscall: Syscall, flags = 0): string | undefined {
   if (syscall === 'open' || syscall === 'read') return OPEN_HINTS[code];
+  if (syscall === 'memfd_create' || syscall === 'write') return MEMFD_HINTS[code];
   if (syscall === 'delete_module') return UNLOAD_HINTS[code === 'EWOULDBLOCK' ? 'EAGAIN' : code];
   if (code === 'EINVAL' && syscall === 'finit_module' && flags & 4) {
-    return 'the kernel could not decompress the module: an .xz must use CRC32 and a dictionary of at most 1 MiB (xz --check=crc32 --lzma2=dict=1MiB), and the format must be the one the kernel was built for (/sys/module/compression); or a parameter value, symbol version or the module\'s init was rejected';
+    return 'the kernel could not decompress the module (its xz decoder verifies only CRC32 or no check: xz --check=crc32; its zstd decoder takes no dictionary; its gzip reader skips only a file name), the format is not the one the kernel was built for (/sys/module/compression), or a parameter value, a symbol version or the module\'s own init was rejected: dmesg says which';
   }
   return LOAD_HINTS[code];
 }

@@ -2,6 +2,7 @@
 import type { Backend } from './backend/types.js';
 import { loadBackend } from './backend/select.js';
 import { installNativeXz } from './backend/native-xz.js';
+import { LINUX_DELETE_FLAGS } from './backend/syscalls.js';
 import { KernmodError } from './errors.js';
 import { bind, type Kernmod } from './kernmod.js';
 import type { LoadOptions, LoadResult, ModuleSource, UnloadOptions, UnloadResult } from './linux/load.js';
@@ -28,7 +29,7 @@ export {
 } from './linux/constants.js';
 export { withBackend, type Kernmod } from './kernmod.js';
 export { createFakeBackend, FakeKernel, type FakeKernelOptions } from './backend/fake.js';
-export type { Backend, BackendName, PathOutcome } from './backend/types.js';
+export type { Backend, BackendName, ImageOutcome, PathOutcome } from './backend/types.js';
 export { modinfo, modinfoSync, modinfoFromImage, builtinModuleInfo, type ModinfoOptions, type ModuleInfo, type ModinfoSource } from './elf/modinfo.js';
 export type { ModinfoField } from './elf/strings.js';
 export type { ModuleParam } from './elf/params.js';
@@ -95,10 +96,12 @@ export type { LoadOptions, LoadResult, ModuleSource, UnloadOptions, UnloadResult
 // xz decoding through liblzma when the kernmod_xz addon was built (else @napi-rs/lzma).
 installNativeXz();
 
+let defaultBackend: Backend | undefined;
 let defaultApi: Kernmod | undefined;
 let loadError: KernmodError | undefined;
 try {
-  defaultApi = bind(loadBackend());
+  defaultBackend = loadBackend();
+  defaultApi = bind(defaultBackend);
 } catch (e) {
   loadError = e as KernmodError;
 }
@@ -114,9 +117,9 @@ export const backend: Backend['name'] | 'none' = defaultApi?.backend ?? 'none';
 /** The kernel's MODULE_NAME_LEN for this architecture (56 on 64-bit Linux), 0 if unknown. */
 export const MODULE_NAME_LEN: number = defaultApi?.MODULE_NAME_LEN ?? 0;
 
-/** delete_module flags. */
-export const O_TRUNC = 0o1000;
-export const O_NONBLOCK = 0o4000;
+/** delete_module flags, as the active backend reports them (the asm-generic values when none loaded). */
+export const O_TRUNC: number = defaultBackend?.flags.O_TRUNC ?? LINUX_DELETE_FLAGS.O_TRUNC;
+export const O_NONBLOCK: number = defaultBackend?.flags.O_NONBLOCK ?? LINUX_DELETE_FLAGS.O_NONBLOCK;
 
 export function loadModule(source: ModuleSource, options?: LoadOptions): Promise<LoadResult> {
   try {

@@ -29,31 +29,13 @@ export function checkModuleName(name: unknown, limit: number, tooLongNote = ''):
   if (name.includes('/')) {
     throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains / (pass the module name, not a path)`, { module: name });
   }
-  // A UTF-16 code unit is at most 3 UTF-8 bytes: a name that short cannot reach the limit, and skips
-  // the byte count (a call into Node's C++ on every unload).
-  const bytes = limit > 0 && name.length * 3 >= limit ? Buffer.byteLength(name, 'utf8') : 0;
+  const bytes = Buffer.byteLength(name, 'utf8');
   if (limit > 0 && bytes >= limit) {
     throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${limit - 1}${tooLongNote}`, {
       module: name,
     });
   }
   return name;
-}
-
-/**
- * True for a name that checkModuleName accepts and normalizeModuleName returns unchanged, told with
- * the fewest steps (the async unload's test before its system call): not empty, too short to reach
- * `limit` bytes, and without NUL, `/`, `.` or `-`. False says nothing: the full checks decide then.
- */
-export function isPlainModuleName(name: string, limit: number): boolean {
-  return (
-    name.length !== 0 &&
-    (limit <= 0 || name.length * 3 < limit) &&
-    name.indexOf('\0') === -1 &&
-    name.indexOf('/') === -1 &&
-    name.indexOf('.') === -1 &&
-    name.indexOf('-') === -1
-  );
 }
 
 /**

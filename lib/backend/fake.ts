@@ -5,12 +5,13 @@
 import { closeSync, openSync } from 'node:fs';
 import { decompressSync, detectCompression } from '../compress/index.js';
 import { readFdSync } from '../fs-read.js';
-import { later } from '../later.js';
+import { LINUX_ERRNO } from '../errno.js';
+import { later } from './later.js';
 import { LINUX_DELETE_FLAGS } from './syscalls.js';
 import { checkHeadSync, guardLength } from './guard.js';
-import type { Backend, HeadGuard, PathOutcome } from './types.js';
+import type { Backend, HeadGuard, ImageOutcome, PathOutcome } from './types.js';
 
-const E = { EPERM: 1, ENOENT: 2, ENOEXEC: 8, EBADF: 9, EAGAIN: 11, EFAULT: 14, EBUSY: 16, EEXIST: 17, EINVAL: 22, ENOSYS: 38, EOPNOTSUPP: 95 } as const;
+const E = LINUX_ERRNO as Readonly<Record<'EPERM' | 'ENOENT' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'EEXIST' | 'EINVAL' | 'ENOSYS' | 'EOPNOTSUPP', number>>;
 
 export interface FakeModule {
   name: string;
@@ -34,10 +35,12 @@ export interface FakeKernelOptions {
    * Like the kernel's XZ Embedded decoder, it refuses xz streams whose check is not CRC32.
    */
   compression?: 'gzip' | 'xz' | 'zstd';
+  /** Answer ENOSYS to memfd_create, like kernels before 3.17. */
+  noMemfd?: boolean;
 }
 
 export interface FakeCall {
-  syscall: 'init_module' | 'finit_module' | 'delete_module' | 'open';
+  syscall: 'init_module' | 'finit_module' | 'delete_module' | 'open' | 'memfd_create';
   name?: string;
   params?: string;
   flags?: number;
@@ -57,9 +60,15 @@ export class FakeKernel {
   modulesDisabled = false;
   constructor(readonly options: FakeKernelOptions = {}) {}
 
-  /** Builds a minimal image the fake accepts: ELF magic, then `name=<name>` and optional `depends=`. */
-  static image(name: string, depends: string[] = []): Buffer {
-    return Buffer.from(`\x7fELF\0name=${name}\0depends=${depends.join(',')}\0`, 'latin1');
+  /** How many times each module's init ran (a failed init counts too). */
+  readonly initRuns = new Map<string, number>();
+
+  /**
+   * Builds a minimal image the fake accepts: ELF magic, then `name=<name>`, optional `depends=`, and
+   * `init_errno=` when its init should fail with that errno (like modules-src/kernmod_fail).
+   */
+  static image(name: string, depends: string[] = [], initErrno = 0): Buffer {
+    return Buffer.from(`\x7fELF\0name=${name}\0depends=${depends.join(',')}\0${initErrno ? `init_errno=${initErrno}\0` : ''}`, 'latin1');
   }
 
   private record(call: FakeCall): number {
@@ -87,6 +96,9 @@ export class FakeKernel {
     if (this.modules.has(name)) return fail(E.EEXIST, name);
     const deps = /(?:^|\0)depends=([^\0]*)\0/.exec(Buffer.from(image).toString('latin1'))?.[1]?.split(',').filter(Boolean) ?? [];
     for (const d of deps) if (!this.modules.has(d)) return fail(E.ENOENT, name); // "Unknown symbol"
+    this.initRuns.set(name, (this.initRuns.get(name) ?? 0) + 1);
+    const initErrno = Number(/(?:^|\0)init_errno=(\d+)\0/.exec(Buffer.from(image).toString('latin1'))?.[1] ?? 0);
+    if (initErrno) return fail(initErrno, name);
     for (const d of deps) this.modules.get(d)!.holders.add(name);
     this.modules.set(name, { name, params, refcnt: 0, flags, holders: new Set() });
     return this.record({ syscall, name, params, flags, ret: 0 });
@@ -141,6 +153,14 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
       closeSync(fd);
     }
   };
+  // memfd_create, write, finit_module of that file: the fake loads a private copy of the bytes.
+  const finitImage = (image: Uint8Array, params: string, flags: number): ImageOutcome => {
+    if (kernel.options.noMemfd) {
+      kernel.calls.push({ syscall: 'memfd_create', ret: -E.ENOSYS });
+      return { ret: -E.ENOSYS, syscall: 'memfd_create' };
+    }
+    return { ret: kernel.load(Uint8Array.from(image), params, flags, 'finit_module'), syscall: 'finit_module' };
+  };
   return {
     name: 'fake',
     system: 'linux',
@@ -153,6 +173,8 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
     finitModuleSync: finitFd,
     finitModulePath: (path, params, flags, guard) => later(delay, () => finitPath(path, params, flags, guard)),
     finitModulePathSync: finitPath,
+    finitModuleImage: (image, params, flags) => later(delay, () => finitImage(image, params, flags)),
+    finitModuleImageSync: finitImage,
     deleteModule: (name, flags) => later(delay, () => kernel.unload(name, flags)),
     deleteModuleSync: (name, flags) => kernel.unload(name, flags),
   };

@@ -23,9 +23,11 @@ export function guardMatches(guard: HeadGuard, head: Uint8Array): boolean {
   return guard.some((p) => p.byteLength <= head.byteLength && p.every((b, i) => head[i] === b));
 }
 
+/** A failed read's negative errno; a failure without one is no errno to report, and is thrown on. */
 const errnoOf = (e: unknown): number => {
   const n = (e as NodeJS.ErrnoException).errno;
-  return typeof n === 'number' && n < 0 ? n : -5; // EIO when node gives no errno
+  if (typeof n === 'number' && n < 0) return n;
+  throw e;
 };
 
 /**

@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
-import { later } from '../later.js';
+import { later } from '../backend/later.js';
 import { EMPTY_PROPS_PLIST, type NetbsdBackend, type StatOutcome } from './backend.js';
 import {
   MAXMODNAME,

@@ -1,4 +1,4 @@
-// The facade's policy (fallbacks, flags, staging, unload retries, abort), exercised against the FAKE
+// The facade's policy (fallbacks, flags, anonymous files, unload retries, abort), exercised against the FAKE
 // kernel: a simulation of the documented syscall behaviour, not a kernel. The real effects of the same
 // calls are asserted in test/kernel inside a VM.
 import { mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, writeFileSync } from 'node:fs';
@@ -82,13 +82,25 @@ describe('loadModule (fake kernel)', () => {
     expect(kernel.calls.at(-1)).toMatchObject({ syscall: 'finit_module', flags: 3, ret: 0 });
   });
 
-  it('stages a Buffer with ignore flags through a temp file (only finit_module carries flags), and removes it', async () => {
+  it('loads a Buffer with ignore flags through an anonymous file (memfd): no path, nothing in TMPDIR', async () => {
     const { kernel, km } = setup();
     const before = readdirSync(tmpdir()).filter((n) => n.startsWith('kernmod-')).length;
-    const r = await km.loadModule(FakeKernel.image('demo_staged'), { ignoreVermagic: true });
-    expect(r).toMatchObject({ syscall: 'finit_module', fallback: 'staged-temp-file', flags: MODULE_INIT_IGNORE_VERMAGIC });
-    expect(kernel.modules.has('demo_staged')).toBe(true);
+    const r = await km.loadModule(FakeKernel.image('demo_memfd'), { ignoreVermagic: true });
+    expect(r).toMatchObject({ syscall: 'finit_module', fallback: 'anonymous-file', flags: MODULE_INIT_IGNORE_VERMAGIC });
+    expect(km.loadModuleSync(FakeKernel.image('demo_memfd_sync'), { ignoreModversions: true })).toMatchObject({ syscall: 'finit_module', fallback: 'anonymous-file' });
+    expect([...kernel.modules.keys()]).toEqual(['demo_memfd', 'demo_memfd_sync']);
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith('kernmod-')).length).toBe(before);
+  });
+
+  it('a kernel without memfd_create is a typed error naming memfd_create, and nothing is loaded', async () => {
+    const { kernel, km } = setup({ noMemfd: true });
+    await expect(km.loadModule(FakeKernel.image('demo_nomemfd'), { ignoreVermagic: true })).rejects.toMatchObject({
+      name: 'KernmodError',
+      code: 'ENOSYS',
+      syscall: 'memfd_create',
+      hint: expect.stringMatching(/memfd_create/),
+    });
+    expect(kernel.modules.size).toBe(0);
   });
 
   it('falls back to init_module with the file bytes when finit_module answers ENOSYS', async () => {
@@ -213,11 +225,27 @@ describe('compressed modules (fake kernel that decompresses xz itself, like Debi
     expect(kernel.calls.map((c) => `${c.syscall}:${c.flags}:${c.ret}`)).toEqual(['finit_module:4:0']);
   });
 
-  it.skipIf(!plainXz)('a plain-xz module the kernel decoder rejects (EINVAL) is retried once in user space', async () => {
+  it.skipIf(!plainXz)('a plain-xz module (CRC64) that the kernel decoder would refuse goes to user space before any call, saying why', async () => {
     const { kernel, km } = setup({ compression: 'xz' });
     const r = await km.loadModule(write('comp-plain.ko.xz', plainXz!));
-    expect(r).toMatchObject({ syscall: 'init_module', fallback: 'kernel-decompression-failed', compression: { format: 'xz', decompressedBy: 'user' } });
-    expect(kernel.calls.map((c) => `${c.syscall}:${c.ret}`)).toEqual(['finit_module:-22', 'init_module:0']);
+    expect(r).toMatchObject({
+      syscall: 'init_module',
+      fallback: 'kernel-cannot-decompress',
+      fallbackReason: expect.stringMatching(/CRC64/),
+      compression: { format: 'xz', decompressedBy: 'user' },
+    });
+    expect(kernel.calls.map((c) => `${c.syscall}:${c.ret}`)).toEqual(['init_module:0']);
+  });
+
+  it.skipIf(!kernelXz)("issue #17: a kernel-decompressed module whose init fails with EINVAL runs its init once, and the error names finit_module", async () => {
+    const { kernel, km } = setup({ compression: 'xz' });
+    const failing = xz(FakeKernel.image('demo_init_fails', [], 22), ['--check=crc32', '--lzma2=dict=1MiB'])!;
+    const path = write('comp-init-fails.ko.xz', failing);
+    await expect(km.loadModule(path)).rejects.toMatchObject({ code: 'EINVAL', syscall: 'finit_module', path });
+    expect(kernel.initRuns.get('demo_init_fails')).toBe(1);
+    expect(() => km.loadModuleSync(path)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'finit_module' }));
+    expect(kernel.initRuns.get('demo_init_fails')).toBe(2);
+    expect(kernel.calls.map((c) => `${c.syscall}:${c.flags}:${c.ret}`)).toEqual(['finit_module:4:-22', 'finit_module:4:-22']);
   });
 
   it.skipIf(!plainXz)("decompress: 'kernel' reports the kernel's EINVAL with the xz settings in the hint", async () => {
@@ -235,10 +263,10 @@ describe('compressed modules (fake kernel that decompresses xz itself, like Debi
     expect(kernel.calls.map((c) => c.syscall)).toEqual(['init_module']);
   });
 
-  it.skipIf(!kernelXz)('ignore flags on a compressed module in user space travel through a staged copy', async () => {
+  it.skipIf(!kernelXz)('ignore flags on a compressed module in user space travel through an anonymous file', async () => {
     const { kernel, km } = setup();
     const r = await km.loadModule(write('comp-force.ko.xz', kernelXz!), { ignoreVermagic: true });
-    expect(r).toMatchObject({ syscall: 'finit_module', fallback: 'staged-temp-file', flags: 2, compression: { decompressedBy: 'user' } });
+    expect(r).toMatchObject({ syscall: 'finit_module', fallback: 'anonymous-file', flags: 2, compression: { decompressedBy: 'user' } });
     expect(kernel.calls.at(-1)).toMatchObject({ syscall: 'finit_module', flags: 2, ret: 0 });
   });
 

@@ -42,6 +42,15 @@ describe.each(kernelBackends())('load and unload on a real kernel: $label backen
     expect(procModule('kernmod_hello')?.state).toBe('Live');
   });
 
+  it('a Buffer with ignoreVermagic loads through an anonymous file (memfd): finit_module carries the flag, taint F', async () => {
+    const r = await km.loadModule(readFileSync(m.forged), { ignoreVermagic: true });
+    expect(r).toMatchObject({ syscall: 'finit_module', fallback: 'anonymous-file', flags: 2 });
+    expect(procModule('kernmod_forged')!.taints).toContain('F');
+    km.unloadModuleSync('kernmod_forged');
+    expect(km.loadModuleSync(readFileSync(m.forged), { ignoreVermagic: true })).toMatchObject({ syscall: 'finit_module', fallback: 'anonymous-file' });
+    expect(procModule('kernmod_forged')?.state).toBe('Live');
+  });
+
   it('loads an image that is a view at an odd offset into a larger buffer (async init_module)', async () => {
     const file = readFileSync(m.hello);
     const big = new Uint8Array(file.length + 11);
