@@ -5,8 +5,9 @@
 //    that made it. No messages are built here; TypeScript turns -errno into a KernmodError.
 //  - Each call has a Promise form (on the environment's syscall thread, or the libuv pool when that is
 //    busy: see Call and SyscallThread) and a Sync form.
-//  - init_module gets the caller's buffer memory without a copy; the call keeps a reference to the
-//    buffer until it has finished.
+//  - The bytes a call uses stay valid until it ends, whatever the caller does to its buffer: the sync
+//    forms read the caller's memory during the call; the Promise forms take a private copy (see Copy).
+//  - A string argument with a NUL inside is refused with -EINVAL before any system call (see HasNul).
 //  - A path given to finit_module is opened O_RDONLY|O_CLOEXEC on the thread that makes the call and
 //    closed on every path;
 //    with a guard, its first bytes are read on that same fd first (see sys.h, HeadGuard).
@@ -30,6 +31,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "sys.h"
 
@@ -74,6 +76,17 @@ struct Bytes {
   const void* data = nullptr;
   size_t length = 0;
 };
+
+// The Promise forms' own copy of the caller's bytes. A reference to the buffer would not do: the caller
+// can still detach it (transfer it to a worker or a clone, which may free it) while the call waits for
+// a thread, and the kernel would read freed memory.
+std::vector<unsigned char> Copy(Bytes b) {
+  auto* p = static_cast<const unsigned char*>(b.data);
+  return std::vector<unsigned char>(p, p + b.length);
+}
+
+// A C string with a NUL inside would reach the kernel cut at the NUL: another path, name or params.
+bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 // The typed array at `v` (one call: the data pointer comes back already offset), or false.
 bool TypedArrayBytes(napi_env env, napi_value v, Bytes& out) {
@@ -132,6 +145,40 @@ std::optional<sys::HeadGuard> GuardArg(const Napi::CallbackInfo& info, size_t i)
   return guard;
 }
 
+// ---- the calls, shared by the sync and Promise forms: refuse a string with a NUL, then the syscall -----
+
+int64_t InitModule(const void* image, size_t length, const std::string& params) {
+  return HasNul(params) ? -EINVAL : sys::InitModule(image, length, params.c_str());
+}
+
+int64_t FinitModule(int fd, const std::string& params, int flags) {
+  return HasNul(params) ? -EINVAL : sys::FinitModule(fd, params.c_str(), flags);
+}
+
+// A NUL in the path fails where open(2) would run; one in params where finit_module would.
+sys::PathResult FinitModulePath(const std::string& path, const std::string& params, int flags, sys::HeadGuard* guard) {
+  if (HasNul(path)) return {-EINVAL, 0};
+  if (HasNul(params)) return {-EINVAL, 1};
+  return sys::FinitModulePath(path.c_str(), params.c_str(), flags, guard);
+}
+
+sys::ImageResult FinitModuleImage(const void* image, size_t length, const std::string& params, int flags) {
+  if (HasNul(params)) return {-EINVAL, sys::kImageFinit};
+  return sys::FinitModuleImage(image, length, params.c_str(), flags);
+}
+
+int64_t DeleteModule(const std::string& name, int flags) {
+  return HasNul(name) ? -EINVAL : sys::DeleteModule(name.c_str(), flags);
+}
+
+#if defined(KERNMOD_MODCTL)
+int64_t ModctlLoad(const std::string& filename, int flags, const std::string& props) {
+  return HasNul(filename) || HasNul(props) ? -EINVAL : sys::ModctlLoad(filename.c_str(), flags, props.c_str());
+}
+
+int64_t ModctlUnload(const std::string& name) { return HasNul(name) ? -EINVAL : sys::ModctlUnload(name.c_str()); }
+#endif
+
 // ---- async calls -------------------------------------------------------------------------------------
 
 // One pending call: Run() makes the system call off the main thread, Value() turns its result into the
@@ -150,8 +197,9 @@ std::optional<sys::HeadGuard> GuardArg(const Napi::CallbackInfo& info, size_t i)
 //
 // Node does not know about these requests, so an environment that ends (a worker thread exiting or
 // terminated) with calls in flight is held open by an async cleanup hook until they have completed: the
-// loop would otherwise be closed under them. Those late completions touch no Node-API state: the env
-// may already be gone, and nobody is left to see the promise.
+// loop would otherwise be closed under them. Those late completions touch no Node-API state (the env
+// may already be gone): the call is freed like any other (it holds no JS value), and its promise is
+// left unsettled, since nobody is left to see it.
 class Call;
 class SyscallThread;
 
@@ -182,8 +230,10 @@ struct AddonData {
 //    before it (the first call, or one after longer pauses, is followed by no wait);
 //  - for a quarter of the last call's own time, so the waiting costs at most that much CPU over the
 //    system calls themselves (a load takes ~1 ms on hardware, ~20 ms under TCG);
-//  - and never longer than KERNMOD_SYSCALL_SPIN_US (default 4000 µs; 0 turns the waiting off), read when
-//    the thread starts.
+//  - never longer than KERNMOD_SYSCALL_SPIN_US (0 turns the waiting off), read once per process;
+//  - and by default (4000 µs) only where the process may use two CPUs or more (sys::UsableCpus: its
+//    affinity and its cgroup's CPU quota): on one CPU the waiting thread would compete with the very
+//    thread that must make the next request. Setting the variable opts in anywhere.
 // A shorter wait, twice the recent gaps, found fewer next calls in the VM rig (the gaps under TCG have a
 // long tail) and left the async cycle at 1.08x of the C loop against 1.03x (one boot, interleaved).
 // It takes one call at a time: a call made while it is busy goes to the pool, and while calls run there
@@ -218,11 +268,18 @@ inline void CpuRelax() {
 
 int64_t SpinCapFromEnvironment() {
   const char* v = std::getenv("KERNMOD_SYSCALL_SPIN_US");
-  if (v == nullptr || *v == '\0') return kDefaultSpinCapNs;
-  char* end = nullptr;
-  long long us = std::strtoll(v, &end, 10);
-  if (*end != '\0' || us < 0) return kDefaultSpinCapNs;  // not a count of µs: the default
-  return std::min<long long>(us, 100'000) * 1000;  // at most 100 ms
+  if (v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    long long us = std::strtoll(v, &end, 10);
+    if (*end == '\0' && us >= 0) return std::min<long long>(us, 100'000) * 1000;  // at most 100 ms
+  }
+  return sys::UsableCpus() >= 2 ? kDefaultSpinCapNs : 0;  // unset, or not a count of µs: the default
+}
+
+// The cap every syscall thread of the process uses (read once: the environment and the CPUs).
+int64_t SpinCapNs() {
+  static const int64_t cap = SpinCapFromEnvironment();
+  return cap;
 }
 
 class SyscallThread {
@@ -290,7 +347,7 @@ class SyscallThread {
   CallState* owner() const { return owner_; }
 
  private:
-  explicit SyscallThread(CallState* owner) : owner_(owner) { policy_.capNs = SpinCapFromEnvironment(); }
+  explicit SyscallThread(CallState* owner) : owner_(owner) { policy_.capNs = SpinCapNs(); }
   void Main();
   Call* NextRequest();
 
@@ -312,7 +369,13 @@ class SyscallThread {
 
 class Call {
  public:
-  virtual ~Call() = default;
+  Call() { live.fetch_add(1, std::memory_order_relaxed); }
+  virtual ~Call() { live.fetch_sub(1, std::memory_order_relaxed); }
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+  // Calls not yet freed, in every environment of the process (callStats: the tests check that none is
+  // left behind, an environment's end included).
+  static inline std::atomic<int64_t> live{0};
   // Starts `call` (on the syscall thread, or the pool) and returns its promise; the call deletes itself
   // once settled.
   static Napi::Value Queue(Napi::Env env, std::unique_ptr<Call> call);
@@ -452,49 +515,75 @@ void Call::OnThreadFinished(uv_async_t* handle) {
 
 // Main thread: resolves the call's promise and runs its continuations, in the environment's context.
 void Call::Settle(Call* raw) {
-  std::shared_ptr<CallState> state = std::move(raw->state_);
+  std::unique_ptr<Call> call(raw);  // freed on every path
+  std::shared_ptr<CallState> state = std::move(call->state_);
   state->pending--;
-  if (state->ending != nullptr) {
-    // The environment is ending: its Node-API env may be gone, and the call's members would release
-    // JS references through it, so the call is left as it is (only calls in flight at the end).
+  if (state->ending != nullptr) {  // see "Node does not know about these requests" above
+    call.reset();
     if (state->pending == 0) EndCalls(*state);
     return;
   }
-  std::unique_ptr<Call> call(raw);
   napi_env env = state->env;
+  // Node-API fails these only for invalid arguments, which would be a bug here: then say so and stop,
+  // rather than leave a promise that never settles.
   napi_handle_scope handles;
-  if (napi_open_handle_scope(env, &handles) != napi_ok) return;
   napi_value resource;
   napi_callback_scope scope;
-  if (napi_get_reference_value(env, state->resource, &resource) == napi_ok &&
-      napi_open_callback_scope(env, resource, state->context, &scope) == napi_ok) {
-    try {
-      napi_resolve_deferred(env, call->deferred_, call->Value(Napi::Env(env)));
-    } catch (const Napi::Error& e) {  // building the value failed (e.g. out of memory)
-      napi_reject_deferred(env, call->deferred_, e.Value());
-    }
-    // Closing the callback scope runs the promise's continuations (which may hand the syscall thread its
-    // next call: it was freed before this); an exception from a nextTick callback among them is
-    // reported by Node as uncaught, as for any other completion.
-    napi_close_callback_scope(env, scope);
+  if (napi_open_handle_scope(env, &handles) != napi_ok || napi_get_reference_value(env, state->resource, &resource) != napi_ok ||
+      napi_open_callback_scope(env, resource, state->context, &scope) != napi_ok) {
+    napi_fatal_error("kernmod", NAPI_AUTO_LENGTH, "cannot open a scope to settle a call", NAPI_AUTO_LENGTH);
   }
+  try {
+    napi_resolve_deferred(env, call->deferred_, call->Value(Napi::Env(env)));
+  } catch (const Napi::Error& e) {  // building the value failed (e.g. out of memory)
+    napi_reject_deferred(env, call->deferred_, e.Value());
+  }
+  call.reset();
+  // Closing the callback scope runs the promise's continuations (which may hand the syscall thread its
+  // next call: it was freed before this); an exception from a nextTick callback among them is
+  // reported by Node as uncaught, as for any other completion.
+  napi_close_callback_scope(env, scope);
   napi_close_handle_scope(env, handles);
 }
 
 class InitModuleCall : public Call {
  public:
-  InitModuleCall(Napi::Value holder, Bytes image, std::string params)
-      : holder_(Napi::Persistent(holder)), image_(image), params_(std::move(params)) {}
+  InitModuleCall(Bytes image, std::string params) : image_(Copy(image)), params_(std::move(params)) {}
 
  protected:
-  void Run() override { ret_ = sys::InitModule(image_.data, image_.length, params_.c_str()); }
+  void Run() override { ret_ = InitModule(image_.data(), image_.size(), params_); }
   Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
-  Napi::Reference<Napi::Value> holder_;  // keeps the image's memory alive while the pool thread reads it
-  Bytes image_;
+  std::vector<unsigned char> image_;
   std::string params_;
   int64_t ret_ = 0;
+};
+
+// Resolves finit_module's result as a plain number when the call reached finit_module (the common case),
+// else [ret, stage] (sys.h: 0 memfd_create failed, 1 write failed).
+Napi::Value ImageResultValue(Napi::Env env, const sys::ImageResult& r) {
+  if (r.stage == sys::kImageFinit) return Napi::Number::New(env, static_cast<double>(r.ret));
+  auto arr = Napi::Array::New(env, 2);
+  arr.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(r.ret)));
+  arr.Set(uint32_t{1}, Napi::Number::New(env, r.stage));
+  return arr;
+}
+
+class FinitModuleImageCall : public Call {
+ public:
+  FinitModuleImageCall(Bytes image, std::string params, int flags)
+      : image_(Copy(image)), params_(std::move(params)), flags_(flags) {}
+
+ protected:
+  void Run() override { result_ = FinitModuleImage(image_.data(), image_.size(), params_, flags_); }
+  Napi::Value Value(Napi::Env env) override { return ImageResultValue(env, result_); }
+
+ private:
+  std::vector<unsigned char> image_;
+  std::string params_;
+  int flags_;
+  sys::ImageResult result_{};
 };
 
 class FinitModuleFdCall : public Call {
@@ -502,7 +591,7 @@ class FinitModuleFdCall : public Call {
   FinitModuleFdCall(int fd, std::string params, int flags) : fd_(fd), params_(std::move(params)), flags_(flags) {}
 
  protected:
-  void Run() override { ret_ = sys::FinitModule(fd_, params_.c_str(), flags_); }
+  void Run() override { ret_ = FinitModule(fd_, params_, flags_); }
   Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
@@ -522,7 +611,7 @@ class FinitModulePathCall : public Call {
 
  protected:
   void Run() override {
-    result_ = sys::FinitModulePath(path_.c_str(), params_.c_str(), flags_, guard_ ? &*guard_ : nullptr);
+    result_ = FinitModulePath(path_, params_, flags_, guard_ ? &*guard_ : nullptr);
   }
   Napi::Value Value(Napi::Env env) override;
 
@@ -551,7 +640,7 @@ class DeleteModuleCall : public Call {
   DeleteModuleCall(std::string name, int flags) : name_(std::move(name)), flags_(flags) {}
 
  protected:
-  void Run() override { ret_ = sys::DeleteModule(name_.c_str(), flags_); }
+  void Run() override { ret_ = DeleteModule(name_, flags_); }
   Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
@@ -569,7 +658,7 @@ class ModctlLoadCall : public Call {
       : filename_(std::move(filename)), flags_(flags), props_(std::move(props)) {}
 
  protected:
-  void Run() override { ret_ = sys::ModctlLoad(filename_.c_str(), flags_, props_.c_str()); }
+  void Run() override { ret_ = ModctlLoad(filename_, flags_, props_); }
   Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
@@ -584,7 +673,7 @@ class ModctlUnloadCall : public Call {
   explicit ModctlUnloadCall(std::string name) : name_(std::move(name)) {}
 
  protected:
-  void Run() override { ret_ = sys::ModctlUnload(name_.c_str()); }
+  void Run() override { ret_ = ModctlUnload(name_); }
   Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
 
  private:
@@ -632,18 +721,32 @@ Napi::Value Queue(Napi::Env env, A&&... args) {
   return Call::Queue(env, std::make_unique<C>(std::forward<A>(args)...));
 }
 
-Napi::Value InitModule(const Napi::CallbackInfo& info) {
+Napi::Value InitModuleAsync(const Napi::CallbackInfo& info) {
   Bytes image = BytesArg(info, 0);
-  return Queue<InitModuleCall>(info.Env(), info[0], image, StringArg(info, 1, "params"));
+  return Queue<InitModuleCall>(info.Env(), image, StringArg(info, 1, "params"));
 }
 
 Napi::Value InitModuleSync(const Napi::CallbackInfo& info) {
   Bytes image = BytesArg(info, 0);
   std::string params = StringArg(info, 1, "params");
-  return Napi::Number::New(info.Env(), static_cast<double>(sys::InitModule(image.data, image.length, params.c_str())));
+  return Napi::Number::New(info.Env(), static_cast<double>(InitModule(image.data, image.length, params)));
 }
 
-Napi::Value FinitModule(const Napi::CallbackInfo& info) {
+Napi::Value FinitModuleImageAsync(const Napi::CallbackInfo& info) {
+  Bytes image = BytesArg(info, 0);
+  std::string params = StringArg(info, 1, "params");
+  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
+  return Queue<FinitModuleImageCall>(info.Env(), image, std::move(params), flags);
+}
+
+Napi::Value FinitModuleImageSync(const Napi::CallbackInfo& info) {
+  Bytes image = BytesArg(info, 0);
+  std::string params = StringArg(info, 1, "params");
+  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
+  return ImageResultValue(info.Env(), FinitModuleImage(image.data, image.length, params, flags));
+}
+
+Napi::Value FinitModuleAsync(const Napi::CallbackInfo& info) {
   auto fd = static_cast<int>(IntArg(info, 0, "fd"));
   return Queue<FinitModuleFdCall>(info.Env(), fd, StringArg(info, 1, "params"),
                                     static_cast<int>(IntArg(info, 2, "flags")));
@@ -653,10 +756,10 @@ Napi::Value FinitModuleSync(const Napi::CallbackInfo& info) {
   auto fd = static_cast<int>(IntArg(info, 0, "fd"));
   std::string params = StringArg(info, 1, "params");
   auto flags = static_cast<int>(IntArg(info, 2, "flags"));
-  return Napi::Number::New(info.Env(), static_cast<double>(sys::FinitModule(fd, params.c_str(), flags)));
+  return Napi::Number::New(info.Env(), static_cast<double>(FinitModule(fd, params, flags)));
 }
 
-Napi::Value FinitModulePath(const Napi::CallbackInfo& info) {
+Napi::Value FinitModulePathAsync(const Napi::CallbackInfo& info) {
   std::string path = StringArg(info, 0, "path");
   std::string params = StringArg(info, 1, "params");
   auto flags = static_cast<int>(IntArg(info, 2, "flags"));
@@ -669,11 +772,11 @@ Napi::Value FinitModulePathSync(const Napi::CallbackInfo& info) {
   auto flags = static_cast<int>(IntArg(info, 2, "flags"));
   auto guard = GuardArg(info, 3);
   sys::HeadGuard* g = guard ? &*guard : nullptr;
-  auto result = sys::FinitModulePath(path.c_str(), params.c_str(), flags, g);
+  auto result = FinitModulePath(path, params, flags, g);
   return PathResultValue(info.Env(), result, g);
 }
 
-Napi::Value DeleteModule(const Napi::CallbackInfo& info) {
+Napi::Value DeleteModuleAsync(const Napi::CallbackInfo& info) {
   std::string name = StringArg(info, 0, "name");
   return Queue<DeleteModuleCall>(info.Env(), std::move(name), static_cast<int>(IntArg(info, 1, "flags")));
 }
@@ -681,11 +784,11 @@ Napi::Value DeleteModule(const Napi::CallbackInfo& info) {
 Napi::Value DeleteModuleSync(const Napi::CallbackInfo& info) {
   std::string name = StringArg(info, 0, "name");
   auto flags = static_cast<int>(IntArg(info, 1, "flags"));
-  return Napi::Number::New(info.Env(), static_cast<double>(sys::DeleteModule(name.c_str(), flags)));
+  return Napi::Number::New(info.Env(), static_cast<double>(DeleteModule(name, flags)));
 }
 
 #if defined(KERNMOD_MODCTL)
-Napi::Value ModctlLoad(const Napi::CallbackInfo& info) {
+Napi::Value ModctlLoadAsync(const Napi::CallbackInfo& info) {
   std::string filename = StringArg(info, 0, "filename");
   auto flags = static_cast<int>(IntArg(info, 1, "flags"));
   return Queue<ModctlLoadCall>(info.Env(), std::move(filename), flags, StringArg(info, 2, "props"));
@@ -695,16 +798,16 @@ Napi::Value ModctlLoadSync(const Napi::CallbackInfo& info) {
   std::string filename = StringArg(info, 0, "filename");
   auto flags = static_cast<int>(IntArg(info, 1, "flags"));
   std::string props = StringArg(info, 2, "props");
-  return Napi::Number::New(info.Env(), static_cast<double>(sys::ModctlLoad(filename.c_str(), flags, props.c_str())));
+  return Napi::Number::New(info.Env(), static_cast<double>(ModctlLoad(filename, flags, props)));
 }
 
-Napi::Value ModctlUnload(const Napi::CallbackInfo& info) {
+Napi::Value ModctlUnloadAsync(const Napi::CallbackInfo& info) {
   return Queue<ModctlUnloadCall>(info.Env(), StringArg(info, 0, "name"));
 }
 
 Napi::Value ModctlUnloadSync(const Napi::CallbackInfo& info) {
   std::string name = StringArg(info, 0, "name");
-  return Napi::Number::New(info.Env(), static_cast<double>(sys::ModctlUnload(name.c_str())));
+  return Napi::Number::New(info.Env(), static_cast<double>(ModctlUnload(name)));
 }
 
 Napi::Value ModctlStat(const Napi::CallbackInfo& info) { return Queue<ModctlStatCall>(info.Env()); }
@@ -730,6 +833,8 @@ Napi::Value CallStats(const Napi::CallbackInfo& info) {
   out.Set("thread", Napi::Number::New(env, static_cast<double>(state->onThread)));
   out.Set("pool", Napi::Number::New(env, static_cast<double>(state->onPool)));
   out.Set("spinHits", Napi::Number::New(env, state->thread ? static_cast<double>(state->thread->spinHits()) : 0));
+ out.Set("spinCapUs", Napi::Number::New(env, static_cast<double>(SpinCapNs() / 1000)));
+  out.Set("live", Napi::Number::New(env, static_cast<double>(Call::live.load(std::memory_order_relaxed))));
   return out;
 }
 
@@ -754,7 +859,6 @@ Napi::Object Constants(Napi::Env env) {
   c.Set("MODULE_NAME_LEN", Napi::Number::New(env, sys::kModuleNameLen));
   c.Set("O_TRUNC", Napi::Number::New(env, sys::kOTrunc));
   c.Set("O_NONBLOCK", Napi::Number::New(env, sys::kONonblock));
-  c.Set("ENOSYS", Napi::Number::New(env, ENOSYS));
 #if defined(KERNMOD_MODCTL)
   c.Set("MAXMODNAME", Napi::Number::New(env, sys::kMaxModName));
   c.Set("MODCTL_LOAD_FORCE", Napi::Number::New(env, sys::kModctlLoadForce));
@@ -767,18 +871,20 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData{};
   env.SetInstanceData(data);
   InitCalls(env, *data);
-  exports.Set("initModule", Napi::Function::New(env, InitModule, "initModule"));
+  exports.Set("initModule", Napi::Function::New(env, InitModuleAsync, "initModule"));
   exports.Set("initModuleSync", Napi::Function::New(env, InitModuleSync, "initModuleSync"));
-  exports.Set("finitModule", Napi::Function::New(env, FinitModule, "finitModule"));
+  exports.Set("finitModule", Napi::Function::New(env, FinitModuleAsync, "finitModule"));
   exports.Set("finitModuleSync", Napi::Function::New(env, FinitModuleSync, "finitModuleSync"));
-  exports.Set("finitModulePath", Napi::Function::New(env, FinitModulePath, "finitModulePath"));
+  exports.Set("finitModulePath", Napi::Function::New(env, FinitModulePathAsync, "finitModulePath"));
   exports.Set("finitModulePathSync", Napi::Function::New(env, FinitModulePathSync, "finitModulePathSync"));
-  exports.Set("deleteModule", Napi::Function::New(env, DeleteModule, "deleteModule"));
+  exports.Set("finitModuleImage", Napi::Function::New(env, FinitModuleImageAsync, "finitModuleImage"));
+  exports.Set("finitModuleImageSync", Napi::Function::New(env, FinitModuleImageSync, "finitModuleImageSync"));
+  exports.Set("deleteModule", Napi::Function::New(env, DeleteModuleAsync, "deleteModule"));
   exports.Set("deleteModuleSync", Napi::Function::New(env, DeleteModuleSync, "deleteModuleSync"));
 #if defined(KERNMOD_MODCTL)
-  exports.Set("modctlLoad", Napi::Function::New(env, ModctlLoad, "modctlLoad"));
+  exports.Set("modctlLoad", Napi::Function::New(env, ModctlLoadAsync, "modctlLoad"));
   exports.Set("modctlLoadSync", Napi::Function::New(env, ModctlLoadSync, "modctlLoadSync"));
-  exports.Set("modctlUnload", Napi::Function::New(env, ModctlUnload, "modctlUnload"));
+  exports.Set("modctlUnload", Napi::Function::New(env, ModctlUnloadAsync, "modctlUnload"));
   exports.Set("modctlUnloadSync", Napi::Function::New(env, ModctlUnloadSync, "modctlUnloadSync"));
   exports.Set("modctlStat", Napi::Function::New(env, ModctlStat, "modctlStat"));
   exports.Set("modctlStatSync", Napi::Function::New(env, ModctlStatSync, "modctlStatSync"));

@@ -43,11 +43,27 @@ struct HeadGuard {
   }
 };
 
+// finit_module of bytes with no file: memfd_create("kernmod", MFD_CLOEXEC), write the whole image (short
+// writes and EINTR resumed), finit_module on that fd, close on every path. `stage` names the call that
+// produced `ret`.
+constexpr int kImageMemfd = 0;
+constexpr int kImageWrite = 1;
+constexpr int kImageFinit = 2;
+struct ImageResult {
+  int64_t ret;  // -errno of the failed stage, or finit_module's result
+  int stage;    // kImageMemfd, kImageWrite or kImageFinit
+};
+
 int64_t InitModule(const void* image, size_t length, const char* params);
 int64_t FinitModule(int fd, const char* params, int flags);
 // `guard` may be null: open, finit_module, close.
 PathResult FinitModulePath(const char* path, const char* params, int flags, HeadGuard* guard);
+ImageResult FinitModuleImage(const void* image, size_t length, const char* params, int flags);
 int64_t DeleteModule(const char* name, int flags);
+
+// The CPUs this process may use: its affinity mask, and on Linux a cgroup v2 CPU quota (cpu.max) below
+// that, rounded down; at least 1.
+int UsableCpus();
 
 // Name ("EEXIST") and description of an errno, or nullptr when the C library does not know it.
 const char* ErrnoName(int e);

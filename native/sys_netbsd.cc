@@ -25,9 +25,11 @@ extern "C" {
 #include <sys/module.h>
 }
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <initializer_list>
 
 #include "errno_names.h"
@@ -49,7 +51,9 @@ const int kModctlNoProp = MODCTL_NO_PROP;
 int64_t InitModule(const void*, size_t, const char*) { return -ENOSYS; }
 int64_t FinitModule(int, const char*, int) { return -ENOSYS; }
 PathResult FinitModulePath(const char*, const char*, int, HeadGuard*) { return {-ENOSYS, 1}; }
+ImageResult FinitModuleImage(const void*, size_t, const char*, int) { return {-ENOSYS, kImageFinit}; }
 int64_t DeleteModule(const char*, int) { return -ENOSYS; }
+int UsableCpus() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 const char* ErrnoName(int e) { return errno_names::Name(e); }
 const char* ErrnoDescription(int e) { return errno_names::Name(e) ? strerror(e) : nullptr; }

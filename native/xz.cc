@@ -103,17 +103,15 @@ uint8_t* Allocate(Napi::Env env, size_t size) {
 
 class DecodeWorker : public Napi::AsyncWorker {
  public:
-  DecodeWorker(Napi::Env env, Napi::Value holder, Input in)
+  DecodeWorker(Napi::Env env, Input in)
       : Napi::AsyncWorker(env, "kernmod:xz"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        holder_(Napi::Persistent(holder)),
-        in_(in),
+        in_(in.data, in.data + in.length),
+        size_(in.size),
         out_(Allocate(env, in.size)) {}
   ~DecodeWorker() override { std::free(out_); }
   Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override {
-    error_ = Decode(in_.data, in_.length, out_, in_.size, &written_);
-  }
+  void Execute() override { error_ = Decode(in_.data(), in_.size(), out_, size_, &written_); }
   void OnOK() override {
     if (!error_.empty()) {
       deferred_.Reject(Napi::Error::New(Env(), "xz: " + error_).Value());
@@ -126,8 +124,10 @@ class DecodeWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
-  Napi::Reference<Napi::Value> holder_;  // keeps the input alive while the pool thread reads it
-  Input in_;
+  // A copy of the input: a reference to the caller's buffer would not stop the caller from detaching it
+  // (transferring it, which may free it) while the decode waits for a pool thread.
+  std::vector<uint8_t> in_;
+  size_t size_;
   uint8_t* out_;
   size_t written_ = 0;
   std::string error_;
@@ -135,7 +135,7 @@ class DecodeWorker : public Napi::AsyncWorker {
 
 Napi::Value DecodeAsync(const Napi::CallbackInfo& info) {
   Input in = Args(info);
-  auto* w = new DecodeWorker(info.Env(), info[0], in);
+  auto* w = new DecodeWorker(info.Env(), in);
   auto p = w->Promise();
   w->Queue();
   return p;

@@ -2,12 +2,13 @@
 // where the addon could not be compiled. errno comes from ffi-rs and is trusted only when the call
 // returned -1 (ffi-rs does not clear errno before the call). The async forms run on a new thread
 // (`runInNewThread`), where ffi-rs reads errno right after the call.
-import { closeSync, openSync, constants as fsConstants } from 'node:fs';
+import { close, closeSync, openSync, write, writeSync, constants as fsConstants } from 'node:fs';
 import { open as openAsync } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { LINUX_DELETE_FLAGS, LINUX_MODULE_SYSCALLS, linuxModuleNameLen, type ModuleSyscalls } from './syscalls.js';
+import { promisify } from 'node:util';
+import { LINUX_DELETE_FLAGS, LINUX_MODULE_SYSCALLS, MFD_CLOEXEC, linuxModuleNameLen, type ModuleSyscalls } from './syscalls.js';
 import { checkHead, checkHeadSync, guardLength } from './guard.js';
-import type { Backend, PathOutcome } from './types.js';
+import type { Backend, ImageOutcome, PathOutcome } from './types.js';
 
 type FfiRs = typeof import('ffi-rs');
 interface ErrnoResult {
@@ -16,6 +17,20 @@ interface ErrnoResult {
 }
 
 const LIBRARY = 'kernmod-libc';
+const EINVAL = -22;
+const writeAsync = promisify(write);
+const closeAsync = promisify(close);
+
+// A C string with a NUL inside would reach the kernel cut at the NUL (another name, other params): such
+// a call answers -EINVAL without being made, as in the addon.
+const hasNul = (...strings: string[]) => strings.some((s) => s.includes('\0'));
+
+// The async forms' own copy of an image: the caller may detach its buffer while the call waits.
+function ownCopy(image: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(image.byteLength);
+  copy.set(image);
+  return copy;
+}
 
 function errnoOf(e: unknown): number {
   const code = (e as NodeJS.ErrnoException).errno;
@@ -65,6 +80,10 @@ export function createFfiBackend(): Backend {
       [DataType.I64, DataType.String, DataType.I32],
       [nr.delete_module, name, flags],
     ] as const;
+  const memfdArgs = [
+    [DataType.I64, DataType.String, DataType.I32],
+    [nr.memfd_create, 'kernmod', MFD_CLOEXEC],
+  ] as const;
 
   const sync = (args: readonly [readonly number[], readonly unknown[]]) => result(call([...args[0]], [...args[1]], false) as ErrnoResult);
   const async = async (args: readonly [readonly number[], readonly unknown[]]) =>
@@ -72,17 +91,38 @@ export function createFfiBackend(): Backend {
 
   const openFlags = fsConstants.O_RDONLY; // Node opens every file with O_CLOEXEC on Linux
 
+  // finitModuleImage: the whole image into the memory file (fs.write* resume after EINTR; a short write
+  // goes on from where it stopped), then finit_module, then close on every path.
+  const writeAllSync = (fd: number, image: Uint8Array): number => {
+    for (let done = 0; done < image.byteLength; ) {
+      const n = writeSync(fd, image, done, image.byteLength - done);
+      if (n <= 0) return -28; /* ENOSPC: no progress on a memory file */
+      done += n;
+    }
+    return 0;
+  };
+  const writeAll = async (fd: number, image: Uint8Array): Promise<number> => {
+    for (let done = 0; done < image.byteLength; ) {
+      const { bytesWritten } = await writeAsync(fd, image, done, image.byteLength - done);
+      if (bytesWritten <= 0) return -28;
+      done += bytesWritten;
+    }
+    return 0;
+  };
+
   return {
     name: 'ffi',
     system: 'linux',
     moduleNameLen: linuxModuleNameLen(process.arch),
     flags: LINUX_DELETE_FLAGS,
-    initModule: (image, params) => async(initArgs(image, params)),
-    initModuleSync: (image, params) => sync(initArgs(image, params)),
-    finitModule: (fd, params, flags) => async(finitArgs(fd, params, flags)),
-    finitModuleSync: (fd, params, flags) => sync(finitArgs(fd, params, flags)),
+    initModule: (image, params) => (hasNul(params) ? Promise.resolve(EINVAL) : async(initArgs(ownCopy(image), params))),
+    initModuleSync: (image, params) => (hasNul(params) ? EINVAL : sync(initArgs(image, params))),
+    finitModule: (fd, params, flags) => (hasNul(params) ? Promise.resolve(EINVAL) : async(finitArgs(fd, params, flags))),
+    finitModuleSync: (fd, params, flags) => (hasNul(params) ? EINVAL : sync(finitArgs(fd, params, flags))),
     async finitModulePath(path, params, flags, guard): Promise<PathOutcome> {
       const headLength = guard ? guardLength(guard) : 0;
+      if (hasNul(path)) return { ret: EINVAL, syscall: 'open' };
+      if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
       let handle;
       try {
         handle = await openAsync(path, openFlags);
@@ -100,6 +140,8 @@ export function createFfiBackend(): Backend {
     },
     finitModulePathSync(path, params, flags, guard): PathOutcome {
       const headLength = guard ? guardLength(guard) : 0;
+      if (hasNul(path)) return { ret: EINVAL, syscall: 'open' };
+      if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
       let fd: number;
       try {
         fd = openSync(path, openFlags);
@@ -115,7 +157,37 @@ export function createFfiBackend(): Backend {
         closeSync(fd);
       }
     },
-    deleteModule: (name, flags) => async(deleteArgs(name, flags)),
-    deleteModuleSync: (name, flags) => sync(deleteArgs(name, flags)),
+    async finitModuleImage(image, params, flags): Promise<ImageOutcome> {
+      if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
+      const copy = ownCopy(image);
+      const fd = await async(memfdArgs);
+      if (fd < 0) return { ret: fd, syscall: 'memfd_create' };
+      try {
+        const w = await writeAll(fd, copy).catch(errnoOf);
+        if (w < 0) return { ret: w, syscall: 'write' };
+        return { ret: await async(finitArgs(fd, params, flags)), syscall: 'finit_module' };
+      } finally {
+        await closeAsync(fd);
+      }
+    },
+    finitModuleImageSync(image, params, flags): ImageOutcome {
+      if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
+      const fd = sync(memfdArgs);
+      if (fd < 0) return { ret: fd, syscall: 'memfd_create' };
+      try {
+        let w: number;
+        try {
+          w = writeAllSync(fd, image);
+        } catch (e) {
+          w = errnoOf(e);
+        }
+        if (w < 0) return { ret: w, syscall: 'write' };
+        return { ret: sync(finitArgs(fd, params, flags)), syscall: 'finit_module' };
+      } finally {
+        closeSync(fd);
+      }
+    },
+    deleteModule: (name, flags) => (hasNul(name) ? Promise.resolve(EINVAL) : async(deleteArgs(name, flags))),
+    deleteModuleSync: (name, flags) => (hasNul(name) ? EINVAL : sync(deleteArgs(name, flags))),
   };
 }

@@ -1,8 +1,8 @@
 // Hands lib/compress the liblzma decoder from the kernmod_xz addon when it was built (liblzma's headers
 // present at install time). lib/compress stays pure and never loads native code itself; without this
 // addon it decodes xz with @napi-rs/lzma.
-import { createRequire } from 'node:module';
 import { setXzDecoder, type XzDecoder } from '../compress/index.js';
+import { loadAddon } from './addon.js';
 
 interface XzBinding {
   available: boolean;
@@ -17,8 +17,7 @@ function load(): { version: string; decoder: XzDecoder } | null {
   if (loaded !== undefined) return loaded;
   loaded = null;
   try {
-    const bindings = createRequire(import.meta.url)('bindings') as (name: string) => XzBinding;
-    const x = bindings('kernmod_xz');
+    const x = loadAddon<XzBinding>('kernmod_xz').binding;
     if (x.available && x.decode && x.decodeSync) {
       const { decode, decodeSync } = x;
       loaded = { version: x.version ?? 'liblzma', decoder: { decompress: (input, size) => decode(input, size), decompressSync: (input, size) => decodeSync(input, size) } };

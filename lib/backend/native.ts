@@ -1,8 +1,8 @@
-// The native addon backend (native/*.cc, built by node-gyp, found with `bindings`).
-import { createRequire } from 'node:module';
+// The native addon backend (native/*.cc, built by node-gyp, loaded by ./addon.ts).
 import { COMPRESSION_MAGICS } from '../compress/detect.js';
+import { loadAddon } from './addon.js';
 import { guardLength } from './guard.js';
-import type { Backend, HeadGuard, PathOutcome } from './types.js';
+import type { Backend, HeadGuard, ImageOutcome, PathOutcome } from './types.js';
 
 /** The raw surface of build/Release/kernmod.node, typed by hand (kept apart from the public types). */
 export interface NativeBinding {
@@ -13,15 +13,23 @@ export interface NativeBinding {
   /** finit_module's ret when the call reached it; else [ret, stage] (0 open, 3 pread), or [0, 2, head] when the guard stopped it. */
   finitModulePath(path: string, params: string, flags: number, guard?: EncodedGuard): Promise<RawPathOutcome>;
   finitModulePathSync(path: string, params: string, flags: number, guard?: EncodedGuard): RawPathOutcome;
+  /** finit_module's ret when the call reached it; else [ret, stage] (0 memfd_create, 1 write). */
+  finitModuleImage(image: Uint8Array, params: string, flags: number): Promise<RawImageOutcome>;
+  finitModuleImageSync(image: Uint8Array, params: string, flags: number): RawImageOutcome;
   deleteModule(name: string, flags: number): Promise<number>;
   deleteModuleSync(name: string, flags: number): number;
   errnoTable(): Record<string, [string, string]>;
-  /** Where this environment's async calls ran: the syscall thread, the libuv pool; spinHits: calls the syscall thread found while still waiting. */
-  callStats(): { thread: number; pool: number; spinHits: number };
-  constants: { system: string; MODULE_NAME_LEN: number; O_TRUNC: number; O_NONBLOCK: number; ENOSYS: number };
+  /**
+   * Where this environment's async calls ran (the syscall thread, the libuv pool); spinHits: calls the
+   * syscall thread found while still waiting; spinCapUs: the most it waits (0: never); live: calls not
+   * yet freed in the whole process. For the tests and the bench.
+   */
+  callStats(): { thread: number; pool: number; spinHits: number; spinCapUs: number; live: number };
+  constants: { system: string; MODULE_NAME_LEN: number; O_TRUNC: number; O_NONBLOCK: number };
 }
 
 type RawPathOutcome = number | [ret: number, stage: 0 | 2 | 3, head?: Uint8Array];
+type RawImageOutcome = number | [ret: number, stage: 0 | 1];
 
 /** A HeadGuard as the addon reads it: its prefixes length-prefixed in one Uint8Array (n, n bytes, ...). */
 type EncodedGuard = Uint8Array;
@@ -68,16 +76,11 @@ export function encodeGuard(guard: HeadGuard): EncodedGuard {
 
 let cached: NativeBinding | undefined;
 
-/** Loads the addon; throws with the reason when it is not built. */
+/** Loads the addon (lib/backend/addon.ts: a local build, a prebuilt one, or KERNMOD_NATIVE_DIR); throws with the reasons when none loads. */
 export function loadNativeBinding(): NativeBinding {
   if (cached) return cached;
-  const require = createRequire(import.meta.url);
-  // `bindings` finds the package root by walking up from this file, so it works from lib/ (tests) and
-  // dist/lib/ (the compiled package) alike, and tries build/Release among its usual places.
-  const bindings = require('bindings') as (name: string) => NativeBinding;
-  const binding = bindings('kernmod');
-  cached = binding;
-  return binding;
+  cached = loadAddon<NativeBinding>('kernmod').binding;
+  return cached;
 }
 
 // A stopped call's last system call was the pread of the head.
@@ -93,6 +96,12 @@ function outcome(raw: RawPathOutcome): PathOutcome {
   return o;
 }
 
+const IMAGE_STAGE_SYSCALL = ['memfd_create', 'write'] as const;
+
+function imageOutcome(raw: RawImageOutcome): ImageOutcome {
+  return typeof raw === 'number' ? { ret: raw, syscall: 'finit_module' } : { ret: raw[0], syscall: IMAGE_STAGE_SYSCALL[raw[1]] };
+}
+
 export function createNativeBackend(binding: NativeBinding = loadNativeBinding()): Backend {
   const c = binding.constants;
   return {
@@ -106,6 +115,8 @@ export function createNativeBackend(binding: NativeBinding = loadNativeBinding()
     finitModuleSync: (fd, params, flags) => binding.finitModuleSync(fd, params, flags),
     finitModulePath: (path, params, flags, guard) => binding.finitModulePath(path, params, flags, guard && encodeGuard(guard)).then(outcome),
     finitModulePathSync: (path, params, flags, guard) => outcome(binding.finitModulePathSync(path, params, flags, guard && encodeGuard(guard))),
+    finitModuleImage: (image, params, flags) => binding.finitModuleImage(image, params, flags).then(imageOutcome),
+    finitModuleImageSync: (image, params, flags) => imageOutcome(binding.finitModuleImageSync(image, params, flags)),
     deleteModule: (name, flags) => binding.deleteModule(name, flags),
     deleteModuleSync: (name, flags) => binding.deleteModuleSync(name, flags),
   };

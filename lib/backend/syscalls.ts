@@ -5,14 +5,16 @@ export interface ModuleSyscalls {
   init_module: number;
   delete_module: number;
   finit_module: number;
+  /** For finitModuleImage's anonymous file (libc's memfd_create wrapper is glibc 2.27+ only). */
+  memfd_create: number;
 }
 
-const GENERIC: ModuleSyscalls = { init_module: 105, delete_module: 106, finit_module: 273 };
+const GENERIC: ModuleSyscalls = { init_module: 105, delete_module: 106, finit_module: 273, memfd_create: 279 };
 
 export const LINUX_MODULE_SYSCALLS: Readonly<Record<string, ModuleSyscalls>> = {
-  x64: { init_module: 175, delete_module: 176, finit_module: 313 },
-  ia32: { init_module: 128, delete_module: 129, finit_module: 350 },
-  arm: { init_module: 128, delete_module: 129, finit_module: 379 },
+  x64: { init_module: 175, delete_module: 176, finit_module: 313, memfd_create: 319 },
+  ia32: { init_module: 128, delete_module: 129, finit_module: 350, memfd_create: 356 },
+  arm: { init_module: 128, delete_module: 129, finit_module: 379, memfd_create: 385 },
   arm64: GENERIC,
   riscv64: GENERIC,
   loong64: GENERIC,
@@ -22,6 +24,9 @@ export const LINUX_MODULE_SYSCALLS: Readonly<Record<string, ModuleSyscalls>> = {
 export function linuxModuleNameLen(arch: string): number {
   return arch === 'ia32' || arch === 'arm' ? 60 : 56;
 }
+
+/** memfd_create's MFD_CLOEXEC (include/uapi/linux/memfd.h), the same on every architecture. */
+export const MFD_CLOEXEC = 0x0001;
 
 /** O_TRUNC / O_NONBLOCK for delete_module: the asm-generic values, shared by every arch listed above. */
 export const LINUX_DELETE_FLAGS = { O_TRUNC: 0o1000, O_NONBLOCK: 0o4000 } as const;

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { createFakeBackend, FakeKernel } from '../../lib/backend/fake.js';
 import { createFfiBackend } from '../../lib/backend/ffi.js';
 import { createNativeBackend, loadNativeBinding } from '../../lib/backend/native.js';
+import { LINUX_DELETE_FLAGS } from '../../lib/backend/syscalls.js';
 import type { Backend } from '../../lib/backend/types.js';
 import { installErrnoTable } from '../../lib/errno.js';
 
@@ -15,7 +16,18 @@ export interface BackendCase {
   modules: boolean;
 }
 
-export const hostHasModules = existsSync('/proc/modules');
+/**
+ * Whether the kernel under the test answers the module calls, found by making one (delete_module of a
+ * module that cannot be loaded: ENOSYS means no module support), not guessed from /proc. Without the
+ * addon, /proc/modules says.
+ */
+export const hostHasModules = (() => {
+  try {
+    return loadNativeBinding().deleteModuleSync('kernmod_no_such_module', LINUX_DELETE_FLAGS.O_NONBLOCK) !== -38;
+  } catch {
+    return existsSync('/proc/modules');
+  }
+})();
 
 export function realBackends(): BackendCase[] {
   return [

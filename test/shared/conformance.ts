@@ -26,7 +26,7 @@ const XZ = Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00);
 const GZIP = Uint8Array.of(0x1f, 0x8b);
 
 export function conformanceSuite(cases: BackendCase[]): void {
-describe.each(cases)('backend conformance: $label', ({ make, modules }) => {
+describe.each(cases)('backend conformance: $label', ({ label, make, modules }) => {
   const expectKernel = (errno: number) => (modules ? errno : ENOSYS);
 
   it('names itself and knows the delete flags', () => {
@@ -92,6 +92,29 @@ describe.each(cases)('backend conformance: $label', ({ make, modules }) => {
     expect(await b.initModule(image, '')).toBe(expectKernel(-8));
   });
 
+  it('finit_module of bytes (an anonymous file) refuses garbage in the kernel, not in memfd_create or write, in both forms', async () => {
+    const b = make();
+    const image = Buffer.from('not a module at all');
+    const want = { ret: expectKernel(-8), syscall: 'finit_module' };
+    expect(b.finitModuleImageSync(image, '', 0)).toEqual(want);
+    expect(await b.finitModuleImage(image, '', 0)).toEqual(want);
+    // An empty image is written as nothing: the kernel still decides.
+    expect((await b.finitModuleImage(new Uint8Array(0), '', 0)).syscall).toBe('finit_module');
+  });
+
+  it.skipIf(label.startsWith('fake'))('a string with a NUL inside is refused with EINVAL before the call, never cut short', async () => {
+    const b = make();
+    // The part before the NUL names a file that exists: a cut path would open it.
+    expect(b.finitModulePathSync(`${notElf}\0.xz`, '', 0)).toEqual({ ret: EINVAL, syscall: 'open' });
+    expect(await b.finitModulePath(`${notElf}\0.xz`, '', 0)).toEqual({ ret: EINVAL, syscall: 'open' });
+    expect(b.finitModulePathSync(notElf, 'a=1\0b=2', 0)).toEqual({ ret: EINVAL, syscall: 'finit_module' });
+    expect(await b.finitModuleImage(Buffer.from('x'), 'a\0', 0)).toEqual({ ret: EINVAL, syscall: 'finit_module' });
+    expect(b.initModuleSync(Buffer.from('x'), 'a\0')).toBe(EINVAL);
+    expect(await b.initModule(Buffer.from('x'), 'a\0')).toBe(EINVAL);
+    expect(b.deleteModuleSync('kernmod_not_loaded\0x', b.flags.O_NONBLOCK)).toBe(EINVAL);
+    expect(await b.deleteModule('kernmod_not_loaded\0x', b.flags.O_NONBLOCK)).toBe(EINVAL);
+  });
+
   it('delete_module of a module that is not loaded gives ENOENT, the same in both forms', async () => {
     const b = make();
     expect(b.deleteModuleSync('kernmod_not_loaded', b.flags.O_NONBLOCK)).toBe(expectKernel(ENOENT));
@@ -139,6 +162,18 @@ describe.each(cases)('backend conformance: $label', ({ make, modules }) => {
     }
     await Promise.all(Array.from({ length: 250 }, () => b.finitModulePath(notElf, '', 0)));
     await Promise.all(Array.from({ length: 250 }, () => b.finitModulePath(missing, '', 0)));
+    expect(count()).toBe(before);
+  });
+
+  it('leaks no file descriptor over 500 loads of bytes through an anonymous file', async () => {
+    const b = make();
+    const count = () => readdirSync('/proc/self/fd').length;
+    const image = Buffer.alloc(70_000, 0x5a); // more than one pipe-sized write
+    b.finitModuleImageSync(image, '', 0);
+    await b.finitModuleImage(image, '', 0);
+    const before = count();
+    for (let i = 0; i < 250; i++) b.finitModuleImageSync(image, '', 0);
+    await Promise.all(Array.from({ length: 250 }, () => b.finitModuleImage(image, '', 0)));
     expect(count()).toBe(before);
   });
 

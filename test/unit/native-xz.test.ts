@@ -1,15 +1,15 @@
 // The liblzma decoder addon (kernmod_xz) against the default decoder, on real xz data made by `xz`.
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { installNativeXz } from '../../lib/backend/native-xz.js';
+import { loadAddon } from '../../lib/backend/addon.js';
 import { decompress, decompressSync, setXzDecoder } from '../../lib/compress/index.js';
+import { requireLine } from '../shared/addon.js';
 
-const require = createRequire(import.meta.url);
 let binding: { available: boolean } | undefined;
 try {
-  binding = require('bindings')('kernmod_xz');
+  binding = loadAddon<{ available: boolean }>('kernmod_xz').binding;
 } catch {
   binding = undefined;
 }
@@ -19,7 +19,7 @@ const words = Array.from({ length: 2000 }, () => randomBytes(6).toString('hex'))
 const raw = Buffer.from(Array.from({ length: 300_000 }, (_, i) => words[(i * 7919) % words.length]).join(' '));
 
 describe.skipIf(!binding?.available)('kernmod_xz (liblzma)', () => {
-  it('is installed as the xz decoder and gives the same bytes, sync and async, kernel-style and plain xz', async () => {
+  it('is installed as the xz decoder and gives the same bytes, sync and async, kernel-style and plain xz', { timeout: 60_000 }, async () => {
     expect(installNativeXz()).toMatch(/^\d+\.\d+/);
     for (const args of [['--check=crc32', '--lzma2=dict=1MiB'], []]) {
       const packed = xz(raw, args);
@@ -28,7 +28,7 @@ describe.skipIf(!binding?.available)('kernmod_xz (liblzma)', () => {
     }
   });
 
-  it('corrupt data is a typed error, not a crash', async () => {
+  it('corrupt data is a typed error, not a crash', { timeout: 60_000 }, async () => {
     installNativeXz();
     const bad = Buffer.from(xz(raw, ['--check=crc32']));
     bad.fill(0x55, 100, 200);
@@ -36,13 +36,62 @@ describe.skipIf(!binding?.available)('kernmod_xz (liblzma)', () => {
     await expect(decompress(bad)).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_KERNMOD_/) });
   });
 
-  it('the default decoder gives the same bytes when the addon is not used', () => {
+  it('the default decoder gives the same bytes when the addon is not used', { timeout: 60_000 }, () => {
     setXzDecoder(undefined);
     try {
       expect(Buffer.compare(Buffer.from(decompressSync(xz(raw, []))), raw)).toBe(0);
     } finally {
       installNativeXz();
     }
+  });
+});
+
+describe.skipIf(!binding?.available)('kernmod_xz decode: the input stays the call’s own', () => {
+  // A child process with one pool thread, held in open(2) of a FIFO (as is the kernmod addon's syscall
+  // thread): the decode waits in the queue while the caller detaches its input and overwrites the
+  // memory the input had. The decode must still see the bytes it was given.
+  it('decodes the bytes it was given though the caller transferred the input and zeroed it meanwhile', { timeout: 60_000 }, () => {
+    const script = `
+      ${requireLine('kernmod', 'k')}
+      ${requireLine('kernmod_xz', 'x')}
+      const { closeSync, mkdtempSync, openSync, readFileSync, rmSync, constants } = require('node:fs');
+      const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'kernmod-xz-detach-'));
+      require('node:child_process').spawnSync('mkfifo', [dir + '/a', dir + '/b']);
+      const unblock = async (f) => {
+        for (;;) {
+          try { return closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK)); }
+          catch (e) { if (e.code !== 'ENXIO') throw e; await new Promise((r) => setTimeout(r, 5)); }
+        }
+      };
+      (async () => {
+        const packed = new Uint8Array(readFileSync(0));
+        const size = Number(process.argv[1]);
+        const held = [k.finitModulePath(dir + '/a', '', 0), k.finitModulePath(dir + '/b', '', 0)];
+        const decoded = x.decode(packed, size).then(
+          (out) => require('node:crypto').createHash('sha256').update(out).digest('hex'),
+          (e) => 'error: ' + e.message,
+        );
+        try {
+          // Transferring moves the memory to the clone (Node 20 has no ArrayBuffer.prototype.transfer).
+          new Uint8Array(structuredClone(packed.buffer, { transfer: [packed.buffer] })).fill(0);
+        } finally {
+          await unblock(dir + '/a');
+          await unblock(dir + '/b');
+        }
+        await Promise.all(held);
+        process.stdout.write(await decoded);
+        rmSync(dir, { recursive: true });
+      })();
+    `;
+    const small = raw.subarray(0, 200_000);
+    const r = spawnSync(process.execPath, ['-e', script, String(small.length)], {
+      input: xz(small, ['--check=crc32']),
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, UV_THREADPOOL_SIZE: '1' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(createHash('sha256').update(small).digest('hex'));
   });
 });
 
