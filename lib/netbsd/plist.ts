@@ -7,7 +7,8 @@
 //   - a dictionary's entries sorted by key with strcmp (byte order), keys and strings escaping only
 //     `<` `>` `&` (other bytes raw), one TAB per nesting level before start and empty tags;
 //   - signed integers in decimal, unsigned ones (here: above INT64_MAX) as lowercase 0x hex;
-//   - <true/>/<false/>, <string/> and <dict/>/<array/>/<data/> when empty, <data> in base64.
+//   - <true/>/<false/>, <string/> and <dict/>/<array/> when empty, <data> in base64. Empty data (which
+//     proplib writes <data/>) is refused: the kernel's internalizer fails on <data/> (EINVAL).
 // The kernel refuses ml_propslen > 4096 (MAXPROPSLEN, ENOMEM) and keys over 128 bytes (PDK_MAXKEY, which
 // makes the internalizer fail: EINVAL), so both are checked here, before any system call.
 //
@@ -90,8 +91,9 @@ function externalizeValue(out: string[], v: unknown, depth: number, path: string
   } else if (typeof v === 'boolean') {
     out.push(`${t}<${v ? 'true' : 'false'}/>\n`);
   } else if (v instanceof Uint8Array) {
-    const b64 = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
-    out.push(v.byteLength === 0 ? `${t}<data/>\n` : `${t}<data>${b64}</data>\n`);
+    // proplib writes empty data as <data/>, and the kernel's internalizer refuses that element (EINVAL).
+    if (v.byteLength === 0) bad(`${path}: empty data is written <data/>, which the kernel refuses (EINVAL); leave the key out instead`);
+    out.push(`${t}<data>${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}</data>\n`);
   } else if (Array.isArray(v)) {
     if (seen.has(v)) bad(`${path}: the value refers to itself`);
     if (v.length === 0) {

@@ -4,7 +4,7 @@
 // (research/netbsd-anchors.md §4), not produced by the code under test.
 import { describe, expect, it } from 'vitest';
 import { EMPTY_PROPS_PLIST } from '../../lib/netbsd/backend.js';
-import { externalizeProps, internalizeProps, type PropDict } from '../../lib/netbsd/plist.js';
+import { externalizeProps, internalizeProps, PLIST_FOOTER, PLIST_HEADER, type PropDict } from '../../lib/netbsd/plist.js';
 
 const HEAD =
   '<?xml version="1.0" encoding="UTF-8"?>\n' +
@@ -62,10 +62,17 @@ describe('externalizeProps: what modload sends', () => {
     }
   });
 
-  it('writes empty values as empty elements: <string/>, <array/>, <dict/>, <data/>, and <false/>', () => {
-    expect(externalizeProps({ a: '', b: [], c: {}, d: new Uint8Array(0), e: false })).toBe(
-      doc('<dict>\n\t<key>a</key>\n\t<string/>\n\t<key>b</key>\n\t<array/>\n\t<key>c</key>\n\t<dict/>\n\t<key>d</key>\n\t<data/>\n\t<key>e</key>\n\t<false/>\n</dict>\n'),
+  it('writes empty values as empty elements: <string/>, <array/>, <dict/>, and <false/>', () => {
+    expect(externalizeProps({ a: '', b: [], c: {}, e: false })).toBe(
+      doc('<dict>\n\t<key>a</key>\n\t<string/>\n\t<key>b</key>\n\t<array/>\n\t<key>c</key>\n\t<dict/>\n\t<key>e</key>\n\t<false/>\n</dict>\n'),
     );
+  });
+
+  it('refuses empty data: proplib writes it as <data/>, which the kernel internalizer always refuses (EINVAL)', () => {
+    for (const props of [{ d: new Uint8Array(0) }, { a: [new Uint8Array(0)] }, { x: { y: new Uint8Array(new ArrayBuffer(8), 8) } }]) {
+      expect(() => externalizeProps(props)).toThrow(expect.objectContaining({ ...invalid, message: expect.stringMatching(/empty data .*<data\/>.*EINVAL/) }));
+    }
+    expect(() => internalizeProps(PLIST_HEADER + '<dict>\n\t<key>d</key>\n\t<data/>\n</dict>\n' + PLIST_FOOTER)).toThrow();
   });
 
   it('nests dictionaries and arrays, each level one more tab, closing tags at the parent indentation', () => {
