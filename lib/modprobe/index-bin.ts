@@ -11,7 +11,15 @@
 // Keys of modules.alias.bin and modules.symbols.bin are fnmatch patterns: `searchWild` walks the trie
 // like kmod's index_mm_searchwild, so results come back in kmod's order (by priority; among equal
 // priorities, the value found later first — kmod's add_value inserts before equal ones).
-import { invalidInput } from '../errors.js';
+//
+// What is accepted is what kmod reads: depmod writes an index with no keys as a bare header whose root
+// offset is the file size (a node with no fields needs no bytes), and a 0-byte file where the source
+// list is missing (modules.builtin.bin without modules.builtin); both are empty indexes here. A file
+// is untrusted input all the same: every field is read within the file or is a KernmodError
+// (ERR_KERNMOD_BAD_INDEX), a node reached twice by one walk is refused (a trie is a tree; shared
+// children would make the walk exponential, a node that is its own child endless), and one walk
+// builds at most KEY_BYTES_PER_FILE_BYTE bytes of keys per byte of file (real indexes: under 1).
+import { invalidInput, type KernmodError } from '../errors.js';
 import { fnmatch, literalRun } from './fnmatch.js';
 
 export const INDEX_MAGIC = 0xb007f457;
@@ -21,6 +29,11 @@ const NODE_PREFIX = 0x80000000;
 const NODE_VALUES = 0x40000000;
 const NODE_CHILDS = 0x20000000;
 const NODE_MASK = 0x0fffffff;
+const HEADER_SIZE = 12;
+
+/** The bound on the keys one walk may build, per byte of file, plus a floor for tiny files. */
+const KEY_BYTES_PER_FILE_BYTE = 8;
+const KEY_BYTES_FLOOR = 64 * 1024;
 
 export interface IndexValue {
   value: string;
@@ -28,6 +41,8 @@ export interface IndexValue {
 }
 
 interface Node {
+  /** Its file offset (the node offset without the flag bits). */
+  at: number;
   prefix: string;
   first: number;
   last: number;
@@ -64,7 +79,12 @@ export class BinaryIndex {
   /** @param name used in error messages (e.g. the file path). */
   constructor(bytes: Uint8Array, readonly name = 'index') {
     this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (this.buf.length < 12) throw invalidInput('ERR_KERNMOD_BAD_INDEX', `${name}: too short for an index header (${this.buf.length} bytes)`, { path: name });
+    if (this.buf.length === 0) {
+      // What depmod writes for an index it has no source for; kmod finds nothing in it.
+      this.root = 0;
+      return;
+    }
+    if (this.buf.length < HEADER_SIZE) throw invalidInput('ERR_KERNMOD_BAD_INDEX', `${name}: too short for an index header (${this.buf.length} bytes)`, { path: name });
     const magic = this.buf.readUInt32BE(0);
     if (magic !== INDEX_MAGIC) {
       throw invalidInput('ERR_KERNMOD_BAD_INDEX', `${name}: bad magic 0x${magic.toString(16)} (expected 0x${INDEX_MAGIC.toString(16)}); run depmod`, { path: name });
@@ -76,10 +96,20 @@ export class BinaryIndex {
     this.root = this.buf.readUInt32BE(8);
   }
 
+  private bad(message: string): KernmodError {
+    return invalidInput('ERR_KERNMOD_BAD_INDEX', `${this.name}: ${message}`, { path: this.name, hint: 'the index is damaged or not written by depmod: run depmod for this kernel' });
+  }
+
   private cstring(at: number): [string, number] {
-    const end = this.buf.indexOf(0, at);
-    if (end === -1) throw invalidInput('ERR_KERNMOD_BAD_INDEX', `${this.name}: unterminated string at offset ${at}`, { path: this.name });
+    const end = at < this.buf.length ? this.buf.indexOf(0, at) : -1;
+    if (end === -1) throw this.bad(`unterminated string at offset ${at}`);
     return [this.buf.toString('latin1', at, end), end + 1];
+  }
+
+  /** A big-endian u32 that must lie inside the file. */
+  private u32(at: number, what: string): number {
+    if (at + 4 > this.buf.length) throw this.bad(`${what} at offset ${at} runs past the end (${this.buf.length} bytes)`);
+    return this.buf.readUInt32BE(at);
   }
 
   private node(offset: number): Node | undefined {
@@ -94,7 +124,7 @@ export class BinaryIndex {
   private decode(offset: number): Node | undefined {
     const at = offset & NODE_MASK;
     if (at === 0) return undefined;
-    if (at >= this.buf.length) throw invalidInput('ERR_KERNMOD_BAD_INDEX', `${this.name}: node offset ${at} past the end`, { path: this.name });
+    if (at > this.buf.length) throw this.bad(`node offset ${at} past the end (${this.buf.length} bytes)`);
     let p = at;
     let prefix = '';
     if (offset & NODE_PREFIX) [prefix, p] = this.cstring(p);
@@ -102,12 +132,23 @@ export class BinaryIndex {
     let last = 0;
     let children = 0;
     if (offset & NODE_CHILDS) {
+      if (p + 2 > this.buf.length) throw this.bad(`child range at offset ${p} runs past the end`);
       first = this.buf[p]!;
       last = this.buf[p + 1]!;
+      // kmod reads such a node as no node at all.
+      if (first > last) return undefined;
       children = p + 2;
       p = children + 4 * (last - first + 1);
+      if (p > this.buf.length) throw this.bad(`child table at offset ${children} runs past the end`);
     }
-    return { prefix, first, last, children, values: offset & NODE_VALUES ? p : -1 };
+    let values = -1;
+    if (offset & NODE_VALUES) {
+      const count = this.u32(p, 'value count');
+      // Each value takes at least 5 bytes: its priority and the NUL ending it.
+      if (count > (this.buf.length - p - 4) / 5) throw this.bad(`${count} values at offset ${p} cannot fit in the file`);
+      values = p;
+    }
+    return { at, prefix, first, last, children, values };
   }
 
   private child(node: Node, ch: number): Node | undefined {
@@ -121,12 +162,31 @@ export class BinaryIndex {
     const out: IndexValue[] = [];
     let p = node.values + 4;
     for (let i = 0; i < count; i++) {
-      const priority = this.buf.readUInt32BE(p);
+      const priority = this.u32(p, 'value priority');
       const [value, next] = this.cstring(p + 4);
       out.push({ value: fromBinary(value), priority });
       p = next;
     }
     return out;
+  }
+
+  /**
+   * The guard of one walk over a subtree: each node once (else the file is a graph, not a trie), and
+   * the keys it builds bounded by the file's size.
+   */
+  private walk(): { enter(node: Node): void; spend(keyBytes: number): void } {
+    const seen = new Set<number>();
+    let budget = KEY_BYTES_PER_FILE_BYTE * this.buf.length + KEY_BYTES_FLOOR;
+    return {
+      enter: (node) => {
+        if (seen.has(node.at)) throw this.bad(`the node at offset ${node.at} is reached twice: the index is not a tree`);
+        seen.add(node.at);
+      },
+      spend: (keyBytes) => {
+        budget -= keyBytes;
+        if (budget < 0) throw this.bad(`its keys add up to more than ${KEY_BYTES_PER_FILE_BYTE} bytes per byte of file`);
+      },
+    };
   }
 
   /** Exact lookup (index_mm_search): the first value stored under `key`, or undefined. */
@@ -183,38 +243,68 @@ export class BinaryIndex {
    * The subtree's patterns are flattened once and reused by later lookups.
    */
   private searchAll(node: Node, j: number, pattern: string, subkey: string, out: IndexValue[]): void {
-    const key = `${node.children}:${node.values}:${j}:${pattern}`;
+    const key = `${node.at}:${j}:${pattern}`;
     let flat = this.flats.get(key);
     if (!flat) {
-      flat = [];
-      this.flatten(node, j, pattern, flat);
+      flat = this.flatten(node, j, pattern);
       this.flats.set(key, flat);
     }
     for (const f of flat) if (subkey.includes(f.need) && fnmatch(f.pattern, subkey)) for (const v of f.values) addValue(out, v);
   }
 
-  private flatten(node: Node, j: number, pattern: string, flat: Flat): void {
-    const here = pattern + node.prefix.slice(j);
-    for (let ch = node.first; ch <= node.last; ch++) {
-      const c = this.child(node, ch);
-      if (c) this.flatten(c, 0, here + String.fromCharCode(ch), flat);
+  /** The patterns below `top` with their values, children first (by character), then the node itself. */
+  private flatten(top: Node, j: number, pattern: string): Flat {
+    const flat: Flat = [];
+    const guard = this.walk();
+    guard.enter(top);
+    const stack = [{ node: top, here: pattern + top.prefix.slice(j), ch: top.first }];
+    while (stack.length > 0) {
+      const f = stack[stack.length - 1]!;
+      if (f.ch <= f.node.last) {
+        const ch = f.ch++;
+        const c = this.child(f.node, ch);
+        if (c) {
+          guard.enter(c);
+          stack.push({ node: c, here: f.here + String.fromCharCode(ch) + c.prefix, ch: c.first });
+        }
+        continue;
+      }
+      stack.pop();
+      const values = this.nodeValues(f.node);
+      if (values.length > 0) {
+        guard.spend(f.here.length);
+        flat.push({ pattern: f.here, need: literalRun(f.here), values });
+      }
     }
-    if (node.values >= 0) flat.push({ pattern: here, need: literalRun(here), values: this.nodeValues(node) });
+    return flat;
   }
 
   /** Every key and value, in kmod's dump order (index_mm_dump: a node's values, then its children). */
   entries(): Array<{ key: string; value: string; priority: number }> {
     const out: Array<{ key: string; value: string; priority: number }> = [];
-    const walk = (node: Node, key: string) => {
-      const here = key + node.prefix;
-      for (const v of this.nodeValues(node)) out.push({ key: fromBinary(here), value: v.value, priority: v.priority });
-      for (let ch = node.first; ch <= node.last; ch++) {
-        const c = this.child(node, ch);
-        if (c) walk(c, here + String.fromCharCode(ch));
-      }
-    };
     const root = this.node(this.root);
-    if (root) walk(root, '');
+    if (!root) return out;
+    const guard = this.walk();
+    const stack: Array<{ node: Node; here: string; ch: number }> = [];
+    const enter = (node: Node, here: string) => {
+      guard.enter(node);
+      for (const v of this.nodeValues(node)) {
+        guard.spend(here.length);
+        out.push({ key: fromBinary(here), value: v.value, priority: v.priority });
+      }
+      stack.push({ node, here, ch: node.first });
+    };
+    enter(root, root.prefix);
+    while (stack.length > 0) {
+      const f = stack[stack.length - 1]!;
+      if (f.ch > f.node.last) {
+        stack.pop();
+        continue;
+      }
+      const ch = f.ch++;
+      const c = this.child(f.node, ch);
+      if (c) enter(c, f.here + String.fromCharCode(ch) + c.prefix);
+    }
     return out;
   }
 }

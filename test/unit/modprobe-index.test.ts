@@ -2,10 +2,12 @@
 // depmod-format writer (test helper, which kmod itself must read identically), and on the installed
 // Debian trees against their text files.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BinaryIndex } from '../../lib/modprobe/index-bin.js';
+import { ModuleDirectory } from '../../lib/modprobe/moddir.js';
+import { Modprobe } from '../../lib/modprobe/modprobe.js';
 import { builtinAliases, parseBuiltinModinfo, parseModulesAlias, parseModulesBuiltin, parseModulesDep } from '../../lib/modprobe/moddir-text.js';
 import { tempDir, writeIndex, writeTree } from './modprobe-helpers.js';
 
@@ -100,6 +102,120 @@ describe('BinaryIndex', () => {
   });
 });
 
+// ---- crafted and kmod-written edge cases --------------------------------------------------------
+
+const HEADER = (root: number) => {
+  const b = Buffer.alloc(12);
+  b.writeUInt32BE(0xb007f457, 0);
+  b.writeUInt32BE(0x00020001, 4);
+  b.writeUInt32BE(root >>> 0, 8);
+  return b;
+};
+
+/**
+ * A "trie" that is a graph: `depth` nodes, each with children '*' and '?' that both point at the next
+ * node (2^depth paths through 5 + 10 * depth bytes); the last node has one value.
+ */
+function sharedChildren(depth: number): Buffer {
+  const nodes: Buffer[] = [];
+  let at = 12;
+  const offsets: number[] = [];
+  for (let i = 0; i < depth; i++) {
+    offsets.push(at);
+    at += 2 + 4 * ('?'.charCodeAt(0) - '*'.charCodeAt(0) + 1);
+  }
+  const leaf = at;
+  for (let i = 0; i < depth; i++) {
+    const n = Buffer.alloc(2 + 4 * 22);
+    n[0] = 0x2a;
+    n[1] = 0x3f;
+    const next = i + 1 < depth ? (0x20000000 | offsets[i + 1]!) >>> 0 : (0x40000000 | leaf) >>> 0;
+    n.writeUInt32BE(next, 2);
+    n.writeUInt32BE(next, 2 + 4 * 21);
+    nodes.push(n);
+  }
+  const value = Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0x78, 0]);
+  return Buffer.concat([HEADER((0x20000000 | 12) >>> 0), ...nodes, value]);
+}
+
+/** A root whose only child ('*') is the root itself. */
+function selfLoop(): Buffer {
+  const n = Buffer.alloc(2 + 4);
+  n[0] = 0x2a;
+  n[1] = 0x2a;
+  n.writeUInt32BE((0x20000000 | 12) >>> 0, 2);
+  return Buffer.concat([HEADER((0x20000000 | 12) >>> 0), n]);
+}
+
+describe('BinaryIndex on files kmod writes and on crafted ones', () => {
+  it('an empty index as depmod writes it (12 bytes, root offset = file size) answers nothing', () => {
+    const idx = new BinaryIndex(HEADER(12));
+    expect(idx.search('x')).toBeUndefined();
+    expect(idx.search('')).toBeUndefined();
+    expect(idx.searchWild('pci:v1')).toEqual([]);
+    expect(idx.entries()).toEqual([]);
+    expect(new BinaryIndex(writeIndex([])).entries()).toEqual([]);
+  });
+
+  it('a 0-byte index (depmod writes modules.builtin.bin so when modules.builtin is missing) is empty', () => {
+    const idx = new BinaryIndex(Buffer.alloc(0));
+    expect(idx.search('x')).toBeUndefined();
+    expect(idx.searchWild('x')).toEqual([]);
+    expect(idx.entries()).toEqual([]);
+  });
+
+  it('depmod -b on an empty tree: ModuleDirectory and modprobe read every file it wrote', () => {
+    if (spawnSync('depmod', ['-V']).status !== 0) return; // kmod not installed
+    const root = tempDir('empty');
+    mkdirSync(join(root, 'lib/modules/9.9.9'), { recursive: true });
+    expect(spawnSync('depmod', ['-b', root, '9.9.9']).status).toBe(0);
+    const dir = join(root, 'lib/modules/9.9.9');
+    expect(readFileSync(join(dir, 'modules.builtin.bin')).length).toBe(0);
+    const md = ModuleDirectory.openSync(dir);
+    expect(md.dep('x')).toBeUndefined();
+    expect(md.isBuiltin('x')).toBe(false);
+    expect(md.aliases('pci:v1')).toEqual([]);
+    expect(md.builtinAliases('fs-x')).toEqual([]);
+    expect(md.dumpIndex('alias')).toEqual([]);
+    const mp = Modprobe.openSync({ root, release: '9.9.9', config: [], cmdline: false });
+    expect(() => mp.resolve('foo')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_NOT_FOUND' }));
+  });
+
+  it('children shared between nodes (a graph, not a tree) are refused at once, not walked 2^n times', () => {
+    const bytes = sharedChildren(24);
+    expect(bytes.length).toBeLessThan(2400);
+    const idx = new BinaryIndex(bytes, 'g.bin');
+    const t0 = performance.now();
+    expect(() => idx.searchWild('abc')).toThrow(expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_BAD_INDEX', path: 'g.bin' }));
+    expect(() => new BinaryIndex(bytes).entries()).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_INDEX' }));
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it('a node that is its own child is a typed error, not a stack overflow', () => {
+    expect(() => new BinaryIndex(selfLoop()).searchWild('x')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_INDEX' }));
+    expect(() => new BinaryIndex(selfLoop()).entries()).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_INDEX' }));
+    expect(new BinaryIndex(selfLoop()).search('***')).toBeUndefined();
+  });
+
+  it('fields that run past the end of the file are typed errors', () => {
+    const good = writeIndex([{ key: 'abc', value: 'x' }, { key: 'abd', value: 'y' }]);
+    for (let len = 12; len < good.length; len++) {
+      const cut = good.subarray(0, len);
+      for (const f of [(i: BinaryIndex) => i.search('abc'), (i: BinaryIndex) => i.searchWild('abd'), (i: BinaryIndex) => i.entries()]) {
+        try {
+          f(new BinaryIndex(cut));
+        } catch (e) {
+          expect(e).toMatchObject({ name: 'KernmodError', code: 'ERR_KERNMOD_BAD_INDEX' });
+        }
+      }
+    }
+    // A value count far beyond what the file could hold.
+    const many = handIndex();
+    many.writeUInt32BE(0xffffffff, 15);
+    expect(() => new BinaryIndex(many).search('ab')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_INDEX' }));
+  });
+});
+
 // The installed Debian trees, whatever releases they are (none hard-coded); skipped where absent.
 const trees = existsSync('/lib/modules') ? readdirSync('/lib/modules').filter((r) => existsSync(`/lib/modules/${r}/modules.dep.bin`) && existsSync(`/lib/modules/${r}/modules.dep`)) : [];
 
@@ -122,7 +238,7 @@ describe.skipIf(trees.length === 0)('BinaryIndex on the installed trees', () => 
     for (const a of parseModulesAlias(readFileSync(`${dir}/modules.alias`, 'utf8')).slice(0, 3000)) {
       expect(idx.searchWild(a.pattern).map((v) => v.value)).toContain(a.module);
     }
-  });
+  }, 60_000); // whole real indexes: seconds of work, more on a shared machine
 });
 
 describe('the text files beside the indexes', () => {
