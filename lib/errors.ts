@@ -3,6 +3,7 @@
 // `errno`, `syscall`, `path`) plus `module`, `phase` and `hint`: the kernel's cause for that errno on
 // that syscall, where kmod only says "see dmesg".
 import { errnoInfo, type ErrnoInfo } from './errno.js';
+import type { KernelLogEntry } from './linux/kmsg.js';
 
 export type Syscall = 'init_module' | 'finit_module' | 'delete_module' | 'open' | 'read' | 'memfd_create' | 'write' | 'modctl';
 
@@ -24,6 +25,8 @@ export interface KernmodErrorFields {
   module?: string;
   phase: Phase;
   hint?: string;
+  kernelLog?: KernelLogEntry[];
+  kernelLogUnavailable?: string;
   cause?: unknown;
 }
 
@@ -38,6 +41,10 @@ export class KernmodError extends Error {
   readonly phase: Phase;
   /** What the kernel (or kernmod) means by this error, and what to do about it. */
   readonly hint?: string;
+  /** A load's or unload's own kernel log lines (/dev/kmsg), when they could be read. */
+  readonly kernelLog?: KernelLogEntry[];
+  /** Why there is no kernelLog (e.g. /dev/kmsg not readable by this process). */
+  readonly kernelLogUnavailable?: string;
 
   constructor(f: KernmodErrorFields) {
     super(f.message ?? f.code, f.cause === undefined ? undefined : { cause: f.cause });
@@ -49,12 +56,14 @@ export class KernmodError extends Error {
     if (f.module !== undefined) this.module = f.module;
     this.phase = f.phase;
     if (f.hint !== undefined) this.hint = f.hint;
+    if (f.kernelLog !== undefined) this.kernelLog = f.kernelLog;
+    if (f.kernelLogUnavailable !== undefined) this.kernelLogUnavailable = f.kernelLogUnavailable;
   }
 
   /** A plain object for JSON output (`--json`), without the stack. */
   toJSON(): Record<string, unknown> {
     const o: Record<string, unknown> = { name: this.name, code: this.code, message: this.message };
-    for (const k of ['errno', 'syscall', 'path', 'module', 'phase', 'hint'] as const) {
+    for (const k of ['errno', 'syscall', 'path', 'module', 'phase', 'hint', 'kernelLog', 'kernelLogUnavailable'] as const) {
       if (this[k] !== undefined) o[k] = this[k];
     }
     return o;

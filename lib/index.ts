@@ -5,7 +5,8 @@ import { installNativeXz } from './backend/native-xz.js';
 import { LINUX_DELETE_FLAGS } from './backend/syscalls.js';
 import { KernmodError } from './errors.js';
 import { bind, type Kernmod } from './kernmod.js';
-import type { LoadOptions, LoadResult, ModuleSource, UnloadOptions, UnloadResult } from './linux/load.js';
+import type { LoadOptions, LoadResult, UnloadOptions, UnloadResult } from './kernmod.js';
+import type { ModuleSource } from './linux/load.js';
 import {
   probe as probeWith,
   remove as removeWith,
@@ -89,7 +90,9 @@ export {
 } from './provision/index.js';
 /** NetBSD's modctl(2): load/unload/list with props, and the plist/modstat codecs. */
 export * as netbsd from './netbsd/index.js';
-export type { LoadOptions, LoadResult, ModuleSource, UnloadOptions, UnloadResult } from './linux/load.js';
+export type { ModuleSource } from './linux/load.js';
+export type { LoadOptions, LoadResult, UnloadOptions, UnloadResult, KernelLogEntry, KernelLogLevel, KernelWarning, KernelWarningKind } from './kernmod.js';
+export { parseKmsgRecord } from './linux/kmsg.js';
 
 // The default backend is chosen once, when kernmod is imported (KERNMOD_BACKEND=native|ffi forces one).
 // If none loads, importing still works; every call then throws the loader's error with each reason.

@@ -1,9 +1,11 @@
 // `kernmod insmod [-f] [--force-vermagic] [--force-modversion] [--json] FILE [PARAM=VALUE...]`
-// kmod's insmod, with its messages and exit codes, plus a `hint:` line and --json.
+// kmod's insmod, with its messages and exit codes, plus the kernel's own lines (under the error, or as
+// warnings on success), a `hint:` line and --json.
 import { parseArgs } from 'node:util';
 import type { Kernmod } from '../kernmod.js';
 import { KernmodError } from '../errors.js';
-import { describe, printJson, reportError, type Io } from './output.js';
+import { reportCallError, reportKernelWarnings } from './kernel-log-output.js';
+import { describe, printJson, type Io } from './output.js';
 
 export const INSMOD_USAGE = `Usage:
 \tkernmod insmod [options] filename [args]
@@ -90,10 +92,11 @@ export async function insmod(argv: string[], km: Kernmod, io: Io): Promise<numbe
       ignoreModversions: values.force || values['force-modversion'],
     });
     if (json) printJson(io, { ok: true, result });
+    else reportKernelWarnings(io, 'insmod', result.warnings);
     return 0;
   } catch (err) {
     const verb = err instanceof KernmodError && (err.syscall === 'open' || err.syscall === 'read') ? 'load' : 'insert';
-    reportError(io, 'insmod', `could not ${verb} module ${file}: ${insmodStrerror(err)}`, err, json);
+    reportCallError(io, 'insmod', `could not ${verb} module ${file}: ${insmodStrerror(err)}`, err, json);
     return 1;
   }
 }

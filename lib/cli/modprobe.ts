@@ -107,6 +107,10 @@ class Logger {
   hint(text: string | undefined): void {
     if (!this.quiet && text) this.io.err(`modprobe: hint: ${text}\n`);
   }
+  /** The kernel's own lines of a failed load, under its error line. */
+  kernel(lines: ReadonlyArray<{ message: string }> | undefined): void {
+    if (!this.quiet) for (const l of lines ?? []) this.io.err(`  kernel: ${l.message}\n`);
+  }
 }
 
 /** What tests (and containers) may point elsewhere: the kernel command line and the root of /sys. */
@@ -275,6 +279,7 @@ export async function modprobeCommand(argv: string[], km: Kernmod, io: Io, env: 
       ...(v.sequential ? { concurrency: 1 } : {}),
     });
     results.push(result);
+    if (!json) for (const s of result.steps) for (const w of s.warnings ?? []) log.line('WARNING', `kernel: ${w.message}`);
     if (!result.ok) {
       status = 1;
       for (const m of plan.modules) {
@@ -282,6 +287,7 @@ export async function modprobeCommand(argv: string[], km: Kernmod, io: Io, env: 
         if (!failed?.error) continue;
         if (failed.error.code === 'ERR_KERNMOD_INSTALL_COMMAND') log.line('ERROR', failed.error.message);
         log.line('ERROR', `could not insert '${m.module}': ${insertReason(failed.error)}`);
+        log.kernel(failed.error.kernelLog);
         if (failed.module !== m.module) log.hint(`${failed.module} (${failed.path ?? failed.command ?? 'a dependency'}) failed${failed.error.hint ? `: ${failed.error.hint}` : ''}`);
         else log.hint(failed.error.hint);
       }

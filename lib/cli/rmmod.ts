@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import type { Kernmod } from '../kernmod.js';
 import { KernmodError } from '../errors.js';
 import { moduleNameFromPath, normalizeModuleName } from '../names.js';
+import { reportCallError, reportKernelWarnings } from './kernel-log-output.js';
 import { describe, printJson, reportError, type Io } from './output.js';
 
 export const RMMOD_USAGE = `Usage:
@@ -84,6 +85,7 @@ export async function rmmod(argv: string[], km: Kernmod, io: Io, sysfs = '/sys/m
     try {
       const r = await km.unloadModule(name, { force: values.force ?? false, wait });
       results.push(r);
+      if (!json) reportKernelWarnings(io, 'rmmod', r.warnings);
     } catch (err) {
       status = 1;
       let line = `could not remove module ${arg}: ${describe(err)}`;
@@ -92,7 +94,7 @@ export async function rmmod(argv: string[], km: Kernmod, io: Io, sysfs = '/sys/m
         const holders = holdersOf(name, sysfs);
         line = holders.length ? `Module ${name} is in use by: ${holders.join(' ')}` : `Module ${name} is in use`;
       }
-      reportError(io, 'rmmod', line, err, json);
+      reportCallError(io, 'rmmod', line, err, json);
     }
   }
   if (json && status === 0) printJson(io, { ok: true, results });

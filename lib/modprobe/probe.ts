@@ -10,7 +10,7 @@
 // one of its modules.dep dependencies) stops everything not yet started; softdep failures are ignored.
 import { performance } from 'node:perf_hooks';
 import { KernmodError } from '../errors.js';
-import type { Kernmod } from '../kernmod.js';
+import type { KernelLogEntry, KernelWarning, Kernmod, LoadResult } from '../kernmod.js';
 import { moduleState } from '../linux/state.js';
 import { commandEnv, expandCommand, runShellCommand, type CommandRunner } from './command.js';
 import type { Plan, PlanStep, StepAction } from './resolve.js';
@@ -63,6 +63,10 @@ export interface StepResult {
   /** ms since the probe started, when the step's work began: shows what ran concurrently. */
   startedAt: number;
   error?: KernmodError;
+  /** The kernel's lines of this step's load (a failed one has them on `error.kernelLog`). */
+  kernelLog?: KernelLogEntry[];
+  /** What the kernel warned about although this step's load succeeded (unknown parameter, taint). */
+  warnings?: KernelWarning[];
 }
 
 export interface ProbeResult {
@@ -142,8 +146,10 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
           role: step.role,
           required: step.required,
         };
-        const finish = (outcome: StepOutcome, start: number, error?: KernmodError): StepResult => {
+        const finish = (outcome: StepOutcome, start: number, error?: KernmodError, loaded?: LoadResult): StepResult => {
           const r: StepResult = { ...base, outcome, ms: performance.now() - start, startedAt: start - t0 };
+          if (loaded?.kernelLog) r.kernelLog = loaded.kernelLog;
+          if (loaded?.warnings?.length) r.warnings = loaded.warnings;
           if (error) {
             r.error = error;
             if (step.required) {
@@ -184,13 +190,13 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
           // kmod checks each module again just before loading it: another loader may have won.
           if (moduleState(step.module, sys) === 'live') return finish('already-loaded', start);
           try {
-            await opts.kernmod.loadModule(step.path!, {
+            const loaded = await opts.kernmod.loadModule(step.path!, {
               params: step.params,
               ...(opts.ignoreVermagic ? { ignoreVermagic: true } : {}),
               ...(opts.ignoreModversions ? { ignoreModversions: true } : {}),
               ...(opts.signal ? { signal: opts.signal } : {}),
             });
-            return finish('done', start);
+            return finish('done', start, undefined, loaded);
           } catch (e) {
             const err = asError(e, step);
             if (err.code === 'EEXIST' && !(opts.firstTime && step.role === 'target')) return finish('already-loaded', start);
