@@ -17,19 +17,24 @@ const LOAD_HINTS: Record<string, string> = {
     'the module was built for a different kernel version: use a module from this kernel\'s release, or force it (modload -f) at your own risk',
   EDEADLK: 'the module requires itself, directly or through a cycle of dependencies',
   EMLINK: 'its dependencies nest deeper than the kernel allows (MODULE_MAX_DEPTH, 6, on NetBSD 8.x and older)',
-  EFBIG: "the module's companion property list (<module>.plist next to the .kmod) is too large: the kernel reads at most 8191 bytes of it",
+  EFBIG: "the module's companion property list (<module>.plist next to the .kmod) is too large: at most 8190 bytes (the kernel refuses st_size >= 8191)",
   EINVAL:
-    "the kernel rejected the request: the property list does not parse (the one passed to modctl, or the module's own .plist), a module or dependency name is 32 bytes or longer, it has more dependencies than the kernel allows (8.x and older), or the module's init returned EINVAL",
+    "the kernel rejected the request: the property list does not parse (the one passed to modctl, or the module's own .plist), the file is empty or truncated, a module or dependency name is 32 bytes or longer, or it has more dependencies than the kernel allows (8.x and older)",
   ENOMEM: 'the property list is longer than the 4096 bytes the kernel accepts, or the kernel ran out of memory',
-  ENAMETOOLONG: 'the module path is 1024 bytes or longer (MAXPATHLEN), or the property list is not NUL-terminated within its length',
+  ENAMETOOLONG:
+    'the module path is 1024 bytes or longer (MAXPATHLEN), a component of the path is longer than 255 bytes (NAME_MAX), or the property list is not NUL-terminated within its length',
   ENOSYS: 'this kernel was built without options MODULAR: it cannot load modules',
-  ENOEXEC: 'not a kernel module for this kernel and architecture (the ELF object could not be loaded)',
+  ENOEXEC:
+    'not a kernel module for this kernel and architecture (the ELF object could not be loaded), or the same module is already loaded from another path ("global symbol redefined" on the console)',
   EFTYPE: 'the file is not of a type the kernel loads modules from (a regular file holding an ELF kernel module)',
   EFAULT: 'the kernel could not read the request from user memory (NetBSD 5.x also faults on a missing property list; kernmod always sends one)',
   EACCES: 'the kernel could not read the module file (no permission)',
   EISDIR: 'the path names a directory, not a module file',
-  EBUSY: "the module's own initialisation (MODULE_CMD_INIT) refused: a resource it needs is busy",
 };
+
+// The kernel passes the module's MODULE_CMD_INIT result through unchanged, so any errno from a load may
+// be the module's own: every load hint says so, and an errno the kernel itself never gives gets that alone.
+const MODULE_INIT = "the module's own initialisation (MODULE_CMD_INIT) returned this error";
 
 const UNLOAD_HINTS: Record<string, string> = {
   ENOENT: 'no module of this name is loaded (see modstat)',
@@ -69,7 +74,9 @@ const PHASES: Record<ModctlCommand, Phase> = { load: 'load', unload: 'unload', s
 
 /** The kernel's cause for `code` (a NetBSD errno name) on this modctl command, if known. */
 export function netbsdHint(code: string, command: ModctlCommand): string | undefined {
-  return TABLES[command][code === 'EWOULDBLOCK' ? 'EAGAIN' : code];
+  const known = TABLES[command][code === 'EWOULDBLOCK' ? 'EAGAIN' : code];
+  if (command !== 'load') return known;
+  return known ? `${known}; or ${MODULE_INIT}` : `${MODULE_INIT} (the kernel's loader does not use it)`;
 }
 
 export function netbsdDialect(command: ModctlCommand): ErrorDialect {

@@ -279,6 +279,22 @@ describe('NetBSD errno table and hints', () => {
     expect(netbsdHint('ENOSYS', 'exists')).toBe('The kernel was compiled without options MODULAR.');
     expect(errno('EPROGMISMATCH')).toBe(-75);
   });
+
+  it('load hints name every cause found in kern_module.c / sys_module.c, not only the documented one', () => {
+    expect(netbsdHint('ENAMETOOLONG', 'load')).toMatch(/a component of the path is longer than 255 bytes/);
+    expect(netbsdHint('ENOEXEC', 'load')).toMatch(/already loaded from another path \("global symbol redefined"/);
+    expect(netbsdHint('EINVAL', 'load')).toMatch(/the file is empty or truncated/);
+    expect(netbsdHint('EFBIG', 'load')).toMatch(/8190 bytes/);
+    expect(netbsdHint('EFBIG', 'load')).not.toMatch(/8191 bytes of it/);
+  });
+
+  it("any load errno may be the module's own init result: every load hint says so, and EAGAIN gets a hint", () => {
+    expect(netbsdHint('EAGAIN', 'load')).toMatch(/^the module's own initialisation \(MODULE_CMD_INIT\) returned this error/);
+    for (const code of ['EPROGMISMATCH', 'EEXIST', 'ENOENT', 'EPERM', 'EINVAL', 'ENOMEM', 'ENOEXEC', 'EBUSY', 'EIO']) {
+      expect(netbsdHint(code, 'load'), code).toMatch(/module's own initialisation \(MODULE_CMD_INIT\)/);
+    }
+    expect(netbsdHint('EBUSY', 'unload')).not.toMatch(/MODULE_CMD_INIT\)/);
+  });
 });
 
 describe('the netbsd namespace (what `import { netbsd } from "kernmod"` exposes)', () => {
