@@ -26,6 +26,8 @@ Commands:
   modload [-fP] [-b var=bool] [-i var=int] [-s var=str] MODULE
                           NetBSD: load a module (modctl MODCTL_LOAD); -p prints the plist
   modunload NAME...       NetBSD: unload modules
+  depmod [-aAenvw] [-b BASE] [-C CONFIG] [-E Module.symvers | -F System.map] [-o DIR] [-P C] [VERSION] [FILES...]
+                          write modules.dep and the other indexes of a module tree (kmod 30's files)
   modstat [-Aaek] [-n NAME | NAME]
                           NetBSD: list modules in modstat's columns
   apply [--check] [--diff] [--root DIR] [--load-dir DIR] [--config-dir DIR] FILE|-
@@ -51,14 +53,39 @@ async function withNativeXz(): Promise<void> {
   (await import('../backend/native-xz.js')).installNativeXz();
 }
 
-// Every command's code is imported on demand, so a command pays only for its own modules at start-up.
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
-  let [command, ...rest] = argv;
+/**
+ * The last word on a failure no command reported itself: kmod's one line (`modprobe: ERROR: ...`),
+ * the hint of a KernmodError, exit status 1. A stack trace is for developers, never for a CLI user.
+ */
+export function reportFailure(command: string | undefined, e: unknown, io: Io): number {
+  const who = command ?? 'kernmod';
+  const message = e instanceof Error ? e.message : String(e);
+  io.err(`${who}: ERROR: ${message}\n`);
+  // A KernmodError's hint (told by name: loading lib/errors here would slow every start-up).
+  const hint = e instanceof Error && e.name === 'KernmodError' ? (e as { hint?: unknown }).hint : undefined;
+  if (typeof hint === 'string' && hint !== '') io.err(`${who}: hint: ${hint}\n`);
+  return 1;
+}
+
+/** The command named by argv, or by the name this program was run as (insmod, rmmod ... links). */
+function commandOf(argv: string[]): { command: string | undefined; rest: string[] } {
   const invokedAs = basename(process.argv[1] ?? '');
-  if ((COMMANDS as readonly string[]).includes(invokedAs) && invokedAs !== 'vm') {
-    rest = argv;
-    command = invokedAs;
+  if ((COMMANDS as readonly string[]).includes(invokedAs) && invokedAs !== 'vm') return { command: invokedAs, rest: argv };
+  const [command, ...rest] = argv;
+  return { command, rest };
+}
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const { command, rest } = commandOf(argv);
+  try {
+    return await run(command, rest, io);
+  } catch (e) {
+    return reportFailure(command, e, io);
   }
+}
+
+// Every command's code is imported on demand, so a command pays only for its own modules at start-up.
+async function run(command: string | undefined, rest: string[], io: Io): Promise<number> {
   switch (command) {
     case 'insmod':
     case 'rmmod': {
@@ -107,6 +134,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return (await import('./modload.js')).modloadCommand(rest, io);
     case 'modunload':
       return (await import('./modunload.js')).modunloadCommand(rest, io);
+    case 'depmod':
+      await withNativeXz();
+      return (await import('./depmod.js')).depmodCommand(rest, io);
     case 'modstat':
       return (await import('./modstat.js')).modstatCommand(rest, io);
     case 'vm': {
@@ -146,8 +176,7 @@ if (invokedDirectly()) {
       process.exitCode = code;
     },
     (e: unknown) => {
-      process.stderr.write(`kernmod: ${(e as Error)?.stack ?? e}\n`);
-      process.exitCode = 1;
+      process.exitCode = reportFailure(undefined, e, processIo);
     },
   );
 }

@@ -120,6 +120,22 @@ export interface ModprobeEnvironment {
 }
 
 export async function modprobeCommand(argv: string[], km: Kernmod, io: Io, env: ModprobeEnvironment = {}): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    return await modprobeMain(argv, km, io, env);
+  } catch (e) {
+    // What the steps below do not report themselves (a damaged index met by -R, -c or a lookup, bad
+    // params): one FATAL line and its hint, as for any other failure.
+    if (!(e instanceof KernmodError)) throw e;
+    const log = new Logger(io, json || argv.includes('-q') || argv.includes('--quiet'));
+    log.line('FATAL', describe(e));
+    log.hint(e.hint);
+    if (json) printJson(io, { ok: false, error: e.toJSON() });
+    return 1;
+  }
+}
+
+async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEnvironment): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -336,6 +352,7 @@ async function removeAll(mp: Modprobe, names: string[], km: Kernmod, io: Io, log
     } catch (e) {
       const err = e as KernmodError;
       log.line('FATAL', err.message);
+      if (err instanceof KernmodError) log.hint(err.hint);
       if (f.json) printJson(io, { ok: false, error: err.toJSON?.() ?? String(err) });
       return 1;
     }

@@ -84,15 +84,11 @@ export class BinaryIndex {
       this.root = 0;
       return;
     }
-    if (this.buf.length < HEADER_SIZE) throw invalidInput('ERR_KERNMOD_BAD_INDEX', `${name}: too short for an index header (${this.buf.length} bytes)`, { path: name });
+    if (this.buf.length < HEADER_SIZE) throw this.bad(`too short for an index header (${this.buf.length} bytes)`);
     const magic = this.buf.readUInt32BE(0);
-    if (magic !== INDEX_MAGIC) {
-      throw invalidInput('ERR_KERNMOD_BAD_INDEX', `${name}: bad magic 0x${magic.toString(16)} (expected 0x${INDEX_MAGIC.toString(16)}); run depmod`, { path: name });
-    }
+    if (magic !== INDEX_MAGIC) throw this.bad(`bad magic 0x${magic.toString(16)} (expected 0x${INDEX_MAGIC.toString(16)})`);
     const version = this.buf.readUInt32BE(4);
-    if (version >>> 16 !== INDEX_VERSION_MAJOR) {
-      throw invalidInput('ERR_KERNMOD_BAD_INDEX', `${name}: index format version ${version >>> 16}, this reader knows ${INDEX_VERSION_MAJOR}`, { path: name });
-    }
+    if (version >>> 16 !== INDEX_VERSION_MAJOR) throw this.bad(`index format version ${version >>> 16}, this reader knows ${INDEX_VERSION_MAJOR}`);
     this.root = this.buf.readUInt32BE(8);
   }
 

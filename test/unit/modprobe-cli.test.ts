@@ -4,9 +4,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFakeBackend, FakeKernel } from '../../lib/backend/fake.js';
+import { main, reportFailure } from '../../lib/cli/main.js';
 import { joinModprobeParams, modprobeCommand, unavailableKernmod } from '../../lib/cli/modprobe.js';
+import { KernmodError } from '../../lib/errors.js';
 import { bind, type Kernmod } from '../../lib/kernmod.js';
 import { tempDir, withSysfs, writeTree } from './modprobe-helpers.js';
+
+/** An index with no keys, as depmod writes it: a header whose root offset is the file size. */
+const EMPTY_INDEX = Buffer.from([0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1, 0, 0, 0, 12]);
 
 function setup(conf = '') {
   const root = tempDir('cli');
@@ -111,6 +116,48 @@ describe('kernmod modprobe', () => {
     expect(await s.run('-R', 'thing-t')).toEqual({ status: 0, out: 't\n', err: '' });
     expect(await s.run('-r', '-w', 'soon', 't')).toEqual({ status: 1, out: '', err: "modprobe: ERROR: unexpected wait value 'soon'.\n" });
     expect(await s.run()).toEqual({ status: 1, out: '', err: 'modprobe: ERROR: missing parameters. See -h.\n' });
+  });
+
+  it('reads the empty indexes depmod writes (0 bytes, header only) and says not found', async () => {
+    const s = setup();
+    writeFileSync(join(s.dir, 'modules.builtin.bin'), Buffer.alloc(0));
+    writeFileSync(join(s.dir, 'modules.symbols.bin'), EMPTY_INDEX);
+    expect(await s.run('nope')).toEqual({ status: 1, out: '', err: `modprobe: FATAL: Module nope not found in directory ${s.root}/lib/modules/2.0-cli\n` });
+    expect(await s.run('-R', 'bi')).toMatchObject({ status: 1 });
+  });
+
+  it('a damaged index is one FATAL line and a hint for every query, never a stack trace', async () => {
+    const s = setup();
+    const bad = Buffer.from(EMPTY_INDEX);
+    bad.writeUInt32BE((0x40000000 | 200) >>> 0, 8); // root node past the end
+    writeFileSync(join(s.dir, 'modules.alias.bin'), bad);
+    for (const argv of [['thing-t'], ['-R', 'thing-t'], ['-D', 'thing-x'], ['-c'], ['-a', 'thing-t', 'b'], ['-r', 'thing-t']]) {
+      const r = await s.run(...argv);
+      expect(r.status).toBe(1);
+      expect(r.err).toMatch(/^modprobe: (FATAL|ERROR): .*modules\.alias\.bin: node offset 200 past the end.*\nmodprobe: hint: .*depmod.*\n$/);
+      expect(r.err).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it("top level: any error a command throws is one kmod-style line and exit 1 (the stack stays in)", async () => {
+    const e = { out: '', err: '' };
+    const io = { out: (x: string) => void (e.out += x), err: (x: string) => void (e.err += x) };
+    expect(reportFailure('modprobe', new TypeError("Cannot read properties of undefined (reading 'x')"), io)).toBe(1);
+    expect(e.err).toBe("modprobe: ERROR: Cannot read properties of undefined (reading 'x')\n");
+    e.err = '';
+    reportFailure('insmod', new KernmodError({ code: 'EPERM', phase: 'load', message: 'EPERM: operation not permitted', hint: 'run as root' }), io);
+    expect(e.err).toBe('insmod: ERROR: EPERM: operation not permitted\ninsmod: hint: run as root\n');
+    e.err = '';
+    reportFailure(undefined, 'a string', io);
+    expect(e.err).toBe('kernmod: ERROR: a string\n');
+    // Through main(): a damaged index under `kernmod modprobe`.
+    const s = setup();
+    writeFileSync(join(s.dir, 'modules.dep.bin'), Buffer.from('not an index at all'));
+    const m = { out: '', err: '' };
+    const status = await main(['modprobe', '-d', s.root, '-S', '2.0-cli', '-R', 't'], { out: (x) => void (m.out += x), err: (x) => void (m.err += x) });
+    expect(status).toBe(1);
+    expect(m.err).toMatch(/^modprobe: FATAL: .*modules\.dep\.bin: bad magic/);
+    expect(m.err).not.toMatch(/\n\s+at /);
   });
 
   it("joins PARAMS as kmod's options_from_array does", () => {
