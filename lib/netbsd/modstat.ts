@@ -34,9 +34,13 @@ import {
 export type ModstatLayout = 'v1' | 'v2';
 
 export interface ModstatFlags {
-  /** MODFLG_MUST_FORCE: a disabled builtin; loading it again needs force. */
-  mustForce: boolean;
-  /** MODFLG_AUTO_LOADED: the kernel autoloaded it (and may autounload it). */
+  /**
+   * MODFLG_MUST_FORCE: loading it again needs force. 'unknown' for a disabled builtin (refcnt -1): the
+   * kernel copies ms_flags only for live modules (handle_modctl_stat on 8.x, 9.x and 10.x), so the bit
+   * it keeps for those (usually set: a builtin that was unloaded needs force) never reaches user space.
+   */
+  mustForce: boolean | 'unknown';
+  /** MODFLG_AUTO_LOADED: the kernel autoloaded it (and may autounload it); false for a disabled builtin. */
   autoLoaded: boolean;
   /** ms_flags as the kernel gave it (other bits, e.g. 9.x's alias flag, are kept here). */
   raw: number;
@@ -81,7 +85,8 @@ function splitRequired(list: string): string[] {
   return list === '' ? [] : list.split(',').filter((s) => s !== '');
 }
 
-function flagsOf(raw: number): ModstatFlags {
+function flagsOf(raw: number, refcnt: number): ModstatFlags {
+  if (refcnt === -1) return { mustForce: 'unknown', autoLoaded: false, raw }; // not filled in by the kernel
   return { mustForce: (raw & MODFLG_MUST_FORCE) !== 0, autoLoaded: (raw & MODFLG_AUTO_LOADED) !== 0, raw };
 }
 
@@ -91,13 +96,14 @@ function enumName<T extends string>(names: readonly T[], v: number): T | 'unknow
 
 /** Decodes one record's fixed fields starting at `o` (the same order in both layouts once past the name). */
 function fixed(dv: DataView, le: boolean, addrAt: number, srcAt: number): Omit<ModstatEntry, 'name' | 'required'> {
+  const refcnt = dv.getInt32(srcAt + 12, le);
   return {
     addr: dv.getBigUint64(addrAt, le),
     source: enumName(MODULE_SOURCES, dv.getUint32(srcAt, le)),
     class: enumName(MODULE_CLASSES, dv.getUint32(srcAt + 4, le)),
     size: dv.getUint32(srcAt + 8, le),
-    refcnt: dv.getInt32(srcAt + 12, le),
-    flags: flagsOf(dv.getUint32(srcAt + 16, le)),
+    refcnt,
+    flags: flagsOf(dv.getUint32(srcAt + 16, le), refcnt),
   };
 }
 

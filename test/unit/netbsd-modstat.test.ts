@@ -60,6 +60,9 @@ function v1(records: Fields[], le = true): Uint8Array {
 }
 
 const flags = (raw: number) => ({ mustForce: (raw & 1) !== 0, autoLoaded: (raw & 2) !== 0, raw });
+// A disabled builtin (refcnt -1): the kernel fills ms_flags only for live modules (handle_modctl_stat on
+// 8.x, 9.x and 10.x alike), so whether reloading it needs force is unknown, whatever the bytes hold.
+const builtinFlags = (raw: number) => ({ mustForce: 'unknown', autoLoaded: false, raw });
 const bad = { code: 'ERR_KERNMOD_BAD_MODSTAT', phase: 'query' };
 
 // pool: byte 0 NUL, "ufs,krpc" at 1, "zlib" at 10.
@@ -72,8 +75,17 @@ const V2_RECORDS: Fields[] = [
 const V2_EXPECTED: ModstatEntry[] = [
   { name: 'tmpfs', required: [], source: 'filesys', class: 'vfs', addr: 0xffffffff81234567n, size: 12345, refcnt: 0, flags: flags(0) },
   { name: 'nfs', required: ['ufs', 'krpc'], source: 'filesys', class: 'vfs', addr: 0xffffffff80001000n, size: 200000, refcnt: 1, flags: flags(2) },
-  { name: 'compat_linux', required: ['zlib'], source: 'kernel', class: 'exec', addr: 0n, size: 0, refcnt: -1, flags: flags(3) },
+  { name: 'compat_linux', required: ['zlib'], source: 'kernel', class: 'exec', addr: 0n, size: 0, refcnt: -1, flags: builtinFlags(3) },
 ];
+
+describe('ms_flags of a disabled builtin', () => {
+  it('is not copied by the kernel: mustForce is "unknown" in both layouts, even with the bytes zero', () => {
+    const [a] = decodeModstat(v2([{ name: 'compat_linux', source: 0, refcnt: -1, flags: 0 }], '\0'), 'v2', { endian: 'LE' });
+    expect(a!.flags).toEqual({ mustForce: 'unknown', autoLoaded: false, raw: 0 });
+    const [b] = decodeModstat(v1([{ name: 'compat_linux', required: '', source: 0, refcnt: -1, flags: 0 }]), 'v1', { endian: 'LE' });
+    expect(b!.flags).toEqual({ mustForce: 'unknown', autoLoaded: false, raw: 0 });
+  });
+});
 
 describe('decodeModstat v2 (MODCTL_STAT 4, NetBSD 9.0+)', () => {
   it('decodes count, 64-byte records from byte 4 (misaligned ms_addr) and the string pool', () => {
@@ -144,7 +156,7 @@ describe('decodeModstat v1 (MODCTL_STAT 2, NetBSD 5.0–8.x)', () => {
     expect(decodeModstat(v1(recs), 'v1', { endian: 'LE' })).toEqual([
       { name: 'ffs', required: [], source: 'kernel', class: 'vfs', addr: 0xc0100000n, size: 0, refcnt: 2, flags: flags(0) },
       { name: 'nfs', required: ['ufs', 'krpc'], source: 'filesys', class: 'vfs', addr: 0xffffffff80a00000n, size: 4096, refcnt: 0, flags: flags(2) },
-      { name: 'secmodel_x', required: [], source: 'kernel', class: 'secmodel', addr: 0n, size: 0, refcnt: -1, flags: flags(1) },
+      { name: 'secmodel_x', required: [], source: 'kernel', class: 'secmodel', addr: 0n, size: 0, refcnt: -1, flags: builtinFlags(1) },
     ]);
   });
 
