@@ -9,6 +9,7 @@ import { KernmodError, systemError } from '../errors.js';
 import { builtinModinfo } from '../elf/builtin.js';
 import { builtinModuleInfo, modinfoOfDecodedImageSync, modinfoOfFileBytesSync, modinfoOfOpenFileSync, modinfoSync, type ModuleInfo } from '../elf/modinfo.js';
 import { detectCompression } from '../compress/detect.js';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../compress/index.js';
 import { HEAD_BYTES, readModuleHeadSync } from '../elf/read.js';
 import { moduleNameFromPath, MODULE_EXTENSIONS } from '../names.js';
 import { formatHeader, formatModinfo, invalidParmLines, modinfoJson, type FormatOptions } from './modinfo-format.js';
@@ -182,6 +183,7 @@ export class ModinfoRunner {
     if (reader === undefined) return undefined;
     let n = reader.read(path, this.input);
     if (n > this.input.length) {
+      if (n > DEFAULT_MAX_DECOMPRESSED_BYTES) return undefined; // the node:fs path refuses it (ERR_KERNMOD_TOO_LARGE)
       this.input = atLeast(this.input, n);
       n = reader.read(path, this.input);
     }

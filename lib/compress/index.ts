@@ -37,7 +37,8 @@ export interface DecompressSyncOptions extends DecompressOptions {
 
 const gunzipAsync = promisify(zlib.gunzip);
 
-function maxBytesOf(opts: DecompressOptions | undefined): number {
+/** The caller's maxBytes, checked (ERR_KERNMOD_INVALID_OPTION), or the default. */
+export function maxBytesOf(opts: DecompressOptions | undefined): number {
   const max = opts?.maxBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
   if (!Number.isSafeInteger(max) || max < 1) {
     throw invalidInput('ERR_KERNMOD_INVALID_OPTION', `maxBytes must be a positive integer, got ${String(max)}`);

@@ -2,7 +2,8 @@
 // gzip/xz/zstd-compressed, told by magic bytes) or its bytes. Pure over bytes once read; the async form
 // reads the file and decompresses off the main thread where the decoder allows (gzip, xz).
 import { fileURLToPath } from 'node:url';
-import { decompress, decompressSync, detectCompression, type CompressionFormat, type DecompressSyncOptions } from '../compress/index.js';
+import { decompress, decompressSync, detectCompression, maxBytesOf, type CompressionFormat, type DecompressSyncOptions } from '../compress/index.js';
+import { checkFileSize } from '../fs-read.js';
 import { invalidInput, KernmodError, systemError } from '../errors.js';
 import { moduleNameFromPath } from '../names.js';
 import { EM_NAMES, elfError, findSection, parseElfSections, sectionBytes, type ElfFile } from './elf.js';
@@ -15,7 +16,10 @@ import { readThisModuleName } from './this-module.js';
 import { readModuleVersions, type ModuleVersion } from './versions.js';
 
 export interface ModinfoOptions {
-  /** Cap on the decompressed size of a compressed module (ERR_KERNMOD_TOO_LARGE past it). Default 256 MiB. */
+  /**
+   * Cap on the size of a module file and on the decompressed size of a compressed one
+   * (ERR_KERNMOD_TOO_LARGE past it). Default 256 MiB.
+   */
   maxBytes?: number;
   /**
    * What to do with damage outside `.modinfo` that kmod's modinfo silently ignores — an unusable
@@ -150,6 +154,7 @@ function checkSource(source: unknown): void {
 }
 
 function readError(e: unknown, path: string): KernmodError {
+  if (e instanceof KernmodError) return e;
   const errno = (e as NodeJS.ErrnoException).errno;
   if (typeof errno === 'number') return systemError(errno < 0 ? errno : -errno, 'read', { path });
   return e as KernmodError;
@@ -165,12 +170,13 @@ function withPath(e: unknown, path: string | undefined): never {
 /** modinfo of a module file or image; compressed input (gzip/xz/zstd) is decompressed first. */
 export async function modinfo(source: ModinfoSource, opts: ModinfoOptions = {}): Promise<ModuleInfo> {
   checkSource(source);
+  const max = maxBytesOf(opts);
   const path = source instanceof Uint8Array ? undefined : pathOf(source);
   let bytes: Uint8Array;
   if (path === undefined) bytes = source as Uint8Array;
   else {
     try {
-      bytes = opts.syncRead ? readModuleImageSync(path) : await readModuleImage(path);
+      bytes = opts.syncRead ? readModuleImageSync(path, max) : await readModuleImage(path, max);
     } catch (e) {
       throw readError(e, path);
     }
@@ -189,12 +195,13 @@ export async function modinfo(source: ModinfoSource, opts: ModinfoOptions = {}):
 /** modinfo, blocking the calling thread (decompression included). */
 export function modinfoSync(source: ModinfoSource, opts: ModinfoOptions = {}): ModuleInfo {
   checkSource(source);
+  const max = maxBytesOf(opts);
   const path = source instanceof Uint8Array ? undefined : pathOf(source);
   let bytes: Uint8Array;
   if (path === undefined) bytes = source as Uint8Array;
   else {
     try {
-      bytes = readModuleImageSync(path);
+      bytes = readModuleImageSync(path, max);
     } catch (e) {
       throw readError(e, path);
     }
@@ -218,6 +225,7 @@ export function modinfoOfOpenFileSync(
   let bytes: Uint8Array;
   const parsed: { elf?: ElfFile } = {};
   try {
+    checkFileSize(size, path, maxBytesOf(opts)); // the caller fstat'ed it: a regular file
     bytes = readModuleImageFdSync(fd, size, read.head, sectionsFor(opts), parsed);
   } catch (e) {
     throw readError(e, path);

@@ -3,9 +3,10 @@
 // signature at the end go into a zero-filled buffer of the file's size; the code and relocations (most
 // of the bytes) are never read. That is ~8 small reads instead of copying the whole file, which is what
 // makes a whole-tree modinfo fast. Compressed files and anything unusual are read whole.
-import { close, closeSync, fstat, fstatSync, open, openSync } from 'node:fs';
+import { close, closeSync, fstat, fstatSync, open, openSync, type Stats } from 'node:fs';
 import { COMPRESSION_MAGIC_BYTES, detectCompression } from '../compress/detect.js';
-import { readRange, readRangeSync } from '../fs-read.js';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../compress/index.js';
+import { checkRegularFile, OPEN_NAMED_FILE, readRange, readRangeSync } from '../fs-read.js';
 import { findSection, parseElfSections, type ElfFile } from './elf.js';
 import { hasSignatureTrailer } from './signature.js';
 
@@ -146,10 +147,17 @@ export function pendingRanges(ranges: Range[], filled: Range[]): Range[] {
   return out;
 }
 
-export function readModuleImageSync(path: string): Uint8Array {
-  const fd = openSync(path, 'r');
+/**
+ * A module file's image (sparse for a large plain .ko). Only a regular file of at most `maxBytes` is
+ * read (checkRegularFile): a FIFO neither blocks the open nor is read, and a huge file is refused
+ * before any buffer is allocated for it.
+ */
+export function readModuleImageSync(path: string, maxBytes = DEFAULT_MAX_DECOMPRESSED_BYTES): Uint8Array {
+  const fd = openSync(path, OPEN_NAMED_FILE);
   try {
-    return readModuleImageFdSync(fd, fstatSync(fd).size);
+    const st = fstatSync(fd);
+    checkRegularFile(st, path, maxBytes);
+    return readModuleImageFdSync(fd, st.size);
   } finally {
     closeSync(fd);
   }
@@ -212,11 +220,13 @@ export function readModuleImageFdSync(fd: number, size: number, head?: Uint8Arra
 const call = <T>(fn: (cb: (err: NodeJS.ErrnoException | null, v: T) => void) => void): Promise<T> =>
   new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
 
-/** Callback fs (lighter than fs/promises' FileHandle for thousands of small files). */
-export async function readModuleImage(path: string): Promise<Uint8Array> {
-  const fd = await call<number>((cb) => open(path, 'r', cb));
+/** readModuleImageSync with callback fs (lighter than fs/promises' FileHandle for thousands of small files). */
+export async function readModuleImage(path: string, maxBytes = DEFAULT_MAX_DECOMPRESSED_BYTES): Promise<Uint8Array> {
+  const fd = await call<number>((cb) => open(path, OPEN_NAMED_FILE, cb));
   try {
-    const size = (await call<{ size: number }>((cb) => fstat(fd, cb))).size;
+    const st = await call<Stats>((cb) => fstat(fd, cb));
+    checkRegularFile(st, path, maxBytes);
+    const size = st.size;
     const buf = Buffer.alloc(size);
     const fill = async (ranges: Range[]) => {
       await Promise.all(ranges.map(([off, len]) => readRange(fd, buf, off, len)));

@@ -1,8 +1,8 @@
 // Preflight: can a load work here, and if not, why — checked before trying, from what the kernel
 // exposes (none of this is in kmod). Each check says pass/fail/warn and what to do.
-import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
+import { readSmallFileSync } from '../fs-read.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'info';
 
@@ -30,9 +30,13 @@ export interface PreflightEnv {
   release?: string;
 }
 
+/** The procfs and sysfs files read here are a few hundred bytes; anything else reads as unknown. */
+const MAX_FACT_BYTES = 64 * 1024;
+
+/** A fact's file, trimmed, or null when it is absent or not a small regular file (a FIFO in a test tree). */
 function read(root: string, path: string): string | null {
   try {
-    return readFileSync(join(root, path), 'utf8').trim();
+    return readSmallFileSync(join(root, path), MAX_FACT_BYTES).toString('utf8').trim();
   } catch {
     return null;
   }

@@ -1,7 +1,7 @@
 // The modinfo()/modinfoSync() API over our test modules (when built) and over hand-built files:
 // the typed object, compressed input, and the error shapes.
-import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, constants, existsSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -91,6 +91,71 @@ describe('modinfo errors', () => {
   });
 });
 
+describe('special and huge files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kernmod-modinfo-special-'));
+  const fifo = (name: string) => {
+    const p = join(dir, name);
+    execFileSync('mkfifo', [p]);
+    return p;
+  };
+  /** Opens the FIFO's other end for a moment: a reader blocked in open() (the bug) is released. */
+  const release = (p: string) => closeSync(openSync(p, constants.O_RDWR | constants.O_NONBLOCK));
+  const within = <T>(ms: number, p: Promise<T>) =>
+    Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms))]);
+
+  it.skipIf(process.platform !== 'linux')('refuses a FIFO named like a module at once, async (four at a time) and sync', async () => {
+    const paths = ['a.ko', 'b.ko', 'c.ko.xz', 'd.ko.zst'].map(fifo);
+    try {
+      const results = await within(5000, Promise.allSettled(paths.map((p) => modinfo(p))));
+      for (const [i, r] of results.entries()) {
+        expect(r).toMatchObject({ status: 'rejected', reason: { name: 'KernmodError', code: 'ERR_KERNMOD_INVALID_SOURCE', path: paths[i], message: expect.stringMatching(/not a regular file/) } });
+      }
+      await expect(within(5000, modinfo(paths[0]!, { syncRead: true }))).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
+      // A writer holds the other end, so that the old reading (open, then read to the end) would block
+      // forever in read() rather than in open(): either way it must not be reached.
+      const writer = openSync(paths[1]!, constants.O_RDWR | constants.O_NONBLOCK);
+      try {
+        expect(() => modinfoSync(paths[1]!)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_SOURCE', path: paths[1] }));
+      } finally {
+        closeSync(writer);
+      }
+    } finally {
+      paths.forEach(release);
+    }
+  }, 30_000);
+
+  it('refuses a directory as EISDIR', async () => {
+    await expect(modinfo(dir)).rejects.toMatchObject({ code: 'EISDIR', path: dir });
+    expect(() => modinfoSync(dir)).toThrow(expect.objectContaining({ code: 'EISDIR', path: dir }));
+  });
+
+  it('refuses a file larger than maxBytes before reading it', async () => {
+    const p = join(dir, 'big.ko');
+    const fd = openSync(p, 'w');
+    ftruncateSync(fd, 2 << 20);
+    closeSync(fd);
+    await expect(modinfo(p, { maxBytes: 1 << 20 })).rejects.toMatchObject({ code: 'ERR_KERNMOD_TOO_LARGE', path: p });
+    await expect(modinfo(p, { maxBytes: 1 << 20, syncRead: true })).rejects.toMatchObject({ code: 'ERR_KERNMOD_TOO_LARGE', path: p });
+    expect(() => modinfoSync(p, { maxBytes: 1 << 20 })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_TOO_LARGE', path: p }));
+  });
+
+  it('refuses a 5 GiB sparse file with the typed error (default cap: 256 MiB), not ERR_OUT_OF_RANGE', async () => {
+    const p = join(dir, 'huge.ko');
+    const fd = openSync(p, 'w');
+    try {
+      ftruncateSync(fd, 5 * 2 ** 30);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      await expect(modinfo(p)).rejects.toMatchObject({ code: 'ERR_KERNMOD_TOO_LARGE', errno: -27, path: p, message: expect.stringMatching(/256 MiB|268435456/) });
+      expect(() => modinfoSync(p)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_TOO_LARGE', path: p }));
+    } finally {
+      rmSync(p);
+    }
+  });
+});
+
 describe('sparse reading', () => {
   it('merges ranges and skips what is already read', () => {
     expect(pendingRanges([[0, 64], [100_000, 16_384]], [])).toEqual([[0, 64], [100_000, 16_384]]);
@@ -147,7 +212,7 @@ describe('sparse reading', () => {
   it.skipIf(compressed.length === 0)(`decodes compressed files read with syncRead from bytes of their own (${compressed.length} modules at once)`, async () => {
     const all = await Promise.all(compressed.map((f) => modinfo(f, { syncRead: true })));
     expect(all).toEqual(compressed.map((f) => modinfoSync(f)));
-  });
+  }, 60_000);
 
   it.skipIf(big.length === 0)(`gives the same modinfo as a full read (${big.length} modules)`, async () => {
     for (const f of big) {

@@ -1,8 +1,10 @@
 // Preflight checks over synthetic /proc + /sys trees and file facts (the real kernel: test/kernel).
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { compiledLib } from './compiled-lib.js';
 import { fileChecks, hasCapSysModule, parseLockdown, systemChecks, systemFacts, type FileFacts, type SystemFacts } from '../../lib/linux/preflight.js';
 
 function fakeRoot(files: Record<string, string>): string {
@@ -38,6 +40,37 @@ describe('system facts', () => {
     const checks = systemChecks(systemFacts({ root: fakeRoot({}), release: 'r' }));
     expect(checks[0]).toMatchObject({ id: 'module-support', status: 'fail', message: expect.stringMatching(/ENOSYS/) });
   });
+});
+
+describe('system facts from hostile trees', () => {
+  // A FIFO, or an endless file, where a /proc or /sys file should be (a container's root, a test
+  // tree): each fact reads as unknown, at once. Run in a child with a time limit, since reading a FIFO
+  // blocks the thread that reads it.
+  it.skipIf(process.platform !== 'linux')('reads no FIFO and no endless file', () => {
+    const root = fakeRoot({ 'proc/modules': '', 'proc/sys/kernel/modules_disabled': '0\n' });
+    mkdirSync(join(root, 'proc/self'), { recursive: true });
+    mkdirSync(join(root, 'sys/kernel/security'), { recursive: true });
+    execFileSync('mkfifo', [join(root, 'proc/self/status')]);
+    execFileSync('mkfifo', [join(root, 'sys/kernel/security/lockdown')]);
+    mkdirSync(join(root, 'sys/module/module/parameters'), { recursive: true });
+    // A writer holds this FIFO open: a plain read would wait for its end forever.
+    execFileSync('mkfifo', [join(root, 'sys/module/module/parameters/sig_enforce')]);
+    // And an endless file: a character device.
+    symlinkSync('/dev/zero', join(root, 'sys/module/compression'));
+    const writer = openSync(join(root, 'sys/module/module/parameters/sig_enforce'), constants.O_RDWR | constants.O_NONBLOCK);
+    try {
+      const lib = compiledLib();
+      const r = spawnSync(
+        process.execPath,
+        ['--input-type=module', '-e', `const m = await import(${JSON.stringify(`${lib}/lib/linux/preflight.js`)}); console.log(JSON.stringify(m.systemFacts({ root: ${JSON.stringify(root)}, release: 'r' })));`],
+        { encoding: 'utf8', timeout: 20_000 },
+      );
+      expect(r.error).toBeUndefined();
+      expect(JSON.parse(r.stdout)).toEqual({ moduleSupport: true, capSysModule: null, modulesDisabled: false, lockdown: null, sigEnforce: null, compression: null, release: 'r' });
+    } finally {
+      closeSync(writer);
+    }
+  }, 60_000);
 });
 
 describe('file checks', () => {
