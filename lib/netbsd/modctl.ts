@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { abortError, invalidInput } from '../errors.js';
 import { checkModuleName } from '../names.js';
-import type { NetbsdBackend } from './backend.js';
+import type { NetbsdBackend, StatOutcome } from './backend.js';
 import { MAXMODNAME, MAXPATHLEN, MODCTL_LOAD_FORCE, MODCTL_NO_PROP, type ModuleClass, type ModuleSourceKind } from './constants.js';
 import { netbsdErrnoNumber } from './errno-table.js';
 import { modctlError } from './errors.js';
@@ -26,8 +26,17 @@ export interface NetbsdLoadOptions {
 }
 
 export interface NetbsdLoadResult {
-  /** The module name: the argument if it has no "/", else the file's basename without `.kmod`. */
+  /**
+   * The name the kernel registered, the one to unload it by. For a bare name, that name (the kernel
+   * loads <name>/<name>.kmod). For a path, the name compiled into the file (`modload ./renamed.kmod` may
+   * load `rumptest`), found by comparing MODCTL_STAT before and after; when that cannot say, the
+   * file's basename without `.kmod` (see moduleFrom).
+   */
   module: string;
+  /** 'kernel': `module` is what MODCTL_STAT showed appearing; 'argument': taken from the argument. */
+  moduleFrom: 'kernel' | 'argument';
+  /** For a path: modules that appeared with it (its dependencies, autoloaded), when MODCTL_STAT said. */
+  alsoLoaded?: string[];
   /** The path, when the argument was one (contains "/"). */
   path?: string;
   syscall: 'modctl';
@@ -149,8 +158,36 @@ function target(p: PreparedLoad): { path?: string; module: string } {
   return p.filename.includes('/') ? { path: p.filename, module: p.module } : { module: p.module };
 }
 
-function loadResult(backend: NetbsdBackend, p: PreparedLoad): NetbsdLoadResult {
-  return { module: p.module, ...(p.filename.includes('/') ? { path: p.filename } : {}), syscall: 'modctl', command: 'MODCTL_LOAD', flags: p.flags, props: p.props, backend: backend.name };
+type Registered = Pick<NetbsdLoadResult, 'module' | 'moduleFrom' | 'alsoLoaded'>;
+
+function loadResult(backend: NetbsdBackend, p: PreparedLoad, who: Registered): NetbsdLoadResult {
+  return { ...who, ...(p.filename.includes('/') ? { path: p.filename } : {}), syscall: 'modctl', command: 'MODCTL_LOAD', flags: p.flags, props: p.props, backend: backend.name };
+}
+
+/** The live modules in a MODCTL_STAT answer (disabled builtins excluded); null when it cannot be read. */
+function liveModules(r: StatOutcome, backend: NetbsdBackend): ModstatEntry[] | null {
+  if (r.ret < 0) return null;
+  try {
+    return decodeModstat(r.bytes, r.layout, { endian: backend.endian }).filter((e) => e.refcnt !== -1);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Which module a load by path registered: of the modules that became live, the one no other new
+ * module requires (the rest are its dependencies, autoloaded). Anything less clear (a failed STAT,
+ * another process loading at the same time) falls back to the name guessed from the path.
+ */
+function registered(p: PreparedLoad, before: ModstatEntry[] | null, after: ModstatEntry[] | null): Registered {
+  if (!p.filename.includes('/')) return { module: p.module, moduleFrom: 'argument' };
+  if (before && after) {
+    const had = new Set(before.map((e) => e.name));
+    const appeared = after.filter((e) => !had.has(e.name));
+    const top = appeared.filter((e) => !appeared.some((o) => o.required.includes(e.name)));
+    if (top.length === 1) return { module: top[0]!.name, moduleFrom: 'kernel', alsoLoaded: appeared.filter((e) => e !== top[0]).map((e) => e.name) };
+  }
+  return { module: p.module, moduleFrom: 'argument' };
 }
 
 function checkAbort(signal: AbortSignal | undefined, extra: { path?: string; module?: string }): void {
@@ -162,16 +199,22 @@ function checkAbort(signal: AbortSignal | undefined, extra: { path?: string; mod
 export async function loadModule(backend: NetbsdBackend, source: string | URL, options: NetbsdLoadOptions = {}): Promise<NetbsdLoadResult> {
   const p = prepareLoad(source, options);
   checkAbort(options.signal, target(p));
+  const byPath = p.filename.includes('/');
+  const before = byPath ? liveModules(await backend.modctlStat(), backend) : null;
   const ret = await backend.modctlLoad(p.filename, p.flags, p.props);
   if (ret < 0) throw modctlError(ret, 'load', target(p));
-  return loadResult(backend, p);
+  const after = byPath && before ? liveModules(await backend.modctlStat(), backend) : null;
+  return loadResult(backend, p, registered(p, before, after));
 }
 
 export function loadModuleSync(backend: NetbsdBackend, source: string | URL, options: Omit<NetbsdLoadOptions, 'signal'> = {}): NetbsdLoadResult {
   const p = prepareLoad(source, options);
+  const byPath = p.filename.includes('/');
+  const before = byPath ? liveModules(backend.modctlStatSync(), backend) : null;
   const ret = backend.modctlLoadSync(p.filename, p.flags, p.props);
   if (ret < 0) throw modctlError(ret, 'load', target(p));
-  return loadResult(backend, p);
+  const after = byPath && before ? liveModules(backend.modctlStatSync(), backend) : null;
+  return loadResult(backend, p, registered(p, before, after));
 }
 
 export async function unloadModule(backend: NetbsdBackend, name: string, options: NetbsdUnloadOptions = {}): Promise<NetbsdUnloadResult> {

@@ -40,6 +40,7 @@ kmod({ name: 'withp' }, externalizeProps({ a: 1, b: 'file' }));
 for (let i = 0; i < 8; i++) kmod({ name: `d${i}`, ...(i < 7 ? { required: [`d${i + 1}`] } : {}) });
 writeFileSync(join(dir, 'mymod.kmod'), FakeNetbsdKernel.image({ name: 'mymod' }));
 writeFileSync(join(dir, 'garbage.kmod'), 'not an ELF object');
+writeFileSync(join(dir, 'renamed.kmod'), FakeNetbsdKernel.image({ name: 'rumptest', required: ['krpc'] }));
 
 function setup(opts: FakeNetbsdKernelOptions = {}) {
   const kernel = new FakeNetbsdKernel({ modulePath, ...opts });
@@ -52,9 +53,32 @@ describe('netbsd.loadModule', () => {
   it('sends the name as given, no flags, and always a plist (the empty one when there are no props)', async () => {
     const { kernel, nb } = setup();
     const r = await nb.loadModule('tmpfs');
-    expect(r).toEqual({ module: 'tmpfs', syscall: 'modctl', command: 'MODCTL_LOAD', flags: 0, props: EMPTY_PROPS_PLIST, backend: 'fake' });
+    expect(r).toEqual({ module: 'tmpfs', moduleFrom: 'argument', syscall: 'modctl', command: 'MODCTL_LOAD', flags: 0, props: EMPTY_PROPS_PLIST, backend: 'fake' });
     expect(kernel.calls).toEqual([{ command: 'load', arg: 'tmpfs', flags: 0, props: EMPTY_PROPS_PLIST, ret: 0 }]);
     expect(kernel.modules.get('tmpfs')).toMatchObject({ class: 'vfs', source: 'filesys', refcnt: 0, size: 40000 });
+  });
+
+  it('reports the name the kernel registered for a path (the one compiled into the file), found by MODCTL_STAT before and after', async () => {
+    const { kernel, nb } = setup();
+    const path = join(dir, 'renamed.kmod');
+    // rumptest requires krpc, which the kernel autoloads: the loaded module is the one nothing new requires.
+    expect(await nb.loadModule(path)).toMatchObject({ module: 'rumptest', moduleFrom: 'kernel', alsoLoaded: ['krpc'], path });
+    expect(kernel.calls.map((c) => c.command)).toEqual(['stat', 'load', 'stat']);
+    expect(nb.unloadModuleSync('rumptest')).toMatchObject({ module: 'rumptest' }); // the name that unloads it
+    expect(nb.loadModuleSync(path)).toMatchObject({ module: 'rumptest', moduleFrom: 'kernel', alsoLoaded: [] });
+  });
+
+  it('a bare name is the registered name (looked up as <name>/<name>.kmod): no MODCTL_STAT', async () => {
+    const { kernel, nb } = setup();
+    expect(await nb.loadModule('nfs')).toMatchObject({ module: 'nfs', moduleFrom: 'argument' });
+    expect(kernel.calls.map((c) => c.command)).toEqual(['load']);
+  });
+
+  it('when MODCTL_STAT cannot say, the name guessed from the path is reported as such', async () => {
+    const kernel = new FakeNetbsdKernel({ modulePath });
+    const backend = createFakeNetbsdBackend(kernel);
+    const failingStat = { ...backend, modctlStat: async () => ({ ret: errno('ENOMEM'), layout: 'v2' as const, bytes: new Uint8Array(0) }), modctlStatSync: () => ({ ret: errno('ENOMEM'), layout: 'v2' as const, bytes: new Uint8Array(0) }) };
+    expect(await bind(failingStat).loadModule(join(dir, 'renamed.kmod'))).toMatchObject({ module: 'renamed', moduleFrom: 'argument' });
   });
 
   it('sends props as the plist modload would, and force / noProp as MODCTL_LOAD_FORCE / MODCTL_NO_PROP', async () => {
