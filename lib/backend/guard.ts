@@ -30,30 +30,30 @@ const errnoOf = (e: unknown): number => {
   throw e;
 };
 
+/** The outcome when the head read matches a prefix (stop before finit_module), else undefined: go on. */
+function stopAt(guard: HeadGuard, buf: Buffer, got: number): PathOutcome | undefined {
+  const head = buf.subarray(0, got);
+  return guardMatches(guard, head) ? { ret: 0, syscall: 'read', head, stopped: true } : undefined;
+}
+
 /**
  * Reads the guard's head from offset 0 of `fd`. Returns the outcome to report when the call must not go
  * on (the read failed, or a prefix matched), else undefined: go on to finit_module.
  */
 export function checkHeadSync(fd: number, guard: HeadGuard, length: number): PathOutcome | undefined {
   const buf = Buffer.alloc(length);
-  let got: number;
   try {
-    got = readSync(fd, buf, 0, length, 0);
+    return stopAt(guard, buf, readSync(fd, buf, 0, length, 0));
   } catch (e) {
     return { ret: errnoOf(e), syscall: 'read' };
   }
-  const head = buf.subarray(0, got);
-  return guardMatches(guard, head) ? { ret: 0, syscall: 'read', head, stopped: true } : undefined;
 }
 
 export async function checkHead(handle: FileHandle, guard: HeadGuard, length: number): Promise<PathOutcome | undefined> {
   const buf = Buffer.alloc(length);
-  let got: number;
   try {
-    ({ bytesRead: got } = await handle.read(buf, 0, length, 0));
+    return stopAt(guard, buf, (await handle.read(buf, 0, length, 0)).bytesRead);
   } catch (e) {
     return { ret: errnoOf(e), syscall: 'read' };
   }
-  const head = buf.subarray(0, got);
-  return guardMatches(guard, head) ? { ret: 0, syscall: 'read', head, stopped: true } : undefined;
 }

@@ -49,7 +49,6 @@ function readSourceSync(source: { path: string } | { fd: number }, length: numbe
 async function readSource(source: { path: string } | { fd: number }, length: number | undefined): Promise<Uint8Array | number> {
   try {
     if ('fd' in source) return await readFd(source.fd, length);
-    if (length === undefined) return await readFile(source.path);
     const h = await open(source.path, 'r');
     try {
       return await readFd(h.fd, length);

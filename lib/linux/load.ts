@@ -169,16 +169,15 @@ function* readAll(p: Plan): Steps<Uint8Array> {
   return bytes;
 }
 
-/** finit_module of the path or fd; ENOSYS (no finit_module) falls back to init_module of the bytes. */
-function* finit(p: Plan, flags: number, format: CompressionFormat | null, extra: Partial<LoadResult>): Steps<LoadResult> {
+/** finit_module of the path or fd (unless `out` is its outcome already), then what its answer calls for. */
+function* finit(p: Plan, flags: number, format: CompressionFormat | null, extra: Partial<LoadResult>, out?: PathOutcome): Steps<LoadResult> {
   const { src } = p;
-  const out: PathOutcome =
-    src.kind === 'path'
-      ? ((yield { op: 'finitPath', path: src.path, params: p.params, flags }) as EffectResults['finitPath'])
-      : { ret: (yield { op: 'finitFd', fd: (src as { fd: number }).fd, params: p.params, flags }) as EffectResults['finitFd'], syscall: 'finit_module' };
-  if (out.ret >= 0) return done(p, 'finit_module', { flags, ...extra });
-  if (out.ret === ENOSYS && out.syscall === 'finit_module') return yield* loadUserSpace(p, yield* readAll(p), format, { fallback: 'finit_module-enosys' });
-  throw fail(p, out.ret, out.syscall, flags);
+  if (src.kind === 'path') out ??= (yield { op: 'finitPath', path: src.path, params: p.params, flags }) as EffectResults['finitPath'];
+  else if (src.kind === 'fd') out ??= { ret: (yield { op: 'finitFd', fd: src.fd, params: p.params, flags }) as EffectResults['finitFd'], syscall: 'finit_module' };
+  if (out!.ret >= 0) return done(p, 'finit_module', { flags, ...extra });
+  // No finit_module (kernels before 3.8): the file's bytes go to init_module.
+  if (out!.ret === ENOSYS && out!.syscall === 'finit_module') return yield* loadUserSpace(p, yield* readAll(p), format, { fallback: 'finit_module-enosys' });
+  throw fail(p, out!.ret, out!.syscall, flags);
 }
 
 function* loadSteps(p: Plan): Steps<LoadResult> {
@@ -190,11 +189,7 @@ function* loadSteps(p: Plan): Steps<LoadResult> {
   let head: Uint8Array;
   if (src.kind === 'path') {
     const first = (yield { op: 'finitPath', path: src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS }) as EffectResults['finitPath'];
-    if (first.ret >= 0 && !first.stopped) return done(p, 'finit_module');
-    if (!first.stopped) {
-      if (first.ret === ENOSYS && first.syscall === 'finit_module') return yield* loadUserSpace(p, yield* readAll(p), null, { fallback: 'finit_module-enosys' });
-      throw fail(p, first.ret, first.syscall);
-    }
+    if (!first.stopped) return yield* finit(p, p.flags, null, {}, first);
     head = first.head!;
   } else {
     const read = (yield { op: 'read', source: { fd: src.fd }, length: COMPRESSION_MAGIC_BYTES }) as EffectResults['read'];
