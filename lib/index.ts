@@ -93,6 +93,7 @@ export * as netbsd from './netbsd/index.js';
 export type { ModuleSource } from './linux/load.js';
 export type { LoadOptions, LoadResult, UnloadOptions, UnloadResult, KernelLogEntry, KernelLogLevel, KernelWarning, KernelWarningKind } from './kernmod.js';
 export { parseKmsgRecord } from './linux/kmsg.js';
+export { depmod, depmodSync, DepmodError, IndexWriter, type DepmodOptions, type DepmodResult, type DepmodMessage } from './depmod/index.js';
 
 // The default backend is chosen once, when kernmod is imported (KERNMOD_BACKEND=native|ffi forces one).
 // If none loads, importing still works; every call then throws the loader's error with each reason.

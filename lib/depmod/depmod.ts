@@ -9,12 +9,12 @@
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { release } from 'node:os';
 import { isAbsolute } from 'node:path';
-import { decompress, decompressSync, detectCompression } from '../compress/index.js';
 import { KernmodError } from '../errors.js';
 import { loadConfig, type ConfigMessage, type DepmodConfig } from './config.js';
 import { kmodHashOrder } from './kmod-hash.js';
 import type { Depmod, Mod, Sym } from './model.js';
-import { readModuleSymbols, type ModuleSymbols } from './module-symbols.js';
+import type { ModuleSymbols } from './module-symbols.js';
+import { readModuleFile, readModuleFileSync } from './read-module.js';
 import * as out from './outputs.js';
 import { hasModuleExtension, ModuleSearch, moduleNameOf, strerror, type FoundModule } from './tree.js';
 import { upToDate } from './up-to-date.js';
@@ -46,7 +46,7 @@ export interface DepmodOptions {
   files?: string[];
 }
 
-export type DepmodLevel = 'ERROR' | 'WARNING' | 'INFO';
+export type DepmodLevel = 'FATAL' | 'ERROR' | 'WARNING' | 'INFO';
 
 export interface DepmodMessage {
   level: DepmodLevel;
@@ -96,9 +96,11 @@ interface Run {
   needs: string[];
 }
 
-function fail(run: Run, code: string, text: string, extra: { path?: string; errno?: number; cause?: unknown } = {}): never {
-  run.messages.push({ level: 'ERROR', text });
-  throw new DepmodError(code, text.trimEnd(), run.messages, extra);
+/** kmod's CRIT (printed as FATAL) or ERR line, then the run ends with exit status 1. */
+function fail(run: Run, code: string, text: string, extra: { path?: string; errno?: number; cause?: unknown; level?: DepmodLevel } = {}): never {
+  const { level = 'FATAL', ...fields } = extra;
+  run.messages.push({ level, text });
+  throw new DepmodError(code, text.trimEnd(), run.messages, fields);
 }
 
 /** kmod's path_make_absolute_cwd: relative paths are joined to the working directory, not normalized. */
@@ -109,7 +111,7 @@ function start(opts: DepmodOptions): Run {
   const kversion = opts.kernelVersion ?? release();
   const run: Run = { opts, kversion, dirname: '', outputDir: '', prefix: '', messages, needs: [] };
   if (typeof kversion !== 'string' || !/^\s*[+-]?\d+\.\s*[+-]?\d/.test(kversion)) {
-    fail(run, 'ERR_KERNMOD_INVALID_OPTION', `Bad version passed ${String(kversion)}\n`);
+    fail(run, 'ERR_KERNMOD_INVALID_OPTION', `Bad version passed ${String(kversion)}\n`, { level: 'ERROR' });
   }
   if (opts.symbolPrefix !== undefined && opts.symbolPrefix.length !== 1) {
     fail(run, 'ERR_KERNMOD_INVALID_OPTION', '-P only takes a single char\n');
@@ -157,7 +159,8 @@ function kernelSymbols(run: Run, symbols: Map<string, Sym>, add: (name: string, 
       const a = line.indexOf(' ');
       const b = a === -1 ? -1 : line.indexOf(' ', a + 1);
       if (b === -1) {
-        run.messages.push({ level: 'ERROR', text: `${file}:${i + 1}: invalid line: ${line}\n` });
+        const asRead = i < lines.length - 1 || text.endsWith('\n') ? `${line}\n` : line; // fgets keeps the newline
+        run.messages.push({ level: 'ERROR', text: `${file}:${i + 1}: invalid line: ${asRead}\n` });
         return;
       }
       let p = line.slice(b + 1);
@@ -206,18 +209,6 @@ function orderModules(run: Run, mods: Mod[]): Mod[] {
     if (m) m.sortIdx = i + 1 - total;
   });
   return mods.slice().sort((a, b) => a.sortIdx - b.sortIdx); // stable, as glibc's merge sort
-}
-
-/** Reads one module file as kmod does (decompressing by magic bytes); what depmod needs from it. */
-function readModuleFileSync(path: string): ModuleSymbols {
-  const bytes = readFileSync(path);
-  return readModuleSymbols(detectCompression(bytes) ? decompressSync(bytes) : bytes);
-}
-
-async function readModuleFile(path: string): Promise<ModuleSymbols> {
-  const { readFile } = await import('node:fs/promises');
-  const bytes = await readFile(path);
-  return readModuleSymbols(detectCompression(bytes) ? await decompress(bytes) : bytes);
 }
 
 interface Prepared {
@@ -370,6 +361,7 @@ function reportCycles(run: Run, mods: Mod[], users: number[]): number {
   const inCycles = new Set<string>();
   while (roots.length > 0) {
     const root = roots.shift()!;
+    const revisit = new Set<Mod>();
     const stack: Vertex[] = [{ parent: undefined, mod: root }];
     while (stack.length > 0) {
       const v = stack.pop()!;
@@ -385,6 +377,21 @@ function reportCycles(run: Run, mods: Mod[], users: number[]): number {
         run.messages.push({ level: 'ERROR', text: `Cycle detected: ${[...chain, m].map((x) => x.name).join(' -> ')}\n` });
         continue;
       }
+      // kmod 30 walks on forever when it meets a cycle that does not contain the root (the same modules
+      // pushed again and again); such a cycle is reported from its own root, so the walk stops there.
+      // Its modules are walked afresh when one of them is a root.
+      if (visited.has(m)) {
+        const inner: Mod[] = [];
+        let again = false;
+        for (let p = v.parent; p && !again; p = p.parent) {
+          inner.push(p.mod);
+          again = p.mod === m;
+        }
+        if (again) {
+          for (const x of inner) revisit.add(x);
+          continue;
+        }
+      }
       visited.add(m);
       if (m.deps.length === 0) {
         remove(m);
@@ -392,6 +399,7 @@ function reportCycles(run: Run, mods: Mod[], users: number[]): number {
       }
       for (const dep of m.deps) stack.push({ parent: v, mod: dep });
     }
+    for (const x of revisit) visited.delete(x);
   }
   return inCycles.size;
 }
@@ -459,7 +467,7 @@ function writeAll(run: Run, d: Depmod, res: DepmodResult): void {
         /* already closed */
       }
       unlinkSync(tmp);
-      fail(run, (e as NodeJS.ErrnoException).code ?? 'EIO', `Could not create index '${name}'. Output is truncated: ${strerror(e)}\n`, { path: `${dir}/${name}`, cause: e });
+      fail(run, (e as NodeJS.ErrnoException).code ?? 'EIO', `Could not create index '${name}'. Output is truncated: ${strerror(e)}\n`, { path: `${dir}/${name}`, cause: e, level: 'ERROR' });
     }
     try {
       renameSync(tmp, `${dir}/${name}`);
@@ -476,7 +484,7 @@ export function depmodSync(opts: DepmodOptions = {}): DepmodResult {
   if (!('run' in p)) return p;
   const read = p.mods.map((m) => {
     try {
-      return readModuleFileSync(m.path);
+      return readModuleFileSync(m.path, p.checkSymvers);
     } catch (e) {
       return e as Error;
     }
@@ -497,7 +505,7 @@ export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
     while (next < p.mods.length) {
       const i = next++;
       try {
-        read[i] = await readModuleFile(p.mods[i]!.path);
+        read[i] = await readModuleFile(p.mods[i]!.path, p.checkSymvers);
       } catch (e) {
         read[i] = e as Error;
       }

@@ -6,7 +6,7 @@
 //    from `__versions`, then the `__versions` entries no symbol used (module_layout)
 //    (kmod_elf_get_dependency_symbols).
 // Strings are binary strings (one char per byte), written back byte for byte. Pure: bytes in.
-import { findSection, parseElf, type ElfFile, type ElfSection } from '../elf/elf.js';
+import { findSection, parseElfSections, type ElfFile, type ElfSection } from '../elf/elf.js';
 
 export interface ModuleSymbol {
   name: string;
@@ -31,6 +31,8 @@ const STT_REGISTER = 13;
 const EM_SPARC = 2;
 const EM_SPARCV9 = 43;
 const VERSION_ENTRY = 64;
+/** The CRC of every symbol when CRCs are not wanted (no -E / -F to compare them with). */
+const NO_CRC = 0n;
 
 function binary(b: Uint8Array, start: number, end: number): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1', start, end);
@@ -42,9 +44,21 @@ function cstring(b: Uint8Array, at: number, limit = b.length): string {
   return binary(b, at, e);
 }
 
+/**
+ * Makes bytes [offset, offset + length) of the image valid before they are read: a reader that fills
+ * a module's buffer sparsely (read-module.ts) reads them then; a whole image needs nothing.
+ */
+export type Ensure = (offset: number, length: number) => void;
+
+const whole: Ensure = () => {};
+
+/** The sections read by name (the others are never looked at). */
+const SECTIONS = ['.modinfo', '.symtab', '.strtab', '__ksymtab_strings', '__versions'];
+
 /** kmod_elf_get_strings: the non-empty NUL-separated strings of a section. */
-function strings(elf: ElfFile, s: ElfSection | undefined): string[] {
+function strings(elf: ElfFile, s: ElfSection | undefined, ensure: Ensure): string[] {
   if (!s || s.size === 0) return [];
+  ensure(s.offset, s.size);
   const out: string[] = [];
   for (const piece of binary(elf.bytes, s.offset, s.offset + s.size).split('\0')) if (piece !== '') out.push(piece);
   return out;
@@ -74,17 +88,27 @@ class Reader {
 interface SymbolTable {
   sym: ElfSection;
   str: ElfSection;
+  /** The whole string table as one binary string: names are cut from it. */
+  names: string;
   entry: number;
   count: number;
 }
 
-function symbolTable(elf: ElfFile): SymbolTable | undefined {
+function symbolTable(elf: ElfFile, ensure: Ensure): SymbolTable | undefined {
   const str = findSection(elf, '.strtab');
   const sym = findSection(elf, '.symtab');
   if (!str || !sym) return undefined;
   const entry = elf.class === 64 ? 24 : 16;
   if (sym.size % entry !== 0) return undefined;
-  return { sym, str, entry, count: sym.size / entry };
+  ensure(sym.offset, sym.size);
+  ensure(str.offset, str.size);
+  return { sym, str, names: binary(elf.bytes, str.offset, str.offset + str.size), entry, count: sym.size / entry };
+}
+
+/** The NUL-terminated name at `offset` in the string table (to its end when unterminated). */
+function nameAt(t: SymbolTable, offset: number): string {
+  const end = t.names.indexOf('\0', offset);
+  return t.names.slice(offset, end === -1 ? undefined : end);
 }
 
 /** Field offsets inside one Elf32_Sym / Elf64_Sym. */
@@ -93,11 +117,10 @@ const FIELDS = {
   32: { info: 12, shndx: 14, value: 4 },
 } as const;
 
-const CRC_PREFIX = [0x5f, 0x5f, 0x63, 0x72, 0x63, 0x5f]; // "__crc_"
 
-function exportedSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined): ModuleSymbol[] {
-  const b = elf.bytes;
+function exportedSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensure: Ensure, crcs: boolean): ModuleSymbol[] {
   if (t) {
+    const names = t.names;
     const f = FIELDS[elf.class];
     const out: ModuleSymbol[] = [];
     let bad = false;
@@ -108,29 +131,42 @@ function exportedSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined): M
         bad = true;
         break;
       }
-      const n = t.str.offset + nameOff;
-      let k = 0;
-      while (k < 6 && b[n + k] === CRC_PREFIX[k]) k++;
-      if (k < 6) continue;
-      const shndx = r.u16(at + f.shndx);
-      let crc = elf.class === 64 ? r.u64(at + f.value) : BigInt(r.u32(at + f.value));
-      if (shndx !== SHN_ABS && shndx !== SHN_UNDEF) crc = resolveCrc(elf, r, crc, shndx);
-      out.push({ name: cstring(b, n + 6), crc });
+      if (!names.startsWith('__crc_', nameOff)) continue;
+      let crc = NO_CRC;
+      if (crcs) {
+        const shndx = r.u16(at + f.shndx);
+        crc = elf.class === 64 ? r.u64(at + f.value) : BigInt(r.u32(at + f.value));
+        if (shndx !== SHN_ABS && shndx !== SHN_UNDEF) crc = resolveCrc(elf, r, crc, shndx, ensure);
+      }
+      out.push({ name: nameAt(t, nameOff + 6), crc });
     }
     if (!bad && out.length > 0) return out;
   }
   // No __crc_ symbols (a kernel without CONFIG_MODVERSIONS): the exported names, CRC 0.
-  return strings(elf, findSection(elf, '__ksymtab_strings')).map((name) => ({ name, crc: 0n }));
+  return strings(elf, findSection(elf, '__ksymtab_strings'), ensure).map((name) => ({ name, crc: 0n }));
+}
+
+/** Section `index`'s file offset and size, from the section header table (read with the ELF header). */
+function sectionAt(elf: ElfFile, r: Reader, index: number): [offset: number, size: number] | undefined {
+  const is64 = elf.class === 64;
+  const shoff = is64 ? Number(r.u64(40)) : r.u32(32);
+  const shnum = r.u16(is64 ? 60 : 48);
+  if (index >= shnum) return undefined;
+  const h = shoff + index * (is64 ? 64 : 40);
+  const offset = is64 ? Number(r.u64(h + 24)) : r.u32(h + 16);
+  const size = is64 ? Number(r.u64(h + 32)) : r.u32(h + 20);
+  return offset + size <= elf.bytes.length ? [offset, size] : undefined;
 }
 
 /** kmod_elf_resolve_crc: the u32 at `value` inside section `shndx`; -1 when out of range. */
-function resolveCrc(elf: ElfFile, r: Reader, value: bigint, shndx: number): bigint {
-  const s = elf.sections.find((x) => x.index === shndx);
-  if (!s || !s.inFile || s.size < 4 || value > BigInt(s.size - 4)) return 0xffffffffffffffffn;
-  return BigInt(r.u32(s.offset + Number(value)));
+function resolveCrc(elf: ElfFile, r: Reader, value: bigint, shndx: number, ensure: Ensure): bigint {
+  const s = sectionAt(elf, r, shndx);
+  if (!s || s[1] < 4 || value > BigInt(s[1] - 4)) return 0xffffffffffffffffn;
+  ensure(s[0] + Number(value), 4);
+  return BigInt(r.u32(s[0] + Number(value)));
 }
 
-function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined): NeededSymbol[] {
+function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensure: Ensure, crcs: boolean): NeededSymbol[] {
   if (!t) return [];
   const b = elf.bytes;
   const f = FIELDS[elf.class];
@@ -140,13 +176,16 @@ function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined): Nee
   const versionNames: string[] = [];
   const versionIndex = new Map<string, number>();
   if (versions && versions.size % VERSION_ENTRY === 0) {
+    ensure(versions.offset, versions.size);
     for (let i = 0; i < versions.size / VERSION_ENTRY; i++) {
-      const name = cstring(b, versions.offset + i * VERSION_ENTRY + crcSize);
+      const at = versions.offset + i * VERSION_ENTRY;
+      const name = cstring(b, at + crcSize, at + VERSION_ENTRY);
       versionNames.push(name);
       if (!versionIndex.has(name)) versionIndex.set(name, i);
     }
   }
   const versionCrc = (i: number) => {
+    if (!crcs) return NO_CRC;
     const at = versions!.offset + i * VERSION_ENTRY;
     return crcSize === 8 ? r.u64(at) : BigInt(r.u32(at));
   };
@@ -160,11 +199,10 @@ function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined): Nee
     if (registers && (info & 0xf) === STT_REGISTER) continue;
     const nameOff = r.u32(at);
     if (nameOff >= t.str.size) return [];
-    const n = t.str.offset + nameOff;
-    if (b[n] === 0) continue;
-    const name = cstring(b, n);
+    if (b[t.str.offset + nameOff] === 0) continue;
+    const name = nameAt(t, nameOff);
     const v = versionIndex.get(name);
-    let crc = 0n;
+    let crc = NO_CRC;
     if (v !== undefined) {
       visited[v] = 1;
       crc = versionCrc(v);
@@ -175,16 +213,19 @@ function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined): Nee
   return out;
 }
 
-/** Reads what depmod needs from a (decompressed) module image. Throws ERR_KERNMOD_BAD_ELF for a non-ELF. */
-export function readModuleSymbols(image: Uint8Array): ModuleSymbols {
-  const elf = parseElf(image);
+/**
+ * Reads what depmod needs from a (decompressed) module image. With `ensure`, only the ELF header, the
+ * section headers and the section-name table need to be valid beforehand. `crcs: false` leaves every
+ * CRC 0 (they are compared only against Module.symvers). Throws ERR_KERNMOD_BAD_ELF for a non-ELF. */
+export function readModuleSymbols(image: Uint8Array, ensure: Ensure = whole, crcs = true): ModuleSymbols {
+  const elf = parseElfSections(image, SECTIONS);
   const r = new Reader(elf);
   const info: ModuleSymbols['info'] = [];
-  for (const s of strings(elf, findSection(elf, '.modinfo'))) {
+  for (const s of strings(elf, findSection(elf, '.modinfo'), ensure)) {
     // kmod splits at the first '='; a key without one has an empty value.
     if (s.startsWith('alias=') || s === 'alias') info.push(['alias', s.slice(6)]);
     else if (s.startsWith('softdep=') || s === 'softdep') info.push(['softdep', s.slice(8)]);
   }
-  const t = symbolTable(elf);
-  return { info, exports: exportedSymbols(elf, r, t), needs: neededSymbols(elf, r, t) };
+  const t = symbolTable(elf, ensure);
+  return { info, exports: exportedSymbols(elf, r, t, ensure, crcs), needs: neededSymbols(elf, r, t, ensure, crcs) };
 }

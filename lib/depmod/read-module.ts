@@ -1,0 +1,97 @@
+// Reading module files for depmod. A plain .ko is read sparsely into one reused buffer: the ELF
+// header, the section headers and their names first, then only the sections depmod looks at
+// (.symtab, .strtab, .modinfo, __versions, the CRC tables) as it asks for them — a sixth of the bytes
+// of a typical module, and no new buffer per file. Compressed files (gzip, xz, zstd, told by magic
+// bytes as kmod tells them) are decoded whole.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { decompress, decompressSync, detectCompression } from '../compress/index.js';
+import { readModuleSymbols, type ModuleSymbols } from './module-symbols.js';
+
+/** Files below this size are read whole (one read costs less than several small ones). */
+const WHOLE_BELOW = 64 * 1024;
+/** The first read also takes the file's end, where ld puts the section headers and their names. */
+const TAIL = 16 * 1024;
+
+let scratch = Buffer.alloc(1 << 20);
+
+function readAt(fd: number, buf: Buffer, offset: number, length: number): void {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, offset + done, length - done, offset + done);
+    if (n === 0) {
+      buf.fill(0, offset + done, offset + length); // the file shrank: zeros, not stale bytes
+      return;
+    }
+    done += n;
+  }
+}
+
+/** Reads and decodes one module file on this thread. */
+export function readModuleFileSync(path: string, crcs = true): ModuleSymbols {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (scratch.length < size) scratch = Buffer.alloc(Math.max(size, scratch.length * 2));
+    const buf = scratch.subarray(0, size);
+    if (size < WHOLE_BELOW) {
+      readAt(fd, buf, 0, size);
+      return fromImage(buf, () => {}, true, crcs);
+    }
+    const filled: Array<[number, number]> = [];
+    const ensure = (offset: number, length: number) => {
+      const end = Math.min(offset + length, size);
+      for (const [s, e] of filled) if (s <= offset && end <= e) return;
+      readAt(fd, buf, offset, end - offset);
+      filled.push([offset, end]);
+    };
+    ensure(0, 64);
+    ensure(Math.max(0, size - TAIL), TAIL);
+    if (detectCompression(buf.subarray(0, 64)) || !isElf(buf)) {
+      ensure(0, size);
+      return fromImage(buf, () => {}, true, crcs);
+    }
+    const is64 = buf[4] === 2;
+    const le = buf[5] === 1;
+    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const shoff = is64 ? Number(v.getBigUint64(40, le)) : v.getUint32(32, le);
+    const shnum = v.getUint16(is64 ? 60 : 48, le);
+    const shstrndx = v.getUint16(is64 ? 62 : 50, le);
+    const entry = is64 ? 64 : 40;
+    if (shoff + shnum * entry > size || shstrndx >= shnum) {
+      ensure(0, size); // let the parser report it
+      return fromImage(buf, () => {}, false, crcs);
+    }
+    ensure(shoff, shnum * entry);
+    const h = shoff + shstrndx * entry;
+    const strOff = is64 ? Number(v.getBigUint64(h + 24, le)) : v.getUint32(h + 16, le);
+    const strSize = is64 ? Number(v.getBigUint64(h + 32, le)) : v.getUint32(h + 20, le);
+    if (strOff + strSize <= size) ensure(strOff, strSize);
+    return readModuleSymbols(buf, ensure, crcs);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const isElf = (b: Uint8Array) => b.length > 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+
+function fromImage(buf: Uint8Array, ensure: () => void, mayBeCompressed: boolean, crcs: boolean): ModuleSymbols {
+  if (mayBeCompressed && detectCompression(buf)) return readModuleSymbols(decompressSync(buf), undefined, crcs);
+  return readModuleSymbols(buf, ensure, crcs);
+}
+
+/**
+ * Reads one module file; a compressed one is decoded off this thread (the libuv pool for xz and gzip),
+ * so several decode at once while this thread reads the symbols of the ones done.
+ */
+export async function readModuleFile(path: string, crcs = true): Promise<ModuleSymbols> {
+  const head = Buffer.alloc(6);
+  const fd = openSync(path, 'r');
+  try {
+    readAt(fd, head, 0, 6);
+  } finally {
+    closeSync(fd);
+  }
+  if (!detectCompression(head)) return readModuleFileSync(path, crcs);
+  return readModuleSymbols(await decompress(await readFile(path)), undefined, crcs);
+}
