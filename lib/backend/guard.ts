@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { HeadGuard, PathOutcome } from './types.js';
 
 /** The native addon's limit, kept the same here so every backend accepts the same guards. */
-export const MAX_GUARD_HEAD = 16;
+const MAX_GUARD_HEAD = 16;
 
 /** How many bytes the guard needs (its longest prefix); throws like the addon on a bad guard. */
 export function guardLength(guard: HeadGuard): number {
@@ -19,7 +19,7 @@ export function guardLength(guard: HeadGuard): number {
   return n;
 }
 
-export function guardMatches(guard: HeadGuard, head: Uint8Array): boolean {
+function guardMatches(guard: HeadGuard, head: Uint8Array): boolean {
   return guard.some((p) => p.byteLength <= head.byteLength && p.every((b, i) => head[i] === b));
 }
 
