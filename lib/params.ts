@@ -176,6 +176,31 @@ export function parseParams(str: string): ParsedParam[] {
 }
 
 /**
+ * A parameter string in which a name given again replaces its earlier token, as the kernel's later
+ * value would (modprobe.d `options` lines, then the caller's): what loadModule accepts, since it
+ * refuses a repeated name. Returned unchanged when no name repeats; else the tokens kept, as written,
+ * joined by single spaces.
+ */
+export function overrideParams(str: string): string {
+  let args = toBytes(str);
+  let k = 0;
+  while (k < args.length && isKernelSpace(args.charCodeAt(k))) k++;
+  args = args.slice(k);
+  const tokens: Array<{ key: string; raw: string }> = [];
+  while (args.length > 0) {
+    const { param, value, rest } = nextArg(args);
+    let end = args.length - rest.length;
+    while (end > 0 && isKernelSpace(args.charCodeAt(end - 1))) end--;
+    tokens.push({ key: value === null && param === '--' ? '' : normalizeParamName(param), raw: args.slice(0, end) });
+    args = rest;
+  }
+  const last = new Map<string, number>();
+  tokens.forEach((t, i) => t.key !== '' && last.set(t.key, i));
+  if (last.size === tokens.filter((t) => t.key !== '').length) return str;
+  return fromBytes(tokens.filter((t, i) => t.key === '' || last.get(t.key) === i).map((t) => t.raw).join(' '));
+}
+
+/**
  * Validates a caller-built parameter string and returns it unchanged: the same rules as encodeParams
  * (names, duplicates, no NUL), balanced quotes, and no bare `--` (the kernel would silently ignore
  * everything after it).

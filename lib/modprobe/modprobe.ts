@@ -3,6 +3,7 @@
 // for a single call.
 import { release as osRelease } from 'node:os';
 import type { Kernmod } from '../kernmod.js';
+import { encodeParams } from '../params.js';
 import type { ModprobeConfig } from './config.js';
 import { DEFAULT_CMDLINE_PATH, DEFAULT_CONFIG_PATHS, loadConfig, loadConfigSync } from './config-files.js';
 import { formatConfig, formatPlan } from './format.js';
@@ -104,7 +105,8 @@ export class Modprobe {
 
   /** Loads a module with its dependencies and softdeps, independent ones concurrently. */
   async probe(nameOrAlias: string, opts: ProbeOptions): Promise<ProbeResult> {
-    const plan = this.resolve(nameOrAlias, opts);
+    // The caller's parameters are checked on every path, install commands included, before any step.
+    const plan = this.resolve(nameOrAlias, opts.params === undefined ? opts : { ...opts, params: encodeParams(opts.params) });
     return executePlan(plan, { ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}), ...opts });
   }
 

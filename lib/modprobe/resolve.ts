@@ -11,13 +11,14 @@
 //           but a dependency reached twice is listed twice (kmod does that; the second finds it loaded).
 //  blacklist: applies to a module reached through an alias, or to any module with `useBlacklist` (-b).
 //  options: every `options` line for the module's name (or the alias it was found by), then the
-//           caller's options for the module asked for only.
+//           caller's options for the module asked for only; a name given again replaces its earlier
+//           value (kmod passes both and the kernel keeps the later; loadModule refuses a repeat).
 //  install: a module with an `install` line runs the command instead of being loaded, unless it has
 //           softdeps (kmod ignores the command then) or `ignoreInstall` (-i) for the module asked for.
 import { existsSync } from 'node:fs';
 import { KernmodError } from '../errors.js';
 import { moduleState } from '../linux/state.js';
-import { encodeParams, type ParamsInput } from '../params.js';
+import { encodeParams, overrideParams, type ParamsInput } from '../params.js';
 import { fnmatch } from './fnmatch.js';
 import type { ModprobeConfig } from './config.js';
 import type { ModuleDirectory } from './moddir.js';
@@ -84,7 +85,8 @@ export interface Plan {
 export interface ResolveOptions {
   /**
    * Options for the module asked for, after the configured ones (modprobe's `NAME PARAMS...`): a
-   * string or an object, checked by the rules loadModule applies (lib/params.ts) before anything runs.
+   * string or an object, as loadModule takes them; probe() checks them by loadModule's rules
+   * (lib/params.ts) before anything runs.
    */
   params?: ParamsInput;
   /** Do not look at the running kernel: plan every step (kmod's --show-depends). Default false. */
@@ -419,7 +421,7 @@ export class Resolver {
         for (const q of postOf.get(m) ?? []) if (seen.has(q.name)) after.add(q.name);
         if (barrier !== undefined) after.add(barrier);
       }
-      const params = concatOptions(this.optionsOf(m), m === target ? opts.params : undefined);
+      const params = overrideParams(concatOptions(this.optionsOf(m), m === target ? opts.params : undefined));
       const role: PlanStep['role'] = m === target ? 'target' : m.required ? 'dependency' : 'softdep';
       const step: PlanStep = { module: m.name, action: 'insmod', params, role, required: m.required, after: [...after] };
       const state = opts.ignoreLoaded ? undefined : this.inKernel(m, opts.sysRoot);
@@ -453,8 +455,9 @@ export class Resolver {
    * matches, as modprobe's "Module NAME not found in directory DIR".
    */
   resolve(query: string, opts: ResolveOptions = {}): Plan {
-    // The caller's parameters are checked on every path, install commands included.
-    const params = opts.params === undefined ? undefined : encodeParams(opts.params);
+    // An object is encoded (and so checked); a string is planned as written, as kmod's -D shows it.
+    // probe() checks a string before it plans (modprobe.ts), so nothing unchecked is ever run.
+    const params = opts.params === undefined || typeof opts.params === 'string' ? opts.params : encodeParams(opts.params);
     this.pool = new Map();
     let targets: Mod[];
     if (isPathQuery(query)) {

@@ -160,6 +160,15 @@ describe('kernmod modprobe', () => {
     expect(m.err).not.toMatch(/\n\s+at /);
   });
 
+  it('bad PARAMS are one FATAL line with nothing loaded; -D still shows them as kmod would pass them', async () => {
+    const s = setup();
+    const r = await s.run('t', 'a$(touch', 'x)');
+    expect(r).toMatchObject({ status: 1, out: '' });
+    expect(r.err).toMatch(/^modprobe: FATAL: invalid parameter name "a\$\(touch"/);
+    expect(s.kernel.calls).toEqual([]);
+    expect((await s.run('-D', 't', "baz='x y'")).out).toBe(`insmod ${s.dir}/kernel/a.ko \ninsmod ${s.dir}/kernel/t.ko baz='x y'\n`);
+  });
+
   it("joins PARAMS as kmod's options_from_array does", () => {
     expect(joinModprobeParams([])).toBeUndefined();
     expect(joinModprobeParams(['a=1', 'b=x y', 'c="q r"', "d='s t'", 'flag', 'e=tab\there'])).toBe('a=1 b="x y" c="q r" d=\'s t\' flag e=tab\there');

@@ -218,6 +218,15 @@ describe('probe (fake kernel simulation)', () => {
     expect(s.mp.resolve('t', { params: { b: 2 }, ignoreLoaded: true }).modules[0]!.steps.at(-1)!.params).toBe('a=1 b=2');
   });
 
+  it("the caller's option replaces a configured one of the same name (the kernel's later value would win)", async () => {
+    const s = setup({ conf: 'options t a=1 keep=2 b-c=3\noptions t a=4\n' });
+    const r = await s.mp.probe('t', { kernmod: s.km, params: { a: 9, b_c: 'x y' } });
+    expect(r.ok).toBe(true);
+    expect(s.kernel.modules.get('t')?.params).toBe('keep=2 a=9 b_c="x y"');
+    // Without the caller's, the configured ones as kmod joins them, the later line's value kept.
+    expect(s.mp.resolve('t', { ignoreLoaded: true }).modules[0]!.steps.at(-1)!.params).toBe('keep=2 b-c=3 a=4');
+  });
+
   it('dry run: the plan\'s steps, nothing loaded; blacklisted aliases do nothing', async () => {
     const s = setup({ conf: 'blacklist t\n' });
     const r = await s.mp.probe('t', { kernmod: s.km, dryRun: true });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeParams, nextArg, parseParams, validateParamString } from '../../lib/params.js';
+import { encodeParams, nextArg, overrideParams, parseParams, validateParamString } from '../../lib/params.js';
 
 const invalid = { code: 'ERR_KERNMOD_INVALID_PARAMS', phase: 'validate' };
 
@@ -99,6 +99,17 @@ describe('validateParamString', () => {
     ['a=\0', /NUL/],
   ])('rejects %j', (s, message) => {
     expect(() => validateParamString(s)).toThrow(message);
+  });
+});
+
+describe('overrideParams', () => {
+  it('keeps the last token of each name (- and _ alike), as written; unchanged without a repeat', () => {
+    expect(overrideParams('a=1 b="x y" a-b=2 a=3 a_b')).toBe('b="x y" a=3 a_b');
+    expect(overrideParams('  a=1\tb=2 ')).toBe('  a=1\tb=2 ');
+    expect(overrideParams('c=2 ')).toBe('c=2 ');
+    expect(overrideParams('')).toBe('');
+    expect(overrideParams('"a=x y" a=ü')).toBe('a=ü');
+    expect(overrideParams('a=1 -- a=2')).toBe('-- a=2');
   });
 });
 
