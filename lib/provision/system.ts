@@ -5,6 +5,8 @@ import type { Kernmod } from '../kernmod.js';
 import { getParameters, setParameter, type ParameterInfo } from '../linux/parameters.js';
 import { isLoaded } from '../linux/state.js';
 import { Modprobe, type ModprobeOptions } from '../modprobe/modprobe.js';
+import { encodeParams, normalizeParamName, parseParams } from '../params.js';
+import { sameValue } from './plan.js';
 
 export interface ProvisionSystem {
   /** In the module directory ('module'), built in ('builtin'), or unknown. */
@@ -47,7 +49,10 @@ export function runningSystem(opts: SystemOptions): ProvisionSystem {
       }
     },
     async load(module, params) {
-      const r = await (await modprobe()).probe(module, { kernmod: kernmod(), params });
+      // The configuration read afresh: the options file ensure() has just written applies, as at boot.
+      const fresh = await Modprobe.open(opts);
+      const extra = paramsBeyondConfig(params, configuredOptions(fresh, module));
+      const r = await fresh.probe(module, { kernmod: kernmod(), params: extra });
       if (!r.ok) throw r.error;
     },
     async unload(module) {
@@ -56,4 +61,26 @@ export function runningSystem(opts: SystemOptions): ProvisionSystem {
     },
     setParameter: (module, param, value) => setParameter(module, param, value, psys),
   };
+}
+
+/** The options modprobe.d gives the module (what a plain `modprobe NAME` would pass). */
+function configuredOptions(mp: Modprobe, module: string): string {
+  const plan = mp.resolve(module, { ignoreLoaded: true });
+  const target = plan.modules.flatMap((m) => m.steps).find((s) => s.module === module && s.role === 'target');
+  return target?.params ?? '';
+}
+
+/**
+ * The spec's params that modprobe.d does not already give with the same value: probe() passes the
+ * configured options first and then these, and a name repeated with the same value is just noise
+ * (loadModule refuses a repeat). A name that modprobe.d gives another value is passed: the spec's value
+ * comes later, and the later one is what the module gets.
+ */
+export function paramsBeyondConfig(params: string, configured: string): string {
+  const fromConfig = new Map(parseParams(configured).map((p) => [normalizeParamName(p.name), p.value ?? 'Y']));
+  const extra = parseParams(params).filter((p) => {
+    const have = fromConfig.get(normalizeParamName(p.name));
+    return have === undefined || !sameValue(p.value ?? 'Y', have);
+  });
+  return encodeParams(extra.map((p) => [p.name, p.value ?? 'Y'] as const));
 }

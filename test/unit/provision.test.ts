@@ -464,3 +464,48 @@ describe('kernmod apply through the command table', () => {
     expect(readFileSync(join(root, 'etc/modprobe.d/loop.conf'), 'utf8')).toBe(`${MARKER}\noptions loop max_loop=8\n`);
   });
 });
+
+describe('ensure() through kernmod modprobe, on the FAKE kernel (a simulation of the syscalls)', async () => {
+  const { createFakeBackend, FakeKernel } = await import('../../lib/backend/fake.js');
+  const { bind } = await import('../../lib/kernmod.js');
+  const { runningSystem } = await import('../../lib/provision/system.js');
+  const { tempDir, withSysfs, writeTree } = await import('./modprobe-helpers.js');
+
+  function setup() {
+    const root = tempDir('provision');
+    const dirname = writeTree(join(root, 'lib/modules/1.0-test'), { modules: { loop: {}, vlan: { deps: ['garp'] }, garp: {} } });
+    const configDir = join(root, 'etc/modprobe.d');
+    const loadDir = join(root, 'etc/modules-load.d');
+    mkdirSync(configDir, { recursive: true });
+    const kernel = new FakeKernel();
+    const km = withSysfs(bind(createFakeBackend(kernel)), kernel, root);
+    const open = () => runningSystem({ kernmod: km, dirname, config: [configDir], cmdline: false, sysRoot: root });
+    return { root, kernel, system: open(), open, configDir, loadDir };
+  }
+  const loads = (k: InstanceType<typeof FakeKernel>) => k.calls.filter((c) => c.syscall !== 'delete_module' && c.ret === 0).map((c) => `${c.name} ${c.params}`.trim());
+
+  it('installed with params: the options it persisted are given to the load once, not twice', async () => {
+    const { kernel, system, open, configDir, loadDir } = setup();
+    const r = await ensure({ loop: { state: 'installed', params: { max_loop: 6 } }, vlan: 'loaded' }, { system, loadDir, configDir });
+    expect(r.error).toBeUndefined();
+    expect(r.ok).toBe(true);
+    expect(loads(kernel)).toEqual(['loop max_loop=6', 'garp', 'vlan']);
+    // A reload after a change of a read-only value: the new options file, and the value once.
+    kernel.calls.length = 0;
+    const again = await ensure({ loop: { state: 'installed', params: { max_loop: 4 }, reload: true } }, {
+      system: { ...open(), parameters: async () => ({ max_loop: { value: '6', writable: false } }) },
+      loadDir,
+      configDir,
+    });
+    expect(again.error).toBeUndefined();
+    expect(loads(kernel)).toEqual(['loop max_loop=4']);
+  });
+
+  it("a value someone else's modprobe.d file already gives is passed once", async () => {
+    const { kernel, system, configDir, loadDir } = setup();
+    writeFileSync(join(configDir, 'admin.conf'), 'options loop max_loop=2\n');
+    const same = await ensure({ loop: { state: 'loaded', params: { max_loop: 2 } } }, { system, loadDir, configDir });
+    expect(same.error).toBeUndefined();
+    expect(loads(kernel)).toEqual(['loop max_loop=2']);
+  });
+});
