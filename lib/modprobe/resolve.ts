@@ -16,7 +16,7 @@
 //  install: a module with an `install` line runs the command instead of being loaded, unless it has
 //           softdeps (kmod ignores the command then) or `ignoreInstall` (-i) for the module asked for.
 import { existsSync } from 'node:fs';
-import { KernmodError } from '../errors.js';
+import { invalidInput, KernmodError } from '../errors.js';
 import { moduleState } from '../linux/state.js';
 import { encodeParams, overrideParams, type ParamsInput } from '../params.js';
 import { fnmatch } from './fnmatch.js';
@@ -328,6 +328,7 @@ export class Resolver {
 
   /** The modules a name or alias stands for, in the order modprobe probes them ([] if none). */
   lookup(query: string): LookupResult[] {
+    checkQuery(query);
     if (isPathQuery(query)) return [{ module: modnameFromPath(query), source: 'path' }];
     return this.lookupAlias(query) ?? [];
   }
@@ -338,6 +339,7 @@ export class Resolver {
    * undefined rather than [], since modinfo reports the two differently.
    */
   lookupAlias(query: string): LookupResult[] | undefined {
+    checkQuery(query);
     this.pool = new Map();
     return this.lookupMods(query)?.map(toLookupResult);
   }
@@ -349,6 +351,7 @@ export class Resolver {
    * module found, or undefined.
    */
   lookupName(name: string): LookupResult | undefined {
+    checkQuery(name);
     this.pool = new Map();
     const n = normalizeModname(name);
     const first = (this.fromModulesDep(n) ?? this.fromBuiltins(n))[0];
@@ -457,6 +460,7 @@ export class Resolver {
   resolve(query: string, opts: ResolveOptions = {}): Plan {
     // An object is encoded (and so checked); a string is planned as written, as kmod's -D shows it.
     // probe() checks a string before it plans (modprobe.ts), so nothing unchecked is ever run.
+    checkQuery(query);
     const params = opts.params === undefined || typeof opts.params === 'string' ? opts.params : encodeParams(opts.params);
     this.pool = new Map();
     let targets: Mod[];
@@ -477,6 +481,7 @@ export class Resolver {
 
   /** For `modprobe -r`: the lookup, then each module's softdeps, remove command and dependencies. */
   removalInfo(query: string): RemovalInfo[] | undefined {
+    checkQuery(query);
     this.pool = new Map();
     const found = isPathQuery(query) ? [{ mod: this.fromPath(absolutePath(query)) }] : this.lookupMods(query);
     if (!found || found.length === 0) return undefined;
@@ -525,6 +530,15 @@ export function concatOptions(config: string | undefined, extra: string | undefi
   if (!config && !extra) return '';
   if (config === undefined || config === '') return extra ?? '';
   return `${config} ${extra ?? ''}`;
+}
+
+/**
+ * A name, alias or path to look up: a string without NUL (kmod's C strings cannot hold one; here it
+ * would reach a path, an environment variable or a file name cut short).
+ */
+function checkQuery(query: unknown): asserts query is string {
+  if (typeof query !== 'string') throw invalidInput('ERR_KERNMOD_INVALID_NAME', `a module name or alias must be a string, got ${query === null ? 'null' : typeof query}`);
+  if (query.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name or alias ${JSON.stringify(query)} contains NUL`, { module: query });
 }
 
 /** modprobe (kmod v31+) treats an argument starting with `/` or `./` as a file. */

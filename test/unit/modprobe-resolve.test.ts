@@ -122,6 +122,18 @@ describe('resolve: lookup', () => {
     expect(() => mp.resolve('nope')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_NOT_FOUND', message: expect.stringMatching(/^Module nope not found in directory .*\/lib\/modules\/1\.0-test$/) }));
   });
 
+  it('a query that is not a string, or holds NUL, is ERR_KERNMOD_INVALID_NAME on every entry point', async () => {
+    const { mp } = setup();
+    const invalid = expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_INVALID_NAME' });
+    for (const q of ['t\0x', '/tmp/x\0.ko', undefined, 42, null] as unknown as string[]) {
+      expect(() => mp.lookup(q)).toThrow(invalid);
+      expect(() => mp.lookupAlias(q)).toThrow(invalid);
+      expect(() => mp.lookupName(q)).toThrow(invalid);
+      expect(() => mp.resolve(q)).toThrow(invalid);
+      await expect(mp.remove(q, { kernmod: {} as never })).rejects.toThrow(invalid);
+    }
+  });
+
   it("modinfo's lookups: no paths, an invalid alias apart from a missing one, and -m by name only", () => {
     const { mp } = setup({ conf: 'alias my-t t\n' });
     expect(mp.lookupAlias('thing-t')).toEqual([{ module: 't', alias: 'thing_t', source: 'modules.alias' }]);
