@@ -42,7 +42,9 @@ namespace {
 // Each reads its argument with as few Node-API calls as it can (the read itself reports a wrong type),
 // because under emulation every call between two system calls shows (README, Benchmarks).
 
-napi_value Arg(const Napi::CallbackInfo& info, size_t i) { return i < info.Length() ? static_cast<napi_value>(info[i]) : nullptr; }
+napi_value Arg(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() ? static_cast<napi_value>(info[i]) : nullptr;
+}
 
 std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   napi_env env = info.Env();
@@ -97,8 +99,8 @@ bool TypedArrayBytes(napi_env env, napi_value v, Bytes& out) {
   // Element sizes in napi_typedarray_type order; a kind newer than this table asks node-addon-api.
   static constexpr size_t kElementSize[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
   auto kind = static_cast<size_t>(type);
-  size_t bytes = kind < sizeof kElementSize / sizeof kElementSize[0] ? length * kElementSize[kind]
-                                                                     : Napi::TypedArray(env, v).ByteLength();
+  size_t bytes =
+      kind < sizeof kElementSize / sizeof kElementSize[0] ? length * kElementSize[kind] : Napi::TypedArray(env, v).ByteLength();
   out = {data, bytes};
   return true;
 }
@@ -206,9 +208,9 @@ class SyscallThread;
 struct CallState {
   napi_env env = nullptr;
   uv_loop_t* loop = nullptr;
-  napi_ref resource = nullptr;           // the async resource the calls complete in
-  napi_async_context context = nullptr;  // ... and its context
-  size_t pending = 0;                    // queued, not yet completed (main thread only)
+  napi_ref resource = nullptr;                      // the async resource the calls complete in
+  napi_async_context context = nullptr;             // ... and its context
+  size_t pending = 0;                               // queued, not yet completed (main thread only)
   napi_async_cleanup_hook_handle ending = nullptr;  // set once the environment has begun to end
   std::shared_ptr<CallState>* hookRef = nullptr;    // the hook's share of this state
   std::unique_ptr<SyscallThread> thread;            // started on the first async call
@@ -362,9 +364,9 @@ class SyscallThread {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> spinHits_{0};
   std::atomic<int> poolCalls_{0};
-  bool busy_ = false;       // main thread only: a call was given and has not been taken back
-  SpinPolicy policy_;       // thread only
-  int64_t doneAtNs_ = 0;    // thread only: when the last call finished
+  bool busy_ = false;     // main thread only: a call was given and has not been taken back
+  SpinPolicy policy_;     // thread only
+  int64_t doneAtNs_ = 0;  // thread only: when the last call finished
 };
 
 class Call {
@@ -610,9 +612,7 @@ class FinitModulePathCall : public Call {
       : path_(std::move(path)), params_(std::move(params)), flags_(flags), guard_(std::move(guard)) {}
 
  protected:
-  void Run() override {
-    result_ = FinitModulePath(path_, params_, flags_, guard_ ? &*guard_ : nullptr);
-  }
+  void Run() override { result_ = FinitModulePath(path_, params_, flags_, guard_ ? &*guard_ : nullptr); }
   Napi::Value Value(Napi::Env env) override;
 
  private:
@@ -699,8 +699,8 @@ Napi::Value StatValue(Napi::Env env, const sys::StatResult& r) {
   auto arr = Napi::Array::New(env, 3);
   arr.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(r.ret)));
   arr.Set(uint32_t{1}, Napi::Number::New(env, r.command));
-  arr.Set(uint32_t{2}, r.length == 0 ? Napi::Buffer<uint8_t>::New(env, 0)
-                                     : Napi::Buffer<uint8_t>::Copy(env, r.data.get(), r.length));
+  arr.Set(uint32_t{2},
+          r.length == 0 ? Napi::Buffer<uint8_t>::New(env, 0) : Napi::Buffer<uint8_t>::Copy(env, r.data.get(), r.length));
   return arr;
 }
 
@@ -748,8 +748,7 @@ Napi::Value FinitModuleImageSync(const Napi::CallbackInfo& info) {
 
 Napi::Value FinitModuleAsync(const Napi::CallbackInfo& info) {
   auto fd = static_cast<int>(IntArg(info, 0, "fd"));
-  return Queue<FinitModuleFdCall>(info.Env(), fd, StringArg(info, 1, "params"),
-                                    static_cast<int>(IntArg(info, 2, "flags")));
+  return Queue<FinitModuleFdCall>(info.Env(), fd, StringArg(info, 1, "params"), static_cast<int>(IntArg(info, 2, "flags")));
 }
 
 Napi::Value FinitModuleSync(const Napi::CallbackInfo& info) {
@@ -833,7 +832,7 @@ Napi::Value CallStats(const Napi::CallbackInfo& info) {
   out.Set("thread", Napi::Number::New(env, static_cast<double>(state->onThread)));
   out.Set("pool", Napi::Number::New(env, static_cast<double>(state->onPool)));
   out.Set("spinHits", Napi::Number::New(env, state->thread ? static_cast<double>(state->thread->spinHits()) : 0));
- out.Set("spinCapUs", Napi::Number::New(env, static_cast<double>(SpinCapNs() / 1000)));
+  out.Set("spinCapUs", Napi::Number::New(env, static_cast<double>(SpinCapNs() / 1000)));
   out.Set("live", Napi::Number::New(env, static_cast<double>(Call::live.load(std::memory_order_relaxed))));
   return out;
 }

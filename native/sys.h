@@ -33,7 +33,7 @@ struct HeadGuard {
   std::vector<std::string> prefixes;
   size_t length = 0;  // bytes to read: the longest prefix
   unsigned char head[kMaxGuardHead] = {};
-  size_t got = 0;     // bytes actually read (short at end of file)
+  size_t got = 0;  // bytes actually read (short at end of file)
 
   bool Matches() const {
     for (const auto& p : prefixes) {
@@ -80,8 +80,8 @@ struct FreeDeleter {
 };
 
 struct StatResult {
-  int64_t ret = 0;   // 0, or -errno of the command below
-  int command = 4;   // 4: MODCTL_STAT (NetBSD 9.0+); 2: the old MODCTL_STAT (5.0-8.x) / MODCTL_OSTAT
+  int64_t ret = 0;                             // 0, or -errno of the command below
+  int command = 4;                             // 4: MODCTL_STAT (NetBSD 9.0+); 2: the old MODCTL_STAT (5.0-8.x) / MODCTL_OSTAT
   std::unique_ptr<uint8_t, FreeDeleter> data;  // the answer, exactly `length` bytes (the reported iov_len)
   size_t length = 0;
 };

@@ -66,7 +66,7 @@ constexpr int kCmdLoad = 0;
 constexpr int kCmdUnload = 1;
 constexpr int kCmdOldStat = 2;  // MODCTL_STAT on 5.0-8.x, MODCTL_OSTAT on 9.0+
 constexpr int kCmdExists = 3;
-constexpr int kCmdStat = 4;     // MODCTL_STAT on 9.0+
+constexpr int kCmdStat = 4;  // MODCTL_STAT on 9.0+
 
 static_assert(MODCTL_LOAD == kCmdLoad && MODCTL_UNLOAD == kCmdUnload, "modctl command numbers");
 static_assert(MODCTL_LOAD_FORCE == 0x1 && MODCTL_NO_PROP == 0x2, "modctl_load_t flags");
@@ -102,9 +102,7 @@ int64_t ModctlUnload(const char* name) {
   return Result(modctl(kCmdUnload, const_cast<char*>(name)));
 }
 
-int64_t ModctlExists(int which) {
-  return Result(modctl(kCmdExists, reinterpret_cast<void*>(static_cast<uintptr_t>(which))));
-}
+int64_t ModctlExists(int which) { return Result(modctl(kCmdExists, reinterpret_cast<void*>(static_cast<uintptr_t>(which)))); }
 
 StatResult ModctlStat() {
   StatResult r;

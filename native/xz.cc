@@ -232,7 +232,8 @@ constexpr double kNotPlainXz = -4099;
 
 class ReadDecodeBatch : public Napi::AsyncWorker {
  public:
-  ReadDecodeBatch(Napi::Env env, std::vector<std::string> paths, Napi::TypedArray input, Napi::TypedArray output, Napi::TypedArray results)
+  ReadDecodeBatch(Napi::Env env, std::vector<std::string> paths, Napi::TypedArray input, Napi::TypedArray output,
+                  Napi::TypedArray results)
       : Napi::AsyncWorker(env, "kernmod:xz-batch"),
         deferred_(Napi::Promise::Deferred::New(env)),
         paths_(std::move(paths)),
@@ -296,11 +297,13 @@ class ReadDecodeBatch : public Napi::AsyncWorker {
 Napi::Value ReadDecodeBatchCall(const Napi::CallbackInfo& info) {
   if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsTypedArray() || !info[2].IsTypedArray() || !info[3].IsTypedArray() ||
       info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    throw Napi::TypeError::New(info.Env(), "expected (string[] paths, Uint8Array input, Uint8Array output, Float64Array results)");
+    throw Napi::TypeError::New(info.Env(),
+                               "expected (string[] paths, Uint8Array input, Uint8Array output, Float64Array results)");
   }
   auto list = info[0].As<Napi::Array>();
   auto results = info[3].As<Napi::TypedArray>();
-  if (results.ElementLength() < 4 * static_cast<size_t>(list.Length())) throw Napi::RangeError::New(info.Env(), "results: 4 numbers per path needed");
+  if (results.ElementLength() < 4 * static_cast<size_t>(list.Length()))
+    throw Napi::RangeError::New(info.Env(), "results: 4 numbers per path needed");
   std::vector<std::string> paths;
   paths.reserve(list.Length());
   for (uint32_t i = 0; i < list.Length(); i++) {
@@ -308,7 +311,8 @@ Napi::Value ReadDecodeBatchCall(const Napi::CallbackInfo& info) {
     if (!v.IsString()) throw Napi::TypeError::New(info.Env(), "paths: expected strings");
     paths.push_back(v.As<Napi::String>().Utf8Value());
   }
-  auto* w = new ReadDecodeBatch(info.Env(), std::move(paths), info[1].As<Napi::TypedArray>(), info[2].As<Napi::TypedArray>(), results);
+  auto* w =
+      new ReadDecodeBatch(info.Env(), std::move(paths), info[1].As<Napi::TypedArray>(), info[2].As<Napi::TypedArray>(), results);
   auto p = w->Promise();
   w->Queue();
   return p;

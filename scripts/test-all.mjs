@@ -32,6 +32,19 @@ try {
 }
 if (unit.status !== 0 && failed === 0) failed += 1;
 
+// 1b. the native addons under ASan + UBSan, and native/'s formatting (scripts/test-sanitizers.mjs)
+const sanitizers = spawnSync(process.execPath, [join(root, 'scripts/test-sanitizers.mjs')], { cwd: root, stdio: ['inherit', 'pipe', 'inherit'], encoding: 'utf8' });
+process.stdout.write(sanitizers.stdout ?? '');
+const sanitizersLine = /^(\d+) passed, (\d+) failed$/m.exec(sanitizers.stdout ?? '');
+if (sanitizersLine) {
+  passed += Number(sanitizersLine[1]);
+  failed += Number(sanitizersLine[2]);
+}
+if (!sanitizersLine || (sanitizers.status !== 0 && Number(sanitizersLine[2]) === 0)) {
+  console.log(`sanitizers: the run did not finish cleanly (exit ${sanitizers.status ?? sanitizers.signal})`);
+  failed += 1;
+}
+
 // 2. kernel suite (qemu guests)
 // Streamed as it runs (a boot takes seconds, a phase about a minute), and kept to find its summary line.
 const kernel = await new Promise((resolve) => {

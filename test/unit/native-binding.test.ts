@@ -126,7 +126,7 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
   // queue while its buffer is detached: moved to a clone and zeroed, or moved and freed. On this host the
   // kernel answers ENOSYS without reading, so only the sanitizer build (scripts/test-sanitizers.mjs),
   // whose addon reads the image first as the kernel's copy would, sees a use after free here.
-  it('keep the image a call was given though the caller detaches its buffer while the call waits', () => {
+  it('keep the image a call was given though the caller detaches its buffer while the call waits', { timeout: 60_000 }, () => {
     const script = `
       ${requireLine('kernmod', 'b')}
       const { closeSync, mkdtempSync, openSync, rmSync, constants } = require('node:fs');
@@ -178,7 +178,7 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
     expect(JSON.parse(r.stdout)).toEqual(want);
   });
 
-  it('survive a worker thread that is terminated or exits with calls in flight', async () => {
+  it('survive a worker thread that is terminated or exits with calls in flight', { timeout: 60_000 }, async () => {
     // The worker loads the addon itself (its own environment) and keeps the pool busy.
     const source = `
       ${requireLine('kernmod', 'b')}
@@ -198,7 +198,7 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
     expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS);
   });
 
-  it('hold a terminated worker thread open until its call in flight (blocked in open) has landed, then free it', async () => {
+  it('hold a terminated worker thread open until its call in flight (blocked in open) has landed, then free it', { timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-fifo-'));
     try {
       const fifo = join(dir, 'fifo');
@@ -337,7 +337,7 @@ describe.skipIf(hostHasModules)('native syscall thread', () => {
     if (availableParallelism() < 2) expect(spread).toBe(0);
   });
 
-  it('lets a process end as soon as its last call has landed (the idle thread keeps nothing alive)', () => {
+  it('lets a process end as soon as its last call has landed (the idle thread keeps nothing alive)', { timeout: 60_000 }, () => {
     const r = spawnSync(
       process.execPath,
       ['-e', `${requireLine('kernmod', 'b')} b.deleteModule('kernmod_x', 2048).then((r) => process.stdout.write(String(r)));`],
