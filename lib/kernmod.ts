@@ -135,7 +135,7 @@ function attach(err: unknown, captured: KmsgCaptured, module: string | undefined
     return err;
   }
   e.kernelLog = fields.kernelLog;
-  const hint = hintFromKernelLog(err.code, fields.kernelLog, module ?? err.module, owners);
+  const hint = hintFromKernelLog(err.code, fields.kernelLog, module ?? err.module, owners, err.hint);
   if (hint !== undefined) e.hint = hint;
   return err;
 }

@@ -59,17 +59,18 @@ export function unknownSymbols(records: readonly KernelLogEntry[]): string[] {
 
 function symbolHint(module: string, symbols: string[], owners: SymbolOwners | undefined): string {
   const exporters = owners ? unique(symbols.flatMap((s) => owners(s))).filter((m) => m !== module) : [];
-  const what = `the kernel does not know ${symbols.length === 1 ? 'symbol' : `${symbols.length} symbols`} ${module} needs: ${quoteList(symbols)}`;
-  if (exporters.length === 0) return `${what}; load the module that exports ${symbols.length === 1 ? 'it' : 'them'} first (modules.symbols does not name one)`;
+  const what = `unknown symbol${symbols.length === 1 ? '' : `s (${symbols.length})`} in ${module}: ${quoteList(symbols)}`;
+  if (exporters.length === 0) return `${what}; load the module that exports ${symbols.length === 1 ? 'it' : 'them'} first (modules.symbols names none)`;
   return `${what}, exported by ${quoteList(exporters)}: load ${exporters.length === 1 ? 'it' : 'them'} first, or load ${module} with probe() / kernmod modprobe ${module}, which loads its dependencies`;
 }
 
 /**
  * A hint from a failed call's kernel lines for `code` (the errno name), or undefined when they say
- * nothing more than the errno's own hint. Specific lines first (a missing symbol, a parameter value,
- * a symbol version or vermagic mismatch); else the module's own lines, quoted.
+ * nothing more than the errno's own hint (`errnoHint`). Lines that name the cause replace that hint
+ * (a missing symbol, a parameter value, a symbol version or vermagic mismatch); other lines of the
+ * module — its init's own words, a decompression failure — are quoted before it.
  */
-export function hintFromKernelLog(code: string, records: readonly KernelLogEntry[], module: string | undefined, owners?: SymbolOwners): string | undefined {
+export function hintFromKernelLog(code: string, records: readonly KernelLogEntry[], module: string | undefined, owners?: SymbolOwners, errnoHint?: string): string | undefined {
   if (records.length === 0) return undefined;
   const name = module ?? records.map((r) => /^(\S+): /.exec(r.message)?.[1]).find((n) => n !== undefined) ?? 'the module';
   const symbols = unknownSymbols(records);
@@ -77,8 +78,8 @@ export function hintFromKernelLog(code: string, records: readonly KernelLogEntry
   for (const r of records) {
     const bad = INVALID_PARAMETER.exec(r.message);
     if (bad) {
-      const why = bad[3] === 'too large' ? 'is too large for' : 'is not a valid value for';
-      return `'${bad[2]}' ${why} parameter ${bad[4]} of ${bad[1]} (see modinfo -p ${bad[1]} for its type)`;
+      const what = bad[3] === 'too large' ? 'parameter value too large' : 'invalid parameter value';
+      return `${what}: '${bad[2]}' for parameter ${bad[4]} of ${bad[1]} (see modinfo -p ${bad[1]} for its type)`;
     }
     const unknownParam = UNKNOWN_PARAMETER_ERROR.exec(r.message);
     if (unknownParam) return `${unknownParam[1]} has no parameter ${unknownParam[2]} (see modinfo -p ${unknownParam[1]})`;
@@ -102,7 +103,8 @@ export function hintFromKernelLog(code: string, records: readonly KernelLogEntry
   if (said.length === 0) return undefined;
   const severe = records.filter((r) => kernelWarnings([r]).length === 0 && LEVEL_RANK[r.level] <= LEVEL_RANK.warn).map((r) => r.message);
   const quoted = (severe.length > 0 ? severe : said).slice(-3);
-  return `the kernel log says: ${quoted.map((l) => `"${l}"`).join('; ')}`;
+  const says = `the kernel log says: ${quoted.map((l) => `"${l}"`).join('; ')}`;
+  return errnoHint === undefined ? says : `${says} — ${errnoHint}`;
 }
 
 const LEVEL_RANK: Record<KernelLogEntry['level'], number> = { emerg: 0, alert: 1, crit: 2, err: 3, warn: 4, notice: 5, info: 6, debug: 7 };

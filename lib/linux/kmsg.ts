@@ -10,7 +10,7 @@
 // oldest one left. When /dev/kmsg cannot be opened (not root and
 // kernel.dmesg_restrict=1, no such device), a capture has no records and says why: the call itself
 // is never affected.
-import { closeSync, constants, open, openSync, read, readSync } from 'node:fs';
+import { closeSync, constants, open, openSync, readSync } from 'node:fs';
 
 export type KernelLogLevel = 'emerg' | 'alert' | 'crit' | 'err' | 'warn' | 'notice' | 'info' | 'debug';
 
@@ -77,6 +77,7 @@ export interface KmsgCapture {
 }
 
 const RECORD_BUFFER = 8192; // CONSOLE_EXT_LOG_MAX: a read with a smaller buffer than the record fails
+const READ_BATCH = 64; // records read per turn of the event loop by the async form
 
 function unavailableReason(e: unknown, path: string): string {
   const code = (e as NodeJS.ErrnoException)?.code ?? 'ERROR';
@@ -90,15 +91,13 @@ class KmsgReader {
   private fd: number | undefined;
   private unavailable: string | undefined;
   private opening: Promise<void> | undefined;
-  private readonly syncBuf = Buffer.alloc(RECORD_BUFFER);
-  private readonly asyncBuf = Buffer.alloc(RECORD_BUFFER);
+  private readonly buf = Buffer.alloc(RECORD_BUFFER);
   /** Text after the last newline of a read (only a regular file standing in for /dev/kmsg splits records). */
   private partial = '';
   /** Records kept for open captures, in seq order. */
   private kept: KernelLogEntry[] = [];
   private lastSeq = -1;
   private readonly marks = new Map<object, number>(); // capture -> its mark (seq)
-  private draining: Promise<void> = Promise.resolve();
 
   constructor(private readonly path: string) {}
 
@@ -150,43 +149,40 @@ class KmsgReader {
     }));
   }
 
-  private drainSync(): void {
-    this.openSync();
-    if (this.fd === undefined) return;
+  /** Reads up to `max` records; false once there is nothing more to read now (or the log failed). */
+  private readSome(max: number): boolean {
+    const fd = this.fd;
+    if (fd === undefined) return false;
     try {
-      for (;;) {
+      for (let i = 0; i < max; i++) {
         let n = 0;
         let err: NodeJS.ErrnoException | null = null;
         try {
-          n = readSync(this.fd, this.syncBuf, 0, RECORD_BUFFER, null);
+          n = readSync(fd, this.buf, 0, RECORD_BUFFER, null);
         } catch (e) {
           err = e as NodeJS.ErrnoException;
         }
-        if (this.handle(err, n, this.syncBuf) === 'end') return;
+        if (this.handle(err, n, this.buf) === 'end') return false;
       }
+      return true;
     } catch (e) {
       this.fail(e);
+      return false;
     }
   }
 
-  /** Drains on the thread pool, one read at a time; drains queue behind each other. */
-  private drainAsync(): Promise<void> {
-    const run = async (): Promise<void> => {
-      await this.openAsync();
-      const fd = this.fd;
-      if (fd === undefined) return;
-      try {
-        for (;;) {
-          const [err, n] = await new Promise<[NodeJS.ErrnoException | null, number]>((resolve) => {
-            read(fd, this.asyncBuf, 0, RECORD_BUFFER, null, (e, bytes) => resolve([e, bytes]));
-          });
-          if (this.handle(err, n, this.asyncBuf) === 'end') return;
-        }
-      } catch (e) {
-        this.fail(e);
-      }
-    };
-    return (this.draining = this.draining.then(run));
+  private drainSync(): void {
+    this.openSync();
+    while (this.readSome(Infinity));
+  }
+
+  // The fd is non-blocking, so a read never waits: like libuv's own socket and pipe reads, it runs on
+  // the main thread (a thread-pool round trip per record would cost more than the read). A long
+  // backlog — the whole ring on the first drain — is read in batches, yielding to the event loop
+  // between them.
+  private async drainAsync(): Promise<void> {
+    await this.openAsync();
+    while (this.readSome(READ_BATCH)) await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** A read error other than EAGAIN/EPIPE: the log is unavailable from now on. */

@@ -49,7 +49,7 @@ describe('insmod / rmmod print the kernel lines', () => {
     expect(err.join('')).toBe(
       `insmod: ERROR: could not insert module ${file}: Invalid parameters\n` +
         "  kernel: loop: `abc' invalid for parameter `max_loop'\n" +
-        "insmod: hint: 'abc' is not a valid value for parameter max_loop of loop (see modinfo -p loop for its type)\n",
+        "insmod: hint: invalid parameter value: 'abc' for parameter max_loop of loop (see modinfo -p loop for its type)\n",
     );
   });
 
@@ -133,7 +133,7 @@ describe("probe() and kernmod modprobe carry each step's lines", () => {
       "modprobe: WARNING: kernel: a: loading out-of-tree module taints kernel.\n" +
         "modprobe: ERROR: could not insert 't': Invalid argument\n" +
         "  kernel: t: `abc' invalid for parameter `x'\n" +
-        "modprobe: hint: 'abc' is not a valid value for parameter x of t (see modinfo -p t for its type)\n",
+        "modprobe: hint: invalid parameter value: 'abc' for parameter x of t (see modinfo -p t for its type)\n",
     );
   });
 });

@@ -118,22 +118,22 @@ describe('hintFromKernelLog', () => {
   it('ENOENT + Unknown symbol: names the symbols and, through modules.symbols, the modules that export them', () => {
     expect(unknownSymbols(missing)).toEqual(SYMBOLS_8021Q);
     expect(hintFromKernelLog('ENOENT', missing, '8021q', owners)).toBe(
-      'the kernel does not know 12 symbols 8021q needs: garp_request_join, garp_request_leave, garp_init_applicant, garp_uninit_applicant, garp_register_application and 7 more, exported by garp, mrp: load them first, or load 8021q with probe() / kernmod modprobe 8021q, which loads its dependencies',
+      'unknown symbols (12) in 8021q: garp_request_join, garp_request_leave, garp_init_applicant, garp_uninit_applicant, garp_register_application and 7 more, exported by garp, mrp: load them first, or load 8021q with probe() / kernmod modprobe 8021q, which loads its dependencies',
     );
   });
 
   it('one symbol no module exports', () => {
     expect(hintFromKernelLog('ENOENT', [missing[0]!], '8021q', () => [])).toBe(
-      'the kernel does not know symbol 8021q needs: garp_request_join; load the module that exports it first (modules.symbols does not name one)',
+      'unknown symbol in 8021q: garp_request_join; load the module that exports it first (modules.symbols names none)',
     );
   });
 
   it('EINVAL + invalid for parameter: names the parameter and the value', () => {
     expect(hintFromKernelLog('EINVAL', [entry('err', "loop: `abc' invalid for parameter `max_loop'")], 'loop')).toBe(
-      "'abc' is not a valid value for parameter max_loop of loop (see modinfo -p loop for its type)",
+      "invalid parameter value: 'abc' for parameter max_loop of loop (see modinfo -p loop for its type)",
     );
     expect(hintFromKernelLog('ENOSPC', [entry('err', "kernmod_params: `xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' too large for parameter `p_string'")], 'kernmod_params')).toMatch(
-      /^'x+' is too large for parameter p_string of kernmod_params/,
+      /^parameter value too large: 'x+' for parameter p_string of kernmod_params/,
     );
   });
 
@@ -158,6 +158,13 @@ describe('hintFromKernelLog', () => {
     expect(hintFromKernelLog('ENODEV', [...log, entry('err', 'kernmod_fail: no device')], 'kernmod_fail')).toBe('the kernel log says: "kernmod_fail: no device"');
     expect(hintFromKernelLog('EINVAL', [log[0]!], 'kernmod_fail')).toBeUndefined();
     expect(hintFromKernelLog('EINVAL', [], 'kernmod_fail')).toBeUndefined();
+  });
+
+  it("a quote comes before the errno's own hint, which still says what to do (a decompression failure)", () => {
+    const xzHint = 'the kernel could not decompress the module: an .xz must use CRC32';
+    expect(hintFromKernelLog('EINVAL', [entry('err', 'decompression failed with status 6')], 'kernmod_hello', undefined, xzHint)).toBe(
+      `the kernel log says: "decompression failed with status 6" — ${xzHint}`,
+    );
   });
 });
 
