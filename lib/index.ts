@@ -7,6 +7,9 @@ import { KernmodError } from './errors.js';
 import { bind, type Kernmod } from './kernmod.js';
 import type { LoadOptions, LoadResult, UnloadOptions, UnloadResult } from './kernmod.js';
 import type { ModuleSource } from './linux/load.js';
+import { listModules as linuxListModules, listModulesSync as linuxListModulesSync, type LoadedModule, type StateOptions } from './linux/state.js';
+import type { NetbsdLoadResult, NetbsdModuleInfo, NetbsdUnloadResult } from './netbsd/modctl.js';
+import { platformTopLevel, type NetbsdLoadExtras } from './netbsd/platform.js';
 import {
   probe as probeWith,
   remove as removeWith,
@@ -37,7 +40,7 @@ export type { ModuleParam } from './elf/params.js';
 export type { ModuleVersion } from './elf/versions.js';
 export type { ModuleSignature } from './elf/signature.js';
 export { decompress, decompressSync, detectCompression, setXzDecoder, DEFAULT_MAX_DECOMPRESSED_BYTES, type DecompressOptions, type CompressionFormat, type XzDecoder } from './compress/index.js';
-export { listModules, listModulesSync, getModule, moduleState, isLoaded, type LoadedModule, type StateOptions } from './linux/state.js';
+export { getModule, moduleState, isLoaded, type LoadedModule, type StateOptions } from './linux/state.js';
 export { parseProcModules, type ProcModulesRow } from './linux/procfs.js';
 export { preflight, type PreflightResult } from './linux/doctor.js';
 export { systemFacts, systemChecks, fileChecks, type Check, type CheckStatus, type SystemFacts, type FileFacts } from './linux/preflight.js';
@@ -125,25 +128,40 @@ export const MODULE_NAME_LEN: number = defaultApi?.MODULE_NAME_LEN ?? 0;
 export const O_TRUNC: number = defaultBackend?.flags.O_TRUNC ?? LINUX_DELETE_FLAGS.O_TRUNC;
 export const O_NONBLOCK: number = defaultBackend?.flags.O_NONBLOCK ?? LINUX_DELETE_FLAGS.O_NONBLOCK;
 
-export function loadModule(source: ModuleSource, options?: LoadOptions): Promise<LoadResult> {
+// On NetBSD the same calls go to modctl(2) (lib/netbsd/platform.ts maps the options), so a provisioning
+// script runs unchanged on both; the results are NetBSD's (`syscall: 'modctl'`).
+const netbsdTop = platformTopLevel();
+
+export function loadModule(source: ModuleSource, options?: LoadOptions & NetbsdLoadExtras): Promise<LoadResult | NetbsdLoadResult> {
+  if (netbsdTop) return netbsdTop.loadModule(source, options);
   try {
     return api().loadModule(source, options);
   } catch (e) {
     return Promise.reject(e);
   }
 }
-export function loadModuleSync(source: ModuleSource, options?: Omit<LoadOptions, 'signal'>): LoadResult {
+export function loadModuleSync(source: ModuleSource, options?: Omit<LoadOptions, 'signal'> & NetbsdLoadExtras): LoadResult | NetbsdLoadResult {
+  if (netbsdTop) return netbsdTop.loadModuleSync(source, options);
   return api().loadModuleSync(source, options);
 }
-export function unloadModule(name: string, options?: UnloadOptions): Promise<UnloadResult> {
+export function unloadModule(name: string, options?: UnloadOptions): Promise<UnloadResult | NetbsdUnloadResult> {
+  if (netbsdTop) return netbsdTop.unloadModule(name, options);
   try {
     return api().unloadModule(name, options);
   } catch (e) {
     return Promise.reject(e);
   }
 }
-export function unloadModuleSync(name: string, options?: Omit<UnloadOptions, 'signal'>): UnloadResult {
+export function unloadModuleSync(name: string, options?: Omit<UnloadOptions, 'signal'>): UnloadResult | NetbsdUnloadResult {
+  if (netbsdTop) return netbsdTop.unloadModuleSync(name);
   return api().unloadModuleSync(name, options);
+}
+/** The loaded modules: /proc/modules and sysfs on Linux, MODCTL_STAT on NetBSD. */
+export function listModules(options?: StateOptions): Promise<LoadedModule[] | NetbsdModuleInfo[]> {
+  return netbsdTop ? netbsdTop.listModules() : linuxListModules(options);
+}
+export function listModulesSync(options?: StateOptions): LoadedModule[] | NetbsdModuleInfo[] {
+  return netbsdTop ? netbsdTop.listModulesSync() : linuxListModulesSync(options);
 }
 
 /** modprobe NAME: a module with its dependencies and softdeps (independent ones load concurrently). */

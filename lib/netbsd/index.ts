@@ -1,6 +1,6 @@
 // kernmod's NetBSD side, exposed by the package as a namespace: `import { netbsd } from 'kernmod'`.
-// The same shape as the Linux API (loadModule / unloadModule with *Sync twins, bind, withBackend), so
-// the top-level functions can later dispatch on the platform; plus listModules and moduleSupport.
+// The same shape as the Linux API (loadModule / unloadModule with *Sync twins, bind, withBackend), plus
+// listModules and moduleSupport. On NetBSD the package's top-level functions dispatch here (platform.ts).
 // Importing this module touches nothing: the native backend is created on the first call, and on a
 // non-NetBSD host that call throws ERR_KERNMOD_NO_BACKEND (use withBackend(createFakeNetbsdBackend())).
 import type { NetbsdBackend } from './backend.js';

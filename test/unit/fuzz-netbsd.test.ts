@@ -99,7 +99,7 @@ describe('fuzz: MODCTL_STAT decoder', () => {
         const bytes = Buffer.from(encodeModstat(records, layout, { endian }));
         let input: Uint8Array = bytes;
         if (kind === 1) input = bytes.subarray(0, at % (bytes.length + 1));
-        if (kind === 2 && bytes.length) bytes[at % bytes.length] ^= byte || 1;
+        if (kind === 2 && bytes.length) bytes[at % bytes.length] = bytes[at % bytes.length]! ^ (byte || 1);
         if (kind === 3 && bytes.length >= 4) {
           // the v2 count, or a 32-bit field of some record (ms_reqoffset, ms_refcnt, ...)
           const where = layout === 'v2' && at % 3 === 0 ? 0 : Math.min(bytes.length - 4, (at % Math.max(1, Math.floor(bytes.length / 4))) * 4);

@@ -77,7 +77,7 @@ describe('netbsd.loadModule', () => {
   it('when MODCTL_STAT cannot say, the name guessed from the path is reported as such', async () => {
     const kernel = new FakeNetbsdKernel({ modulePath });
     const backend = createFakeNetbsdBackend(kernel);
-    const failingStat = { ...backend, modctlStat: async () => ({ ret: errno('ENOMEM'), layout: 'v2' as const, bytes: new Uint8Array(0) }), modctlStatSync: () => ({ ret: errno('ENOMEM'), layout: 'v2' as const, bytes: new Uint8Array(0) }) };
+    const failingStat = { ...backend, modctlStat: async () => ({ ret: errno('ENOMEM'), command: 4 as const, layout: 'v2' as const, bytes: new Uint8Array(0) }), modctlStatSync: () => ({ ret: errno('ENOMEM'), command: 4 as const, layout: 'v2' as const, bytes: new Uint8Array(0) }) };
     expect(await bind(failingStat).loadModule(join(dir, 'renamed.kmod'))).toMatchObject({ module: 'renamed', moduleFrom: 'argument' });
   });
 

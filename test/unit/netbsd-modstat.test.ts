@@ -62,7 +62,7 @@ function v1(records: Fields[], le = true): Uint8Array {
 const flags = (raw: number) => ({ mustForce: (raw & 1) !== 0, autoLoaded: (raw & 2) !== 0, raw });
 // A disabled builtin (refcnt -1): the kernel fills ms_flags only for live modules (handle_modctl_stat on
 // 8.x, 9.x and 10.x alike), so whether reloading it needs force is unknown, whatever the bytes hold.
-const builtinFlags = (raw: number) => ({ mustForce: 'unknown', autoLoaded: false, raw });
+const builtinFlags = (raw: number) => ({ mustForce: 'unknown' as const, autoLoaded: false, raw });
 const bad = { code: 'ERR_KERNMOD_BAD_MODSTAT', phase: 'query' };
 
 // pool: byte 0 NUL, "ufs,krpc" at 1, "zlib" at 10.

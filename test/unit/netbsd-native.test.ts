@@ -22,7 +22,7 @@ function gxx(args: string[]) {
   return { status: r.status, stderr: r.stderr };
 }
 
-describe.skipIf(!haveGxx)('native/sys_netbsd.cc, compiled against the <sys/module.h> stub', () => {
+describe.skipIf(!haveGxx)('native/sys_netbsd.cc, compiled against the <sys/module.h> stub', { timeout: 120_000 }, () => {
   it('compiles with -Wall -Wextra -Werror and calls modctl with C linkage', () => {
     const obj = join(out, 'sys_netbsd.o');
     const r = gxx([...base, '-c', 'native/sys_netbsd.cc', '-o', obj]);

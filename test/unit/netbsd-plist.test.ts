@@ -69,7 +69,8 @@ describe('externalizeProps: what modload sends', () => {
   });
 
   it('refuses empty data: proplib writes it as <data/>, which the kernel internalizer always refuses (EINVAL)', () => {
-    for (const props of [{ d: new Uint8Array(0) }, { a: [new Uint8Array(0)] }, { x: { y: new Uint8Array(new ArrayBuffer(8), 8) } }]) {
+    const cases: PropDict[] = [{ d: new Uint8Array(0) }, { a: [new Uint8Array(0)] }, { x: { y: new Uint8Array(new ArrayBuffer(8), 8) } }];
+    for (const props of cases) {
       expect(() => externalizeProps(props)).toThrow(expect.objectContaining({ ...invalid, message: expect.stringMatching(/empty data .*<data\/>.*EINVAL/) }));
     }
     expect(() => internalizeProps(PLIST_HEADER + '<dict>\n\t<key>d</key>\n\t<data/>\n</dict>\n' + PLIST_FOOTER)).toThrow();
