@@ -11,7 +11,7 @@
 // build; when the build cannot run (no compiler, no python, no headers), print one warning and exit 0:
 // kernmod then falls back to its ffi backend at run time, and `kernmod doctor` says why.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,10 @@ const tolerant = process.argv.includes('--tolerant');
 const fromSource = process.argv.includes('--build-from-source') || process.env.npm_config_build_from_source === 'true';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
+
+// npm hides an install script's output, so a failed install build also leaves its reason here, where the
+// addon loader (lib/backend/addon.ts) reads it into its error, and so into `kernmod doctor`.
+const INSTALL_ERROR = join(root, 'build', 'kernmod-install-error.txt');
 
 /** prebuilds/<platform>-<arch>[-<libc>]: the same rule as prebuildTriple() in lib/backend/addon.ts. */
 function prebuildTriple() {
@@ -46,13 +50,18 @@ function usablePrebuilt() {
   }
 }
 
-if (tolerant && !fromSource && usablePrebuilt()) process.exit(0);
+if (tolerant && !fromSource && usablePrebuilt()) {
+  rmSync(INSTALL_ERROR, { force: true });
+  process.exit(0);
+}
 
 function fail(reason) {
   if (tolerant) {
+    mkdirSync(dirname(INSTALL_ERROR), { recursive: true });
+    writeFileSync(INSTALL_ERROR, `${reason}\n`);
     console.warn(
       `kernmod: the native addon was not built (${reason}).\n` +
-        `kernmod: falling back to the ffi backend at run time; run \`npm run build:native\` once a C++ toolchain is installed.`,
+        `kernmod: falling back to the ffi backend at run time; once a C++ toolchain is installed, run \`npm rebuild kernmod --build-from-source\`.`,
     );
     process.exit(0);
   }
@@ -95,3 +104,4 @@ for (const step of ['configure', 'build']) {
     fail(`node-gyp ${step} exited with ${r.status ?? r.signal}${tail ? `: ${tail}` : ''}`);
   }
 }
+rmSync(INSTALL_ERROR, { force: true });

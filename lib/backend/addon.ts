@@ -6,7 +6,7 @@
 // build exists only when it is the one wanted; in a git checkout it is the build of the code in front of
 // you, never a stale prebuild. When both fail, the error names every place tried and why.
 // KERNMOD_NATIVE_DIR=DIR loads from DIR alone (the sanitizer build, scripts/test-sanitizers.mjs).
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +94,13 @@ function find<T>(name: string, root: string, triple: string): LoadedAddon<T> {
     } catch (e) {
       failures.push(`prebuilt (prebuilds/${triple}): ${firstLine(e)}`);
     }
+  }
+  // Why the install did not build it (npm hides install output; scripts/build-native.mjs leaves it here).
+  try {
+    const why = readFileSync(join(root, 'build', 'kernmod-install-error.txt'), 'utf8').trim();
+    if (why) failures.push(`the build at install time failed: ${why}`);
+  } catch {
+    /* no install-time failure recorded */
   }
   throw new Error(`${name}.node could not be loaded: ${failures.join('; ')}`);
 }

@@ -126,9 +126,11 @@ describe('the install script and prebuilt addons', () => {
     expect(r.stderr).toMatch(/the native addon was not built/); // no toolchain on this PATH: it tried
   });
 
-  it('without a prebuilt it tries to build (and warns when it cannot)', () => {
-    const r = run(installCopy(false), ['--tolerant']);
+  it('without a prebuilt it tries to build, warns when it cannot, and leaves the reason for the loader (npm hides the warning)', () => {
+    const dir = installCopy(false);
+    const r = run(dir, ['--tolerant']);
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/the native addon was not built/);
+    expect(r.stderr).toMatch(/the native addon was not built .*\n.*npm rebuild kernmod --build-from-source/);
+    expect(() => loadAddon('kernmod', dir, 'linux-x64-glibc')).toThrow(/; the build at install time failed: (Node's headers|node-gyp)/);
   });
 });
