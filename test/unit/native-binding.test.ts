@@ -284,11 +284,21 @@ describe.skipIf(hostHasModules)('native syscall thread', () => {
     require('node:child_process').spawnSync('mkfifo', [fifo, fifo2]);
     const hits = () => b.callStats().spinHits;
     const pause = () => new Promise((resolve) => setTimeout(resolve, 1));
+    // Opens the FIFO for writing once its reader is in open(2) (ENXIO until then: on a loaded host the
+    // call may not have reached it yet), which lets the reader's open return.
+    const unblock = (f) => {
+      try {
+        closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch (e) {
+        if (e.code !== 'ENXIO') throw e;
+        setTimeout(() => unblock(f), 5);
+      }
+    };
     (async () => {
       const seen = { afterSlow: 0, afterSlowWithPoolBusy: 0 };
       for (let i = 0; i < 10; i++) {
         await b.deleteModule('kernmod_x', 2048);
-        setTimeout(() => closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)), 60);
+        setTimeout(() => unblock(fifo), 60);
         await b.finitModulePath(fifo, '', 0);
         let h = hits();
         await b.deleteModule('kernmod_x', 2048);
@@ -298,12 +308,12 @@ describe.skipIf(hostHasModules)('native syscall thread', () => {
         await pause();
         // The slow call again, with a call blocked on the pool meanwhile (a second FIFO).
         const onPool = [b.finitModulePath(fifo, '', 0), b.finitModulePath(fifo2, '', 0)];
-        setTimeout(() => closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)), 60);
+        setTimeout(() => unblock(fifo), 60);
         await onPool[0];
         h = hits();
         await b.deleteModule('kernmod_x', 2048);
         seen.afterSlowWithPoolBusy += hits() - h;
-        closeSync(openSync(fifo2, constants.O_WRONLY | constants.O_NONBLOCK));
+        unblock(fifo2);
         await onPool[1];
         await pause();
       }
