@@ -76,14 +76,14 @@ export interface KernelLogEnv {
 
 type Kind = 'load' | 'unload';
 
-/** The module name a source's lines carry, when known before the call: from the path (kmod's rule). */
+/** The module name a source's lines carry, as far as it is known before the call: from the path (kmod's rule). */
 function nameBefore(source: ModuleSource): string | undefined {
   try {
     if (typeof source === 'string') return moduleNameFromPath(source);
     if (source instanceof URL) return moduleNameFromPath(fileURLToPath(source));
     if (source && typeof source === 'object' && 'fd' in source) return moduleNameFromPath(readlinkSync(`/proc/self/fd/${source.fd}`));
   } catch {
-    /* no name: only bytes' modinfo can tell */
+    /* no name yet: ownName() asks the module */
   }
   return undefined;
 }
@@ -92,21 +92,31 @@ function unloadName(name: string): string | undefined {
   return typeof name === 'string' ? normalizeModuleName(name) : undefined;
 }
 
-/** Module bytes name themselves (.modinfo name=), read only when the log has lines to sort. */
-function nameOfBytesSync(source: ModuleSource, captured: KmsgCaptured): string | undefined {
-  if (!(source instanceof Uint8Array) || captured.records.length === 0) return undefined;
+/**
+ * When the log has lines but none carries the name known before the call (bytes; a file renamed, e.g.
+ * foo.ko.xz holding module bar), the module names itself: .modinfo name=. Read only then.
+ */
+function needsOwnName(name: string | undefined, source: ModuleSource, captured: KmsgCaptured): source is string | URL | Uint8Array {
+  if (captured.records.length === 0 || !(typeof source === 'string' || source instanceof URL || source instanceof Uint8Array)) return false;
+  return name === undefined || !captured.records.some((r) => r.message.startsWith(`${name}: `));
+}
+
+const MODINFO_NAME_ONLY = { versions: false, buildId: false, lenient: true } as const;
+
+function ownNameSync(name: string | undefined, source: ModuleSource, captured: KmsgCaptured): string | undefined {
+  if (!needsOwnName(name, source, captured)) return name;
   try {
-    return modinfoSync(source, { versions: false, buildId: false, lenient: true }).name;
+    return modinfoSync(source, MODINFO_NAME_ONLY).name;
   } catch {
-    return undefined;
+    return name;
   }
 }
 
-async function nameOfBytes(source: ModuleSource, captured: KmsgCaptured): Promise<string | undefined> {
-  if (!(source instanceof Uint8Array) || captured.records.length === 0) return undefined;
-  return modinfo(source, { versions: false, buildId: false, lenient: true }).then(
+async function ownName(name: string | undefined, source: ModuleSource, captured: KmsgCaptured): Promise<string | undefined> {
+  if (!needsOwnName(name, source, captured)) return name;
+  return modinfo(source, MODINFO_NAME_ONLY).then(
     (i) => i.name,
-    () => undefined,
+    () => name,
   );
 }
 
@@ -166,7 +176,7 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
   const reader = backend.name === 'fake' && kmsgPath === undefined ? undefined : kmsgReader(kmsgPath);
   const skipped = (capture: boolean) => (capture ? NO_LOG_FOR_FAKE : NOT_CAPTURED);
 
-  async function captureAsync<R extends object>(capture: boolean, kind: Kind, name: string | undefined, call: () => Promise<R>, later?: (c: KmsgCaptured) => Promise<string | undefined>): Promise<R & KernelLogFields> {
+  async function captureAsync<R extends object>(capture: boolean, kind: Kind, name: string | undefined, call: () => Promise<R>, nameAfter?: (c: KmsgCaptured) => Promise<string | undefined>): Promise<R & KernelLogFields> {
     if (!capture || reader === undefined) {
       try {
         return withLog(await call(), skipped(capture), name, kind);
@@ -180,15 +190,15 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
       result = await call();
     } catch (err) {
       const captured = await mark.end();
-      const module = name ?? (await later?.(captured));
+      const module = nameAfter ? await nameAfter(captured) : name;
       const dir = needsOwners(err, captured) ? await ModuleDirectory.open(moduleDirectoryOf(logEnv)).catch(() => undefined) : undefined;
       throw attach(err, captured, module, kind, ownersIn(dir));
     }
     const captured = await mark.end();
-    return withLog(result, captured, name ?? (await later?.(captured)), kind);
+    return withLog(result, captured, nameAfter ? await nameAfter(captured) : name, kind);
   }
 
-  function captureSync<R extends object>(capture: boolean, kind: Kind, name: string | undefined, call: () => R, later?: (c: KmsgCaptured) => string | undefined): R & KernelLogFields {
+  function captureSync<R extends object>(capture: boolean, kind: Kind, name: string | undefined, call: () => R, nameAfter?: (c: KmsgCaptured) => string | undefined): R & KernelLogFields {
     if (!capture || reader === undefined) {
       try {
         return withLog(call(), skipped(capture), name, kind);
@@ -202,7 +212,7 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
       result = call();
     } catch (err) {
       const captured = mark.endSync();
-      const module = name ?? later?.(captured);
+      const module = nameAfter ? nameAfter(captured) : name;
       let dir: ModuleDirectory | undefined;
       if (needsOwners(err, captured)) {
         try {
@@ -214,7 +224,7 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
       throw attach(err, captured, module, kind, ownersIn(dir));
     }
     const captured = mark.endSync();
-    return withLog(result, captured, name ?? later?.(captured), kind);
+    return withLog(result, captured, nameAfter ? nameAfter(captured) : name, kind);
   }
 
   return {
@@ -222,11 +232,13 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
     MODULE_NAME_LEN: backend.moduleNameLen,
     loadModule: (source, options) => {
       const [capture, rest] = split(options);
-      return captureAsync(capture, 'load', nameBefore(source), () => loadModule(backend, source, rest, loadEnv), (c) => nameOfBytes(source, c));
+      const name = nameBefore(source);
+      return captureAsync(capture, 'load', name, () => loadModule(backend, source, rest, loadEnv), (c) => ownName(name, source, c));
     },
     loadModuleSync: (source, options) => {
       const [capture, rest] = split(options);
-      return captureSync(capture, 'load', nameBefore(source), () => loadModuleSync(backend, source, rest, loadEnv), (c) => nameOfBytesSync(source, c));
+      const name = nameBefore(source);
+      return captureSync(capture, 'load', name, () => loadModuleSync(backend, source, rest, loadEnv), (c) => ownNameSync(name, source, c));
     },
     unloadModule: (name, options) => {
       const [capture, rest] = split(options);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFakeBackend, FakeKernel } from '../../lib/backend/fake.js';
+import { buildElf, strings } from '../fixtures/elf-builder.js';
 import type { Backend, PathOutcome } from '../../lib/backend/types.js';
 import { KernmodError } from '../../lib/errors.js';
 import { bind } from '../../lib/kernmod.js';
@@ -266,6 +267,21 @@ describe('the bound API captures each call (fake kernel)', () => {
       expect(err.hint).toMatch(/garp_request_join, mrp_request_join, exported by garp, mrp: load them first/);
       expect(err.toJSON()).toMatchObject({ kernelLog: err.kernelLog });
     }
+  });
+
+  it("a file whose name is not the module's (renamed): the lines are found by the module's own name (.modinfo name=)", async () => {
+    const kmsg = join(dir, 'kmsg-bound-3');
+    writeFileSync(kmsg, '');
+    const file = join(dir, 'renamed-copy.ko');
+    writeFileSync(file, buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('license=GPL', 'name=realname') }] }));
+    const fake = createFakeBackend(new FakeKernel());
+    const loads = (): PathOutcome => {
+      appendFileSync(kmsg, rec(6, 'other: unrelated') + rec(6, 'realname: init'));
+      return { ret: 0, syscall: 'finit_module' };
+    };
+    const km = bind({ ...fake, finitModulePath: async () => loads(), finitModulePathSync: loads }, { kmsgPath: kmsg });
+    expect((await km.loadModule(file)).kernelLog!.map((r) => r.message)).toEqual(['realname: init']);
+    expect(km.loadModuleSync(file).kernelLog!.map((r) => r.message)).toEqual(['realname: init']);
   });
 
   it('without a readable log the call is unaffected and says why', async () => {
