@@ -13,7 +13,7 @@ import { KernmodError } from '../errors.js';
 import { loadConfig, type ConfigMessage, type DepmodConfig } from './config.js';
 import { kmodHashOrder } from './kmod-hash.js';
 import type { Depmod, Mod, Sym } from './model.js';
-import type { ModuleSymbols } from './module-symbols.js';
+import type { ModuleSymbol, ModuleSymbols } from './module-symbols.js';
 import { readModuleFile, readModuleFileSync } from './read-module.js';
 import * as out from './outputs.js';
 import { hasModuleExtension, ModuleSearch, moduleNameOf, strerror, type FoundModule } from './tree.js';
@@ -273,7 +273,29 @@ function prepare(opts: DepmodOptions): Prepared | DepmodResult {
 }
 
 /** Symbols and dependencies from what was read, the topological order, then the files. */
-function finish(p: Prepared, read: Array<ModuleSymbols | Error>): DepmodResult {
+/**
+ * What is kept of a module between reading it and resolving dependencies, with its needed symbols
+ * packed into one string: thousands of modules' worth of small objects that all survive until the end
+ * would make every young-generation collection copy them again.
+ */
+interface Packed {
+  info: ModuleSymbols['info'];
+  exports: ModuleSymbol[];
+  /** Names NUL-separated. */
+  needs: string;
+  /** '1' for a weak reference, '0' otherwise, one per name. */
+  weak: string;
+  /** Only when CRCs are compared. */
+  crcs: bigint[] | undefined;
+}
+
+function pack(r: ModuleSymbols, crcs: boolean): Packed {
+  let weak = '';
+  for (const n of r.needs) weak += n.weak ? '1' : '0';
+  return { info: r.info, exports: r.exports, needs: r.needs.map((n) => n.name).join('\0'), weak, crcs: crcs ? r.needs.map((n) => n.crc) : undefined };
+}
+
+function finish(p: Prepared, read: Array<Packed | Error>): DepmodResult {
   const { run, mods, symbols } = p;
   mods.forEach((m, i) => {
     const r = read[i]!;
@@ -292,7 +314,9 @@ function finish(p: Prepared, read: Array<ModuleSymbols | Error>): DepmodResult {
   mods.forEach((m, i) => {
     const r = read[i]!;
     if (r instanceof Error) return;
-    for (const need of r.needs) {
+    const names = r.needs === '' ? [] : r.needs.split('\0');
+    for (let k = 0; k < names.length; k++) {
+      const need = { name: names[k]!, weak: r.weak[k] === '1', crc: r.crcs?.[k] ?? 0n };
       const sym = find(need.name);
       if (!sym) {
         if (p.printUnknown && !need.weak) run.messages.push({ level: 'WARNING', text: `${m.path} needs unknown symbol ${need.name}\n` });
@@ -484,7 +508,7 @@ export function depmodSync(opts: DepmodOptions = {}): DepmodResult {
   if (!('run' in p)) return p;
   const read = p.mods.map((m) => {
     try {
-      return readModuleFileSync(m.path, p.checkSymvers);
+      return pack(readModuleFileSync(m.path, p.checkSymvers), p.checkSymvers);
     } catch (e) {
       return e as Error;
     }
@@ -499,13 +523,13 @@ const READ_CONCURRENCY = 4;
 export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
   const p = prepare(opts);
   if (!('run' in p)) return p;
-  const read: Array<ModuleSymbols | Error> = new Array(p.mods.length);
+  const read: Array<Packed | Error> = new Array(p.mods.length);
   let next = 0;
   const worker = async () => {
     while (next < p.mods.length) {
       const i = next++;
       try {
-        read[i] = await readModuleFile(p.mods[i]!.path, p.checkSymvers);
+        read[i] = pack(await readModuleFile(p.mods[i]!.path, p.checkSymvers), p.checkSymvers);
       } catch (e) {
         read[i] = e as Error;
       }

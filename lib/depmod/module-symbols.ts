@@ -34,8 +34,9 @@ const VERSION_ENTRY = 64;
 /** The CRC of every symbol when CRCs are not wanted (no -E / -F to compare them with). */
 const NO_CRC = 0n;
 
+/** Bytes as a binary string. `b` is the image as a Buffer (readModuleSymbols makes it one, once). */
 function binary(b: Uint8Array, start: number, end: number): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1', start, end);
+  return (b as Buffer).toString('latin1', start, end);
 }
 
 function cstring(b: Uint8Array, at: number, limit = b.length): string {
@@ -88,8 +89,6 @@ class Reader {
 interface SymbolTable {
   sym: ElfSection;
   str: ElfSection;
-  /** The whole string table as one binary string: names are cut from it. */
-  names: string;
   entry: number;
   count: number;
 }
@@ -102,13 +101,26 @@ function symbolTable(elf: ElfFile, ensure: Ensure): SymbolTable | undefined {
   if (sym.size % entry !== 0) return undefined;
   ensure(sym.offset, sym.size);
   ensure(str.offset, str.size);
-  return { sym, str, names: binary(elf.bytes, str.offset, str.offset + str.size), entry, count: sym.size / entry };
+  return { sym, str, entry, count: sym.size / entry };
 }
 
-/** The NUL-terminated name at `offset` in the string table (to its end when unterminated). */
-function nameAt(t: SymbolTable, offset: number): string {
-  const end = t.names.indexOf('\0', offset);
-  return t.names.slice(offset, end === -1 ? undefined : end);
+/**
+ * The NUL-terminated name at `offset` in the string table (to the table's end when unterminated), as a
+ * string of its own: names outlive the module's bytes, and a slice of one big string would keep the
+ * whole table alive with them.
+ */
+function nameAt(b: Uint8Array, t: SymbolTable, offset: number): string {
+  const start = t.str.offset + offset;
+  const limit = t.str.offset + t.str.size;
+  let end = start;
+  while (end < limit && b[end] !== 0) end++;
+  return binary(b, start, end);
+}
+
+/** Whether the name at string-table offset `offset` starts with "__crc_". */
+function isCrcName(b: Uint8Array, t: SymbolTable, offset: number): boolean {
+  const p = t.str.offset + offset;
+  return b[p] === 0x5f && b[p + 1] === 0x5f && b[p + 2] === 0x63 && b[p + 3] === 0x72 && b[p + 4] === 0x63 && b[p + 5] === 0x5f;
 }
 
 /** Field offsets inside one Elf32_Sym / Elf64_Sym. */
@@ -120,7 +132,7 @@ const FIELDS = {
 
 function exportedSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensure: Ensure, crcs: boolean): ModuleSymbol[] {
   if (t) {
-    const names = t.names;
+    const b = elf.bytes;
     const f = FIELDS[elf.class];
     const out: ModuleSymbol[] = [];
     let bad = false;
@@ -131,14 +143,14 @@ function exportedSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, en
         bad = true;
         break;
       }
-      if (!names.startsWith('__crc_', nameOff)) continue;
+      if (!isCrcName(b, t, nameOff)) continue;
       let crc = NO_CRC;
       if (crcs) {
         const shndx = r.u16(at + f.shndx);
         crc = elf.class === 64 ? r.u64(at + f.value) : BigInt(r.u32(at + f.value));
         if (shndx !== SHN_ABS && shndx !== SHN_UNDEF) crc = resolveCrc(elf, r, crc, shndx, ensure);
       }
-      out.push({ name: nameAt(t, nameOff + 6), crc });
+      out.push({ name: nameAt(b, t, nameOff + 6), crc });
     }
     if (!bad && out.length > 0) return out;
   }
@@ -200,7 +212,7 @@ function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensu
     const nameOff = r.u32(at);
     if (nameOff >= t.str.size) return [];
     if (b[t.str.offset + nameOff] === 0) continue;
-    const name = nameAt(t, nameOff);
+    const name = nameAt(b, t, nameOff);
     const v = versionIndex.get(name);
     let crc = NO_CRC;
     if (v !== undefined) {
@@ -218,7 +230,8 @@ function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensu
  * section headers and the section-name table need to be valid beforehand. `crcs: false` leaves every
  * CRC 0 (they are compared only against Module.symvers). Throws ERR_KERNMOD_BAD_ELF for a non-ELF. */
 export function readModuleSymbols(image: Uint8Array, ensure: Ensure = whole, crcs = true): ModuleSymbols {
-  const elf = parseElfSections(image, SECTIONS);
+  const bytes = Buffer.isBuffer(image) ? image : Buffer.from(image.buffer, image.byteOffset, image.byteLength);
+  const elf = parseElfSections(bytes, SECTIONS);
   const r = new Reader(elf);
   const info: ModuleSymbols['info'] = [];
   for (const s of strings(elf, findSection(elf, '.modinfo'), ensure)) {
