@@ -4,7 +4,7 @@
 // timeout still leaves the finished steps behind.
 //
 //   node dist/bench/guest.js --out FILE --kmbench PATH --cli PATH [--hello PATH] [--release R]
-//        [--steps cycle,modinfo,resolve,probe,lsmod] [--cycles 200] [--rounds 5] [--resolve-sample 100]
+//        [--steps cycle,modinfo,resolve,probe,lsmod,depmod] [--cycles 200] [--rounds 5] [--resolve-sample 100]
 //        [--lsmod-modules 120] [--budget STEP=SECONDS]... [--time-limit SECONDS] [--where vm|host]
 //
 // Processes (kmod's tools, kernmod's CLI) are started by kmbench (bench/c/kmbench.c): posix_spawnp and
@@ -12,7 +12,7 @@
 // the same, minimal, driver cost and Node's child_process machinery is never inside a timed interval.
 // In-process figures are timed with performance.now() around the calls.
 //
-// --where host runs only the steps that need no kernel (modinfo, resolve) against an installed module
+// --where host runs only the steps that need no kernel (modinfo, resolve, depmod) against an installed module
 // tree (--release), as a control for what TCG emulation does to the figures.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -27,11 +27,11 @@ import { compare, median, type Comparison, type GuestResult, type Mismatch, type
 
 // ---- options -------------------------------------------------------------------------------------------
 
-const STEPS = ['cycle', 'modinfo', 'resolve', 'probe', 'lsmod'] as const;
+const STEPS = ['cycle', 'modinfo', 'resolve', 'probe', 'lsmod', 'depmod'] as const;
 type StepName = (typeof STEPS)[number];
 
 /** Soft time budgets per step (s): the mandatory first round always runs; extra rounds only if they fit. */
-const DEFAULT_BUDGET_S: Record<StepName, number> = { cycle: 150, modinfo: 120, resolve: 60, probe: 60, lsmod: 45 };
+const DEFAULT_BUDGET_S: Record<StepName, number> = { cycle: 150, modinfo: 120, resolve: 60, probe: 60, lsmod: 45, depmod: 240 };
 
 interface Options {
   out: string;
@@ -82,7 +82,7 @@ function parseOptions(): Options {
     return n;
   };
   const where = v.where === 'host' ? 'host' : 'vm';
-  const steps = (v.steps ?? (where === 'host' ? 'modinfo,resolve' : STEPS.join(',')))
+  const steps = (v.steps ?? (where === 'host' ? 'modinfo,resolve,depmod' : STEPS.join(',')))
     .split(',')
     .filter(Boolean)
     .map((s) => {
@@ -901,6 +901,59 @@ async function stepLsmod(ctx: StepContext): Promise<void> {
   // The modules stay loaded: the VM is thrown away after the run.
 }
 
+// ---- 6. depmod of the whole tree -------------------------------------------------------------------------------
+
+const DEPMOD_FILES = ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.softdep', 'modules.symbols', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin', 'modules.devname'];
+
+/**
+ * kmod's depmod and `kernmod depmod` over the same tree, each on its own symlink farm of it (kmod
+ * follows the links as it would read a copy), rounds in ABBA order; the ten files must be identical.
+ */
+async function stepDepmod(ctx: StepContext): Promise<void> {
+  const { o, info } = ctx;
+  const src = `/lib/modules/${o.release}`;
+  const files = moduleFiles(`${src}/kernel`);
+  const xz = files.filter((f) => f.endsWith('.ko.xz')).length;
+  const kind = xz > files.length / 2 ? '.ko.xz' : '.ko';
+  info.files = files.length;
+  const farm = (who: string): string => {
+    const base = join(work, `depmod-${who}`);
+    const dir = join(base, 'lib/modules', o.release);
+    mkdirSync(dir, { recursive: true });
+    const cp = spawnSync('cp', ['-as', `${src}/kernel`, dir]);
+    if (cp.status !== 0) throw new Error(`cp -as ${src}/kernel: ${cp.stderr}`);
+    for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) if (existsSync(`${src}/${f}`)) copyFileSync(`${src}/${f}`, join(dir, f));
+    return base;
+  };
+  const kBase = farm('kmod');
+  const oBase = farm('kernmod');
+  const kmodT = timing('kmod depmod -b FARM', 'tree', 1);
+  const oursT = timing('kernmod depmod CLI -b FARM', 'tree', 1);
+  const run = (r: number, who: 'kmod' | 'kernmod'): void => {
+    const cmd = who === 'kmod' ? ['depmod', '-b', kBase, o.release] : [process.execPath, o.cli, 'depmod', '-b', oBase, o.release];
+    const x = spawnOk(o, `depmod-${who}-${r}`, [cmd]);
+    (who === 'kmod' ? kmodT : oursT).samplesMs.push(x.ms);
+  };
+  for (let r = 0; r < Math.min(o.rounds, 3); r++) {
+    if (r > 0 && (kmodT.samplesMs.at(-1)! + oursT.samplesMs.at(-1)!) * 1.15 > ctx.left()) {
+      info.roundsNote = `stopped after ${r} round(s) (the step's budget)`;
+      break;
+    }
+    for (const who of r % 2 === 0 ? (['kmod', 'kernmod'] as const) : (['kernmod', 'kmod'] as const)) run(r, who);
+    for (const f of DEPMOD_FILES) {
+      const m = compareOutputs(o, `depmod ${f}`, join(oBase, 'lib/modules', o.release, f), join(kBase, 'lib/modules', o.release, f));
+      if (m) ctx.mismatches.push(m);
+    }
+    log(`depmod: round ${r + 1}: kmod ${fmtS(kmodT.samplesMs.at(-1)!)}, kernmod ${fmtS(oursT.samplesMs.at(-1)!)}`);
+  }
+  ctx.comparisons.push(
+    compare(`depmod${kind === '.ko.xz' ? '.xz' : '.ko'}`, `depmod whole tree (${files.length} ${kind}): CLI vs kmod`, oursT, kmodT, {
+      target: kind === '.ko.xz' ? { maxRatio: 1 / 1.5, text: '>= 1.5x faster' } : { maxRatio: 1, text: 'no slower' },
+      notes: ['one process each, includes node start-up for kernmod', ...(info.roundsNote ? [String(info.roundsNote)] : [])],
+    }),
+  );
+}
+
 // ---- main ------------------------------------------------------------------------------------------------
 
 function toolVersion(cmd: string[]): string {
@@ -935,9 +988,9 @@ async function main(): Promise<number> {
     writeFileSync(o.out, JSON.stringify(result, null, 2) + '\n');
   };
   save();
-  const impl: Record<StepName, (c: StepContext) => Promise<void>> = { cycle: stepCycle, modinfo: stepModinfo, resolve: stepResolve, probe: stepProbe, lsmod: stepLsmod };
+  const impl: Record<StepName, (c: StepContext) => Promise<void>> = { cycle: stepCycle, modinfo: stepModinfo, resolve: stepResolve, probe: stepProbe, lsmod: stepLsmod, depmod: stepDepmod };
   // probe before lsmod: the mass load of step 4 would leave the probe sets' dependencies loaded.
-  const order: StepName[] = ['cycle', 'modinfo', 'resolve', 'probe', 'lsmod'];
+  const order: StepName[] = ['cycle', 'modinfo', 'resolve', 'probe', 'lsmod', 'depmod'];
   for (const name of order.filter((s) => o.steps.includes(s))) {
     const t0 = performance.now();
     const ctx: StepContext = { o, info: {}, mismatches: [], comparisons: [], left: () => Math.min(o.budgetMs[name] - since(t0), o.timeLimitMs - since(started)) };

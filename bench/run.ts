@@ -1,4 +1,4 @@
-// `npm run bench` = node dist/bench/run.js [--kernel 6.1|6.12|RELEASE]... [--steps cycle,modinfo,resolve,probe,lsmod]
+// `npm run bench` = node dist/bench/run.js [--kernel 6.1|6.12|RELEASE]... [--steps cycle,modinfo,resolve,probe,lsmod,depmod]
 //     [--cycles 200] [--rounds 5] [--resolve-sample 200] [--lsmod-modules 120] [--budget STEP=SECONDS]...
 //     [--timeout SEC] [--accel auto|kvm|tcg] [--host-control | --host-only] [--quiet]
 //
@@ -6,7 +6,7 @@
 // once in qemu and run bench/guest.ts in it, which measures kernmod, kmod and a C loop side by side in
 // that boot. Then print one table (test, kernel, kernmod time, baseline time, ratio, target, met?) and
 // write everything to bench/results/bench-<time>.json (and latest.json).
-// --host-control also runs the steps that need no kernel (modinfo, resolve) on this host's CPU, against
+// --host-control also runs the steps that need no kernel (modinfo, resolve, depmod) on this host's CPU, against
 // the same installed module trees, to show what TCG emulation does to each side; --host-only runs just
 // that (no VM: a quick loop while working on modinfo or resolution speed).
 //
@@ -50,7 +50,7 @@ function tuningEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('KERNMOD_') && !e[0].startsWith('KERNMOD_VM') && e[1] !== undefined));
 }
 
-const USAGE = `usage: npm run bench -- [--kernel 6.1|6.12]... [--steps cycle,modinfo,resolve,probe,lsmod] [--cycles N] [--rounds N]
+const USAGE = `usage: npm run bench -- [--kernel 6.1|6.12]... [--steps cycle,modinfo,resolve,probe,lsmod,depmod] [--cycles N] [--rounds N]
                       [--resolve-sample N] [--lsmod-modules N] [--budget STEP=SEC]... [--timeout SEC] [--accel auto|kvm|tcg]
                       [--host-control | --host-only] [--quiet]`;
 
