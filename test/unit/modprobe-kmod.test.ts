@@ -165,7 +165,8 @@ describe.skipIf(releases.length === 0)('the CLI agrees with kmod with a modprobe
       ['-c', '-S', r],
     );
   }
-  it.each(cases.map((c) => [c.join(' '), c] as const))('modprobe %s', async (_label, argv) => {
+  // -c dumps whole indexes on both sides: seconds of work, more on a shared machine.
+  it.each(cases.map((c) => [c.join(' '), c] as const))('modprobe %s', { timeout: 60_000 }, async (_label, argv) => {
     const theirs = kmod([...argv]);
     expect(await ours([...argv])).toEqual(theirs);
   });
@@ -179,7 +180,7 @@ describe.skipIf(releases.length === 0 || !canUnshare)('the kernel command line, 
     'root=/dev/sda "ext4.opt=a b" crc16.x=1 loop.max_loop=8 "jbd2.dyndbg=file x +p" modprobe.blacklist=xfs,e1000e vfat.a=1 -- init.x=2',
     'bad"q.x=1 a.b.c=1 fat.y fat.z="q w" mbcache.q="1 2" vfat.a=1',
     'a.p="x y" c.q=1 d..e=1 f=1.2 jbd2.h.i=3 "crc16.k"=1 mbcache.m=2\tfat.o=3 ext4.p',
-  ])('%s', (line) => {
+  ])('%s', { timeout: 60_000 }, (line) => {
     const release = releases[releases.length - 1]!;
     const dir = tempDir('cmdline');
     const file = join(dir, 'cmdline');
