@@ -2,7 +2,7 @@
 // the ffi fallback), what the install script does when a prebuilt fits, and what `kernmod doctor` says.
 // Shown on scratch package roots holding copies of this checkout's addon; the real build/ is left alone.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -100,7 +100,7 @@ describe('which backend, and why (kernmod doctor)', () => {
   });
 });
 
-describe('the install script and prebuilt addons', () => {
+describe('the install script and prebuilt addons', { timeout: 60_000 }, () => {
   function installCopy(withPrebuilt: boolean): string {
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-install-'));
     for (const f of ['binding.gyp', 'native', 'scripts/build-native.mjs', 'scripts/has-lzma.mjs', 'package.json']) cpSync(join(root, f), join(dir, f), { recursive: true });
@@ -131,6 +131,7 @@ describe('the install script and prebuilt addons', () => {
     const r = run(dir, ['--tolerant']);
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/the native addon was not built .*\n.*npm rebuild kernmod --build-from-source/);
+    expect(readFileSync(join(dir, 'build/kernmod-install-error.txt'), 'utf8')).toMatch(/^(Node's headers|node-gyp)/);
     expect(() => loadAddon('kernmod', dir, 'linux-x64-glibc')).toThrow(/; the build at install time failed: (Node's headers|node-gyp)/);
   });
 });
