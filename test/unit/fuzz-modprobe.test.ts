@@ -21,6 +21,8 @@ import { syncSysfs, tempDir, writeIndex, writeTree } from './modprobe-helpers.js
 const SEED = 20261202;
 /** Per input: far above what any of these inputs needs (milliseconds), far below a runaway. */
 const BUDGET_MS = 1000;
+/** Per property: seconds unloaded; generous, since the machine may be shared. */
+const TEST_TIMEOUT = 60_000;
 
 /** Runs f; a result or a KernmodError within the budget passes, anything else fails the property. */
 function typedOrResult<T>(f: () => T): T | KernmodError {
@@ -125,22 +127,22 @@ function exercise(bytes: Buffer): void {
 describe('fuzz: .bin indexes', () => {
   const sources = [...kmodIndexes(), ...WRITTEN];
 
-  it('mutated indexes (kmod-written and our writer\'s) give results or ERR_KERNMOD_BAD_INDEX', () => {
+  it('mutated indexes (kmod-written and our writer\'s) give results or ERR_KERNMOD_BAD_INDEX', { timeout: TEST_TIMEOUT }, () => {
     fc.assert(
       fc.property(fc.nat({ max: sources.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 6 }), (which, ms) => {
         exercise(mutate(sources[which]!, ms));
       }),
-      { seed: SEED, numRuns: 300 },
+      { seed: SEED, numRuns: 200 },
     );
   });
 
-  it('random bytes behind a valid header give results or ERR_KERNMOD_BAD_INDEX', () => {
+  it('random bytes behind a valid header give results or ERR_KERNMOD_BAD_INDEX', { timeout: TEST_TIMEOUT }, () => {
     const header = Buffer.from([0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1]);
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 4, maxLength: 300 }), (body) => {
         exercise(Buffer.concat([header, Buffer.from(body)]));
       }),
-      { seed: SEED, numRuns: 300 },
+      { seed: SEED, numRuns: 200 },
     );
   });
 });
@@ -177,7 +179,7 @@ describe('fuzz: modprobe.d', () => {
   for (const m of ['b', 'a', 'c', 't', 'x_y']) kernel.load(FakeKernel.image(m, []), '', 0, 'finit_module');
   syncSysfs(kernel, root);
 
-  it('any text parses to a configuration; lookup, resolve and a dry-run removal end with a result or a typed error', async () => {
+  it('any text parses to a configuration; lookup, resolve and a dry-run removal end with a result or a typed error', { timeout: TEST_TIMEOUT }, async () => {
     await fc.assert(
       fc.asyncProperty(confText, fc.constantFrom(...NAMES), async (text, query) => {
         const config = typedOrResult(() => parseModprobeConf(text, 'fuzz.conf'));
@@ -203,7 +205,7 @@ const scalar = fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.double(), 
 const value: fc.Arbitrary<ParamValue | undefined> = fc.oneof(scalar, fc.array(scalar, { maxLength: 3 }));
 
 describe('fuzz: parameters', () => {
-  it('any string is accepted unchanged or refused with ERR_KERNMOD_INVALID_PARAMS; an accepted one parses to valid, distinct names', () => {
+  it('any string is accepted unchanged or refused with ERR_KERNMOD_INVALID_PARAMS; an accepted one parses to valid, distinct names', { timeout: TEST_TIMEOUT }, () => {
     fc.assert(
       fc.property(paramString, (s) => {
         const r = typedOrResult(() => validateParamString(s));
@@ -221,7 +223,7 @@ describe('fuzz: parameters', () => {
     );
   });
 
-  it('any object encodes to a string the kernel parses back to the same names and values, or is refused', () => {
+  it('any object encodes to a string the kernel parses back to the same names and values, or is refused', { timeout: TEST_TIMEOUT }, () => {
     fc.assert(
       fc.property(fc.dictionary(fc.string({ unit: paramChar, maxLength: 6 }), value, { maxKeys: 4 }), (obj) => {
         const r = typedOrResult(() => encodeParams(obj as Record<string, ParamValue>));
