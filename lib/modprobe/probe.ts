@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { KernmodError } from '../errors.js';
 import type { KernelLogEntry, KernelWarning, Kernmod, LoadResult } from '../kernmod.js';
 import { moduleState } from '../linux/state.js';
+import { overrideParams } from '../params.js';
 import { commandEnv, expandCommand, runShellCommand, type CommandRunner } from './command.js';
 import type { Plan, PlanStep, StepAction } from './resolve.js';
 
@@ -191,7 +192,9 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
           if (moduleState(step.module, sys) === 'live') return finish('already-loaded', start);
           try {
             const loaded = await opts.kernmod.loadModule(step.path!, {
-              params: step.params,
+              // kmod passes a name given twice (config, then caller) and the kernel keeps the later;
+              // loadModule refuses a repeat, so only that later token goes.
+              params: overrideParams(step.params),
               ...(opts.ignoreVermagic ? { ignoreVermagic: true } : {}),
               ...(opts.ignoreModversions ? { ignoreModversions: true } : {}),
               ...(opts.signal ? { signal: opts.signal } : {}),

@@ -11,14 +11,14 @@
 //           but a dependency reached twice is listed twice (kmod does that; the second finds it loaded).
 //  blacklist: applies to a module reached through an alias, or to any module with `useBlacklist` (-b).
 //  options: every `options` line for the module's name (or the alias it was found by), then the
-//           caller's options for the module asked for only; a name given again replaces its earlier
-//           value (kmod passes both and the kernel keeps the later; loadModule refuses a repeat).
+//           caller's options for the module asked for only (a name given twice is planned as kmod
+//           shows it; the load passes only the later value, the one the kernel would keep).
 //  install: a module with an `install` line runs the command instead of being loaded, unless it has
 //           softdeps (kmod ignores the command then) or `ignoreInstall` (-i) for the module asked for.
 import { existsSync } from 'node:fs';
 import { invalidInput, KernmodError } from '../errors.js';
 import { moduleState } from '../linux/state.js';
-import { encodeParams, overrideParams, type ParamsInput } from '../params.js';
+import { encodeParams, type ParamsInput } from '../params.js';
 import { fnmatch } from './fnmatch.js';
 import type { ModprobeConfig } from './config.js';
 import type { ModuleDirectory } from './moddir.js';
@@ -424,7 +424,7 @@ export class Resolver {
         for (const q of postOf.get(m) ?? []) if (seen.has(q.name)) after.add(q.name);
         if (barrier !== undefined) after.add(barrier);
       }
-      const params = overrideParams(concatOptions(this.optionsOf(m), m === target ? opts.params : undefined));
+      const params = concatOptions(this.optionsOf(m), m === target ? opts.params : undefined);
       const role: PlanStep['role'] = m === target ? 'target' : m.required ? 'dependency' : 'softdep';
       const step: PlanStep = { module: m.name, action: 'insmod', params, role, required: m.required, after: [...after] };
       const state = opts.ignoreLoaded ? undefined : this.inKernel(m, opts.sysRoot);

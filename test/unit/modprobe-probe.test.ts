@@ -223,8 +223,8 @@ describe('probe (fake kernel simulation)', () => {
     const r = await s.mp.probe('t', { kernmod: s.km, params: { a: 9, b_c: 'x y' } });
     expect(r.ok).toBe(true);
     expect(s.kernel.modules.get('t')?.params).toBe('keep=2 a=9 b_c="x y"');
-    // Without the caller's, the configured ones as kmod joins them, the later line's value kept.
-    expect(s.mp.resolve('t', { ignoreLoaded: true }).modules[0]!.steps.at(-1)!.params).toBe('keep=2 b-c=3 a=4');
+    // The plan shows what kmod would pass (-D stays byte-identical); only the load drops the repeat.
+    expect(s.mp.resolve('t', { ignoreLoaded: true }).modules[0]!.steps.at(-1)!.params).toBe('a=1 keep=2 b-c=3 a=4 ');
   });
 
   it('dry run: the plan\'s steps, nothing loaded; blacklisted aliases do nothing', async () => {
