@@ -85,13 +85,8 @@ function fromImage(buf: Uint8Array, ensure: () => void, mayBeCompressed: boolean
  * so several decode at once while this thread reads the symbols of the ones done.
  */
 export async function readModuleFile(path: string, crcs = true): Promise<ModuleSymbols> {
-  const head = Buffer.alloc(6);
-  const fd = openSync(path, 'r');
-  try {
-    readAt(fd, head, 0, 6);
-  } finally {
-    closeSync(fd);
-  }
-  if (!detectCompression(head)) return readModuleFileSync(path, crcs);
-  return readModuleSymbols(await decompress(await readFile(path)), undefined, crcs);
+  // A plain .ko is read on this thread (a few small reads); the sync reader still goes by magic bytes.
+  if (path.endsWith('.ko')) return readModuleFileSync(path, crcs);
+  const bytes = await readFile(path);
+  return detectCompression(bytes) ? readModuleSymbols(await decompress(bytes), undefined, crcs) : readModuleSymbols(bytes, undefined, crcs);
 }
