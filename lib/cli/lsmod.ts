@@ -1,9 +1,9 @@
 // `kernmod lsmod [--json]`: kmod's lsmod byte for byte by default (tools/lsmod.c: a header, then
 // `%-19s %8ld  %d` and the holders), structured rows with --json. Where kmod prints `-2  -2` for a module
 // that vanished between /proc/modules and sysfs (kmod issue #41), kernmod drops the row.
-import { parseArgs } from 'node:util';
 import { listModulesSync, type LoadedModule } from '../linux/state.js';
-import { printJson, type Io } from './output.js';
+import { COMMON_OPTIONS, getoptLong, ParsedOptions, wantsJson, type OptionSpec } from './getopt.js';
+import { printErrorJson, printJson, reportUsageError, versionText, type Io } from './output.js';
 
 export const LSMOD_HEADER = 'Module                  Size  Used by\n';
 
@@ -18,31 +18,36 @@ export function formatLsmod(modules: readonly LoadedModule[]): string {
   return out;
 }
 
+/** lsmod takes no options of kmod's (kmod's lsmod takes none at all); kernmod's own ones. */
+export const LSMOD_OPTIONS: readonly OptionSpec[] = COMMON_OPTIONS;
+
 export async function lsmodCommand(argv: string[], io: Io, root?: string): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, syslog: { type: 'boolean', short: 's' }, verbose: { type: 'boolean', short: 'v' } } }));
-  } catch (e) {
-    io.err(`lsmod: ERROR: ${(e as Error).message}\n`);
-    return 1;
-  }
-  if (values.help) {
+  const parsed = getoptLong(argv, LSMOD_OPTIONS);
+  const json = wantsJson(argv);
+  if (parsed.error !== undefined) return reportUsageError(io, 'lsmod', parsed.error, json);
+  const o = new ParsedOptions(parsed);
+  if (o.has('help')) {
     io.out('Usage: kernmod lsmod [--json]\n');
     return 0;
   }
+  if (o.has('version')) {
+    io.out(versionText());
+    return 0;
+  }
+  if (parsed.operands.length > 0) return reportUsageError(io, 'lsmod', `unexpected argument '${parsed.operands[0]}'`, json);
   let modules: LoadedModule[];
   try {
     // Sync, and only the attributes lsmod prints: a CLI has nothing to overlap the reads with, and
     // the thread-pool round trips cost more than the reads themselves.
-    const json = values.json ?? false;
     modules = listModulesSync({ ...(root ? { root } : {}), fields: json ? 'all' : 'lsmod', parameters: json }).filter((m) => m.initstate !== undefined);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    io.err(code === 'ENOENT' ? 'lsmod: ERROR: could not open /proc/modules: No such file or directory\nlsmod: hint: this kernel has no loadable module support (CONFIG_MODULES=n)\n' : `lsmod: ERROR: ${(e as Error).message}\n`);
+    if (json) printErrorJson(io, e);
+    else io.err(code === 'ENOENT' ? 'lsmod: ERROR: could not open /proc/modules: No such file or directory\nlsmod: hint: this kernel has no loadable module support (CONFIG_MODULES=n)\n' : `lsmod: ERROR: ${(e as Error).message}\n`);
     return 1;
   }
   // Addresses as /proc/modules shows them (hex), not as a decimal bigint.
-  if (values.json) printJson(io, modules.map((m) => ({ ...m, address: `0x${m.address.toString(16).padStart(16, '0')}` })));
+  if (json) printJson(io, modules.map((m) => ({ ...m, address: `0x${m.address.toString(16).padStart(16, '0')}` })));
   else io.out(formatLsmod(modules));
   return 0;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // kernmod's command line: `kernmod <command> ...`, or multi-call like kmod when linked as insmod/rmmod.
 import { basename } from 'node:path';
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { processIo, type Io } from './output.js';
+import { wantsJson } from './getopt.js';
+import { endQuietlyWhenOutputCloses, printErrorJson, processIo, versionText, type Io } from './output.js';
 import type { Kernmod } from '../kernmod.js';
 
 const COMMANDS = ['insmod', 'rmmod', 'lsmod', 'modinfo', 'modprobe', 'modload', 'modunload', 'modstat', 'vm'] as const;
@@ -57,7 +58,11 @@ async function withNativeXz(): Promise<void> {
  * The last word on a failure no command reported itself: kmod's one line (`modprobe: ERROR: ...`),
  * the hint of a KernmodError, exit status 1. A stack trace is for developers, never for a CLI user.
  */
-export function reportFailure(command: string | undefined, e: unknown, io: Io): number {
+export function reportFailure(command: string | undefined, e: unknown, io: Io, json = false): number {
+  if (json) {
+    printErrorJson(io, e);
+    return 1;
+  }
   const who = command ?? 'kernmod';
   const message = e instanceof Error ? e.message : String(e);
   io.err(`${who}: ERROR: ${message}\n`);
@@ -80,8 +85,29 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   try {
     return await run(command, rest, io);
   } catch (e) {
-    return reportFailure(command, e, io);
+    return reportFailure(command, e, io, wantsJson(rest));
   }
+}
+
+/** Every name `kernmod <command>` takes, for "did you mean". */
+const ALL_COMMANDS = [...COMMANDS, 'doctor', 'depmod', 'apply', 'completion', 'help'];
+
+/** Edit distance (insert, delete, replace, swap of neighbours), small strings only. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The command meant by a mistyped one: the closest within two edits, when only one is that close. */
+export function didYouMean(typed: string): string | undefined {
+  const scored = ALL_COMMANDS.map((c) => ({ c, d: distance(typed, c) })).filter((x) => x.d <= 2).sort((x, y) => x.d - y.d);
+  return scored.length > 0 && (scored.length === 1 || scored[0]!.d < scored[1]!.d) ? scored[0]!.c : undefined;
 }
 
 // Every command's code is imported on demand, so a command pays only for its own modules at start-up.
@@ -144,20 +170,20 @@ async function run(command: string | undefined, rest: string[], io: Io): Promise
       return vmCommand(rest);
     }
     case '--version':
-    case '-V': {
-      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-      io.out(`kernmod ${pkg.version}\n`);
+    case '-V':
+      io.out(versionText());
       return 0;
-    }
     case undefined:
     case 'help':
     case '--help':
     case '-h':
       io.out(USAGE);
       return command === undefined ? 1 : 0;
-    default:
-      io.err(`kernmod: unknown command '${command}'\n${USAGE}`);
+    default: {
+      const meant = didYouMean(command);
+      io.err(`kernmod: unknown command '${command}'${meant ? ` (did you mean '${meant}'?)` : ''}\n${USAGE}`);
       return 1;
+    }
   }
 }
 
@@ -171,6 +197,7 @@ function invokedDirectly(): boolean {
 }
 
 if (invokedDirectly()) {
+  endQuietlyWhenOutputCloses();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

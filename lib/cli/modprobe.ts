@@ -3,7 +3,6 @@
 // with kmod's output (`insmod <path> <opts>` lines, `builtin <name>`, `install <cmd> <opts>`), messages
 // and exit codes, plus a `hint:` line where kmod says "see dmesg", and --json. Independent modules load
 // concurrently. -D, -n, -c and -R never touch the kernel (they work where /proc/modules is absent).
-import { parseArgs } from 'node:util';
 import { KernmodError } from '../errors.js';
 import type { Kernmod } from '../kernmod.js';
 import { Modprobe, type ModprobeOptions } from '../modprobe/modprobe.js';
@@ -11,7 +10,8 @@ import { formatPlan } from '../modprobe/format.js';
 import type { Plan } from '../modprobe/resolve.js';
 import type { ProbeResult } from '../modprobe/probe.js';
 import type { RemoveResult } from '../modprobe/remove.js';
-import { describe, printJson, type Io } from './output.js';
+import { COMMON_OPTIONS, getoptLong, ParsedOptions, wantsJson, type OptionSpec } from './getopt.js';
+import { describe, printErrorJson, printJson, reportUsageError, versionText, type Io } from './output.js';
 
 export const MODPROBE_USAGE = `Usage:
 \tkernmod modprobe [options] [-i] [-b] modulename [params...]
@@ -55,6 +55,73 @@ General Options:
 \t    --json                  print the plan or the result as JSON
 \t-h, --help                  show this help
 `;
+
+/** modprobe's options as kmod 30 spells them (tools/modprobe.c cmdopts), plus kernmod's own. */
+export const MODPROBE_OPTIONS: readonly OptionSpec[] = [
+  { key: 'all', short: 'a', long: 'all', help: 'consider every non-argument to be a module name to be inserted or removed (-r)' },
+  { key: 'remove', short: 'r', long: 'remove', help: 'remove modules instead of inserting' },
+  { key: 'remove-holders', long: 'remove-dependencies', help: 'deprecated: use --remove-holders' },
+  { key: 'remove-holders', long: 'remove-holders', help: 'also remove module holders (use together with -r)' },
+  { key: 'wait', short: 'w', long: 'wait', arg: 'required', argName: 'MSEC', help: "when removing a module, wait up to MSEC for the module's refcount to become 0" },
+  { key: 'first-time', long: 'first-time', help: 'fail if module already inserted or removed' },
+  { key: 'ignore-install', short: 'i', long: 'ignore-install', help: 'ignore install commands' },
+  { key: 'ignore-install', long: 'ignore-remove', help: 'ignore remove commands' },
+  { key: 'use-blacklist', short: 'b', long: 'use-blacklist', help: 'apply blacklist to resolved alias' },
+  { key: 'force', short: 'f', long: 'force', help: 'force module insertion or removal; implies --force-modversion and --force-vermagic' },
+  { key: 'force-modversion', long: 'force-modversion', help: "ignore module's version" },
+  { key: 'force-vermagic', long: 'force-vermagic', help: "ignore module's version magic" },
+  { key: 'sequential', long: 'sequential', help: "load one module at a time, in kmod's order" },
+  { key: 'resolve-alias', short: 'R', long: 'resolve-alias', help: 'only lookup and print alias and exit' },
+  { key: 'show-depends', short: 'D', long: 'show-depends', help: 'only print module dependencies and exit' },
+  { key: 'showconfig', short: 'c', long: 'showconfig', help: 'print out known configuration and exit' },
+  { key: 'showconfig', long: 'show-config', help: 'same as --showconfig' },
+  { key: 'show-modversions', long: 'show-modversions', help: 'dump module symbol version and exit' },
+  { key: 'show-modversions', long: 'dump-modversions', help: 'same as --show-modversions' },
+  { key: 'show-exports', long: 'show-exports', help: 'only print module exported symbol versions and exit' },
+  { key: 'dry-run', short: 'n', long: 'dry-run', help: 'do not execute operations, just print out' },
+  { key: 'dry-run', long: 'show', help: 'same as --dry-run' },
+  { key: 'config', short: 'C', long: 'config', arg: 'required', argName: 'FILE', help: 'use FILE instead of default search paths' },
+  { key: 'dirname', short: 'd', long: 'dirname', arg: 'required', argName: 'DIR', help: 'use DIR as filesystem root for /lib/modules' },
+  { key: 'set-version', short: 'S', long: 'set-version', arg: 'required', argName: 'VERSION', help: 'use VERSION instead of `uname -r`' },
+  { key: 'syslog', short: 's', long: 'syslog', help: 'print to syslog, not stderr' },
+  { key: 'quiet', short: 'q', long: 'quiet', help: 'disable messages' },
+  { key: 'verbose', short: 'v', long: 'verbose', help: 'enables more messages' },
+  ...COMMON_OPTIONS,
+];
+
+/**
+ * kmod's prepend_options_from_env: MODPROBE_OPTIONS split at each space (two spaces make an empty
+ * word), a word that starts with a quote ends at its closing quote, a quote inside a word is dropped
+ * with its partner (`a="b c"` is `a=b c`). The words go before the command line's.
+ */
+export function splitModprobeOptions(env: string | undefined): string[] {
+  if (env === undefined) return [];
+  const b = [...env];
+  const words: string[] = [];
+  let start = 0; // where the current word begins
+  let quote = -1; // index of the open quote, or -1
+  let s = 0;
+  for (; s < b.length; s++) {
+    if (quote === -1) {
+      if (b[s] === ' ') {
+        words.push(b.slice(start, s).join(''));
+        start = s + 1;
+      } else if (b[s] === '"' || b[s] === "'") quote = s;
+    } else if (b[s] === b[quote]) {
+      if (quote === start) {
+        words.push(b.slice(start + 1, s).join(''));
+        start = s + 1;
+      } else {
+        b.splice(s, 1);
+        b.splice(quote, 1);
+        s -= 2;
+      }
+      quote = -1;
+    }
+  }
+  if (start < s) words.push(b.slice(start, s).join(''));
+  return words;
+}
 
 /** A Kernmod whose every call fails with `reason`: for -D/-n/-c/-R where no backend is needed. */
 export function unavailableKernmod(reason: Error): Kernmod {
@@ -117,10 +184,13 @@ class Logger {
 export interface ModprobeEnvironment {
   cmdline?: string | false;
   sysRoot?: string;
+  /** MODPROBE_OPTIONS (default: the process environment's), read as kmod reads it. */
+  options?: string;
 }
 
-export async function modprobeCommand(argv: string[], km: Kernmod, io: Io, env: ModprobeEnvironment = {}): Promise<number> {
-  const json = argv.includes('--json');
+export async function modprobeCommand(commandLine: string[], km: Kernmod, io: Io, env: ModprobeEnvironment = {}): Promise<number> {
+  const argv = [...splitModprobeOptions('options' in env ? env.options : process.env.MODPROBE_OPTIONS), ...commandLine];
+  const json = wantsJson(argv);
   try {
     return await modprobeMain(argv, km, io, env);
   } catch (e) {
@@ -136,52 +206,49 @@ export async function modprobeCommand(argv: string[], km: Kernmod, io: Io, env: 
 }
 
 async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEnvironment): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        all: { type: 'boolean', short: 'a' },
-        remove: { type: 'boolean', short: 'r' },
-        'remove-holders': { type: 'boolean' },
-        'remove-dependencies': { type: 'boolean' },
-        wait: { type: 'string', short: 'w' },
-        'resolve-alias': { type: 'boolean', short: 'R' },
-        'first-time': { type: 'boolean' },
-        'ignore-install': { type: 'boolean', short: 'i' },
-        'ignore-remove': { type: 'boolean' },
-        'use-blacklist': { type: 'boolean', short: 'b' },
-        force: { type: 'boolean', short: 'f' },
-        'force-modversion': { type: 'boolean' },
-        'force-vermagic': { type: 'boolean' },
-        'show-depends': { type: 'boolean', short: 'D' },
-        showconfig: { type: 'boolean', short: 'c' },
-        'show-config': { type: 'boolean' },
-        'dry-run': { type: 'boolean', short: 'n' },
-        show: { type: 'boolean' },
-        config: { type: 'string', short: 'C', multiple: true },
-        dirname: { type: 'string', short: 'd' },
-        'set-version': { type: 'string', short: 'S' },
-        syslog: { type: 'boolean', short: 's' },
-        quiet: { type: 'boolean', short: 'q' },
-        verbose: { type: 'boolean', short: 'v', multiple: true },
-        sequential: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    io.err(`modprobe: ERROR: ${(e as Error).message}\n`);
-    return 1;
-  }
-  const { values: v, positionals: args } = parsed;
-  if (v.help) {
+  const parsed = getoptLong(argv, MODPROBE_OPTIONS);
+  if (parsed.error !== undefined) return reportUsageError(io, 'modprobe', parsed.error, wantsJson(argv));
+  const o = new ParsedOptions(parsed);
+  if (o.has('help')) {
     io.out(MODPROBE_USAGE);
     return 0;
   }
+  if (o.has('version')) {
+    io.out(versionText());
+    return 0;
+  }
+  const flag = (key: string): boolean | undefined => (o.has(key) ? true : undefined);
+  const v = {
+    all: flag('all'),
+    remove: flag('remove'),
+    'remove-holders': flag('remove-holders'),
+    'remove-dependencies': undefined as boolean | undefined,
+    wait: o.last('wait'),
+    'resolve-alias': flag('resolve-alias'),
+    'first-time': flag('first-time'),
+    'ignore-install': flag('ignore-install'),
+    'ignore-remove': undefined as boolean | undefined,
+    'use-blacklist': flag('use-blacklist'),
+    force: flag('force'),
+    'force-modversion': flag('force-modversion'),
+    'force-vermagic': flag('force-vermagic'),
+    'show-depends': flag('show-depends'),
+    showconfig: flag('showconfig'),
+    'show-config': undefined as boolean | undefined,
+    'dry-run': flag('dry-run'),
+    show: undefined as boolean | undefined,
+    config: o.has('config') ? o.all('config') : undefined,
+    dirname: o.last('dirname'),
+    'set-version': o.last('set-version'),
+    quiet: flag('quiet'),
+    verbose: o.has('verbose') ? Array.from({ length: o.count('verbose') }, () => true) : undefined,
+    sequential: flag('sequential'),
+    json: flag('json'),
+  };
+  const args = parsed.operands;
   const json = v.json ?? false;
+  // kmod's -s sends messages to syslog; kernmod has no syslog writer, so it refuses rather than ignore it.
+  if (o.has('syslog')) return reportUsageError(io, 'modprobe', "option '--syslog' is not supported: kernmod prints its messages to stderr", json);
   const log = new Logger(io, (v.quiet ?? false) || json);
   const showConfig = v.showconfig || v['show-config'];
   const showDepends = v['show-depends'] ?? false;
@@ -202,6 +269,19 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
   if (!showConfig && args.length === 0) {
     log.line('ERROR', 'missing parameters. See -h.');
     return 1;
+  }
+
+  const listing = o.has('show-modversions') ? 'modversions' : o.has('show-exports') ? 'exports' : undefined;
+  if (listing && !showConfig) {
+    const r = await (await import('./modprobe-symbols.js')).listSymbols(args[0]!, listing);
+    if ('error' in r) {
+      log.line('FATAL', r.error);
+      if (json) printErrorJson(io, new KernmodError({ code: r.code, phase: 'open', path: args[0]!, message: r.error }));
+      return 1;
+    }
+    if (json) printJson(io, { ok: true, [listing]: r.symbols });
+    else io.out(r.text);
+    return 0;
   }
 
   const ctxOpts: ModprobeOptions = { ...env };

@@ -1,5 +1,6 @@
 // The only place that writes to the terminal (besides each command's own result lines): kmod-style
 // error lines, the extra `hint:` line, and --json.
+import { readFileSync } from 'node:fs';
 import { KernmodError } from '../errors.js';
 
 export interface Io {
@@ -12,11 +13,70 @@ export const processIo: Io = {
   err: (s) => process.stderr.write(s),
 };
 
+/**
+ * A reader that went away (`kernmod doctor | head -2`) ends the command quietly, as SIGPIPE ends kmod's
+ * tools: no stack trace for the EPIPE, and the status a shell shows for a SIGPIPE death (128 + 13).
+ */
+export function endQuietlyWhenOutputCloses(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(141);
+      throw e;
+    });
+  }
+}
+
+/**
+ * The one --json error shape of every command: `{ "ok": false, "error": { name, code, message, ... } }`
+ * on stdout, the error as KernmodError.toJSON() gives it.
+ */
+export function errorJson(err: unknown): { ok: false; error: Record<string, unknown> } {
+  if (err instanceof KernmodError) return { ok: false, error: err.toJSON() };
+  // A Node system error (ENOENT from a read) keeps its code and path; anything else is internal.
+  const e = err as Partial<NodeJS.ErrnoException> | undefined;
+  const body: Record<string, unknown> = { name: 'Error', code: typeof e?.code === 'string' ? e.code : 'ERR_KERNMOD_INTERNAL', message: String(e?.message ?? err) };
+  if (typeof e?.errno === 'number') body.errno = e.errno;
+  if (typeof e?.syscall === 'string') body.syscall = e.syscall;
+  if (typeof e?.path === 'string') body.path = e.path;
+  return { ok: false, error: body };
+}
+
+export function printErrorJson(io: Io, err: unknown): void {
+  printJson(io, errorJson(err));
+}
+
+/**
+ * A command line the tool cannot take (glibc's getopt line, e.g. `modprobe: unrecognized option
+ * '--bogus'`): that line on stderr, or with --json the error as JSON, code ERR_KERNMOD_USAGE. Exit 1.
+ */
+export function reportUsageError(io: Io, tool: string, message: string, json: boolean): number {
+  if (json) printErrorJson(io, new KernmodError({ code: 'ERR_KERNMOD_USAGE', phase: 'validate', message }));
+  else io.err(`${tool}: ${message}\n`);
+  return 1;
+}
+
+/** kernmod's version from its package.json (found from dist/lib/cli or, in tests, lib/cli). */
+export function packageVersion(): string {
+  for (const up of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'kernmod' && pkg.version) return pkg.version;
+    } catch {
+      /* not at this depth */
+    }
+  }
+  return 'unknown';
+}
+
+/** What `-V`/`--version` prints on every command, in kmod's form (`kmod version 30`). */
+export function versionText(): string {
+  return `kernmod version ${packageVersion()}\n`;
+}
+
 /** `insmod: ERROR: ...` then `insmod: hint: ...` on stderr, or the error as JSON on stdout. */
 export function reportError(io: Io, tool: string, line: string, err: unknown, json: boolean): void {
   if (json) {
-    const body = err instanceof KernmodError ? err.toJSON() : { name: 'Error', message: String((err as Error)?.message ?? err) };
-    io.out(JSON.stringify({ ok: false, error: body }, null, 2) + '\n');
+    printErrorJson(io, err);
     return;
   }
   io.err(`${tool}: ERROR: ${line}\n`);

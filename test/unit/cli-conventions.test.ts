@@ -1,0 +1,175 @@
+// CLI conventions every command shares (issues #18, #20): glibc getopt_long's messages and kmod's exit
+// status for a bad command line, -V/--version, one --json error shape, a quiet end when the reader of
+// stdout goes away, MODPROBE_OPTIONS as kmod splits it, modprobe --show-exports/--show-modversions,
+// and a "did you mean" for a mistyped command. Where kmod is installed, its own output is the reference.
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { getoptLong, type OptionSpec } from '../../lib/cli/getopt.js';
+import { main } from '../../lib/cli/main.js';
+import { MODPROBE_OPTIONS, modprobeCommand, splitModprobeOptions, unavailableKernmod } from '../../lib/cli/modprobe.js';
+import { compiledLib } from './compiled-lib.js';
+
+function capture() {
+  const o = { out: '', err: '' };
+  return { o, io: { out: (s: string) => void (o.out += s), err: (s: string) => void (o.err += s) } };
+}
+
+const noKernel = unavailableKernmod(new Error('no backend in this test'));
+
+async function modprobe(argv: string[], options?: string) {
+  const { o, io } = capture();
+  const status = await modprobeCommand(argv, noKernel, io, { cmdline: false, options });
+  return { status, ...o };
+}
+
+const kmodVersion = spawnSync('modprobe', ['-V'], { encoding: 'utf8' });
+const haveKmod = kmodVersion.status === 0 && /^kmod version/.test(kmodVersion.stdout);
+
+function kmod(tool: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(tool, args, { encoding: 'utf8', env: { ...process.env, ...env } });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('getopt_long as glibc parses and words it', () => {
+  const table: OptionSpec[] = [
+    { key: 'remove', short: 'r', long: 'remove' },
+    { key: 'holders', long: 'remove-dependencies' },
+    { key: 'holders', long: 'remove-holders' },
+    { key: 'ign', short: 'i', long: 'ignore-install' },
+    { key: 'ign', long: 'ignore-remove' },
+    { key: 'wait', short: 'w', long: 'wait', arg: 'required' },
+  ];
+  it('permutes operands, takes unambiguous prefixes and attached or separate arguments', () => {
+    expect(getoptLong(['x', '--wai=5', '-rw', '7', '--ignore-', 'y', '--', '-r'], table)).toEqual({
+      options: [
+        { key: 'wait', value: '5' },
+        { key: 'remove', value: undefined },
+        { key: 'wait', value: '7' },
+        { key: 'ign', value: undefined },
+      ],
+      operands: ['x', 'y', '-r'],
+    });
+  });
+  it("says glibc's words for each mistake", () => {
+    const error = (argv: string[]) => getoptLong(argv, table).error;
+    expect(error(['--bogus=3'])).toBe("unrecognized option '--bogus=3'");
+    expect(error(['-Z'])).toBe("invalid option -- 'Z'");
+    expect(error(['-w'])).toBe("option requires an argument -- 'w'");
+    expect(error(['--wait'])).toBe("option '--wait' requires an argument");
+    expect(error(['--remove=1'])).toBe("option '--remove' doesn't allow an argument");
+    expect(error(['--rem'])).toBe("option '--rem' is ambiguous; possibilities: '--remove' '--remove-dependencies' '--remove-holders'");
+  });
+});
+
+describe('a bad command line: the line kmod prints and its exit status', () => {
+  const cases = [['--bogus'], ['--bogus=3'], ['-Z'], ['-qZ'], ['--rem'], ['--all=3'], ['-w'], ['--wait'], ['--show-exp']];
+  it.each(cases)('modprobe %s', async (...argv) => {
+    const ours = await modprobe(argv);
+    expect(ours.status).toBe(1);
+    expect(ours.out).toBe('');
+    if (haveKmod) {
+      const theirs = kmod('modprobe', argv);
+      expect({ status: ours.status, err: ours.err }).toEqual({ status: theirs.status, err: theirs.err });
+    } else expect(ours.err).toMatch(/^modprobe: /);
+  });
+
+  it('with --json, the one error shape on stdout instead', async () => {
+    const r = await modprobe(['--json', '--bogus']);
+    expect(r.status).toBe(1);
+    expect(r.err).toBe('');
+    expect(JSON.parse(r.out)).toEqual({ ok: false, error: { name: 'KernmodError', code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: "unrecognized option '--bogus'" } });
+  });
+
+  it('modprobe -s is refused, not silently ignored', async () => {
+    const r = await modprobe(['-s', 'foo']);
+    expect(r.status).toBe(1);
+    expect(r.err).toMatch(/^modprobe: option '--syslog' is not supported/);
+  });
+});
+
+describe('-V/--version', () => {
+  it('every kmod tool name prints the version and exits 0', async () => {
+    for (const argv of [['-V'], ['--version'], ['modprobe', '-V'], ['lsmod', '--version'], ['modprobe', '--vers']]) {
+      const { o, io } = capture();
+      expect(await main(argv, io)).toBe(0);
+      expect(o.out).toMatch(/^kernmod version \d+\.\d+\.\d+\n$/);
+    }
+  });
+});
+
+describe('MODPROBE_OPTIONS, split as kmod splits it', () => {
+  it('words at each space; a quoted word, a quote inside a word dropped with its partner', () => {
+    expect(splitModprobeOptions(undefined)).toEqual([]);
+    expect(splitModprobeOptions('')).toEqual([]);
+    expect(splitModprobeOptions('-q -v')).toEqual(['-q', '-v']);
+    expect(splitModprobeOptions('-q  -v')).toEqual(['-q', '', '-v']);
+    expect(splitModprobeOptions('"-C" x')).toEqual(['-C', '', 'x']);
+    expect(splitModprobeOptions('a="b c" d')).toEqual(['a=b c', 'd']);
+    expect(splitModprobeOptions('"open')).toEqual(['"open']);
+  });
+
+  it('its options come before the command line (a bad one is reported as kmod does)', async () => {
+    const ours = await modprobe(['x'], '--bogus');
+    expect(ours.status).toBe(1);
+    expect(ours.err).toBe("modprobe: unrecognized option '--bogus'\n");
+    if (haveKmod) expect(kmod('modprobe', ['x'], { MODPROBE_OPTIONS: '--bogus' }).err).toBe(ours.err);
+  });
+});
+
+const releases = (() => {
+  try {
+    return readdirSync('/lib/modules');
+  } catch {
+    return [];
+  }
+})();
+const stpFiles = releases.flatMap((r) => readdirSync(`/lib/modules/${r}/kernel/net/802`, { withFileTypes: true }).filter((d) => d.name.startsWith('stp.ko')).map((d) => `/lib/modules/${r}/kernel/net/802/${d.name}`));
+
+describe.skipIf(!haveKmod || stpFiles.length === 0)("modprobe --show-exports / --show-modversions, byte for byte kmod's", () => {
+  it.each(stpFiles.flatMap((f) => [['--show-exports', f], ['--show-modversions', f], ['--dump-modversions', f]]))('%s %s', async (...argv) => {
+    const ours = await modprobe(argv);
+    const theirs = kmod('modprobe', argv);
+    expect(ours).toEqual({ status: theirs.status, out: theirs.out, err: theirs.err });
+  });
+  it.each([['--show-exports', '/etc/passwd'], ['--show-modversions', '/etc/passwd'], ['--show-exports', '/nonexistent.ko'], ['-q', '--show-exports', '/nonexistent.ko']])('%s %s', async (...argv) => {
+    const ours = await modprobe(argv);
+    const theirs = kmod('modprobe', argv);
+    expect(ours).toEqual({ status: theirs.status, out: theirs.out, err: theirs.err });
+  });
+});
+
+describe('the kernmod command', () => {
+  it('a mistyped command gets a "did you mean"', async () => {
+    const { o, io } = capture();
+    expect(await main(['modprob', 'x'], io)).toBe(1);
+    expect(o.err.split('\n')[0]).toBe("kernmod: unknown command 'modprob' (did you mean 'modprobe'?)");
+  });
+
+  it('--json turns a failure no command reported into the one JSON error shape', async () => {
+    const { o, io } = capture();
+    const { reportFailure } = await import('../../lib/cli/main.js');
+    expect(reportFailure('modinfo', new Error('boom'), io, true)).toBe(1);
+    expect(JSON.parse(o.out)).toEqual({ ok: false, error: { name: 'Error', code: 'ERR_KERNMOD_INTERNAL', message: 'boom' } });
+    expect(o.err).toBe('');
+  });
+
+  it('lsmod --json reports its failure as JSON too', async () => {
+    const { lsmodCommand } = await import('../../lib/cli/lsmod.js');
+    const { o, io } = capture();
+    expect(await lsmodCommand(['--json'], io, '/nonexistent-root')).toBe(1);
+    expect(JSON.parse(o.out)).toMatchObject({ ok: false, error: { code: 'ENOENT' } });
+  });
+
+  it('a reader that goes away ends the command quietly, with no stack trace', async () => {
+    const mainJs = `${compiledLib()}/lib/cli/main.js`;
+    for (const argv of [['--help'], ['lsmod', '--help'], ['modprobe', '--help']]) {
+      const child = spawn(process.execPath, [mainJs, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.destroy(); // closed before the child writes a byte
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      expect({ argv, err, status }).toEqual({ argv, err: '', status: 141 });
+    }
+  }, 60_000);
+});
