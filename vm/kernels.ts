@@ -119,7 +119,7 @@ function describeInstalled(layout: KernelLayout): string {
 }
 
 function provisionHint(spec: string): string {
-  return `install it with \`node dist/vm/provision-main.js --kernels ${spec}\` (as root) or \`kernmod vm --provision --kernel ${spec} -- ...\``;
+  return `install it with \`kernmod vm --provision --kernel ${spec}\` (as root)`;
 }
 
 /**

@@ -2,7 +2,8 @@
 // module (dist/vm/*.js) rather than process.cwd(), so the rig behaves the same whichever directory
 // a script or test runner is started from.
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 let cachedRoot: string | undefined;
@@ -19,10 +20,23 @@ export function projectRoot(): string {
   }
 }
 
-/** Cache for initramfs images and the KVM probe verdicts; git-ignored. KERNMOD_VM_CACHE overrides it. */
+/**
+ * Where the rig caches initramfs images and KVM probe verdicts. The rule: KERNMOD_VM_CACHE when set;
+ * else, in a git checkout of kernmod (a `.git` beside package.json: the kernel suite and CI), its
+ * git-ignored `.cache/vm`; else (an installed package) the user's cache directory,
+ * `$XDG_CACHE_HOME/kernmod/vm` (an absolute XDG_CACHE_HOME only, as the XDG spec says) or
+ * `~/.cache/kernmod/vm` — never inside node_modules.
+ */
+export function vmCacheDirFor(root: string, env: NodeJS.ProcessEnv, home: string): string {
+  const override = env['KERNMOD_VM_CACHE'];
+  if (override) return resolve(override);
+  if (existsSync(join(root, '.git'))) return join(root, '.cache', 'vm');
+  const xdg = env['XDG_CACHE_HOME'];
+  return join(xdg && isAbsolute(xdg) ? xdg : join(home, '.cache'), 'kernmod', 'vm');
+}
+
 export function vmCacheDir(): string {
-  const override = process.env['KERNMOD_VM_CACHE'];
-  return override ? resolve(override) : join(projectRoot(), '.cache', 'vm');
+  return vmCacheDirFor(projectRoot(), process.env, homedir());
 }
 
 /** Files that are copied into the guest (the /init script); shipped with the package ("files": vm/guest). */

@@ -100,6 +100,6 @@ export function requireTool(program: string): string {
   const pkg = tool ? ` (Debian package ${tool.package}; ${tool.why})` : '';
   throw new Error(
     `kernmod vm: ${program === 'busybox' ? 'a statically linked busybox' : program} not found${pkg}. ` +
-      `Install it, or run \`node dist/vm/provision-main.js\` as root.`,
+      `Install it, or run \`kernmod vm --provision\` as root.`,
   );
 }

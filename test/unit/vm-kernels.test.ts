@@ -96,7 +96,7 @@ describe('resolveKernel with a fake /boot', () => {
 
   it('explains what is missing', () => {
     expect(() => resolveKernel('6.6', l)).toThrow(/No installed kernel of series 6\.6 \(installed: 6\.12\.117/);
-    expect(() => resolveKernel('6.6', l)).toThrow(/provision-main\.js --kernels 6\.6/);
+    expect(() => resolveKernel('6.6', l)).toThrow(/`kernmod vm --provision --kernel 6\.6`/);
     expect(() => resolveKernel(join(l.bootDir, 'vmlinuz-6.13.0-1-amd64'), l)).toThrow(/modules\.dep does not exist/);
     expect(() => resolveKernel('/nonexistent/vmlinuz', l)).toThrow(/does not exist/);
     expect(() => resolveKernel('banana', l)).toThrow(/Unknown kernel "banana"/);
