@@ -2,7 +2,8 @@
 // `%-19s %8ld  %d` and the holders), structured rows with --json. Where kmod prints `-2  -2` for a module
 // that vanished between /proc/modules and sysfs (kmod issue #41), kernmod drops the row.
 import { listModulesSync, type LoadedModule } from '../linux/state.js';
-import { COMMON_OPTIONS, getoptLong, ParsedOptions, wantsJson, type OptionSpec } from './getopt.js';
+import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
+import { LSMOD_OPTIONS } from './options.js';
 import { printErrorJson, printJson, reportUsageError, versionText, type Io } from './output.js';
 
 export const LSMOD_HEADER = 'Module                  Size  Used by\n';
@@ -17,9 +18,6 @@ export function formatLsmod(modules: readonly LoadedModule[]): string {
   }
   return out;
 }
-
-/** lsmod takes no options of kmod's (kmod's lsmod takes none at all); kernmod's own ones. */
-export const LSMOD_OPTIONS: readonly OptionSpec[] = COMMON_OPTIONS;
 
 export async function lsmodCommand(argv: string[], io: Io, root?: string): Promise<number> {
   const parsed = getoptLong(argv, LSMOD_OPTIONS);

@@ -36,7 +36,9 @@ Commands:
                           unloaded, uninstalled, blacklisted, disabled; params; modprobe.d/modules-load.d
   vm [--kernel 6.1|6.12|PATH] [--append ARGS] -- COMMAND...
                           run COMMAND as root in a throwaway qemu VM with a real kernel
-Every command takes --json and --help. KERNMOD_BACKEND=native|ffi picks the system-call backend.
+  completion bash|zsh     print the shell completion script (eval "$(kernmod completion bash)")
+Every command takes --json and --help, the kmod-named ones -V/--version; man kernmod-<command> for each.
+KERNMOD_BACKEND=native|ffi picks the system-call backend.
 `;
 
 async function defaultKernmod(): Promise<Kernmod> {
@@ -165,6 +167,8 @@ async function run(command: string | undefined, rest: string[], io: Io): Promise
       return (await import('./depmod.js')).depmodCommand(rest, io);
     case 'modstat':
       return (await import('./modstat.js')).modstatCommand(rest, io);
+    case 'completion':
+      return (await import('./completion.js')).completionCommand(rest, io);
     case 'vm': {
       const { vmCommand } = await import('../../vm/cli.js');
       return vmCommand(rest);

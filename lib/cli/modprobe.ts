@@ -10,7 +10,10 @@ import { formatPlan } from '../modprobe/format.js';
 import type { Plan } from '../modprobe/resolve.js';
 import type { ProbeResult } from '../modprobe/probe.js';
 import type { RemoveResult } from '../modprobe/remove.js';
-import { COMMON_OPTIONS, getoptLong, ParsedOptions, wantsJson, type OptionSpec } from './getopt.js';
+import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
+import { MODPROBE_OPTIONS } from './options.js';
+
+export { MODPROBE_OPTIONS };
 import { describe, printErrorJson, printJson, reportUsageError, versionText, type Io } from './output.js';
 
 export const MODPROBE_USAGE = `Usage:
@@ -55,39 +58,6 @@ General Options:
 \t    --json                  print the plan or the result as JSON
 \t-h, --help                  show this help
 `;
-
-/** modprobe's options as kmod 30 spells them (tools/modprobe.c cmdopts), plus kernmod's own. */
-export const MODPROBE_OPTIONS: readonly OptionSpec[] = [
-  { key: 'all', short: 'a', long: 'all', help: 'consider every non-argument to be a module name to be inserted or removed (-r)' },
-  { key: 'remove', short: 'r', long: 'remove', help: 'remove modules instead of inserting' },
-  { key: 'remove-holders', long: 'remove-dependencies', help: 'deprecated: use --remove-holders' },
-  { key: 'remove-holders', long: 'remove-holders', help: 'also remove module holders (use together with -r)' },
-  { key: 'wait', short: 'w', long: 'wait', arg: 'required', argName: 'MSEC', help: "when removing a module, wait up to MSEC for the module's refcount to become 0" },
-  { key: 'first-time', long: 'first-time', help: 'fail if module already inserted or removed' },
-  { key: 'ignore-install', short: 'i', long: 'ignore-install', help: 'ignore install commands' },
-  { key: 'ignore-install', long: 'ignore-remove', help: 'ignore remove commands' },
-  { key: 'use-blacklist', short: 'b', long: 'use-blacklist', help: 'apply blacklist to resolved alias' },
-  { key: 'force', short: 'f', long: 'force', help: 'force module insertion or removal; implies --force-modversion and --force-vermagic' },
-  { key: 'force-modversion', long: 'force-modversion', help: "ignore module's version" },
-  { key: 'force-vermagic', long: 'force-vermagic', help: "ignore module's version magic" },
-  { key: 'sequential', long: 'sequential', help: "load one module at a time, in kmod's order" },
-  { key: 'resolve-alias', short: 'R', long: 'resolve-alias', help: 'only lookup and print alias and exit' },
-  { key: 'show-depends', short: 'D', long: 'show-depends', help: 'only print module dependencies and exit' },
-  { key: 'showconfig', short: 'c', long: 'showconfig', help: 'print out known configuration and exit' },
-  { key: 'showconfig', long: 'show-config', help: 'same as --showconfig' },
-  { key: 'show-modversions', long: 'show-modversions', help: 'dump module symbol version and exit' },
-  { key: 'show-modversions', long: 'dump-modversions', help: 'same as --show-modversions' },
-  { key: 'show-exports', long: 'show-exports', help: 'only print module exported symbol versions and exit' },
-  { key: 'dry-run', short: 'n', long: 'dry-run', help: 'do not execute operations, just print out' },
-  { key: 'dry-run', long: 'show', help: 'same as --dry-run' },
-  { key: 'config', short: 'C', long: 'config', arg: 'required', argName: 'FILE', help: 'use FILE instead of default search paths' },
-  { key: 'dirname', short: 'd', long: 'dirname', arg: 'required', argName: 'DIR', help: 'use DIR as filesystem root for /lib/modules' },
-  { key: 'set-version', short: 'S', long: 'set-version', arg: 'required', argName: 'VERSION', help: 'use VERSION instead of `uname -r`' },
-  { key: 'syslog', short: 's', long: 'syslog', help: 'print to syslog, not stderr' },
-  { key: 'quiet', short: 'q', long: 'quiet', help: 'disable messages' },
-  { key: 'verbose', short: 'v', long: 'verbose', help: 'enables more messages' },
-  ...COMMON_OPTIONS,
-];
 
 /**
  * kmod's prepend_options_from_env: MODPROBE_OPTIONS split at each space (two spaces make an empty

@@ -1,0 +1,100 @@
+// `kernmod completion bash|zsh`: shell completion generated from the option tables the commands parse
+// with (lib/cli/options.ts). The same scripts are written into dist/completion at build time
+// (scripts/gen-man.mjs), so a package can install them. Module names come from the running system at
+// completion time: loaded ones (/proc/modules) for rmmod, installed ones (modules.dep) for modprobe.
+import type { OptionSpec } from './getopt.js';
+import { COMMAND_DOCS, type CommandDoc } from './options.js';
+
+const takesPath = (o: OptionSpec) => o.argName === 'FILE' || o.argName === 'DIR';
+const names = (o: OptionSpec) => [...(o.short ? [`-${o.short}`] : []), ...(o.long ? [`--${o.long}`] : [])];
+
+function bashCase(c: CommandDoc): string {
+  const opts = c.options ?? [{ key: 'help', long: 'help' }, { key: 'json', long: 'json' }];
+  const pathArgs = opts.filter((o) => o.arg && takesPath(o)).flatMap(names);
+  const otherArgs = opts.filter((o) => o.arg && !takesPath(o)).flatMap(names);
+  const operands = c.operands === 'loaded-module' ? '_kernmod_loaded' : c.operands === 'module' ? '_kernmod_installed; _kernmod_files' : c.operands === 'file' ? '_kernmod_files' : ':';
+  return [
+    `    ${c.name})`,
+    ...(pathArgs.length ? [`      case $prev in ${pathArgs.join('|')}) _kernmod_files; return ;; esac`] : []),
+    ...(otherArgs.length ? [`      case $prev in ${otherArgs.join('|')}) return ;; esac`] : []),
+    `      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W '${opts.flatMap(names).join(' ')}' -- "$cur")); return; fi`,
+    `      ${operands} ;;`,
+  ].join('\n');
+}
+
+export function bashCompletion(): string {
+  const commands = COMMAND_DOCS.map((c) => c.name);
+  return `# bash completion for kernmod (generated from its option tables: kernmod completion bash)
+_kernmod_files() { COMPREPLY+=($(compgen -f -- "$cur")); }
+_kernmod_loaded() { [[ -r /proc/modules ]] && COMPREPLY+=($(compgen -W "$(cut -d' ' -f1 /proc/modules)" -- "$cur")); }
+_kernmod_installed() {
+  local dep=/lib/modules/$(uname -r)/modules.dep
+  [[ -r $dep ]] && COMPREPLY+=($(compgen -W "$(sed -e 's/:.*//' -e 's#.*/##' -e 's/\\.ko.*//' "$dep")" -- "$cur"))
+}
+_kernmod() {
+  local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD-1]} cmd=\${COMP_WORDS[0]##*/}
+  COMPREPLY=()
+  if [[ $cmd == kernmod ]]; then
+    if ((COMP_CWORD == 1)); then COMPREPLY=($(compgen -W '${commands.join(' ')} --help --version' -- "$cur")); return; fi
+    cmd=\${COMP_WORDS[1]}
+  fi
+  case $cmd in
+${COMMAND_DOCS.map(bashCase).join('\n')}
+  esac
+}
+complete -F _kernmod kernmod insmod rmmod lsmod modprobe
+`;
+}
+
+/** zsh _arguments quoting: the text goes inside '...' and [...]. */
+const zq = (s: string) => s.replace(/'/g, `'\\''`).replace(/([[\]:])/g, '\\$1');
+
+function zshSpecs(o: OptionSpec): string[] {
+  const help = zq(o.help ?? '');
+  const arg = o.arg ? `:${zq(o.argName ?? 'ARG')}:${o.argName === 'DIR' ? '_files -/' : o.argName === 'FILE' ? '_files' : ' '}` : '';
+  const out: string[] = [];
+  if (o.short) out.push(`'-${o.short}${o.arg === 'required' ? '+' : ''}[${help}]${arg}'`);
+  if (o.long) out.push(`'--${o.long}${o.arg === 'required' ? '=' : ''}[${help}]${arg}'`);
+  return out;
+}
+
+export function zshCompletion(): string {
+  const operand = (c: CommandDoc) => (c.operands === 'loaded-module' ? `'*:module:_kernmod_loaded'` : c.operands === 'module' ? `'*:module:_kernmod_installed'` : c.operands === 'file' ? `'*:file:_files'` : '');
+  return `#compdef kernmod insmod rmmod lsmod modprobe
+# zsh completion for kernmod (generated from its option tables: kernmod completion zsh)
+_kernmod_loaded() { [[ -r /proc/modules ]] && compadd -- \${\${(f)"$(</proc/modules)"}%% *} }
+_kernmod_installed() {
+  local dep=/lib/modules/$(uname -r)/modules.dep
+  [[ -r $dep ]] && compadd -- \${\${\${\${(f)"$(<$dep)"}%%:*}##*/}%%.ko*}
+  _files
+}
+_kernmod() {
+  local cmd=\${service}
+  if [[ $cmd == kernmod ]]; then
+    if (( CURRENT == 2 )); then
+      local -a commands=(${COMMAND_DOCS.map((c) => `'${c.name}:${zq(c.summary)}'`).join(' ')})
+      _describe command commands
+      return
+    fi
+    cmd=\${words[2]}
+    shift words
+    (( CURRENT-- ))
+  fi
+  case $cmd in
+${COMMAND_DOCS.map((c) => `    ${c.name}) _arguments -s ${(c.options ?? [{ key: 'help', long: 'help' }, { key: 'json', long: 'json' }]).flatMap(zshSpecs).join(' ')} ${operand(c)} ;;`).join('\n')}
+  esac
+}
+_kernmod "$@"
+`;
+}
+
+export function completionCommand(argv: string[], io: { out: (s: string) => void; err: (s: string) => void }): number {
+  const shell = argv[0];
+  if (argv.length === 1 && shell === 'bash') io.out(bashCompletion());
+  else if (argv.length === 1 && shell === 'zsh') io.out(zshCompletion());
+  else {
+    io.err('Usage: kernmod completion bash|zsh\n  bash: eval "$(kernmod completion bash)"   zsh: kernmod completion zsh > "${fpath[1]}/_kernmod"\n');
+    return 1;
+  }
+  return 0;
+}
