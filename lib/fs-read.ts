@@ -1,8 +1,10 @@
 // Reading from an open file until a byte range is full or the file ends. One read(2) may return less
 // than asked for, so every reader has to loop; this is that loop, sync and async, shared by the load
 // drivers, the fake kernel and modinfo's sparse reader. Errors are node:fs's, thrown as they come.
-// And opening a file someone names: without blocking, and only when it is a regular file.
-import { closeSync, constants, fstat, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
+// And reading a file someone names: opened without blocking, read only when it is a regular file, and
+// refused past a size limit before any buffer is allocated. Every reader of a file another person may
+// have written (modules, index files, configuration) goes through these, sync and async alike.
+import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type Stats } from 'node:fs';
 import { invalidInput, systemError } from './errors.js';
 
 /**
@@ -49,6 +51,21 @@ export function readSmallFileSync(path: string, maxBytes: number): Buffer {
   }
 }
 
+/** readSmallFileSync on the libuv thread pool. */
+export async function readSmallFile(path: string, maxBytes: number): Promise<Buffer> {
+  const fd = await openNamed(path);
+  try {
+    checkRegularFile(await fstatOf(fd), path, maxBytes);
+    const buf = Buffer.allocUnsafe(maxBytes + 1);
+    let n = 0;
+    for (let got; n < buf.length && (got = await readAt(fd, buf, n, buf.length - n, null)) > 0; ) n += got;
+    if (n > maxBytes) throw fileTooLarge(path, `more than ${maxBytes} bytes`, maxBytes);
+    return buf.subarray(0, n);
+  } finally {
+    await closeFd(fd);
+  }
+}
+
 /** Fills `buf[offset, offset + length)` from the same offsets of the file; returns the bytes read (fewer at end of file). */
 export function readRangeSync(fd: number, buf: Uint8Array, offset: number, length: number): number {
   let done = 0;
@@ -61,8 +78,13 @@ export function readRangeSync(fd: number, buf: Uint8Array, offset: number, lengt
 }
 
 // The callback API, wrapped by hand: lighter than fs/promises' FileHandle over thousands of small files.
-const readAt = (fd: number, buf: Uint8Array, offset: number, length: number): Promise<number> =>
-  new Promise((resolve, reject) => read(fd, buf, offset, length, offset, (err, n) => (err ? reject(err) : resolve(n))));
+// `position` null reads on from the file position (procfs and sysfs files are read in order).
+const readAt = (fd: number, buf: Uint8Array, offset: number, length: number, position: number | null = offset): Promise<number> =>
+  new Promise((resolve, reject) => read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+const fstatOf = (fd: number): Promise<Stats> => new Promise((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st))));
+const openNamed = (path: string): Promise<number> =>
+  new Promise((resolve, reject) => open(path, OPEN_NAMED_FILE, (err, fd) => (err ? reject(err) : resolve(fd))));
+const closeFd = (fd: number): Promise<void> => new Promise((resolve) => close(fd, () => resolve()));
 
 /** readRangeSync on the libuv thread pool. */
 export async function readRange(fd: number, buf: Uint8Array, offset: number, length: number): Promise<number> {
@@ -75,15 +97,61 @@ export async function readRange(fd: number, buf: Uint8Array, offset: number, len
   return done;
 }
 
-/** The first `length` bytes of an open file, or all of it (by fstat) when no length is given; shorter at end of file. */
-export function readFdSync(fd: number, length?: number): Buffer {
-  const buf = Buffer.allocUnsafe(length ?? fstatSync(fd).size);
+/**
+ * The size of an open file, by fstat, once checkRegularFile has passed it: `name` says which file in
+ * the error (its path, or for a caller's descriptor /proc/self/fd/N).
+ */
+export function regularFileSizeSync(fd: number, name: string, maxBytes: number): number {
+  const st = fstatSync(fd);
+  checkRegularFile(st, name, maxBytes);
+  return st.size;
+}
+
+/** regularFileSizeSync on the libuv thread pool. */
+export async function regularFileSize(fd: number, name: string, maxBytes: number): Promise<number> {
+  const st = await fstatOf(fd);
+  checkRegularFile(st, name, maxBytes);
+  return st.size;
+}
+
+/**
+ * The first `length` bytes of an open regular file of at most `maxBytes`, or all of it (by fstat) when
+ * no length is given; shorter at end of file. What is not a regular file is refused before any read
+ * (a FIFO may never end), as is a larger file, before any buffer is allocated.
+ */
+export function readFdSync(fd: number, name: string, maxBytes: number, length?: number): Buffer {
+  const size = regularFileSizeSync(fd, name, maxBytes);
+  const buf = Buffer.allocUnsafe(Math.min(length ?? size, size));
   return buf.subarray(0, readRangeSync(fd, buf, 0, buf.length));
 }
 
 /** readFdSync on the libuv thread pool. */
-export async function readFd(fd: number, length?: number): Promise<Buffer> {
-  const size = length ?? (await new Promise<number>((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st.size)))));
-  const buf = Buffer.allocUnsafe(size);
-  return buf.subarray(0, await readRange(fd, buf, 0, size));
+export async function readFd(fd: number, name: string, maxBytes: number, length?: number): Promise<Buffer> {
+  const size = await regularFileSize(fd, name, maxBytes);
+  const buf = Buffer.allocUnsafe(Math.min(length ?? size, size));
+  return buf.subarray(0, await readRange(fd, buf, 0, buf.length));
+}
+
+/**
+ * The whole of the regular file at `path` (of at most `maxBytes`, read by its fstat size), opened
+ * OPEN_NAMED_FILE: a FIFO neither blocks the open nor is read. For files anyone may have written —
+ * module files, index files, configuration — where node:fs's readFileSync would wait on a FIFO forever.
+ */
+export function readRegularFileSync(path: string, maxBytes: number): Buffer {
+  const fd = openSync(path, OPEN_NAMED_FILE);
+  try {
+    return readFdSync(fd, path, maxBytes);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** readRegularFileSync on the libuv thread pool. */
+export async function readRegularFile(path: string, maxBytes: number): Promise<Buffer> {
+  const fd = await openNamed(path);
+  try {
+    return await readFd(fd, path, maxBytes);
+  } finally {
+    await closeFd(fd);
+  }
 }

@@ -13,6 +13,9 @@ import type { Backend, HeadGuard, ImageOutcome, PathOutcome } from './types.js';
 
 const E = LINUX_ERRNO as Readonly<Record<'EPERM' | 'ENOENT' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'EEXIST' | 'EINVAL' | 'ENOSYS' | 'EOPNOTSUPP', number>>;
 
+/** kernel_read_file's limit for finit_module (INT_MAX): a larger file is EFBIG. */
+const KERNEL_READ_FILE_MAX = 0x7fffffff;
+
 export interface FakeModule {
   name: string;
   params: string;
@@ -118,11 +121,13 @@ export class FakeKernel {
     return this.record({ syscall: 'delete_module', name, flags, ret: 0 });
   }
 
+  /** The file behind finit_module's fd, as kernel_read_file reads it: a regular file of at most INT_MAX bytes, else EINVAL / EFBIG. */
   readFd(fd: number): Uint8Array | number {
     try {
-      return readFdSync(fd);
-    } catch {
-      return -E.EBADF;
+      return readFdSync(fd, `/proc/self/fd/${fd}`, KERNEL_READ_FILE_MAX);
+    } catch (e) {
+      const n = (e as { errno?: unknown }).errno;
+      return typeof n === 'number' && n < 0 ? (n === -21 ? -E.EINVAL : n) : -E.EBADF;
     }
   }
 }

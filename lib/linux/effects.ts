@@ -1,12 +1,12 @@
 // The two drivers for steps.ts: each effect carried out with the Backend and node:fs, async or sync.
 // The signal is honoured before each system call and during pauses; a call already in the kernel runs
 // to its end (the kernel offers no way to cancel a load).
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Backend } from '../backend/types.js';
 import { decompress, decompressSync } from '../compress/index.js';
-import { abortError, causeError } from '../errors.js';
-import { readFd, readFdSync } from '../fs-read.js';
+import { abortError, causeError, KernmodError } from '../errors.js';
+import { OPEN_NAMED_FILE, readFd, readFdSync, readSmallFile, readSmallFileSync } from '../fs-read.js';
 import type { Effect, Steps } from './steps.js';
 
 const SYSCALLS = new Set<Effect['op']>(['finitPath', 'finitFd', 'finitImage', 'init', 'delete', 'sleep']);
@@ -20,10 +20,16 @@ export interface DriverContext {
   subject: { path?: string; module?: string };
 }
 
-/** A failed read: its negative errno for the policy; anything else is thrown on (see failure()). */
+/**
+ * The most finit_module reads of a file (kernel_read_file's INT_MAX, else EFBIG): a module file read
+ * here, to decompress or to hand to init_module, is held to the same limit.
+ */
+export const MAX_MODULE_FILE_BYTES = 0x7fffffff;
+
+/** A failed read: its negative errno for the policy; a KernmodError (not a regular file, too large) or anything else is thrown on (see failure()). */
 function readFailure(e: unknown): number {
   const n = (e as NodeJS.ErrnoException).errno;
-  if (typeof n === 'number' && n < 0) return n;
+  if (!(e instanceof KernmodError) && typeof n === 'number' && n < 0) return n;
   throw e;
 }
 
@@ -32,12 +38,17 @@ function failure(err: unknown, e: Effect, ctx: DriverContext) {
   return causeError(err, e.op === 'delete' ? 'unload' : e.op === 'read' ? 'open' : 'load', ctx.subject);
 }
 
+/** How a caller's descriptor is named in errors: the path that opens the same file. */
+const fdName = (fd: number): string => `/proc/self/fd/${fd}`;
+
+// A module file is opened without blocking and must be a regular file of at most MAX_MODULE_FILE_BYTES
+// (fs-read.ts): a FIFO neither hangs the load nor is read, a huge file is a typed error.
 function readSourceSync(source: { path: string } | { fd: number }, length: number | undefined): Uint8Array | number {
   try {
-    if ('fd' in source) return readFdSync(source.fd, length);
-    const fd = openSync(source.path, 'r');
+    if ('fd' in source) return readFdSync(source.fd, fdName(source.fd), MAX_MODULE_FILE_BYTES, length);
+    const fd = openSync(source.path, OPEN_NAMED_FILE);
     try {
-      return readFdSync(fd, length);
+      return readFdSync(fd, source.path, MAX_MODULE_FILE_BYTES, length);
     } finally {
       closeSync(fd);
     }
@@ -48,10 +59,10 @@ function readSourceSync(source: { path: string } | { fd: number }, length: numbe
 
 async function readSource(source: { path: string } | { fd: number }, length: number | undefined): Promise<Uint8Array | number> {
   try {
-    if ('fd' in source) return await readFd(source.fd, length);
-    const h = await open(source.path, 'r');
+    if ('fd' in source) return await readFd(source.fd, fdName(source.fd), MAX_MODULE_FILE_BYTES, length);
+    const h = await open(source.path, OPEN_NAMED_FILE);
     try {
-      return await readFd(h.fd, length);
+      return await readFd(h.fd, source.path, MAX_MODULE_FILE_BYTES, length);
     } finally {
       await h.close();
     }
@@ -61,6 +72,8 @@ async function readSource(source: { path: string } | { fd: number }, length: num
 }
 
 const compressionFile = (ctx: DriverContext): string => `${ctx.sysRoot ?? '/sys'}/module/compression`;
+/** /sys/module/compression holds one word ("xz" and a newline); a sysfs file is one page at most. */
+const COMPRESSION_FILE_MAX = 4096;
 
 function checkSignal(e: Effect, ctx: DriverContext): void {
   if (ctx.signal?.aborted && SYSCALLS.has(e.op)) throw abortError(ctx.signal, ctx.subject);
@@ -85,7 +98,7 @@ function performSync(e: Effect, ctx: DriverContext): unknown {
       return decompressSync(e.bytes);
     case 'kernelCompression':
       try {
-        return readFileSync(compressionFile(ctx), 'utf8').trim() || null;
+        return readSmallFileSync(compressionFile(ctx), COMPRESSION_FILE_MAX).toString('utf8').trim() || null;
       } catch {
         return null;
       }
@@ -132,8 +145,8 @@ function performAsync(e: Effect, ctx: DriverContext): unknown {
     case 'decompress':
       return decompress(e.bytes);
     case 'kernelCompression':
-      return readFile(compressionFile(ctx), 'utf8').then(
-        (s) => s.trim() || null,
+      return readSmallFile(compressionFile(ctx), COMPRESSION_FILE_MAX).then(
+        (s) => s.toString('utf8').trim() || null,
         () => null,
       );
     case 'sleep':
