@@ -8,12 +8,12 @@
 // the call is unaffected and `kernelLogUnavailable` says why.
 import { readlinkSync } from 'node:fs';
 import { release } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { createFakeBackend } from './backend/fake.js';
 import { loadBackend } from './backend/select.js';
 import type { Backend } from './backend/types.js';
 import { modinfo, modinfoSync } from './elf/modinfo.js';
 import { KernmodError } from './errors.js';
+import { sourcePath } from './source.js';
 import { hintFromKernelLog, kernelWarnings, unknownSymbols, type KernelWarning, type SymbolOwners } from './linux/kernel-log-hints.js';
 import { kmsgReader, recordsFor, type KernelLogEntry, type KmsgCaptured } from './linux/kmsg.js';
 import {
@@ -80,7 +80,7 @@ type Kind = 'load' | 'unload';
 function nameBefore(source: ModuleSource): string | undefined {
   try {
     if (typeof source === 'string') return moduleNameFromPath(source);
-    if (source instanceof URL) return moduleNameFromPath(fileURLToPath(source));
+    if (source instanceof URL) return moduleNameFromPath(sourcePath(source));
     if (source && typeof source === 'object' && 'fd' in source) return moduleNameFromPath(readlinkSync(`/proc/self/fd/${source.fd}`));
   } catch {
     /* no name yet: ownName() asks the module */

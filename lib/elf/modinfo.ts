@@ -1,10 +1,10 @@
 // modinfo as a library: what kmod's modinfo shows, as a typed object, from a module file (plain or
 // gzip/xz/zstd-compressed, told by magic bytes) or its bytes. Pure over bytes once read; the async form
 // reads the file and decompresses off the main thread where the decoder allows (gzip, xz).
-import { fileURLToPath } from 'node:url';
 import { decompress, decompressSync, detectCompression, maxBytesOf, type CompressionFormat, type DecompressSyncOptions } from '../compress/index.js';
 import { checkFileSize } from '../fs-read.js';
-import { invalidInput, KernmodError, systemError } from '../errors.js';
+import { causeError, invalidInput, KernmodError, systemError } from '../errors.js';
+import { sourcePath } from '../source.js';
 import { moduleNameFromPath } from '../names.js';
 import { EM_NAMES, elfError, findSection, parseElfSections, sectionBytes, type ElfFile } from './elf.js';
 import { readBuildId } from './notes.js';
@@ -142,10 +142,6 @@ function modinfoFromElf(elf: ElfFile, opts: ModinfoOptions & { filename?: string
   return info;
 }
 
-function pathOf(source: string | URL): string {
-  if (source instanceof URL) return fileURLToPath(source);
-  return source;
-}
 
 function checkSource(source: unknown): void {
   if (typeof source !== 'string' && !(source instanceof URL) && !(source instanceof Uint8Array)) {
@@ -157,11 +153,12 @@ function readError(e: unknown, path: string): KernmodError {
   if (e instanceof KernmodError) return e;
   const errno = (e as NodeJS.ErrnoException).errno;
   if (typeof errno === 'number') return systemError(errno < 0 ? errno : -errno, 'read', { path });
-  return e as KernmodError;
+  return causeError(e, 'open', { path }); // not an errno: typed, with the real cause
 }
 
 function withPath(e: unknown, path: string | undefined): never {
-  if (e instanceof KernmodError && path !== undefined && e.path === undefined) {
+  if (!(e instanceof KernmodError)) throw causeError(e, 'open', path === undefined ? {} : { path });
+  if (path !== undefined && e.path === undefined) {
     (e as { path?: string }).path = path;
   }
   throw e;
@@ -171,7 +168,7 @@ function withPath(e: unknown, path: string | undefined): never {
 export async function modinfo(source: ModinfoSource, opts: ModinfoOptions = {}): Promise<ModuleInfo> {
   checkSource(source);
   const max = maxBytesOf(opts);
-  const path = source instanceof Uint8Array ? undefined : pathOf(source);
+  const path = source instanceof Uint8Array ? undefined : sourcePath(source);
   let bytes: Uint8Array;
   if (path === undefined) bytes = source as Uint8Array;
   else {
@@ -196,7 +193,7 @@ export async function modinfo(source: ModinfoSource, opts: ModinfoOptions = {}):
 export function modinfoSync(source: ModinfoSource, opts: ModinfoOptions = {}): ModuleInfo {
   checkSource(source);
   const max = maxBytesOf(opts);
-  const path = source instanceof Uint8Array ? undefined : pathOf(source);
+  const path = source instanceof Uint8Array ? undefined : sourcePath(source);
   let bytes: Uint8Array;
   if (path === undefined) bytes = source as Uint8Array;
   else {

@@ -4,8 +4,8 @@
 //    when there are none). Inputs the kernel would refuse are refused first, with typed errors.
 //  - Unload passes the name; MODCTL_STAT gives the list (both layouts decoded); MODCTL_EXISTS (0, 1)
 //    says whether loading and autoloading are allowed now.
-import { fileURLToPath } from 'node:url';
 import { abortError, invalidInput } from '../errors.js';
+import { sourcePath } from '../source.js';
 import { checkModuleName } from '../names.js';
 import type { NetbsdBackend, StatOutcome } from './backend.js';
 import { MAXMODNAME, MAXPATHLEN, MODCTL_LOAD_FORCE, MODCTL_NO_PROP, type ModuleClass, type ModuleSourceKind } from './constants.js';
@@ -104,17 +104,10 @@ export interface ModuleSupport {
 // ---- input checks -----------------------------------------------------------------------------------
 
 function sourceOf(source: string | URL): string {
-  let s: string;
-  if (source instanceof URL) {
-    if (source.protocol !== 'file:') throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `only file: URLs can be loaded, got ${source.href}`);
-    s = fileURLToPath(source);
-  } else if (typeof source === 'string') {
-    s = source;
-  } else {
+  if (typeof source !== 'string' && !(source instanceof URL)) {
     throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'a NetBSD module source is a module name, a path or a file: URL');
   }
-  if (s.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module name or path is empty');
-  if (s.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'the module path contains NUL', { path: s });
+  const s = sourcePath(source); // '', a NUL, a non-file: URL, file://host/ and %2f are refused there
   const bytes = Buffer.byteLength(s, 'utf8');
   if (bytes >= MAXPATHLEN) {
     throw invalidInput(
