@@ -32,9 +32,14 @@ function ownCopy(image: Uint8Array): Uint8Array {
   return copy;
 }
 
+/**
+ * A node:fs failure's negative errno, for the policy; a failure without one (not a system call's
+ * answer) is thrown on, and the driver makes it a KernmodError that keeps it as the cause.
+ */
 function errnoOf(e: unknown): number {
   const code = (e as NodeJS.ErrnoException).errno;
-  return typeof code === 'number' && code < 0 ? code : -5; /* EIO: an open error without errno */
+  if (typeof code === 'number' && code < 0) return code;
+  throw e;
 }
 
 export function createFfiBackend(): Backend {

@@ -2,11 +2,12 @@
 // file per parameter the module declared with a non-zero permission. The file's mode is the module's
 // own (module_param's perm): the kernel refuses to open one without a write bit for writing (even for
 // root), and a write runs the parameter's setter, which may refuse the value (EINVAL, ERANGE ...).
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { invalidInput, KernmodError } from '../errors.js';
+import { causeError, invalidInput, KernmodError } from '../errors.js';
 import { errnoInfo } from '../errno.js';
+import { readSmallFile, readSmallFileSync } from '../fs-read.js';
 import { checkModuleName, normalizeModuleName } from '../names.js';
 
 export interface ParameterInfo {
@@ -22,6 +23,8 @@ export interface ParameterOptions {
 }
 
 const PARAM_NAME = /^[A-Za-z0-9_-]+$/;
+/** A sysfs attribute shows at most one page (64 KiB on the largest page size Linux uses). */
+const PARAM_VALUE_MAX = 65536;
 
 function paramsDir(module: string, opts: ParameterOptions): string {
   return join(opts.sysRoot ?? '', '/sys/module', normalizeModuleName(checkModuleName(module, 0)), 'parameters');
@@ -52,18 +55,20 @@ function notLoaded(module: string): KernmodError {
 }
 
 function writeError(e: unknown, module: string, name: string, path: string): KernmodError {
-  const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+  const errno = (e as NodeJS.ErrnoException).errno;
+  // Not a system call's answer (a bad sysRoot, a bug): typed, with the real cause, never a made-up EIO.
+  if (typeof errno !== 'number') return causeError(e, 'load', { module, path });
+  const code = (e as NodeJS.ErrnoException).code ?? errnoInfo(-Math.abs(errno)).code;
   if (code === 'ENOENT') {
     return new KernmodError({ code, errno: -2, module, path, phase: 'validate', message: `module ${module} has no parameter ${name} in sysfs`, hint: 'it is not loaded, has no such parameter, or declared it with permission 0 (not in sysfs)' });
   }
-  const errno = (e as NodeJS.ErrnoException).errno;
   const hint =
     code === 'EACCES' || code === 'EPERM'
       ? `parameter ${name} is read-only (its sysfs file has no write bit): it takes effect only at load time`
       : code === 'EINVAL' || code === 'ERANGE'
         ? `the module's setter refused the value for ${name} (see dmesg)`
-        : errnoInfo(typeof errno === 'number' ? errno : -5).description;
-  return new KernmodError({ code, ...(typeof errno === 'number' ? { errno: -Math.abs(errno) } : {}), module, path, phase: 'load', message: `${code}: cannot set ${module}.${name}`, hint });
+        : errnoInfo(-Math.abs(errno)).description;
+  return new KernmodError({ code, errno: -Math.abs(errno), module, path, phase: 'load', message: `${code}: cannot set ${module}.${name}`, hint, cause: e });
 }
 
 /** A loaded module's parameters in sysfs; ENOENT (a KernmodError) if the module is not loaded. */
@@ -85,7 +90,7 @@ export function getParametersSync(module: string, opts: ParameterOptions = {}): 
     const p = join(dir, name);
     let value: string | undefined;
     try {
-      value = trimNl(readFileSync(p, 'utf8'));
+      value = trimNl(readSmallFileSync(p, PARAM_VALUE_MAX).toString('utf8'));
     } catch {
       value = undefined;
     }
@@ -110,7 +115,7 @@ export async function getParameters(module: string, opts: ParameterOptions = {})
   const out: Record<string, ParameterInfo> = {};
   for (const name of names.sort()) {
     const p = join(dir, name);
-    const [st, value] = await Promise.all([stat(p), readFile(p, 'utf8').then(trimNl, () => undefined)]);
+    const [st, value] = await Promise.all([stat(p), readSmallFile(p, PARAM_VALUE_MAX).then((b) => trimNl(b.toString('utf8')), () => undefined)]);
     out[name] = { value, writable: (st.mode & 0o222) !== 0 };
   }
   return out;
