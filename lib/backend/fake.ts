@@ -132,9 +132,15 @@ export class FakeKernel {
   }
 }
 
+// As the addon and the ffi backend do: a string with a NUL inside is refused with -EINVAL where the
+// call would be made (a C string would end at the NUL: another file, other params, another module).
+const hasNul = (...strings: string[]) => strings.some((s) => s.includes('\0'));
+const EINVAL = -E.EINVAL;
+
 export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backend & { kernel: FakeKernel } {
   const delay = kernel.options.delayMs ?? 0;
   const finitFd = (fd: number, params: string, flags: number): number => {
+    if (hasNul(params)) return EINVAL;
     if (kernel.options.noModuleSupport) return kernel.load(new Uint8Array(0), params, flags, 'finit_module');
     const image = kernel.readFd(fd);
     if (typeof image === 'number') return image;
@@ -142,11 +148,14 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
   };
   const finitPath = (path: string, params: string, flags: number, guard?: HeadGuard): PathOutcome => {
     const headLength = guard ? guardLength(guard) : 0;
+    if (hasNul(path)) return { ret: EINVAL, syscall: 'open' };
+    if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
     let fd: number;
     try {
       fd = openSync(path, 'r');
     } catch (e) {
-      const ret = (e as NodeJS.ErrnoException).errno ?? -E.ENOENT;
+      const ret = (e as NodeJS.ErrnoException).errno;
+      if (typeof ret !== 'number' || ret >= 0) throw e; // not an errno: the driver keeps it as the cause
       kernel.calls.push({ syscall: 'open', ret });
       return { ret, syscall: 'open' };
     }
@@ -160,27 +169,30 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
   };
   // memfd_create, write, finit_module of that file: the fake loads a private copy of the bytes.
   const finitImage = (image: Uint8Array, params: string, flags: number): ImageOutcome => {
+    if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
     if (kernel.options.noMemfd) {
       kernel.calls.push({ syscall: 'memfd_create', ret: -E.ENOSYS });
       return { ret: -E.ENOSYS, syscall: 'memfd_create' };
     }
     return { ret: kernel.load(Uint8Array.from(image), params, flags, 'finit_module'), syscall: 'finit_module' };
   };
+  const init = (image: Uint8Array, params: string): number => (hasNul(params) ? EINVAL : kernel.load(image, params, 0, 'init_module'));
+  const unload = (name: string, flags: number): number => (hasNul(name) ? EINVAL : kernel.unload(name, flags));
   return {
     name: 'fake',
     system: 'linux',
     moduleNameLen: 56,
     flags: LINUX_DELETE_FLAGS,
     kernel,
-    initModule: (image, params) => later(delay, () => kernel.load(image, params, 0, 'init_module')),
-    initModuleSync: (image, params) => kernel.load(image, params, 0, 'init_module'),
+    initModule: (image, params) => later(delay, () => init(image, params)),
+    initModuleSync: init,
     finitModule: (fd, params, flags) => later(delay, () => finitFd(fd, params, flags)),
     finitModuleSync: finitFd,
     finitModulePath: (path, params, flags, guard) => later(delay, () => finitPath(path, params, flags, guard)),
     finitModulePathSync: finitPath,
     finitModuleImage: (image, params, flags) => later(delay, () => finitImage(image, params, flags)),
     finitModuleImageSync: finitImage,
-    deleteModule: (name, flags) => later(delay, () => kernel.unload(name, flags)),
-    deleteModuleSync: (name, flags) => kernel.unload(name, flags),
+    deleteModule: (name, flags) => later(delay, () => unload(name, flags)),
+    deleteModuleSync: unload,
   };
 }

@@ -102,7 +102,7 @@ describe.each(cases)('backend conformance: $label', ({ label, make, modules }) =
     expect((await b.finitModuleImage(new Uint8Array(0), '', 0)).syscall).toBe('finit_module');
   });
 
-  it.skipIf(label.startsWith('fake'))('a string with a NUL inside is refused with EINVAL before the call, never cut short', async () => {
+  it('a string with a NUL inside is refused with EINVAL before the call, never cut short', async () => {
     const b = make();
     // The part before the NUL names a file that exists: a cut path would open it.
     expect(b.finitModulePathSync(`${notElf}\0.xz`, '', 0)).toEqual({ ret: EINVAL, syscall: 'open' });
