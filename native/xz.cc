@@ -212,68 +212,146 @@ Napi::Value ReadFile(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ReadWhole(path, buf, ta.ByteLength()));
 }
 
-// readDecodeBatch(paths, input, output, results) -> Promise<undefined>: on a thread-pool thread, read
-// each file whole and decode it as one .xz stream, the inputs one after another in `input` and the
-// images one after another in `output` (each at a 16-byte boundary). For the modinfo CLI over a tree
-// of .ko.xz: liblzma is most of the work, and this runs it on every core while the main thread parses
-// what is already decoded, in one Node instance (a second one, a worker thread, cost more under
-// emulation than it gave). A batch of files per hop, because a hop to the pool and back costs as much
-// as decoding a small module (a few hundred microseconds on the host, more under emulation).
+// readDecodeBatch(paths, inputBytes, outputBytes) -> Promise<{code, fileSize, input, image}[]>: on a
+// thread-pool thread, read each file whole and decode it as one .xz stream, the inputs one after another
+// in an input area of `inputBytes` and the images one after another in an output area of `outputBytes`
+// (each at a 16-byte boundary). For the modinfo CLI over a tree of .ko.xz: liblzma is most of the work,
+// and this runs it on every core while the main thread parses what is already decoded, in one Node
+// instance. A batch of files per hop, because a hop to the pool and back costs as much as decoding a
+// small module (a few hundred microseconds on the host, more under emulation).
+//
+// Both areas are the addon's own, allocated here and handed to JavaScript only when the call settles
+// (as external ArrayBuffers the garbage collector frees): the caller has no buffer the pool thread
+// writes to, so nothing it does meanwhile (a detach, a transfer) can pull memory from under the call.
 //
 // Only the plain case is decoded; the caller's synchronous path takes every other file and reports it
-// exactly. For file i, results[4i..4i+3] = code, input offset, input length, output offset. `code` is
-// the decoded length when the file is a regular file that is exactly one .xz stream (no padding or data
-// after it) decoding without error in the space left; else -errno (open, fstat, read), kNotRegular,
-// kNotPlainXz, kInputTooSmall (input length: the file's size) or kOutputTooSmall (it did not fit in
-// the space left). Never rejects. The caller must not touch the three buffers until it has settled.
+// exactly. Per file: `code` is the decoded length when the file is a regular file that is exactly one
+// .xz stream (no padding or data after it) decoding without error in the space left; else -errno (open,
+// fstat, read), kNotRegular, kNotPlainXz, kInputTooSmall (fileSize: the file's size) or kOutputTooSmall
+// (it did not fit in the space left). `input` holds the bytes read, `image` the decoded ones (empty
+// unless code >= 0). Never rejects.
 constexpr double kInputTooSmall = -4097;
 constexpr double kOutputTooSmall = -4098;
 constexpr double kNotPlainXz = -4099;
 
+// The areas of batches JavaScript has let go of (their ArrayBuffers collected), kept on the thread that
+// made them for the next batches: fresh areas cost page faults for every byte written, which measured
+// more than the decoding they hold. A batch takes only an area of exactly its size.
+class SpareAreas {
+ public:
+  ~SpareAreas() {
+    for (auto& a : list_) std::free(a.data);
+  }
+  uint8_t* Take(size_t size) {
+    for (size_t i = 0; i < list_.size(); i++) {
+      if (list_[i].size != size) continue;
+      uint8_t* data = list_[i].data;
+      list_[i] = list_.back();
+      list_.pop_back();
+      return data;
+    }
+    return static_cast<uint8_t*>(std::malloc(size ? size : 1));
+  }
+  void Give(uint8_t* data, size_t size) {
+    if (list_.size() < kMaxSpare) {
+      list_.push_back({data, size});
+    } else {
+      std::free(data);
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxSpare = 16;
+  struct Area {
+    uint8_t* data;
+    size_t size;
+  };
+  std::vector<Area> list_;
+};
+// Batches are made, and their ArrayBuffers finalized, on the JavaScript thread of their environment.
+thread_local SpareAreas spareAreas;
+
 class ReadDecodeBatch : public Napi::AsyncWorker {
  public:
-  ReadDecodeBatch(Napi::Env env, std::vector<std::string> paths, Napi::TypedArray input, Napi::TypedArray output,
-                  Napi::TypedArray results)
+  ReadDecodeBatch(Napi::Env env, std::vector<std::string> paths, size_t inCap, size_t outCap)
       : Napi::AsyncWorker(env, "kernmod:xz-batch"),
         deferred_(Napi::Promise::Deferred::New(env)),
         paths_(std::move(paths)),
-        inputRef_(Napi::Persistent(input.As<Napi::Object>())),
-        outputRef_(Napi::Persistent(output.As<Napi::Object>())),
-        resultsRef_(Napi::Persistent(results.As<Napi::Object>())),
-        in_(static_cast<uint8_t*>(input.ArrayBuffer().Data()) + input.ByteOffset()),
-        inCap_(input.ByteLength()),
-        out_(static_cast<uint8_t*>(output.ArrayBuffer().Data()) + output.ByteOffset()),
-        outCap_(output.ByteLength()),
-        res_(reinterpret_cast<double*>(static_cast<uint8_t*>(results.ArrayBuffer().Data()) + results.ByteOffset())) {}
+        files_(paths_.size()),
+        in_(spareAreas.Take(inCap)),
+        inCap_(inCap),
+        out_(spareAreas.Take(outCap)),
+        outCap_(outCap) {}
+  ~ReadDecodeBatch() override {
+    if (in_) spareAreas.Give(in_, inCap_);
+    if (out_) spareAreas.Give(out_, outCap_);
+  }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
+    if (!in_ || !out_) {
+      SetError("xz: out of memory");
+      return;
+    }
     size_t inPos = 0, outPos = 0;
     for (size_t i = 0; i < paths_.size(); i++) {
-      double* r = res_ + 4 * i;
-      r[1] = static_cast<double>(inPos);
-      r[2] = 0;
-      r[3] = static_cast<double>(outPos);
+      File& f = files_[i];
+      f.inOffset = inPos;
+      f.outOffset = outPos;
       double n = ReadWhole(paths_[i], in_ + inPos, inCap_ - inPos);
       if (n < 0) {
-        r[0] = n;
+        f.code = n;
         continue;
       }
-      r[2] = n;
+      f.fileSize = n;
       if (n > static_cast<double>(inCap_ - inPos)) {
-        r[0] = kInputTooSmall;
+        f.code = kInputTooSmall;
         continue;
       }
-      size_t inLen = static_cast<size_t>(n);
+      f.inLength = static_cast<size_t>(n);
       size_t written = 0;
-      r[0] = DecodeOne(in_ + inPos, inLen, out_ + outPos, outCap_ - outPos, &written);
-      inPos += inLen;
-      if (r[0] >= 0) outPos = std::min(outCap_, (outPos + written + 15) & ~static_cast<size_t>(15));
+      f.code = DecodeOne(in_ + inPos, f.inLength, out_ + outPos, outCap_ - outPos, &written);
+      inPos += f.inLength;
+      if (f.code >= 0) outPos = std::min(outCap_, (outPos + written + 15) & ~static_cast<size_t>(15));
     }
   }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    // From here the two areas belong to their ArrayBuffers, which give them back when collected.
+    auto input = Napi::ArrayBuffer::New(env, in_, inCap_, GiveBack, AsHint(inCap_));
+    in_ = nullptr;
+    auto output = Napi::ArrayBuffer::New(env, out_, outCap_, GiveBack, AsHint(outCap_));
+    out_ = nullptr;
+    auto list = Napi::Array::New(env, files_.size());
+    for (size_t i = 0; i < files_.size(); i++) {
+      const File& f = files_[i];
+      auto o = Napi::Object::New(env);
+      o.Set("code", Napi::Number::New(env, f.code));
+      o.Set("fileSize", Napi::Number::New(env, f.fileSize));
+      o.Set("input", Napi::Uint8Array::New(env, f.inLength, input, f.inOffset));
+      o.Set("image", Napi::Uint8Array::New(env, f.code >= 0 ? static_cast<size_t>(f.code) : 0, output, f.outOffset));
+      list.Set(static_cast<uint32_t>(i), o);
+    }
+    deferred_.Resolve(list);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
+  // An area's size rides in the finalizer's hint pointer.
+  static void* AsHint(size_t size) { return reinterpret_cast<void*>(static_cast<uintptr_t>(size)); }
+  static void GiveBack(Napi::Env, void* data, void* hint) {
+    spareAreas.Give(static_cast<uint8_t*>(data), static_cast<size_t>(reinterpret_cast<uintptr_t>(hint)));
+  }
+
+  struct File {
+    double code = 0;
+    double fileSize = 0;
+    size_t inOffset = 0;
+    size_t inLength = 0;
+    size_t outOffset = 0;
+  };
+
   static double DecodeOne(const uint8_t* in, size_t inLen, uint8_t* out, size_t cap, size_t* written) {
     size_t inLeft = 0;
     lzma_ret r = DecodeStream(in, inLen, out, cap, written, &inLeft);
@@ -284,26 +362,25 @@ class ReadDecodeBatch : public Napi::AsyncWorker {
 
   Napi::Promise::Deferred deferred_;
   std::vector<std::string> paths_;
-  Napi::ObjectReference inputRef_;  // the three buffers stay alive while the pool thread uses them
-  Napi::ObjectReference outputRef_;
-  Napi::ObjectReference resultsRef_;
-  uint8_t* in_;
+  std::vector<File> files_;
+  uint8_t* in_;  // the addon's until OnOK hands them to JavaScript
   size_t inCap_;
   uint8_t* out_;
   size_t outCap_;
-  double* res_;
 };
 
 Napi::Value ReadDecodeBatchCall(const Napi::CallbackInfo& info) {
-  if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsTypedArray() || !info[2].IsTypedArray() || !info[3].IsTypedArray() ||
-      info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    throw Napi::TypeError::New(info.Env(),
-                               "expected (string[] paths, Uint8Array input, Uint8Array output, Float64Array results)");
+  if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), "expected (string[] paths, number inputBytes, number outputBytes)");
+  }
+  double inCap = info[1].As<Napi::Number>().DoubleValue();
+  double outCap = info[2].As<Napi::Number>().DoubleValue();
+  // The modinfo CLI's decompressed-size cap is 256 MiB; 1 GiB bounds what one call may allocate.
+  const double kMaxBytes = 1 << 30;
+  if (!(inCap >= 0 && inCap <= kMaxBytes) || !(outCap >= 0 && outCap <= kMaxBytes)) {
+    throw Napi::RangeError::New(info.Env(), "inputBytes/outputBytes: 0 to 1 GiB");
   }
   auto list = info[0].As<Napi::Array>();
-  auto results = info[3].As<Napi::TypedArray>();
-  if (results.ElementLength() < 4 * static_cast<size_t>(list.Length()))
-    throw Napi::RangeError::New(info.Env(), "results: 4 numbers per path needed");
   std::vector<std::string> paths;
   paths.reserve(list.Length());
   for (uint32_t i = 0; i < list.Length(); i++) {
@@ -311,8 +388,7 @@ Napi::Value ReadDecodeBatchCall(const Napi::CallbackInfo& info) {
     if (!v.IsString()) throw Napi::TypeError::New(info.Env(), "paths: expected strings");
     paths.push_back(v.As<Napi::String>().Utf8Value());
   }
-  auto* w =
-      new ReadDecodeBatch(info.Env(), std::move(paths), info[1].As<Napi::TypedArray>(), info[2].As<Napi::TypedArray>(), results);
+  auto* w = new ReadDecodeBatch(info.Env(), std::move(paths), static_cast<size_t>(inCap), static_cast<size_t>(outCap));
   auto p = w->Promise();
   w->Queue();
   return p;

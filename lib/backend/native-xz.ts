@@ -1,27 +1,64 @@
-// Hands lib/compress the liblzma decoder from the kernmod_xz addon when it was built (liblzma's headers
-// present at install time). lib/compress stays pure and never loads native code itself; without this
-// addon it decodes xz with @napi-rs/lzma.
+// The kernmod_xz addon (native/xz.cc, built when liblzma's headers were there at install time): hands
+// lib/compress its liblzma decoder, which also decodes into a buffer the caller reuses, and gives the
+// modinfo CLI its whole-file reader and its batch decoder on the thread pool. lib/compress stays pure
+// and never loads native code itself; without this addon it decodes xz with @napi-rs/lzma.
 import { setXzDecoder, type XzDecoder } from '../compress/index.js';
 import { loadAddon } from './addon.js';
 
-interface XzBinding {
-  available: boolean;
-  version?: string;
-  decode?(input: Uint8Array, size: number): Promise<Uint8Array>;
-  decodeSync?(input: Uint8Array, size: number): Uint8Array;
+/** One file of a readDecodeBatch call. */
+export interface BatchFile {
+  /**
+   * The decoded length when the file is a regular file that is exactly one .xz stream decoding without
+   * error in the space left; else negative: INPUT_TOO_SMALL (fileSize is the file's size),
+   * OUTPUT_TOO_SMALL (the image did not fit the space left), or anything else (-errno, not a regular
+   * file, not plain xz), for which the caller takes its synchronous path, which reports each case exactly.
+   */
+  code: number;
+  fileSize: number;
+  /** The bytes read (empty when the file was not read). */
+  input: Uint8Array;
+  /** The decoded bytes (empty unless code >= 0). */
+  image: Uint8Array;
 }
 
-let loaded: { version: string; decoder: XzDecoder } | null | undefined;
+/** The addon as native/xz.cc exports it (everything but `available` only when liblzma was built in). */
+interface XzBinding {
+  available: boolean;
+  version: string;
+  decode(input: Uint8Array, size: number): Promise<Uint8Array>;
+  decodeSync(input: Uint8Array, size: number): Uint8Array;
+  /** Decodes into `output`, whose length is the exact decoded size; returns that length. */
+  decodeInto(input: Uint8Array, output: Uint8Array): number;
+  /**
+   * open + fstat + read + close in one call: the bytes read when the file is regular and fits `buffer`;
+   * its size when it does not fit; -errno; or NOT_REGULAR.
+   */
+  readFile(path: string, buffer: Uint8Array): number;
+  NOT_REGULAR: number;
+  /**
+   * On a thread-pool thread, reads each file whole and decodes it as exactly one .xz stream, into areas
+   * of the given sizes that the addon allocates and hands over when the call settles (the caller owns no
+   * memory the pool thread writes to).
+   */
+  readDecodeBatch(paths: string[], inputBytes: number, outputBytes: number): Promise<BatchFile[]>;
+  INPUT_TOO_SMALL: number;
+  OUTPUT_TOO_SMALL: number;
+}
 
-function load(): { version: string; decoder: XzDecoder } | null {
+/** What the modinfo CLI uses of the addon: its whole-file reader and its batch decoder. */
+export type ModuleFileReader = Pick<XzBinding, 'readFile' | 'NOT_REGULAR'>;
+export type PoolXzDecoder = Pick<XzBinding, 'readDecodeBatch' | 'INPUT_TOO_SMALL' | 'OUTPUT_TOO_SMALL'>;
+
+let loaded: XzBinding | null | undefined;
+
+/** The addon when it was built with liblzma and not disabled by KERNMOD_XZ=js (comparisons); else null. */
+function nativeXz(): XzBinding | null {
   if (loaded !== undefined) return loaded;
   loaded = null;
+  if (process.env.KERNMOD_XZ === 'js') return loaded;
   try {
     const x = loadAddon<XzBinding>('kernmod_xz').binding;
-    if (x.available && x.decode && x.decodeSync) {
-      const { decode, decodeSync } = x;
-      loaded = { version: x.version ?? 'liblzma', decoder: { decompress: (input, size) => decode(input, size), decompressSync: (input, size) => decodeSync(input, size) } };
-    }
+    if (x.available) loaded = x;
   } catch {
     /* not built: keep the default decoder */
   }
@@ -30,8 +67,23 @@ function load(): { version: string; decoder: XzDecoder } | null {
 
 /** Installs the liblzma decoder; returns liblzma's version, or null when it is not available. */
 export function installNativeXz(): string | null {
-  if (process.env.KERNMOD_XZ === 'js') return null; // force the fallback (comparisons)
-  const native = load();
-  if (native) setXzDecoder(native.decoder);
-  return native?.version ?? null;
+  const x = nativeXz();
+  if (x === null) return null;
+  const decoder: XzDecoder = {
+    decompress: (input, size) => x.decode(input, size),
+    decompressSync: (input, size) => x.decodeSync(input, size),
+    decompressInto: (input, output) => x.decodeInto(input, output),
+  };
+  setXzDecoder(decoder);
+  return x.version;
+}
+
+/** The addon's whole-file reader, or undefined without it (read with node:fs then). */
+export function moduleFileReader(): ModuleFileReader | undefined {
+  return nativeXz() ?? undefined;
+}
+
+/** The addon's batch decoder on the thread pool, or undefined without it. */
+export function poolXzDecoder(): PoolXzDecoder | undefined {
+  return nativeXz() ?? undefined;
 }

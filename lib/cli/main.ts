@@ -134,7 +134,7 @@ async function run(command: string | undefined, rest: string[], io: Io): Promise
     }
     case 'modinfo': {
       await withNativeXz();
-      const { modinfoCommand } = await import('./modinfo.js');
+      const { modinfoCommand } = await import('./modinfo/index.js');
       return modinfoCommand(rest, io);
     }
     case 'modprobe': {

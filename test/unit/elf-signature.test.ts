@@ -7,7 +7,7 @@ import { readDer } from '../../lib/elf/der.js';
 import { integerMagnitude, parsePkcs7 } from '../../lib/elf/pkcs7.js';
 import { readSignature } from '../../lib/elf/signature.js';
 import { concat, der, pkcs7, signatureTrailer } from '../fixtures/elf-builder.js';
-import { kmodHex } from '../../lib/cli/modinfo.js';
+import { kmodHex } from '../../lib/cli/modinfo/index.js';
 
 const SHA256 = '2.16.840.1.101.3.4.2.1';
 const sig = new Uint8Array(Array.from({ length: 48 }, (_, i) => (i * 37) & 0xff));

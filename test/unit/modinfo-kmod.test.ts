@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { modinfoCommand } from '../../lib/cli/modinfo.js';
+import { modinfoCommand } from '../../lib/cli/modinfo/index.js';
 import { buildElf, strings } from '../fixtures/elf-builder.js';
 import { tempDir, writeIndex, writeTree } from './modprobe-helpers.js';
 
@@ -198,7 +198,7 @@ describe.skipIf(!KMOD || !comparable)('byte-identical to kmod modinfo', () => {
     await same([]);
   });
 
-  it('fails like kmod on odd files named like compressed modules (read whole in one native call)', async () => {
+  it('fails like kmod on odd files named like compressed modules (read whole in one native call)', { timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-modinfo-xz-'));
     spawnSync('mkfifo', [join(dir, 'pipe.ko.xz')]);
     mkdirSync(join(dir, 'dir.ko.zst'));

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ModinfoLookup, type Resolution } from '../../lib/cli/modinfo-lookup.js';
+import { ModinfoLookup, type Resolution } from '../../lib/cli/modinfo/lookup.js';
 
 const builtinModinfo = Buffer.from(['zswap.description=Compressed cache', 'zswap.alias=zswap-alias-*', 'stray.license=GPL', ''].join('\0'));
 

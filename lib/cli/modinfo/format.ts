@@ -4,7 +4,7 @@
 // then the signature fields, then the merged parameters in kmod's reverse order; or, for --json, the
 // library's object. Pure: a ModuleInfo in, text out. This runs once per module over whole trees (and in
 // every worker thread), so it avoids building intermediate lists.
-import type { ModuleInfo } from '../elf/modinfo.js';
+import type { ModuleInfo } from '../../elf/modinfo.js';
 
 export interface KmodEntry {
   key: string;

@@ -1,13 +1,12 @@
-// `kernmod modinfo` on worker threads must print exactly what the main thread alone prints: stdout,
-// stderr (and how the two interleave), exit status, --json — over module files, names, aliases,
-// builtins and failures, with runs small enough that every thread takes several. Also: the printer's
-// ordering rules, and that a worker which dies or never starts costs nothing but time.
+// `kernmod modinfo` prints the same with and without the pool decoding .ko.xz ahead, from the sources
+// and from the compiled copy the CLI runs: stdout, stderr (and how the two interleave), exit status,
+// --json — over module files, names, aliases, builtins and failures. Also: the printer's ordering rules.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { claimRun, ModinfoPrinter, printModinfo, runArgs, type PrintOptions } from '../../lib/cli/modinfo-parallel.js';
-import type { ModinfoSettings } from '../../lib/cli/modinfo-run.js';
+import { ModinfoPrinter, printModinfo, type PrintOptions } from '../../lib/cli/modinfo/print.js';
+import type { ModinfoSettings } from '../../lib/cli/modinfo/run.js';
 import { buildElf, strings } from '../fixtures/elf-builder.js';
 import { compiledLib } from './compiled-lib.js';
 import { tempDir, writeTree } from './modprobe-helpers.js';
@@ -26,12 +25,17 @@ function recorder() {
 }
 
 describe('ModinfoPrinter', () => {
-  it('flushes stdout before every error and keeps run order', () => {
+  it('flushes stdout before every error, in the order written', () => {
     const { t, io } = recorder();
     const p = new ModinfoPrinter(io, false);
-    p.add({ texts: ['a1\n', 'E1\n', 'a2\n'], json: [], status: 0 });
-    p.add({ texts: ['b1\n'], json: [], status: 1 });
-    p.add({ texts: ['', 'E2\n', 'c1\n'], json: [], status: 0 });
+    p.out('a1\n');
+    p.err('E1\n');
+    p.out('a2\n');
+    p.out('b1\n');
+    p.fail();
+    p.err('');
+    p.err('E2\n');
+    p.out('c1\n');
     p.finish();
     expect(t).toEqual([
       ['out', 'a1\n'],
@@ -48,20 +52,14 @@ describe('ModinfoPrinter', () => {
     for (const n of [1, 2, 3]) {
       const { t, io } = recorder();
       const p = new ModinfoPrinter(io, true);
-      p.add({ texts: [''], json: values.slice(0, n).map((v) => JSON.stringify(v, null, 2)), status: 0 });
+      for (const v of values.slice(0, n)) p.item(v);
       p.finish();
       expect(t).toEqual([['out', `${JSON.stringify(n === 1 ? values[0] : values.slice(0, n), null, 2)}\n`]]);
     }
   });
-
-  it('hands out each run once, then none', () => {
-    const next = new Int32Array(new SharedArrayBuffer(4));
-    expect([claimRun(next, 3), claimRun(next, 3), claimRun(next, 3), claimRun(next, 3)]).toEqual([0, 1, 2, undefined]);
-    expect(runArgs(['a', 'b', 'c', 'd', 'e'], 2, 2)).toEqual(['e']);
-  });
 });
 
-// ---- the same output on one thread and on several --------------------------------------------------
+// ---- the same output with and without the pool, from the sources and compiled ------------------------
 
 const dir = tempDir('modinfo-par');
 const elf = (name: string, ...items: string[]) => {
@@ -99,8 +97,7 @@ for (const r of existsSync('/lib/modules') ? readdirSync('/lib/modules') : []) {
 const args = [...files, ...names, ...real, relative(process.cwd(), files[0]!), 'thing-t', ...real.slice(0, 5)];
 
 const lib = compiledLib();
-const compiled = (await import(pathToFileURL(join(lib, 'lib/cli/modinfo-parallel.js')).href)) as { printModinfo: typeof printModinfo };
-const WORKER = pathToFileURL(join(lib, 'lib/cli/modinfo-worker.js'));
+const compiled = (await import(pathToFileURL(join(lib, 'lib/cli/modinfo/print.js')).href)) as { printModinfo: typeof printModinfo };
 
 async function run(settings: ModinfoSettings, opts: PrintOptions, use = compiled.printModinfo) {
   const { t, io } = recorder();
@@ -117,34 +114,14 @@ const variants: Array<[string, Omit<ModinfoSettings, 'root' | 'release'>]> = [
   ['--json', { nul: false, modname: false, json: true }],
 ];
 
-describe('kernmod modinfo on worker threads', () => {
+describe('kernmod modinfo with and without the pool', () => {
   for (const [what, settings] of variants) {
-    it(`prints what one thread prints (${what}, ${args.length} arguments)`, async () => {
-      const one = await run(settings, { workers: 0 });
+    it(`prints the same (${what}, ${args.length} arguments)`, async () => {
+      const one = await run(settings, { decodeAhead: 0 });
       expect(one.t.some(([s]) => s === 'err') || settings.json).toBe(true); // the failures are in there
-      for (const runSize of [1, 3]) {
-        const many = await run(settings, { workers: 2, runSize, workerUrl: WORKER });
-        expect(many).toEqual(one);
-      }
+      for (const decodeAhead of [1, 3]) expect(await run(settings, { decodeAhead })).toEqual(one);
       // The sources (what the other tests exercise) agree with the compiled copy.
-      expect(await run(settings, { workers: 0 }, printModinfo)).toEqual(one);
+      expect(await run(settings, { decodeAhead: 0 }, printModinfo)).toEqual(one);
     }, 60_000);
   }
-
-  it('does the runs of a worker that dies, or never starts, on the main thread', async () => {
-    const settings: ModinfoSettings = { nul: false, modname: false, json: false };
-    const one = await run(settings, { workers: 0 });
-    // Takes two runs and dies without sending them.
-    const dying = join(dir, 'dying-worker.mjs');
-    writeFileSync(
-      dying,
-      `import { workerData } from 'node:worker_threads';
-const next = new Int32Array(workerData.next);
-Atomics.add(next, 0, 2);
-throw new Error('worker died');
-`,
-    );
-    expect(await run(settings, { workers: 2, runSize: 2, workerUrl: pathToFileURL(dying) })).toEqual(one);
-    expect(await run(settings, { workers: 1, runSize: 2, workerUrl: pathToFileURL(join(dir, 'no-such-worker.js')) })).toEqual(one);
-  }, 60_000);
 });

@@ -3,8 +3,8 @@
 // (kmod_module_get_path, then kmod_module_get_info's built-in check).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Modprobe } from '../modprobe/index.js';
-import type { LookupResult } from '../modprobe/index.js';
+import { Modprobe } from '../../modprobe/index.js';
+import type { LookupResult } from '../../modprobe/index.js';
 
 /**
  * A module modinfo prints: a file from modules.dep, or — without one — a built-in. kmod prints every

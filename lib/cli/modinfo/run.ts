@@ -1,23 +1,22 @@
-// `kernmod modinfo` over a run of consecutive arguments, start to finish and synchronously: decide what
-// each argument names (kmod's is_module_filename, else a lookup by alias or name), read and decode each
-// module, and render what kmod would print for it — stdout and stderr text in kmod's order, or --json
-// items. A run depends on nothing outside its arguments, so the whole command is just runs printed in
-// argument order, which is what lets worker threads take runs in parallel (modinfo-parallel.ts).
+// `kernmod modinfo` over its arguments, in order and synchronously but for waiting on the pool's
+// decoded .ko.xz: decide what each argument names (kmod's is_module_filename, else a lookup by alias or
+// name), read and decode each module, and render what kmod would print for it — stdout and stderr text
+// in kmod's order, or --json items.
 import { closeSync, constants, fstatSync, openSync, realpathSync, statSync } from 'node:fs';
-import { errnoInfo } from '../errno.js';
-import { KernmodError, systemError } from '../errors.js';
-import { builtinModinfo } from '../elf/builtin.js';
-import { builtinModuleInfo, modinfoOfDecodedImageSync, modinfoOfFileBytesSync, modinfoOfOpenFileSync, modinfoSync, type ModuleInfo } from '../elf/modinfo.js';
-import { detectCompression } from '../compress/detect.js';
-import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../compress/index.js';
-import { HEAD_BYTES, readModuleHeadSync } from '../elf/read.js';
-import { moduleNameFromPath, MODULE_EXTENSIONS } from '../names.js';
-import { formatHeader, formatModinfo, invalidParmLines, modinfoJson, type FormatOptions } from './modinfo-format.js';
-import type { ModinfoLookup, ResolvedModule } from './modinfo-lookup.js';
-import type { XzPrefetcher } from './modinfo-prefetch.js';
-import { modinfoFileReader } from './modinfo-xz.js';
+import { moduleFileReader } from '../../backend/native-xz.js';
+import { errnoInfo } from '../../errno.js';
+import { KernmodError, systemError } from '../../errors.js';
+import { builtinModinfo } from '../../elf/builtin.js';
+import { builtinModuleInfo, modinfoOfDecodedImageSync, modinfoOfFileBytesSync, modinfoOfOpenFileSync, modinfoSync, type ModuleInfo } from '../../elf/modinfo.js';
+import { detectCompression } from '../../compress/detect.js';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../../compress/index.js';
+import { HEAD_BYTES, readModuleHeadSync } from '../../elf/read.js';
+import { moduleNameFromPath, MODULE_EXTENSIONS } from '../../names.js';
+import { formatHeader, formatModinfo, invalidParmLines, modinfoJson, type FormatOptions } from './format.js';
+import type { ModinfoLookup, Resolution, ResolvedModule } from './lookup.js';
+import type { XzPrefetcher } from './prefetch.js';
 
-/** What the command line asked for, as plain data (it is copied to worker threads). */
+/** What the command line asked for. */
 export interface ModinfoSettings {
   /** -F / -a -d -l -p -n: print only this field. */
   field?: string;
@@ -32,16 +31,12 @@ export interface ModinfoSettings {
   release?: string;
 }
 
-/**
- * A run's output. Text mode: stdout and stderr pieces alternately, starting and ending with stdout
- * (`out, err, out, ..., out`), so that the printer can flush stdout before each error. --json: one JSON
- * text per module or failure.
- */
-export interface RunOutput {
-  texts: string[];
-  json: string[];
-  /** 1 when any argument failed, as kmod's exit status. */
-  status: 0 | 1;
+/** Where the runner writes: stdout text, stderr text, --json items, and that something failed. */
+export interface ModinfoOutput {
+  out(s: string): void;
+  err(s: string): void;
+  item(value: unknown): void;
+  fail(): void;
 }
 
 /** A module to print: a file (open already, when `fd` is given) or what a lookup found. */
@@ -56,7 +51,7 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTT
 type Outcome = { ok: true; info: ModuleInfo } | { ok: false; name: string; filename: string; error: unknown };
 
 /**
- * One thread's state across runs: the module directory (opened, with its lookup code loaded, on the
+ * The command's state across arguments: the module directory (opened, with its lookup code loaded, on the
  * first argument that is not a module file — a run over files alone never reads it) and the working
  * directory's real path.
  */
@@ -77,27 +72,31 @@ export class ModinfoRunner {
   }
 
   /**
-   * Runs `args` and returns what they print. Asynchronous to load the lookup code on first need, and to
-   * wait for `prefetch`, which decodes .ko.xz ahead on the thread pool: given, it was made over the whole
-   * argument list, of which `args` start at index `first` (runs are taken in order then).
+   * Prints `args` to `out`. Asynchronous to load the lookup code on first need, and to wait for
+   * `prefetch`, which decodes the .ko.xz among `args` ahead on the thread pool.
    */
-  async run(args: readonly string[], prefetch?: { from: XzPrefetcher; first: number }): Promise<RunOutput> {
-    const out = new RunWriter();
+  async run(args: readonly string[], out: ModinfoOutput, prefetch?: XzPrefetcher): Promise<void> {
     for (let k = 0; k < args.length; k++) {
       const arg = args[k]!;
-      const got = prefetch ? await prefetch.from.take(prefetch.first + k) : undefined;
+      const got = prefetch ? await prefetch.take(k) : undefined;
       if (got !== undefined) {
         // What printIfModuleFile would find: a regular file named like a module, decoded as it would be.
-        try {
-          this.print(arg, { kind: 'xz-image', path: this.absolute(arg), image: got.image }, out);
-        } finally {
-          got.release();
-        }
+        this.print(arg, { kind: 'xz-image', path: this.absolute(arg), image: got }, out);
         continue;
       }
       if (!this.settings.modname && this.printIfModuleFile(arg, out)) continue;
       const lookup = this.lookup ?? (await this.openLookup());
-      const r = this.settings.modname ? lookup.byName(arg) : lookup.byAlias(arg);
+      let r: Resolution;
+      try {
+        r = this.settings.modname ? lookup.byName(arg) : lookup.byAlias(arg);
+      } catch (error) {
+        // A name the lookup refuses (one holding NUL: no kmod can be given it) is that argument's error.
+        if (!(error instanceof KernmodError)) throw error;
+        out.fail();
+        if (this.settings.json) out.item({ argument: arg, error: error.toJSON() });
+        else out.err(`modinfo: ERROR: ${error.message}\n`);
+        continue;
+      }
       if (r.ok) {
         for (const m of r.modules) this.print(arg, m, out);
         continue;
@@ -106,11 +105,10 @@ export class ModinfoRunner {
       if (this.settings.json) out.item({ argument: arg, error: { code: r.code, message: r.message } });
       else out.err(`modinfo: ERROR: ${r.message}\n`);
     }
-    return out.result();
   }
 
   private async openLookup(): Promise<ModinfoLookup> {
-    const { ModinfoLookup } = await import('./modinfo-lookup.js');
+    const { ModinfoLookup } = await import('./lookup.js');
     const { root, release } = this.settings;
     this.lookup ??= new ModinfoLookup({ ...(root !== undefined ? { root } : {}), ...(release !== undefined ? { release } : {}) });
     return this.lookup;
@@ -125,7 +123,7 @@ export class ModinfoRunner {
    * fstat per module. O_NONBLOCK so that a FIFO named like a module cannot hang the open (it is then not
    * a regular file, and looked up as a name). Returns false when the argument is not a module file.
    */
-  private printIfModuleFile(arg: string, out: RunWriter): boolean {
+  private printIfModuleFile(arg: string, out: ModinfoOutput): boolean {
     if (!MODULE_EXTENSIONS.some((ext) => arg.endsWith(ext))) return false;
     // -n prints the path without reading the file: kmod's stat alone decides.
     const pathOnly = this.settings.field === 'filename' && !this.settings.json;
@@ -179,13 +177,13 @@ export class ModinfoRunner {
    * below then decides, and reports errors, as for any module file.
    */
   private readModuleFile(path: string): Uint8Array | 'not-regular' | undefined {
-    const reader = modinfoFileReader();
+    const reader = moduleFileReader();
     if (reader === undefined) return undefined;
-    let n = reader.read(path, this.input);
+    let n = reader.readFile(path, this.input);
     if (n > this.input.length) {
       if (n > DEFAULT_MAX_DECOMPRESSED_BYTES) return undefined; // the node:fs path refuses it (ERR_KERNMOD_TOO_LARGE)
       this.input = atLeast(this.input, n);
-      n = reader.read(path, this.input);
+      n = reader.readFile(path, this.input);
     }
     if (n === reader.NOT_REGULAR) return 'not-regular';
     if (n <= 0 || n > this.input.length) return undefined;
@@ -206,7 +204,7 @@ export class ModinfoRunner {
     return `${this.cwd}/${path}`;
   }
 
-  private print(arg: string, t: Target, out: RunWriter): void {
+  private print(arg: string, t: Target, out: ModinfoOutput): void {
     // -n needs only the path: kmod prints it without reading the module.
     if (this.settings.field === 'filename' && !this.settings.json && t.kind !== 'builtin') {
       out.out(formatHeader('', t.path, false, this.fmt));
@@ -215,7 +213,7 @@ export class ModinfoRunner {
     this.render(arg, this.load(t), out);
   }
 
-  private render(arg: string, r: Outcome, out: RunWriter): void {
+  private render(arg: string, r: Outcome, out: ModinfoOutput): void {
     const { field, json } = this.settings;
     const fmt = this.fmt;
     if (r.ok) {
@@ -296,35 +294,4 @@ function looksLikeModule(b: Uint8Array): boolean {
 function strerror(e: unknown): string {
   if (e instanceof KernmodError && e.errno !== undefined) return errnoInfo(e.errno).description;
   return e instanceof Error ? e.message : String(e);
-}
-
-/** Collects a run's output in the shape RunOutput describes. */
-class RunWriter {
-  private texts: string[] = [];
-  private json: string[] = [];
-  private pending = '';
-  private status: 0 | 1 = 0;
-
-  out(s: string): void {
-    this.pending += s;
-  }
-
-  err(s: string): void {
-    if (s === '') return;
-    this.texts.push(this.pending, s);
-    this.pending = '';
-  }
-
-  item(value: unknown): void {
-    this.json.push(JSON.stringify(value, null, 2));
-  }
-
-  fail(): void {
-    this.status = 1;
-  }
-
-  result(): RunOutput {
-    this.texts.push(this.pending);
-    return { texts: this.texts, json: this.json, status: this.status };
-  }
 }

@@ -1,13 +1,13 @@
 // `kernmod modinfo [-F field] [-0] [-k KVER] [-b BASEDIR] [-a -d -l -p -n -m] [--json] MODULE|FILE...`
-// The command line. Text output is byte-identical to kmod 30's modinfo (modinfo-format.ts says how);
+// The command line. Text output is byte-identical to kmod 30's modinfo (format.ts says how);
 // `--json` prints the library's object instead (build-id included: kmod 30 has no build-id line, kmod
-// master does). What each argument prints is modinfo-run.ts; doing many at once, modinfo-parallel.ts.
+// master does). What each argument prints is run.ts; printing them in order, print.ts.
 import { parseArgs } from 'node:util';
-import { printModinfo } from './modinfo-parallel.js';
-import type { ModinfoSettings } from './modinfo-run.js';
-import type { Io } from './output.js';
+import { printModinfo } from './print.js';
+import type { ModinfoSettings } from './run.js';
+import type { Io } from '../output.js';
 
-export { formatModinfo, kmodHex, kmodInfoList, modinfoJson, type FormatOptions, type KmodEntry } from './modinfo-format.js';
+export { formatModinfo, kmodHex, kmodInfoList, modinfoJson, type FormatOptions, type KmodEntry } from './format.js';
 
 export const MODINFO_USAGE = `Usage:
 \tkernmod modinfo [options] <modulename|filename> [args]

@@ -1,0 +1,93 @@
+// `kernmod modinfo` over its arguments, printed in argument order. When the liblzma addon is there, the
+// .ko.xz among them are read and decoded on the thread pool a few batches ahead (prefetch.ts) while the
+// main thread parses and prints: liblzma is most of the work for a compressed tree, and this puts every
+// core on it in one Node instance (worker threads, a second instance each, cost more than they gave
+// under emulation).
+import { availableParallelism } from 'node:os';
+import { poolXzDecoder } from '../../backend/native-xz.js';
+import { XzPrefetcher } from './prefetch.js';
+import { ModinfoRunner, type ModinfoOutput, type ModinfoSettings } from './run.js';
+import type { Io } from '../output.js';
+
+export interface PrintOptions {
+  /**
+   * Batches of .ko.xz decoded ahead on the thread pool, at most this many at once; 0: never. Default:
+   * KERNMOD_MODINFO_DECODE_AHEAD, else one per core plus one.
+   */
+  decodeAhead?: number;
+}
+
+/**
+ * Writes to the terminal: stdout buffered, and flushed every 256 KiB and before every stderr message
+ * (so that where both go to one file, each error follows the output printed before it); --json items
+ * collected and printed at the end as one value (an object for a single module, else an array).
+ */
+export class ModinfoPrinter implements ModinfoOutput {
+  private buffer = '';
+  private items: string[] = [];
+  status: 0 | 1 = 0;
+
+  constructor(
+    private readonly io: Io,
+    private readonly json: boolean,
+  ) {}
+
+  out(s: string): void {
+    this.buffer += s;
+    if (this.buffer.length > 1 << 18) this.flush();
+  }
+
+  err(s: string): void {
+    if (s === '') return;
+    this.flush();
+    this.io.err(s);
+  }
+
+  item(value: unknown): void {
+    this.items.push(JSON.stringify(value, null, 2));
+  }
+
+  fail(): void {
+    this.status = 1;
+  }
+
+  finish(): void {
+    this.flush();
+    if (!this.json) return;
+    // JSON.stringify(items, null, 2) without parsing the items back: each one indented one level.
+    if (this.items.length === 1) this.io.out(`${this.items[0]}\n`);
+    else if (this.items.length === 0) this.io.out('[]\n');
+    else this.io.out(`[\n  ${this.items.map((s) => s.replaceAll('\n', '\n  ')).join(',\n  ')}\n]\n`);
+  }
+
+  private flush(): void {
+    if (this.buffer) this.io.out(this.buffer);
+    this.buffer = '';
+  }
+}
+
+/**
+ * Batches in flight for pool decoding: KERNMOD_MODINFO_DECODE_AHEAD, else one per core and one more,
+ * so that a pool thread still has work while the main thread prints a decoded batch.
+ */
+function defaultDecodeAhead(): number {
+  const env = process.env.KERNMOD_MODINFO_DECODE_AHEAD;
+  if (env !== undefined && /^\d+$/.test(env)) return Number(env);
+  return availableParallelism() + 1;
+}
+
+/** The pool prefetcher, unless nothing is read (names, -n) or the addon is missing. */
+function xzPrefetcher(args: readonly string[], settings: ModinfoSettings, opts: PrintOptions): XzPrefetcher | undefined {
+  const depth = opts.decodeAhead ?? defaultDecodeAhead();
+  if (depth === 0 || settings.modname || (settings.field === 'filename' && !settings.json)) return undefined;
+  const decoder = poolXzDecoder();
+  return decoder && new XzPrefetcher(args, decoder, depth);
+}
+
+/** Prints modinfo for every argument, in order; returns the exit status. */
+export async function printModinfo(args: readonly string[], settings: ModinfoSettings, io: Io, opts: PrintOptions = {}): Promise<number> {
+  const printer = new ModinfoPrinter(io, settings.json);
+  await new ModinfoRunner(settings).run(args, printer, xzPrefetcher(args, settings, opts));
+  printer.finish();
+  return printer.status;
+}
