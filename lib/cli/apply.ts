@@ -10,7 +10,8 @@ import { ensure, type EnsureOptions, type EnsureResult } from '../provision/ensu
 import type { Action } from '../provision/plan.js';
 import { parseSpecText } from '../provision/spec.js';
 import type { ProvisionSystem } from '../provision/system.js';
-import { printJson, type Io } from './output.js';
+import { wantsJson } from './getopt.js';
+import { errorJson, printJson, reportUsageError, type Io } from './output.js';
 
 export const APPLY_USAGE = `Usage: kernmod apply [--check] [--diff] [--json] [--root DIR] [--load-dir DIR] [--config-dir DIR] FILE|-
   Makes kernel modules match FILE (JSON or YAML; - reads standard input):
@@ -79,8 +80,8 @@ function errorLines(io: Io, e: unknown): void {
   if (err?.hint) io.err(`apply: hint: ${err.hint}\n`);
 }
 
-function errorJson(e: unknown): Record<string, unknown> {
-  if (!(e instanceof KernmodError)) return { name: 'Error', message: String((e as Error)?.message ?? e) };
+function applyErrorJson(e: unknown): Record<string, unknown> {
+  if (!(e instanceof KernmodError)) return errorJson(e).error;
   const problems = (e as KernmodError & { problems?: string[] }).problems;
   return { ...e.toJSON(), ...(problems ? { problems } : {}) };
 }
@@ -102,6 +103,7 @@ export async function applyCommand(argv: string[], io: Io, deps: ApplyDeps = {})
       },
     }));
   } catch (e) {
+    if (wantsJson(argv)) return reportUsageError(io, 'apply', (e as Error).message, true);
     io.err(`apply: ERROR: ${(e as Error).message}\n${APPLY_USAGE}`);
     return 1;
   }
@@ -133,11 +135,11 @@ export async function applyCommand(argv: string[], io: Io, deps: ApplyDeps = {})
     };
     result = await ensure(parseSpecText(text, file === '-' ? 'standard input' : file), opts);
   } catch (e) {
-    if (json) printJson(io, { ok: false, changed: false, error: errorJson(e) });
+    if (json) printJson(io, { ok: false, changed: false, error: applyErrorJson(e) });
     else errorLines(io, e);
     return 1;
   }
-  if (json) printJson(io, { ...result, ...(result.error ? { error: errorJson(result.error) } : {}) });
+  if (json) printJson(io, { ...result, ...(result.error ? { error: applyErrorJson(result.error) } : {}) });
   else {
     report(io, result, values.diff === true);
     if (result.error) errorLines(io, result.error);

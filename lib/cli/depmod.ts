@@ -4,7 +4,8 @@
 // -o/--outdir is kmod 31's. --json prints the result (or the error) as JSON instead.
 import { depmod, DepmodError, type DepmodMessage, type DepmodOptions } from '../depmod/index.js';
 import { KernmodError } from '../errors.js';
-import { printJson, type Io } from './output.js';
+import { wantsJson } from './getopt.js';
+import { printJson, reportUsageError, type Io } from './output.js';
 
 const HELP = `Usage:
 \tdepmod -[aA] [options] [forced_version]
@@ -127,10 +128,7 @@ function printMessages(io: Io, messages: readonly DepmodMessage[], verbose: numb
 
 export async function depmodCommand(argv: string[], io: Io): Promise<number> {
   const parsed = parseDepmodArgs(argv);
-  if ('error' in parsed) {
-    io.err(`depmod: ${parsed.error}\n`);
-    return 1;
-  }
+  if ('error' in parsed) return reportUsageError(io, 'depmod', parsed.error, wantsJson(argv));
   const opts: DepmodOptions = {};
   const early: DepmodMessage[] = [];
   let all = false;

@@ -4,7 +4,8 @@ import { selectBackend, type BackendChoice } from '../backend/select.js';
 import { KernmodError } from '../errors.js';
 import { preflight } from '../linux/doctor.js';
 import { joinParamArgs } from './insmod.js';
-import { printJson, type Io } from './output.js';
+import { wantsJson } from './getopt.js';
+import { printErrorJson, printJson, type Io } from './output.js';
 
 const MARK = { pass: 'ok  ', fail: 'FAIL', warn: 'warn', info: 'info' } as const;
 
@@ -48,7 +49,8 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   } catch (e) {
-    io.err(`doctor: ERROR: ${(e as Error).message}\n`);
+    if (wantsJson(argv)) printErrorJson(io, new KernmodError({ code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: (e as Error).message }));
+    else io.err(`doctor: ERROR: ${(e as Error).message}\n`);
     return 2;
   }
   if (parsed.values.help) {
@@ -70,7 +72,7 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
     }
     return r.ok ? 0 : 1;
   } catch (e) {
-    if (parsed.values.json) printJson(io, { ok: false, error: e instanceof KernmodError ? e.toJSON() : String(e) });
+    if (parsed.values.json) printErrorJson(io, e);
     else io.err(`doctor: ERROR: ${(e as Error).message}\n`);
     return 2;
   }

@@ -9,7 +9,7 @@ import { netbsdErrnoInfo, netbsdErrnoNumber } from '../netbsd/errno-table.js';
 import { withBackend, type NetbsdKernmod } from '../netbsd/index.js';
 import { externalizeProps, internalizeProps, type PropDict, type PropValue } from '../netbsd/plist.js';
 import { getopt } from './getopt.js';
-import { printJson, type Io } from './output.js';
+import { printErrorJson, printJson, type Io } from './output.js';
 
 export const MODLOAD_USAGE =
   'Usage: modload [-fP] [-b var=boolean] [-i var=integer] [-s var=string] module\n' +
@@ -134,8 +134,7 @@ function fail(io: Io, e: unknown, json: boolean): number {
  */
 export function reportToolError(io: Io, tool: string, subject: string | undefined, e: unknown, json: boolean): void {
   if (json) {
-    const body = e instanceof KernmodError ? e.toJSON() : { name: 'Error', message: String((e as Error)?.message ?? e) };
-    io.out(JSON.stringify({ ok: false, error: body }, null, 2) + '\n');
+    printErrorJson(io, e);
     return;
   }
   let text: string;

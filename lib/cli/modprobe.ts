@@ -14,7 +14,7 @@ import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
 import { MODPROBE_OPTIONS } from './options.js';
 
 export { MODPROBE_OPTIONS };
-import { describe, printErrorJson, printJson, reportUsageError, versionText, type Io } from './output.js';
+import { describe, printErrorJson, printJson, reportUsageError, SYSLOG_REFUSED, versionText, type Io } from './output.js';
 
 export const MODPROBE_USAGE = `Usage:
 \tkernmod modprobe [options] [-i] [-b] modulename [params...]
@@ -218,7 +218,7 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
   const args = parsed.operands;
   const json = v.json ?? false;
   // kmod's -s sends messages to syslog; kernmod has no syslog writer, so it refuses rather than ignore it.
-  if (o.has('syslog')) return reportUsageError(io, 'modprobe', "option '--syslog' is not supported: kernmod prints its messages to stderr", json);
+  if (o.has('syslog')) return reportUsageError(io, 'modprobe', SYSLOG_REFUSED, json);
   const log = new Logger(io, (v.quiet ?? false) || json);
   const showConfig = v.showconfig || v['show-config'];
   const showDepends = v['show-depends'] ?? false;

@@ -9,8 +9,8 @@ export const INSMOD_OPTIONS: readonly OptionSpec[] = [
   { key: 'force', short: 'f', long: 'force', help: 'DANGEROUS: forces a module load, may cause data corruption and crash your machine' },
   { key: 'force-modversion', long: 'force-modversion', help: "ignore module's version" },
   { key: 'force-vermagic', long: 'force-vermagic', help: "ignore module's version magic" },
+  { key: 'probe', short: 'p', help: 'ignored, as by kmod (kept for old scripts)' },
   { key: 'syslog', short: 's', long: 'syslog', help: 'print to syslog, not stderr (refused: kernmod prints to stderr)' },
-  { key: 'verbose', short: 'v', long: 'verbose', help: 'enables more messages' },
   ...COMMON_OPTIONS,
 ];
 

@@ -50,10 +50,13 @@ export function printErrorJson(io: Io, err: unknown): void {
  * '--bogus'`): that line on stderr, or with --json the error as JSON, code ERR_KERNMOD_USAGE. Exit 1.
  */
 export function reportUsageError(io: Io, tool: string, message: string, json: boolean): number {
-  if (json) printErrorJson(io, new KernmodError({ code: 'ERR_KERNMOD_USAGE', phase: 'validate', message }));
+  if (json) printErrorJson(io, new KernmodError({ code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: message.replace(/^ERROR: /, '') }));
   else io.err(`${tool}: ${message}\n`);
   return 1;
 }
+
+/** What -s/--syslog gets: kmod logs to syslog there, kernmod has no syslog writer and says so. */
+export const SYSLOG_REFUSED = "option '--syslog' is not supported: kernmod prints its messages to stderr";
 
 /** kernmod's version from its package.json (found from dist/lib/cli or, in tests, lib/cli). */
 export function packageVersion(): string {

@@ -172,4 +172,13 @@ describe('the kernmod command', () => {
       expect({ argv, err, status }).toEqual({ argv, err: '', status: 141 });
     }
   }, 60_000);
+
+  it.each(['lsmod', 'modprobe', 'doctor', 'depmod', 'apply'])('%s --json with a bad option: { ok: false, error: { code, message } } on stdout', async (command) => {
+    const { o, io } = capture();
+    expect(await main([command, '--json', '--no-such-option'], io)).not.toBe(0);
+    const body = JSON.parse(o.out) as { ok: boolean; error: { code: string; message: string } };
+    expect(body.ok).toBe(false);
+    expect(typeof body.error.code).toBe('string');
+    expect(body.error.message).toMatch(/no-such-option/);
+  });
 });
