@@ -892,6 +892,7 @@ async function stepLsmod(ctx: StepContext): Promise<void> {
       notes: [note, `in-process, mean of ${REPS} calls per round; reads /proc/modules + sysfs coresize/refcnt/holders/initstate per module`],
     }),
     compare('lsmod.lib-sync', `lsmod (${rows} modules): listModulesSync() in-process vs lsmod`, t('libSync', "listModulesSync({ fields: 'lsmod' }), in-process"), kmod, {
+      target: { maxRatio: 1, text: '<= 1.00x of lsmod (issue #20)' },
       notes: [note, 'the same reads as listModules(), made synchronously: no thread-pool hop per sysfs file'],
     }),
     compare('lsmod.lib-params', `lsmod (${rows} modules): listModules() with parameters vs lsmod`, t('libParams', 'listModules() (default: reads parameters too), in-process'), kmod, {

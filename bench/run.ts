@@ -1,5 +1,5 @@
-// `npm run bench` = node dist/bench/run.js [--kernel 6.1|6.12|RELEASE]... [--steps cycle,modinfo,resolve,probe,lsmod,depmod]
-//     [--cycles 200] [--rounds 5] [--resolve-sample 200] [--lsmod-modules 120] [--budget STEP=SECONDS]...
+// `npm run bench` = node dist/bench/run.js [--kernel 6.1|6.12|RELEASE]... [--steps startup,cycle,modinfo,resolve,probe,lsmod,depmod]
+//     [--startup-rounds 15] [--cycles 200] [--rounds 5] [--resolve-sample 200] [--lsmod-modules 120] [--budget STEP=SECONDS]...
 //     [--timeout SEC] [--accel auto|kvm|tcg] [--host-control | --host-only] [--quiet]
 //
 // For each kernel (default 6.1 and 6.12): build kmbench (bench/c) and the test modules, boot the kernel
@@ -9,12 +9,13 @@
 // --host-control also runs the steps that need no kernel (modinfo, resolve, depmod) on this host's CPU, against
 // the same installed module trees, to show what TCG emulation does to each side; --host-only runs just
 // that (no VM: a quick loop while working on modinfo or resolution speed).
+// The startup step runs on the host first (bench/startup.ts): each CLI command against `node -e 0`.
 //
 // Exit code: 0 when every step ran and every output compared equal, whether or not targets were met
 // (it is a report); 1 when an output differed, a step failed or a VM did not finish; 2 on bad usage.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildTestModules } from '../modules-src/build.js';
@@ -23,6 +24,7 @@ import { resolveKernel } from '../vm/kernels.js';
 import { projectRoot } from '../vm/paths.js';
 import { GUEST_IO_DIR, runInVm } from '../vm/run.js';
 import { median, perItem, type Comparison, type GuestResult, type Timing } from './results-types.js';
+import { runStartupStep } from './startup.js';
 
 interface KernelRun {
   spec: string;
@@ -50,7 +52,7 @@ function tuningEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('KERNMOD_') && !e[0].startsWith('KERNMOD_VM') && e[1] !== undefined));
 }
 
-const USAGE = `usage: npm run bench -- [--kernel 6.1|6.12]... [--steps cycle,modinfo,resolve,probe,lsmod,depmod] [--cycles N] [--rounds N]
+const USAGE = `usage: npm run bench -- [--kernel 6.1|6.12]... [--steps startup,cycle,modinfo,resolve,probe,lsmod,depmod] [--startup-rounds N] [--cycles N] [--rounds N]
                       [--resolve-sample N] [--lsmod-modules N] [--budget STEP=SEC]... [--timeout SEC] [--accel auto|kvm|tcg]
                       [--host-control | --host-only] [--quiet]`;
 
@@ -146,6 +148,7 @@ async function main(): Promise<number> {
       options: {
         kernel: { type: 'string', multiple: true },
         steps: { type: 'string' },
+        'startup-rounds': { type: 'string' },
         cycles: { type: 'string' },
         rounds: { type: 'string' },
         'resolve-sample': { type: 'string' },
@@ -180,8 +183,19 @@ async function main(): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
+  // startup runs here on the host; every other step in the guest (or the host-control run).
+  const stepList = values.steps?.split(',');
+  const wantStartup = !stepList || stepList.includes('startup');
+  const guestSteps = stepList?.filter((s) => s !== 'startup');
+  const wantGuest = !guestSteps || guestSteps.length > 0;
+  const startupRounds = Number(values['startup-rounds'] ?? 15);
+  if (!Number.isInteger(startupRounds) || startupRounds < 1) {
+    console.error(`--startup-rounds: expected a positive integer\n${USAGE}`);
+    return 2;
+  }
   const pass: string[] = [];
-  for (const k of ['steps', 'cycles', 'rounds', 'resolve-sample', 'lsmod-modules'] as const) {
+  if (guestSteps) pass.push('--steps', guestSteps.join(','));
+  for (const k of ['cycles', 'rounds', 'resolve-sample', 'lsmod-modules'] as const) {
     const x = values[k];
     if (x !== undefined) pass.push(`--${k}`, x);
   }
@@ -189,10 +203,10 @@ async function main(): Promise<number> {
 
   const root = projectRoot();
   const guest = join(root, 'dist', 'bench', 'guest.js');
-  const cli = join(root, 'dist', 'lib', 'cli', 'main.js');
+  const cli = join(root, 'dist', 'lib', 'cli', 'kernmod.cjs'); // what `bin` points to
   for (const f of [guest, cli]) {
     if (!existsSync(f)) {
-      console.error(`bench: ${f} is missing; build first: npx tsc -p tsconfig.json`);
+      console.error(`bench: ${f} is missing; build first: npm run build:ts`);
       return 2;
     }
   }
@@ -204,7 +218,23 @@ async function main(): Promise<number> {
   const runs: KernelRun[] = [];
   const guestEnv = tuningEnv();
 
-  for (const spec of values['host-only'] ? [] : specs) {
+  if (wantStartup) {
+    const run: KernelRun = { spec: specs[0]!, where: 'host' };
+    runs.push(run);
+    try {
+      run.release = resolveKernel(specs[0]).release;
+      console.log(`\n=== start-up on the host (${startupRounds} rounds) ===`);
+      const before = loadavg()[0]!;
+      const t0 = Date.now();
+      const step = runStartupStep({ cli, release: run.release, rounds: startupRounds });
+      run.hostLoad = { before, after: loadavg()[0]! };
+      run.result = { release: run.release, where: 'host', cpus: availableParallelism(), node: process.version, kmod: '-', kernelCompression: null, startedAt: new Date(t0).toISOString(), durationMs: Date.now() - t0, steps: [step] };
+    } catch (e) {
+      run.error = (e as Error).message;
+    }
+  }
+
+  for (const spec of values['host-only'] || !wantGuest ? [] : specs) {
     const run: KernelRun = { spec, where: 'vm' };
     runs.push(run);
     let hello: string;
@@ -269,7 +299,7 @@ async function main(): Promise<number> {
     }
   }
 
-  if (values['host-control'] || values['host-only']) {
+  if ((values['host-control'] || values['host-only']) && wantGuest) {
     for (const spec of specs) {
       const run: KernelRun = { spec, where: 'host' };
       runs.push(run);
