@@ -2,10 +2,11 @@
 // header, the section headers and their names first, then only the sections depmod looks at
 // (.symtab, .strtab, .modinfo, __versions, the CRC tables) as it asks for them — a sixth of the bytes
 // of a typical module, and no new buffer per file. Compressed files (gzip, xz, zstd, told by magic
-// bytes as kmod tells them) are decoded whole.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { decompress, decompressSync, detectCompression } from '../compress/index.js';
+// bytes as kmod tells them) are decoded whole. Module files are never trusted: each is opened without
+// blocking and read only when it is a regular file of at most DEFAULT_MAX_DECOMPRESSED_BYTES (fs-read.ts).
+import { closeSync, openSync, readSync } from 'node:fs';
+import { decompress, decompressSync, DEFAULT_MAX_DECOMPRESSED_BYTES, detectCompression } from '../compress/index.js';
+import { OPEN_NAMED_FILE, readRegularFile, regularFileSizeSync } from '../fs-read.js';
 import { readModuleSymbols, type ModuleSymbols } from './module-symbols.js';
 
 /** Files below this size are read whole (one read costs less than several small ones). */
@@ -29,9 +30,9 @@ function readAt(fd: number, buf: Buffer, offset: number, length: number): void {
 
 /** Reads and decodes one module file on this thread. */
 export function readModuleFileSync(path: string, crcs = true): ModuleSymbols {
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, OPEN_NAMED_FILE);
   try {
-    const size = fstatSync(fd).size;
+    const size = regularFileSizeSync(fd, path, DEFAULT_MAX_DECOMPRESSED_BYTES);
     if (scratch.length < size) scratch = Buffer.alloc(Math.max(size, scratch.length * 2));
     const buf = scratch.subarray(0, size);
     if (size < WHOLE_BELOW) {
@@ -87,6 +88,6 @@ function fromImage(buf: Uint8Array, ensure: () => void, mayBeCompressed: boolean
 export async function readModuleFile(path: string, crcs = true): Promise<ModuleSymbols> {
   // A plain .ko is read on this thread (a few small reads); the sync reader still goes by magic bytes.
   if (path.endsWith('.ko')) return readModuleFileSync(path, crcs);
-  const bytes = await readFile(path);
+  const bytes = await readRegularFile(path, DEFAULT_MAX_DECOMPRESSED_BYTES);
   return detectCompression(bytes) ? readModuleSymbols(await decompress(bytes), undefined, crcs) : readModuleSymbols(bytes, undefined, crcs);
 }
