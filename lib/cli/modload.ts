@@ -2,7 +2,7 @@
 // `kernmod modload -p [-b var=boolean] [-d var] [-i var=integer] [-m plist] [-s var=string]`
 // NetBSD's modload(8) (sbin/modload/main.c): the same options, the same plist, the same messages
 // (`modload: File exists`), plus a `modload: hint:` line and --json.
-import { readFileSync } from 'node:fs';
+import { readRegularFileSync } from '../fs-read.js';
 import { KernmodError } from '../errors.js';
 import { dehumanizeNumber } from '../netbsd/dehumanize.js';
 import { netbsdErrnoInfo, netbsdErrnoNumber } from '../netbsd/errno-table.js';
@@ -10,6 +10,9 @@ import { withBackend, type NetbsdKernmod } from '../netbsd/index.js';
 import { externalizeProps, internalizeProps, type PropDict, type PropValue } from '../netbsd/plist.js';
 import { getopt } from './getopt.js';
 import { printErrorJson, printJson, type Io } from './output.js';
+
+/** -m's property list: far beyond any real one (the kernel takes 4 KiB of properties). */
+const MERGE_FILE_MAX = 16 * 1024 * 1024;
 
 export const MODLOAD_USAGE =
   'Usage: modload [-fP] [-b var=boolean] [-i var=integer] [-s var=string] module\n' +
@@ -90,7 +93,8 @@ export async function modloadCommand(argv: string[], io: Io, deps: NetbsdCommand
         // -m: merge into an existing plist; -d deletes keys (both only with -p, as in modload).
         let existing: PropDict;
         try {
-          existing = internalizeProps(readFileSync(mergeFile));
+          // Opened without blocking, read only when regular: a FIFO given to -m must not hang modload.
+          existing = internalizeProps(readRegularFileSync(mergeFile, MERGE_FILE_MAX));
         } catch {
           throw new ToolError('Failed to read existing property list');
         }

@@ -5,10 +5,14 @@
 //   exclude DIR...                         directory names never entered
 // Files: every *.conf of each directory (or a file named directly), the first of each basename wins,
 // parsed in basename order. Without any `search`, kmod searches "updates" first.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
+import { readRegularFileSync } from '../fs-read.js';
 
 export const DEFAULT_CONFIG_PATHS = ['/etc/depmod.d', '/run/depmod.d', '/usr/local/lib/depmod.d', '/lib/depmod.d'] as const;
+
+/** Far beyond any real depmod.d file (a few hundred bytes); a larger one is refused, not read. */
+const CONFIG_FILE_MAX = 16 * 1024 * 1024;
 
 export type Search = { type: 'path'; path: string } | { type: 'built-in' } | { type: 'external' };
 
@@ -171,7 +175,8 @@ export function loadConfig(paths: readonly string[] | undefined, kversion: strin
   for (const file of listConfigFiles(paths ?? DEFAULT_CONFIG_PATHS, log)) {
     let text: string;
     try {
-      text = readFileSync(file, 'latin1');
+      // Opened without blocking and read only when regular: a FIFO named *.conf must not hang depmod.
+      text = readRegularFileSync(file, CONFIG_FILE_MAX).toString('latin1');
     } catch (e) {
       log.push({ level: 'ERROR', message: `file parse ${file}: ${(e as Error).message}\n` });
       continue;

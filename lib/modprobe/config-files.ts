@@ -7,8 +7,9 @@
 //    names, ahead of any config file of the same name;
 //  - then the kernel command line.
 // Unreadable paths are skipped silently, as kmod does.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { readRegularFile, readRegularFileSync, readSmallFile, readSmallFileSync } from '../fs-read.js';
 import { basename, join } from 'node:path';
 import { addKernelCmdline, emptyConfig, parseKernelCmdline, parseModprobeConf, type ModprobeConfig } from './config.js';
 
@@ -118,16 +119,24 @@ export async function listConfigSources(paths: readonly string[] = DEFAULT_CONFI
   return list;
 }
 
-function readOpt(path: string): string | undefined {
+// A configuration file is read only when it is a regular file (opened without blocking: a FIFO named
+// *.conf must not hang a root tool; kmod skips such entries too); /proc/cmdline, which reports a size
+// of 0, is read to its end. What cannot be read is left out, as before.
+/** Far beyond any real modprobe.d file; a larger one is left out, not read. */
+const CONFIG_FILE_MAX = 16 * 1024 * 1024;
+/** The kernel command line is at most COMMAND_LINE_SIZE (2048 on x86, 4096 or less elsewhere). */
+const CMDLINE_MAX = 65536;
+
+function readOpt(path: string, small = false): string | undefined {
   try {
-    return readFileSync(path, 'utf8');
+    return (small ? readSmallFileSync(path, CMDLINE_MAX) : readRegularFileSync(path, CONFIG_FILE_MAX)).toString('utf8');
   } catch {
     return undefined;
   }
 }
-async function readOptAsync(path: string): Promise<string | undefined> {
+async function readOptAsync(path: string, small = false): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return (await (small ? readSmallFile(path, CMDLINE_MAX) : readRegularFile(path, CONFIG_FILE_MAX))).toString('utf8');
   } catch {
     return undefined;
   }
@@ -150,13 +159,13 @@ export function loadConfigSync(opts: LoadConfigOptions = {}): ModprobeConfig {
   return assemble(
     sources,
     sources.map((s) => readOpt(s.path)),
-    cmdlinePath === false ? undefined : readOpt(cmdlinePath),
+    cmdlinePath === false ? undefined : readOpt(cmdlinePath, true),
   );
 }
 
 export async function loadConfig(opts: LoadConfigOptions = {}): Promise<ModprobeConfig> {
   const sources = await listConfigSources(opts.paths ?? DEFAULT_CONFIG_PATHS, opts.moduleDir);
   const cmdlinePath = opts.cmdline === undefined ? DEFAULT_CMDLINE_PATH : opts.cmdline;
-  const [texts, cmdline] = await Promise.all([Promise.all(sources.map((s) => readOptAsync(s.path))), cmdlinePath === false ? undefined : readOptAsync(cmdlinePath)]);
+  const [texts, cmdline] = await Promise.all([Promise.all(sources.map((s) => readOptAsync(s.path))), cmdlinePath === false ? undefined : readOptAsync(cmdlinePath, true)]);
   return assemble(sources, texts, cmdline);
 }

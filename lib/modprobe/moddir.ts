@@ -2,8 +2,7 @@
 // depmod's .bin index when it exists (a trie walk touching a few nodes: kmod's own format and result
 // order) and from the text file otherwise (parsed once). kmod reads only the .bin files; reading the
 // text ones too lets kernmod use a tree with a hand-written modules.dep.
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readRegularFile, readRegularFileSync } from '../fs-read.js';
 import { join } from 'node:path';
 import { fnmatch, hasWildcard, literalRun } from './fnmatch.js';
 import { BinaryIndex } from './index-bin.js';
@@ -27,6 +26,13 @@ const FILES = {
   builtinAlias: ['modules.builtin.alias.bin', 'modules.builtin.modinfo'],
 } as const;
 type Kind = keyof typeof FILES;
+
+/**
+ * Index files are never trusted: each is opened without blocking and read only when it is a regular
+ * file of at most this size (kmod fstat()s and mmaps them); a real tree's largest is a few MiB. What
+ * is not is left out, as a missing file is.
+ */
+const INDEX_FILE_MAX = 256 * 1024 * 1024;
 
 /** A resolved modules.dep line: absolute paths, dependencies in the order depmod listed them. */
 export interface DepLine {
@@ -93,7 +99,7 @@ export class ModuleDirectory {
   static openSync(dirname: string): ModuleDirectory {
     const read = (f: string) => {
       try {
-        return readFileSync(join(dirname, f));
+        return readRegularFileSync(join(dirname, f), INDEX_FILE_MAX);
       } catch {
         return undefined;
       }
@@ -110,7 +116,7 @@ export class ModuleDirectory {
   static async open(dirname: string): Promise<ModuleDirectory> {
     const read = async (f: string) => {
       try {
-        return await readFile(join(dirname, f));
+        return await readRegularFile(join(dirname, f), INDEX_FILE_MAX);
       } catch {
         return undefined;
       }
@@ -199,7 +205,7 @@ export class ModuleDirectory {
   /** The .modinfo of a built-in module, from modules.builtin.modinfo (read on demand). */
   builtinModinfo(name: string): Array<[string, string]> | undefined {
     try {
-      return parseBuiltinModinfo(readFileSync(join(this.dirname, 'modules.builtin.modinfo'))).get(name);
+      return parseBuiltinModinfo(readRegularFileSync(join(this.dirname, 'modules.builtin.modinfo'), INDEX_FILE_MAX)).get(name);
     } catch {
       return undefined;
     }

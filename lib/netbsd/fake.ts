@@ -4,7 +4,8 @@
 // nothing about one: no NetBSD kernel runs in this project's CI. It exists so the policy layer, errors
 // and CLI can be exercised on any host. Module "files" are small fake images (FakeNetbsdKernel.image),
 // read from the real file system like a kernel would read a .kmod.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { readRegularFileSync } from '../fs-read.js';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { later } from '../backend/later.js';
@@ -92,6 +93,8 @@ const MAGIC = '\x7fELF\0kernmod-fake-netbsd-kmod\0';
 const MODULE_MAX_DEPTH = 6;
 /** kern_module_vfs.c: a module's own .plist must be smaller than this, else EFBIG. */
 const MAX_PLIST_FILE = 8191;
+/** The fake's own limit on a module image (its images are a few hundred bytes). */
+const MAX_IMAGE_FILE = 256 * 1024 * 1024;
 
 class Refusal extends Error {
   constructor(readonly errno: number) {
@@ -196,7 +199,7 @@ export class FakeNetbsdKernel {
     if (!this.modular) refuse('ENOSYS'); // kobj_load_vfs without options MODULAR
     if (this.release <= 8 && depth > MODULE_MAX_DEPTH) refuse('EMLINK');
     const file = this.findFile(name);
-    const image = readFileSync(file);
+    const image = this.readImage(file);
     const spec = this.parseImage(image);
     let merged: PropDict = props;
     if (!(flags & MODCTL_NO_PROP)) {
@@ -263,14 +266,27 @@ export class FakeNetbsdKernel {
     }
   }
 
+  // The fake reads only regular files, opened without blocking (fs-read.ts): a FIFO or device named like
+  // a module is refused (EINVAL), never waited on, and a size limit is checked before anything is read.
+  private readImage(file: string): Buffer {
+    try {
+      return readRegularFileSync(file, MAX_IMAGE_FILE);
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (code === 'ERR_KERNMOD_TOO_LARGE') return refuse('EFBIG');
+      if (code === 'ERR_KERNMOD_INVALID_SOURCE') return refuse('EINVAL');
+      throw e;
+    }
+  }
+
   private readPlist(path: string): PropDict | undefined {
     let text: Buffer;
     try {
-      text = readFileSync(path);
-    } catch {
+      text = readRegularFileSync(path, MAX_PLIST_FILE - 1);
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'ERR_KERNMOD_TOO_LARGE') refuse('EFBIG');
       return undefined;
     }
-    if (text.length >= MAX_PLIST_FILE) refuse('EFBIG');
     try {
       return internalizeProps(text);
     } catch {
