@@ -8,14 +8,15 @@ cd "$(dirname "$0")/.."
 # Toolchain for the addons; liblzma-dev lets the kernmod_xz addon decode .ko.xz with liblzma. The
 # prebuilt addons `npm pack` ships (scripts/prebuild.mjs) also need the arm64 cross compiler, and
 # qemu-user-static to load the arm64 build once. clang-format checks native/'s formatting
-# (scripts/test-sanitizers.mjs, whose ASan/UBSan runtimes come with g++).
+# (scripts/test-sanitizers.mjs, whose ASan/UBSan runtimes come with g++). The zstd tool is what the
+# zstd decoder's tests compare with (they skip without it).
 need=()
-for tool in python3 make g++ aarch64-linux-gnu-g++ qemu-aarch64-static clang-format; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+for tool in python3 make g++ aarch64-linux-gnu-g++ qemu-aarch64-static clang-format zstd; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
 [ -e /usr/include/lzma.h ] || need+=(liblzma-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 make g++ liblzma-dev g++-aarch64-linux-gnu qemu-user-static clang-format >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 make g++ liblzma-dev g++-aarch64-linux-gnu qemu-user-static clang-format zstd >/dev/null
   else
     echo "setup: missing ${need[*]}: without a toolchain kernmod falls back to ffi-rs; without liblzma-dev it decodes xz in JS/Rust" >&2
   fi
