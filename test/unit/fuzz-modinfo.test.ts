@@ -116,7 +116,7 @@ type Mutation =
   | { kind: 'truncate'; at: number }
   | { kind: 'elf-field'; field: number; value: number }
   | { kind: 'section-field'; section: number; field: number; value: number; wide: boolean }
-  | { kind: 'der-length'; at: number; value: number[] }
+  | { kind: 'der-length'; at: number; value: readonly number[] }
   | { kind: 'tail'; at: number[]; value: number }
   | { kind: 'run'; at: number; bytes: number[] };
 
