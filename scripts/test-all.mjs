@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: the unit suite on this host, then the kernel suite in qemu VMs on both test kernels
+// `npm test`: the typecheck and the unit suite on this host, the native addons under sanitizers, then the kernel suite in qemu VMs on both test kernels
 // (pass `--kernel 6.12` etc. through to limit it). Prints one closing line: `N passed, N failed`.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,6 +12,12 @@ const tmp = mkdtempSync(join(tmpdir(), 'kernmod-test-'));
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+
+// 0. the typecheck of everything, tests included (tsc -p tsconfig.test.json): one test that passes or fails
+const typecheck = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.test.json'], { cwd: root, stdio: 'inherit' });
+if (typecheck.status === 0) passed += 1;
+else failed += 1;
+console.log(`typecheck: ${typecheck.status === 0 ? 'passed' : `failed (exit ${typecheck.status})`}`);
 
 // 1. unit suite (host)
 const unitJson = join(tmp, 'unit.json');
