@@ -3,6 +3,7 @@
 // Exit status: 0 done (or nothing to do), 1 error (nothing changed for a refused spec; a failure
 // half-way lists what was done), 2 with --check when anything would change or a parameter drifts.
 import { readFileSync } from 'node:fs';
+import { readRegularFileSync } from '../fs-read.js';
 import { parseArgs } from 'node:util';
 import { KernmodError } from '../errors.js';
 import type { Kernmod } from '../kernmod.js';
@@ -12,6 +13,9 @@ import { parseSpecText } from '../provision/spec.js';
 import type { ProvisionSystem } from '../provision/system.js';
 import { wantsJson } from './getopt.js';
 import { errorJson, printJson, reportUsageError, type Io } from './output.js';
+
+/** A spec file is a regular file (a FIFO named by mistake must not hang a root tool) of at most 16 MiB. */
+const SPEC_MAX_BYTES = 16 * 1024 * 1024;
 
 export const APPLY_USAGE = `Usage: kernmod apply [--check] [--diff] [--json] [--root DIR] [--load-dir DIR] [--config-dir DIR] FILE|-
   Makes kernel modules match FILE (JSON or YAML; - reads standard input):
@@ -121,8 +125,9 @@ export async function applyCommand(argv: string[], io: Io, deps: ApplyDeps = {})
   try {
     let text: string;
     try {
-      text = file === '-' ? (deps.readStdin ?? (() => readFileSync(0, 'utf8')))() : readFileSync(file, 'utf8');
+      text = file === '-' ? (deps.readStdin ?? (() => readFileSync(0, 'utf8')))() : readRegularFileSync(file, SPEC_MAX_BYTES).toString('utf8');
     } catch (e) {
+      if (e instanceof KernmodError) throw e;
       throw new KernmodError({ code: (e as NodeJS.ErrnoException).code ?? 'EIO', path: file, phase: 'open', message: `cannot read ${file}: ${(e as Error).message}` });
     }
     const opts: EnsureOptions = {

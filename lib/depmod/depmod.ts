@@ -6,10 +6,11 @@
 // → find the modules (depmod.d) → order them (kmod's name-table order, then modules.order) → read each
 // module's symbols → dependencies → topological order (a cycle ends the run, nothing written) → write.
 // The library never prints: kmod's stderr lines come back as `messages`, its -v lines as `needs`.
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { release } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { KernmodError } from '../errors.js';
+import { readRegularFileSync } from '../fs-read.js';
 import { loadConfig, type ConfigMessage, type DepmodConfig } from './config.js';
 import { kmodHashOrder } from './kmod-hash.js';
 import type { Depmod, Mod, Sym } from './model.js';
@@ -135,7 +136,7 @@ function kernelSymbols(run: Run, symbols: Map<string, Sym>, add: (name: string, 
   if (file === undefined) return false;
   let text: string;
   try {
-    text = readFileSync(file, 'latin1');
+    text = readTreeText(file);
   } catch (e) {
     fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not load ${file}: ${strerror(e)}\n`, { path: file, cause: e });
   }
@@ -185,7 +186,7 @@ function newMod(run: Run, f: FoundModule): Mod {
 function orderModules(run: Run, mods: Mod[]): Mod[] {
   let text: string;
   try {
-    text = readFileSync(`${run.dirname}/modules.order`, 'latin1');
+    text = readTreeText(`${run.dirname}/modules.order`);
   } catch (e) {
     run.messages.push({ level: 'WARNING', text: `could not open modules.order at ${run.dirname}: ${strerror(e)}\n` });
     return mods;
@@ -447,9 +448,15 @@ const WRITERS: Record<out.OutputFile, (d: Depmod, run: Run) => string | Buffer> 
   'modules.devname': (d) => out.outputDevname(d),
 };
 
+/** The text files depmod reads besides modules (modules.order, modules.builtin*, -E/-F): regular files only, capped. */
+const TREE_TEXT_MAX_BYTES = 256 * 1024 * 1024;
+function readTreeText(path: string): string {
+  return readRegularFileSync(path, TREE_TEXT_MAX_BYTES).toString('latin1');
+}
+
 function readTreeFile(run: Run, name: string): string | undefined {
   try {
-    return readFileSync(`${run.dirname}/${name}`, 'latin1');
+    return readTreeText(`${run.dirname}/${name}`);
   } catch (e) {
     run.messages.push({ level: 'WARNING', text: `could not open ${name} at ${run.dirname}: ${strerror(e)}\n` });
     return undefined;

@@ -2,9 +2,10 @@
 // (a dot-name without .conf, which kmod and systemd skip), is fsynced, renamed over the target, and the
 // directory fsynced, so a reader sees the old file or the new one, never a part. Only files that carry
 // kernmod's marker are replaced or deleted; that is checked again just before each change.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { KernmodError } from '../errors.js';
+import { readRegularFileSync } from '../fs-read.js';
 import { isOurs } from './render.js';
 
 export interface FileState {
@@ -15,11 +16,15 @@ export interface FileState {
   ours: boolean;
 }
 
+/** A persisted file is read only when it is a regular file (never a FIFO someone left) of at most 16 MiB. */
+const CONFIG_FILE_MAX_BYTES = 16 * 1024 * 1024;
+
 export function readFileState(path: string): FileState {
   let content: string | undefined;
   try {
-    content = readFileSync(path, 'utf8');
+    content = readRegularFileSync(path, CONFIG_FILE_MAX_BYTES).toString('utf8');
   } catch (e) {
+    if (e instanceof KernmodError) throw e;
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(e, path, 'read');
   }
   return { path, content, ours: content === undefined || isOurs(content) };

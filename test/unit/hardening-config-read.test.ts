@@ -97,3 +97,29 @@ describe('configuration and index files: a FIFO is skipped, never waited on', ()
     expect(out).toEqual({ bad: 'EINVAL', ok: 'okmod' });
   }, 60_000);
 });
+
+describe('the other files named by a user or a tree: a FIFO is a typed error, never waited on', () => {
+  it('depmod: a FIFO modules.order is the warning kmod gives for a missing one, and the indexes are written', () => {
+    const tree = join(dir, 'depmod-base', 'lib', 'modules', '9.9.9');
+    mkdirSync(tree, { recursive: true });
+    fifo(join(tree, 'modules.order'));
+    const out = isolated(`
+      const { depmodSync } = await import(lib + '/depmod/depmod.js');
+      const r = depmodSync({ basedir: ${JSON.stringify(join(dir, 'depmod-base'))}, kernelVersion: '9.9.9', config: [] });
+      console.log(JSON.stringify((r.messages ?? []).map((m) => m.text)));`) as string[];
+    expect(out.some((t) => /could not open modules\.order .*not a regular file/.test(t))).toBe(true);
+  }, 60_000);
+
+  it('kernmod apply FIFO: one error line, exit 1', () => {
+    const f = join(dir, 'spec.yaml');
+    fifo(f);
+    const out = isolated(`
+      const { applyCommand } = await import(lib + '/cli/apply.js');
+      let err = '';
+      const io = { out: () => {}, err: (s) => void (err += s) };
+      const code = await applyCommand([${JSON.stringify(f)}], io);
+      console.log(JSON.stringify({ code, err }));`) as { code: number; err: string };
+    expect(out.code).toBe(1);
+    expect(out.err).toMatch(/not a regular file/);
+  }, 60_000);
+});

@@ -1,10 +1,13 @@
 // Which modules a `kernmod modinfo` argument names, decided as kmod's modinfo decides it: the libkmod
 // lookups modprobe uses too (lib/modprobe), then, per module found, where its information comes from
 // (kmod_module_get_path, then kmod_module_get_info's built-in check).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readRegularFileSync } from '../../fs-read.js';
 import { Modprobe } from '../../modprobe/index.js';
 import type { LookupResult } from '../../modprobe/index.js';
+
+/** modules.builtin.modinfo is an index file of the tree: read only when regular, at most 256 MiB. */
+const BUILTIN_MODINFO_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
  * A module modinfo prints: a file from modules.dep, or — without one — a built-in. kmod prints every
@@ -61,7 +64,7 @@ export class ModinfoLookup {
   builtinModinfo(): Uint8Array | null {
     if (this.builtinModinfoBytes === undefined) {
       try {
-        this.builtinModinfoBytes = readFileSync(join(this.open().dirname, 'modules.builtin.modinfo'));
+        this.builtinModinfoBytes = readRegularFileSync(join(this.open().dirname, 'modules.builtin.modinfo'), BUILTIN_MODINFO_MAX_BYTES);
       } catch {
         this.builtinModinfoBytes = null;
       }
