@@ -1,11 +1,12 @@
 // `kernmod insmod [-f] [--force-vermagic] [--force-modversion] [--json] FILE [PARAM=VALUE...]`
 // kmod's insmod, with its messages and exit codes, plus the kernel's own lines (under the error, or as
 // warnings on success), a `hint:` line and --json.
-import { parseArgs } from 'node:util';
 import type { Kernmod } from '../kernmod.js';
 import { KernmodError } from '../errors.js';
 import { reportCallError, reportKernelWarnings } from './kernel-log-output.js';
-import { describe, printJson, type Io } from './output.js';
+import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
+import { INSMOD_OPTIONS } from './options.js';
+import { describe, printJson, reportUsageError, SYSLOG_REFUSED, versionText, type Io } from './output.js';
 
 export const INSMOD_USAGE = `Usage:
 \tkernmod insmod [options] filename [args]
@@ -52,39 +53,25 @@ export function joinParamArgs(args: string[]): string {
 }
 
 export async function insmod(argv: string[], km: Kernmod, io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        force: { type: 'boolean', short: 'f' },
-        'force-modversion': { type: 'boolean' },
-        'force-vermagic': { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    io.err(`insmod: ERROR: ${(e as Error).message}\n`);
-    return 1;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
+  const parsed = getoptLong(argv, INSMOD_OPTIONS);
+  const json = wantsJson(argv);
+  if (parsed.error !== undefined) return reportUsageError(io, 'insmod', parsed.error, json);
+  const o = new ParsedOptions(parsed);
+  if (o.has('help')) {
     io.out(INSMOD_USAGE);
     return 0;
   }
+  if (o.has('version')) {
+    io.out(versionText());
+    return 0;
+  }
+  // kmod's -s sends messages to syslog; kernmod has no syslog writer, so it refuses rather than ignore it.
+  if (o.has('syslog')) return reportUsageError(io, 'insmod', SYSLOG_REFUSED, json);
+  const values = { force: o.has('force'), 'force-vermagic': o.has('force-vermagic'), 'force-modversion': o.has('force-modversion') };
+  const positionals = parsed.operands;
   const [file, ...paramArgs] = positionals;
-  if (file === undefined) {
-    io.err('insmod: ERROR: missing filename.\n');
-    return 1;
-  }
-  if (file === '-') {
-    io.err('insmod: ERROR: this tool does not support loading from stdin!\n');
-    return 1;
-  }
-  const json = values.json ?? false;
+  if (file === undefined) return reportUsageError(io, 'insmod', 'ERROR: missing filename.', json);
+  if (file === '-') return reportUsageError(io, 'insmod', 'ERROR: this tool does not support loading from stdin!', json);
   try {
     const result = await km.loadModule(file, {
       params: joinParamArgs(paramArgs),

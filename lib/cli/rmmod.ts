@@ -1,12 +1,13 @@
 // `kernmod rmmod [-f] [-w MSEC] [--json] NAME|FILE...` — kmod's rmmod, plus `-w` (kmod's
 // `modprobe -r --wait`: retry while the module is in use), a `hint:` line and --json.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { existsSync, opendirSync, readFileSync, statSync } from 'node:fs';
 import type { Kernmod } from '../kernmod.js';
 import { KernmodError } from '../errors.js';
 import { moduleNameFromPath, normalizeModuleName } from '../names.js';
 import { reportCallError, reportKernelWarnings } from './kernel-log-output.js';
-import { describe, printJson, reportError, type Io } from './output.js';
+import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
+import { RMMOD_OPTIONS } from './options.js';
+import { describe, printJson, reportError, reportUsageError, SYSLOG_REFUSED, versionText, type Io } from './output.js';
 
 export const RMMOD_USAGE = `Usage:
 \tkernmod rmmod [options] modulename ...
@@ -29,56 +30,82 @@ function nameOf(arg: string): string {
   return normalizeModuleName(arg);
 }
 
+/**
+ * The modules holding `name`, in the order readdir(3) gives them, as kmod lists them (`in use by: stp
+ * garp`); Node's readdir would sort them.
+ */
 function holdersOf(name: string, sysfs: string): string[] {
   try {
-    return readdirSync(`${sysfs}/${name}/holders`);
+    const dir = opendirSync(`${sysfs}/${name}/holders`);
+    const names: string[] = [];
+    try {
+      for (let e = dir.readSync(); e !== null; e = dir.readSync()) names.push(e.name);
+    } finally {
+      dir.closeSync();
+    }
+    return names;
   } catch {
     return [];
   }
 }
 
-export async function rmmod(argv: string[], km: Kernmod, io: Io, sysfs = '/sys/module'): Promise<number> {
-  let parsed;
+/**
+ * kmod's check_module_inuse, before any system call: a module sysfs does not show is not loaded, one
+ * without initstate is builtin, one with holders or a reference is in use, and one without refcnt runs
+ * on a kernel without module unloading (CONFIG_MODULE_UNLOAD=n). Undefined: go ahead. `-f` skips all but
+ * the builtin check, `-w` leaves the in-use cases to the unload's wait; without /sys/module at all the
+ * kernel has the last word.
+ */
+function whyNotUnloadable(name: string, sysfs: string, force: boolean, waiting: boolean): KernmodError | undefined {
+  if (!existsSync(sysfs)) return undefined;
+  const fail = (code: string, message: string, hint?: string) => new KernmodError({ code, phase: 'validate', module: name, message, ...(hint ? { hint } : {}) });
+  // A builtin is refused even with -f: no kernel can unload it.
+  if (existsSync(`${sysfs}/${name}`) && !existsSync(`${sysfs}/${name}/initstate`)) return fail('ERR_KERNMOD_BUILTIN', `Module ${name} is builtin.`, 'built-in modules cannot be unloaded');
+  if (force) return undefined; // kmod's -f skips the checks below and asks the kernel
+  if (!existsSync(`${sysfs}/${name}`)) return fail('ENOENT', `Module ${name} is not currently loaded`);
+  let refcnt: number | undefined;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        force: { type: 'boolean', short: 'f' },
-        wait: { type: 'string', short: 'w' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        syslog: { type: 'boolean', short: 's' },
-        verbose: { type: 'boolean', short: 'v' },
-      },
-    });
-  } catch (e) {
-    io.err(`rmmod: ERROR: ${(e as Error).message}\n`);
-    return 1;
+    refcnt = Number.parseInt(readFileSync(`${sysfs}/${name}/refcnt`, 'latin1'), 10);
+  } catch {
+    return fail('ENOSYS', 'Module unloading is not supported', 'this kernel was built without module unloading (CONFIG_MODULE_UNLOAD=n)');
   }
-  const { values, positionals } = parsed;
-  if (values.help) {
+  if (waiting) return undefined;
+  const holders = holdersOf(name, sysfs);
+  if (holders.length > 0) return fail('EBUSY', `Module ${name} is in use by: ${holders.join(' ')}`, `unload ${holders.join(', ')} first (modprobe -r --remove-holders does it)`);
+  if (refcnt > 0) return fail('EBUSY', `Module ${name} is in use`);
+  return undefined;
+}
+
+export async function rmmod(argv: string[], km: Kernmod, io: Io, sysfs = '/sys/module'): Promise<number> {
+  const parsed = getoptLong(argv, RMMOD_OPTIONS);
+  const json = wantsJson(argv);
+  if (parsed.error !== undefined) return reportUsageError(io, 'rmmod', parsed.error, json);
+  const o = new ParsedOptions(parsed);
+  if (o.has('help')) {
     io.out(RMMOD_USAGE);
     return 0;
   }
-  if (positionals.length === 0) {
-    io.err('rmmod: ERROR: missing module name.\n');
-    return 1;
+  if (o.has('version')) {
+    io.out(versionText());
+    return 0;
   }
+  // kmod's -s sends messages to syslog; kernmod has no syslog writer, so it refuses rather than ignore it.
+  if (o.has('syslog')) return reportUsageError(io, 'rmmod', SYSLOG_REFUSED, json);
+  const values = { force: o.has('force'), wait: o.last('wait') };
+  const positionals = parsed.operands;
+  if (positionals.length === 0) return reportUsageError(io, 'rmmod', 'ERROR: missing module name.', json);
   const wait = values.wait === undefined ? 0 : Number(values.wait);
   if (!Number.isFinite(wait) || wait < 0) {
     io.err(`rmmod: ERROR: invalid wait time: ${values.wait}\n`);
     return 1;
   }
-  const json = values.json ?? false;
   const results: unknown[] = [];
   let status = 0;
   for (const arg of positionals) {
     const name = nameOf(arg);
-    // kmod refuses builtins before asking the kernel: /sys/module/<name> exists without initstate.
-    if (existsSync(`${sysfs}/${name}`) && !existsSync(`${sysfs}/${name}/initstate`)) {
-      const err = new KernmodError({ code: 'ERR_KERNMOD_BUILTIN', phase: 'validate', module: name, message: `Module ${name} is builtin.`, hint: 'built-in modules cannot be unloaded' });
-      reportError(io, 'rmmod', err.message, err, json);
+    const refused = whyNotUnloadable(name, sysfs, values.force, wait > 0);
+    if (refused) {
+      reportError(io, 'rmmod', refused.message, refused, json);
       status = 1;
       continue;
     }
@@ -90,6 +117,7 @@ export async function rmmod(argv: string[], km: Kernmod, io: Io, sysfs = '/sys/m
       status = 1;
       let line = `could not remove module ${arg}: ${describe(err)}`;
       if (err instanceof KernmodError && err.code === 'ENOENT' && err.syscall === 'delete_module') line = `Module ${name} is not currently loaded`;
+      if (err instanceof KernmodError && err.code === 'ENOSYS' && err.syscall === 'delete_module') line = 'Module unloading is not supported';
       if (err instanceof KernmodError && err.code === 'EAGAIN') {
         const holders = holdersOf(name, sysfs);
         line = holders.length ? `Module ${name} is in use by: ${holders.join(' ')}` : `Module ${name} is in use`;

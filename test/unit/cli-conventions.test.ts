@@ -173,7 +173,7 @@ describe('the kernmod command', () => {
     }
   }, 60_000);
 
-  it.each(['lsmod', 'modprobe', 'doctor', 'depmod', 'apply'])('%s --json with a bad option: { ok: false, error: { code, message } } on stdout', async (command) => {
+  it.each(['insmod', 'rmmod', 'lsmod', 'modprobe', 'doctor', 'depmod', 'apply'])('%s --json with a bad option: { ok: false, error: { code, message } } on stdout', async (command) => {
     const { o, io } = capture();
     expect(await main([command, '--json', '--no-such-option'], io)).not.toBe(0);
     const body = JSON.parse(o.out) as { ok: boolean; error: { code: string; message: string } };

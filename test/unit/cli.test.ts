@@ -1,6 +1,7 @@
 // insmod/rmmod output, exit codes and --json, driven through the FAKE kernel (a simulation of the
 // syscalls; the kernel suite runs the real CLI in the VM).
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { insmod, joinParamArgs } from '../../lib/cli/insmod.js';
 import { rmmod } from '../../lib/cli/rmmod.js';
 import { main } from '../../lib/cli/main.js';
 import { bind } from '../../lib/kernmod.js';
+import { syncSysfs, withSysfs } from './modprobe-helpers.js';
 
 function io() {
   const o = { out: '', err: '' };
@@ -82,40 +84,133 @@ describe('kernmod insmod', () => {
 });
 
 describe('kernmod rmmod', () => {
-  it('removes by name or by path', async () => {
+  /** A fake kernel whose modules sysfs shows, as a real kernel's are. */
+  function rig() {
     const kernel = new FakeKernel();
-    const km = bind(createFakeBackend(kernel));
+    const root = mkdtempSync(join(tmpdir(), 'kernmod-rmmod-'));
+    const km = withSysfs(bind(createFakeBackend(kernel)), kernel, root);
+    return { kernel, km, sys: join(root, 'sys/module') };
+  }
+
+  it('removes by name or by path', async () => {
+    const { kernel, km, sys } = rig();
     await km.loadModule(file('cli_r1'));
     await km.loadModule(file('cli_r2'));
-    expect(await rmmod(['cli-r1', join(dir, 'cli_r2.ko')], km, io().io, sysfs)).toBe(0);
+    expect(await rmmod(['cli-r1', join(dir, 'cli_r2.ko')], km, io().io, sys)).toBe(0);
     expect(kernel.modules.size).toBe(0);
   });
 
-  it("uses kmod's lines for not loaded, in use, and builtin", async () => {
-    const kernel = new FakeKernel();
-    const km = bind(createFakeBackend(kernel));
+  it("uses kmod's lines for not loaded, in use, and builtin, before any system call", async () => {
+    const { kernel, km, sys } = rig();
     const a = io();
-    expect(await rmmod(['cli_none'], km, a.io, sysfs)).toBe(1);
+    expect(await rmmod(['cli_none'], km, a.io, sys)).toBe(1);
     expect(a.o.err.split('\n')[0]).toBe('rmmod: ERROR: Module cli_none is not currently loaded');
     await km.loadModule(file('cli_busy'));
     kernel.modules.get('cli_busy')!.refcnt = 1;
+    syncSysfs(kernel, join(sys, '../..'));
     const b = io();
-    expect(await rmmod(['cli_busy'], km, b.io, sysfs)).toBe(1);
+    expect(await rmmod(['cli_busy'], km, b.io, sys)).toBe(1);
     expect(b.o.err.split('\n')[0]).toBe('rmmod: ERROR: Module cli_busy is in use');
     const c = io();
     expect(await rmmod(['builtin_thing'], km, c.io, sysfs)).toBe(1);
     expect(c.o.err.split('\n')[0]).toBe('rmmod: ERROR: Module builtin_thing is builtin.');
+    expect(kernel.calls.filter((k) => k.syscall === 'delete_module')).toEqual([]);
+  });
+
+  it('lists holders in the order readdir(3) gives them, as kmod does (not sorted)', async () => {
+    const { kernel, km, sys } = rig();
+    await km.loadModule(file('llc'));
+    const holders = join(sys, 'llc', 'holders');
+    // Created in sorted order: the file system decides the order readdir(3) returns.
+    for (const h of ['garp', 'mrp', 'p8022', 'psnap', 'stp']) writeFileSync(join(holders, h), '');
+    const readdirOrder = spawnSync('ls', ['-U', '-1', holders], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    const t = io();
+    expect(await rmmod(['llc'], km, t.io, sys)).toBe(1);
+    expect(t.o.err.split('\n')[0]).toBe(`rmmod: ERROR: Module llc is in use by: ${readdirOrder.join(' ')}`);
+    expect(kernel.modules.has('llc')).toBe(true);
+  });
+
+  it("on a kernel without module unloading (no refcnt in sysfs) says kmod's line, and calls nothing", async () => {
+    const { kernel, km, sys } = rig();
+    await km.loadModule(file('cli_nounload'));
+    rmSync(join(sys, 'cli_nounload', 'refcnt'));
+    const t = io();
+    expect(await rmmod(['cli_nounload'], km, t.io, sys)).toBe(1);
+    expect(t.o.err.split('\n')[0]).toBe('rmmod: ERROR: Module unloading is not supported');
+    expect(kernel.modules.has('cli_nounload')).toBe(true);
   });
 
   it('-w waits for the module to become free', async () => {
-    const kernel = new FakeKernel();
-    const km = bind(createFakeBackend(kernel));
+    const { kernel, km, sys } = rig();
     await km.loadModule(file('cli_w'));
     kernel.modules.get('cli_w')!.refcnt = 1;
     setTimeout(() => (kernel.modules.get('cli_w')!.refcnt = 0), 50);
     const t = io();
-    expect(await rmmod(['-w', '2000', '--json', 'cli_w'], km, t.io, sysfs)).toBe(0);
+    expect(await rmmod(['-w', '2000', '--json', 'cli_w'], km, t.io, sys)).toBe(0);
     expect(JSON.parse(t.o.out).results[0]).toMatchObject({ module: 'cli_w' });
+  });
+});
+
+const haveKmod = /^kmod version/.test(spawnSync('rmmod', ['-V'], { encoding: 'utf8' }).stdout ?? '');
+
+describe("insmod and rmmod: kmod's command-line messages, -V, -s, --json usage errors", () => {
+  const km = bind(createFakeBackend(new FakeKernel()));
+  const run = async (tool: 'insmod' | 'rmmod', argv: string[]) => {
+    const t = io();
+    const status = await (tool === 'insmod' ? insmod(argv, km, t.io) : rmmod(argv, km, t.io, sysfs));
+    return { status, ...t.o };
+  };
+
+  it.each([
+    ['insmod', '--bogus'],
+    ['insmod', '-Z'],
+    ['insmod', '--help=3'],
+    ['rmmod', '--bogus'],
+    ['rmmod', '-Z'],
+    ['rmmod', '--verb=1'],
+  ] as const)('%s %s', async (tool, arg) => {
+    const ours = await run(tool, [arg]);
+    expect(ours.status).toBe(1);
+    expect(ours.out).toBe('');
+    if (haveKmod) {
+      const theirs = spawnSync(tool, [arg], { encoding: 'utf8' });
+      expect({ status: ours.status, err: ours.err }).toEqual({ status: theirs.status, err: theirs.stderr });
+    } else expect(ours.err).toMatch(new RegExp(`^${tool}: (unrecognized|invalid|option)`));
+  });
+
+  it.skipIf(!haveKmod)('rmmod of a module this host does not have: kmod\'s line and status', async () => {
+    const ours = await rmmod(['kernmod_no_such_mod'], km, io().io, '/sys/module');
+    const t = io();
+    await rmmod(['kernmod_no_such_mod'], km, t.io, '/sys/module');
+    const theirs = spawnSync('rmmod', ['kernmod_no_such_mod'], { encoding: 'utf8' });
+    expect({ status: ours, err: t.o.err }).toEqual({ status: theirs.status, err: theirs.stderr });
+  });
+
+  it('-V/--version prints the version', async () => {
+    for (const tool of ['insmod', 'rmmod'] as const) {
+      for (const flag of ['-V', '--version']) {
+        const r = await run(tool, [flag]);
+        expect(r).toMatchObject({ status: 0, err: '' });
+        expect(r.out).toMatch(/^kernmod version \d+\.\d+\.\d+\n$/);
+      }
+    }
+  });
+
+  it('-s/--syslog is refused, not silently ignored', async () => {
+    for (const tool of ['insmod', 'rmmod'] as const) {
+      const r = await run(tool, ['-s', 'x']);
+      expect(r.status).toBe(1);
+      expect(r.err).toBe(`${tool}: option '--syslog' is not supported: kernmod prints its messages to stderr\n`);
+    }
+  });
+
+  it('a usage error under --json is the one error shape', async () => {
+    const a = await run('insmod', ['--json']);
+    expect(a.status).toBe(1);
+    expect(a.err).toBe('');
+    expect(JSON.parse(a.out)).toEqual({ ok: false, error: { name: 'KernmodError', code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: 'missing filename.' } });
+    const b = await run('rmmod', ['--json', '--bogus']);
+    expect(JSON.parse(b.out)).toMatchObject({ ok: false, error: { code: 'ERR_KERNMOD_USAGE', message: "unrecognized option '--bogus'" } });
   });
 });
 
