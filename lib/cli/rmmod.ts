@@ -1,6 +1,6 @@
 // `kernmod rmmod [-f] [-w MSEC] [--json] NAME|FILE...` — kmod's rmmod, plus `-w` (kmod's
 // `modprobe -r --wait`: retry while the module is in use), a `hint:` line and --json.
-import { existsSync, opendirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, opendirSync, statSync } from 'node:fs';
 import type { Kernmod } from '../kernmod.js';
 import { KernmodError } from '../errors.js';
 import { moduleNameFromPath, normalizeModuleName } from '../names.js';
@@ -50,29 +50,20 @@ function holdersOf(name: string, sysfs: string): string[] {
 }
 
 /**
- * kmod's check_module_inuse, before any system call: a module sysfs does not show is not loaded, one
- * without initstate is builtin, one with holders or a reference is in use, and one without refcnt runs
- * on a kernel without module unloading (CONFIG_MODULE_UNLOAD=n). Undefined: go ahead. `-f` skips all but
- * the builtin check, `-w` leaves the in-use cases to the unload's wait; without /sys/module at all the
- * kernel has the last word.
+ * What kmod's check_module_inuse says before any system call, for the cases the kernel would not name:
+ * a module sysfs does not show is not loaded (on a kernel without module support too), one without
+ * initstate is builtin (even with -f), and one without refcnt runs on a kernel without module unloading
+ * (CONFIG_MODULE_UNLOAD=n). A module in use is left to delete_module, whose EAGAIN gets kmod's line.
+ * Undefined: go ahead. `-f` skips all but the builtin check; without /sys/module the kernel decides.
  */
-function whyNotUnloadable(name: string, sysfs: string, force: boolean, waiting: boolean): KernmodError | undefined {
+function whyNotUnloadable(name: string, sysfs: string, force: boolean): KernmodError | undefined {
   if (!existsSync(sysfs)) return undefined;
   const fail = (code: string, message: string, hint?: string) => new KernmodError({ code, phase: 'validate', module: name, message, ...(hint ? { hint } : {}) });
-  // A builtin is refused even with -f: no kernel can unload it.
-  if (existsSync(`${sysfs}/${name}`) && !existsSync(`${sysfs}/${name}/initstate`)) return fail('ERR_KERNMOD_BUILTIN', `Module ${name} is builtin.`, 'built-in modules cannot be unloaded');
+  const loaded = existsSync(`${sysfs}/${name}`);
+  if (loaded && !existsSync(`${sysfs}/${name}/initstate`)) return fail('ERR_KERNMOD_BUILTIN', `Module ${name} is builtin.`, 'built-in modules cannot be unloaded');
   if (force) return undefined; // kmod's -f skips the checks below and asks the kernel
-  if (!existsSync(`${sysfs}/${name}`)) return fail('ENOENT', `Module ${name} is not currently loaded`);
-  let refcnt: number | undefined;
-  try {
-    refcnt = Number.parseInt(readFileSync(`${sysfs}/${name}/refcnt`, 'latin1'), 10);
-  } catch {
-    return fail('ENOSYS', 'Module unloading is not supported', 'this kernel was built without module unloading (CONFIG_MODULE_UNLOAD=n)');
-  }
-  if (waiting) return undefined;
-  const holders = holdersOf(name, sysfs);
-  if (holders.length > 0) return fail('EBUSY', `Module ${name} is in use by: ${holders.join(' ')}`, `unload ${holders.join(', ')} first (modprobe -r --remove-holders does it)`);
-  if (refcnt > 0) return fail('EBUSY', `Module ${name} is in use`);
+  if (!loaded) return fail('ENOENT', `Module ${name} is not currently loaded`);
+  if (!existsSync(`${sysfs}/${name}/refcnt`)) return fail('ENOSYS', 'Module unloading is not supported', 'this kernel was built without module unloading (CONFIG_MODULE_UNLOAD=n)');
   return undefined;
 }
 
@@ -103,7 +94,7 @@ export async function rmmod(argv: string[], km: Kernmod, io: Io, sysfs = '/sys/m
   let status = 0;
   for (const arg of positionals) {
     const name = nameOf(arg);
-    const refused = whyNotUnloadable(name, sysfs, values.force, wait > 0);
+    const refused = whyNotUnloadable(name, sysfs, values.force);
     if (refused) {
       reportError(io, 'rmmod', refused.message, refused, json);
       status = 1;
