@@ -1,8 +1,9 @@
 // `kernmod rmmod [-f] [-w MSEC] [--json] NAME|FILE...` — kmod's rmmod, plus `-w` (kmod's
 // `modprobe -r --wait`: retry while the module is in use), a `hint:` line and --json.
-import { existsSync, opendirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Kernmod } from '../kernmod.js';
 import { KernmodError } from '../errors.js';
+import { listRawOpt } from '../linux/state.js';
 import { moduleNameFromPath, normalizeModuleName } from '../names.js';
 import { reportCallError, reportKernelWarnings } from './kernel-log-output.js';
 import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
@@ -35,18 +36,7 @@ function nameOf(arg: string): string {
  * garp`); Node's readdir would sort them.
  */
 function holdersOf(name: string, sysfs: string): string[] {
-  try {
-    const dir = opendirSync(`${sysfs}/${name}/holders`);
-    const names: string[] = [];
-    try {
-      for (let e = dir.readSync(); e !== null; e = dir.readSync()) names.push(e.name);
-    } finally {
-      dir.closeSync();
-    }
-    return names;
-  } catch {
-    return [];
-  }
+  return listRawOpt(`${sysfs}/${name}/holders`) ?? [];
 }
 
 /**

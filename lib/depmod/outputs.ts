@@ -1,6 +1,7 @@
 // The ten files depmod writes, in kmod 30's order and byte for byte (tools/depmod.c output_*).
 // Text files are built as binary strings; the .bin files by IndexWriter. Pure over the computed tree.
 import { IndexWriter } from './index-writer.js';
+import { normalizeAlias } from '../modprobe/normalize.js';
 import { kmodHashOrder } from './kmod-hash.js';
 import type { Depmod, Mod } from './model.js';
 
@@ -18,23 +19,6 @@ export const OUTPUT_FILES = [
 ] as const;
 
 export type OutputFile = (typeof OUTPUT_FILES)[number];
-
-/** kmod's alias_normalize: '-' becomes '_' outside [...] ranges; undefined for an unmatched bracket. */
-export function aliasNormalize(alias: string): string | undefined {
-  let out = '';
-  for (let i = 0; i < alias.length; i++) {
-    const c = alias[i]!;
-    if (c === '-') out += '_';
-    else if (c === ']') return undefined;
-    else if (c === '[') {
-      const end = alias.indexOf(']', i);
-      if (end === -1) return undefined;
-      out += alias.slice(i, end + 1);
-      i = end;
-    } else out += c;
-  }
-  return out;
-}
 
 /** The path modules.dep names a module by: relative to the tree when inside it. */
 const shownPath = (m: Mod) => m.relpath ?? m.path;
@@ -87,7 +71,7 @@ export function outputAliasesBin(d: Depmod): Buffer {
   for (const m of d.modules) {
     for (const [k, v] of m.info) {
       if (k !== 'alias') continue;
-      const alias = aliasNormalize(v);
+      const alias = normalizeAlias(v);
       if (alias === undefined) {
         d.warn(`Unmatched bracket in ${v}\n`);
         continue;
@@ -183,7 +167,7 @@ export function builtinAliasBin(text: string, warn: (message: string) => void): 
     }
     const value = readTo('\0');
     if (!value) continue;
-    const alias = aliasNormalize(value);
+    const alias = normalizeAlias(value);
     if (alias === undefined) {
       warn(`Unmatched bracket in ${value}\n`);
       continue;

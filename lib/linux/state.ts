@@ -90,7 +90,7 @@ function listOpt(path: string): string[] | undefined {
   }
 }
 /** A directory's entries in the order the file system returns them (what kmod, using readdir(3), sees). */
-function listRawOpt(path: string): string[] | undefined {
+export function listRawOpt(path: string): string[] | undefined {
   try {
     const dir = opendirSync(path);
     const names: string[] = [];
@@ -104,7 +104,7 @@ function listRawOpt(path: string): string[] | undefined {
     return undefined;
   }
 }
-async function listRawOptAsync(path: string): Promise<string[] | undefined> {
+export async function listRawOptAsync(path: string): Promise<string[] | undefined> {
   try {
     const names: string[] = [];
     for await (const e of await opendir(path)) names.push(e.name);

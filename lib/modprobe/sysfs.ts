@@ -1,7 +1,8 @@
 // The two facts `modprobe -r` reads from sysfs besides initstate (lib/linux/state.ts): a module's
 // reference count and its holders (kmod_module_get_refcnt / kmod_module_get_holders). `root` prefixes
 // /sys, for tests and containers.
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { listRawOptAsync } from '../linux/state.js';
 
 /** /sys/module/<name>/refcnt, or undefined if the module is not loaded (or has no unload support). */
 export async function readRefcnt(name: string, root = ''): Promise<number | undefined> {
@@ -13,11 +14,10 @@ export async function readRefcnt(name: string, root = ''): Promise<number | unde
   }
 }
 
-/** The modules holding `name` (/sys/module/<name>/holders/), in directory order; [] if none or unreadable. */
+/**
+ * The modules holding `name` (/sys/module/<name>/holders/) in the order readdir(3) gives them, as kmod
+ * lists them (node's readdir would sort them); [] if none or unreadable.
+ */
 export async function readHolders(name: string, root = ''): Promise<string[]> {
-  try {
-    return (await readdir(`${root}/sys/module/${name}/holders`)).filter((n) => !n.startsWith('.'));
-  } catch {
-    return [];
-  }
+  return (await listRawOptAsync(`${root}/sys/module/${name}/holders`)) ?? [];
 }
