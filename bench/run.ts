@@ -45,7 +45,7 @@ interface KernelRun {
 
 /**
  * The host's KERNMOD_* variables that tune kernmod itself (KERNMOD_SYSCALL_SPIN_US,
- * KERNMOD_MODINFO_THREADS, ...), for the guest: so that one setting can be compared with another in
+ * KERNMOD_MODINFO_DECODE_AHEAD, ...), for the guest: so that one setting can be compared with another in
  * the same rig. KERNMOD_VM_* configure the rig, not kernmod, and stay on the host.
  */
 function tuningEnv(): Record<string, string> {

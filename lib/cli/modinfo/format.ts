@@ -2,8 +2,8 @@
 // first (after `name:` for a builtin), then the module's strings with the value at column 16 — printf
 // `%s:%-*s%s` with width 15 - strlen(key), whose sign flips to padding for keys past 15 characters —
 // then the signature fields, then the merged parameters in kmod's reverse order; or, for --json, the
-// library's object. Pure: a ModuleInfo in, text out. This runs once per module over whole trees (and in
-// every worker thread), so it avoids building intermediate lists.
+// library's object. Pure: a ModuleInfo in, text out. This runs once per module over whole trees, so it
+// avoids building intermediate lists.
 import type { ModuleInfo } from '../../elf/modinfo.js';
 
 export interface KmodEntry {
