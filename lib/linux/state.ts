@@ -4,6 +4,7 @@
 import { close, closeSync, existsSync, open, openSync, opendirSync, read, readFileSync, readSync, readdirSync } from 'node:fs';
 import { opendir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { causeError, KernmodError, systemError } from '../errors.js';
 import { normalizeModuleName } from '../names.js';
 import { parseProcModules, type ProcModulesRow } from './procfs.js';
 
@@ -209,17 +210,37 @@ async function readSys(sys: string, name: string, { withParams, all }: Reading) 
   return { initstate, holders, coresize, initsize, version, srcversion, taint, refcnt, parameters };
 }
 
+/**
+ * A failure to read /proc/modules as a KernmodError naming the file; its absence means the kernel has no
+ * module support, which is the hint (the generic one for open is about module files).
+ */
+function procError(e: unknown, proc: string): unknown {
+  const errno = (e as NodeJS.ErrnoException | null)?.errno;
+  if (typeof errno !== 'number') return causeError(e, 'open', { path: proc });
+  const err = systemError(-Math.abs(errno), 'open', { path: proc });
+  const hint = err.code === 'ENOENT' ? 'this kernel has no loadable module support (CONFIG_MODULES=n)' : err.hint;
+  return new KernmodError({ ...err, message: err.message, ...(hint !== undefined ? { hint } : {}), cause: e });
+}
+const readProc = (proc: string) => readFile(proc, 'utf8').catch((e: unknown) => Promise.reject(procError(e, proc)));
+function readProcSync(proc: string): string {
+  try {
+    return readFileSync(proc, 'utf8');
+  } catch (e) {
+    throw procError(e, proc);
+  }
+}
+
 /** Every loaded module, in /proc/modules order (newest first), joined with sysfs. */
 export async function listModules(opts: StateOptions = {}): Promise<LoadedModule[]> {
   const { proc, sys } = paths(opts.root);
-  const rows = parseProcModules(await readFile(proc, 'utf8'));
+  const rows = parseProcModules(await readProc(proc));
   const r = reading(opts);
   return Promise.all(rows.map(async (row) => join1(row, await readSys(sys, row.name, r))));
 }
 
 export function listModulesSync(opts: StateOptions = {}): LoadedModule[] {
   const { proc, sys } = paths(opts.root);
-  const rows = parseProcModules(readFileSync(proc, 'utf8'));
+  const rows = parseProcModules(readProcSync(proc));
   const r = reading(opts);
   return rows.map((row) => join1(row, readSysSync(sys, row.name, r)));
 }
@@ -228,7 +249,7 @@ export function listModulesSync(opts: StateOptions = {}): LoadedModule[] {
 export async function getModule(name: string, opts: StateOptions = {}): Promise<LoadedModule | undefined> {
   const want = normalizeModuleName(name);
   const { proc, sys } = paths(opts.root);
-  const row = parseProcModules(await readFile(proc, 'utf8')).find((r) => r.name === want);
+  const row = parseProcModules(await readProc(proc)).find((r) => r.name === want);
   return row && join1(row, await readSys(sys, row.name, reading(opts)));
 }
 

@@ -113,3 +113,13 @@ describe('lsmod', () => {
     expect(err).toMatch(/no loadable module support/);
   });
 });
+
+describe('a kernel without /proc/modules (no module support)', () => {
+  it('listModules, listModulesSync and getModule fail with a KernmodError naming the file, not a bare fs error', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'kernmod-state-none-'));
+    const want = { name: 'KernmodError', code: 'ENOENT', errno: -2, syscall: 'open', path: `${root}/proc/modules`, hint: expect.stringMatching(/CONFIG_MODULES=n/) };
+    await expect(listModules({ root })).rejects.toMatchObject(want);
+    expect(() => listModulesSync({ root })).toThrow(expect.objectContaining(want));
+    await expect(getModule('loop', { root })).rejects.toMatchObject(want);
+  });
+});
