@@ -10,7 +10,8 @@
 // A cross-built addon is loaded by its own architecture's dynamic linker under qemu-user
 // (qemu-aarch64-static, Debian's qemu-user-static) with Debian's arm64 glibc and libstdc++: a small C
 // program dlopen()s it with Node-API stubbed and finds napi_register_module_v1. That proves it links and
-// its constructors run there; no arm64 Node runs here, so its calls are not exercised.
+// its constructors run there; test/unit/package-arm64.test.ts then runs it from the packed tarball in
+// an arm64 Node (fetched by scripts/setup.sh), where its calls are exercised.
 //
 // Each target is built in a scratch copy of binding.gyp + native/, so the checkout's build/ (the local
 // build, which the loader prefers) is never touched. A target whose outputs are newer than every input

