@@ -221,7 +221,7 @@ export function validateParamString(str: string): string {
       throw paramError('a bare -- in the parameter string: the kernel ignores every parameter after it');
     }
     checkName(fromBytes(param), seen);
-    if (value !== null && value.includes('"')) {
+    if (value?.includes('"')) {
       throw paramError(`parameter ${fromBytes(param)}: a " inside a value cannot be passed to the kernel`, fromBytes(param));
     }
     args = rest;

@@ -1,5 +1,4 @@
 // `kernmod vm ...`: run a command in a guest from the shell. Called by the main CLI (lib/cli).
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAccelRequest } from './accel.js';

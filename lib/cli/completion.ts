@@ -93,6 +93,7 @@ export function completionCommand(argv: string[], io: { out: (s: string) => void
   if (argv.length === 1 && shell === 'bash') io.out(bashCompletion());
   else if (argv.length === 1 && shell === 'zsh') io.out(zshCompletion());
   else {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: zsh's ${fpath[1]}, shown to the user as typed
     io.err('Usage: kernmod completion bash|zsh\n  bash: eval "$(kernmod completion bash)"   zsh: kernmod completion zsh > "${fpath[1]}/_kernmod"\n');
     return 1;
   }

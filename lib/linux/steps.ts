@@ -28,6 +28,7 @@ export interface EffectResults {
   read: Uint8Array | number;
   decompress: Uint8Array;
   kernelCompression: string | null;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a sleep answers nothing, as the runner's Promise<void>
   sleep: void;
   now: number;
 }

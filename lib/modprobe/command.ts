@@ -36,6 +36,7 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGK
  * `commandEnv` builds.
  */
 export function expandCommand(command: string): string {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's ${CMDLINE_OPTS}, expanded by /bin/sh
   return command.split('$CMDLINE_OPTS').join('${CMDLINE_OPTS}');
 }
 

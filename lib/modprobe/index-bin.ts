@@ -54,6 +54,7 @@ interface Node {
 
 // Keys and values are bytes; inside the reader they are "binary strings" (one char per byte, latin1).
 // Callers speak UTF-8 JavaScript strings; ASCII (all real module names and aliases) needs no conversion.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every ASCII byte, NUL included
 const NON_ASCII = /[^\x00-\x7f]/;
 const toBinary = (s: string) => (NON_ASCII.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s);
 const fromBinary = (s: string) => (NON_ASCII.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s);

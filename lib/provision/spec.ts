@@ -2,7 +2,7 @@
 // YAML. Checking it is pure: every problem is collected, so a bad spec is refused as a whole, listing
 // each one, before anything changes.
 import { parse as parseYaml } from 'yaml';
-import { invalidInput, KernmodError } from '../errors.js';
+import { invalidInput, type KernmodError } from '../errors.js';
 import { checkModuleName, normalizeModuleName } from '../names.js';
 import { encodeParams, normalizeParamName, parseParams, type ParamValue } from '../params.js';
 

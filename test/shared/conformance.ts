@@ -26,7 +26,7 @@ const XZ = Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00);
 const GZIP = Uint8Array.of(0x1f, 0x8b);
 
 export function conformanceSuite(cases: BackendCase[]): void {
-describe.each(cases)('backend conformance: $label', ({ label, make, modules }) => {
+describe.each(cases)('backend conformance: $label', ({ make, modules }) => {
   const expectKernel = (errno: number) => (modules ? errno : ENOSYS);
 
   it('names itself and knows the delete flags', () => {

@@ -21,7 +21,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * match — 12.9 GB of copying for a decoder that does not check a block's sequences against its
  * 128 KiB limit (libzstd and `zstd -t` refuse it at once).
  */
-export const ZSTD_WORK_BOMB = new Uint8Array([
+const ZSTD_WORK_BOMB = new Uint8Array([
   0x28, 0xb5, 0x2f, 0xfd, // magic
   0x00, // frame header: no content size, no checksum, not single-segment
   (17 - 10) << 3, // window 2^17

@@ -1,7 +1,7 @@
 // The ELF reader and the section decoders over hand-built files: ELF32 and ELF64, both byte orders,
 // checked byte by byte against what the builder wrote (test/fixtures/elf-builder.ts).
 import { describe, expect, it } from 'vitest';
-import { KernmodError } from '../../lib/errors.js';
+import type { KernmodError } from '../../lib/errors.js';
 import { findSection, parseElf, sectionBytes } from '../../lib/elf/elf.js';
 import { modinfoFromImage } from '../../lib/elf/modinfo.js';
 import { readBuildId } from '../../lib/elf/notes.js';
