@@ -8,7 +8,8 @@ import type { Kernmod } from '../kernmod.js';
 import type { ModprobeOptions } from '../modprobe/modprobe.js';
 import { readFileState, removeOwnedFile, writeOwnedFile } from './files.js';
 import { planAll, type Action, type Drift, type ModuleSnapshot } from './plan.js';
-import { checkSpec, specError } from './spec.js';
+import { imageModuleFinder, pathInImage, type ImageTree } from './image.js';
+import { checkSpec, specError, type ModuleSpec } from './spec.js';
 import { runningSystem, type ProvisionSystem } from './system.js';
 
 export interface EnsureOptions extends ModprobeOptions {
@@ -20,8 +21,9 @@ export interface EnsureOptions extends ModprobeOptions {
   configDir?: string;
   /**
    * An offline image (a chroot, a VM image being built): only the persisted files, under ROOT, are
-   * changed; the running kernel is neither read nor touched, and module names are not looked up.
-   * Named `imageRoot` here because `root` is modprobe's -d (module directory root).
+   * changed; the running kernel is neither read nor touched. Module names are looked up in the image's
+   * module trees (ROOT/lib/modules/<release>/; known in any one of them is enough), and paths in it are
+   * resolved inside it (image.ts). Named `imageRoot` here because `root` is modprobe's -d.
    */
   imageRoot?: string;
   /** The syscall layer for loads and unloads (default: the library's default backend, when first needed). */
@@ -52,15 +54,16 @@ export async function ensure(rawSpec: unknown, opts: EnsureOptions = {}): Promis
   if (problems.length) throw specError(problems);
 
   const image = opts.imageRoot;
-  const loadDir = opts.loadDir ?? join(image ?? '/', 'etc/modules-load.d');
-  const configDir = opts.configDir ?? join(image ?? '/', 'etc/modprobe.d');
+  const loadDir = opts.loadDir ?? (image === undefined ? '/etc/modules-load.d' : pathInImage(image, 'etc/modules-load.d'));
+  const configDir = opts.configDir ?? (image === undefined ? '/etc/modprobe.d' : pathInImage(image, 'etc/modprobe.d'));
   const kernel = image === undefined;
   const system = kernel ? (opts.system ?? runningSystem({ ...opts, kernmod: opts.kernmod ?? noSystem })) : undefined;
+  const inImage = image === undefined ? undefined : await imageModuleFinder(image);
 
   const snapshots = new Map<string, ModuleSnapshot>();
   for (const m of modules) {
     const loaded = system ? system.loaded(m.module) : false;
-    const found = system ? await system.find(m.module) : undefined;
+    const found = system ? await system.find(m.module) : inImage?.find(m.module);
     snapshots.set(m.module, {
       found,
       loaded,
@@ -70,7 +73,8 @@ export async function ensure(rawSpec: unknown, opts: EnsureOptions = {}): Promis
     });
   }
   const plan = planAll(modules, snapshots, { kernel, requireKnown: kernel });
-  if (plan.problems.length) throw specError(plan.problems);
+  const refused = inImage ? [...unknownInImage(modules, snapshots, inImage.trees), ...plan.problems] : plan.problems;
+  if (refused.length) throw specError(refused);
 
   const result: EnsureResult = { ok: true, changed: plan.actions.length > 0, check: opts.check === true, actions: plan.actions, drift: plan.drift };
   if (opts.check) return result;
@@ -93,6 +97,12 @@ export async function ensure(rawSpec: unknown, opts: EnsureOptions = {}): Promis
   }
   result.changed = anyDone;
   return result;
+}
+
+/** The image's module trees (not the running kernel) decide which names exist there. */
+function unknownInImage(modules: ModuleSpec[], snapshots: ReadonlyMap<string, ModuleSnapshot>, trees: ImageTree[]): string[] {
+  const where = trees.map((t) => t.dir).join(', ');
+  return modules.filter((m) => snapshots.get(m.module)!.found === undefined).map((m) => `module ${m.module}: not found in the image's module trees (${where})`);
 }
 
 async function run(a: Action, system: ProvisionSystem | undefined): Promise<void> {

@@ -24,6 +24,14 @@ function tmp(): string {
   return d;
 }
 
+/** An image root with a module tree (names given to ensure() with imageRoot are looked up there). */
+function imageWithTree(): string {
+  const root = tmp();
+  mkdirSync(join(root, 'lib/modules/6.1.0-image'), { recursive: true });
+  writeFileSync(join(root, 'lib/modules/6.1.0-image/modules.dep'), 'kernel/drivers/block/loop.ko:\nkernel/net/8021q/8021q.ko:\nkernel/only_in_the_image.ko:\n');
+  return root;
+}
+
 interface SimModule {
   found: 'module' | 'builtin';
   loaded: boolean;
@@ -317,12 +325,12 @@ describe('ensure() on a simulated system', () => {
   });
 
   it('--root: the persisted files under an image root, nothing asked of the running system', async () => {
-    const root = tmp();
-    const r = await ensure({ loop: { state: 'installed', params: 'max_loop=8' }, 'not-in-this-kernel': 'disabled', '8021q': 'loaded' }, { imageRoot: root });
+    const root = imageWithTree();
+    const r = await ensure({ loop: { state: 'installed', params: 'max_loop=8' }, 'only-in-the-image': 'disabled', '8021q': 'loaded' }, { imageRoot: root });
     expect(r.ok).toBe(true);
     expect(readFileSync(join(root, 'etc/modules-load.d/loop.conf'), 'utf8')).toBe(`${MARKER}\nloop\n`);
     expect(readFileSync(join(root, 'etc/modprobe.d/loop.conf'), 'utf8')).toBe(`${MARKER}\noptions loop max_loop=8\n`);
-    expect(readFileSync(join(root, 'etc/modprobe.d/not_in_this_kernel.conf'), 'utf8')).toBe(`${MARKER}\ninstall not_in_this_kernel /bin/false\n`);
+    expect(readFileSync(join(root, 'etc/modprobe.d/only_in_the_image.conf'), 'utf8')).toBe(`${MARKER}\ninstall only_in_the_image /bin/false\n`);
     expect(r.actions.every((a) => a.action === 'write-file')).toBe(true);
     expect((await ensure({ loop: { state: 'installed', params: 'max_loop=8' } }, { imageRoot: root })).changed).toBe(false);
   });
@@ -457,7 +465,7 @@ describe('kernmod apply through the command table', () => {
     const io = { out: (s: string) => void (o.out += s), err: (s: string) => void (o.err += s) };
     expect(await main(['apply', '--help'], io)).toBe(0);
     expect(o.out).toMatch(/^Usage: kernmod apply/);
-    const root = tmp();
+    const root = imageWithTree();
     const f = join(root, 'spec.json');
     writeFileSync(f, '{"loop": {"state": "installed", "params": {"max_loop": 8}}}');
     expect(await main(['apply', '--root', root, f], io)).toBe(0);
