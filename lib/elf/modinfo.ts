@@ -2,13 +2,12 @@
 // gzip/xz/zstd-compressed, told by magic bytes) or its bytes. Pure over bytes once read; the async form
 // reads the file and decompresses off the main thread where the decoder allows (gzip, xz).
 import { decompress, decompressSync, detectCompression, maxBytesOf, type CompressionFormat, type DecompressSyncOptions } from '../compress/index.js';
-import { checkFileSize } from '../fs-read.js';
 import { causeError, invalidInput, KernmodError, systemError } from '../errors.js';
 import { sourcePath } from '../source.js';
 import { moduleNameFromPath } from '../names.js';
 import { EM_NAMES, elfError, findSection, parseElfSections, sectionBytes, type ElfFile } from './elf.js';
 import { readBuildId } from './notes.js';
-import { MODINFO_SECTIONS, readModuleImage, readModuleImageFdSync, readModuleImageSync } from './read.js';
+import { MODINFO_SECTIONS, readModuleImage, readModuleImageSync } from './read.js';
 import { mergeParams, type ModuleParam } from './params.js';
 import { readSignature, type ModuleSignature } from './signature.js';
 import { parseModinfoStrings, type ModinfoField } from './strings.js';
@@ -110,8 +109,8 @@ export function modinfoFromImage(image: Uint8Array, opts: ModinfoOptions & { fil
   return modinfoFromElf(parseElfSections(image, MODINFO_SECTIONS), opts);
 }
 
-/** modinfoFromImage over an image already parsed. */
-function modinfoFromElf(elf: ElfFile, opts: ModinfoOptions & { filename?: string; compression?: CompressionFormat | null }): ModuleInfo {
+/** modinfoFromImage over an image already parsed (as a sparse read parses it). */
+export function modinfoFromElf(elf: ElfFile, opts: ModinfoOptions & { filename?: string; compression?: CompressionFormat | null }): ModuleInfo {
   const image = elf.bytes;
   const lenient = opts.lenient ?? false;
   const warnings: string[] = [];
@@ -149,14 +148,16 @@ function checkSource(source: unknown): void {
   }
 }
 
-function readError(e: unknown, path: string): KernmodError {
+/** A read of module file `path` failed: the typed error to throw. */
+export function readError(e: unknown, path: string): KernmodError {
   if (e instanceof KernmodError) return e;
   const errno = (e as NodeJS.ErrnoException).errno;
   if (typeof errno === 'number') return systemError(errno < 0 ? errno : -errno, 'read', { path });
   return causeError(e, 'open', { path }); // not an errno: typed, with the real cause
 }
 
-function withPath(e: unknown, path: string | undefined): never {
+/** Rethrows a decoding error typed and naming the file `path`. */
+export function withPath(e: unknown, path: string | undefined): never {
   if (!(e instanceof KernmodError)) throw causeError(e, 'open', path === undefined ? {} : { path });
   if (path !== undefined && e.path === undefined) {
     (e as { path?: string }).path = path;
@@ -180,9 +181,7 @@ export async function modinfo(source: ModinfoSource, opts: ModinfoOptions = {}):
   }
   try {
     const compression = detectCompression(bytes);
-    // An image from readModuleImageSync lives in a shared scratch buffer: a plain one is decoded here
-    // without an await in between; compressed bytes get a copy of their own before the decoder awaits.
-    const image = compression ? await decompress(opts.syncRead ? new Uint8Array(bytes) : bytes, { maxBytes: opts.maxBytes }) : bytes;
+    const image = compression ? await decompress(bytes, { maxBytes: opts.maxBytes }) : bytes;
     return modinfoFromImage(image, { ...opts, filename: path, compression });
   } catch (e) {
     return withPath(e, path);
@@ -203,67 +202,15 @@ export function modinfoSync(source: ModinfoSource, opts: ModinfoOptions = {}): M
       throw readError(e, path);
     }
   }
-  return decodeSync(bytes, path, opts);
+  return decodeModuleSync(bytes, path, opts);
 }
 
 /**
- * modinfoSync of a module file the caller has already opened and fstat'ed (it closes it too): for the
- * CLI, which must open each argument anyway to tell a module file from a module name, and on a slow
- * file system (9p) saves the stat of every path. `read.head`: readModuleHeadSync's bytes of this file,
- * not read again; `read.into`: decompressSync's, for a compressed file. Not part of the package's API.
+ * The modinfo of a module file's bytes (`path` names it in the result and in errors): decompressed
+ * first when they are compressed, into `into` when given (decompressSync's). modinfoSync's last step,
+ * shared with the CLI, which reads its files its own way.
  */
-export function modinfoOfOpenFileSync(
-  fd: number,
-  size: number,
-  path: string,
-  opts: ModinfoOptions = {},
-  read: { head?: Uint8Array; into?: DecompressSyncOptions['into'] } = {},
-): ModuleInfo {
-  let bytes: Uint8Array;
-  const parsed: { elf?: ElfFile } = {};
-  try {
-    checkFileSize(size, path, maxBytesOf(opts)); // the caller fstat'ed it: a regular file
-    bytes = readModuleImageFdSync(fd, size, read.head, sectionsFor(opts), parsed);
-  } catch (e) {
-    throw readError(e, path);
-  }
-  if (parsed.elf) {
-    try {
-      return modinfoFromElf(parsed.elf, { ...opts, filename: path, compression: null });
-    } catch (e) {
-      return withPath(e, path);
-    }
-  }
-  return decodeSync(bytes, path, opts, read.into);
-}
-
-/**
- * modinfoSync of a module file's bytes, read by the caller (the CLI's one-call reader of compressed
- * modules); `into`: decompressSync's, for a compressed file. Not part of the package's API.
- */
-export function modinfoOfFileBytesSync(bytes: Uint8Array, path: string, opts: ModinfoOptions = {}, into?: DecompressSyncOptions['into']): ModuleInfo {
-  return decodeSync(bytes, path, opts, into);
-}
-
-/**
- * modinfoOfFileBytesSync for a file the caller decompressed itself (`compression` names how): the
- * modinfo CLI decodes .ko.xz on the thread pool. Not part of the package's API.
- */
-export function modinfoOfDecodedImageSync(image: Uint8Array, path: string, compression: CompressionFormat, opts: ModinfoOptions = {}): ModuleInfo {
-  try {
-    return modinfoFromImage(image, { ...opts, filename: path, compression });
-  } catch (e) {
-    return withPath(e, path);
-  }
-}
-
-/** The sections modinfoFromImage will decode with these options (a sparse read skips the others). */
-function sectionsFor(opts: ModinfoOptions): readonly string[] {
-  if (opts.versions !== false && opts.buildId !== false) return MODINFO_SECTIONS;
-  return MODINFO_SECTIONS.filter((name) => (name === '.note.gnu.build-id' ? opts.buildId !== false : !name.startsWith('__version') || opts.versions !== false));
-}
-
-function decodeSync(bytes: Uint8Array, path: string | undefined, opts: ModinfoOptions, into?: DecompressSyncOptions['into']): ModuleInfo {
+export function decodeModuleSync(bytes: Uint8Array, path: string | undefined, opts: ModinfoOptions, into?: DecompressSyncOptions['into']): ModuleInfo {
   try {
     const compression = detectCompression(bytes);
     const image = compression ? decompressSync(bytes, { maxBytes: opts.maxBytes, into }) : bytes;

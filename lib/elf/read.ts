@@ -14,7 +14,7 @@ import { hasSignatureTrailer } from './signature.js';
 export const MODINFO_SECTIONS = ['.modinfo', '__versions', '__version_ext_crcs', '__version_ext_names', '.note.gnu.build-id', '.gnu.linkonce.this_module'] as const;
 
 /** Below this size a file is simply read whole: a few reads cost more than copying it. */
-const SPARSE_MIN_SIZE = 64 * 1024;
+export const SPARSE_MIN_SIZE = 64 * 1024;
 const SIG_TAIL = 28 + 12;
 /**
  * The first read also takes this much of the file's end: ld puts .shstrtab and the section headers
@@ -24,7 +24,7 @@ const TAIL_READ = 16 * 1024;
 /** Ranges closer than this are read as one (a syscall costs more than a few KiB of copying). */
 const MERGE_GAP = 4096;
 
-type Range = [offset: number, length: number];
+export type Range = [offset: number, length: number];
 
 /**
  * The plan, written once as a generator and driven by a sync and an async reader: each `yield` asks for
@@ -75,63 +75,6 @@ function* plan(buf: Uint8Array, sections: readonly string[] = MODINFO_SECTIONS):
 }
 
 /**
- * The sync reader keeps one scratch buffer, zero except for the ranges in `dirty`, and re-zeroes only
- * what an earlier file left where the next image needs zeros, so a read costs no allocation and no
- * full-size memset (both dominated a whole-tree run: most modules are small, and a fresh buffer per file
- * kept the garbage collector busy). Every image it returns — sparse, whole or compressed — is therefore
- * only valid until the next call: modinfoSync() decodes it at once and keeps no reference (every value
- * it returns is a copy); modinfo() copies compressed bytes before it hands them to an asynchronous
- * decoder.
- */
-const SCRATCH_MAX = 64 * 1024 * 1024;
-let scratch = Buffer.alloc(0);
-let dirty: Range[] = [];
-
-/** Makes the scratch buffer at least `size` bytes, keeping its first `keep` bytes. */
-function reserve(size: number, keep: number): void {
-  if (scratch.length >= size) return;
-  const bigger = Buffer.alloc(Math.max(size, Math.min(SCRATCH_MAX, scratch.length * 2)));
-  scratch.copy(bigger, 0, 0, keep);
-  scratch = bigger;
-  dirty = keep > 0 ? [[0, keep]] : [];
-}
-
-/** Zeroes what earlier reads left in [start, end) of the scratch buffer. */
-function clean(start: number, end: number): void {
-  const still: Range[] = [];
-  for (const [off, len] of dirty) {
-    const stop = Math.min(off + len, scratch.length);
-    const s = Math.max(off, start);
-    const e = Math.min(stop, end);
-    if (s < e) scratch.fill(0, s, e);
-    if (off < start) still.push([off, Math.min(stop, start) - off]);
-    if (stop > end) still.push([Math.max(off, end), stop - Math.max(off, end)]);
-  }
-  dirty = still;
-}
-
-/** Records that [off, off + len) now holds file bytes; `dirty` stays sorted, without overlaps. */
-function mark(off: number, len: number): void {
-  if (len <= 0) return;
-  let end = off + len;
-  const out: Range[] = [];
-  let placed = false;
-  for (const [o, l] of dirty) {
-    if (o + l < off) out.push([o, l]);
-    else if (o > end) {
-      if (!placed) out.push([off, end - off]);
-      placed = true;
-      out.push([o, l]);
-    } else {
-      off = Math.min(off, o);
-      end = Math.max(end, o + l);
-    }
-  }
-  if (!placed) out.push([off, end - off]);
-  dirty = out;
-}
-
-/**
  * What still has to be read of `ranges`, given what `filled` already covers (both as [offset, length]),
  * with neighbours merged. Keeps the reader at about four reads per module.
  */
@@ -148,72 +91,41 @@ export function pendingRanges(ranges: Range[], filled: Range[]): Range[] {
 }
 
 /**
- * A module file's image (sparse for a large plain .ko). Only a regular file of at most `maxBytes` is
- * read (checkRegularFile): a FIFO neither blocks the open nor is read, and a huge file is refused
- * before any buffer is allocated for it.
+ * Reads the parts of a large plain module that modinfo decodes into `buf` (the file's size, zero
+ * wherever the file is not read yet), with synchronous reads. `have`: ranges of `buf` that hold this
+ * file's bytes already (not read again); `onRead` is told of each range read. Returns the parsed ELF of
+ * the sparse image, or 'whole' when the file is not one to read sparsely: the caller reads it whole then.
+ */
+export function readSparseSync(fd: number, buf: Uint8Array, sections: readonly string[] = MODINFO_SECTIONS, have: readonly Range[] = [], onRead?: (off: number, len: number) => void): ElfFile | 'whole' {
+  const filled = have.slice();
+  const p = plan(buf, sections);
+  for (let step = p.next(); ; step = p.next()) {
+    if (step.done) return step.value;
+    for (const [off, len] of pendingRanges(step.value, filled)) {
+      readRangeSync(fd, buf, off, len);
+      filled.push([off, len]);
+      onRead?.(off, len);
+    }
+  }
+}
+
+/**
+ * A module file's image (sparse for a large plain .ko), in a buffer of its own. Only a regular file of
+ * at most `maxBytes` is read (checkRegularFile): a FIFO neither blocks the open nor is read, and a huge
+ * file is refused before any buffer is allocated for it.
  */
 export function readModuleImageSync(path: string, maxBytes = DEFAULT_MAX_DECOMPRESSED_BYTES): Uint8Array {
   const fd = openSync(path, OPEN_NAMED_FILE);
   try {
     const st = fstatSync(fd);
     checkRegularFile(st, path, maxBytes);
-    return readModuleImageFdSync(fd, st.size);
+    const buf = Buffer.alloc(st.size); // zeroed: what is not read, or a file that shrinks, leaves zeros
+    if (st.size < SPARSE_MIN_SIZE || readSparseSync(fd, buf) === 'whole') {
+      readRangeSync(fd, buf, 0, st.size);
+    }
+    return buf;
   } finally {
     closeSync(fd);
-  }
-}
-
-/** What readModuleHeadSync reads: a small module (most of them) whole, a large one's ELF header. */
-export const HEAD_BYTES = SPARSE_MIN_SIZE;
-
-/**
- * The first HEAD_BYTES of an open file — all of it when it is shorter, which then needs no fstat to
- * know its size — in the scratch buffer, for readModuleImageFdSync to go on from.
- */
-export function readModuleHeadSync(fd: number): Uint8Array {
-  reserve(HEAD_BYTES, 0);
-  const n = readRangeSync(fd, scratch, 0, HEAD_BYTES);
-  mark(0, n);
-  return scratch.subarray(0, n);
-}
-
-/**
- * readModuleImageSync of a file the caller has open and has fstat'ed (and closes); `head`, when given,
- * is what readModuleHeadSync read from it just before, and is not read again. `sections`: the ones to
- * read from a large plain module, default all that modinfo decodes. `parsed.elf` is set to the image's
- * parsed ELF when the reader had to parse it (a sparse read), so that it is not parsed twice.
- */
-export function readModuleImageFdSync(fd: number, size: number, head?: Uint8Array, sections: readonly string[] = MODINFO_SECTIONS, parsed?: { elf?: ElfFile }): Uint8Array {
-  if (size > SCRATCH_MAX) {
-    const buf = Buffer.alloc(size); // zeroed: a file that shrinks under us leaves zeros, not heap
-    readRangeSync(fd, buf, 0, size);
-    return buf;
-  }
-  const have = Math.min(head?.length ?? 0, size);
-  reserve(size, have);
-  const buf = scratch.subarray(0, size);
-  if (size < SPARSE_MIN_SIZE) {
-    // Read whole: only a short read (the file shrank) leaves bytes to zero.
-    const n = have + readRangeSync(fd, buf, have, size - have);
-    mark(have, n - have);
-    clean(n, size);
-    return buf;
-  }
-  clean(have, size);
-  const p = plan(buf, sections);
-  for (let step = p.next(); ; step = p.next()) {
-    if (step.done) {
-      if (step.value !== 'whole') {
-        if (parsed) parsed.elf = step.value;
-        return buf;
-      }
-      mark(have, readRangeSync(fd, buf, have, size - have));
-      return buf;
-    }
-    for (const [off, len] of pendingRanges(step.value, dirty)) {
-      readRangeSync(fd, buf, off, len);
-      mark(off, len);
-    }
   }
 }
 

@@ -7,11 +7,10 @@ import { moduleFileReader } from '../../backend/native-xz.js';
 import { errnoInfo } from '../../errno.js';
 import { KernmodError, systemError } from '../../errors.js';
 import { builtinModinfo } from '../../elf/builtin.js';
-import { builtinModuleInfo, modinfoOfDecodedImageSync, modinfoOfFileBytesSync, modinfoOfOpenFileSync, modinfoSync, type ModuleInfo } from '../../elf/modinfo.js';
-import { detectCompression } from '../../compress/detect.js';
+import { builtinModuleInfo, decodeModuleSync, modinfoFromImage, modinfoSync, withPath, type ModinfoOptions, type ModuleInfo } from '../../elf/modinfo.js';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../../compress/index.js';
-import { HEAD_BYTES, readModuleHeadSync } from '../../elf/read.js';
 import { moduleNameFromPath, MODULE_EXTENSIONS } from '../../names.js';
+import { HEAD_BYTES, OpenModuleReader } from './open-file.js';
 import { formatHeader, formatModinfo, invalidParmLines, modinfoJson, type FormatOptions } from './format.js';
 import type { ModinfoLookup, Resolution, ResolvedModule } from './lookup.js';
 import type { XzPrefetcher } from './prefetch.js';
@@ -42,7 +41,7 @@ export interface ModinfoOutput {
 /** A module to print: a file (open already, when `fd` is given) or what a lookup found. */
 type Target =
   | ResolvedModule
-  | { kind: 'path'; path: string; fd?: number; size?: number; head?: Uint8Array }
+  | { kind: 'path'; path: string; fd?: number; size?: number; headLength?: number }
   | { kind: 'bytes'; path: string; bytes: Uint8Array }
   | { kind: 'xz-image'; path: string; image: Uint8Array };
 
@@ -63,6 +62,8 @@ export class ModinfoRunner {
   private readonly imageBuffer = (size: number): Uint8Array => (this.image = atLeast(this.image, size));
   /** Where module files are read whole, one after another (see readModuleFile). */
   private input = Buffer.allocUnsafe(1 << 20);
+  /** Module files read with node:fs, one after another. */
+  private readonly reader = new OpenModuleReader();
 
   private readonly fmt: FormatOptions;
 
@@ -148,20 +149,20 @@ export class ModinfoRunner {
       return true;
     }
     try {
-      let head: Uint8Array | undefined;
+      let head: { length: number; module: boolean } | undefined;
       try {
-        head = readModuleHeadSync(fd);
+        head = this.reader.readHead(fd);
       } catch {
         head = undefined; // a directory (EISDIR), a FIFO (EAGAIN) ... or a read error fstat will explain
       }
       let size: number;
-      if (head && head.length < HEAD_BYTES && looksLikeModule(head)) size = head.length;
+      if (head && head.length < HEAD_BYTES && head.module) size = head.length;
       else {
         const st = fstatSync(fd);
         if (!st.isFile()) return false;
         size = st.size;
       }
-      this.print(arg, { kind: 'path', path: this.absolute(arg), fd, size, ...(head ? { head } : {}) }, out);
+      this.print(arg, { kind: 'path', path: this.absolute(arg), fd, size, ...(head ? { headLength: head.length } : {}) }, out);
       return true;
     } finally {
       closeSync(fd);
@@ -260,12 +261,12 @@ export class ModinfoRunner {
     try {
       const info =
         t.kind === 'xz-image'
-          ? modinfoOfDecodedImageSync(t.image, t.path, 'xz', opts)
+          ? decodedXz(t.image, t.path, opts)
           : t.kind === 'bytes'
-          ? modinfoOfFileBytesSync(t.bytes, t.path, opts, this.imageBuffer)
-          : t.kind === 'path' && t.fd !== undefined
-            ? modinfoOfOpenFileSync(t.fd, t.size!, t.path, opts, { head: t.head, into: this.imageBuffer })
-            : modinfoSync(t.path, opts);
+            ? decodeModuleSync(t.bytes, t.path, opts, this.imageBuffer)
+            : t.kind === 'path' && t.fd !== undefined
+              ? this.reader.modinfo(t.fd, t.size!, t.path, opts, t.headLength, this.imageBuffer)
+              : modinfoSync(t.path, opts);
       return { ok: true, info };
     } catch (error) {
       return failed(error);
@@ -286,9 +287,13 @@ function tryOpen(path: string): number | undefined {
   }
 }
 
-/** ELF or compressed (gzip, xz, zstd) by magic bytes. */
-function looksLikeModule(b: Uint8Array): boolean {
-  return (b.length > 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46) || detectCompression(b) !== null;
+/** The modinfo of a .ko.xz the prefetcher decoded. */
+function decodedXz(image: Uint8Array, path: string, opts: ModinfoOptions): ModuleInfo {
+  try {
+    return modinfoFromImage(image, { ...opts, filename: path, compression: 'xz' });
+  } catch (e) {
+    return withPath(e, path);
+  }
 }
 
 function strerror(e: unknown): string {
