@@ -95,6 +95,8 @@ export {
 export * as netbsd from './netbsd/index.js';
 export type { ModuleSource } from './linux/load.js';
 export type { LoadOptions, LoadResult, UnloadOptions, UnloadResult, KernelLogEntry, KernelLogLevel, KernelWarning, KernelWarningKind } from './kernmod.js';
+// The top-level calls answer Linux's or NetBSD's result; `result.platform` ('linux' | 'netbsd') tells which.
+export type { NetbsdLoadResult, NetbsdUnloadResult, NetbsdModuleInfo } from './netbsd/modctl.js';
 export { parseKmsgRecord } from './linux/kmsg.js';
 export { depmod, depmodSync, DepmodError, IndexWriter, type DepmodOptions, type DepmodResult, type DepmodMessage } from './depmod/index.js';
 

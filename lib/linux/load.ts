@@ -47,6 +47,8 @@ export interface LoadOptions {
 }
 
 export interface LoadResult {
+  /** Which system answered: the top-level loadModule's result is LoadResult | NetbsdLoadResult. */
+  platform: 'linux';
   /** The module name kmod would use for this source (file basename); undefined for bytes or an fd. */
   module: string | undefined;
   /** The system call that loaded it. */
@@ -77,6 +79,8 @@ export interface UnloadOptions {
 }
 
 export interface UnloadResult {
+  /** Which system answered: the top-level unloadModule's result is UnloadResult | NetbsdUnloadResult. */
+  platform: 'linux';
   module: string;
   /** How many delete_module calls it took (more than 1 when `wait` retried). */
   attempts: number;
@@ -140,7 +144,7 @@ function fail(p: Plan, ret: number, syscall: Syscall, flags = p.flags): KernmodE
 }
 
 function done(p: Plan, syscall: LoadResult['syscall'], extra?: Partial<LoadResult>): LoadResult {
-  return { module: p.target.module, syscall, ...p.target, params: p.params, flags: p.flags, ...extra, backend: p.backend.name };
+  return { platform: 'linux', module: p.target.module, syscall, ...p.target, params: p.params, flags: p.flags, ...extra, backend: p.backend.name };
 }
 
 /** init_module of bytes; with ignore flags, finit_module of an anonymous file holding them. */
@@ -282,7 +286,7 @@ function* unloadSteps(u: Unload): Steps<UnloadResult> {
     ret = (yield { op: 'delete', name: module, flags: u.flags }) as EffectResults['delete'];
     waited = ((yield { op: 'now' }) as EffectResults['now']) - start;
   }
-  return { module, attempts, waitedMs: waited, flags: u.flags, backend: u.backend.name };
+  return { platform: 'linux', module, attempts, waitedMs: waited, flags: u.flags, backend: u.backend.name };
 }
 
 export function unloadModule(backend: Backend, name: string, options: UnloadOptions = {}): Promise<UnloadResult> {

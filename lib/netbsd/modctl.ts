@@ -26,6 +26,8 @@ export interface NetbsdLoadOptions {
 }
 
 export interface NetbsdLoadResult {
+  /** Which system answered: the top-level loadModule's result is LoadResult | NetbsdLoadResult. */
+  platform: 'netbsd';
   /**
    * The name the kernel registered, the one to unload it by. For a bare name, that name (the kernel
    * loads <name>/<name>.kmod). For a path, the name compiled into the file (`modload ./renamed.kmod` may
@@ -53,6 +55,8 @@ export interface NetbsdUnloadOptions {
 }
 
 export interface NetbsdUnloadResult {
+  /** Which system answered: the top-level unloadModule's result is UnloadResult | NetbsdUnloadResult. */
+  platform: 'netbsd';
   module: string;
   syscall: 'modctl';
   command: 'MODCTL_UNLOAD';
@@ -154,7 +158,7 @@ function target(p: PreparedLoad): { path?: string; module: string } {
 type Registered = Pick<NetbsdLoadResult, 'module' | 'moduleFrom' | 'alsoLoaded'>;
 
 function loadResult(backend: NetbsdBackend, p: PreparedLoad, who: Registered): NetbsdLoadResult {
-  return { ...who, ...(p.filename.includes('/') ? { path: p.filename } : {}), syscall: 'modctl', command: 'MODCTL_LOAD', flags: p.flags, props: p.props, backend: backend.name };
+  return { platform: 'netbsd', ...who, ...(p.filename.includes('/') ? { path: p.filename } : {}), syscall: 'modctl', command: 'MODCTL_LOAD', flags: p.flags, props: p.props, backend: backend.name };
 }
 
 /** The live modules in a MODCTL_STAT answer (disabled builtins excluded); null when it cannot be read. */
@@ -215,14 +219,14 @@ export async function unloadModule(backend: NetbsdBackend, name: string, options
   checkAbort(options.signal, { module });
   const ret = await backend.modctlUnload(module);
   if (ret < 0) throw modctlError(ret, 'unload', { module });
-  return { module, syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: backend.name };
+  return { platform: 'netbsd', module, syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: backend.name };
 }
 
 export function unloadModuleSync(backend: NetbsdBackend, name: string): NetbsdUnloadResult {
   const module = validateNetbsdModuleName(name);
   const ret = backend.modctlUnloadSync(module);
   if (ret < 0) throw modctlError(ret, 'unload', { module });
-  return { module, syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: backend.name };
+  return { platform: 'netbsd', module, syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: backend.name };
 }
 
 // ---- stat -------------------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ describe('kernmod modunload', () => {
     t = setup();
     await modloadCommand(['tmpfs'], t.io, t.deps);
     expect(await modunloadCommand(['tmpfs', '--json'], t.io, t.deps)).toBe(0);
-    expect(JSON.parse(t.o.out)).toEqual({ ok: true, results: [{ module: 'tmpfs', syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: 'fake' }] });
+    expect(JSON.parse(t.o.out)).toEqual({ ok: true, results: [{ platform: 'netbsd', module: 'tmpfs', syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: 'fake' }] });
   });
 });
 

@@ -53,7 +53,7 @@ describe('netbsd.loadModule', () => {
   it('sends the name as given, no flags, and always a plist (the empty one when there are no props)', async () => {
     const { kernel, nb } = setup();
     const r = await nb.loadModule('tmpfs');
-    expect(r).toEqual({ module: 'tmpfs', moduleFrom: 'argument', syscall: 'modctl', command: 'MODCTL_LOAD', flags: 0, props: EMPTY_PROPS_PLIST, backend: 'fake' });
+    expect(r).toEqual({ platform: 'netbsd', module: 'tmpfs', moduleFrom: 'argument', syscall: 'modctl', command: 'MODCTL_LOAD', flags: 0, props: EMPTY_PROPS_PLIST, backend: 'fake' });
     expect(kernel.calls).toEqual([{ command: 'load', arg: 'tmpfs', flags: 0, props: EMPTY_PROPS_PLIST, ret: 0 }]);
     expect(kernel.modules.get('tmpfs')).toMatchObject({ class: 'vfs', source: 'filesys', refcnt: 0, size: 40000 });
   });
@@ -130,7 +130,7 @@ describe('netbsd.loadModule', () => {
     });
     await nb.unloadModule('nfs');
     expect(kernel.modules.get('krpc')!.refcnt).toBe(0);
-    expect(nb.unloadModuleSync('krpc')).toEqual({ module: 'krpc', syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: 'fake' });
+    expect(nb.unloadModuleSync('krpc')).toEqual({ platform: 'netbsd', module: 'krpc', syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: 'fake' });
   });
 
   it('a dependency cycle or a module requiring itself: EDEADLK, NetBSD’s 11 (Linux’s is 35)', async () => {
