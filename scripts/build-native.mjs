@@ -11,7 +11,7 @@
 // build; when the build cannot run (no compiler, no python, no headers), print one warning and exit 0:
 // kernmod then falls back to its ffi backend at run time, and `kernmod doctor` says why.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,17 +25,48 @@ const require = createRequire(import.meta.url);
 // addon loader (lib/backend/addon.ts) reads it into its error, and so into `kernmod doctor`.
 const INSTALL_ERROR = join(root, 'build', 'kernmod-install-error.txt');
 
-/** prebuilds/<platform>-<arch>[-<libc>]: the same rule as prebuildTriple() in lib/backend/addon.ts. */
+/**
+ * prebuilds/<platform>-<arch>[-<libc>]: the same rule as prebuildTriple() in lib/backend/addon.ts (this
+ * script runs before dist/ exists in a checkout). The libc is the one this Node runs on: musl when the
+ * dynamic loader its executable names (ELF PT_INTERP) is /lib/ld-musl-*, whatever else /lib holds.
+ */
 function prebuildTriple() {
   let libc;
-  if (process.platform === 'linux') {
-    try {
-      libc = readdirSync('/lib').some((f) => f.startsWith('ld-musl-')) ? 'musl' : 'glibc';
-    } catch {
-      libc = 'glibc';
-    }
-  }
+  if (process.platform === 'linux') libc = /\/ld-musl-[^/]*$/.test(elfInterpreter(process.execPath) ?? '') ? 'musl' : 'glibc';
   return [process.platform, process.arch, libc].filter(Boolean).join('-');
+}
+
+/** The PT_INTERP path of an ELF executable, as elfInterpreter() in lib/backend/addon.ts reads it. */
+function elfInterpreter(path) {
+  let fd;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const read = (length, position) => {
+      const b = Buffer.alloc(length);
+      return b.subarray(0, readSync(fd, b, 0, length, position));
+    };
+    const h = read(64, 0);
+    if (h.length < 52 || h.readUInt32BE(0) !== 0x7f454c46) return undefined;
+    const is64 = h[4] === 2;
+    const le = h[5] === 1;
+    const u16 = (b, o) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+    const u32 = (b, o) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const word = (b, o) => (is64 ? Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o)) : u32(b, o));
+    const [phoff, phentsize, phnum] = is64 ? [word(h, 32), u16(h, 54), u16(h, 56)] : [word(h, 28), u16(h, 42), u16(h, 44)];
+    const ph = read(phentsize * phnum, phoff);
+    for (let o = 0; o + phentsize <= ph.length; o += phentsize) {
+      if (u32(ph, o) !== 3 /* PT_INTERP */) continue;
+      const [offset, size] = is64 ? [word(ph, o + 8), word(ph, o + 32)] : [word(ph, o + 4), word(ph, o + 16)];
+      return read(Math.min(size, 4096), offset).toString('latin1').replace(/\0[^]*$/, '');
+    }
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The prebuilt kernmod.node for this platform, when one is shipped and this Node can load it. */

@@ -1,12 +1,14 @@
 // The one loader for kernmod's native addons (kernmod.node, kernmod_xz.node).
 //
-// Order, as node-gyp-build and sharp do it: an addon built here (build/Release, found with `bindings`)
-// first, then the prebuilt one shipped for this platform (prebuilds/<platform>-<arch>[-<libc>]/). The
-// install script builds only when no prebuilt loads or when asked (--build-from-source), so a local
-// build exists only when it is the one wanted; in a git checkout it is the build of the code in front of
-// you, never a stale prebuild. When both fail, the error names every place tried and why.
+// The rule: an addon built here (build/Release, found with `bindings`) wins, then the prebuilt one shipped
+// for this platform (prebuilds/<platform>-<arch>[-<libc>]/), as node-gyp-build and sharp order them. In
+// an installed package build/ exists only when the install found no fitting prebuilt or the user asked
+// for a build (--build-from-source, npm run build:native), so a local build is always the one wanted;
+// in a git checkout it is the build of the code in front of you, which a stale prebuilds/ must not
+// shadow. A build here that does not load falls through to the prebuilt. When both fail, the error
+// names every place tried and why. `kernmod doctor` says which one is active and this reason.
 // KERNMOD_NATIVE_DIR=DIR loads from DIR alone (the sanitizer build, scripts/test-sanitizers.mjs).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,13 +34,46 @@ export function packageRoot(): string {
   return dir;
 }
 
-/** 'glibc' or 'musl' on Linux (musl when its dynamic loader is installed), undefined elsewhere. */
-export function linuxLibc(platform: string = process.platform, libDir = '/lib'): 'glibc' | 'musl' | undefined {
+/**
+ * 'glibc' or 'musl' on Linux, undefined elsewhere: the C library this Node itself runs on, told by the
+ * dynamic loader its executable names (ELF PT_INTERP: /lib/ld-musl-* is musl). What is installed in
+ * /lib does not decide: a glibc host may have musl's loader too (Debian's musl package).
+ */
+export function linuxLibc(platform: string = process.platform, exe: string = process.execPath): 'glibc' | 'musl' | undefined {
   if (platform !== 'linux') return undefined;
+  return /\/ld-musl-[^/]*$/.test(elfInterpreter(exe) ?? '') ? 'musl' : 'glibc';
+}
+
+/** The PT_INTERP path of an ELF executable (ELF32 or ELF64, either byte order); undefined if none. */
+export function elfInterpreter(path: string): string | undefined {
+  let fd: number;
   try {
-    return readdirSync(libDir).some((f) => f.startsWith('ld-musl-')) ? 'musl' : 'glibc';
+    fd = openSync(path, 'r');
   } catch {
-    return 'glibc';
+    return undefined;
+  }
+  try {
+    const read = (length: number, position: number): Buffer => {
+      const b = Buffer.alloc(length);
+      return b.subarray(0, readSync(fd, b, 0, length, position));
+    };
+    const h = read(64, 0);
+    if (h.length < 52 || h.readUInt32BE(0) !== 0x7f454c46) return undefined;
+    const is64 = h[4] === 2;
+    const le = h[5] === 1;
+    const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+    const u32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const word = (b: Buffer, o: number) => (is64 ? Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o)) : u32(b, o));
+    const [phoff, phentsize, phnum] = is64 ? [word(h, 32), u16(h, 54), u16(h, 56)] : [word(h, 28), u16(h, 42), u16(h, 44)];
+    const ph = read(phentsize * phnum, phoff);
+    for (let o = 0; o + phentsize <= ph.length; o += phentsize) {
+      if (u32(ph, o) !== 3 /* PT_INTERP */) continue;
+      const [offset, size] = is64 ? [word(ph, o + 8), word(ph, o + 32)] : [word(ph, o + 4), word(ph, o + 16)];
+      return read(Math.min(size, 4096), offset).toString('latin1').replace(/\0[^]*$/, '');
+    }
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -54,10 +89,10 @@ function firstLine(e: unknown): string {
 
 /**
  * Loads addon `name` from a local build, else from prebuilds/; throws one Error listing each attempt.
- * `root` and `triple` are replaceable in tests.
+ * `root` and `triple` are replaceable in tests; the triple is worked out only when a prebuilt is tried.
  */
-export function loadAddon<T>(name: string, root: string = packageRoot(), triple: string = prebuildTriple()): LoadedAddon<T> {
-  const key = `${root}\0${triple}\0${name}`;
+export function loadAddon<T>(name: string, root: string = packageRoot(), triple?: string): LoadedAddon<T> {
+  const key = `${root}\0${triple ?? ''}\0${name}`;
   const hit = loaded.get(key);
   if (hit) return hit as LoadedAddon<T>;
   const found = find<T>(name, root, triple);
@@ -68,7 +103,7 @@ export function loadAddon<T>(name: string, root: string = packageRoot(), triple:
 // A process loads an addon file once; every caller sees the same binding and where it came from.
 const loaded = new Map<string, LoadedAddon<unknown>>();
 
-function find<T>(name: string, root: string, triple: string): LoadedAddon<T> {
+function find<T>(name: string, root: string, tripleGiven: string | undefined): LoadedAddon<T> {
   const dir = process.env.KERNMOD_NATIVE_DIR;
   if (dir) {
     const path = join(dir, `${name}.node`);
@@ -86,6 +121,7 @@ function find<T>(name: string, root: string, triple: string): LoadedAddon<T> {
   } catch (e) {
     failures.push(`built here (build/Release): ${firstLine(e)}`);
   }
+  const triple = tripleGiven ?? prebuildTriple();
   const path = join(root, 'prebuilds', triple, `${name}.node`);
   if (!existsSync(path)) failures.push(`prebuilt (prebuilds/${triple}): none shipped for this platform`);
   else {

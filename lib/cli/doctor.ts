@@ -27,9 +27,9 @@ export function backendReport(select: () => { choice: BackendChoice } = () => se
   const why = choice.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
   switch (choice.source) {
     case 'prebuilt':
-      return { status: 'info', message: `backend: native, the prebuilt addon shipped with kernmod (${choice.path})`, choice };
+      return { status: 'info', message: `backend: native, the prebuilt addon shipped with kernmod (${choice.path}), used because no addon was built here`, choice };
     case 'built here':
-      return { status: 'info', message: `backend: native, the addon built on this machine (${choice.path})`, choice };
+      return { status: 'info', message: `backend: native, the addon built on this machine (${choice.path}), used before any prebuilt one: it exists only when asked for or when no prebuilt fitted`, choice };
     case 'KERNMOD_NATIVE_DIR':
       return { status: 'info', message: `backend: native, the addon in KERNMOD_NATIVE_DIR (${choice.path})`, choice };
     case 'fallback':

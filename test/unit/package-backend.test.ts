@@ -6,7 +6,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { linuxLibc, loadAddon, prebuildTriple } from '../../lib/backend/addon.js';
+import { elfInterpreter, linuxLibc, loadAddon, prebuildTriple } from '../../lib/backend/addon.js';
 import { selectBackend } from '../../lib/backend/select.js';
 import { createFakeBackend } from '../../lib/backend/fake.js';
 import { backendReport } from '../../lib/cli/doctor.js';
@@ -15,6 +15,38 @@ import { doctorCommand } from '../../lib/cli/doctor.js';
 const root = new URL('../..', import.meta.url).pathname;
 const builtAddon = join(root, 'build/Release/kernmod.node');
 const TRIPLE = 'linux-x64-glibc';
+
+/** A minimal ELF executable header with one program header: PT_INTERP naming `interp`, or PT_NULL. */
+function elfExecutable(interp: string | undefined, is64: boolean): Buffer {
+  const text = Buffer.from(`${interp ?? ''}\0`);
+  const [ehsize, phentsize] = is64 ? [64, 56] : [52, 32];
+  const b = Buffer.alloc(ehsize + phentsize + text.length);
+  b.writeUInt32BE(0x7f454c46, 0);
+  b[4] = is64 ? 2 : 1;
+  b[5] = 1; // little-endian
+  b[6] = 1;
+  b.writeUInt16LE(2, 16); // ET_EXEC
+  if (is64) {
+    b.writeBigUInt64LE(BigInt(ehsize), 32);
+    b.writeUInt16LE(phentsize, 54);
+    b.writeUInt16LE(1, 56);
+  } else {
+    b.writeUInt32LE(ehsize, 28);
+    b.writeUInt16LE(phentsize, 42);
+    b.writeUInt16LE(1, 44);
+  }
+  const ph = ehsize;
+  b.writeUInt32LE(interp === undefined ? 0 : 3, ph);
+  if (is64) {
+    b.writeBigUInt64LE(BigInt(ehsize + phentsize), ph + 8);
+    b.writeBigUInt64LE(BigInt(text.length), ph + 32);
+  } else {
+    b.writeUInt32LE(ehsize + phentsize, ph + 4);
+    b.writeUInt32LE(text.length, ph + 16);
+  }
+  text.copy(b, ehsize + phentsize);
+  return b;
+}
 
 function scratchRoot(layout: { built?: boolean; prebuilt?: 'good' | 'broken' }): string {
   const dir = mkdtempSync(join(tmpdir(), 'kernmod-addon-'));
@@ -33,13 +65,30 @@ function scratchRoot(layout: { built?: boolean; prebuilt?: 'good' | 'broken' }):
 
 describe('the addon loader', () => {
   it('names prebuilds by platform, arch and (on Linux) libc', () => {
-    const lib = mkdtempSync(join(tmpdir(), 'kernmod-lib-'));
-    expect(linuxLibc('linux', lib)).toBe('glibc');
-    writeFileSync(join(lib, 'ld-musl-x86_64.so.1'), '');
-    expect(linuxLibc('linux', lib)).toBe('musl');
-    expect(linuxLibc('netbsd', lib)).toBeUndefined();
+    expect(linuxLibc('netbsd')).toBeUndefined();
     expect(prebuildTriple('linux', 'arm64', 'glibc')).toBe('linux-arm64-glibc');
     expect(prebuildTriple('netbsd', 'x64', undefined)).toBe('netbsd-x64');
+  });
+
+  // The libc is the one this Node runs on, not what /lib holds: a glibc host may have musl's loader
+  // installed too (Debian's musl package puts /lib/ld-musl-x86_64.so.1 there).
+  it('tells the libc by the dynamic loader the Node executable names', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kernmod-libc-'));
+    const exe = (name: string, interp: string | undefined, is64 = true) => {
+      const path = join(dir, name);
+      writeFileSync(path, elfExecutable(interp, is64));
+      return path;
+    };
+    expect(linuxLibc('linux', exe('musl-node', '/lib/ld-musl-x86_64.so.1'))).toBe('musl');
+    expect(linuxLibc('linux', exe('musl-node-arm', '/lib/ld-musl-armhf.so.1', false))).toBe('musl');
+    expect(linuxLibc('linux', exe('glibc-node', '/lib64/ld-linux-x86-64.so.2'))).toBe('glibc');
+    expect(linuxLibc('linux', exe('static-node', undefined))).toBe('glibc');
+    expect(linuxLibc('linux', join(dir, 'missing'))).toBe('glibc');
+    if (process.platform === 'linux') expect(elfInterpreter(process.execPath)).toMatch(/\/ld-/);
+  });
+
+  it('names this platform\'s prebuilds directory', () => {
+    if (process.platform === 'linux') expect(prebuildTriple()).toMatch(new RegExp(`^linux-${process.arch}-(glibc|musl)$`));
   });
 
   it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('uses the prebuilt addon when nothing was built here', () => {
@@ -49,9 +98,18 @@ describe('the addon loader', () => {
     expect(typeof a.binding.errnoTable).toBe('function');
   });
 
-  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('prefers an addon built here (it exists only when asked for or when no prebuilt fits)', () => {
+  // The rule (lib/backend/addon.ts): an installed package has build/ only when the install found no
+  // fitting prebuilt or the user asked for a build; in a checkout, build/ is the code in front of you and
+  // a stale prebuilds/ must not shadow it. So a build here wins, and the prebuilt serves when there is none.
+  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('prefers an addon built here over a prebuilt one (it exists only when asked for or when no prebuilt fits)', () => {
     const dir = scratchRoot({ built: true, prebuilt: 'good' });
     expect(loadAddon('kernmod', dir, TRIPLE)).toMatchObject({ source: 'built here', path: join(dir, 'build/Release/kernmod.node') });
+  });
+
+  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('falls back to the prebuilt addon when the build here does not load', () => {
+    const dir = scratchRoot({ built: true, prebuilt: 'good' });
+    writeFileSync(join(dir, 'build/Release/kernmod.node'), 'a broken build');
+    expect(loadAddon('kernmod', dir, TRIPLE)).toMatchObject({ source: 'prebuilt', path: join(dir, 'prebuilds', TRIPLE, 'kernmod.node') });
   });
 
   it('when no addon loads, one error names every place tried and why', () => {
@@ -67,7 +125,18 @@ describe('which backend, and why (kernmod doctor)', () => {
     const { backend, choice } = selectBackend('auto');
     expect(backend.name).toBe('native');
     expect(choice).toMatchObject({ name: 'native', source: 'built here', skipped: [] });
-    expect(backendReport()).toMatchObject({ status: 'info', message: expect.stringMatching(/^backend: native, the addon built on this machine \(.*kernmod\.node\)$/) });
+    expect(backendReport()).toMatchObject({
+      status: 'info',
+      message: expect.stringMatching(/^backend: native, the addon built on this machine \(.*kernmod\.node\), used before any prebuilt one: it exists only when asked for or when no prebuilt fitted$/),
+    });
+  });
+
+  it('a prebuilt addon is reported as such, and why it is the one used', () => {
+    const r = backendReport(() => ({ choice: { name: 'native', source: 'prebuilt', path: '/app/node_modules/kernmod/prebuilds/linux-x64-glibc/kernmod.node', skipped: [] } }));
+    expect(r).toMatchObject({
+      status: 'info',
+      message: 'backend: native, the prebuilt addon shipped with kernmod (/app/node_modules/kernmod/prebuilds/linux-x64-glibc/kernmod.node), used because no addon was built here',
+    });
   });
 
   it('the ffi fallback is a warning that carries the addon failure', () => {
