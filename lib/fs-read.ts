@@ -108,7 +108,7 @@ export function regularFileSizeSync(fd: number, name: string, maxBytes: number):
 }
 
 /** regularFileSizeSync on the libuv thread pool. */
-export async function regularFileSize(fd: number, name: string, maxBytes: number): Promise<number> {
+async function regularFileSize(fd: number, name: string, maxBytes: number): Promise<number> {
   const st = await fstatOf(fd);
   checkRegularFile(st, name, maxBytes);
   return st.size;

@@ -8,7 +8,6 @@
 // the call is unaffected and `kernelLogUnavailable` says why.
 import { readlinkSync } from 'node:fs';
 import { release } from 'node:os';
-import { createFakeBackend } from './backend/fake.js';
 import { loadBackend } from './backend/select.js';
 import type { Backend } from './backend/types.js';
 import { modinfo, modinfoSync } from './elf/modinfo.js';
@@ -34,7 +33,7 @@ import { moduleNameFromPath, normalizeModuleName } from './names.js';
 export type { KernelLogEntry, KernelLogLevel } from './linux/kmsg.js';
 export type { KernelWarning, KernelWarningKind } from './linux/kernel-log-hints.js';
 
-export interface KernelLogOption {
+interface KernelLogOption {
   /** Capture the call's kernel log lines (default true); false skips reading /dev/kmsg. */
   kernelLog?: boolean;
 }
@@ -42,7 +41,7 @@ export type LoadOptions = BaseLoadOptions & KernelLogOption;
 export type UnloadOptions = BaseUnloadOptions & KernelLogOption;
 
 /** The kernel log of one call. */
-export interface KernelLogFields {
+interface KernelLogFields {
   /** The call's own kernel log lines: the module's (`name: ...`) and the loader's about it. */
   kernelLog?: KernelLogEntry[];
   /** Why kernelLog is absent: /dev/kmsg not readable (not root, kernel.dmesg_restrict=1), not captured. */
@@ -256,4 +255,3 @@ export function withBackend(backend: 'native' | 'ffi' | Backend, env: KernelEnv 
   return bind(typeof backend === 'string' ? loadBackend(backend) : backend, env);
 }
 
-export { createFakeBackend };

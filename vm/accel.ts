@@ -13,7 +13,7 @@ import { startQemu, type Accel } from './qemu.js';
 
 export type AccelRequest = 'auto' | Accel;
 
-export interface ProbeVerdict {
+interface ProbeVerdict {
   ok: boolean;
   /** how long the probe boot took (to the marker, or until given up) */
   ms: number;
@@ -37,7 +37,7 @@ export function parseAccelRequest(v: string | undefined, origin: string): AccelR
   throw new Error(`${origin}: expected auto, kvm or tcg, got "${v}"`);
 }
 
-export function kvmUsable(): boolean {
+function kvmUsable(): boolean {
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
     return true;
@@ -47,7 +47,7 @@ export function kvmUsable(): boolean {
 }
 
 /** Machine identity for the cache: the host kernel and CPU decide whether nested KVM works. */
-export function probeKey(kernel: KernelInfo): string {
+function probeKey(kernel: KernelInfo): string {
   return [hostname(), hostRelease(), cpus()[0]?.model ?? 'cpu?', kernel.release].join(' | ');
 }
 

@@ -28,7 +28,7 @@ const S_IFLNK = 0o120000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 
-export const CPIO_NEWC_MAGIC = '070701';
+const CPIO_NEWC_MAGIC = '070701';
 export const CPIO_HEADER_SIZE = 110;
 const TRAILER = 'TRAILER!!!';
 

@@ -15,13 +15,13 @@ import { requireTool } from './tools.js';
 /** Bump when the image layout changes so old cached images are rebuilt. */
 const FORMAT_VERSION = 1;
 
-export interface InitramfsPlan {
+interface InitramfsPlan {
   busybox: string;
   initScript: string;
   modules: (BootstrapModule & { file: string })[];
 }
 
-export function planInitramfs(kernel: KernelInfo): InitramfsPlan {
+function planInitramfs(kernel: KernelInfo): InitramfsPlan {
   const dep = parseModulesDep(readFileSync(join(kernel.modulesDir, 'modules.dep'), 'utf8'));
   const builtinPath = join(kernel.modulesDir, 'modules.builtin');
   const builtin = parseModulesBuiltin(existsSync(builtinPath) ? readFileSync(builtinPath, 'utf8') : '');
@@ -39,7 +39,7 @@ export function planInitramfs(kernel: KernelInfo): InitramfsPlan {
 }
 
 /** Module bytes as init_module(2) wants them: the kernel decompresses only for finit_module. */
-export function readModuleUncompressed(file: string): Buffer {
+function readModuleUncompressed(file: string): Buffer {
   const run = (tool: string) => execFileSync(requireTool(tool), ['-dc', file], { maxBuffer: 256 << 20 });
   if (file.endsWith('.ko')) return readFileSync(file);
   if (file.endsWith('.ko.xz')) return run('xz');
@@ -59,7 +59,7 @@ function inputKey(kernel: KernelInfo, plan: InitramfsPlan): string {
   return h.digest('hex');
 }
 
-export function initramfsEntries(plan: InitramfsPlan): CpioEntry[] {
+function initramfsEntries(plan: InitramfsPlan): CpioEntry[] {
   const entries: CpioEntry[] = [
     { type: 'dir', name: 'bin' },
     { type: 'dir', name: 'dev' },

@@ -20,7 +20,7 @@ export interface KernelLayout {
   modulesRoot: string;
 }
 
-export const DEFAULT_LAYOUT: KernelLayout = { bootDir: '/boot', modulesRoot: '/lib/modules' };
+const DEFAULT_LAYOUT: KernelLayout = { bootDir: '/boot', modulesRoot: '/lib/modules' };
 export const DEFAULT_KERNEL_SPEC = '6.1';
 
 /** Compare kernel releases numerically piecewise ("6.12.117+deb12" > "6.12.9+deb12"). */

@@ -10,7 +10,7 @@ import { requireTool } from './tools.js';
 
 export type Accel = 'kvm' | 'tcg';
 
-export interface Share {
+interface Share {
   hostPath: string;
   tag: string;
   readonly: boolean;
@@ -123,11 +123,6 @@ function uninstallHandlers(): void {
   handlersInstalled = false;
   process.off('exit', onExit);
   for (const s of SIGNALS) process.off(s, onSignal);
-}
-
-/** Number of VMs this process is running (for tests of the clean-up logic). */
-export function liveVmCount(): number {
-  return live.size;
 }
 
 /**

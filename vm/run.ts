@@ -77,7 +77,7 @@ const GUEST_PRIVATE = ['/tmp', '/run', '/proc', '/sys', '/dev'];
 const KEEPABLE = ['/tmp', '/run'];
 
 /** A path that the guest's own /tmp or /run would hide, so the guest binds it back (e.g. a CI clone in /tmp). */
-export function hiddenByGuest(path: string): boolean {
+function hiddenByGuest(path: string): boolean {
   return KEEPABLE.some((g) => path.startsWith(g + '/'));
 }
 

@@ -12,7 +12,7 @@ export interface HostTool {
   why: string;
 }
 
-export const HOST_TOOLS: readonly HostTool[] = [
+const HOST_TOOLS: readonly HostTool[] = [
   { program: 'qemu-system-x86_64', package: 'qemu-system-x86', why: 'runs the guest' },
   { program: 'busybox', package: 'busybox-static', why: 'userland of the initramfs (must be statically linked)' },
   { program: 'timeout', package: 'coreutils', why: 'kills qemu even if node dies' },
@@ -75,7 +75,7 @@ function readHead(path: string, n: number): Buffer {
 }
 
 /** A statically linked busybox, or null. Checks the Debian busybox-static locations before PATH. */
-export function findStaticBusybox(): string | null {
+function findStaticBusybox(): string | null {
   const candidates = ['/bin/busybox', '/usr/bin/busybox', which('busybox')].filter((p): p is string => !!p);
   for (const p of candidates) {
     try {

@@ -6,7 +6,7 @@ import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
 import { LSMOD_OPTIONS } from './options.js';
 import { printErrorJson, printJson, reportUsageError, versionText, type Io } from './output.js';
 
-export const LSMOD_HEADER = 'Module                  Size  Used by\n';
+const LSMOD_HEADER = 'Module                  Size  Used by\n';
 
 /** kmod's columns: size from sysfs coresize (else /proc/modules), refcnt from sysfs, holders in readdir order. */
 export function formatLsmod(modules: readonly LoadedModule[]): string {

@@ -17,7 +17,7 @@ function optionItem(o: OptionSpec): string {
 const header = (name: string, summary: string, date: string, version: string) =>
   `.TH ${name.toUpperCase()} 1 "${date}" "kernmod ${version}" "kernmod"\n.SH NAME\n${roff(name)} \\- ${roff(summary)}\n`;
 
-export function commandManPage(c: CommandDoc, version: string, date: string): string {
+function commandManPage(c: CommandDoc, version: string, date: string): string {
   let page = header(`kernmod-${c.name}`, c.summary, date, version);
   page += `.SH SYNOPSIS\n.B kernmod\n${roff(c.synopsis)}\n`;
   page += `.SH DESCRIPTION\n${roff(`kernmod ${c.name}: ${c.summary}.`)}\n`;
@@ -33,7 +33,7 @@ export function commandManPage(c: CommandDoc, version: string, date: string): st
   return page;
 }
 
-export function kernmodManPage(version: string, date: string): string {
+function kernmodManPage(version: string, date: string): string {
   let page = header('kernmod', 'load, unload and inspect kernel modules through the real system calls', date, version);
   page += '.SH SYNOPSIS\n.B kernmod\n\\fICOMMAND\\fR [\\fIOPTIONS\\fR]\n.br\n.B kernmod\n\\fB\\-V\\fR | \\fB\\-\\-version\\fR | \\fB\\-\\-help\\fR\n';
   page += '.SH DESCRIPTION\nA Node.js library and command line for Linux kernel modules (init_module, finit_module, delete_module) and NetBSD modctl(2). Linked as \\fBinsmod\\fR, \\fBrmmod\\fR, \\fBlsmod\\fR, \\fBmodinfo\\fR or \\fBmodprobe\\fR it behaves as that command.\n';

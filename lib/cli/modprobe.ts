@@ -13,10 +13,9 @@ import type { RemoveResult } from '../modprobe/remove.js';
 import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
 import { MODPROBE_OPTIONS } from './options.js';
 
-export { MODPROBE_OPTIONS };
 import { describe, printErrorJson, printJson, reportUsageError, SYSLOG_REFUSED, versionText, type Io } from './output.js';
 
-export const MODPROBE_USAGE = `Usage:
+const MODPROBE_USAGE = `Usage:
 \tkernmod modprobe [options] [-i] [-b] modulename [params...]
 \tkernmod modprobe [options] -a [-i] [-b] modulename [modulename...]
 \tkernmod modprobe [options] -r [-i] modulename [modulename...]

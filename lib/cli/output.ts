@@ -59,7 +59,7 @@ export function reportUsageError(io: Io, tool: string, message: string, json: bo
 export const SYSLOG_REFUSED = "option '--syslog' is not supported: kernmod prints its messages to stderr";
 
 /** kernmod's version from its package.json (found from dist/lib/cli or, in tests, lib/cli). */
-export function packageVersion(): string {
+function packageVersion(): string {
   for (const up of ['../../../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };

@@ -12,10 +12,10 @@ import { detectCompression, type CompressionFormat } from './detect.js';
 import { xzUncompressedSize } from './xz-size.js';
 import { zstdSizes } from './zstd-size.js';
 
-export { loadXz, setXzDecoder, type XzDecoder } from './decoders.js';
+export { setXzDecoder, type XzDecoder } from './decoders.js';
 export { detectCompression, COMPRESSION_MAGIC_BYTES, COMPRESSION_MAGICS, type CompressionFormat } from './detect.js';
 export { xzUncompressedSize } from './xz-size.js';
-export { zstdSizes, type ZstdSizes } from './zstd-size.js';
+export { zstdSizes } from './zstd-size.js';
 
 /** Default cap on decompressed output: far above any real module (the largest Debian .ko is ~20 MiB). */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;

@@ -9,12 +9,12 @@ import { readdirSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { readRegularFileSync } from '../fs-read.js';
 
-export const DEFAULT_CONFIG_PATHS = ['/etc/depmod.d', '/run/depmod.d', '/usr/local/lib/depmod.d', '/lib/depmod.d'] as const;
+const DEFAULT_CONFIG_PATHS = ['/etc/depmod.d', '/run/depmod.d', '/usr/local/lib/depmod.d', '/lib/depmod.d'] as const;
 
 /** Far beyond any real depmod.d file (a few hundred bytes); a larger one is refused, not read. */
 const CONFIG_FILE_MAX = 16 * 1024 * 1024;
 
-export type Search = { type: 'path'; path: string } | { type: 'built-in' } | { type: 'external' };
+type Search = { type: 'path'; path: string } | { type: 'built-in' } | { type: 'external' };
 
 export interface DepmodConfig {
   /** Highest priority LAST, as kmod's list is built (each line is pushed on the front of the list). */
@@ -42,7 +42,7 @@ function kernelMatches(kversion: string, pattern: string): boolean {
 }
 
 /** The config files to parse, sorted by basename, the first path giving a basename winning. */
-export function listConfigFiles(paths: readonly string[], log: ConfigMessage[]): string[] {
+function listConfigFiles(paths: readonly string[], log: ConfigMessage[]): string[] {
   const byName = new Map<string, string>();
   for (const dir of paths) {
     let isDir: boolean;
@@ -115,7 +115,7 @@ function* wrappedLines(text: string): Generator<[string, number]> {
 }
 
 /** Parses one depmod.d file's text into `cfg`. */
-export function parseConfigText(cfg: DepmodConfig, text: string, filename: string, kversion: string, log: ConfigMessage[]): void {
+function parseConfigText(cfg: DepmodConfig, text: string, filename: string, kversion: string, log: ConfigMessage[]): void {
   for (const [line, linenum] of wrappedLines(text)) {
     if (line === '' || line.startsWith('#')) continue;
     const words = line.split(/[\t ]+/).filter((w) => w !== '');

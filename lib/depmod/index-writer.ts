@@ -123,7 +123,7 @@ function writeNode(node: Node, out: ByteSink): number {
 }
 
 /** An append-only byte buffer that grows by doubling. */
-export class ByteSink {
+class ByteSink {
   private buf = Buffer.allocUnsafe(1 << 16);
   length = 0;
 

@@ -5,7 +5,7 @@
 // char per byte).
 
 /** Paul Hsieh's SuperFastHash as kmod computes it on x86 (little-endian loads, signed `char`). */
-export function hashSuperfast(key: string): number {
+function hashSuperfast(key: string): number {
   let len = key.length;
   let hash = len >>> 0;
   const rem = len & 3;

@@ -13,7 +13,7 @@ export interface ModuleSymbol {
   crc: bigint;
 }
 
-export interface NeededSymbol extends ModuleSymbol {
+interface NeededSymbol extends ModuleSymbol {
   weak: boolean;
 }
 

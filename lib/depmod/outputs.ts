@@ -24,7 +24,7 @@ export type OutputFile = (typeof OUTPUT_FILES)[number];
 const shownPath = (m: Mod) => m.relpath ?? m.path;
 
 /** Every module `m` needs, directly or not, once each, in dependency order (kmod's dep_sort_idx). */
-export function allDependencies(m: Mod): Mod[] {
+function allDependencies(m: Mod): Mod[] {
   if (m.deps.length === 0) return [];
   const seen = new Set<Mod>();
   const walk = (x: Mod) => {

@@ -6,7 +6,7 @@
 import { opendirSync, statSync, type Dir, type Dirent } from 'node:fs';
 import type { DepmodConfig } from './config.js';
 
-export const MODULE_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'] as const;
+const MODULE_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'] as const;
 
 export function hasModuleExtension(name: string): boolean {
   for (const ext of MODULE_EXTENSIONS) if (name.length > ext.length && name.endsWith(ext)) return true;

@@ -5,8 +5,7 @@
 // typed ERR_KERNMOD_BAD_ELF error, with errno ENOEXEC for "not ELF" and EINVAL otherwise, as kmod says.
 import { invalidInput, type KernmodError } from '../errors.js';
 
-export const SHT_NOBITS = 8;
-export const SHT_NOTE = 7;
+const SHT_NOBITS = 8;
 
 export const EM_NAMES: Readonly<Record<number, string>> = {
   3: 'i386',

@@ -25,7 +25,7 @@ const OID_COMMON_NAME = '2.5.4.3';
  * Digest OIDs → the names kmod prints. kmod 30 knows md4 … sm3 (its pkey_hash_algo table, hence
  * `rmd160`); newer kmod asks OpenSSL, which adds the SHA-3 family. Others print as a dotted OID.
  */
-export const DIGEST_NAMES: Readonly<Record<string, string>> = {
+const DIGEST_NAMES: Readonly<Record<string, string>> = {
   '1.2.840.113549.2.4': 'md4',
   '1.2.840.113549.2.5': 'md5',
   '1.3.14.3.2.26': 'sha1',

@@ -8,7 +8,7 @@ import { invalidInput, type KernmodError } from '../errors.js';
 import { copyBytes } from './der.js';
 import { parsePkcs7 } from './pkcs7.js';
 
-export const SIGNATURE_MAGIC = '~Module signature appended~\n';
+const SIGNATURE_MAGIC = '~Module signature appended~\n';
 const MAGIC_BYTES = Buffer.from(SIGNATURE_MAGIC, 'latin1');
 const MODSIG_SIZE = 12;
 
@@ -17,7 +17,7 @@ const PKEY_ALGO = ['DSA', 'RSA'] as const;
 const PKEY_HASH = ['md4', 'md5', 'sha1', 'rmd160', 'sha256', 'sha384', 'sha512', 'sha224', 'sm3'] as const;
 const PKEY_ID_TYPE = ['PGP', 'X509', 'PKCS#7'] as const;
 
-export type SignatureIdType = (typeof PKEY_ID_TYPE)[number];
+type SignatureIdType = (typeof PKEY_ID_TYPE)[number];
 
 export interface ModuleSignature {
   /** kmod's `sig_id`: 'PKCS#7' for every signature a current kernel accepts. */

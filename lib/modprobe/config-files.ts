@@ -89,7 +89,7 @@ export function listConfigSourcesSync(paths: readonly string[] = DEFAULT_CONFIG_
   return list;
 }
 
-export async function listConfigSources(paths: readonly string[] = DEFAULT_CONFIG_PATHS, moduleDir?: string): Promise<ConfigSource[]> {
+async function listConfigSources(paths: readonly string[] = DEFAULT_CONFIG_PATHS, moduleDir?: string): Promise<ConfigSource[]> {
   const list = seed(moduleDir);
   const dirs = await Promise.all(
     paths.map(async (p) => {

@@ -8,19 +8,19 @@
 // Names get `-` -> `_` except inside `[...]`; a name with an unmatched bracket, or a missing field,
 // makes a bad line, which is reported with its file and line number and skipped (kmod: "<file> line N:
 // ignoring bad line starting with '<cmd>'").
-import { underscores } from './normalize.js';
+import { normalizeAlias } from './normalize.js';
 
-export interface ConfigAlias {
+interface ConfigAlias {
   /** fnmatch pattern matched against the (normalised) name being looked up. */
   pattern: string;
   module: string;
 }
-export interface ConfigOptions {
+interface ConfigOptions {
   module: string;
   /** The rest of the line, tabs turned into spaces (kmod does that to options only). */
   options: string;
 }
-export interface ConfigCommand {
+interface ConfigCommand {
   /** Module name, or an fnmatch pattern (kmod matches install/remove lines with fnmatch). */
   module: string;
   command: string;
@@ -33,7 +33,7 @@ export interface ConfigSoftdep {
   /** Every name after `pre:`/`post:` in line order, with its list (kept to print `-c` exactly as kmod does). */
   tokens: Array<{ name: string; list: 'pre' | 'post' }>;
 }
-export interface ConfigWeakdep {
+interface ConfigWeakdep {
   module: string;
   deps: string[];
 }
@@ -164,15 +164,15 @@ export function parseModprobeConf(text: string, file: string, into: ModprobeConf
       case 'alias': {
         const a = t.word();
         const m = t.word();
-        const pattern = a === undefined ? undefined : underscores(a);
-        const module = m === undefined ? undefined : underscores(m);
+        const pattern = a === undefined ? undefined : normalizeAlias(a);
+        const module = m === undefined ? undefined : normalizeAlias(m);
         if (pattern === undefined || module === undefined) bad();
         else into.aliases.push({ pattern, module });
         break;
       }
       case 'blacklist': {
         const m = t.word();
-        const module = m === undefined ? undefined : underscores(m);
+        const module = m === undefined ? undefined : normalizeAlias(m);
         if (module === undefined) bad();
         else into.blacklist.push(module);
         break;
@@ -183,7 +183,7 @@ export function parseModprobeConf(text: string, file: string, into: ModprobeConf
       case 'softdep':
       case 'weakdep': {
         const m = t.word();
-        const module = m === undefined ? undefined : underscores(m);
+        const module = m === undefined ? undefined : normalizeAlias(m);
         const rest = t.rest();
         if (module === undefined || rest === undefined) {
           bad();
@@ -273,7 +273,7 @@ export function parseKernelCmdline(text: string): KernelCmdlineConfig {
       if (mod === 'modprobe' && opt.startsWith('blacklist=')) {
         out.blacklist.push(...opt.slice('blacklist='.length).split(','));
       } else {
-        const norm = underscores(mod);
+        const norm = normalizeAlias(mod);
         if (norm === undefined) {
           out.diagnostics.push({ file: '/proc/cmdline', line: 1, message: `Ignoring bad option on kernel command line while parsing module name: '${mod}'` });
         } else out.options.push({ module: norm, options: opt });

@@ -3,8 +3,9 @@
 
 /**
  * kmod's alias_normalize(): `-` becomes `_` outside `[...]`; an unmatched `]` or an unterminated `[`
- * makes the alias invalid (undefined). Applied to what the user asks modprobe for, and by depmod to
- * the keys of modules.alias.bin.
+ * makes the alias invalid (undefined). Applied to what the user asks modprobe for, by depmod to
+ * the keys of modules.alias.bin, and (as kmod's underscores(), the same rule) to the names in
+ * modprobe.d lines, where an unmatched bracket makes the line a bad line.
  */
 export function normalizeAlias(alias: string): string | undefined {
   let out = '';
@@ -21,12 +22,6 @@ export function normalizeAlias(alias: string): string | undefined {
   }
   return out;
 }
-
-/**
- * kmod's underscores(), used on the names in modprobe.d lines: the same rule as normalizeAlias, and
- * the same failures (an unmatched bracket makes the line a bad line).
- */
-export const underscores = normalizeAlias;
 
 // Module names (modname_normalize, path_to_modname) are normalised by ../names.ts.
 export { normalizeModuleName as normalizeModname, moduleNameFromPath as modnameFromPath } from '../names.js';

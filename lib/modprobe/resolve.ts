@@ -526,7 +526,7 @@ export interface RemovalInfo {
 }
 
 /** kmod's module_options_concat: "<config> <caller>"; config options alone keep a trailing space. */
-export function concatOptions(config: string | undefined, extra: string | undefined): string {
+function concatOptions(config: string | undefined, extra: string | undefined): string {
   if (!config && !extra) return '';
   if (config === undefined || config === '') return extra ?? '';
   return `${config} ${extra ?? ''}`;
@@ -542,7 +542,7 @@ function checkQuery(query: unknown): asserts query is string {
 }
 
 /** modprobe (kmod v31+) treats an argument starting with `/` or `./` as a file. */
-export function isPathQuery(query: string): boolean {
+function isPathQuery(query: string): boolean {
   return query.startsWith('/') || query.startsWith('./');
 }
 
@@ -558,7 +558,7 @@ function absolutePath(query: string): string {
   return abs;
 }
 
-export function notFound(query: string, dirname: string): KernmodError {
+function notFound(query: string, dirname: string): KernmodError {
   return new KernmodError({
     code: 'ERR_KERNMOD_NOT_FOUND',
     phase: 'validate',

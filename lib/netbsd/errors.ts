@@ -79,7 +79,7 @@ export function netbsdHint(code: string, command: ModctlCommand): string | undef
   return known ? `${known}; or ${MODULE_INIT}` : `${MODULE_INIT} (the kernel's loader does not use it)`;
 }
 
-export function netbsdDialect(command: ModctlCommand): ErrorDialect {
+function netbsdDialect(command: ModctlCommand): ErrorDialect {
   return { errnoInfo: netbsdErrnoInfo, hint: (code) => netbsdHint(code, command), phase: PHASES[command] };
 }
 

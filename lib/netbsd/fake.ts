@@ -377,8 +377,8 @@ export class FakeNetbsdKernel {
 }
 
 /** The first buffer MODCTL_STAT gets (modstat's), and how many times a growing answer is retried. */
-export const STAT_INITIAL_BYTES = 8192;
-export const STAT_MAX_TRIES = 32;
+const STAT_INITIAL_BYTES = 8192;
+const STAT_MAX_TRIES = 32;
 
 /** The stat loop of native/sys_netbsd.cc, over the fake kernel. */
 function statLoop(kernel: FakeNetbsdKernel): StatOutcome {

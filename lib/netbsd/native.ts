@@ -7,7 +7,7 @@ import { KernmodError } from '../errors.js';
 import type { NetbsdBackend, StatOutcome } from './backend.js';
 
 /** The modctl part of the addon's surface, typed by hand (present only when built on NetBSD). */
-export interface ModctlBinding {
+interface ModctlBinding {
   modctlLoad(filename: string, flags: number, props: string): Promise<number>;
   modctlLoadSync(filename: string, flags: number, props: string): number;
   modctlUnload(name: string): Promise<number>;

@@ -18,7 +18,7 @@ export interface ModuleSnapshot {
   configFile: FileState;
 }
 
-export type ActionKind = 'load' | 'unload' | 'reload' | 'set-param' | 'write-file' | 'remove-file';
+type ActionKind = 'load' | 'unload' | 'reload' | 'set-param' | 'write-file' | 'remove-file';
 
 export interface Action {
   module: string;

@@ -76,7 +76,7 @@ function configuredOptions(mp: Modprobe, module: string): string {
  * (loadModule refuses a repeat). A name that modprobe.d gives another value is passed: the spec's value
  * comes later, and the later one is what the module gets.
  */
-export function paramsBeyondConfig(params: string, configured: string): string {
+function paramsBeyondConfig(params: string, configured: string): string {
   const fromConfig = new Map(parseParams(configured).map((p) => [normalizeParamName(p.name), p.value ?? 'Y']));
   const extra = parseParams(params).filter((p) => {
     const have = fromConfig.get(normalizeParamName(p.name));

@@ -12,7 +12,7 @@ import { xzUncompressedSize } from '../../compress/xz-size.js';
 export const XZ_MODULE_EXTENSION = '.ko.xz';
 
 /** Files per batch: one hop to the pool and back per batch instead of per module. */
-export const BATCH_FILES = 16;
+const BATCH_FILES = 16;
 /** A batch's areas: a batch of Debian .ko.xz is mostly well under 2 MiB, decoded under 8 MiB. */
 const INPUT_BYTES = 2 << 20;
 const OUTPUT_BYTES = 8 << 20;
