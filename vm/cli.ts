@@ -1,6 +1,7 @@
 // `kernmod vm ...`: run a command in a guest from the shell. Called by the main CLI (lib/cli).
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { getoptLong, GLIBC_POSIX, ParsedOptions } from '../lib/cli/getopt.js';
+import { VM_OPTIONS } from '../lib/cli/options.js';
 import { parseAccelRequest } from './accel.js';
 import { listInstalledKernels } from './kernels.js';
 import { provision } from './provision.js';
@@ -35,33 +36,30 @@ function num(v: string | undefined, name: string): number | undefined {
 }
 
 export async function vmCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        kernel: { type: 'string' },
-        append: { type: 'string', multiple: true },
-        timeout: { type: 'string' },
-        accel: { type: 'string' },
-        memory: { type: 'string' },
-        cpus: { type: 'string' },
-        env: { type: 'string', multiple: true },
-        'boot-retries': { type: 'string' },
-        dmesg: { type: 'boolean' },
-        provision: { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        list: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    process.stderr.write(`kernmod vm: ${(e as Error).message}\n${VM_USAGE}\n`);
+  // The options end at `--` or at the first operand (the guest's command), whose own options are its own.
+  const parsed = getoptLong(argv, VM_OPTIONS, GLIBC_POSIX);
+  if (parsed.error !== undefined) {
+    process.stderr.write(`kernmod vm: ${parsed.error}\n${VM_USAGE}\n`);
     return 2;
   }
-  const { values: v, positionals } = parsed;
+  const o = new ParsedOptions(parsed);
+  const positionals = parsed.operands;
+  const flag = (key: string): true | undefined => (o.has(key) ? true : undefined);
+  const v = {
+    kernel: o.last('kernel'),
+    append: o.all('append'),
+    timeout: o.last('timeout'),
+    accel: o.last('accel'),
+    memory: o.last('memory'),
+    cpus: o.last('cpus'),
+    env: o.all('env'),
+    'boot-retries': o.last('boot-retries'),
+    dmesg: flag('dmesg'),
+    provision: flag('provision'),
+    quiet: flag('quiet'),
+    list: flag('list'),
+    help: flag('help'),
+  };
   if (v.help) {
     process.stdout.write(VM_USAGE + '\n');
     return 0;

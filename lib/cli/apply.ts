@@ -4,14 +4,14 @@
 // half-way lists what was done), 2 with --check when anything would change or a parameter drifts.
 import { readFileSync } from 'node:fs';
 import { readRegularFileSync } from '../fs-read.js';
-import { parseArgs } from 'node:util';
 import { KernmodError } from '../errors.js';
 import type { Kernmod } from '../kernmod.js';
 import { ensure, type EnsureOptions, type EnsureResult } from '../provision/ensure.js';
 import type { Action } from '../provision/plan.js';
 import { parseSpecText } from '../provision/spec.js';
 import type { ProvisionSystem } from '../provision/system.js';
-import { wantsJson } from './getopt.js';
+import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
+import { APPLY_OPTIONS } from './options.js';
 import { errorJson, printJson, reportUsageError, type Io } from './output.js';
 
 /** A spec file is a regular file (a FIFO named by mistake must not hang a root tool) of at most 16 MiB. */
@@ -91,34 +91,19 @@ function applyErrorJson(e: unknown): Record<string, unknown> {
 }
 
 export async function applyCommand(argv: string[], io: Io, deps: ApplyDeps = {}): Promise<number> {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        check: { type: 'boolean' },
-        diff: { type: 'boolean' },
-        json: { type: 'boolean' },
-        root: { type: 'string' },
-        'load-dir': { type: 'string' },
-        'config-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    if (wantsJson(argv)) return reportUsageError(io, 'apply', (e as Error).message, true);
-    io.err(`apply: ERROR: ${(e as Error).message}\n${APPLY_USAGE}`);
-    return 1;
-  }
-  if (values.help) {
+  const parsed = getoptLong(argv, APPLY_OPTIONS);
+  if (parsed.error !== undefined) return reportUsageError(io, 'apply', parsed.error, wantsJson(argv));
+  const o = new ParsedOptions(parsed);
+  if (o.has('help')) {
     io.out(APPLY_USAGE);
     return 0;
   }
+  const positionals = parsed.operands;
   if (positionals.length !== 1) {
     io.err(`apply: ERROR: give one spec file (or - for standard input)\n${APPLY_USAGE}`);
     return 1;
   }
+  const values = { check: o.has('check'), diff: o.has('diff'), json: o.has('json'), root: o.last('root'), 'load-dir': o.last('load-dir'), 'config-dir': o.last('config-dir') };
   const json = values.json === true;
   const file = positionals[0]!;
   let result: EnsureResult;

@@ -4,7 +4,8 @@
 // -o/--outdir is kmod 31's. --json prints the result (or the error) as JSON instead.
 import { depmod, DepmodError, type DepmodMessage, type DepmodOptions } from '../depmod/index.js';
 import { KernmodError } from '../errors.js';
-import { wantsJson } from './getopt.js';
+import { getoptLong, wantsJson } from './getopt.js';
+import { DEPMOD_OPTIONS } from './options.js';
 import { printJson, reportUsageError, type Io } from './output.js';
 
 const HELP = `Usage:
@@ -36,88 +37,6 @@ The following options are useful for people managing distributions:
 \t                     symbol versions.
 `;
 
-const SHORT = 'aAb:C:E:F:euqrvnP:wmVho:';
-const LONG: Record<string, { letter: string; arg: boolean }> = {
-  all: { letter: 'a', arg: false },
-  quick: { letter: 'A', arg: false },
-  basedir: { letter: 'b', arg: true },
-  config: { letter: 'C', arg: true },
-  symvers: { letter: 'E', arg: true },
-  filesyms: { letter: 'F', arg: true },
-  errsyms: { letter: 'e', arg: false },
-  'unresolved-error': { letter: 'u', arg: false },
-  quiet: { letter: 'q', arg: false },
-  root: { letter: 'r', arg: false },
-  verbose: { letter: 'v', arg: false },
-  show: { letter: 'n', arg: false },
-  'dry-run': { letter: 'n', arg: false },
-  'symbol-prefix': { letter: 'P', arg: true },
-  warn: { letter: 'w', arg: false },
-  map: { letter: 'm', arg: false },
-  outdir: { letter: 'o', arg: true },
-  version: { letter: 'V', arg: false },
-  help: { letter: 'h', arg: false },
-  json: { letter: 'json', arg: false },
-};
-
-interface Parsed {
-  options: Array<{ letter: string; value?: string; long?: string }>;
-  operands: string[];
-}
-
-/** GNU getopt_long with argument permutation, and its error lines. */
-export function parseDepmodArgs(argv: readonly string[]): Parsed | { error: string } {
-  const options: Parsed['options'] = [];
-  const operands: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') {
-      operands.push(...argv.slice(i + 1));
-      break;
-    }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = a.slice(2, eq === -1 ? undefined : eq);
-      const matches = Object.keys(LONG).filter((k) => k.startsWith(name));
-      const exact = LONG[name] ? name : matches.length === 1 || new Set(matches.map((m) => LONG[m]!.letter)).size === 1 ? matches[0] : undefined;
-      if (exact === undefined) return { error: matches.length > 1 ? `option '${a}' is ambiguous` : `unrecognized option '${a}'` };
-      const spec = LONG[exact]!;
-      if (spec.arg) {
-        let value = eq === -1 ? undefined : a.slice(eq + 1);
-        if (value === undefined) {
-          if (i + 1 >= argv.length) return { error: `option '--${exact}' requires an argument` };
-          value = argv[++i]!;
-        }
-        options.push({ letter: spec.letter, value, long: exact });
-      } else {
-        if (eq !== -1) return { error: `option '--${exact}' doesn't allow an argument` };
-        options.push({ letter: spec.letter, long: exact });
-      }
-      continue;
-    }
-    if (!a.startsWith('-') || a === '-') {
-      operands.push(a);
-      continue;
-    }
-    for (let j = 1; j < a.length; j++) {
-      const c = a[j]!;
-      const at = SHORT.indexOf(c);
-      if (c === ':' || at === -1) return { error: `invalid option -- '${c}'` };
-      if (SHORT[at + 1] === ':') {
-        let value = a.slice(j + 1);
-        if (value === '') {
-          if (i + 1 >= argv.length) return { error: `option requires an argument -- '${c}'` };
-          value = argv[++i]!;
-        }
-        options.push({ letter: c, value });
-        break;
-      }
-      options.push({ letter: c });
-    }
-  }
-  return { options, operands };
-}
-
 /** kmod's log levels and the verbosity at which each is printed (syslog priorities). */
 const PRIORITY: Record<DepmodMessage['level'], number> = { FATAL: 2, ERROR: 3, WARNING: 4, INFO: 6 };
 const DEFAULT_VERBOSE = 4;
@@ -127,65 +46,63 @@ function printMessages(io: Io, messages: readonly DepmodMessage[], verbose: numb
 }
 
 export async function depmodCommand(argv: string[], io: Io): Promise<number> {
-  const parsed = parseDepmodArgs(argv);
-  if ('error' in parsed) return reportUsageError(io, 'depmod', parsed.error, wantsJson(argv));
+  const parsed = getoptLong(argv, DEPMOD_OPTIONS);
+  if (parsed.error !== undefined) return reportUsageError(io, 'depmod', parsed.error, wantsJson(argv));
   const opts: DepmodOptions = {};
   const early: DepmodMessage[] = [];
   let all = false;
   let verbose = DEFAULT_VERBOSE;
   let json = false;
-  for (const { letter, value, long } of parsed.options) {
-    switch (letter) {
-      case 'a':
+  for (const { key, value, spelled } of parsed.options) {
+    switch (key) {
+      case 'all':
         all = true;
         break;
-      case 'A':
+      case 'quick':
         opts.quick = true;
         break;
-      case 'b':
+      case 'basedir':
         opts.basedir = value!;
         break;
-      case 'C':
+      case 'config':
         (opts.config ??= []).push(value!);
         break;
-      case 'E':
+      case 'symvers':
         opts.symvers = value!;
         break;
-      case 'F':
+      case 'filesyms':
         opts.systemMap = value!;
         break;
-      case 'e':
+      case 'errsyms':
         opts.errsyms = true;
         break;
-      case 'v':
+      case 'verbose':
         verbose++;
         break;
-      case 'n':
+      case 'show':
         opts.dryRun = true;
         break;
-      case 'P':
+      case 'symbol-prefix':
         if (value!.length !== 1) {
           io.err('depmod: FATAL: -P only takes a single char\n');
           return 1;
         }
         opts.symbolPrefix = value!;
         break;
-      case 'w':
+      case 'warn':
         opts.warnDuplicates = true;
         break;
-      case 'o':
+      case 'outdir':
         opts.outdir = value!;
         break;
-      case 'u':
-      case 'q':
-      case 'r':
-      case 'm':
-        early.push({ level: 'WARNING', text: long ? `Ignored deprecated option --${long}\n` : `Ignored deprecated option -${letter}\n` });
+      case 'deprecated':
+        // kmod names the option as it was given: `--map` (for any prefix of it), or `-m`.
+        early.push({ level: 'WARNING', text: `Ignored deprecated option ${spelled}\n` });
         break;
-      case 'h':
+      case 'help':
         io.out(HELP);
         return 0;
-      case 'V':
+      case 'version':
         io.out('kernmod depmod (kmod version 30 compatible)\n+ZSTD +XZ +ZLIB\n');
         return 0;
       case 'json':

@@ -1,11 +1,10 @@
 // `kernmod doctor [FILE [PARAM=VALUE...]] [--json]`: can a load work here, and what to do if not.
-import { parseArgs } from 'node:util';
 import { selectBackend, type BackendChoice } from '../backend/select.js';
-import { KernmodError } from '../errors.js';
 import { preflight } from '../linux/doctor.js';
 import { joinParamArgs } from './insmod.js';
-import { wantsJson } from './getopt.js';
-import { printErrorJson, printJson, type Io } from './output.js';
+import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
+import { DOCTOR_OPTIONS } from './options.js';
+import { printErrorJson, printJson, reportUsageError, type Io } from './output.js';
 
 const MARK = { pass: 'ok  ', fail: 'FAIL', warn: 'warn', info: 'info' } as const;
 
@@ -45,24 +44,23 @@ export function backendReport(select: () => { choice: BackendChoice } = () => se
 }
 
 export async function doctorCommand(argv: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-  } catch (e) {
-    if (wantsJson(argv)) printErrorJson(io, new KernmodError({ code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: (e as Error).message }));
-    else io.err(`doctor: ERROR: ${(e as Error).message}\n`);
-    return 2;
+  const parsed = getoptLong(argv, DOCTOR_OPTIONS);
+  if (parsed.error !== undefined) {
+    reportUsageError(io, 'doctor', parsed.error, wantsJson(argv));
+    return 2; // doctor's 1 means "a load would fail"; a command line it cannot take is an error
   }
-  if (parsed.values.help) {
+  const o = new ParsedOptions(parsed);
+  const json = o.has('json');
+  if (o.has('help')) {
     io.out('Usage: kernmod doctor [FILE [PARAM=VALUE...]] [--json]\nChecks whether a module load can work on this kernel, before trying it.\n');
     return 0;
   }
-  const [file, ...params] = parsed.positionals;
+  const [file, ...params] = parsed.operands;
   try {
     const backend = backendReport();
     const pre = await preflight(file, params.length ? { params: joinParamArgs(params) } : {});
     const r = { ...pre, ok: pre.ok && backend.status !== 'fail', backend };
-    if (parsed.values.json) printJson(io, r);
+    if (json) printJson(io, r);
     else {
       for (const c of [backend, ...r.checks]) {
         io.out(`${MARK[c.status]}  ${c.message}\n`);
@@ -72,7 +70,7 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
     }
     return r.ok ? 0 : 1;
   } catch (e) {
-    if (parsed.values.json) printErrorJson(io, e);
+    if (json) printErrorJson(io, e);
     else io.err(`doctor: ERROR: ${(e as Error).message}\n`);
     return 2;
   }

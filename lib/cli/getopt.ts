@@ -1,54 +1,6 @@
-// POSIX getopt(3) as NetBSD's tools use it, for the NetBSD-named commands (modload, modstat): short
-// options, clustered (`-fP`), arguments attached (`-bx=1`) or separate (`-b x=1`), parsing stops at the
-// first operand or at `--` (no GNU-style permutation), with NetBSD libc's two error messages. kernmod's
-// own long options (`--json`, `--help`) are taken out first, wherever they appear before `--`.
-
-export interface GetoptResult {
-  /** Options in command-line order: [letter, argument or undefined]. */
-  options: Array<[string, string | undefined]>;
-  operands: string[];
-  /** Long options found (without the dashes). */
-  long: Set<string>;
-  /** NetBSD getopt's message, e.g. "unknown option -- x", when parsing failed. */
-  error?: string;
-}
-
-export function getopt(argv: readonly string[], optstring: string, longOptions: readonly string[] = []): GetoptResult {
-  const long = new Set<string>();
-  const args: string[] = [];
-  let dashdash = false;
-  for (const a of argv) {
-    if (!dashdash && a === '--') dashdash = true;
-    if (!dashdash && a.startsWith('--') && longOptions.includes(a.slice(2))) long.add(a.slice(2));
-    else args.push(a);
-  }
-  const options: Array<[string, string | undefined]> = [];
-  let i = 0;
-  for (; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (!a.startsWith('-') || a === '-') break;
-    for (let j = 1; j < a.length; j++) {
-      const c = a[j]!;
-      const at = optstring.indexOf(c);
-      if (c === ':' || at === -1) return { options, operands: [], long, error: `unknown option -- ${c}` };
-      if (optstring[at + 1] === ':') {
-        let value = a.slice(j + 1);
-        if (value === '') {
-          if (i + 1 >= args.length) return { options, operands: [], long, error: `option requires an argument -- ${c}` };
-          value = args[++i]!;
-        }
-        options.push([c, value]);
-        break;
-      }
-      options.push([c, undefined]);
-    }
-  }
-  return { options, operands: args.slice(i), long };
-}
+// One command-line parser for every kernmod command, driven by the command's option table
+// (lib/cli/options.ts): glibc's getopt_long as kmod's tools call it, and POSIX getopt(3) as NetBSD's
+// tools call it (short options only, parsing stops at the first operand, NetBSD libc's messages).
 
 /**
  * One option of a command, as glibc's getopt_long sees it. A command's table is the single source of
@@ -67,8 +19,8 @@ export interface OptionSpec {
 }
 
 export interface LongParse {
-  /** Options in command-line order. */
-  options: Array<{ key: string; value: string | undefined }>;
+  /** Options in command-line order, each as it was spelled (`-m`, or `--map` for `--ma`). */
+  options: Array<{ key: string; value: string | undefined; spelled: string }>;
   operands: string[];
   /** glibc's message without the program name, e.g. "unrecognized option '--bogus'". */
   error?: string;
@@ -86,11 +38,48 @@ function matchLong(name: string, arg: string, table: readonly OptionSpec[]): Opt
   return { error: `option '${arg}' is ambiguous; possibilities:${prefixed.map((o) => ` '--${o.long}'`).join('')}` };
 }
 
+/** How a command reads its command line: whether options may follow operands, and whose error words. */
+export interface GetoptStyle {
+  /** glibc permutes (options anywhere until `--`); POSIX getopt stops at the first operand. */
+  permute: boolean;
+  /**
+   * 'glibc': long options by any unambiguous prefix, among the options. 'kernmod': a POSIX tool knows
+   * no long options, so only kernmod's own (--json, --help) are taken, spelled out, wherever they come
+   * before `--`; any other `--x` is the unknown option character '-', as NetBSD's getopt says.
+   */
+  long: 'glibc' | 'kernmod';
+  invalid: (c: string) => string;
+  missing: (c: string) => string;
+}
+
+/** glibc getopt_long, as kmod's tools and kernmod's own commands parse. */
+export const GLIBC: GetoptStyle = {
+  permute: true,
+  long: 'glibc',
+  invalid: (c) => `invalid option -- '${c}'`,
+  missing: (c) => `option requires an argument -- '${c}'`,
+};
+
 /**
- * glibc's getopt_long as kmod's tools call it: options anywhere among the operands (permutation) until
- * `--`, `-` an operand, long options by any unambiguous prefix, and glibc's own error messages.
+ * glibc's words, but the first operand ends the options (as env(1) and timeout(1) parse): `kernmod vm
+ * ls -l --help` runs `ls -l --help`.
  */
-export function getoptLong(argv: readonly string[], table: readonly OptionSpec[]): LongParse {
+export const GLIBC_POSIX: GetoptStyle = { ...GLIBC, permute: false };
+
+/** NetBSD libc's getopt(3), as modload(8), modunload(8) and modstat(8) parse. */
+export const NETBSD: GetoptStyle = {
+  permute: false,
+  long: 'kernmod',
+  invalid: (c) => `unknown option -- ${c}`,
+  missing: (c) => `option requires an argument -- ${c}`,
+};
+
+/**
+ * getopt_long over a command's table: clustered short options (`-fP`), arguments attached (`-bx=1`,
+ * `--x=V`) or separate, long options by any unambiguous prefix, `--` and `-` as glibc treats them, and
+ * the style's error messages.
+ */
+export function getoptLong(argv: readonly string[], table: readonly OptionSpec[], style: GetoptStyle = GLIBC): LongParse {
   const options: LongParse['options'] = [];
   const operands: string[] = [];
   const fail = (error: string): LongParse => ({ options, operands, error });
@@ -100,7 +89,16 @@ export function getoptLong(argv: readonly string[], table: readonly OptionSpec[]
       operands.push(...argv.slice(i + 1));
       break;
     }
-    if (a.startsWith('--')) {
+    const own = style.long === 'kernmod' && a.startsWith('--') ? table.find((o) => o.long === a.slice(2)) : undefined;
+    if (own) {
+      options.push({ key: own.key, value: undefined, spelled: a });
+      continue;
+    }
+    if (!style.permute && operands.length > 0) {
+      operands.push(a);
+      continue;
+    }
+    if (a.startsWith('--') && style.long === 'glibc') {
       const eq = a.indexOf('=');
       const spec = matchLong(a.slice(2, eq === -1 ? undefined : eq), a, table);
       if ('error' in spec) return fail(spec.error);
@@ -110,7 +108,7 @@ export function getoptLong(argv: readonly string[], table: readonly OptionSpec[]
         if (i + 1 >= argv.length) return fail(`option '--${spec.long}' requires an argument`);
         value = argv[++i]!;
       }
-      options.push({ key: spec.key, value });
+      options.push({ key: spec.key, value, spelled: `--${spec.long}` });
       continue;
     }
     if (!a.startsWith('-') || a === '-') {
@@ -120,18 +118,18 @@ export function getoptLong(argv: readonly string[], table: readonly OptionSpec[]
     for (let j = 1; j < a.length; j++) {
       const c = a[j]!;
       const spec = table.find((o) => o.short === c);
-      if (!spec) return fail(`invalid option -- '${c}'`);
+      if (!spec) return fail(style.invalid(c));
       if (spec.arg === undefined) {
-        options.push({ key: spec.key, value: undefined });
+        options.push({ key: spec.key, value: undefined, spelled: `-${c}` });
         continue;
       }
       let value: string | undefined = a.slice(j + 1);
       if (value === '') {
         if (spec.arg === 'optional') value = undefined;
-        else if (i + 1 >= argv.length) return fail(`option requires an argument -- '${c}'`);
+        else if (i + 1 >= argv.length) return fail(style.missing(c));
         else value = argv[++i]!;
       }
-      options.push({ key: spec.key, value });
+      options.push({ key: spec.key, value, spelled: `-${c}` });
       break;
     }
   }

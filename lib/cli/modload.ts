@@ -8,7 +8,8 @@ import { dehumanizeNumber } from '../netbsd/dehumanize.js';
 import { netbsdErrnoInfo, netbsdErrnoNumber } from '../netbsd/errno-table.js';
 import { withBackend, type NetbsdKernmod } from '../netbsd/index.js';
 import { externalizeProps, internalizeProps, type PropDict, type PropValue } from '../netbsd/plist.js';
-import { getopt } from './getopt.js';
+import { getoptLong, NETBSD } from './getopt.js';
+import { MODLOAD_OPTIONS } from './options.js';
 import { printErrorJson, printJson, type Io } from './output.js';
 
 /** -m's property list: far beyond any real one (the kernel takes 4 KiB of properties). */
@@ -59,8 +60,9 @@ function set(d: Record<string, PropValue>, key: string, value: PropValue): void 
 }
 
 export async function modloadCommand(argv: string[], io: Io, deps: NetbsdCommandDeps = {}): Promise<number> {
-  const g = getopt(argv, 'Pb:d:fi:m:ps:', ['json', 'help']);
-  if (g.long.has('help')) {
+  const g = getoptLong(argv, MODLOAD_OPTIONS, NETBSD);
+  const has = (key: string) => g.options.some((o) => o.key === key);
+  if (has('help')) {
     io.out(MODLOAD_USAGE + KERNMOD_OPTIONS);
     return 0;
   }
@@ -68,7 +70,7 @@ export async function modloadCommand(argv: string[], io: Io, deps: NetbsdCommand
     io.err(`modload: ${g.error}\n${MODLOAD_USAGE}`);
     return 1;
   }
-  const json = g.long.has('json');
+  const json = has('json');
   const props: Record<string, PropValue> = {};
   const deletes: string[] = [];
   let force = false;
@@ -76,7 +78,8 @@ export async function modloadCommand(argv: string[], io: Io, deps: NetbsdCommand
   let print = false;
   let mergeFile: string | undefined;
   try {
-    for (const [opt, arg] of g.options) {
+    for (const { key: opt, value: arg } of g.options) {
+      if (opt === 'json' || opt === 'help') continue;
       if (opt === 'P') noProp = true;
       else if (opt === 'f') force = true;
       else if (opt === 'p') print = true;

@@ -8,7 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { withBackend, type NetbsdKernmod } from '../netbsd/index.js';
 import type { NetbsdModuleInfo } from '../netbsd/modctl.js';
-import { getopt } from './getopt.js';
+import { getoptLong, NETBSD } from './getopt.js';
+import { MODSTAT_OPTIONS } from './options.js';
 import { reportToolError } from './modload.js';
 import { printJson, type Io } from './output.js';
 
@@ -52,8 +53,8 @@ function defaultSysctl(name: string): string {
 }
 
 export async function modstatCommand(argv: string[], io: Io, deps: ModstatDeps = {}): Promise<number> {
-  const g = getopt(argv, 'Aaekn:', ['json', 'help']);
-  if (g.long.has('help')) {
+  const g = getoptLong(argv, MODSTAT_OPTIONS, NETBSD);
+  if (g.options.some((o) => o.key === 'help')) {
     io.out(`${MODSTAT_USAGE}       -k      also print each module's load address\n       --json  print the modules (or -e/-a/-A's answer) as JSON\n`);
     return 0;
   }
@@ -61,11 +62,11 @@ export async function modstatCommand(argv: string[], io: Io, deps: ModstatDeps =
     io.err(`modstat: ${g.error}\n${MODSTAT_USAGE}`);
     return 1;
   }
-  const json = g.long.has('json');
+  const json = g.options.some((o) => o.key === 'json');
   let name: string | undefined;
   let loadable: 'A' | 'a' | 'e' | undefined;
   let address = false;
-  for (const [opt, arg] of g.options) {
+  for (const { key: opt, value: arg } of g.options) {
     if (opt === 'A' || opt === 'a' || opt === 'e') loadable = opt;
     else if (opt === 'k') address = true;
     else if (opt === 'n') name = arg;

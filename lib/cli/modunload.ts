@@ -1,22 +1,27 @@
 // `kernmod modunload name ...` — NetBSD's modunload(8) (sbin/modunload/main.c 1.5): each name in turn,
 // stopping at the first failure with `modunload: name: Device busy`; plus a hint line and --json.
-// modunload itself takes no options; kernmod adds only --json and --help.
+// modunload itself takes no options (every argument is a name); kernmod adds --json and --help, and
+// parses with NetBSD's getopt like modload and modstat, so `-x` is an unknown option rather than a name
+// no module can have.
 import { withBackend } from '../netbsd/index.js';
 import type { NetbsdUnloadResult } from '../netbsd/modctl.js';
 import { reportToolError, type NetbsdCommandDeps } from './modload.js';
+import { getoptLong, NETBSD } from './getopt.js';
+import { MODUNLOAD_OPTIONS } from './options.js';
 import { printJson, type Io } from './output.js';
 
 export const MODUNLOAD_USAGE = 'Usage: modunload <module_name ...>\n';
 
 export async function modunloadCommand(argv: string[], io: Io, deps: NetbsdCommandDeps = {}): Promise<number> {
-  const json = argv.includes('--json');
-  if (argv.includes('--help')) {
+  const g = getoptLong(argv, MODUNLOAD_OPTIONS, NETBSD);
+  const json = g.options.some((o) => o.key === 'json');
+  if (g.options.some((o) => o.key === 'help')) {
     io.out(`${MODUNLOAD_USAGE}       --json  print the results or the error as JSON\n`);
     return 0;
   }
-  const names = argv.filter((a) => a !== '--json');
-  if (names.length === 0) {
-    io.err(MODUNLOAD_USAGE);
+  const names = g.operands;
+  if (g.error !== undefined || names.length === 0) {
+    io.err(`${g.error === undefined ? '' : `modunload: ${g.error}\n`}${MODUNLOAD_USAGE}`);
     return 1;
   }
   const results: NetbsdUnloadResult[] = [];

@@ -1,5 +1,5 @@
-// The option tables of kernmod's kmod-named commands: each command parses its command line with its
-// table (getoptLong), and the man pages and shell completions are generated from the same tables
+// The option tables of every kernmod command: each command parses its command line with its table
+// (getoptLong, in glibc's or NetBSD's style), and the man pages and shell completions are generated from the same tables
 // (lib/cli/manpage.ts, lib/cli/completion.ts), so what is documented is what is parsed. Data only:
 // importing this costs a command nothing at start-up.
 import { COMMON_OPTIONS, type OptionSpec } from './getopt.js';
@@ -59,6 +59,100 @@ export const MODPROBE_OPTIONS: readonly OptionSpec[] = [
   ...COMMON_OPTIONS,
 ];
 
+/**
+ * depmod's options in kmod 30's order (tools/depmod.c cmdopts: glibc lists an ambiguous prefix's
+ * possibilities in table order), plus -o/--outdir (kmod 31's) and kernmod's --json. kmod's depmod has
+ * no -s: it is an invalid option there, as here.
+ */
+export const DEPMOD_OPTIONS: readonly OptionSpec[] = [
+  { key: 'all', short: 'a', long: 'all', help: 'probe all modules' },
+  { key: 'quick', short: 'A', long: 'quick', help: "only does the work if there's a new module" },
+  { key: 'basedir', short: 'b', long: 'basedir', arg: 'required', argName: 'DIR', help: 'use an image of a module tree' },
+  { key: 'outdir', short: 'o', long: 'outdir', arg: 'required', argName: 'DIR', help: 'output directory for generated files' },
+  { key: 'config', short: 'C', long: 'config', arg: 'required', argName: 'FILE', help: 'read configuration from FILE (a file or a directory)' },
+  { key: 'symvers', short: 'E', long: 'symvers', arg: 'required', argName: 'FILE', help: 'use Module.symvers FILE to check symbol versions' },
+  { key: 'filesyms', short: 'F', long: 'filesyms', arg: 'required', argName: 'FILE', help: 'use System.map FILE instead of the current kernel symbols' },
+  { key: 'errsyms', short: 'e', long: 'errsyms', help: 'report not supplied symbols' },
+  { key: 'deprecated', short: 'u', long: 'unresolved-error', help: 'deprecated: ignored with a warning' },
+  { key: 'deprecated', short: 'q', long: 'quiet', help: 'deprecated: ignored with a warning' },
+  { key: 'deprecated', short: 'r', long: 'root', help: 'deprecated: ignored with a warning' },
+  { key: 'verbose', short: 'v', long: 'verbose', help: 'enable verbose mode' },
+  { key: 'show', short: 'n', long: 'show', help: 'write the dependency file on stdout only' },
+  { key: 'show', long: 'dry-run', help: 'same as --show' },
+  { key: 'symbol-prefix', short: 'P', long: 'symbol-prefix', arg: 'required', argName: 'C', help: 'architecture symbol prefix (one character)' },
+  { key: 'warn', short: 'w', long: 'warn', help: 'warn on duplicates' },
+  { key: 'deprecated', short: 'm', long: 'map', help: 'deprecated: ignored with a warning' },
+  { key: 'version', short: 'V', long: 'version', help: 'show version' },
+  { key: 'help', short: 'h', long: 'help', help: 'show this help' },
+  { key: 'json', long: 'json', help: 'print the result or the error as JSON' },
+];
+
+/** kernmod doctor: kernmod's own command, so only its own options. */
+export const DOCTOR_OPTIONS: readonly OptionSpec[] = [
+  { key: 'json', long: 'json', help: 'print the checks (or the error) as JSON' },
+  { key: 'help', short: 'h', long: 'help', help: 'show this help' },
+];
+
+/** kernmod apply. */
+export const APPLY_OPTIONS: readonly OptionSpec[] = [
+  { key: 'check', long: 'check', help: 'change nothing; exit 2 if anything would change' },
+  { key: 'diff', long: 'diff', help: 'show the persisted files before and after' },
+  { key: 'root', long: 'root', arg: 'required', argName: 'DIR', help: 'write the persisted files under DIR (an image); do not touch the running kernel' },
+  { key: 'load-dir', long: 'load-dir', arg: 'required', argName: 'DIR', help: 'modules-load.d directory (default /etc/modules-load.d)' },
+  { key: 'config-dir', long: 'config-dir', arg: 'required', argName: 'DIR', help: 'modprobe.d directory (default /etc/modprobe.d)' },
+  { key: 'json', long: 'json', help: 'print the result or the error as JSON' },
+  { key: 'help', short: 'h', long: 'help', help: 'show this help' },
+];
+
+/** kernmod's own long options on the NetBSD-named tools, which NetBSD's getopt(3) otherwise parses. */
+const NETBSD_KERNMOD_OPTIONS: readonly OptionSpec[] = [
+  { key: 'json', long: 'json', help: 'print the result or the error as JSON' },
+  { key: 'help', long: 'help', help: 'show this help' },
+];
+
+/** NetBSD's modload(8) (sbin/modload/main.c getopt "Pb:d:fi:m:ps:"). */
+export const MODLOAD_OPTIONS: readonly OptionSpec[] = [
+  { key: 'P', short: 'P', help: 'do not load the module\'s companion .plist file' },
+  { key: 'b', short: 'b', arg: 'required', argName: 'VAR=BOOL', help: 'set the boolean property VAR' },
+  { key: 'd', short: 'd', arg: 'required', argName: 'VAR', help: 'with -p and -m: delete VAR from the property list' },
+  { key: 'f', short: 'f', help: 'force the load (ignore version checks)' },
+  { key: 'i', short: 'i', arg: 'required', argName: 'VAR=INT', help: 'set the integer property VAR' },
+  { key: 'm', short: 'm', arg: 'required', argName: 'FILE', help: 'with -p: merge into the property list in FILE' },
+  { key: 'p', short: 'p', help: 'print the property list instead of loading' },
+  { key: 's', short: 's', arg: 'required', argName: 'VAR=STR', help: 'set the string property VAR' },
+  ...NETBSD_KERNMOD_OPTIONS,
+];
+
+/** NetBSD's modunload(8) takes no options. */
+export const MODUNLOAD_OPTIONS: readonly OptionSpec[] = NETBSD_KERNMOD_OPTIONS;
+
+/** NetBSD's modstat(8) (sbin/modstat/main.c getopt "Aaekn:"). */
+export const MODSTAT_OPTIONS: readonly OptionSpec[] = [
+  { key: 'A', short: 'A', help: 'can modules be autoloaded (also reads kern.module.autoload)' },
+  { key: 'a', short: 'a', help: 'can modules be autoloaded' },
+  { key: 'e', short: 'e', help: 'can modules be loaded' },
+  { key: 'k', short: 'k', help: "also print each module's load address" },
+  { key: 'n', short: 'n', arg: 'required', argName: 'NAME', help: 'only the module NAME' },
+  ...NETBSD_KERNMOD_OPTIONS,
+];
+
+/** kernmod vm: its options end at the first operand or `--`; what follows is the guest's command. */
+export const VM_OPTIONS: readonly OptionSpec[] = [
+  { key: 'kernel', long: 'kernel', arg: 'required', argName: 'SPEC', help: '6.1 (default) | 6.12 | an installed release | a vmlinuz file | /lib/modules/<release>' },
+  { key: 'append', long: 'append', arg: 'required', argName: 'ARG', help: 'extra kernel command-line argument (repeatable), e.g. module.sig_enforce=1' },
+  { key: 'timeout', long: 'timeout', arg: 'required', argName: 'SEC', help: 'whole-run limit including boot (default 900); exit code 124 when hit' },
+  { key: 'accel', long: 'accel', arg: 'required', argName: 'MODE', help: 'auto (default; KVM if a probe boot works) | kvm | tcg (env KERNMOD_VM_ACCEL)' },
+  { key: 'memory', long: 'memory', arg: 'required', argName: 'MIB', help: 'guest memory (default 2048)' },
+  { key: 'cpus', long: 'cpus', arg: 'required', argName: 'N', help: 'guest CPUs (default 2)' },
+  { key: 'env', long: 'env', arg: 'required', argName: 'NAME=VALUE', help: 'extra environment for the command (repeatable)' },
+  { key: 'boot-retries', long: 'boot-retries', arg: 'required', argName: 'N', help: 'boot again up to N times if the guest dies before COMMAND starts (default 1)' },
+  { key: 'dmesg', long: 'dmesg', help: "print the guest's kernel log to stderr at the end" },
+  { key: 'provision', long: 'provision', help: 'install missing packages first (root + apt)' },
+  { key: 'quiet', long: 'quiet', help: 'no progress messages' },
+  { key: 'list', long: 'list', help: 'list kernels that can be booted' },
+  { key: 'help', short: 'h', long: 'help', help: 'show this help' },
+];
+
 /** What a command's operands are, for completion: loaded module names, installed ones, or files. */
 export type OperandKind = 'file' | 'loaded-module' | 'module' | 'none';
 
@@ -78,12 +172,12 @@ export const COMMAND_DOCS: readonly CommandDoc[] = [
   { name: 'lsmod', synopsis: 'lsmod [--json]', summary: "list loaded modules (kmod's format)", options: LSMOD_OPTIONS, operands: 'none' },
   { name: 'modinfo', synopsis: 'modinfo [-F field] [-0] [-k KVER] [-b DIR] [-adlpnm] MODULE|FILE...', summary: 'show module information (kmod-identical text)', operands: 'module' },
   { name: 'modprobe', synopsis: 'modprobe [options] NAME [PARAMS...]', summary: "load (-r: unload) a module with its dependencies, as kmod's modprobe", options: MODPROBE_OPTIONS, operands: 'module' },
-  { name: 'depmod', synopsis: 'depmod [-aAenvw] [-b BASE] [-C CONFIG] [-E Module.symvers | -F System.map] [-o DIR] [-P C] [VERSION] [FILES...]', summary: 'write modules.dep and the other indexes of a module tree', operands: 'file' },
-  { name: 'doctor', synopsis: 'doctor [FILE [PARAM=VALUE...]]', summary: 'check whether a load can work here', operands: 'file' },
-  { name: 'apply', synopsis: 'apply [--check] [--diff] [--root DIR] [--load-dir DIR] [--config-dir DIR] FILE|-', summary: 'make modules match a desired-state spec (JSON/YAML)', operands: 'file' },
-  { name: 'modload', synopsis: 'modload [-fP] [-b var=bool] [-i var=int] [-s var=str] MODULE', summary: 'NetBSD: load a module', operands: 'file' },
-  { name: 'modunload', synopsis: 'modunload NAME...', summary: 'NetBSD: unload modules', operands: 'loaded-module' },
-  { name: 'modstat', synopsis: 'modstat [-Aaek] [-n NAME | NAME]', summary: 'NetBSD: list modules in modstat columns', operands: 'loaded-module' },
-  { name: 'vm', synopsis: 'vm [--kernel 6.1|6.12|PATH] [--append ARGS] -- COMMAND...', summary: 'run COMMAND as root in a throwaway qemu VM with a real kernel', operands: 'none' },
+  { name: 'depmod', synopsis: 'depmod [-aAenvw] [-b BASE] [-C CONFIG] [-E Module.symvers | -F System.map] [-o DIR] [-P C] [VERSION] [FILES...]', summary: 'write modules.dep and the other indexes of a module tree', options: DEPMOD_OPTIONS, operands: 'file' },
+  { name: 'doctor', synopsis: 'doctor [FILE [PARAM=VALUE...]]', summary: 'check whether a load can work here', options: DOCTOR_OPTIONS, operands: 'file' },
+  { name: 'apply', synopsis: 'apply [--check] [--diff] [--root DIR] [--load-dir DIR] [--config-dir DIR] FILE|-', summary: 'make modules match a desired-state spec (JSON/YAML)', options: APPLY_OPTIONS, operands: 'file' },
+  { name: 'modload', synopsis: 'modload [-fP] [-b var=bool] [-i var=int] [-s var=str] MODULE', summary: 'NetBSD: load a module', options: MODLOAD_OPTIONS, operands: 'file' },
+  { name: 'modunload', synopsis: 'modunload NAME...', summary: 'NetBSD: unload modules', options: MODUNLOAD_OPTIONS, operands: 'loaded-module' },
+  { name: 'modstat', synopsis: 'modstat [-Aaek] [-n NAME | NAME]', summary: 'NetBSD: list modules in modstat columns', options: MODSTAT_OPTIONS, operands: 'loaded-module' },
+  { name: 'vm', synopsis: 'vm [--kernel 6.1|6.12|PATH] [--append ARGS] -- COMMAND...', summary: 'run COMMAND as root in a throwaway qemu VM with a real kernel', options: VM_OPTIONS, operands: 'none' },
   { name: 'completion', synopsis: 'completion bash|zsh', summary: 'print the shell completion script', operands: 'none' },
 ];

@@ -30,7 +30,7 @@ describe('man pages', () => {
     const page = pages.find(([n]) => n === 'kernmod-modprobe.1')![1];
     for (const o of MODPROBE_OPTIONS) if (o.long) expect(page).toContain(`\\-\\-${o.long.replace(/-/g, '\\-')}`);
   });
-  it('every page renders without a warning from groff', () => {
+  it('every page renders without a warning from groff', { timeout: 60_000 }, () => {
     if (spawnSync('groff', ['--version']).status !== 0) return; // no groff here: nothing to render with
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-man-'));
     for (const [name, text] of pages) {

@@ -4,10 +4,10 @@
 // and a "did you mean" for a mistyped command. Where kmod is installed, its own output is the reference.
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { getoptLong, type OptionSpec } from '../../lib/cli/getopt.js';
 import { main } from '../../lib/cli/main.js';
-import { MODPROBE_OPTIONS, modprobeCommand, splitModprobeOptions, unavailableKernmod } from '../../lib/cli/modprobe.js';
+import { modprobeCommand, splitModprobeOptions, unavailableKernmod } from '../../lib/cli/modprobe.js';
 import { compiledLib } from './compiled-lib.js';
 
 function capture() {
@@ -43,10 +43,10 @@ describe('getopt_long as glibc parses and words it', () => {
   it('permutes operands, takes unambiguous prefixes and attached or separate arguments', () => {
     expect(getoptLong(['x', '--wai=5', '-rw', '7', '--ignore-', 'y', '--', '-r'], table)).toEqual({
       options: [
-        { key: 'wait', value: '5' },
-        { key: 'remove', value: undefined },
-        { key: 'wait', value: '7' },
-        { key: 'ign', value: undefined },
+        { key: 'wait', value: '5', spelled: '--wait' },
+        { key: 'remove', value: undefined, spelled: '-r' },
+        { key: 'wait', value: '7', spelled: '-w' },
+        { key: 'ign', value: undefined, spelled: '--ignore-install' },
       ],
       operands: ['x', 'y', '-r'],
     });
@@ -85,6 +85,54 @@ describe('a bad command line: the line kmod prints and its exit status', () => {
     const r = await modprobe(['-s', 'foo']);
     expect(r.status).toBe(1);
     expect(r.err).toMatch(/^modprobe: option '--syslog' is not supported/);
+  });
+});
+
+describe("kernmod's own commands and the NetBSD tools parse with getoptLong and their table", () => {
+  const run = async (argv: string[]) => {
+    const { o, io } = capture();
+    return { status: await main(argv, io), ...o };
+  };
+
+  it.each([
+    ['doctor', 2],
+    ['apply', 1],
+  ] as const)("%s: an unknown option is glibc's line, or with --json the one error shape", async (command, status) => {
+    expect(await run([command, '--bogus'])).toEqual({ status, out: '', err: `${command}: unrecognized option '--bogus'\n` });
+    expect(await run([command, '-Z'])).toEqual({ status, out: '', err: `${command}: invalid option -- 'Z'\n` });
+    const j = await run([command, '--json', '--bogus']);
+    expect(j.status).toBe(status);
+    expect(j.err).toBe('');
+    expect(JSON.parse(j.out)).toEqual({ ok: false, error: { name: 'KernmodError', code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: "unrecognized option '--bogus'" } });
+  });
+
+  it('apply: a missing argument and an unambiguous prefix as getopt_long takes them', async () => {
+    expect(await run(['apply', '--root'])).toEqual({ status: 1, out: '', err: "apply: option '--root' requires an argument\n" });
+    expect(await run(['apply', '--check=1', 'x'])).toEqual({ status: 1, out: '', err: "apply: option '--check' doesn't allow an argument\n" });
+    expect((await run(['apply', '--he'])).out).toMatch(/^Usage: kernmod apply/);
+  });
+
+  it("NetBSD's tools: NetBSD getopt's words, the usage, status 1", async () => {
+    expect(await run(['modload', '-z'])).toMatchObject({ status: 1, out: '', err: expect.stringMatching(/^modload: unknown option -- z\nUsage: modload /) });
+    expect(await run(['modstat', '-n'])).toMatchObject({ status: 1, out: '', err: expect.stringMatching(/^modstat: option requires an argument -- n\nUsage: modstat /) });
+    expect(await run(['modunload', '-x'])).toEqual({ status: 1, out: '', err: 'modunload: unknown option -- x\nUsage: modunload <module_name ...>\n' });
+    expect(await run(['modunload', '--help'])).toMatchObject({ status: 0, out: expect.stringMatching(/^Usage: modunload/) });
+  });
+
+  it("kernmod vm: glibc's line and status 2", async () => {
+    const { vmCommand } = await import('../../vm/cli.js');
+    const vm = async (argv: string[]) => {
+      let err = '';
+      const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+      try {
+        return { status: await vmCommand(argv), first: err.split('\n')[0] };
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    expect(await vm(['--bogus'])).toEqual({ status: 2, first: "kernmod vm: unrecognized option '--bogus'" });
+    expect(await vm(['--kernel'])).toEqual({ status: 2, first: "kernmod vm: option '--kernel' requires an argument" });
+    expect(await vm(['--memory=0', 'true'])).toEqual({ status: 125, first: '--memory: expected a positive number, got "0"' });
   });
 });
 

@@ -104,7 +104,7 @@ async function both(tree: Tree, args: string[], prepare?: (base: string) => void
     const argv = args.map((a) => a.replaceAll('{BASE}', base).replaceAll('{VER}', VER));
     let r: { status: number; stdout: string; stderr: string };
     if (who === 'kmod') {
-      const p = spawnSync(DEPMOD!, argv, { encoding: 'utf8' });
+      const p = spawnSync(DEPMOD!, argv, { encoding: 'utf8', argv0: 'depmod' }); // glibc's getopt lines name argv[0]
       r = { status: p.status ?? -1, stdout: p.stdout, stderr: p.stderr };
     } else {
       let stdout = '';
@@ -327,6 +327,12 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
     expectSame(await both(basicTree, ['-b', '{BASE}', '-P', 'ab', '{VER}']));
     expectSame(await both(basicTree, ['-b', '{BASE}/nowhere', '{VER}']));
     expectSame(await both(basicTree, ['-q', '--map', '-b', '{BASE}', '{VER}']));
+  });
+
+  it("a bad command line: glibc getopt_long's line and kmod's status, nothing written", async () => {
+    for (const argv of [['--s', '{VER}'], ['--s=x', '{VER}'], ['--bogus'], ['-Z'], ['-b'], ['--basedir'], ['--base'], ['-s'], ['--all=1'], ['-C']]) {
+      expectSame(await both(basicTree, argv));
+    }
   });
 });
 

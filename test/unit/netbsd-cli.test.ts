@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getopt } from '../../lib/cli/getopt.js';
+import { getoptLong, NETBSD, type OptionSpec } from '../../lib/cli/getopt.js';
 import { MODLOAD_USAGE, modloadCommand } from '../../lib/cli/modload.js';
 import { formatModstat, MODSTAT_USAGE, modstatCommand } from '../../lib/cli/modstat.js';
 import { MODUNLOAD_USAGE, modunloadCommand } from '../../lib/cli/modunload.js';
@@ -33,17 +33,28 @@ function setup(opts: FakeNetbsdKernelOptions = {}) {
   return { kernel, o, io, deps: { netbsd: bind(createFakeNetbsdBackend(kernel)) } };
 }
 
-describe('getopt (NetBSD libc semantics)', () => {
+describe('getoptLong in NETBSD style (NetBSD libc getopt semantics)', () => {
+  const table: OptionSpec[] = [
+    { key: 'P', short: 'P' },
+    { key: 'b', short: 'b', arg: 'required' },
+    { key: 'f', short: 'f' },
+    { key: 'i', short: 'i', arg: 'required' },
+    { key: 'json', long: 'json' },
+  ];
+  const parse = (argv: string[]) => getoptLong(argv, table, NETBSD);
   it('clusters flags, takes attached or separate arguments, stops at the first operand or --', () => {
-    expect(getopt(['-fP', '-bx=1', '-i', 'n=2', 'mod', '-f'], 'Pb:d:fi:m:ps:')).toEqual({
-      options: [['f', undefined], ['P', undefined], ['b', 'x=1'], ['i', 'n=2']],
-      operands: ['mod', '-f'],
-      long: new Set(),
-    });
-    expect(getopt(['--', '-f'], 'f').operands).toEqual(['-f']);
-    expect(getopt(['-x'], 'f').error).toBe('unknown option -- x');
-    expect(getopt(['-b'], 'b:').error).toBe('option requires an argument -- b');
-    expect(getopt(['--json', '-f', 'm'], 'f', ['json']).long).toEqual(new Set(['json']));
+    const r = parse(['-fP', '-bx=1', '-i', 'n=2', 'mod', '-f']);
+    expect(r.options.map((o) => [o.key, o.value])).toEqual([['f', undefined], ['P', undefined], ['b', 'x=1'], ['i', 'n=2']]);
+    expect(r.operands).toEqual(['mod', '-f']);
+    expect(r.error).toBeUndefined();
+    expect(parse(['--', '-f']).operands).toEqual(['-f']);
+    expect(parse(['-x']).error).toBe('unknown option -- x');
+    expect(parse(['-b']).error).toBe('option requires an argument -- b');
+    expect(parse(['--bogus']).error).toBe('unknown option -- -');
+  });
+  it("kernmod's own long options wherever they come before --", () => {
+    expect(parse(['-f', 'm', '--json']).options.map((o) => o.key)).toEqual(['f', 'json']);
+    expect(parse(['m', '--', '--json'])).toMatchObject({ options: [], operands: ['m', '--json'] });
   });
 });
 
