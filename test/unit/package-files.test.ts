@@ -75,6 +75,13 @@ describe('the packed file list', () => {
     expect(missing).toEqual([]);
   });
 
+  it('ships every man page package.json lists, and the bash and zsh completion scripts', () => {
+    const man = (pkg as unknown as { man: string[] }).man;
+    expect(man.length).toBeGreaterThan(1);
+    for (const page of man) expect(shipped, `man: ${page}`).toContain(normalize(page));
+    for (const script of ['dist/completion/kernmod.bash', 'dist/completion/_kernmod']) expect(shipped).toContain(script);
+  });
+
   it('the vm command finds its guest init script', () => {
     expect(shipped).toContain('vm/guest/init');
     expect(existsSync(join(root, 'vm/guest/init'))).toBe(true);
