@@ -5,6 +5,7 @@
 // concurrently. -D, -n, -c and -R never touch the kernel (they work where /proc/modules is absent).
 import { KernmodError } from '../errors.js';
 import type { Kernmod } from '../kernmod.js';
+import { modprobeOptionsForCommands, runShellCommandWith, type CommandRunner } from '../modprobe/command.js';
 import { Modprobe, type ModprobeOptions } from '../modprobe/modprobe.js';
 import { formatPlan } from '../modprobe/format.js';
 import type { Plan } from '../modprobe/resolve.js';
@@ -253,6 +254,9 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
     return 0;
   }
 
+  // kmod hands -C FILE, -q and -v on to the install and remove commands it runs, in MODPROBE_OPTIONS.
+  const handedOn = parsed.options.flatMap((p) => (p.key === 'config' ? ['-C', p.value!] : p.key === 'quiet' ? ['-q'] : p.key === 'verbose' ? ['-v'] : []));
+  const runCommand = runShellCommandWith(modprobeOptionsForCommands('options' in env ? env.options : process.env.MODPROBE_OPTIONS, handedOn));
   const ctxOpts: ModprobeOptions = { ...env };
   if (v.dirname !== undefined) ctxOpts.root = v.dirname;
   if (v['set-version'] !== undefined) ctxOpts.release = v['set-version'];
@@ -274,7 +278,7 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
     return 0;
   }
 
-  if (v.remove) return removeAll(mp, args, km, io, log, { json, dryRun, verbose: verbose || showDepends, wait, ignoreInstall, force: v.force ?? false, firstTime: v['first-time'] ?? false, removeHolders: (v['remove-holders'] || v['remove-dependencies']) ?? false });
+  if (v.remove) return removeAll(mp, args, km, io, log, { runCommand, json, dryRun, verbose: verbose || showDepends, wait, ignoreInstall, force: v.force ?? false, firstTime: v['first-time'] ?? false, removeHolders: (v['remove-holders'] || v['remove-dependencies']) ?? false });
 
   const names = v.all ? args : [args[0]!];
   const params = v.all ? undefined : joinModprobeParams(args.slice(1));
@@ -336,6 +340,7 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
     const result = await mp.probe(name, {
       ...(params !== undefined ? { params } : {}),
       kernmod: km,
+      runCommand,
       useBlacklist: v['use-blacklist'] ?? false,
       ignoreInstall,
       firstTime: v['first-time'] ?? false,
@@ -373,6 +378,7 @@ function jsonable<T>(r: T): unknown {
 }
 
 interface RemoveFlags {
+  runCommand: CommandRunner;
   json: boolean;
   dryRun: boolean;
   verbose: boolean;
@@ -391,6 +397,7 @@ async function removeAll(mp: Modprobe, names: string[], km: Kernmod, io: Io, log
     try {
       r = await mp.remove(name, {
         kernmod: km,
+        runCommand: f.runCommand,
         dryRun: f.dryRun,
         wait: f.wait,
         force: f.force,

@@ -13,6 +13,8 @@ import { spawn } from 'node:child_process';
 export interface CommandEnv {
   MODPROBE_MODULE: string;
   CMDLINE_OPTS?: string;
+  /** What a nested `modprobe` in the command reads first (see modprobeOptionsForCommands). */
+  MODPROBE_OPTIONS?: string;
 }
 
 /** Runs a shell command and resolves to its exit status (128 + signal number if it was killed). */
@@ -43,4 +45,21 @@ export function expandCommand(command: string): string {
 /** The environment of an install (options given) or remove command. */
 export function commandEnv(module: string, options?: string): CommandEnv {
   return options === undefined ? { MODPROBE_MODULE: module } : { MODPROBE_MODULE: module, CMDLINE_OPTS: options };
+}
+
+/**
+ * kmod's env_modprobe_options_append: modprobe adds the words of `-C FILE`, `-q`, `-v` (and `-s`) to
+ * MODPROBE_OPTIONS as it parses them, `old + " " + word` each time (so an empty old value leaves a
+ * leading space), and its install/remove commands inherit the result: a nested `modprobe` is as quiet or
+ * verbose, and reads the same config, as the one that ran it. Undefined when nothing was there or added.
+ */
+export function modprobeOptionsForCommands(old: string | undefined, words: readonly string[]): string | undefined {
+  let value = old;
+  for (const w of words) value = value === undefined ? w : `${value} ${w}`;
+  return value;
+}
+
+/** A runner that also gives every command `MODPROBE_OPTIONS` (when there is one to give). */
+export function runShellCommandWith(modprobeOptions: string | undefined): CommandRunner {
+  return modprobeOptions === undefined ? runShellCommand : (command, env) => runShellCommand(command, { ...env, MODPROBE_OPTIONS: modprobeOptions });
 }
