@@ -1,6 +1,6 @@
 // `kernmod doctor [FILE [PARAM=VALUE...]] [--json]`: can a load work here, and what to do if not.
 import { selectBackend, type BackendChoice } from '../backend/select.js';
-import { preflight } from '../linux/doctor.js';
+import { preflight } from '../linux/preflight.js';
 import { joinParamArgs } from './insmod.js';
 import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
 import { DOCTOR_OPTIONS } from './options.js';

@@ -1,8 +1,12 @@
 // Preflight: can a load work here, and if not, why — checked before trying, from what the kernel
-// exposes (none of this is in kmod). Each check says pass/fail/warn and what to do.
+// exposes (none of this is in kmod). Each check says pass/fail/warn and what to do. preflight() runs
+// the system checks and, for a file, the file checks.
 import { release } from 'node:os';
 import { join } from 'node:path';
+import { modinfo } from '../elf/modinfo.js';
 import { readSmallFileSync } from '../fs-read.js';
+import { encodeParams, type ParamsInput, parseParams } from '../params.js';
+import { isLoaded } from './state.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'info';
 
@@ -89,13 +93,23 @@ export function systemChecks(f: SystemFacts): Check[] {
     checks.push(
       f.capSysModule
         ? { id: 'cap-sys-module', status: 'pass', message: 'this process has CAP_SYS_MODULE' }
-        : { id: 'cap-sys-module', status: 'fail', message: 'this process lacks CAP_SYS_MODULE: loads and unloads give EPERM', fix: 'run as root (or grant CAP_SYS_MODULE)' },
+        : {
+            id: 'cap-sys-module',
+            status: 'fail',
+            message: 'this process lacks CAP_SYS_MODULE: loads and unloads give EPERM',
+            fix: 'run as root (or grant CAP_SYS_MODULE)',
+          },
     );
   }
   if (f.modulesDisabled !== null) {
     checks.push(
       f.modulesDisabled
-        ? { id: 'modules-disabled', status: 'fail', message: 'kernel.modules_disabled is 1: every load and unload gives EPERM until reboot', fix: 'reboot; the setting cannot be turned off' }
+        ? {
+            id: 'modules-disabled',
+            status: 'fail',
+            message: 'kernel.modules_disabled is 1: every load and unload gives EPERM until reboot',
+            fix: 'reboot; the setting cannot be turned off',
+          }
         : { id: 'modules-disabled', status: 'pass', message: 'kernel.modules_disabled is 0' },
     );
   }
@@ -103,20 +117,42 @@ export function systemChecks(f: SystemFacts): Check[] {
     checks.push(
       f.lockdown === 'none'
         ? { id: 'lockdown', status: 'pass', message: 'kernel lockdown is off' }
-        : { id: 'lockdown', status: 'warn', message: `kernel lockdown is "${f.lockdown}": unsigned modules or ones signed by an unknown key give EPERM`, fix: 'sign the module with a key the kernel trusts (MOK / built-in keyring)' },
+        : {
+            id: 'lockdown',
+            status: 'warn',
+            message: `kernel lockdown is "${f.lockdown}": unsigned modules or ones signed by an unknown key give EPERM`,
+            fix: 'sign the module with a key the kernel trusts (MOK / built-in keyring)',
+          },
     );
   }
   if (f.sigEnforce !== null) {
     checks.push(
       f.sigEnforce
-        ? { id: 'sig-enforce', status: 'warn', message: 'module.sig_enforce is on: unsigned modules give EKEYREJECTED', fix: 'sign the module with a trusted key; forced loads (ignoreVermagic/…) also count as unsigned' }
-        : { id: 'sig-enforce', status: 'pass', message: 'module signatures are checked but not enforced (unsigned modules taint the kernel with E)' },
+        ? {
+            id: 'sig-enforce',
+            status: 'warn',
+            message: 'module.sig_enforce is on: unsigned modules give EKEYREJECTED',
+            fix: 'sign the module with a trusted key; forced loads (ignoreVermagic/…) also count as unsigned',
+          }
+        : {
+            id: 'sig-enforce',
+            status: 'pass',
+            message: 'module signatures are checked but not enforced (unsigned modules taint the kernel with E)',
+          },
     );
   }
   checks.push(
     f.compression
-      ? { id: 'compression', status: 'info', message: `the kernel decompresses ${f.compression} modules itself (others are decompressed by kernmod)` }
-      : { id: 'compression', status: 'info', message: 'the kernel decompresses no modules itself: kernmod decompresses gzip/xz/zstd modules in user space' },
+      ? {
+          id: 'compression',
+          status: 'info',
+          message: `the kernel decompresses ${f.compression} modules itself (others are decompressed by kernmod)`,
+        }
+      : {
+          id: 'compression',
+          status: 'info',
+          message: 'the kernel decompresses no modules itself: kernmod decompresses gzip/xz/zstd modules in user space',
+        },
   );
   return checks;
 }
@@ -143,15 +179,16 @@ export interface FileFacts {
  *  - parameter names the module does not declare (the kernel only warns and ignores them);
  *  - compression the kernel cannot undo itself (kernmod will decompress in user space).
  */
-export function fileChecks(
-  file: FileFacts,
-  sys: SystemFacts,
-  opts: { params?: string[]; loaded: (name: string) => boolean },
-): Check[] {
+export function fileChecks(file: FileFacts, sys: SystemFacts, opts: { params?: string[]; loaded: (name: string) => boolean }): Check[] {
   const checks: Check[] = [];
   const built = file.vermagic?.split(' ')[0];
   if (built === undefined) {
-    checks.push({ id: 'vermagic', status: 'fail', message: `${file.name} has no vermagic: the kernel will refuse it (ENOEXEC)`, fix: 'rebuild it with kbuild' });
+    checks.push({
+      id: 'vermagic',
+      status: 'fail',
+      message: `${file.name} has no vermagic: the kernel will refuse it (ENOEXEC)`,
+      fix: 'rebuild it with kbuild',
+    });
   } else if (built !== sys.release) {
     checks.push({
       id: 'vermagic',
@@ -163,22 +200,41 @@ export function fileChecks(
     checks.push({ id: 'vermagic', status: 'pass', message: `built for this kernel (${built})` });
   }
   if (file.signed) {
-    checks.push({ id: 'signature', status: 'pass', message: `signed${file.signer ? ` by "${file.signer}"` : ''} (the kernel still checks the key is trusted)` });
+    checks.push({
+      id: 'signature',
+      status: 'pass',
+      message: `signed${file.signer ? ` by "${file.signer}"` : ''} (the kernel still checks the key is trusted)`,
+    });
   } else if (sys.sigEnforce || (sys.lockdown !== null && sys.lockdown !== 'none')) {
-    checks.push({ id: 'signature', status: 'fail', message: `${file.name} is unsigned and this kernel enforces signatures: ${sys.sigEnforce ? 'EKEYREJECTED' : 'EPERM'}`, fix: 'sign it with scripts/sign-file and a key the kernel trusts' });
+    checks.push({
+      id: 'signature',
+      status: 'fail',
+      message: `${file.name} is unsigned and this kernel enforces signatures: ${sys.sigEnforce ? 'EKEYREJECTED' : 'EPERM'}`,
+      fix: 'sign it with scripts/sign-file and a key the kernel trusts',
+    });
   } else {
     checks.push({ id: 'signature', status: 'warn', message: `${file.name} is unsigned: it loads, and taints the kernel (E)` });
   }
   checks.push(
     opts.loaded(file.name)
-      ? { id: 'loaded', status: 'fail', message: `${file.name} is already loaded: EEXIST`, fix: `unload it first (kernmod rmmod ${file.name})` }
+      ? {
+          id: 'loaded',
+          status: 'fail',
+          message: `${file.name} is already loaded: EEXIST`,
+          fix: `unload it first (kernmod rmmod ${file.name})`,
+        }
       : { id: 'loaded', status: 'pass', message: `${file.name} is not loaded yet` },
   );
   const missing = file.depends.filter((d) => !opts.loaded(d));
   if (file.depends.length) {
     checks.push(
       missing.length
-        ? { id: 'depends', status: 'fail', message: `needs ${missing.join(', ')}, not loaded: ENOENT (unknown symbol)`, fix: `load them first, or use kernmod modprobe ${file.name}` }
+        ? {
+            id: 'depends',
+            status: 'fail',
+            message: `needs ${missing.join(', ')}, not loaded: ENOENT (unknown symbol)`,
+            fix: `load them first, or use kernmod modprobe ${file.name}`,
+          }
         : { id: 'depends', status: 'pass', message: `its dependencies are loaded (${file.depends.join(', ')})` },
     );
   }
@@ -187,16 +243,67 @@ export function fileChecks(
     const unknown = opts.params.filter((p) => !declared.has(p.replaceAll('-', '_')) && p !== 'dyndbg' && p !== 'async_probe');
     checks.push(
       unknown.length
-        ? { id: 'params', status: 'warn', message: `unknown parameter${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: the kernel ignores ${unknown.length > 1 ? 'them' : 'it'} with only a dmesg warning`, fix: `known: ${[...declared].join(', ') || '(none)'}` }
+        ? {
+            id: 'params',
+            status: 'warn',
+            message:
+              `unknown parameter${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: ` +
+              `the kernel ignores ${unknown.length > 1 ? 'them' : 'it'} with only a dmesg warning`,
+            fix: `known: ${[...declared].join(', ') || '(none)'}`,
+          }
         : { id: 'params', status: 'pass', message: 'every parameter name is one the module declares' },
     );
   }
   if (file.compression) {
     checks.push(
       file.compression === sys.compression
-        ? { id: 'file-compression', status: 'pass', message: `${file.compression}-compressed: the kernel decompresses it (kernmod retries in user space if the kernel's decoder refuses it)` }
-        : { id: 'file-compression', status: 'info', message: `${file.compression}-compressed: kernmod decompresses it in user space (this kernel decompresses ${sys.compression ?? 'nothing'})` },
+        ? {
+            id: 'file-compression',
+            status: 'pass',
+            message:
+              `${file.compression}-compressed: the kernel decompresses it ` +
+              `(kernmod retries in user space if the kernel's decoder refuses it)`,
+          }
+        : {
+            id: 'file-compression',
+            status: 'info',
+            message:
+              `${file.compression}-compressed: kernmod decompresses it in user space ` +
+              `(this kernel decompresses ${sys.compression ?? 'nothing'})`,
+          },
     );
   }
   return checks;
+}
+
+export interface PreflightResult {
+  /** False when any check failed: the load would be refused. */
+  ok: boolean;
+  checks: Check[];
+}
+
+export async function preflight(path?: string, opts: PreflightEnv & { params?: ParamsInput } = {}): Promise<PreflightResult> {
+  const sys = systemFacts(opts);
+  const checks = systemChecks(sys);
+  if (path !== undefined) {
+    const info = await modinfo(path, { lenient: true });
+    const params = opts.params === undefined ? [] : parseParams(encodeParams(opts.params)).map((p) => p.name);
+    const state = opts.root === undefined ? {} : { root: opts.root };
+    checks.push(
+      ...fileChecks(
+        {
+          name: info.name,
+          vermagic: info.vermagic,
+          signed: info.signature !== undefined,
+          ...(info.signature?.signer ? { signer: info.signature.signer } : {}),
+          compression: info.compression,
+          params: info.params.map((p) => p.name),
+          depends: info.depends,
+        },
+        sys,
+        { params, loaded: (name) => isLoaded(name, state) },
+      ),
+    );
+  }
+  return { ok: !checks.some((c) => c.status === 'fail'), checks };
 }

@@ -50,7 +50,7 @@ function codesInWorker(bytes: Uint8Array, name: string, only?: string[]): Promis
     (async () => {
       const c = await import(workerData.lib + '/lib/compress/index.js');
       const m = await import(workerData.lib + '/lib/elf/modinfo.js');
-      const d = await import(workerData.lib + '/lib/linux/doctor.js');
+      const d = await import(workerData.lib + '/lib/linux/preflight.js');
       const bytes = new Uint8Array(workerData.bytes);
       const out = {};
       const run = async (name, f) => {

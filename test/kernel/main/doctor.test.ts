@@ -1,6 +1,6 @@
 // preflight() in a real kernel: what it predicts must match what the load then does.
 import { afterAll, describe, expect, it } from 'vitest';
-import { preflight } from '../../../lib/linux/doctor.js';
+import { preflight } from '../../../lib/linux/preflight.js';
 import { kernelBackends, requireKernel, testModules, unloadOurs } from '../helpers.js';
 
 requireKernel();

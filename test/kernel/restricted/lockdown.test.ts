@@ -2,7 +2,7 @@
 // kernel.modules_disabled=1, which cannot be undone before reboot: keep that test last.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { preflight } from '../../../lib/linux/doctor.js';
+import { preflight } from '../../../lib/linux/preflight.js';
 import { kernelBackends, procModule, requireKernel, sysfs, testModules } from '../helpers.js';
 
 requireKernel();
