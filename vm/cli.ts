@@ -8,7 +8,7 @@ import { provision } from './provision.js';
 import { interruptedBy } from './qemu.js';
 import { runInVm } from './run.js';
 
-export const VM_USAGE = `Usage:
+const VM_USAGE = `Usage:
   kernmod vm [options] -- COMMAND [ARGS...]   run COMMAND as root in a qemu guest (host root mounted read-only)
   kernmod vm --list                           list kernels that can be booted
 

@@ -53,7 +53,7 @@ export interface GetoptStyle {
 }
 
 /** glibc getopt_long, as kmod's tools and kernmod's own commands parse. */
-export const GLIBC: GetoptStyle = {
+const GLIBC: GetoptStyle = {
   permute: true,
   long: 'glibc',
   invalid: (c) => `invalid option -- '${c}'`,

@@ -7,6 +7,9 @@ import { readdirSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { getoptLong, type OptionSpec } from '../../lib/cli/getopt.js';
 import { main } from '../../lib/cli/main.js';
+import { manPages } from '../../lib/cli/manpage.js';
+import { COMMAND_DOCS } from '../../lib/cli/options.js';
+import { SYSLOG_REFUSED } from '../../lib/cli/output.js';
 import { modprobeCommand, splitModprobeOptions, unavailableKernmod } from '../../lib/cli/modprobe.js';
 import { compiledLib } from './compiled-lib.js';
 
@@ -133,6 +136,25 @@ describe("kernmod's own commands and the NetBSD tools parse with getoptLong and 
     expect(await vm(['--bogus'])).toEqual({ status: 2, first: "kernmod vm: unrecognized option '--bogus'" });
     expect(await vm(['--kernel'])).toEqual({ status: 2, first: "kernmod vm: option '--kernel' requires an argument" });
     expect(await vm(['--memory=0', 'true'])).toEqual({ status: 125, first: '--memory: expected a positive number, got "0"' });
+  });
+});
+
+describe('-s/--syslog: refused with one line by every tool whose kmod takes it, and the man page says so', () => {
+  // kmod 30: insmod ("psfVh"), rmmod ("fsvVh") and modprobe take -s; depmod, lsmod and modinfo do not.
+  const withSyslog = ['insmod', 'rmmod', 'modprobe'];
+  it('the tables give -s/--syslog to exactly those tools', () => {
+    expect(COMMAND_DOCS.filter((c) => c.options?.some((o) => o.key === 'syslog')).map((c) => c.name)).toEqual(withSyslog);
+  });
+  it.each(withSyslog.flatMap((t) => [[t, '-s'], [t, '--syslog']]))('%s %s', async (tool, flag) => {
+    const { o, io } = capture();
+    expect(await main([tool, flag, 'x'], io)).toBe(1);
+    expect(o).toEqual({ out: '', err: `${tool}: ${SYSLOG_REFUSED}\n` });
+    expect(new Map(manPages('0', '2026-01-01')).get(`kernmod-${tool}.1`)).toMatch(/syslog\\fR\n.*refused/);
+  });
+  it('depmod -s is an invalid option, as for kmod 30', async () => {
+    const { o, io } = capture();
+    expect(await main(['depmod', '-s'], io)).toBe(1);
+    expect(o.err).toBe("depmod: invalid option -- 's'\n");
   });
 });
 
