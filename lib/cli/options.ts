@@ -26,6 +26,22 @@ export const RMMOD_OPTIONS: readonly OptionSpec[] = [
 /** lsmod takes no options of kmod's (kmod's lsmod takes none at all): kernmod's own. */
 export const LSMOD_OPTIONS: readonly OptionSpec[] = COMMON_OPTIONS;
 
+/** modinfo's options as kmod 30 spells them (tools/modinfo.c cmdopts), plus kernmod's own. */
+export const MODINFO_OPTIONS: readonly OptionSpec[] = [
+  { key: 'author', short: 'a', long: 'author', help: "print only 'author'" },
+  { key: 'description', short: 'd', long: 'description', help: "print only 'description'" },
+  { key: 'license', short: 'l', long: 'license', help: "print only 'license'" },
+  { key: 'parameters', short: 'p', long: 'parameters', help: "print only 'parm'" },
+  { key: 'filename', short: 'n', long: 'filename', help: "print only 'filename'" },
+  { key: 'null', short: '0', long: 'null', help: 'use \\0 instead of \\n' },
+  { key: 'modname', short: 'm', long: 'modname', help: 'handle argument as module name instead of alias or filename' },
+  { key: 'field', short: 'F', long: 'field', arg: 'required', argName: 'FIELD', help: 'print only provided FIELD' },
+  { key: 'set-version', short: 'k', long: 'set-version', arg: 'required', argName: 'VERSION', help: 'use VERSION instead of `uname -r`' },
+  { key: 'basedir', short: 'b', long: 'basedir', arg: 'required', argName: 'DIR', help: 'use DIR as filesystem root for /lib/modules' },
+  { key: 'json', long: 'json', help: 'print each module as JSON, an array for several, where an argument that failed (modinfo goes on, and exits 1) is { "ok": false, "argument", "error" }' },
+  ...COMMON_OPTIONS.filter((o) => o.key !== 'json'),
+];
+
 /** modprobe's options as kmod 30 spells them (tools/modprobe.c cmdopts), plus kernmod's own. */
 export const MODPROBE_OPTIONS: readonly OptionSpec[] = [
   { key: 'all', short: 'a', long: 'all', help: 'consider every non-argument to be a module name to be inserted or removed (-r)' },
@@ -170,7 +186,7 @@ export const COMMAND_DOCS: readonly CommandDoc[] = [
   { name: 'insmod', synopsis: 'insmod [options] FILE [PARAM=VALUE...]', summary: 'load a module file', options: INSMOD_OPTIONS, operands: 'file' },
   { name: 'rmmod', synopsis: 'rmmod [options] NAME|FILE...', summary: 'unload modules', options: RMMOD_OPTIONS, operands: 'loaded-module' },
   { name: 'lsmod', synopsis: 'lsmod [--json]', summary: "list loaded modules (kmod's format)", options: LSMOD_OPTIONS, operands: 'none' },
-  { name: 'modinfo', synopsis: 'modinfo [-F field] [-0] [-k KVER] [-b DIR] [-adlpnm] MODULE|FILE...', summary: 'show module information (kmod-identical text)', operands: 'module' },
+  { name: 'modinfo', synopsis: 'modinfo [-F field] [-0] [-k KVER] [-b DIR] [-adlpnm] [--json] MODULE|FILE...', summary: 'show module information (kmod-identical text)', options: MODINFO_OPTIONS, operands: 'module' },
   { name: 'modprobe', synopsis: 'modprobe [options] NAME [PARAMS...]', summary: "load (-r: unload) a module with its dependencies, as kmod's modprobe", options: MODPROBE_OPTIONS, operands: 'module' },
   { name: 'depmod', synopsis: 'depmod [-aAenvw] [-b BASE] [-C CONFIG] [-E Module.symvers | -F System.map] [-o DIR] [-P C] [VERSION] [FILES...]', summary: 'write modules.dep and the other indexes of a module tree', options: DEPMOD_OPTIONS, operands: 'file' },
   { name: 'doctor', synopsis: 'doctor [FILE [PARAM=VALUE...]]', summary: 'check whether a load can work here', options: DOCTOR_OPTIONS, operands: 'file' },

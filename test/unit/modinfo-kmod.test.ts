@@ -19,7 +19,7 @@ const kmodVersion = KMOD ? spawnSync(KMOD, ['-V'], { encoding: 'utf8' }).stdout 
 const comparable = /kmod version (2[6-9]|30)\b/.test(kmodVersion);
 
 function kmod(args: string[]) {
-  const r = spawnSync(KMOD!, args, { maxBuffer: 512 << 20 });
+  const r = spawnSync(KMOD!, args, { maxBuffer: 512 << 20, argv0: 'modinfo' }); // glibc's getopt lines name argv[0]
   return { out: r.stdout, err: r.stderr.toString(), code: r.status };
 }
 
@@ -196,7 +196,7 @@ describe.skipIf(!KMOD || !comparable)('byte-identical to kmod modinfo', () => {
     await same(args);
     await same(['-n', ...args]);
     await same([]);
-  });
+  }, 60_000); // a dozen kmod processes: seconds on a loaded machine
 
   it('fails like kmod on odd files named like compressed modules (read whole in one native call)', { timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-modinfo-xz-'));
@@ -238,8 +238,45 @@ describe('kernmod modinfo --json', () => {
     const arr = JSON.parse(two.out.toString()) as unknown[];
     // missing.ko is not a file, so it is looked up as a name, like kmod does, and not found.
     expect(arr).toHaveLength(3);
-    expect(arr[1]).toMatchObject({ argument: join(dir, 'missing.ko'), error: { code: 'ENOENT' } });
-    expect(arr[2]).toMatchObject({ argument: 'nosuch-x', error: { code: 'ENOENT', message: 'Module nosuch-x not found.' } });
+    expect(arr[0]).toMatchObject({ name: 'j', filename: file });
+    expect(arr[1]).toEqual({ ok: false, argument: join(dir, 'missing.ko'), error: expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_NOT_FOUND', message: `Module ${join(dir, 'missing.ko')} not found.` }) });
+    expect(arr[2]).toEqual({ ok: false, argument: 'nosuch-x', error: expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_NOT_FOUND', message: 'Module nosuch-x not found.' }) });
+  });
+
+  it("prints a failed argument in every command's error shape, plus the argument, and goes on", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kernmod-modinfo-'));
+    const file = join(dir, 'j.ko');
+    writeFileSync(file, buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('name=j') }] }));
+    const bad = join(dir, 'bad.ko');
+    writeFileSync(bad, 'not an ELF file at all');
+    const one = await ours(['--json', bad]);
+    expect(one.code).toBe(1);
+    expect(one.err.toString()).toBe('');
+    const only = JSON.parse(one.out.toString()) as Record<string, unknown>;
+    expect(only).toEqual({ ok: false, argument: bad, error: expect.objectContaining({ name: 'KernmodError', path: bad }) });
+    const both = await ours(['--json', bad, file]);
+    expect(both.code).toBe(1);
+    const arr = JSON.parse(both.out.toString()) as Array<Record<string, unknown>>;
+    expect(arr.map((e) => e.ok ?? e.name)).toEqual([false, 'j']);
+  });
+
+  it('answers a bad command line in the shape asked for', async () => {
+    for (const argv of [['--json', '--bogus', 'x.ko'], ['--json', '-Z'], ['--json']]) {
+      const r = await ours(argv);
+      expect(r.code).toBe(1);
+      expect(r.err.toString()).toBe('');
+      expect(JSON.parse(r.out.toString())).toEqual({ ok: false, error: expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_USAGE' }) });
+    }
   });
 });
 
+
+describe.skipIf(!KMOD || !comparable)('kernmod modinfo: the command line as kmod parses it (glibc getopt_long)', () => {
+  it("prints kmod's lines and status for a bad command line, and takes options anywhere", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kernmod-modinfo-'));
+    const file = join(dir, 'o.ko');
+    writeFileSync(file, buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('name=o', 'license=GPL', 'author=A') }] }));
+    for (const args of [['--bogus', file], ['-Z', file], ['-F'], ['--field'], [], ['--fi', 'license', file], ['--author=x', file], ['-aZ', file], ['-k']]) await same(args);
+    for (const args of [[file, '-F', 'license'], ['--lic', file], ['-alF', 'author', file], ['-Flicense', '--', file], ['--field=author', file, '-0']]) await same(args);
+  }, 60_000); // a dozen kmod processes: seconds on a loaded machine
+});

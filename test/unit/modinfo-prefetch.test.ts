@@ -148,7 +148,7 @@ describe.skipIf(!binding?.readDecodeBatch || !haveXz)('kernmod modinfo decoding 
     expect(t[1]![0]).toBe('out');
     expect(t[1]![1]).toContain('name:           m0\n');
     const json = await run([`${named}\0x.ko.xz`], { nul: false, modname: false, json: true }, {});
-    expect(JSON.parse(json.t[0]![1])).toMatchObject({ argument: `${named}\0x.ko.xz`, error: { code: 'ERR_KERNMOD_INVALID_NAME' } });
+    expect(JSON.parse(json.t[0]![1])).toMatchObject({ ok: false, argument: `${named}\0x.ko.xz`, error: { name: 'KernmodError', code: 'ERR_KERNMOD_INVALID_NAME' } });
   });
 });
 

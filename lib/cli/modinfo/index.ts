@@ -2,10 +2,11 @@
 // The command line. Text output is byte-identical to kmod 30's modinfo (format.ts says how);
 // `--json` prints the library's object instead (build-id included: kmod 30 has no build-id line, kmod
 // master does). What each argument prints is run.ts; printing them in order, print.ts.
-import { parseArgs } from 'node:util';
+import { getoptLong, ParsedOptions, wantsJson } from '../getopt.js';
+import { MODINFO_OPTIONS } from '../options.js';
+import { reportUsageError, versionText, type Io } from '../output.js';
 import { printModinfo } from './print.js';
 import type { ModinfoSettings } from './run.js';
-import type { Io } from '../output.js';
 
 export { formatModinfo, kmodHex, kmodInfoList, modinfoJson, type FormatOptions, type KmodEntry } from './format.js';
 
@@ -22,76 +23,39 @@ Options:
 \t-F, --field=FIELD           Print only provided FIELD
 \t-k, --set-version=VERSION   Use VERSION instead of \`uname -r\`
 \t-b, --basedir=DIR           Use DIR as filesystem root for /lib/modules
-\t    --json                  Print each module as a JSON object (an array for several)
+\t    --json                  Print each module, or why it failed, as JSON (an array for several)
 \t-V, --version               Show version
 \t-h, --help                  Show this help
 `;
 
-/**
- * The arguments parseArgs needs to see — up to the last one that starts with '-', plus the one after it
- * (a value) — and the rest, which can only be operands. A whole-tree run passes thousands of paths,
- * and parseArgs walking each of them is a visible cost under emulation.
- */
-export function splitTrailingOperands(argv: readonly string[]): [head: string[], operands: string[]] {
-  let last = -1;
-  for (let i = 0; i < argv.length; i++) if (argv[i]!.startsWith('-')) last = i;
-  const cut = Math.min(argv.length, last + 2);
-  return [argv.slice(0, cut), argv.slice(cut)];
-}
+/** What -a -d -l -p -n print: like -F with these fields. */
+const FIELD_OPTIONS: Record<string, string> = { author: 'author', description: 'description', license: 'license', parameters: 'parm', filename: 'filename' };
 
 export async function modinfoCommand(argv: string[], io: Io): Promise<number> {
-  const [head, operands] = splitTrailingOperands(argv);
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: head,
-      allowPositionals: true,
-      tokens: true,
-      options: {
-        author: { type: 'boolean', short: 'a' },
-        description: { type: 'boolean', short: 'd' },
-        license: { type: 'boolean', short: 'l' },
-        parameters: { type: 'boolean', short: 'p' },
-        filename: { type: 'boolean', short: 'n' },
-        null: { type: 'boolean', short: '0' },
-        modname: { type: 'boolean', short: 'm' },
-        field: { type: 'string', short: 'F' },
-        'set-version': { type: 'string', short: 'k' },
-        basedir: { type: 'string', short: 'b' },
-        json: { type: 'boolean' },
-        version: { type: 'boolean', short: 'V' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    io.err(`modinfo: ERROR: ${(e as Error).message}\n`);
-    return 1;
-  }
-  const { values: v } = parsed;
-  const positionals = parsed.positionals.concat(operands);
-  if (v.help) {
+  const parsed = getoptLong(argv, MODINFO_OPTIONS);
+  const json = wantsJson(argv);
+  if (parsed.error !== undefined) return reportUsageError(io, 'modinfo', parsed.error, json);
+  const o = new ParsedOptions(parsed);
+  if (o.has('help')) {
     io.out(MODINFO_USAGE);
     return 0;
   }
-  if (v.version) {
-    io.out('kernmod modinfo (kmod 30 compatible output)\n');
+  if (o.has('version')) {
+    io.out(versionText());
     return 0;
   }
-  // Like getopt, the last of -a -d -l -p -n -F given wins: walk the options in command-line order.
-  const flagField: Record<string, string> = { author: 'author', description: 'description', license: 'license', parameters: 'parm', filename: 'filename' };
+  // As with kmod's getopt loop, the last of -a -d -l -p -n -F given wins.
   let field: string | undefined;
-  for (const t of parsed.tokens) {
-    if (t.kind !== 'option') continue;
-    if (t.name === 'field') field = t.value;
-    else if (flagField[t.name]) field = flagField[t.name];
+  for (const { key, value } of parsed.options) {
+    if (key === 'field') field = value;
+    else if (FIELD_OPTIONS[key] !== undefined) field = FIELD_OPTIONS[key];
   }
-  if (positionals.length === 0) {
-    io.err('modinfo: ERROR: missing module or filename.\n');
-    return 1;
-  }
-  const settings: ModinfoSettings = { nul: v.null ?? false, modname: v.modname ?? false, json: v.json ?? false };
+  if (parsed.operands.length === 0) return reportUsageError(io, 'modinfo', 'ERROR: missing module or filename.', json);
+  const settings: ModinfoSettings = { nul: o.has('null'), modname: o.has('modname'), json: o.has('json') };
   if (field !== undefined) settings.field = field;
-  if (v.basedir !== undefined) settings.root = v.basedir;
-  if (v['set-version'] !== undefined) settings.release = v['set-version'];
-  return printModinfo(positionals, settings, io);
+  const root = o.last('basedir');
+  if (root !== undefined) settings.root = root;
+  const release = o.last('set-version');
+  if (release !== undefined) settings.release = release;
+  return printModinfo(parsed.operands, settings, io);
 }

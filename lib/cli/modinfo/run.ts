@@ -11,6 +11,7 @@ import { builtinModuleInfo, decodeModuleSync, modinfoFromImage, modinfoSync, wit
 import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../../compress/index.js';
 import { moduleNameFromPath, MODULE_EXTENSIONS } from '../../names.js';
 import { HEAD_BYTES, OpenModuleReader } from './open-file.js';
+import { errorJson } from '../output.js';
 import { formatHeader, formatModinfo, invalidParmLines, modinfoJson, type FormatOptions } from './format.js';
 import type { ModinfoLookup, Resolution, ResolvedModule } from './lookup.js';
 import type { XzPrefetcher } from './prefetch.js';
@@ -94,7 +95,7 @@ export class ModinfoRunner {
         // A name the lookup refuses (one holding NUL: no kmod can be given it) is that argument's error.
         if (!(error instanceof KernmodError)) throw error;
         out.fail();
-        if (this.settings.json) out.item({ argument: arg, error: error.toJSON() });
+        if (this.settings.json) out.item(errorItem(arg, error));
         else out.err(`modinfo: ERROR: ${error.message}\n`);
         continue;
       }
@@ -103,7 +104,7 @@ export class ModinfoRunner {
         continue;
       }
       out.fail();
-      if (this.settings.json) out.item({ argument: arg, error: { code: r.code, message: r.message } });
+      if (this.settings.json) out.item(errorItem(arg, new KernmodError({ code: 'ERR_KERNMOD_NOT_FOUND', phase: 'validate', module: arg, message: r.message })));
       else out.err(`modinfo: ERROR: ${r.message}\n`);
     }
   }
@@ -233,8 +234,7 @@ export class ModinfoRunner {
     }
     out.fail();
     if (json) {
-      const error = r.error instanceof KernmodError ? r.error.toJSON() : { message: String((r.error as Error)?.message ?? r.error) };
-      out.item({ argument: arg, filename: r.filename, error });
+      out.item(errorItem(arg, r.error));
       return;
     }
     // kmod prints the name (builtins) and filename lines before it fails to read the module.
@@ -277,6 +277,14 @@ export class ModinfoRunner {
 /** `buf` when it holds `size` bytes, else a larger one (at least double: a run grows it a few times). */
 function atLeast(buf: Buffer<ArrayBuffer>, size: number): Buffer<ArrayBuffer> {
   return buf.length >= size ? buf : Buffer.allocUnsafe(Math.max(size, 2 * buf.length));
+}
+
+/**
+ * A failed argument in --json: every command's error shape (output.ts errorJson) plus the argument.
+ * kmod's modinfo goes on after a failed argument, so one output holds both kinds of entry.
+ */
+function errorItem(argument: string, error: unknown): { ok: false; argument: string; error: Record<string, unknown> } {
+  return { ok: false, argument, error: errorJson(error).error };
 }
 
 function tryOpen(path: string): number | undefined {
