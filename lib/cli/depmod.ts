@@ -95,7 +95,10 @@ export async function depmodCommand(argv: string[], io: Io): Promise<number> {
       case 'outdir':
         opts.outdir = value!;
         break;
-      case 'deprecated':
+      case 'unresolved-error':
+      case 'quiet':
+      case 'root':
+      case 'map':
         // kmod names the option as it was given: `--map` (for any prefix of it), or `-m`.
         early.push({ level: 'WARNING', text: `Ignored deprecated option ${spelled}\n` });
         break;

@@ -327,10 +327,11 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
     expectSame(await both(basicTree, ['-b', '{BASE}', '-P', 'ab', '{VER}']));
     expectSame(await both(basicTree, ['-b', '{BASE}/nowhere', '{VER}']));
     expectSame(await both(basicTree, ['-q', '--map', '-b', '{BASE}', '{VER}']));
+    expectSame(await both(basicTree, ['-u', '--roo', '-m', '--unres', '-b', '{BASE}', '{VER}']));
   });
 
   it("a bad command line: glibc getopt_long's line and kmod's status, nothing written", async () => {
-    for (const argv of [['--s', '{VER}'], ['--s=x', '{VER}'], ['--bogus'], ['-Z'], ['-b'], ['--basedir'], ['--base'], ['-s'], ['--all=1'], ['-C']]) {
+    for (const argv of [['--s', '{VER}'], ['--s=x', '{VER}'], ['--qu'], ['--bogus'], ['-Z'], ['-b'], ['--basedir'], ['--base'], ['-s'], ['--all=1'], ['-C']]) {
       expectSame(await both(basicTree, argv));
     }
   });
