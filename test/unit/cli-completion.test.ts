@@ -26,6 +26,16 @@ describe('man pages', () => {
     expect(pkg.files).toContain('dist/man');
     expect(pkg.scripts['build:ts']).toMatch(/node scripts\/gen-man\.mjs/);
   });
+  it('every command but completion names the table it parses, and each of its options is on its page', () => {
+    expect(COMMAND_DOCS.filter((c) => !c.options).map((c) => c.name)).toEqual(['completion']);
+    for (const c of COMMAND_DOCS) {
+      const page = pages.find(([n]) => n === `kernmod-${c.name}.1`)![1];
+      for (const o of c.options ?? []) {
+        if (o.short) expect({ page: c.name, option: o.short, found: page.includes(`\\fB\\-${o.short}\\fR`) }).toEqual({ page: c.name, option: o.short, found: true });
+        if (o.long) expect({ page: c.name, option: o.long, found: page.includes(`\\-\\-${o.long.replace(/-/g, '\\-')}`) }).toEqual({ page: c.name, option: o.long, found: true });
+      }
+    }
+  });
   it('every option modprobe parses is on its page', () => {
     const page = pages.find(([n]) => n === 'kernmod-modprobe.1')![1];
     for (const o of MODPROBE_OPTIONS) if (o.long) expect(page).toContain(`\\-\\-${o.long.replace(/-/g, '\\-')}`);
@@ -73,6 +83,9 @@ describe('kernmod completion', () => {
     // as insmod/rmmod/modprobe links, the command is the program's name
     expect(complete(['modprobe', '--show-e'])).toEqual(['--show-exports']);
     expect(complete(['kernmod', 'lsmod', '-'])).toEqual(['--help', '--json', '--version', '-V', '-h']);
+    // the NetBSD tools: their getopt letters and kernmod's two long options
+    expect(complete(['kernmod', 'modstat', '-'])).toEqual(['--help', '--json', '-A', '-a', '-e', '-k', '-n']);
+    expect(complete(['kernmod', 'depmod', '--ou'])).toEqual(['--outdir']);
   });
 
   it('zsh gets every command and each option the command parses', () => {
