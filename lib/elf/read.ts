@@ -119,10 +119,15 @@ export function readModuleImageSync(path: string, maxBytes = DEFAULT_MAX_DECOMPR
   try {
     const st = fstatSync(fd);
     checkRegularFile(st, path, maxBytes);
-    const buf = Buffer.alloc(st.size); // zeroed: what is not read, or a file that shrinks, leaves zeros
-    if (st.size < SPARSE_MIN_SIZE || readSparseSync(fd, buf) === 'whole') {
-      readRangeSync(fd, buf, 0, st.size);
+    if (st.size < SPARSE_MIN_SIZE) {
+      // Read whole, so only what a short read (the file shrank) leaves needs zeroing. Not from Node's
+      // shared pool: the image's ArrayBuffer holds this file alone.
+      const buf = Buffer.allocUnsafeSlow(st.size);
+      buf.fill(0, readRangeSync(fd, buf, 0, st.size));
+      return buf;
     }
+    const buf = Buffer.alloc(st.size); // zeroed: what a sparse read skips is zeros
+    if (readSparseSync(fd, buf) === 'whole') readRangeSync(fd, buf, 0, st.size);
     return buf;
   } finally {
     closeSync(fd);
