@@ -1,6 +1,6 @@
 // `kernmod vm ...`: run a command in a guest from the shell. Called by the main CLI (lib/cli).
 import { join } from 'node:path';
-import { getoptLong, GLIBC_POSIX, ParsedOptions } from '../lib/cli/getopt.js';
+import { getoptLong, GLIBC_POSIX, optionHelp, ParsedOptions } from '../lib/cli/getopt.js';
 import { VM_OPTIONS } from '../lib/cli/options.js';
 import { parseAccelRequest } from './accel.js';
 import { listInstalledKernels } from './kernels.js';
@@ -13,19 +13,7 @@ const VM_USAGE = `Usage:
   kernmod vm --list                           list kernels that can be booted
 
 Options:
-  --kernel SPEC     6.1 (default) | 6.12 | an installed release | a vmlinuz file | /lib/modules/<release>
-  --append ARG      extra kernel command-line argument (repeatable), e.g. --append module.sig_enforce=1
-  --timeout SEC     whole-run limit including boot (default 900); exit code 124 when hit
-  --accel MODE      auto (default; KVM if a probe boot works) | kvm | tcg   (env KERNMOD_VM_ACCEL)
-  --memory MIB      guest memory (default 2048)
-  --cpus N          guest CPUs (default 2)
-  --env NAME=VALUE  extra environment for the command (repeatable)
-  --boot-retries N  boot again up to N times if the guest dies before COMMAND starts (default 1;
-                    a kernel panic during boot under TCG); each retry is reported
-  --dmesg           print the guest's kernel log to stderr at the end (otherwise it is saved to a file)
-  --provision       install missing packages first (root + apt)
-  --quiet           no progress messages
-In the guest: cwd is the current directory, $KERNMOD_VM_IO is a writable directory shared with the
+${optionHelp(VM_OPTIONS)}In the guest: cwd is the current directory, $KERNMOD_VM_IO is a writable directory shared with the
 host (its host path is printed at the end), $KERNMOD_VM_KERNEL is the release.`;
 
 function num(v: string | undefined, name: string): number | undefined {

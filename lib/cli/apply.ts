@@ -10,22 +10,17 @@ import { ensure, type EnsureOptions, type EnsureResult } from '../provision/ensu
 import type { Action } from '../provision/plan.js';
 import { parseSpecText } from '../provision/spec.js';
 import type { ProvisionSystem } from '../provision/system.js';
-import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
+import { getoptLong, optionHelp, ParsedOptions, wantsJson } from './getopt.js';
 import { APPLY_OPTIONS } from './options.js';
 import { errorJson, printJson, reportUsageError, type Io } from './output.js';
 
 /** A spec file is a regular file (a FIFO named by mistake must not hang a root tool) of at most 16 MiB. */
 const SPEC_MAX_BYTES = 16 * 1024 * 1024;
 
-export const APPLY_USAGE = `Usage: kernmod apply [--check] [--diff] [--json] [--root DIR] [--load-dir DIR] [--config-dir DIR] FILE|-
+const APPLY_USAGE = `Usage: kernmod apply [--check] [--diff] [--json] [--root DIR] [--load-dir DIR] [--config-dir DIR] FILE|-
   Makes kernel modules match FILE (JSON or YAML; - reads standard input):
     NAME: { state: loaded|installed|unloaded|uninstalled|blacklisted|disabled, params: {...}, reload: bool }
-  --check        change nothing; exit 2 if anything would change
-  --diff         show the persisted files before and after
-  --root DIR     write the persisted files under DIR (an image); do not touch the running kernel
-  --load-dir     modules-load.d directory (default /etc/modules-load.d)
-  --config-dir   modprobe.d directory (default /etc/modprobe.d)
-`;
+${optionHelp(APPLY_OPTIONS)}`;
 
 export interface ApplyDeps {
   kernmod?: () => Kernmod;

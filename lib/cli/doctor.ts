@@ -2,7 +2,7 @@
 import { selectBackend, type BackendChoice } from '../backend/select.js';
 import { preflight } from '../linux/preflight.js';
 import { joinParamArgs } from './insmod.js';
-import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
+import { getoptLong, optionHelp, ParsedOptions, wantsJson } from './getopt.js';
 import { DOCTOR_OPTIONS } from './options.js';
 import { printErrorJson, printJson, reportUsageError, type Io } from './output.js';
 
@@ -52,7 +52,7 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   const o = new ParsedOptions(parsed);
   const json = o.has('json');
   if (o.has('help')) {
-    io.out('Usage: kernmod doctor [FILE [PARAM=VALUE...]] [--json]\nChecks whether a module load can work on this kernel, before trying it.\n');
+    io.out(`Usage: kernmod doctor [FILE [PARAM=VALUE...]] [--json]\nChecks whether a module load can work on this kernel, before trying it.\n${optionHelp(DOCTOR_OPTIONS)}`);
     return 0;
   }
   const [file, ...params] = parsed.operands;

@@ -155,6 +155,16 @@ export class ParsedOptions {
   }
 }
 
+/** A --help's option lines, from the table the command parses with: `  -h, --help        show this help`. */
+export function optionHelp(table: readonly OptionSpec[]): string {
+  const forms = table.map((o) => {
+    const arg = o.arg ? ` ${o.argName ?? 'ARG'}` : '';
+    return [o.short ? `-${o.short}${o.long ? '' : arg}` : '', o.long ? `--${o.long}${arg}` : ''].filter(Boolean).join(', ');
+  });
+  const width = Math.max(...forms.map((f) => f.length)) + 2;
+  return table.map((o, i) => `  ${forms[i]!.padEnd(width)}${o.help ?? ''}\n`).join('');
+}
+
 /** The options every kernmod command adds to kmod's: --json, -h/--help, -V/--version. */
 export const COMMON_OPTIONS: readonly OptionSpec[] = [
   { key: 'json', long: 'json', help: 'print the result or the error as JSON' },

@@ -36,6 +36,13 @@ describe('man pages', () => {
       }
     }
   });
+  it("apply's and doctor's --help list every option of the table they parse with", async () => {
+    for (const c of COMMAND_DOCS.filter((d) => d.name === 'apply' || d.name === 'doctor')) {
+      const { o, io } = capture();
+      expect(await main([c.name, '--help'], io)).toBe(0);
+      for (const opt of c.options!) expect(o.out).toContain(`--${opt.long}`);
+    }
+  });
   it('every option modprobe parses is on its page', () => {
     const page = pages.find(([n]) => n === 'kernmod-modprobe.1')![1];
     for (const o of MODPROBE_OPTIONS) if (o.long) expect(page).toContain(`\\-\\-${o.long.replace(/-/g, '\\-')}`);
