@@ -2,14 +2,14 @@
 // with (lib/cli/options.ts). The same scripts are written into dist/completion at build time
 // (scripts/gen-man.mjs), so a package can install them. Module names come from the running system at
 // completion time: loaded ones (/proc/modules) for rmmod, installed ones (modules.dep) for modprobe.
-import type { OptionSpec } from './getopt.js';
-import { COMMAND_DOCS, type CommandDoc } from './options.js';
+import { getoptLong, type OptionSpec } from './getopt.js';
+import { COMMAND_DOCS, COMPLETION_OPTIONS, type CommandDoc } from './options.js';
 
 const takesPath = (o: OptionSpec) => o.argName === 'FILE' || o.argName === 'DIR';
 const names = (o: OptionSpec) => [...(o.short ? [`-${o.short}`] : []), ...(o.long ? [`--${o.long}`] : [])];
 
 function bashCase(c: CommandDoc): string {
-  const opts = c.options ?? [{ key: 'help', long: 'help' }, { key: 'json', long: 'json' }];
+  const opts = c.options;
   const pathArgs = opts.filter((o) => o.arg && takesPath(o)).flatMap(names);
   const otherArgs = opts.filter((o) => o.arg && !takesPath(o)).flatMap(names);
   const operands = c.operands === 'loaded-module' ? '_kernmod_loaded' : c.operands === 'module' ? '_kernmod_installed; _kernmod_files' : c.operands === 'file' ? '_kernmod_files' : ':';
@@ -81,20 +81,30 @@ _kernmod() {
     (( CURRENT-- ))
   fi
   case $cmd in
-${COMMAND_DOCS.map((c) => `    ${c.name}) _arguments -s ${(c.options ?? [{ key: 'help', long: 'help' }, { key: 'json', long: 'json' }]).flatMap(zshSpecs).join(' ')} ${operand(c)} ;;`).join('\n')}
+${COMMAND_DOCS.map((c) => `    ${c.name}) _arguments -s ${c.options.flatMap(zshSpecs).join(' ')} ${operand(c)} ;;`).join('\n')}
   esac
 }
 _kernmod "$@"
 `;
 }
 
+const COMPLETION_USAGE = 'Usage: kernmod completion bash|zsh\n  bash: eval "$(kernmod completion bash)"   zsh: kernmod completion zsh > "${fpath[1]}/_kernmod"\n';
+
 export function completionCommand(argv: string[], io: { out: (s: string) => void; err: (s: string) => void }): number {
-  const shell = argv[0];
-  if (argv.length === 1 && shell === 'bash') io.out(bashCompletion());
-  else if (argv.length === 1 && shell === 'zsh') io.out(zshCompletion());
+  const parsed = getoptLong(argv, COMPLETION_OPTIONS);
+  if (parsed.error !== undefined) {
+    io.err(`completion: ${parsed.error}\n${COMPLETION_USAGE}`);
+    return 1;
+  }
+  if (parsed.options.some((o) => o.key === 'help')) {
+    io.out(COMPLETION_USAGE);
+    return 0;
+  }
+  const [shell, ...rest] = parsed.operands;
+  if (rest.length === 0 && shell === 'bash') io.out(bashCompletion());
+  else if (rest.length === 0 && shell === 'zsh') io.out(zshCompletion());
   else {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: zsh's ${fpath[1]}, shown to the user as typed
-    io.err('Usage: kernmod completion bash|zsh\n  bash: eval "$(kernmod completion bash)"   zsh: kernmod completion zsh > "${fpath[1]}/_kernmod"\n');
+    io.err(COMPLETION_USAGE);
     return 1;
   }
   return 0;

@@ -25,7 +25,7 @@ function commandManPage(c: CommandDoc, version: string, date: string): string {
     page += `It takes kmod's options and prints kmod's text, messages and exit codes, plus a \\fBhint:\\fR line where kmod only says "see dmesg". With \\fB\\-\\-json\\fR a result is printed as JSON on stdout, and an error as \\fB{ "ok": false, "error": { "code": ..., "message": ... } }\\fR.\n`;
   }
   page += '.SH OPTIONS\n';
-  page += c.options ? c.options.map(optionItem).join('') : `See \\fBkernmod ${c.name} \\-\\-help\\fR.\n`;
+  page += c.options.map(optionItem).join('');
   if (c.name === 'modprobe') page += `.SH ENVIRONMENT\n.TP\n.B MODPROBE_OPTIONS\nOptions read before the command line's, split at spaces as kmod splits them. As kmod's modprobe does, \\fB\\-C\\fR \\fIFILE\\fR, \\fB\\-q\\fR and \\fB\\-v\\fR are added to it for the install and remove commands it runs, so a nested \\fBmodprobe\\fR inherits them.\n`;
   const original = ['insmod', 'rmmod', 'lsmod', 'modinfo', 'modprobe', 'depmod', 'modload', 'modunload', 'modstat'].includes(c.name);
   page += '.SH EXIT STATUS\n0 on success, 1 on failure (as kmod), 141 when the reader of the output went away.\n';

@@ -169,6 +169,9 @@ export const VM_OPTIONS: readonly OptionSpec[] = [
   { key: 'help', short: 'h', long: 'help', help: 'show this help' },
 ];
 
+/** kernmod completion bash|zsh. */
+export const COMPLETION_OPTIONS: readonly OptionSpec[] = [{ key: 'help', short: 'h', long: 'help', help: 'show this help' }];
+
 /** What a command's operands are, for completion: loaded module names, installed ones, or files. */
 export type OperandKind = 'file' | 'loaded-module' | 'module' | 'none';
 
@@ -176,8 +179,8 @@ export interface CommandDoc {
   name: string;
   synopsis: string;
   summary: string;
-  /** The table the command parses with; undefined for a command with its own parser (its --help says it). */
-  options?: readonly OptionSpec[];
+  /** The table the command parses with. */
+  options: readonly OptionSpec[];
   operands: OperandKind;
 }
 
@@ -195,5 +198,5 @@ export const COMMAND_DOCS: readonly CommandDoc[] = [
   { name: 'modunload', synopsis: 'modunload NAME...', summary: 'NetBSD: unload modules', options: MODUNLOAD_OPTIONS, operands: 'loaded-module' },
   { name: 'modstat', synopsis: 'modstat [-Aaek] [-n NAME | NAME]', summary: 'NetBSD: list modules in modstat columns', options: MODSTAT_OPTIONS, operands: 'loaded-module' },
   { name: 'vm', synopsis: 'vm [--kernel 6.1|6.12|PATH] [--append ARGS] -- COMMAND...', summary: 'run COMMAND as root in a throwaway qemu VM with a real kernel', options: VM_OPTIONS, operands: 'none' },
-  { name: 'completion', synopsis: 'completion bash|zsh', summary: 'print the shell completion script', operands: 'none' },
+  { name: 'completion', synopsis: 'completion bash|zsh', summary: 'print the shell completion script', options: COMPLETION_OPTIONS, operands: 'none' },
 ];
