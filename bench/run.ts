@@ -49,7 +49,11 @@ interface KernelRun {
  * the same rig. KERNMOD_VM_* configure the rig, not kernmod, and stay on the host.
  */
 function tuningEnv(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('KERNMOD_') && !e[0].startsWith('KERNMOD_VM') && e[1] !== undefined));
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => e[0].startsWith('KERNMOD_') && !e[0].startsWith('KERNMOD_VM') && e[1] !== undefined,
+    ),
+  );
 }
 
 const USAGE = `usage: npm run bench -- [--kernel 6.1|6.12]... [--steps startup,cycle,modinfo,resolve,probe,lsmod,depmod] [--startup-rounds N] [--cycles N] [--rounds N]
@@ -113,16 +117,31 @@ function report(runs: KernelRun[]): { text: string; failures: string[] } {
       if (step.error) failures.push(`${k} ${step.name}: step failed: ${step.error.split('\n')[0]}`);
       for (const m of step.mismatches) failures.push(`${k} ${step.name}: OUTPUT MISMATCH ${m.what}: ${m.detail}`);
       for (const c of step.comparisons) {
-        rows.push([c.test, k, fmtTiming(c.kernmod), fmtTiming(c.baseline), fmtRatio(c.ratio), c.target?.text ?? '-', c.met === undefined ? '-' : c.met ? 'yes' : 'NO']);
-        notes.push(`${k} ${c.id}: ${c.kernmod.label} vs ${c.baseline.label}; ${c.kernmod.samplesMs.length}/${c.baseline.samplesMs.length} rounds (${c.ratioMethod})${c.notes.length ? `; ${c.notes.join('; ')}` : ''}`);
+        rows.push([
+          c.test,
+          k,
+          fmtTiming(c.kernmod),
+          fmtTiming(c.baseline),
+          fmtRatio(c.ratio),
+          c.target?.text ?? '-',
+          c.met === undefined ? '-' : c.met ? 'yes' : 'NO',
+        ]);
+        notes.push(
+          `${k} ${c.id}: ${c.kernmod.label} vs ${c.baseline.label}; ${c.kernmod.samplesMs.length}/${c.baseline.samplesMs.length} rounds (${c.ratioMethod})${c.notes.length ? `; ${c.notes.join('; ')}` : ''}`,
+        );
       }
     }
   }
   const header = runs
     .map((r) => {
       const g = r.result;
-      const where = r.where === 'host' ? 'host CPU' : `${r.vm?.accel ?? '?'}, ${g?.cpus ?? '?'} vCPUs, boot ${r.vm ? (r.vm.bootMs / 1000).toFixed(1) : '?'} s, total ${r.vm ? (r.vm.durationMs / 1000).toFixed(0) : '?'} s${r.vm?.earlyDeaths ? `, ${r.vm.earlyDeaths} boot(s) died before the script started and were retried` : ''}`;
-      const load = r.hostLoad ? `, host load avg ${r.hostLoad.before.toFixed(1)} → ${r.hostLoad.after.toFixed(1)}${r.hostLoad.max !== undefined ? `, max ${r.hostLoad.max.toFixed(1)}` : ''}` : '';
+      const where =
+        r.where === 'host'
+          ? 'host CPU'
+          : `${r.vm?.accel ?? '?'}, ${g?.cpus ?? '?'} vCPUs, boot ${r.vm ? (r.vm.bootMs / 1000).toFixed(1) : '?'} s, total ${r.vm ? (r.vm.durationMs / 1000).toFixed(0) : '?'} s${r.vm?.earlyDeaths ? `, ${r.vm.earlyDeaths} boot(s) died before the script started and were retried` : ''}`;
+      const load = r.hostLoad
+        ? `, host load avg ${r.hostLoad.before.toFixed(1)} → ${r.hostLoad.after.toFixed(1)}${r.hostLoad.max !== undefined ? `, max ${r.hostLoad.max.toFixed(1)}` : ''}`
+        : '';
       return `${kernelLabel(r)}: ${r.release ?? r.spec} (${where}${load}); ${g ? `node ${g.node}, ${g.kmod}, kernel decompression: ${g.kernelCompression ?? 'none'}` : 'no results'}`;
     })
     .join('\n');
@@ -228,7 +247,17 @@ async function main(): Promise<number> {
       const t0 = Date.now();
       const step = runStartupStep({ cli, release: run.release, rounds: startupRounds });
       run.hostLoad = { before, after: loadavg()[0]! };
-      run.result = { release: run.release, where: 'host', cpus: availableParallelism(), node: process.version, kmod: '-', kernelCompression: null, startedAt: new Date(t0).toISOString(), durationMs: Date.now() - t0, steps: [step] };
+      run.result = {
+        release: run.release,
+        where: 'host',
+        cpus: availableParallelism(),
+        node: process.version,
+        kmod: '-',
+        kernelCompression: null,
+        startedAt: new Date(t0).toISOString(),
+        durationMs: Date.now() - t0,
+        steps: [step],
+      };
     } catch (e) {
       run.error = (e as Error).message;
     }
@@ -241,7 +270,11 @@ async function main(): Promise<number> {
     try {
       const kernel = resolveKernel(spec);
       run.release = kernel.release;
-      const set = await buildTestModules({ release: kernel.release, outRoot: join(root, '.cache', 'test-modules'), log: (s) => console.log(s) });
+      const set = await buildTestModules({
+        release: kernel.release,
+        outRoot: join(root, '.cache', 'test-modules'),
+        log: (s) => console.log(s),
+      });
       hello = set.modules.hello;
     } catch (e) {
       run.error = `setup failed: ${(e as Error).message.split('\n')[0]}`;
@@ -259,19 +292,43 @@ async function main(): Promise<number> {
     // The guest stops starting steps a minute before the VM's hard limit (boot + margin).
     const timeLimit = String(Math.max(60, Math.floor(timeoutMs / 1000) - 60));
     try {
-      const r = await runInVm([process.execPath, guest, '--out', `${GUEST_IO_DIR}/bench.json`, '--kmbench', kmbench, '--cli', cli, '--hello', hello, '--time-limit', timeLimit, ...pass], {
-        kernel: run.release!,
-        timeoutMs,
-        ...(accel ? { accel } : {}),
-        cwd: root,
-        echo: !values.quiet,
-        log: (s) => console.log(s),
-        bootRetries: 1,
-        env: guestEnv,
-      });
+      const r = await runInVm(
+        [
+          process.execPath,
+          guest,
+          '--out',
+          `${GUEST_IO_DIR}/bench.json`,
+          '--kmbench',
+          kmbench,
+          '--cli',
+          cli,
+          '--hello',
+          hello,
+          '--time-limit',
+          timeLimit,
+          ...pass,
+        ],
+        {
+          kernel: run.release!,
+          timeoutMs,
+          ...(accel ? { accel } : {}),
+          cwd: root,
+          echo: !values.quiet,
+          log: (s) => console.log(s),
+          bootRetries: 1,
+          env: guestEnv,
+        },
+      );
       clearInterval(sampler);
       run.hostLoad = { before, after: loadavg()[0]!, max: Math.max(before, ...loads) };
-      run.vm = { accel: r.accel, bootMs: r.bootMs, durationMs: r.durationMs, exitCode: r.exitCode, timedOut: r.timedOut, earlyDeaths: r.earlyDeaths.length };
+      run.vm = {
+        accel: r.accel,
+        bootMs: r.bootMs,
+        durationMs: r.durationMs,
+        exitCode: r.exitCode,
+        timedOut: r.timedOut,
+        earlyDeaths: r.earlyDeaths.length,
+      };
       const json = join(r.ioDir, 'bench.json');
       if (existsSync(json)) run.result = JSON.parse(readFileSync(json, 'utf8')) as GuestResult;
       if (r.timedOut) run.error = `the VM timed out after ${(r.durationMs / 1000).toFixed(0)} s (--timeout); finished steps are kept`;
@@ -313,10 +370,14 @@ async function main(): Promise<number> {
       const dir = mkdtempSync(join(tmpdir(), 'kernmod-bench-host-'));
       const out = join(dir, 'bench.json');
       const before = loadavg()[0]!;
-      const r = spawnSync(process.execPath, [guest, '--where', 'host', '--release', run.release, '--out', out, '--kmbench', kmbench, '--cli', cli, ...pass], {
-        stdio: ['ignore', values.quiet ? 'ignore' : 'inherit', 'inherit'],
-        timeout: timeoutMs,
-      });
+      const r = spawnSync(
+        process.execPath,
+        [guest, '--where', 'host', '--release', run.release, '--out', out, '--kmbench', kmbench, '--cli', cli, ...pass],
+        {
+          stdio: ['ignore', values.quiet ? 'ignore' : 'inherit', 'inherit'],
+          timeout: timeoutMs,
+        },
+      );
       run.hostLoad = { before, after: loadavg()[0]! };
       if (existsSync(out)) run.result = JSON.parse(readFileSync(out, 'utf8')) as GuestResult;
       if (r.status !== 0 || !run.result) run.error = `host run exited ${r.status ?? r.signal}`;
@@ -333,7 +394,8 @@ async function main(): Promise<number> {
   const { text, failures } = report(runs);
   console.log(`\n=== kernmod bench (${((Date.now() - started) / 1000).toFixed(0)} s) ===\n${text}`);
   const file = join(resultsDir, `bench-${stamp}.json`);
-  const doc = JSON.stringify({ startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, runs, failures }, null, 2) + '\n';
+  const doc =
+    JSON.stringify({ startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, runs, failures }, null, 2) + '\n';
   writeFileSync(file, doc);
   writeFileSync(join(resultsDir, 'latest.json'), doc);
   console.log(`\nresults: ${file}`);
@@ -343,7 +405,9 @@ async function main(): Promise<number> {
     return 1;
   }
   const missed = runs.flatMap((r) => r.result?.steps.flatMap((s) => s.comparisons.filter((c: Comparison) => c.met === false)) ?? []).length;
-  console.log(missed ? `all outputs identical; ${missed} target(s) missed (reported, not a failure)` : 'all outputs identical; all targets met');
+  console.log(
+    missed ? `all outputs identical; ${missed} target(s) missed (reported, not a failure)` : 'all outputs identical; all targets met',
+  );
   return 0;
 }
 

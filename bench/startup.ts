@@ -74,7 +74,9 @@ export function runStartupStep(o: StartupOptions): StepResult {
       return compare(`startup.${s.key}`, `start-up: ${s.label} vs node -e 0`, timing(s), base, { target: TARGET, notes });
     });
     step.info = { rounds: o.rounds, release: o.release, cli: o.cli };
-    for (const [key, set] of statuses) if (set.size > 1) step.mismatches.push({ what: `startup ${key}`, detail: `exit status varied between rounds: ${[...set].join(', ')}` });
+    for (const [key, set] of statuses)
+      if (set.size > 1)
+        step.mismatches.push({ what: `startup ${key}`, detail: `exit status varied between rounds: ${[...set].join(', ')}` });
   } catch (e) {
     step.ok = false;
     step.error = (e as Error).message;

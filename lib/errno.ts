@@ -13,7 +13,9 @@ export interface ErrnoInfo {
  * Linux's errno numbers by name ('ENOSYS' → 38): what a Linux kernel returns, whatever C library runs
  * here. The load policy and the fake kernel compare and return these.
  */
-export const LINUX_ERRNO: Readonly<Record<string, number>> = Object.freeze(Object.fromEntries(LINUX_GENERIC_ERRNO.map(([n, code]) => [code, n])));
+export const LINUX_ERRNO: Readonly<Record<string, number>> = Object.freeze(
+  Object.fromEntries(LINUX_GENERIC_ERRNO.map(([n, code]) => [code, n])),
+);
 
 const byNumber = new Map<number, ErrnoInfo>();
 const byCode = new Map<string, ErrnoInfo>();

@@ -25,15 +25,22 @@ export function moduleNameFromPath(path: string): string {
 export function checkModuleName(name: unknown, limit: number, tooLongNote = ''): string {
   if (typeof name !== 'string') throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name must be a string, got ${typeof name}`);
   if (name.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_NAME', 'module name is empty');
-  if (name.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains NUL`, { module: name });
+  if (name.includes('\0'))
+    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains NUL`, { module: name });
   if (name.includes('/')) {
-    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains / (pass the module name, not a path)`, { module: name });
+    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} contains / (pass the module name, not a path)`, {
+      module: name,
+    });
   }
   const bytes = Buffer.byteLength(name, 'utf8');
   if (limit > 0 && bytes >= limit) {
-    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${limit - 1}${tooLongNote}`, {
-      module: name,
-    });
+    throw invalidInput(
+      'ERR_KERNMOD_INVALID_NAME',
+      `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${limit - 1}${tooLongNote}`,
+      {
+        module: name,
+      },
+    );
   }
   return name;
 }

@@ -23,5 +23,7 @@ for (const file of files) {
     console.log(`${file}:${i + 1}: ${line.length} characters (at most ${MAX})`);
   });
 }
-console.log(long === 0 ? `line length: every line of ${files.length} files is at most ${MAX} characters` : `line length: ${long} lines over ${MAX}`);
+console.log(
+  long === 0 ? `line length: every line of ${files.length} files is at most ${MAX} characters` : `line length: ${long} lines over ${MAX}`,
+);
 process.exitCode = long === 0 ? 0 : 1;

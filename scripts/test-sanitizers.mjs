@@ -36,7 +36,10 @@ const sources = readdirSync(join(root, 'native'))
   .map((f) => join('native', f));
 const format = spawnSync('clang-format', ['--dry-run', '--Werror', ...sources], { cwd: root, encoding: 'utf8' });
 if (format.error) fail(`clang-format did not run (${format.error.message}): install it (scripts/setup.sh)`);
-else if (format.status !== 0) fail(`native/ is not formatted as .clang-format says (run: clang-format -i native/*.cc native/*.h)\n${format.stderr.split('\n').slice(0, 20).join('\n')}`);
+else if (format.status !== 0)
+  fail(
+    `native/ is not formatted as .clang-format says (run: clang-format -i native/*.cc native/*.h)\n${format.stderr.split('\n').slice(0, 20).join('\n')}`,
+  );
 else {
   console.log(`sanitizers: clang-format: ${sources.length} files formatted`);
   passed += 1;
@@ -62,7 +65,11 @@ function build() {
   // -fno-rtti (node-gyp's default for addons) leaves UBSan's vptr check nothing to check with.
   const env = { ...process.env, CXXFLAGS: `${flags} -fno-sanitize=vptr`, LDFLAGS: '-fsanitize=address,undefined' };
   for (const step of ['configure', 'build']) {
-    const r = spawnSync(process.execPath, [gyp, step, `--nodedir=${prefix}`, '--release', `--jobs=2`], { cwd: work, env, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [gyp, step, `--nodedir=${prefix}`, '--release', `--jobs=2`], {
+      cwd: work,
+      env,
+      encoding: 'utf8',
+    });
     if (r.status !== 0) {
       const lines = `${r.stdout}${r.stderr}`.split('\n');
       const errors = lines.filter((l) => /\berror\b/.test(l));
@@ -74,7 +81,8 @@ function build() {
 
 const asan = runtime('libasan.so');
 const ubsan = runtime('libubsan.so');
-if (!asan || !ubsan) fail(`the sanitizer runtimes were not found (g++ -print-file-name=libasan.so / libubsan.so): install g++ (scripts/setup.sh)`);
+if (!asan || !ubsan)
+  fail(`the sanitizer runtimes were not found (g++ -print-file-name=libasan.so / libubsan.so): install g++ (scripts/setup.sh)`);
 else {
   const error = build();
   if (error) fail(`the sanitizer build failed: ${error}`);
@@ -92,7 +100,16 @@ else {
     };
     const r = spawnSync(
       process.execPath,
-      [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'unit', '--reporter=default', '--reporter=json', `--outputFile.json=${json}`, ...TESTS],
+      [
+        join(root, 'node_modules/vitest/vitest.mjs'),
+        'run',
+        '--project',
+        'unit',
+        '--reporter=default',
+        '--reporter=json',
+        `--outputFile.json=${json}`,
+        ...TESTS,
+      ],
       { cwd: root, env, stdio: 'inherit' },
     );
     try {

@@ -131,7 +131,11 @@ export async function chooseAccel(kernel: KernelInfo, initrd: string, requested?
   const key = probeKey(kernel);
   const cached = readCache()[key];
   if (cached) {
-    return { accel: cached.ok ? 'kvm' : 'tcg', reason: `KVM probe ${cached.ok ? 'ok' : 'failed'} (cached)`, probe: { ...cached, cached: true } };
+    return {
+      accel: cached.ok ? 'kvm' : 'tcg',
+      reason: `KVM probe ${cached.ok ? 'ok' : 'failed'} (cached)`,
+      probe: { ...cached, cached: true },
+    };
   }
   const v = await probeKvm(kernel, initrd);
   writeCache(key, v);

@@ -157,14 +157,16 @@ function resolvePathSpec(spec: string, layout: KernelLayout): KernelInfo {
   if (st.isDirectory()) {
     // /lib/modules/<release>: the vmlinuz is the one Debian installs next to it in /boot.
     const release = basename(p);
-    if (!existsSync(join(p, 'modules.dep'))) throw new Error(`${p} has no modules.dep; not a /lib/modules/<release> directory (run depmod?)`);
+    if (!existsSync(join(p, 'modules.dep')))
+      throw new Error(`${p} has no modules.dep; not a /lib/modules/<release> directory (run depmod?)`);
     const vmlinuz = join(layout.bootDir, `vmlinuz-${release}`);
     if (!existsSync(vmlinuz)) throw new Error(`No kernel image for ${release}: ${vmlinuz} does not exist`);
     return { release, vmlinuz, modulesDir: p, headersDir: headersFor(p) };
   }
   const fromName = /^vmlinuz-(.+)$/.exec(basename(p))?.[1];
   const release = fromName ?? releaseFromBzImageHeader(readHead(p, 0x10000));
-  if (!release) throw new Error(`Cannot tell the kernel release of ${p}: not named vmlinuz-<release> and not a bzImage with a version string`);
+  if (!release)
+    throw new Error(`Cannot tell the kernel release of ${p}: not named vmlinuz-<release> and not a bzImage with a version string`);
   const modulesDir = join(layout.modulesRoot, release);
   if (!existsSync(join(modulesDir, 'modules.dep'))) {
     throw new Error(`Kernel ${p} is release ${release}, but ${modulesDir}/modules.dep does not exist (modules not installed?)`);

@@ -76,7 +76,10 @@ async function kernelPackages(spec: string): Promise<{ packages: string[]; why: 
     if (!which('apt-cache')) throw new Error('kernel 6.12 is not installed and there is no apt-cache to find its package');
     const { stdout } = await execFileP('apt-cache', ['search', '--names-only', '^linux-image-6\\.12\\.[0-9]+\\+deb[0-9]+-amd64-unsigned$']);
     const v = pickNewest612(stdout);
-    if (!v) throw new Error('kernel 6.12 is not installed and apt knows no linux-image-6.12.*+deb*-amd64-unsigned package (apt-get update? bookworm-security enabled?)');
+    if (!v)
+      throw new Error(
+        'kernel 6.12 is not installed and apt knows no linux-image-6.12.*+deb*-amd64-unsigned package (apt-get update? bookworm-security enabled?)',
+      );
     return { packages: [`linux-image-${v}-unsigned`, `linux-headers-${v}`], why: `kernel 6.12 (${v})` };
   }
   throw new Error(`cannot provision kernel "${spec}": ${resolveError.message}`);

@@ -139,7 +139,11 @@ async function runPhase(
   const timing = `boot ${r.bootMs >= 0 ? secs(r.bootMs) : 'n/a'}, total ${secs(r.durationMs)}, ${r.accel}${retried}`;
 
   if (!existsSync(resultsPath)) {
-    const why = r.timedOut ? `timed out after ${secs(r.durationMs)}` : r.exitCode === -1 ? 'guest died' : `no results (exit code ${r.exitCode})`;
+    const why = r.timedOut
+      ? `timed out after ${secs(r.durationMs)}`
+      : r.exitCode === -1
+        ? 'guest died'
+        : `no results (exit code ${r.exitCode})`;
     console.log(`\n--- ${label}: ${why}; last output/console lines ---\n${tail(r.output || r.console, 40)}`);
     console.log(`--- ${label}: dmesg tail ---\n${tail(r.dmesg, 40) || '(no dmesg: the guest did not get to save it)'}`);
     console.log(`(evidence in ${evidence}, io dir ${r.ioDir})`);
@@ -217,7 +221,11 @@ async function main(): Promise<number> {
         lines.push(`${kernel.release} ${phase.name}: no tests in ${phase.dir}`);
         continue;
       }
-      const { counts, line } = await runPhase(kernel, phase, modulesDir, { timeoutMs, ...(accel ? { accel } : {}), ...(files?.length ? { files } : {}) });
+      const { counts, line } = await runPhase(kernel, phase, modulesDir, {
+        timeoutMs,
+        ...(accel ? { accel } : {}),
+        ...(files?.length ? { files } : {}),
+      });
       add(counts, line);
     }
   }

@@ -114,7 +114,9 @@ export async function runInVm(command: string[], opts: VmRunOptions = {}): Promi
 
   const cwd = resolve(opts.cwd ?? process.cwd());
   if (GUEST_PRIVATE.some((g) => cwd === g || cwd.startsWith(g + '/')) && !hiddenByGuest(cwd)) {
-    throw new Error(`kernmod vm: cwd ${cwd} is inside ${GUEST_PRIVATE.join(', ')}, which the guest mounts afresh; use a directory elsewhere`);
+    throw new Error(
+      `kernmod vm: cwd ${cwd} is inside ${GUEST_PRIVATE.join(', ')}, which the guest mounts afresh; use a directory elsewhere`,
+    );
   }
   if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw new Error(`kernmod vm: cwd ${cwd} is not a directory`);
 
@@ -125,7 +127,9 @@ export async function runInVm(command: string[], opts: VmRunOptions = {}): Promi
   const initrd = ensureInitramfs(kernel);
   if (initrd.built) log(`kernmod vm: built initramfs for ${kernel.release} (modules: ${initrd.modules.join(' ') || 'none'})`);
   const choice = await chooseAccel(kernel, initrd.path, opts.accel);
-  log(`kernmod vm: kernel ${kernel.release}, accel ${choice.accel} (${choice.reason}${choice.probe && !choice.probe.cached ? `, probe ${choice.probe.ms} ms` : ''})`);
+  log(
+    `kernmod vm: kernel ${kernel.release}, accel ${choice.accel} (${choice.reason}${choice.probe && !choice.probe.cached ? `, probe ${choice.probe.ms} ms` : ''})`,
+  );
 
   const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   return bootWithRetries(
@@ -133,7 +137,11 @@ export async function runInVm(command: string[], opts: VmRunOptions = {}): Promi
       const ioDir = mkdtempSync(join(tmpdir(), 'kernmod-vm-'));
       try {
         // A retry gets what is left of the whole-run limit, not a fresh one.
-        return await boot(command, { ...opts, timeoutMs: Math.max(1000, deadline - Date.now()) }, { kernel, initrd: initrd.path, accel: choice.accel, ioDir, cwd });
+        return await boot(
+          command,
+          { ...opts, timeoutMs: Math.max(1000, deadline - Date.now()) },
+          { kernel, initrd: initrd.path, accel: choice.accel, ioDir, cwd },
+        );
       } catch (e) {
         rmSync(ioDir, { recursive: true, force: true });
         throw e;
@@ -169,7 +177,9 @@ export async function bootWithRetries(
     if (!diedBeforeCommand(r) || earlyDeaths.length >= o.retries || o.interrupted()) return { ...r, earlyDeaths };
     const tail = r.console.replace(/\n+$/, '').split('\n').slice(-CONSOLE_LINES_KEPT).join('\n');
     earlyDeaths.push(tail);
-    o.log(`kernmod vm: the guest died during boot, before the command started (${(r.durationMs / 1000).toFixed(1)} s); booting again (retry ${earlyDeaths.length} of ${o.retries}). Its last console lines:\n${tail}`);
+    o.log(
+      `kernmod vm: the guest died during boot, before the command started (${(r.durationMs / 1000).toFixed(1)} s); booting again (retry ${earlyDeaths.length} of ${o.retries}). Its last console lines:\n${tail}`,
+    );
     rmSync(r.ioDir, { recursive: true, force: true });
   }
 }

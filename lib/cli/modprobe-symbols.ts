@@ -20,7 +20,10 @@ async function symbolsOf(file: string, what: SymbolListing): Promise<Array<{ crc
 }
 
 /** kmod's lines of the listing, or the error kmod gives (`Module X not found.`, `could not get ...`). */
-export async function listSymbols(file: string, what: SymbolListing): Promise<{ symbols: Array<{ crc: string; symbol: string }>; text: string } | { error: string; code: string }> {
+export async function listSymbols(
+  file: string,
+  what: SymbolListing,
+): Promise<{ symbols: Array<{ crc: string; symbol: string }>; text: string } | { error: string; code: string }> {
   try {
     statSync(file); // kmod_module_new_from_path: a file that cannot be stat()ed is "not found"
   } catch {

@@ -48,12 +48,15 @@ function holdersOf(name: string, sysfs: string): string[] {
  */
 function whyNotUnloadable(name: string, sysfs: string, force: boolean): KernmodError | undefined {
   if (!existsSync(sysfs)) return undefined;
-  const fail = (code: string, message: string, hint?: string) => new KernmodError({ code, phase: 'validate', module: name, message, ...(hint ? { hint } : {}) });
+  const fail = (code: string, message: string, hint?: string) =>
+    new KernmodError({ code, phase: 'validate', module: name, message, ...(hint ? { hint } : {}) });
   const loaded = existsSync(`${sysfs}/${name}`);
-  if (loaded && !existsSync(`${sysfs}/${name}/initstate`)) return fail('ERR_KERNMOD_BUILTIN', `Module ${name} is builtin.`, 'built-in modules cannot be unloaded');
+  if (loaded && !existsSync(`${sysfs}/${name}/initstate`))
+    return fail('ERR_KERNMOD_BUILTIN', `Module ${name} is builtin.`, 'built-in modules cannot be unloaded');
   if (force) return undefined; // kmod's -f skips the checks below and asks the kernel
   if (!loaded) return fail('ENOENT', `Module ${name} is not currently loaded`);
-  if (!existsSync(`${sysfs}/${name}/refcnt`)) return fail('ENOSYS', 'Module unloading is not supported', 'this kernel was built without module unloading (CONFIG_MODULE_UNLOAD=n)');
+  if (!existsSync(`${sysfs}/${name}/refcnt`))
+    return fail('ENOSYS', 'Module unloading is not supported', 'this kernel was built without module unloading (CONFIG_MODULE_UNLOAD=n)');
   return undefined;
 }
 
@@ -97,8 +100,10 @@ export async function rmmod(argv: string[], km: Kernmod, io: Io, sysfs = '/sys/m
     } catch (err) {
       status = 1;
       let line = `could not remove module ${arg}: ${describe(err)}`;
-      if (err instanceof KernmodError && err.code === 'ENOENT' && err.syscall === 'delete_module') line = `Module ${name} is not currently loaded`;
-      if (err instanceof KernmodError && err.code === 'ENOSYS' && err.syscall === 'delete_module') line = 'Module unloading is not supported';
+      if (err instanceof KernmodError && err.code === 'ENOENT' && err.syscall === 'delete_module')
+        line = `Module ${name} is not currently loaded`;
+      if (err instanceof KernmodError && err.code === 'ENOSYS' && err.syscall === 'delete_module')
+        line = 'Module unloading is not supported';
       if (err instanceof KernmodError && err.code === 'EAGAIN') {
         const holders = holdersOf(name, sysfs);
         line = holders.length ? `Module ${name} is in use by: ${holders.join(' ')}` : `Module ${name} is in use`;

@@ -127,7 +127,8 @@ export function xzUncompressedSize(b: Uint8Array): number {
       if (lastFilter !== FILTER_LZMA2) throw corrupt(`the last filter is 0x${lastFilter.toString(16)}, not LZMA2`, pos);
       const data = walkLzma2(b, headerEnd, b.length);
       const packed = data.next - headerEnd;
-      if (declaredPacked !== undefined && declaredPacked !== BigInt(packed)) throw corrupt('block compressed size disagrees with its header', pos);
+      if (declaredPacked !== undefined && declaredPacked !== BigInt(packed))
+        throw corrupt('block compressed size disagrees with its header', pos);
       if (declaredUnpacked !== undefined && declaredUnpacked !== BigInt(data.unpacked)) {
         throw corrupt('block uncompressed size disagrees with its header', pos);
       }
@@ -149,7 +150,8 @@ export function xzUncompressedSize(b: Uint8Array): number {
     for (const block of blockSizes) {
       const unpadded = readVli(b, p, b.length);
       const unpacked = readVli(b, unpadded.next, b.length);
-      if (unpadded.value !== block.unpadded || unpacked.value !== BigInt(block.unpacked)) throw corrupt('index disagrees with the blocks', p);
+      if (unpadded.value !== block.unpadded || unpacked.value !== BigInt(block.unpacked))
+        throw corrupt('index disagrees with the blocks', p);
       p = unpacked.next;
     }
     while ((p - indexStart) % 4 !== 0) {

@@ -52,7 +52,13 @@ export class IndexWriter {
         const ch = prefix.charCodeAt(j);
         if (ch !== key.charCodeAt(i + j)) {
           // Split: the node keeps prefix[0..j) and gets one child at prefix[j] holding the rest.
-          const rest: Node = { prefix: prefix.slice(j + 1), values: node.values, children: node.children, first: node.first, last: node.last };
+          const rest: Node = {
+            prefix: prefix.slice(j + 1),
+            values: node.values,
+            children: node.children,
+            first: node.first,
+            last: node.last,
+          };
           node.prefix = prefix.slice(0, j);
           node.values = [];
           node.children = new Map([[ch, rest]]);

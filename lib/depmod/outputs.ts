@@ -102,7 +102,8 @@ export function outputSymbols(d: Depmod): string {
 export function outputSymbolsBin(d: Depmod): Buffer {
   const idx = new IndexWriter();
   for (const s of ownedSymbols(d)) {
-    if (idx.insert(`symbol:${s.name}`, s.owner!.name, s.owner!.idx) && d.warnDuplicates) d.warn(`duplicate module syms:\nsymbol:${s.name} ${s.owner!.name}\n`);
+    if (idx.insert(`symbol:${s.name}`, s.owner!.name, s.owner!.idx) && d.warnDuplicates)
+      d.warn(`duplicate module syms:\nsymbol:${s.name} ${s.owner!.name}\n`);
   }
   return idx.toBuffer();
 }

@@ -137,7 +137,8 @@ export class ModuleSearch {
     let bprio = -1;
     let oldprio = -1;
     let newprio = -1;
-    const under = (p: string | undefined, prefix: string) => p !== undefined && p.length > prefix.length && p[prefix.length] === '/' && p.startsWith(prefix);
+    const under = (p: string | undefined, prefix: string) =>
+      p !== undefined && p.length > prefix.length && p[prefix.length] === '/' && p.startsWith(prefix);
     // kmod's list holds the config's searches last-first; a later index means a higher priority.
     let i = 0;
     for (const se of this.cfg.searches) {

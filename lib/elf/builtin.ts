@@ -24,7 +24,9 @@ export function builtinModinfo(bytes: Uint8Array, name: string): ModinfoField[] 
     if (e === -1) e = n;
     // kmod reads each string with getdelim(): an empty one has no '.', which is an error.
     if (bytes.subarray(i, e).indexOf(0x2e) === -1) {
-      throw invalidInput('ERR_KERNMOD_BAD_BUILTIN_MODINFO', `modules.builtin.modinfo: string at byte ${i} has no "module." prefix`, { errno: -22 });
+      throw invalidInput('ERR_KERNMOD_BAD_BUILTIN_MODINFO', `modules.builtin.modinfo: string at byte ${i} has no "module." prefix`, {
+        errno: -22,
+      });
     }
     let match = e - i >= prefix.length;
     for (let k = 0; match && k < prefix.length; k++) if (bytes[i + k] !== prefix[k]) match = false;

@@ -24,7 +24,9 @@ export interface Der {
 }
 
 export function derError(reason: string, offset: number): KernmodError {
-  return invalidInput('ERR_KERNMOD_BAD_SIGNATURE', `malformed PKCS#7 signature: ${reason} (at byte ${offset} of the signature)`, { errno: -74 });
+  return invalidInput('ERR_KERNMOD_BAD_SIGNATURE', `malformed PKCS#7 signature: ${reason} (at byte ${offset} of the signature)`, {
+    errno: -74,
+  });
 }
 
 /**

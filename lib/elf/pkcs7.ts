@@ -136,7 +136,13 @@ export function parsePkcs7(b: Uint8Array): Pkcs7SignerInfo {
   // Only a primitive OCTET STRING: BER's constructed form nests elements inside the contents.
   if (digest.tag === TAG_OCTET_STRING) {
     if (parsed.size >= MEMO_MAX) parsed.clear();
-    parsed.set(b.length, { before: Buffer.from(view(b, 0, digest.contentStart)), after: Buffer.from(view(b, digest.contentEnd, b.length)), digestStart: digest.contentStart, digestEnd: digest.contentEnd, info });
+    parsed.set(b.length, {
+      before: Buffer.from(view(b, 0, digest.contentStart)),
+      after: Buffer.from(view(b, digest.contentEnd, b.length)),
+      digestStart: digest.contentStart,
+      digestEnd: digest.contentEnd,
+      info,
+    });
   }
   return { ...info, keyId: info.keyId.slice() };
 }
@@ -146,7 +152,12 @@ function parseSignedData(b: Uint8Array): { info: Pkcs7SignerInfo; digest: Der } 
   const [contentType, explicit] = children(b, contentInfo);
   const type = oidToString(b, expectTag(contentType, TAG_OID, 'contentType', contentInfo.contentStart));
   if (type !== OID_SIGNED_DATA) throw derError(`contentType is ${type}, not signedData`, contentType!.start);
-  const signedData = expectTag(children(b, expectTag(explicit, 0xa0, 'content [0]', contentInfo.contentStart))[0], TAG_SEQUENCE, 'SignedData', explicit!.contentStart);
+  const signedData = expectTag(
+    children(b, expectTag(explicit, 0xa0, 'content [0]', contentInfo.contentStart))[0],
+    TAG_SEQUENCE,
+    'SignedData',
+    explicit!.contentStart,
+  );
   const sd = children(b, signedData);
   // version, digestAlgorithms, contentInfo, [0] certificates?, [1] crls?, signerInfos
   const signerInfos = sd[sd.length - 1];

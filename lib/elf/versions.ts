@@ -56,7 +56,10 @@ export function readExtendedVersions(elf: ElfFile): ModuleVersion[] | undefined 
     if (p >= end) throw elfError(`__version_ext_names has fewer names than __version_ext_crcs has CRCs (${count})`);
     let e = p;
     while (e < end && elf.bytes[e] !== 0) e++;
-    out.push({ crc: r.u32(crcs.offset + i * 4), symbol: Buffer.from(elf.bytes.buffer, elf.bytes.byteOffset + p, e - p).toString('latin1') });
+    out.push({
+      crc: r.u32(crcs.offset + i * 4),
+      symbol: Buffer.from(elf.bytes.buffer, elf.bytes.byteOffset + p, e - p).toString('latin1'),
+    });
     p = e + 1;
   }
   return out;

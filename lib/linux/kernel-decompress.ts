@@ -44,7 +44,8 @@ function xzRefusal(b: Uint8Array): string | undefined {
   if (b.length < 24) return 'the xz data is truncated';
   if (b[6] !== 0) return 'the xz stream flags are not ones the kernel knows';
   const check = b[7]!;
-  if (check > 1) return `the xz check is ${XZ_CHECK_NAMES[check] ?? check}; the kernel's decoder verifies only CRC32 or none (xz --check=crc32)`;
+  if (check > 1)
+    return `the xz check is ${XZ_CHECK_NAMES[check] ?? check}; the kernel's decoder verifies only CRC32 or none (xz --check=crc32)`;
   let pos = 12;
   while (b[pos] !== 0x00) {
     if (pos >= b.length) throw new Error('corrupt xz data: truncated block');
@@ -56,7 +57,9 @@ function xzRefusal(b: Uint8Array): string | undefined {
     if (flags & 0x80) p = vli(b, p).next;
     if (flags & 0x01) {
       const id = b[p]!;
-      return BCJ_FILTERS.has(id) ? `an xz block uses BCJ filter 0x${id.toString(16)}, which the kernel decodes only if it was built with it` : `an xz block uses filter 0x${id.toString(16)}, which the kernel does not decode`;
+      return BCJ_FILTERS.has(id)
+        ? `an xz block uses BCJ filter 0x${id.toString(16)}, which the kernel decodes only if it was built with it`
+        : `an xz block uses filter 0x${id.toString(16)}, which the kernel does not decode`;
     }
     if (b[p] !== LZMA2 || b[p + 1] !== 0x01) return 'an xz block uses another filter than LZMA2';
     if (b[p + 2]! > 39) return 'an xz block declares a dictionary over 3 GiB';
@@ -80,7 +83,8 @@ function xzRefusal(b: Uint8Array): string | undefined {
 function gzipRefusal(b: Uint8Array): string | undefined {
   if (b.length < 10 || b[2] !== 8) return 'the gzip data is not deflate (method 8)';
   const flags = b[3]!;
-  if (flags & ~0x09) return "the gzip header carries fields other than a file name (FEXTRA, FCOMMENT, FHCRC or reserved bits), which the kernel's reader does not skip";
+  if (flags & ~0x09)
+    return "the gzip header carries fields other than a file name (FEXTRA, FCOMMENT, FHCRC or reserved bits), which the kernel's reader does not skip";
   if (flags & 0x08 && b.indexOf(0, 10) === -1) return 'the gzip file name has no end';
   return undefined;
 }

@@ -60,7 +60,8 @@ export function unknownSymbols(records: readonly KernelLogEntry[]): string[] {
 function symbolHint(module: string, symbols: string[], owners: SymbolOwners | undefined): string {
   const exporters = owners ? unique(symbols.flatMap((s) => owners(s))).filter((m) => m !== module) : [];
   const what = `unknown symbol${symbols.length === 1 ? '' : `s (${symbols.length})`} in ${module}: ${quoteList(symbols)}`;
-  if (exporters.length === 0) return `${what}; load the module that exports ${symbols.length === 1 ? 'it' : 'them'} first (modules.symbols names none)`;
+  if (exporters.length === 0)
+    return `${what}; load the module that exports ${symbols.length === 1 ? 'it' : 'them'} first (modules.symbols names none)`;
   return `${what}, exported by ${quoteList(exporters)}: load ${exporters.length === 1 ? 'it' : 'them'} first, or load ${module} with probe() / kernmod modprobe ${module}, which loads its dependencies`;
 }
 
@@ -70,7 +71,13 @@ function symbolHint(module: string, symbols: string[], owners: SymbolOwners | un
  * (a missing symbol, a parameter value, a symbol version or vermagic mismatch); other lines of the
  * module — its init's own words, a decompression failure — are quoted before it.
  */
-export function hintFromKernelLog(code: string, records: readonly KernelLogEntry[], module: string | undefined, owners?: SymbolOwners, errnoHint?: string): string | undefined {
+export function hintFromKernelLog(
+  code: string,
+  records: readonly KernelLogEntry[],
+  module: string | undefined,
+  owners?: SymbolOwners,
+  errnoHint?: string,
+): string | undefined {
   if (records.length === 0) return undefined;
   const name = module ?? records.map((r) => /^(\S+): /.exec(r.message)?.[1]).find((n) => n !== undefined) ?? 'the module';
   const symbols = unknownSymbols(records);

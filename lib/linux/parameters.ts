@@ -32,14 +32,18 @@ function paramsDir(module: string, opts: ParameterOptions): string {
 
 function checkParamName(module: string, name: unknown): string {
   if (typeof name !== 'string' || !PARAM_NAME.test(name)) {
-    throw invalidInput('ERR_KERNMOD_INVALID_PARAMS', `invalid parameter name ${JSON.stringify(name)}: names may use only A-Z a-z 0-9 _ -`, { module });
+    throw invalidInput('ERR_KERNMOD_INVALID_PARAMS', `invalid parameter name ${JSON.stringify(name)}: names may use only A-Z a-z 0-9 _ -`, {
+      module,
+    });
   }
   return name.replaceAll('-', '_');
 }
 
 function checkValue(module: string, name: string, value: unknown): string {
-  const text = typeof value === 'boolean' ? (value ? 'Y' : 'N') : typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
-  if (typeof text !== 'string') throw invalidInput('ERR_KERNMOD_INVALID_PARAMS', `parameter ${name}: unsupported value type ${typeof value}`, { module });
+  const text =
+    typeof value === 'boolean' ? (value ? 'Y' : 'N') : typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
+  if (typeof text !== 'string')
+    throw invalidInput('ERR_KERNMOD_INVALID_PARAMS', `parameter ${name}: unsupported value type ${typeof value}`, { module });
   if (text.includes('\0') || text.includes('\n')) {
     throw invalidInput('ERR_KERNMOD_INVALID_PARAMS', `parameter ${name}: values cannot contain NUL or a newline`, { module });
   }
@@ -51,7 +55,14 @@ function trimNl(s: string): string {
 }
 
 function notLoaded(module: string): KernmodError {
-  return new KernmodError({ code: 'ENOENT', errno: -2, module, phase: 'validate', message: `module ${module} is not loaded`, hint: 'parameters can be read and set only while the module is loaded (/sys/module/<name>/parameters)' });
+  return new KernmodError({
+    code: 'ENOENT',
+    errno: -2,
+    module,
+    phase: 'validate',
+    message: `module ${module} is not loaded`,
+    hint: 'parameters can be read and set only while the module is loaded (/sys/module/<name>/parameters)',
+  });
 }
 
 function writeError(e: unknown, module: string, name: string, path: string): KernmodError {
@@ -60,7 +71,15 @@ function writeError(e: unknown, module: string, name: string, path: string): Ker
   if (typeof errno !== 'number') return causeError(e, 'load', { module, path });
   const code = (e as NodeJS.ErrnoException).code ?? errnoInfo(-Math.abs(errno)).code;
   if (code === 'ENOENT') {
-    return new KernmodError({ code, errno: -2, module, path, phase: 'validate', message: `module ${module} has no parameter ${name} in sysfs`, hint: 'it is not loaded, has no such parameter, or declared it with permission 0 (not in sysfs)' });
+    return new KernmodError({
+      code,
+      errno: -2,
+      module,
+      path,
+      phase: 'validate',
+      message: `module ${module} has no parameter ${name} in sysfs`,
+      hint: 'it is not loaded, has no such parameter, or declared it with permission 0 (not in sysfs)',
+    });
   }
   const hint =
     code === 'EACCES' || code === 'EPERM'
@@ -68,7 +87,16 @@ function writeError(e: unknown, module: string, name: string, path: string): Ker
       : code === 'EINVAL' || code === 'ERANGE'
         ? `the module's setter refused the value for ${name} (see dmesg)`
         : errnoInfo(-Math.abs(errno)).description;
-  return new KernmodError({ code, errno: -Math.abs(errno), module, path, phase: 'load', message: `${code}: cannot set ${module}.${name}`, hint, cause: e });
+  return new KernmodError({
+    code,
+    errno: -Math.abs(errno),
+    module,
+    path,
+    phase: 'load',
+    message: `${code}: cannot set ${module}.${name}`,
+    hint,
+    cause: e,
+  });
 }
 
 /** A loaded module's parameters in sysfs; ENOENT (a KernmodError) if the module is not loaded. */
@@ -115,7 +143,13 @@ export async function getParameters(module: string, opts: ParameterOptions = {})
   const out: Record<string, ParameterInfo> = {};
   for (const name of names.sort()) {
     const p = join(dir, name);
-    const [st, value] = await Promise.all([stat(p), readSmallFile(p, PARAM_VALUE_MAX).then((b) => trimNl(b.toString('utf8')), () => undefined)]);
+    const [st, value] = await Promise.all([
+      stat(p),
+      readSmallFile(p, PARAM_VALUE_MAX).then(
+        (b) => trimNl(b.toString('utf8')),
+        () => undefined,
+      ),
+    ]);
     out[name] = { value, writable: (st.mode & 0o222) !== 0 };
   }
   return out;
@@ -130,7 +164,12 @@ function readOnlyCheck(mode: number): void {
  * Sets a loaded module's parameter at run time, as `echo VALUE > /sys/module/M/parameters/P` does:
  * the module's own setter checks the value. Read-only parameters fail with EACCES.
  */
-export function setParameterSync(module: string, name: string, value: string | number | bigint | boolean, opts: ParameterOptions = {}): void {
+export function setParameterSync(
+  module: string,
+  name: string,
+  value: string | number | bigint | boolean,
+  opts: ParameterOptions = {},
+): void {
   const param = checkParamName(module, name);
   const text = checkValue(module, param, value);
   const path = join(paramsDir(module, opts), param);
@@ -142,7 +181,12 @@ export function setParameterSync(module: string, name: string, value: string | n
   }
 }
 
-export async function setParameter(module: string, name: string, value: string | number | bigint | boolean, opts: ParameterOptions = {}): Promise<void> {
+export async function setParameter(
+  module: string,
+  name: string,
+  value: string | number | bigint | boolean,
+  opts: ParameterOptions = {},
+): Promise<void> {
   const param = checkParamName(module, name);
   const text = checkValue(module, param, value);
   const path = join(paramsDir(module, opts), param);

@@ -14,7 +14,12 @@ import { basename, join } from 'node:path';
 import { addKernelCmdline, emptyConfig, parseKernelCmdline, parseModprobeConf, type ModprobeConfig } from './config.js';
 
 /** kmod's default search path, highest precedence first. */
-export const DEFAULT_CONFIG_PATHS: readonly string[] = ['/etc/modprobe.d', '/run/modprobe.d', '/usr/local/lib/modprobe.d', '/lib/modprobe.d'];
+export const DEFAULT_CONFIG_PATHS: readonly string[] = [
+  '/etc/modprobe.d',
+  '/run/modprobe.d',
+  '/usr/local/lib/modprobe.d',
+  '/lib/modprobe.d',
+];
 export const DEFAULT_CMDLINE_PATH = '/proc/cmdline';
 
 export interface ConfigSource {
@@ -166,6 +171,9 @@ export function loadConfigSync(opts: LoadConfigOptions = {}): ModprobeConfig {
 export async function loadConfig(opts: LoadConfigOptions = {}): Promise<ModprobeConfig> {
   const sources = await listConfigSources(opts.paths ?? DEFAULT_CONFIG_PATHS, opts.moduleDir);
   const cmdlinePath = opts.cmdline === undefined ? DEFAULT_CMDLINE_PATH : opts.cmdline;
-  const [texts, cmdline] = await Promise.all([Promise.all(sources.map((s) => readOptAsync(s.path))), cmdlinePath === false ? undefined : readOptAsync(cmdlinePath, true)]);
+  const [texts, cmdline] = await Promise.all([
+    Promise.all(sources.map((s) => readOptAsync(s.path))),
+    cmdlinePath === false ? undefined : readOptAsync(cmdlinePath, true),
+  ]);
   return assemble(sources, texts, cmdline);
 }

@@ -275,7 +275,11 @@ export function parseKernelCmdline(text: string): KernelCmdlineConfig {
       } else {
         const norm = normalizeAlias(mod);
         if (norm === undefined) {
-          out.diagnostics.push({ file: '/proc/cmdline', line: 1, message: `Ignoring bad option on kernel command line while parsing module name: '${mod}'` });
+          out.diagnostics.push({
+            file: '/proc/cmdline',
+            line: 1,
+            message: `Ignoring bad option on kernel command line while parsing module name: '${mod}'`,
+          });
         } else out.options.push({ module: norm, options: opt });
       }
       modname = p + 1;

@@ -26,7 +26,11 @@ export function formatPlan(plan: Plan): string {
  * symbol indexes (kmod prints softdeps with its `pre: a bpost: c` spacing; weakdep lines, which kmod
  * v33+ prints too, come after softdeps).
  */
-export function formatConfig(config: ModprobeConfig, aliasIndex: Array<{ key: string; value: string }>, symbolIndex: Array<{ key: string; value: string }>): string {
+export function formatConfig(
+  config: ModprobeConfig,
+  aliasIndex: Array<{ key: string; value: string }>,
+  symbolIndex: Array<{ key: string; value: string }>,
+): string {
   let out = '';
   for (const b of config.blacklist) out += `blacklist ${b}\n`;
   for (const c of config.install) out += `install ${c.module} ${c.command}\n`;

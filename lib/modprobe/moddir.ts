@@ -46,7 +46,8 @@ class TextAliases {
   private readonly wild: Array<{ i: number; pattern: string; need: string; module: string }> = [];
   constructor(entries: AliasEntry[]) {
     entries.forEach((e, i) => {
-      if (hasWildcard(e.pattern) || e.pattern.includes('\\')) this.wild.push({ i, pattern: e.pattern, need: literalRun(e.pattern), module: e.module });
+      if (hasWildcard(e.pattern) || e.pattern.includes('\\'))
+        this.wild.push({ i, pattern: e.pattern, need: literalRun(e.pattern), module: e.module });
       else {
         let l = this.exact.get(e.pattern);
         if (!l) this.exact.set(e.pattern, (l = []));

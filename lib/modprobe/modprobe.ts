@@ -66,7 +66,11 @@ export class Modprobe {
   static openSync(opts: ModprobeOptions = {}): Modprobe {
     const dirname = moduleDirname(opts);
     const moddir = ModuleDirectory.openSync(dirname);
-    const config = loadConfigSync({ paths: opts.config ?? DEFAULT_CONFIG_PATHS, moduleDir: dirname, cmdline: opts.cmdline ?? DEFAULT_CMDLINE_PATH });
+    const config = loadConfigSync({
+      paths: opts.config ?? DEFAULT_CONFIG_PATHS,
+      moduleDir: dirname,
+      cmdline: opts.cmdline ?? DEFAULT_CMDLINE_PATH,
+    });
     return new Modprobe(moddir, config, opts.sysRoot);
   }
 
@@ -113,7 +117,10 @@ export class Modprobe {
   /** Unloads a module, then the dependencies and softdeps it leaves unused (modprobe -r). */
   async remove(nameOrAlias: string, opts: RemoveOptions): Promise<RemoveResult> {
     // Its own Resolver: removal awaits between steps, and a shared one's pool could be reset meanwhile.
-    return executeRemove(new Resolver(this.moduleDirectory, this.config), nameOrAlias, { ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}), ...opts });
+    return executeRemove(new Resolver(this.moduleDirectory, this.config), nameOrAlias, {
+      ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}),
+      ...opts,
+    });
   }
 
   /** `modprobe -c`: the configuration, then the alias and symbol indexes. */

@@ -98,7 +98,13 @@ function limiter(max: number) {
 
 function asError(e: unknown, step: PlanStep): KernmodError {
   if (e instanceof KernmodError) return e;
-  return new KernmodError({ code: 'ERR_KERNMOD_PROBE', phase: 'load', module: step.module, message: String((e as Error)?.message ?? e), cause: e });
+  return new KernmodError({
+    code: 'ERR_KERNMOD_PROBE',
+    phase: 'load',
+    module: step.module,
+    message: String((e as Error)?.message ?? e),
+    cause: e,
+  });
 }
 
 export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<ProbeResult> {
@@ -121,7 +127,17 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
           hint: 'the module is already in the kernel, and --first-time asks to fail then',
         });
         firstError ??= error;
-        results.push({ module: mp.module, action: mp.status, params: '', role: 'target', required: true, outcome: 'failed', ms: 0, startedAt: performance.now() - t0, error });
+        results.push({
+          module: mp.module,
+          action: mp.status,
+          params: '',
+          role: 'target',
+          required: true,
+          outcome: 'failed',
+          ms: 0,
+          startedAt: performance.now() - t0,
+          error,
+        });
       }
       continue;
     }
@@ -168,7 +184,14 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
           return finish(
             'failed',
             start,
-            new KernmodError({ code: 'ENOENT', errno: -2, module: step.module, phase: 'load', message: `could not find module by name='${step.module}'`, hint: 'it is not in modules.dep and not built in: a config alias or softdep names a module this kernel does not have' }),
+            new KernmodError({
+              code: 'ENOENT',
+              errno: -2,
+              module: step.module,
+              phase: 'load',
+              message: `could not find module by name='${step.module}'`,
+              hint: 'it is not in modules.dep and not built in: a config alias or softdep names a module this kernel does not have',
+            }),
           );
         }
         if (opts.dryRun) return finish('dry-run', performance.now());
@@ -182,7 +205,13 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
               return finish(
                 'failed',
                 start,
-                new KernmodError({ code: 'ERR_KERNMOD_INSTALL_COMMAND', module: step.module, phase: 'load', message: `Error running install command '${step.command}' for module ${step.module}: retcode ${status}`, hint: 'the install command from modprobe.d failed; kmod runs it with /bin/sh -c' }),
+                new KernmodError({
+                  code: 'ERR_KERNMOD_INSTALL_COMMAND',
+                  module: step.module,
+                  phase: 'load',
+                  message: `Error running install command '${step.command}' for module ${step.module}: retcode ${status}`,
+                  hint: 'the install command from modprobe.d failed; kmod runs it with /bin/sh -c',
+                }),
               );
             } catch (e) {
               return finish('failed', start, asError(e, step));

@@ -77,7 +77,13 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
     // directory (built out of tree, or for another tree) can still be removed by its name.
     const name = query.replaceAll('-', '_');
     if (moduleState(name, sys) === 'absent') {
-      throw new KernmodError({ code: 'ERR_KERNMOD_NOT_FOUND', module: query, phase: 'validate', message: `Module ${query} not found.`, hint: 'no such module in the module directory, and none of that name is loaded' });
+      throw new KernmodError({
+        code: 'ERR_KERNMOD_NOT_FOUND',
+        module: query,
+        phase: 'validate',
+        message: `Module ${query} not found.`,
+        hint: 'no such module in the module directory, and none of that name is loaded',
+      });
     }
     infos = [resolver.removalByName(name)];
   }
@@ -117,7 +123,12 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
   /** Modules this call has taken up already: softdeps may form a cycle (a post: b, b post: a). */
   const entered = new Set<string>();
 
-  const removeOne = async (info: RemovalInfo, role: RemoveStep['role'], removeHolders: boolean, ignoreBuiltin: boolean): Promise<KernmodError | undefined> => {
+  const removeOne = async (
+    info: RemovalInfo,
+    role: RemoveStep['role'],
+    removeHolders: boolean,
+    ignoreBuiltin: boolean,
+  ): Promise<KernmodError | undefined> => {
     const name = info.module;
     if (entered.has(name)) return undefined;
     entered.add(name);
@@ -133,7 +144,14 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
         return fail('ERR_KERNMOD_BUILTIN', name, `Module ${name} is builtin.`, 'built-in modules cannot be unloaded');
       }
       if (moduleState(name, sys) === 'absent' || (opts.dryRun && removed.has(name))) {
-        if (opts.firstTime) return fail('ENOENT', name, `Module ${name} is not in kernel.`, 'the module is not loaded, and --first-time asks to fail then', -2);
+        if (opts.firstTime)
+          return fail(
+            'ENOENT',
+            name,
+            `Module ${name} is not in kernel.`,
+            'the module is not loaded, and --first-time asks to fail then',
+            -2,
+          );
         skipped.push({ module: name, reason: 'not-loaded' });
         return undefined;
       }
@@ -163,7 +181,9 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
           'EBUSY',
           name,
           `Module ${name} is in use.`,
-          holders.length ? `it is used by ${holders.join(', ')}: remove those first (removeHolders / --remove-holders), or wait` : 'something holds a reference to it (an open device, a mounted file system...): release it, or pass wait',
+          holders.length
+            ? `it is used by ${holders.join(', ')}: remove those first (removeHolders / --remove-holders), or wait`
+            : 'something holds a reference to it (an open device, a mounted file system...): release it, or pass wait',
           -16,
         );
       }
@@ -175,7 +195,12 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
         try {
           const status = await runCommand(cmd, commandEnv(name));
           if (status !== 0) {
-            const error = fail('ERR_KERNMOD_REMOVE_COMMAND', name, `Error running remove command for ${name}`, 'the remove command from modprobe.d failed; kmod runs it with /bin/sh -c');
+            const error = fail(
+              'ERR_KERNMOD_REMOVE_COMMAND',
+              name,
+              `Error running remove command for ${name}`,
+              'the remove command from modprobe.d failed; kmod runs it with /bin/sh -c',
+            );
             steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'failed', ms: performance.now() - start, error });
             return error;
           }

@@ -124,7 +124,16 @@ export interface LookupResult {
   module: string;
   alias?: string;
   /** Which source answered. */
-  source: 'config-alias' | 'modules.dep' | 'modules.symbols' | 'install-command' | 'remove-command' | 'modules.alias' | 'modules.builtin' | 'builtin-alias' | 'path';
+  source:
+    | 'config-alias'
+    | 'modules.dep'
+    | 'modules.symbols'
+    | 'install-command'
+    | 'remove-command'
+    | 'modules.alias'
+    | 'modules.builtin'
+    | 'builtin-alias'
+    | 'path';
 }
 
 /** Modules found by one step of the lookup chain, with the step that found them. */
@@ -132,7 +141,11 @@ type Found = Array<{ mod: Mod; source: LookupResult['source'] }>;
 
 const foundBy = (mods: Mod[], source: LookupResult['source']): Found => mods.map((mod) => ({ mod, source }));
 
-const toLookupResult = ({ mod, source }: Found[number]): LookupResult => ({ module: mod.name, ...(mod.alias !== undefined ? { alias: mod.alias } : {}), source });
+const toLookupResult = ({ mod, source }: Found[number]): LookupResult => ({
+  module: mod.name,
+  ...(mod.alias !== undefined ? { alias: mod.alias } : {}),
+  source,
+});
 
 /**
  * "The first config line whose module pattern fnmatches this name" (how kmod picks a softdep, weakdep,
@@ -235,7 +248,9 @@ export class Resolver {
   }
 
   private optionsOf(m: Mod): string | undefined {
-    const parts = this.config.options.filter((o) => (o.module === m.name || (m.alias !== undefined && o.module === m.alias)) && o.options !== '').map((o) => o.options);
+    const parts = this.config.options
+      .filter((o) => (o.module === m.name || (m.alias !== undefined && o.module === m.alias)) && o.options !== '')
+      .map((o) => o.options);
     return parts.length ? parts.join(' ') : undefined;
   }
 
@@ -537,8 +552,13 @@ function concatOptions(config: string | undefined, extra: string | undefined): s
  * would reach a path, an environment variable or a file name cut short).
  */
 function checkQuery(query: unknown): asserts query is string {
-  if (typeof query !== 'string') throw invalidInput('ERR_KERNMOD_INVALID_NAME', `a module name or alias must be a string, got ${query === null ? 'null' : typeof query}`);
-  if (query.includes('\0')) throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name or alias ${JSON.stringify(query)} contains NUL`, { module: query });
+  if (typeof query !== 'string')
+    throw invalidInput(
+      'ERR_KERNMOD_INVALID_NAME',
+      `a module name or alias must be a string, got ${query === null ? 'null' : typeof query}`,
+    );
+  if (query.includes('\0'))
+    throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name or alias ${JSON.stringify(query)} contains NUL`, { module: query });
 }
 
 /** modprobe (kmod v31+) treats an argument starting with `/` or `./` as a file. */
@@ -553,7 +573,15 @@ function isPathQuery(query: string): boolean {
 function absolutePath(query: string): string {
   const abs = query.startsWith('/') ? query : `${process.cwd()}/${query}`;
   if (!existsSync(abs)) {
-    throw new KernmodError({ code: 'ENOENT', errno: -2, syscall: 'open', path: query, phase: 'open', message: `Failed to get module from path ${query}: No such file or directory`, hint: 'the module file does not exist' });
+    throw new KernmodError({
+      code: 'ENOENT',
+      errno: -2,
+      syscall: 'open',
+      path: query,
+      phase: 'open',
+      message: `Failed to get module from path ${query}: No such file or directory`,
+      hint: 'the module file does not exist',
+    });
   }
   return abs;
 }

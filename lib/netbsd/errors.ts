@@ -14,10 +14,11 @@ const LOAD_HINTS: Record<string, string> = {
   ENOENT:
     'the module was not found: a name without "/" is looked up as <kern.module.path>/<name>/<name>.kmod, a path as given (relative to the current directory); or a module it requires could not be found, or its class or a dependency name does not match',
   EPROGMISMATCH:
-    'the module was built for a different kernel version: use a module from this kernel\'s release, or force it (modload -f) at your own risk',
+    "the module was built for a different kernel version: use a module from this kernel's release, or force it (modload -f) at your own risk",
   EDEADLK: 'the module requires itself, directly or through a cycle of dependencies',
   EMLINK: 'its dependencies nest deeper than the kernel allows (MODULE_MAX_DEPTH, 6, on NetBSD 8.x and older)',
-  EFBIG: "the module's companion property list (<module>.plist next to the .kmod) is too large: at most 8190 bytes (the kernel refuses st_size >= 8191)",
+  EFBIG:
+    "the module's companion property list (<module>.plist next to the .kmod) is too large: at most 8190 bytes (the kernel refuses st_size >= 8191)",
   EINVAL:
     "the kernel rejected the request: the property list does not parse (the one passed to modctl, or the module's own .plist), the file is empty or truncated, a module or dependency name is 32 bytes or longer, or it has more dependencies than the kernel allows (8.x and older)",
   ENOMEM: 'the property list is longer than the 4096 bytes the kernel accepts, or the kernel ran out of memory',
@@ -27,7 +28,8 @@ const LOAD_HINTS: Record<string, string> = {
   ENOEXEC:
     'not a kernel module for this kernel and architecture (the ELF object could not be loaded), or the same module is already loaded from another path ("global symbol redefined" on the console)',
   EFTYPE: 'the file is not of a type the kernel loads modules from (a regular file holding an ELF kernel module)',
-  EFAULT: 'the kernel could not read the request from user memory (NetBSD 5.x also faults on a missing property list; kernmod always sends one)',
+  EFAULT:
+    'the kernel could not read the request from user memory (NetBSD 5.x also faults on a missing property list; kernmod always sends one)',
   EACCES: 'the kernel could not read the module file (no permission)',
   EISDIR: 'the path names a directory, not a module file',
 };

@@ -104,12 +104,34 @@ export {
   supportOfSync as moduleSupportSync,
 };
 
-export type { ModuleSupport, ModstatReading, NetbsdLoadOptions, NetbsdLoadResult, NetbsdModuleInfo, NetbsdUnloadOptions, NetbsdUnloadResult } from './modctl.js';
+export type {
+  ModuleSupport,
+  ModstatReading,
+  NetbsdLoadOptions,
+  NetbsdLoadResult,
+  NetbsdModuleInfo,
+  NetbsdUnloadOptions,
+  NetbsdUnloadResult,
+} from './modctl.js';
 export { netbsdModuleName, validateNetbsdModuleName, readModstat, readModstatSync } from './modctl.js';
 export { EMPTY_PROPS_PLIST, type NetbsdBackend, type NetbsdBackendName, type StatOutcome } from './backend.js';
 export { createNetbsdNativeBackend } from './native.js';
-export { createFakeNetbsdBackend, FakeNetbsdKernel, type FakeKmodSpec, type FakeNetbsdKernelOptions, type FakeNetbsdModule } from './fake.js';
-export { externalizeProps, internalizeProps, PLIST_HEADER, PLIST_FOOTER, type PropDict, type PropValue, type ExternalizeOptions } from './plist.js';
+export {
+  createFakeNetbsdBackend,
+  FakeNetbsdKernel,
+  type FakeKmodSpec,
+  type FakeNetbsdKernelOptions,
+  type FakeNetbsdModule,
+} from './fake.js';
+export {
+  externalizeProps,
+  internalizeProps,
+  PLIST_HEADER,
+  PLIST_FOOTER,
+  type PropDict,
+  type PropValue,
+  type ExternalizeOptions,
+} from './plist.js';
 export { decodeModstat, encodeModstat, type ModstatEntry, type ModstatFlags, type ModstatLayout, type ModstatRecord } from './modstat.js';
 export { modctlError, netbsdHint, type ModctlCommand } from './errors.js';
 export { NETBSD_ERRNO, netbsdErrnoInfo, netbsdErrnoNumber } from './errno-table.js';

@@ -41,7 +41,11 @@ export function paramsAsProps(params: ParamsInput): PropDict {
   }
   encodeParams(params); // the same validation as a Linux load: names, values, duplicates
   const entries: Iterable<readonly [string, ParamValue | undefined]> =
-    params instanceof Map ? params.entries() : Array.isArray(params) ? (params as ReadonlyArray<readonly [string, ParamValue]>) : Object.entries(params);
+    params instanceof Map
+      ? params.entries()
+      : Array.isArray(params)
+        ? (params as ReadonlyArray<readonly [string, ParamValue]>)
+        : Object.entries(params);
   for (const [name, v] of entries) if (v !== undefined) out[name] = propOf(v);
   return out;
 }
@@ -59,7 +63,10 @@ export function netbsdLoadOptions(options: LinuxShapedLoadOptions = {}): NetbsdL
 
 function fileSource(source: unknown): string | URL {
   if (typeof source === 'string' || source instanceof URL) return source;
-  throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', 'on NetBSD a module is loaded from a file: pass a module name, a path or a file: URL (modctl cannot load bytes)');
+  throw invalidInput(
+    'ERR_KERNMOD_INVALID_SOURCE',
+    'on NetBSD a module is loaded from a file: pass a module name, a path or a file: URL (modctl cannot load bytes)',
+  );
 }
 
 /** The top-level functions over a NetBSD API (the default one, or one over the fake in tests). */

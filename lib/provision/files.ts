@@ -39,13 +39,24 @@ function fileError(e: unknown, path: string, what: string): KernmodError {
     path,
     phase: 'open',
     message: `${code}: cannot ${what} ${path}`,
-    hint: code === 'EROFS' ? 'the file system is read-only (give another directory, or --root for an image)' : code === 'EACCES' || code === 'EPERM' ? 'no permission (run as root)' : `${what} failed`,
+    hint:
+      code === 'EROFS'
+        ? 'the file system is read-only (give another directory, or --root for an image)'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'no permission (run as root)'
+          : `${what} failed`,
     cause: e,
   });
 }
 
 function notOurs(path: string): KernmodError {
-  return new KernmodError({ code: 'ERR_KERNMOD_NOT_OURS', path, phase: 'validate', message: `${path} was not written by kernmod: left as it is`, hint: 'kernmod changes only files whose first line is its marker; move or remove this file yourself' });
+  return new KernmodError({
+    code: 'ERR_KERNMOD_NOT_OURS',
+    path,
+    phase: 'validate',
+    message: `${path} was not written by kernmod: left as it is`,
+    hint: 'kernmod changes only files whose first line is its marker; move or remove this file yourself',
+  });
 }
 
 function fsyncDir(dir: string): void {

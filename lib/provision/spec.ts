@@ -103,14 +103,17 @@ export function checkSpec(raw: unknown): { modules: ModuleSpec[]; problems: stri
     let module: string;
     try {
       module = normalizeModuleName(checkModuleName(key, 56));
-      if (module !== key.replaceAll('-', '_')) throw new Error(`module name ${JSON.stringify(key)} contains "." (give the module name, not a file name)`);
+      if (module !== key.replaceAll('-', '_'))
+        throw new Error(`module name ${JSON.stringify(key)} contains "." (give the module name, not a file name)`);
     } catch (e) {
       problems.push((e as Error).message);
       continue;
     }
     const where = `module ${module}`;
     if (byName.has(module)) {
-      problems.push(`${where}: named twice (${JSON.stringify(byName.get(module))} and ${JSON.stringify(key)}; - and _ are the same to the kernel)`);
+      problems.push(
+        `${where}: named twice (${JSON.stringify(byName.get(module))} and ${JSON.stringify(key)}; - and _ are the same to the kernel)`,
+      );
       continue;
     }
     byName.set(module, key);
@@ -119,14 +122,16 @@ export function checkSpec(raw: unknown): { modules: ModuleSpec[]; problems: stri
       problems.push(`${where}: expected a state or { state, params?, reload? }`);
       continue;
     }
-    for (const k of Object.keys(entry)) if (!KEYS.has(k)) problems.push(`${where}: unknown key ${JSON.stringify(k)} (known: state, params, reload)`);
+    for (const k of Object.keys(entry))
+      if (!KEYS.has(k)) problems.push(`${where}: unknown key ${JSON.stringify(k)} (known: state, params, reload)`);
     const state = entry.state;
     if (typeof state !== 'string' || !(STATES as readonly string[]).includes(state)) {
       problems.push(`${where}: state ${JSON.stringify(state)} is not one of ${STATES.join(', ')}`);
       continue;
     }
     const params = paramsOf(where, entry.params, problems);
-    if (params.length && !LOADING_STATES.has(state as ModuleStateName)) problems.push(`${where}: params apply only to the states loaded and installed, not ${state}`);
+    if (params.length && !LOADING_STATES.has(state as ModuleStateName))
+      problems.push(`${where}: params apply only to the states loaded and installed, not ${state}`);
     if (entry.reload !== undefined && typeof entry.reload !== 'boolean') problems.push(`${where}: reload must be true or false`);
     modules.push({ module, state: state as ModuleStateName, params, reload: entry.reload === true });
   }

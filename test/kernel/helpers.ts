@@ -8,7 +8,18 @@ import { realBackends, type BackendCase } from '../shared/backends.js';
 export interface TestModules {
   release: string;
   modules: Record<
-    'hello' | 'params' | 'fail' | 'exporter' | 'importer' | 'slow' | 'forged' | 'helloGz' | 'helloZst' | 'helloXz' | 'helloPlainXz' | 'helloSigned',
+    | 'hello'
+    | 'params'
+    | 'fail'
+    | 'exporter'
+    | 'importer'
+    | 'slow'
+    | 'forged'
+    | 'helloGz'
+    | 'helloZst'
+    | 'helloXz'
+    | 'helloPlainXz'
+    | 'helloSigned',
     string
   >;
 }
@@ -92,7 +103,15 @@ export function kmsgMark(): void {
   kmsgSince();
 }
 
-export const OUR_MODULES = ['kernmod_importer', 'kernmod_exporter', 'kernmod_hello', 'kernmod_params', 'kernmod_fail', 'kernmod_slow', 'kernmod_forged'];
+export const OUR_MODULES = [
+  'kernmod_importer',
+  'kernmod_exporter',
+  'kernmod_hello',
+  'kernmod_params',
+  'kernmod_fail',
+  'kernmod_slow',
+  'kernmod_forged',
+];
 
 /** Unloads every module of ours that a test left behind (importer before exporter). */
 export function unloadOurs(km: Kernmod): void {

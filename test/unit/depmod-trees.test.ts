@@ -10,7 +10,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { depmod, OUTPUT_FILES } from '../../lib/depmod/index.js';
 
 const DEPMOD = ['/usr/sbin/depmod', '/sbin/depmod'].find((p) => existsSync(p));
-const releases = DEPMOD && existsSync('/lib/modules') ? readdirSync('/lib/modules').filter((r) => existsSync(`/lib/modules/${r}/kernel`) && existsSync(`/lib/modules/${r}/modules.order`)).sort() : [];
+const releases =
+  DEPMOD && existsSync('/lib/modules')
+    ? readdirSync('/lib/modules')
+        .filter((r) => existsSync(`/lib/modules/${r}/kernel`) && existsSync(`/lib/modules/${r}/modules.order`))
+        .sort()
+    : [];
 const scratch = mkdtempSync(join(tmpdir(), 'kernmod-depmod-trees-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }), 300_000); // ~16,000 links
 
@@ -20,7 +25,8 @@ function farm(base: string, release: string): string {
   mkdirSync(dir, { recursive: true });
   const cp = spawnSync('cp', ['-as', `/lib/modules/${release}/kernel`, dir]);
   if (cp.status !== 0) throw new Error(`cp -as failed: ${cp.stderr}`);
-  for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) if (existsSync(`/lib/modules/${release}/${f}`)) copyFileSync(`/lib/modules/${release}/${f}`, join(dir, f));
+  for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo'])
+    if (existsSync(`/lib/modules/${release}/${f}`)) copyFileSync(`/lib/modules/${release}/${f}`, join(dir, f));
   return dir;
 }
 

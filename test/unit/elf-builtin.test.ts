@@ -4,7 +4,16 @@ import { describe, expect, it } from 'vitest';
 import { builtinModinfo } from '../../lib/elf/builtin.js';
 
 const modinfoBytes = Buffer.from(
-  ['amd_uncore.license=GPL v2', 'amd_uncore.file=arch/x86/events/amd/amd-uncore', 'zswap.description=Compressed cache', 'zswap.parmtype=enabled:bool', 'zswap.alias=zswap-alias-*', 'zswap_extra.x=1', 'zswap.late=not part of the first run', ''].join('\0'),
+  [
+    'amd_uncore.license=GPL v2',
+    'amd_uncore.file=arch/x86/events/amd/amd-uncore',
+    'zswap.description=Compressed cache',
+    'zswap.parmtype=enabled:bool',
+    'zswap.alias=zswap-alias-*',
+    'zswap_extra.x=1',
+    'zswap.late=not part of the first run',
+    '',
+  ].join('\0'),
 );
 
 describe('modules.builtin.modinfo', () => {
@@ -20,6 +29,8 @@ describe('modules.builtin.modinfo', () => {
   });
 
   it('fails like kmod on a string without a module prefix', () => {
-    expect(() => builtinModinfo(Buffer.from('a.x=1\0noprefix\0'), 'zz')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_BUILTIN_MODINFO' }));
+    expect(() => builtinModinfo(Buffer.from('a.x=1\0noprefix\0'), 'zz')).toThrow(
+      expect.objectContaining({ code: 'ERR_KERNMOD_BAD_BUILTIN_MODINFO' }),
+    );
   });
 });

@@ -39,8 +39,19 @@ function module(cls: 32 | 64, endian: 'little' | 'big', extra: ElfSpec['sections
       { name: '.note.gnu.build-id', data: buildIdNote([0xde, 0xad, 0xbe, 0xef, 0x01], le), type: 7 },
       { name: '.text', data: new Uint8Array([0xc3]) },
       // Alignment NULs before and between strings, as the linker leaves them.
-      { name: '.modinfo', data: concat(new Uint8Array(3), strings('alias=a-1', 'parm=p:desc of p', 'license=GPL'), new Uint8Array(2), strings('parmtype=p:int', 'depends=x,y', 'name=tiny', 'vermagic=6.1.0 SMP mod_unload ')) },
-      { name: '__versions', data: concat(modversion(0xbdfb6dbb, 'module_layout', is64, le), modversion(0xfeaa26fa, '.param_set_int', is64, le)) },
+      {
+        name: '.modinfo',
+        data: concat(
+          new Uint8Array(3),
+          strings('alias=a-1', 'parm=p:desc of p', 'license=GPL'),
+          new Uint8Array(2),
+          strings('parmtype=p:int', 'depends=x,y', 'name=tiny', 'vermagic=6.1.0 SMP mod_unload '),
+        ),
+      },
+      {
+        name: '__versions',
+        data: concat(modversion(0xbdfb6dbb, 'module_layout', is64, le), modversion(0xfeaa26fa, '.param_set_int', is64, le)),
+      },
       { name: '.gnu.linkonce.this_module', data: thisModule('tiny_struct', cls) },
       { name: '.bss', data: new Uint8Array(0), type: 8, size: 1 << 20 },
       ...extra,
@@ -128,7 +139,9 @@ describe('.modinfo strings', () => {
   });
 
   it('keeps file order and repeated keys; merges parms in reverse first-seen order, last value winning', () => {
-    const fields = parseModinfoStrings(strings('parm=a:first', 'parm=b:bee', 'parmtype=a:int', 'parmtype=c:bool', 'parm=a:second', 'parm=bad'));
+    const fields = parseModinfoStrings(
+      strings('parm=a:first', 'parm=b:bee', 'parmtype=a:int', 'parmtype=c:bool', 'parm=a:second', 'parm=bad'),
+    );
     expect(mergeParams(fields)).toEqual({
       params: [
         { name: 'c', type: 'bool' },
@@ -159,7 +172,14 @@ describe('modinfoFromImage', () => {
   });
 
   it('takes the name from struct module when .modinfo has none, else from the file name', () => {
-    const noName = buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('license=GPL') }, { name: '.gnu.linkonce.this_module', data: thisModule('from_struct', 64) }] });
+    const noName = buildElf({
+      class: 64,
+      endian: 'little',
+      sections: [
+        { name: '.modinfo', data: strings('license=GPL') },
+        { name: '.gnu.linkonce.this_module', data: thisModule('from_struct', 64) },
+      ],
+    });
     expect(modinfoFromImage(noName).name).toBe('from_struct');
     const bare = buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('license=GPL') }] });
     expect(modinfoFromImage(bare, { filename: '/x/my-mod.ko.xz' }).name).toBe('my_mod');

@@ -25,7 +25,15 @@ describe('KernmodError', () => {
     const e = systemError(-17, 'finit_module', { path: '/m/x.ko', module: 'x' });
     expect(e).toBeInstanceOf(Error);
     expect(e).toBeInstanceOf(KernmodError);
-    expect(e).toMatchObject({ name: 'KernmodError', code: 'EEXIST', errno: -17, syscall: 'finit_module', path: '/m/x.ko', module: 'x', phase: 'load' });
+    expect(e).toMatchObject({
+      name: 'KernmodError',
+      code: 'EEXIST',
+      errno: -17,
+      syscall: 'finit_module',
+      path: '/m/x.ko',
+      module: 'x',
+      phase: 'load',
+    });
     expect(e.message).toBe("EEXIST: file exists, finit_module '/m/x.ko'");
     expect(JSON.parse(JSON.stringify(e))).toEqual({
       name: 'KernmodError',

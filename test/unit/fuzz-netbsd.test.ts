@@ -26,7 +26,11 @@ function resultOrTyped<T>(f: () => T): T | KernmodError {
 }
 
 // Values proplib can hold, plus the ones it cannot (floats, null, lone surrogates, NUL, long keys).
-const key = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ minLength: 120, maxLength: 140 }), fc.constantFrom('', 'a\0b', '<&>', '\uD800'));
+const key = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.string({ minLength: 120, maxLength: 140 }),
+  fc.constantFrom('', 'a\0b', '<&>', '\uD800'),
+);
 const leaf = fc.oneof(
   fc.string({ maxLength: 40 }),
   fc.integer(),
@@ -63,7 +67,9 @@ describe('fuzz: NetBSD plist codec', () => {
     const valid = externalizeProps({ a: [1, 'two', { x: true }], b: new Uint8Array([1, 2, 3]), c: -5n, d: '' });
     const damaged = fc.oneof(
       fc.nat(valid.length).map((n) => valid.slice(0, n)),
-      fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 1, max: 0x7e })).map(([i, c]) => valid.slice(0, i) + String.fromCharCode(c) + valid.slice(i + 1)),
+      fc
+        .tuple(fc.nat(valid.length - 1), fc.integer({ min: 1, max: 0x7e }))
+        .map(([i, c]) => valid.slice(0, i) + String.fromCharCode(c) + valid.slice(i + 1)),
       fc.string({ maxLength: 200 }).map((s) => `${PLIST_HEADER}<dict>${s}</dict>\n${PLIST_FOOTER}`),
       fc.string({ maxLength: 300 }),
       fc.uint8Array({ maxLength: 300 }),
@@ -90,7 +96,11 @@ describe('fuzz: MODCTL_STAT decoder', () => {
     refcnt: fc.integer({ min: -1, max: 100 }),
     flags: fc.nat(7),
   });
-  const answer = fc.tuple(fc.constantFrom('v1', 'v2') as fc.Arbitrary<'v1' | 'v2'>, fc.array(record, { maxLength: 6 }), fc.constantFrom('LE', 'BE') as fc.Arbitrary<'LE' | 'BE'>);
+  const answer = fc.tuple(
+    fc.constantFrom('v1', 'v2') as fc.Arbitrary<'v1' | 'v2'>,
+    fc.array(record, { maxLength: 6 }),
+    fc.constantFrom('LE', 'BE') as fc.Arbitrary<'LE' | 'BE'>,
+  );
 
   it('a kernel answer, cut, flipped or with fields set to extremes, gives entries or ERR_KERNMOD_BAD_MODSTAT', () => {
     const mutation = fc.tuple(fc.nat(5), fc.nat(), fc.nat(255), fc.constantFrom(0, 1, 0x7fffffff, 0xffffffff, 0x80000000));
@@ -102,7 +112,8 @@ describe('fuzz: MODCTL_STAT decoder', () => {
         if (kind === 2 && bytes.length) bytes[at % bytes.length] = bytes[at % bytes.length]! ^ (byte || 1);
         if (kind === 3 && bytes.length >= 4) {
           // the v2 count, or a 32-bit field of some record (ms_reqoffset, ms_refcnt, ...)
-          const where = layout === 'v2' && at % 3 === 0 ? 0 : Math.min(bytes.length - 4, (at % Math.max(1, Math.floor(bytes.length / 4))) * 4);
+          const where =
+            layout === 'v2' && at % 3 === 0 ? 0 : Math.min(bytes.length - 4, (at % Math.max(1, Math.floor(bytes.length / 4))) * 4);
           if (endian === 'LE') bytes.writeUInt32LE(extreme, where);
           else bytes.writeUInt32BE(extreme, where);
         }

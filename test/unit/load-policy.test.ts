@@ -11,7 +11,15 @@ import { FakeKernel } from '../../lib/backend/fake.js';
 import { LINUX_DELETE_FLAGS } from '../../lib/backend/syscalls.js';
 import type { Backend } from '../../lib/backend/types.js';
 import { COMPRESSION_MAGICS } from '../../lib/compress/index.js';
-import { loadModule, loadModuleSync, unloadModule, unloadModuleSync, type LoadOptions, type ModuleSource, type UnloadOptions } from '../../lib/linux/load.js';
+import {
+  loadModule,
+  loadModuleSync,
+  unloadModule,
+  unloadModuleSync,
+  type LoadOptions,
+  type ModuleSource,
+  type UnloadOptions,
+} from '../../lib/linux/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kernmod-policy-'));
 const file = (name: string, bytes: Uint8Array) => {
@@ -53,7 +61,10 @@ function scripted(script: Answer[]) {
     sync: (...args: A) => answer(method, detail(...args)),
     async: (...args: A) => new Promise((resolve) => setImmediate(resolve)).then(() => answer(method, detail(...args))),
   });
-  const finitPath = both('finitModulePath', (_p: string, params: string, flags: number, guard?: unknown) => ` params=${params} flags=${flags}${guard ? ' guard' : ''}`);
+  const finitPath = both(
+    'finitModulePath',
+    (_p: string, params: string, flags: number, guard?: unknown) => ` params=${params} flags=${flags}${guard ? ' guard' : ''}`,
+  );
   const finitFd = both('finitModule', (_fd: number, params: string, flags: number) => ` params=${params} flags=${flags}`);
   const finitImage = both('finitModuleImage', (_i: Uint8Array, params: string, flags: number) => ` params=${params} flags=${flags}`);
   const init = both('initModule', (_i: Uint8Array, params: string) => ` params=${params}`);
@@ -161,7 +172,12 @@ const rows: Row[] = [
       ['finitModulePath', { ret: 0, syscall: 'read', stopped: true, head: XZ_HEAD }],
       ['initModule', 0],
     ],
-    outcome: { syscall: 'init_module', fallback: 'kernel-cannot-decompress', fallbackReason: expect.stringMatching(/CRC64/), compression: { format: 'xz', decompressedBy: 'user' } },
+    outcome: {
+      syscall: 'init_module',
+      fallback: 'kernel-cannot-decompress',
+      fallbackReason: expect.stringMatching(/CRC64/),
+      compression: { format: 'xz', decompressedBy: 'user' },
+    },
     calls: ['finitModulePath params= flags=0 guard', 'initModule params='],
   },
   {
@@ -241,7 +257,17 @@ async function settle(f: () => unknown): Promise<Record<string, unknown>> {
     return { ...((await f()) as object) };
   } catch (e) {
     const err = e as Record<string, unknown>;
-    return { error: true, name: err.name, code: err.code, syscall: err.syscall, path: err.path, module: err.module, phase: err.phase, hint: err.hint, cause: err.cause };
+    return {
+      error: true,
+      name: err.name,
+      code: err.code,
+      syscall: err.syscall,
+      path: err.path,
+      module: err.module,
+      phase: err.phase,
+      hint: err.hint,
+      cause: err.cause,
+    };
   }
 }
 
@@ -252,8 +278,14 @@ describe('the load/unload policy, one table for the async and the sync runner', 
       const a = scripted(row.script);
       const s = scripted(row.script);
       const [asyncOut, syncOut] = row.load
-        ? [await settle(() => loadModule(a.backend, row.load!.source(), row.load!.options, env)), await settle(() => loadModuleSync(s.backend, row.load!.source(), row.load!.options, env))]
-        : [await settle(() => unloadModule(a.backend, row.unload!.name, row.unload!.options)), await settle(() => unloadModuleSync(s.backend, row.unload!.name, row.unload!.options))];
+        ? [
+            await settle(() => loadModule(a.backend, row.load!.source(), row.load!.options, env)),
+            await settle(() => loadModuleSync(s.backend, row.load!.source(), row.load!.options, env)),
+          ]
+        : [
+            await settle(() => unloadModule(a.backend, row.unload!.name, row.unload!.options)),
+            await settle(() => unloadModuleSync(s.backend, row.unload!.name, row.unload!.options)),
+          ];
       expect(asyncOut).toMatchObject(row.outcome);
       if (row.unload && 'waitedMs' in asyncOut) delete asyncOut.waitedMs, delete syncOut.waitedMs;
       expect(syncOut).toEqual(asyncOut);

@@ -23,7 +23,9 @@ describe('sourcePath: one validator for a path or file: URL from a caller', () =
       }
       expect(err).toMatchObject({ name: 'KernmodError', code: 'ERR_KERNMOD_INVALID_SOURCE', phase: 'validate' });
     }
-    expect(() => sourcePath(new URL('file://host/x.ko'))).toThrow(expect.objectContaining({ cause: expect.objectContaining({ code: 'ERR_INVALID_FILE_URL_HOST' }) }));
+    expect(() => sourcePath(new URL('file://host/x.ko'))).toThrow(
+      expect.objectContaining({ cause: expect.objectContaining({ code: 'ERR_INVALID_FILE_URL_HOST' }) }),
+    );
   });
 
   it('an ordinary path or URL comes back as the path', () => {
@@ -42,15 +44,24 @@ describe('loadModule: bad sources are KernmodErrors and change nothing', () => {
   it('a file: URL with %00 is refused before any system call (async and sync)', async () => {
     const { kernel, km } = setup();
     const url = new URL('file:///tmp/evil%00/lib/modules/6.1/loop.ko');
-    await expect(km.loadModule(url)).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE', path: '/tmp/evil\0/lib/modules/6.1/loop.ko' });
+    await expect(km.loadModule(url)).rejects.toMatchObject({
+      code: 'ERR_KERNMOD_INVALID_SOURCE',
+      path: '/tmp/evil\0/lib/modules/6.1/loop.ko',
+    });
     expect(() => km.loadModuleSync(url)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_SOURCE' }));
     expect(kernel.calls).toHaveLength(0);
   });
 
   it('file://host/ and %2f URLs are typed errors', async () => {
     const { km } = setup();
-    await expect(km.loadModule(new URL('file://host/x.ko'))).rejects.toMatchObject({ name: 'KernmodError', code: 'ERR_KERNMOD_INVALID_SOURCE' });
-    await expect(km.loadModule(new URL('file:///a%2fb.ko'))).rejects.toMatchObject({ name: 'KernmodError', code: 'ERR_KERNMOD_INVALID_SOURCE' });
+    await expect(km.loadModule(new URL('file://host/x.ko'))).rejects.toMatchObject({
+      name: 'KernmodError',
+      code: 'ERR_KERNMOD_INVALID_SOURCE',
+    });
+    await expect(km.loadModule(new URL('file:///a%2fb.ko'))).rejects.toMatchObject({
+      name: 'KernmodError',
+      code: 'ERR_KERNMOD_INVALID_SOURCE',
+    });
   });
 
   it('an fd that is no int32 is invalid input, not EIO', async () => {

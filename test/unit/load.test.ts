@@ -87,7 +87,10 @@ describe('loadModule (fake kernel)', () => {
     const before = readdirSync(tmpdir()).filter((n) => n.startsWith('kernmod-')).length;
     const r = await km.loadModule(FakeKernel.image('demo_memfd'), { ignoreVermagic: true });
     expect(r).toMatchObject({ syscall: 'finit_module', fallback: 'anonymous-file', flags: MODULE_INIT_IGNORE_VERMAGIC });
-    expect(km.loadModuleSync(FakeKernel.image('demo_memfd_sync'), { ignoreModversions: true })).toMatchObject({ syscall: 'finit_module', fallback: 'anonymous-file' });
+    expect(km.loadModuleSync(FakeKernel.image('demo_memfd_sync'), { ignoreModversions: true })).toMatchObject({
+      syscall: 'finit_module',
+      fallback: 'anonymous-file',
+    });
     expect([...kernel.modules.keys()]).toEqual(['demo_memfd', 'demo_memfd_sync']);
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith('kernmod-')).length).toBe(before);
   });
@@ -123,16 +126,25 @@ describe('loadModule (fake kernel)', () => {
       message: `EEXIST: file exists, finit_module '${path}'`,
       hint: expect.stringMatching(/already loaded/),
     });
-    await expect(km.loadModule(moduleFile('demo_importer', ['demo_missing']))).rejects.toMatchObject({ code: 'ENOENT', hint: expect.stringMatching(/unknown symbol/) });
+    await expect(km.loadModule(moduleFile('demo_importer', ['demo_missing']))).rejects.toMatchObject({
+      code: 'ENOENT',
+      hint: expect.stringMatching(/unknown symbol/),
+    });
     kernel.modulesDisabled = true;
-    await expect(km.loadModule(moduleFile('demo_perm'))).rejects.toMatchObject({ code: 'EPERM', hint: expect.stringMatching(/modules_disabled/) });
+    await expect(km.loadModule(moduleFile('demo_perm'))).rejects.toMatchObject({
+      code: 'EPERM',
+      hint: expect.stringMatching(/modules_disabled/),
+    });
   });
 
   it('checks the AbortSignal before the syscall', async () => {
     const { kernel, km } = setup();
     const ac = new AbortController();
     ac.abort();
-    await expect(km.loadModule(moduleFile('demo_abort'), { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR', phase: 'abort' });
+    await expect(km.loadModule(moduleFile('demo_abort'), { signal: ac.signal })).rejects.toMatchObject({
+      code: 'ABORT_ERR',
+      phase: 'abort',
+    });
     expect(kernel.calls).toHaveLength(0);
   });
 
@@ -140,7 +152,10 @@ describe('loadModule (fake kernel)', () => {
     const { kernel, km } = setup();
     await expect(km.loadModule('')).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
     // A NUL would cut the path the kernel sees: refused on the no-options fast path and with options.
-    await expect(km.loadModule('/lib/x.ko\0/evil.ko')).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE', path: '/lib/x.ko\0/evil.ko' });
+    await expect(km.loadModule('/lib/x.ko\0/evil.ko')).rejects.toMatchObject({
+      code: 'ERR_KERNMOD_INVALID_SOURCE',
+      path: '/lib/x.ko\0/evil.ko',
+    });
     await expect(km.loadModule('/lib/x.ko\0', { params: 'a=1' })).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
     expect(() => km.loadModuleSync('/lib/x.ko\0')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_SOURCE' }));
     await expect(km.loadModule(new URL('https://example.invalid/x.ko'))).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
@@ -225,28 +240,34 @@ describe('compressed modules (fake kernel that decompresses xz itself, like Debi
     expect(kernel.calls.map((c) => `${c.syscall}:${c.flags}:${c.ret}`)).toEqual(['finit_module:4:0']);
   });
 
-  it.skipIf(!plainXz)('a plain-xz module (CRC64) that the kernel decoder would refuse goes to user space before any call, saying why', async () => {
-    const { kernel, km } = setup({ compression: 'xz' });
-    const r = await km.loadModule(write('comp-plain.ko.xz', plainXz!));
-    expect(r).toMatchObject({
-      syscall: 'init_module',
-      fallback: 'kernel-cannot-decompress',
-      fallbackReason: expect.stringMatching(/CRC64/),
-      compression: { format: 'xz', decompressedBy: 'user' },
-    });
-    expect(kernel.calls.map((c) => `${c.syscall}:${c.ret}`)).toEqual(['init_module:0']);
-  });
+  it.skipIf(!plainXz)(
+    'a plain-xz module (CRC64) that the kernel decoder would refuse goes to user space before any call, saying why',
+    async () => {
+      const { kernel, km } = setup({ compression: 'xz' });
+      const r = await km.loadModule(write('comp-plain.ko.xz', plainXz!));
+      expect(r).toMatchObject({
+        syscall: 'init_module',
+        fallback: 'kernel-cannot-decompress',
+        fallbackReason: expect.stringMatching(/CRC64/),
+        compression: { format: 'xz', decompressedBy: 'user' },
+      });
+      expect(kernel.calls.map((c) => `${c.syscall}:${c.ret}`)).toEqual(['init_module:0']);
+    },
+  );
 
-  it.skipIf(!kernelXz)("issue #17: a kernel-decompressed module whose init fails with EINVAL runs its init once, and the error names finit_module", async () => {
-    const { kernel, km } = setup({ compression: 'xz' });
-    const failing = xz(FakeKernel.image('demo_init_fails', [], 22), ['--check=crc32', '--lzma2=dict=1MiB'])!;
-    const path = write('comp-init-fails.ko.xz', failing);
-    await expect(km.loadModule(path)).rejects.toMatchObject({ code: 'EINVAL', syscall: 'finit_module', path });
-    expect(kernel.initRuns.get('demo_init_fails')).toBe(1);
-    expect(() => km.loadModuleSync(path)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'finit_module' }));
-    expect(kernel.initRuns.get('demo_init_fails')).toBe(2);
-    expect(kernel.calls.map((c) => `${c.syscall}:${c.flags}:${c.ret}`)).toEqual(['finit_module:4:-22', 'finit_module:4:-22']);
-  });
+  it.skipIf(!kernelXz)(
+    'issue #17: a kernel-decompressed module whose init fails with EINVAL runs its init once, and the error names finit_module',
+    async () => {
+      const { kernel, km } = setup({ compression: 'xz' });
+      const failing = xz(FakeKernel.image('demo_init_fails', [], 22), ['--check=crc32', '--lzma2=dict=1MiB'])!;
+      const path = write('comp-init-fails.ko.xz', failing);
+      await expect(km.loadModule(path)).rejects.toMatchObject({ code: 'EINVAL', syscall: 'finit_module', path });
+      expect(kernel.initRuns.get('demo_init_fails')).toBe(1);
+      expect(() => km.loadModuleSync(path)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'finit_module' }));
+      expect(kernel.initRuns.get('demo_init_fails')).toBe(2);
+      expect(kernel.calls.map((c) => `${c.syscall}:${c.flags}:${c.ret}`)).toEqual(['finit_module:4:-22', 'finit_module:4:-22']);
+    },
+  );
 
   it.skipIf(!plainXz)("decompress: 'kernel' reports the kernel's EINVAL with the xz settings in the hint", async () => {
     const { km } = setup({ compression: 'xz' });
@@ -279,7 +300,9 @@ describe('compressed modules (fake kernel that decompresses xz itself, like Debi
 
   it("decompress: 'kernel' refuses when the kernel does not do that format", async () => {
     const { kernel, km } = setup();
-    await expect(km.loadModule(write('k.ko.gz', gzipSync(raw)), { decompress: 'kernel' })).rejects.toMatchObject({ code: 'ERR_KERNMOD_UNSUPPORTED_COMPRESSION' });
+    await expect(km.loadModule(write('k.ko.gz', gzipSync(raw)), { decompress: 'kernel' })).rejects.toMatchObject({
+      code: 'ERR_KERNMOD_UNSUPPORTED_COMPRESSION',
+    });
     expect(kernel.calls).toHaveLength(0);
   });
 

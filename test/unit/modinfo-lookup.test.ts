@@ -12,8 +12,14 @@ const builtinModinfo = Buffer.from(['zswap.description=Compressed cache', 'zswap
 const root = mkdtempSync(join(tmpdir(), 'kernmod-modinfo-lookup-'));
 const dir = join(root, 'lib/modules/9.9.9');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, 'modules.dep'), 'kernel/drivers/block/loop.ko:\nkernel/sound/snd-a.ko: kernel/sound/snd.ko\nkernel/sound/snd-b.ko:\n');
-writeFileSync(join(dir, 'modules.alias'), 'alias devname:loop-control loop\nalias block-major-7-* loop\nalias acpi*:X:* snd_a\nalias acpi*:X:* snd_b\nalias ghost-dev ghost\nalias stray-dev stray\n');
+writeFileSync(
+  join(dir, 'modules.dep'),
+  'kernel/drivers/block/loop.ko:\nkernel/sound/snd-a.ko: kernel/sound/snd.ko\nkernel/sound/snd-b.ko:\n',
+);
+writeFileSync(
+  join(dir, 'modules.alias'),
+  'alias devname:loop-control loop\nalias block-major-7-* loop\nalias acpi*:X:* snd_a\nalias acpi*:X:* snd_b\nalias ghost-dev ghost\nalias stray-dev stray\n',
+);
 writeFileSync(join(dir, 'modules.symbols'), 'alias symbol:snd_sym snd_a\n');
 writeFileSync(join(dir, 'modules.builtin'), 'kernel/mm/zswap.ko\n');
 writeFileSync(join(dir, 'modules.builtin.modinfo'), builtinModinfo);
@@ -23,7 +29,10 @@ const names = (r: Resolution) => (r.ok ? r.modules.map((m) => m.name) : r.messag
 
 describe('modinfo NAME|ALIAS', () => {
   it('tries names first (with - or _), then symbols, aliases (every match, in order), built-ins', () => {
-    expect(lookup.byAlias('loop')).toEqual({ ok: true, modules: [{ kind: 'file', name: 'loop', path: `${dir}/kernel/drivers/block/loop.ko` }] });
+    expect(lookup.byAlias('loop')).toEqual({
+      ok: true,
+      modules: [{ kind: 'file', name: 'loop', path: `${dir}/kernel/drivers/block/loop.ko` }],
+    });
     expect(lookup.byAlias('snd-a')).toEqual({ ok: true, modules: [{ kind: 'file', name: 'snd_a', path: `${dir}/kernel/sound/snd-a.ko` }] });
     expect(names(lookup.byAlias('symbol:snd_sym'))).toEqual(['snd_a']);
     expect(names(lookup.byAlias('devname:loop-control'))).toEqual(['loop']);
@@ -51,7 +60,11 @@ describe('modinfo -m NAME', () => {
     expect(names(lookup.byName('snd-a.ko'))).toEqual(['snd_a']);
     expect(names(lookup.byName('zswap'))).toEqual(['zswap']);
     expect(names(lookup.byName('zswap-alias-1'))).toEqual(['zswap']);
-    expect(lookup.byName('devname:loop-control')).toEqual({ ok: false, code: 'ENOENT', message: 'Module name devname:loop-control not found.' });
+    expect(lookup.byName('devname:loop-control')).toEqual({
+      ok: false,
+      code: 'ENOENT',
+      message: 'Module name devname:loop-control not found.',
+    });
     expect(names(lookup.byName('ghost-dev'))).toBe('Module name ghost-dev not found.');
   });
 });

@@ -90,7 +90,13 @@ const names = ['t', 'thing-t', 'bi', 'nosuch', 'u'];
 const real: string[] = [];
 for (const r of existsSync('/lib/modules') ? readdirSync('/lib/modules') : []) {
   const d = `/lib/modules/${r}/kernel/fs`;
-  if (existsSync(d)) real.push(...readdirSync(d, { recursive: true, encoding: 'utf8' }).filter((f) => /\.ko(\.xz)?$/.test(f)).slice(0, 12).map((f) => `${d}/${f}`));
+  if (existsSync(d))
+    real.push(
+      ...readdirSync(d, { recursive: true, encoding: 'utf8' })
+        .filter((f) => /\.ko(\.xz)?$/.test(f))
+        .slice(0, 12)
+        .map((f) => `${d}/${f}`),
+    );
   const m = `${new URL('../../.cache/test-modules/', import.meta.url).pathname}${r}/manifest.json`;
   if (existsSync(m)) real.push(...Object.values((JSON.parse(readFileSync(m, 'utf8')) as { modules: Record<string, string> }).modules));
 }

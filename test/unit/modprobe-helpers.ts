@@ -161,7 +161,8 @@ export function writeTree(dir: string, spec: TreeSpec): string {
   writeFileSync(join(dir, 'modules.dep'), depLines.join('\n') + '\n');
   writeFileSync(join(dir, 'modules.alias'), aliasLines.join('\n') + '\n');
   writeFileSync(join(dir, 'modules.builtin'), (spec.builtin ?? []).map((b) => `kernel/${b}.ko\n`).join(''));
-  if (spec.builtinModinfo) writeFileSync(join(dir, 'modules.builtin.modinfo'), spec.builtinModinfo.map(([m, k, v]) => `${m}.${k}=${v}\0`).join(''));
+  if (spec.builtinModinfo)
+    writeFileSync(join(dir, 'modules.builtin.modinfo'), spec.builtinModinfo.map(([m, k, v]) => `${m}.${k}=${v}\0`).join(''));
   if (spec.softdep !== undefined) writeFileSync(join(dir, 'modules.softdep'), spec.softdep);
   if (spec.weakdep !== undefined) writeFileSync(join(dir, 'modules.weakdep'), spec.weakdep);
   if (spec.bin) {

@@ -35,7 +35,9 @@ describe('validateModuleName: the kernel buffer counts UTF-8 bytes and the NUL',
   });
   it('rejects empty names, NUL, / and non-strings', () => {
     for (const bad of ['', 'a\0b', 'dir/mod', 42 as unknown as string]) {
-      expect(() => validateModuleName(bad, LIMIT)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_NAME', phase: 'validate' }));
+      expect(() => validateModuleName(bad, LIMIT)).toThrow(
+        expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_NAME', phase: 'validate' }),
+      );
     }
   });
 });

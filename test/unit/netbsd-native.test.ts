@@ -36,7 +36,15 @@ describe.skipIf(!haveGxx)('native/sys_netbsd.cc, compiled against the <sys/modul
     const nodeInclude = join(dirname(dirname(process.execPath)), 'include', 'node');
     if (!existsSync(join(nodeInclude, 'node_api.h'))) return; // no Node headers on this host
     const napi = (createRequire(import.meta.url)('node-addon-api') as { include_dir: string }).include_dir;
-    const common = ['-fsyntax-only', '-DNAPI_CPP_EXCEPTIONS', '-DNODE_GYP_MODULE_NAME=kernmod', '-I', nodeInclude, '-I', resolve(root, napi)];
+    const common = [
+      '-fsyntax-only',
+      '-DNAPI_CPP_EXCEPTIONS',
+      '-DNODE_GYP_MODULE_NAME=kernmod',
+      '-I',
+      nodeInclude,
+      '-I',
+      resolve(root, napi),
+    ];
     const withModctl = gxx([...base, ...common, 'native/kernmod.cc']);
     expect(withModctl.stderr).toBe('');
     expect(withModctl.status).toBe(0);
@@ -69,7 +77,12 @@ describe('binding.gyp', () => {
     expect(cond["OS=='linux'"]).toEqual({ sources: ['native/sys_linux.cc'] });
     // -pthread: Node's common.gypi adds it for Linux and the other BSDs but not NetBSD, and the addon
     // starts a thread of its own (the syscall thread).
-    expect(cond["OS=='netbsd'"]).toEqual({ sources: ['native/sys_netbsd.cc'], defines: ['KERNMOD_MODCTL=1'], cflags: ['-pthread'], ldflags: ['-pthread'] });
+    expect(cond["OS=='netbsd'"]).toEqual({
+      sources: ['native/sys_netbsd.cc'],
+      defines: ['KERNMOD_MODCTL=1'],
+      cflags: ['-pthread'],
+      ldflags: ['-pthread'],
+    });
     expect(cond["OS!='linux' and OS!='netbsd'"]).toEqual({ sources: ['native/sys_other.cc'] });
   });
 });

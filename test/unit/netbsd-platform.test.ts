@@ -41,7 +41,9 @@ describe('Linux-shaped calls on NetBSD', () => {
   it('bad params are refused before any call, as on Linux', async () => {
     const { kernel, top } = setup();
     await expect(top.loadModule('tmpfs', { params: { 'bad name': 1 } })).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_PARAMS' });
-    expect(() => top.loadModuleSync('tmpfs', { params: 'a="unterminated' })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_PARAMS' }));
+    expect(() => top.loadModuleSync('tmpfs', { params: 'a="unterminated' })).toThrow(
+      expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_PARAMS' }),
+    );
     expect(kernel.calls).toEqual([]);
   });
 

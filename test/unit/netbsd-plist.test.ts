@@ -26,7 +26,9 @@ describe('externalizeProps: what modload sends', () => {
   it('writes the research example exactly (296 bytes): keys sorted, one tab per level, <true/>, decimal, escaped', () => {
     const text = externalizeProps({ s: 'a<b', i: 42, b: true });
     expect(text).toBe(
-      doc('<dict>\n\t<key>b</key>\n\t<true/>\n\t<key>i</key>\n\t<integer>42</integer>\n\t<key>s</key>\n\t<string>a&lt;b</string>\n</dict>\n'),
+      doc(
+        '<dict>\n\t<key>b</key>\n\t<true/>\n\t<key>i</key>\n\t<integer>42</integer>\n\t<key>s</key>\n\t<string>a&lt;b</string>\n</dict>\n',
+      ),
     );
     expect(Buffer.byteLength(text)).toBe(296);
   });
@@ -64,14 +66,18 @@ describe('externalizeProps: what modload sends', () => {
 
   it('writes empty values as empty elements: <string/>, <array/>, <dict/>, and <false/>', () => {
     expect(externalizeProps({ a: '', b: [], c: {}, e: false })).toBe(
-      doc('<dict>\n\t<key>a</key>\n\t<string/>\n\t<key>b</key>\n\t<array/>\n\t<key>c</key>\n\t<dict/>\n\t<key>e</key>\n\t<false/>\n</dict>\n'),
+      doc(
+        '<dict>\n\t<key>a</key>\n\t<string/>\n\t<key>b</key>\n\t<array/>\n\t<key>c</key>\n\t<dict/>\n\t<key>e</key>\n\t<false/>\n</dict>\n',
+      ),
     );
   });
 
   it('refuses empty data: proplib writes it as <data/>, which the kernel internalizer always refuses (EINVAL)', () => {
     const cases: PropDict[] = [{ d: new Uint8Array(0) }, { a: [new Uint8Array(0)] }, { x: { y: new Uint8Array(new ArrayBuffer(8), 8) } }];
     for (const props of cases) {
-      expect(() => externalizeProps(props)).toThrow(expect.objectContaining({ ...invalid, message: expect.stringMatching(/empty data .*<data\/>.*EINVAL/) }));
+      expect(() => externalizeProps(props)).toThrow(
+        expect.objectContaining({ ...invalid, message: expect.stringMatching(/empty data .*<data\/>.*EINVAL/) }),
+      );
     }
     expect(() => internalizeProps(PLIST_HEADER + '<dict>\n\t<key>d</key>\n\t<data/>\n</dict>\n' + PLIST_FOOTER)).toThrow();
   });
@@ -100,13 +106,17 @@ describe('externalizeProps: what modload sends', () => {
 
   it('writes data as standard base64 with padding', () => {
     expect(externalizeProps({ d: new Uint8Array([1, 2, 3]), e: Buffer.from([0xff]), f: new Uint8Array([0xfb, 0xff]) })).toBe(
-      doc('<dict>\n\t<key>d</key>\n\t<data>AQID</data>\n\t<key>e</key>\n\t<data>/w==</data>\n\t<key>f</key>\n\t<data>+/8=</data>\n</dict>\n'),
+      doc(
+        '<dict>\n\t<key>d</key>\n\t<data>AQID</data>\n\t<key>e</key>\n\t<data>/w==</data>\n\t<key>f</key>\n\t<data>+/8=</data>\n</dict>\n',
+      ),
     );
   });
 
   it('accepts keys up to 128 bytes (PDK_MAXKEY), counted in UTF-8', () => {
     expect(() => externalizeProps({ ['k'.repeat(128)]: 1 })).not.toThrow();
-    expect(() => externalizeProps({ ['k'.repeat(129)]: 1 })).toThrow(expect.objectContaining({ ...invalid, message: expect.stringMatching(/129 bytes; proplib allows at most 128/) }));
+    expect(() => externalizeProps({ ['k'.repeat(129)]: 1 })).toThrow(
+      expect.objectContaining({ ...invalid, message: expect.stringMatching(/129 bytes; proplib allows at most 128/) }),
+    );
     expect(() => externalizeProps({ ['\u20ac'.repeat(42)]: 1 })).not.toThrow(); // 126 bytes
     expect(() => externalizeProps({ ['\u20ac'.repeat(43)]: 1 })).toThrow(expect.objectContaining(invalid)); // 129 bytes
     expect(() => externalizeProps({ a: { ['k'.repeat(129)]: 1 } })).toThrow(expect.objectContaining(invalid));
@@ -126,11 +136,16 @@ describe('externalizeProps: what modload sends', () => {
       { s: Symbol('x') },
       { a: [1, undefined] },
     ];
-    for (const c of cases) expect(() => externalizeProps(c as PropDict), JSON.stringify(String(Object.keys(c as object)))).toThrow(expect.objectContaining(invalid));
+    for (const c of cases)
+      expect(() => externalizeProps(c as PropDict), JSON.stringify(String(Object.keys(c as object)))).toThrow(
+        expect.objectContaining(invalid),
+      );
     expect(() => externalizeProps([] as unknown as PropDict)).toThrow(expect.objectContaining(invalid));
     const loop: Record<string, unknown> = {};
     loop.self = loop;
-    expect(() => externalizeProps(loop as PropDict)).toThrow(expect.objectContaining({ ...invalid, message: expect.stringMatching(/refers to itself/) }));
+    expect(() => externalizeProps(loop as PropDict)).toThrow(
+      expect.objectContaining({ ...invalid, message: expect.stringMatching(/refers to itself/) }),
+    );
     // The same object twice, not nested in itself, is fine.
     const shared = { x: 1 };
     expect(() => externalizeProps({ a: shared, b: shared })).not.toThrow();
@@ -141,10 +156,16 @@ describe('externalizeProps: what modload sends', () => {
     const n = 4096 - lengthFor(1) + 1;
     expect(Buffer.byteLength(externalizeProps({ k: 'x'.repeat(n) }))).toBe(4096);
     expect(() => externalizeProps({ k: 'x'.repeat(n + 1) })).toThrow(
-      expect.objectContaining({ code: 'ERR_KERNMOD_PROPS_TOO_LARGE', phase: 'validate', message: expect.stringMatching(/4097 bytes.*at most 4096.*ENOMEM/) }),
+      expect.objectContaining({
+        code: 'ERR_KERNMOD_PROPS_TOO_LARGE',
+        phase: 'validate',
+        message: expect.stringMatching(/4097 bytes.*at most 4096.*ENOMEM/),
+      }),
     );
     // Multi-byte characters count as bytes: one 2-byte character tips it over.
-    expect(() => externalizeProps({ k: 'x'.repeat(n - 1) + '\u00e9' })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_PROPS_TOO_LARGE' }));
+    expect(() => externalizeProps({ k: 'x'.repeat(n - 1) + '\u00e9' })).toThrow(
+      expect.objectContaining({ code: 'ERR_KERNMOD_PROPS_TOO_LARGE' }),
+    );
     expect(Buffer.byteLength(externalizeProps({ k: 'x'.repeat(5000) }, { maxBytes: Infinity }))).toBeGreaterThan(5000);
   });
 });
@@ -170,7 +191,9 @@ describe('internalizeProps: the kernel’s parser', () => {
   it('needs neither the <?xml ?> nor the DOCTYPE line, and ignores what follows </plist>', () => {
     expect(internalizeProps('<plist><dict><key>a</key><true/></dict></plist>')).toEqual({ a: true });
     expect(internalizeProps('  \n<?xml version="1.0"?>\n<!DOCTYPE plist x>\n<plist version="9"><dict/></plist> trailing junk')).toEqual({});
-    expect(internalizeProps('<plist><!-- c --><dict><!-- c --><key>a</key><!-- c --><integer>1</integer></dict></plist>')).toEqual({ a: 1 });
+    expect(internalizeProps('<plist><!-- c --><dict><!-- c --><key>a</key><!-- c --><integer>1</integer></dict></plist>')).toEqual({
+      a: 1,
+    });
   });
 
   it('reads integers with strtoll/strtoull base 0: octal after 0, 0x hex (unsigned), a sign', () => {
@@ -185,11 +208,15 @@ describe('internalizeProps: the kernel’s parser', () => {
 
   it('decodes the five entities and refuses any other', () => {
     expect(internalizeProps('<plist><dict><key>s</key><string>&lt;&gt;&amp;&apos;&quot;></string></dict></plist>').s).toBe(`<>&'">`);
-    expect(() => internalizeProps('<plist><dict><key>s</key><string>&#60;</string></dict></plist>')).toThrow(expect.objectContaining(invalid));
+    expect(() => internalizeProps('<plist><dict><key>s</key><string>&#60;</string></dict></plist>')).toThrow(
+      expect.objectContaining(invalid),
+    );
   });
 
   it('keeps the later of two equal keys, and a "__proto__" key as an ordinary entry', () => {
-    const d = internalizeProps('<plist><dict><key>a</key><integer>1</integer><key>a</key><integer>2</integer><key>__proto__</key><true/></dict></plist>');
+    const d = internalizeProps(
+      '<plist><dict><key>a</key><integer>1</integer><key>a</key><integer>2</integer><key>__proto__</key><true/></dict></plist>',
+    );
     expect(d.a).toBe(2);
     expect(Object.getOwnPropertyDescriptor(d, '__proto__')?.value).toBe(true);
     expect(Object.getPrototypeOf(d)).toBe(Object.prototype);
@@ -197,7 +224,9 @@ describe('internalizeProps: the kernel’s parser', () => {
 
   it('accepts keys of 128 bytes and refuses 129', () => {
     expect(internalizeProps(`<plist><dict><key>${'k'.repeat(128)}</key><true/></dict></plist>`)).toHaveProperty('k'.repeat(128), true);
-    expect(() => internalizeProps(`<plist><dict><key>${'k'.repeat(129)}</key><true/></dict></plist>`)).toThrow(expect.objectContaining(invalid));
+    expect(() => internalizeProps(`<plist><dict><key>${'k'.repeat(129)}</key><true/></dict></plist>`)).toThrow(
+      expect.objectContaining(invalid),
+    );
   });
 
   it.each([

@@ -32,7 +32,14 @@ function scratchLock(tarball: string): object {
   const spec = `file:${tarball}`;
   const packages: Record<string, LockEntry> = {
     '': { name: 'app', dependencies: { kernmod: spec } },
-    'node_modules/kernmod': { version: pkg.version, resolved: spec, hasInstallScript: true, dependencies: pkg.dependencies, optionalDependencies: pkg.optionalDependencies, bin: pkg.bin },
+    'node_modules/kernmod': {
+      version: pkg.version,
+      resolved: spec,
+      hasInstallScript: true,
+      dependencies: pkg.dependencies,
+      optionalDependencies: pkg.optionalDependencies,
+      bin: pkg.bin,
+    },
   };
   const queue: Array<[string, Record<string, string>]> = [['', { ...pkg.dependencies, ...pkg.optionalDependencies }]];
   while (queue.length) {
@@ -62,7 +69,12 @@ function scratchLock(tarball: string): object {
   return { name: 'app', lockfileVersion: 3, requires: true, packages };
 }
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd, env });
     let stdout = '';
@@ -103,7 +115,10 @@ describe.skipIf(!canRun)('the packed package, installed', () => {
     const setups = (['compiler', 'noCompiler'] as const).map(async (kind) => {
       const app = join(work, kind);
       mkdirSync(app);
-      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module', dependencies: { kernmod: `file:${tarball}` } }));
+      writeFileSync(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'app', private: true, type: 'module', dependencies: { kernmod: `file:${tarball}` } }),
+      );
       writeFileSync(join(app, 'package-lock.json'), JSON.stringify(lock));
       writeFileSync(join(app, 'probe.mjs'), PROBE);
       const env = kind === 'compiler' ? process.env : { ...process.env, CC: '/bin/false', CXX: '/bin/false' };
@@ -139,7 +154,11 @@ describe.skipIf(!canRun)('the packed package, installed', () => {
       const { app } = installs[kind];
       const r = await run(join(app, 'node_modules/.bin/kernmod'), ['doctor', '--json'], app);
       const report = JSON.parse(r.stdout) as { backend: { choice: { name: string; source: string; path: string } } };
-      expect(report.backend.choice).toMatchObject({ name: 'native', source: 'prebuilt', path: join(app, 'node_modules/kernmod/prebuilds/linux-x64-glibc/kernmod.node') });
+      expect(report.backend.choice).toMatchObject({
+        name: 'native',
+        source: 'prebuilt',
+        path: join(app, 'node_modules/kernmod/prebuilds/linux-x64-glibc/kernmod.node'),
+      });
     });
   }
 });

@@ -35,7 +35,9 @@ describe('backend selection', () => {
   });
 
   it('KERNMOD_BACKEND=native fails loudly instead of falling back', () => {
-    expect(() => loadBackend('native', { native: broken('not built'), ffi: () => createFakeBackend() })).toThrow(/KERNMOD_BACKEND=native[\s\S]*not built/);
+    expect(() => loadBackend('native', { native: broken('not built'), ffi: () => createFakeBackend() })).toThrow(
+      /KERNMOD_BACKEND=native[\s\S]*not built/,
+    );
   });
 
   it('rejects an unknown KERNMOD_BACKEND value', () => {

@@ -31,7 +31,12 @@ function tree(): string {
     }
   };
   mod('kernmod_importer', { initstate: 'live', refcnt: '0', coresize: '16384', taint: 'OE' });
-  mod('kernmod_exporter', { initstate: 'live', refcnt: '1', coresize: '12288', taint: 'OE', version: '1.0', srcversion: 'ABC' }, ['kernmod_importer'], { answer: '42' });
+  mod(
+    'kernmod_exporter',
+    { initstate: 'live', refcnt: '1', coresize: '12288', taint: 'OE', version: '1.0', srcversion: 'ABC' },
+    ['kernmod_importer'],
+    { answer: '42' },
+  );
   mod('perm_mod', { initstate: 'live', refcnt: '0', coresize: '12288' });
   // gone_mod: listed in /proc/modules but already gone from sysfs (a race)
   mod('nounload', { initstate: 'live', coresize: '4096' });
@@ -44,7 +49,14 @@ describe('/proc/modules parser', () => {
     const rows = parseProcModules(PROC);
     expect(rows.map((r) => r.name)).toEqual(['kernmod_importer', 'kernmod_exporter', 'perm_mod', 'gone_mod', 'nounload']);
     expect(rows[1]).toEqual({
-      name: 'kernmod_exporter', size: 16384, refcnt: 1, usedBy: ['kernmod_importer'], permanent: false, state: 'Live', address: 0xffffffffc0a01000n, taint: 'OE',
+      name: 'kernmod_exporter',
+      size: 16384,
+      refcnt: 1,
+      usedBy: ['kernmod_importer'],
+      permanent: false,
+      state: 'Live',
+      address: 0xffffffffc0a01000n,
+      taint: 'OE',
     });
     expect(rows[2]).toMatchObject({ usedBy: [], permanent: true, taint: '' });
     expect(rows[3]).toMatchObject({ state: 'Unloading', taint: 'O' });
@@ -58,19 +70,39 @@ describe('listModules / getModule / moduleState', () => {
     const list = await listModules({ root });
     expect(listModulesSync({ root })).toEqual(list);
     const exp = list.find((m) => m.name === 'kernmod_exporter')!;
-    expect(exp).toMatchObject({ refcnt: 1, holders: ['kernmod_importer'], initstate: 'live', coresize: 12288, version: '1.0', srcversion: 'ABC', taint: 'OE', parameters: { answer: '42' } });
+    expect(exp).toMatchObject({
+      refcnt: 1,
+      holders: ['kernmod_importer'],
+      initstate: 'live',
+      coresize: 12288,
+      version: '1.0',
+      srcversion: 'ABC',
+      taint: 'OE',
+      parameters: { answer: '42' },
+    });
   });
   it("fields: 'lsmod' reads only what lsmod prints (and initstate), async and sync alike", async () => {
     const brief = await listModules({ root, fields: 'lsmod' });
     expect(listModulesSync({ root, fields: 'lsmod' })).toEqual(brief);
     const exp = brief.find((m) => m.name === 'kernmod_exporter')!;
     expect(exp).toEqual({
-      name: 'kernmod_exporter', size: 16384, refcnt: 1, holders: ['kernmod_importer'], state: 'Live', initstate: 'live', address: 0xffffffffc0a01000n,
-      taint: 'OE', permanent: false, coresize: 12288, parameters: {},
+      name: 'kernmod_exporter',
+      size: 16384,
+      refcnt: 1,
+      holders: ['kernmod_importer'],
+      state: 'Live',
+      initstate: 'live',
+      address: 0xffffffffc0a01000n,
+      taint: 'OE',
+      permanent: false,
+      coresize: 12288,
+      parameters: {},
     });
     expect(brief.find((m) => m.name === 'gone_mod')?.initstate).toBeUndefined();
     // Parameters can still be asked for.
-    expect((await listModules({ root, fields: 'lsmod', parameters: true })).find((m) => m.name === 'kernmod_exporter')?.parameters).toEqual({ answer: '42' });
+    expect((await listModules({ root, fields: 'lsmod', parameters: true })).find((m) => m.name === 'kernmod_exporter')?.parameters).toEqual(
+      { answer: '42' },
+    );
   });
   it('keeps what /proc/modules said for a module that vanished from sysfs', async () => {
     expect(await getModule('gone-mod', { root })).toMatchObject({ name: 'gone_mod', refcnt: 0, holders: [], state: 'Unloading' });
@@ -98,9 +130,21 @@ describe('lsmod', () => {
     );
   });
   it('pads long names like printf %-19s', () => {
-    expect(formatLsmod([{ name: 'a_very_long_module_name_indeed', size: 1, refcnt: 0, holders: ['x', 'y'], state: 'Live', address: 0n, taint: '', permanent: false, parameters: {} }])).toBe(
-      'Module                  Size  Used by\na_very_long_module_name_indeed        1  0 x,y\n',
-    );
+    expect(
+      formatLsmod([
+        {
+          name: 'a_very_long_module_name_indeed',
+          size: 1,
+          refcnt: 0,
+          holders: ['x', 'y'],
+          state: 'Live',
+          address: 0n,
+          taint: '',
+          permanent: false,
+          parameters: {},
+        },
+      ]),
+    ).toBe('Module                  Size  Used by\na_very_long_module_name_indeed        1  0 x,y\n');
   });
   it('--json gives the joined rows', async () => {
     let out = '';
@@ -117,7 +161,14 @@ describe('lsmod', () => {
 describe('a kernel without /proc/modules (no module support)', () => {
   it('listModules, listModulesSync and getModule fail with a KernmodError naming the file, not a bare fs error', async () => {
     const root = mkdtempSync(join(tmpdir(), 'kernmod-state-none-'));
-    const want = { name: 'KernmodError', code: 'ENOENT', errno: -2, syscall: 'open', path: `${root}/proc/modules`, hint: expect.stringMatching(/CONFIG_MODULES=n/) };
+    const want = {
+      name: 'KernmodError',
+      code: 'ENOENT',
+      errno: -2,
+      syscall: 'open',
+      path: `${root}/proc/modules`,
+      hint: expect.stringMatching(/CONFIG_MODULES=n/),
+    };
     await expect(listModules({ root })).rejects.toMatchObject(want);
     expect(() => listModulesSync({ root })).toThrow(expect.objectContaining(want));
     await expect(getModule('loop', { root })).rejects.toMatchObject(want);

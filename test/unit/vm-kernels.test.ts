@@ -2,7 +2,14 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, it, expect } from 'vitest';
-import { compareReleases, listInstalledKernels, releaseFromBzImageHeader, resolveKernel, seriesOf, type KernelLayout } from '../../vm/kernels.js';
+import {
+  compareReleases,
+  listInstalledKernels,
+  releaseFromBzImageHeader,
+  resolveKernel,
+  seriesOf,
+  type KernelLayout,
+} from '../../vm/kernels.js';
 
 /** A fake /boot + /lib/modules (+ headers) tree. */
 function fakeLayout(kernels: { release: string; modules?: boolean; headers?: boolean }[]): KernelLayout & { root: string } {

@@ -49,7 +49,18 @@ describe('modules.dep bootstrap closure', () => {
     const mods = bootstrapModules(parseModulesDep(DEP_61), parseModulesBuiltin(BUILTIN_61));
     const names = mods.map((m) => m.name);
     expect(new Set(names)).toEqual(
-      new Set(['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p']),
+      new Set([
+        'virtio_ring',
+        'virtio',
+        'virtio_pci_legacy_dev',
+        'virtio_pci_modern_dev',
+        'virtio_pci',
+        'netfs',
+        'fscache',
+        '9pnet',
+        '9pnet_virtio',
+        '9p',
+      ]),
     );
     expect(names).not.toContain('virtio_blk');
     expectTopological(names, DEP_61);

@@ -75,7 +75,9 @@ export class XzPrefetcher {
       const paths = indices.map((i) => this.args[i]!);
       const done = this.decoder
         .readDecodeBatch(paths, INPUT_BYTES, OUTPUT_BYTES)
-        .then((files) => files.map((f, k) => this.image(f) ?? this.alone(paths[k]!, f, { inputBytes: f.fileSize, outputBytes: OUTPUT_BYTES })));
+        .then((files) =>
+          files.map((f, k) => this.image(f) ?? this.alone(paths[k]!, f, { inputBytes: f.fileSize, outputBytes: OUTPUT_BYTES })),
+        );
       this.batches.push({ indices, next: 0, done });
     }
   }

@@ -40,6 +40,9 @@ describe.skipIf(!existsSync(cli))('kernmod insmod / rmmod (compiled CLI)', () =>
     expect(r.status).toBe(1);
     expect(r.stderr.split('\n')[0]).toBe('rmmod: ERROR: Module kernmod_exporter is in use by: kernmod_importer');
     const j = run('rmmod', '--json', 'kernmod_exporter');
-    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, error: { code: 'EAGAIN', syscall: 'delete_module', module: 'kernmod_exporter' } });
+    expect(JSON.parse(j.stdout)).toMatchObject({
+      ok: false,
+      error: { code: 'EAGAIN', syscall: 'delete_module', module: 'kernmod_exporter' },
+    });
   });
 });

@@ -38,7 +38,8 @@ describe('depmod on a real kernel', () => {
   });
 
   it('kernmod depmod writes an index through which kernmod modprobe loads the importer after its exporter', () => {
-    for (const name of ['kernmod_importer', 'kernmod_exporter']) expect(procModule(name), `${name} must not be loaded before the test`).toBeUndefined();
+    for (const name of ['kernmod_importer', 'kernmod_exporter'])
+      expect(procModule(name), `${name} must not be loaded before the test`).toBeUndefined();
     const ours = tree();
     const theirs = tree();
     bases.push(ours, theirs);
@@ -50,7 +51,8 @@ describe('depmod on a real kernel', () => {
     expect(k.status).toBe(0);
     expect(d.stderr.replaceAll(ours, 'BASE')).toBe(k.stderr.replaceAll(theirs, 'BASE'));
     const dir = (b: string) => join(b, 'lib/modules', release);
-    for (const f of OUTPUT_FILES) expect({ f, same: readFileSync(join(dir(ours), f)).equals(readFileSync(join(dir(theirs), f))) }).toEqual({ f, same: true });
+    for (const f of OUTPUT_FILES)
+      expect({ f, same: readFileSync(join(dir(ours), f)).equals(readFileSync(join(dir(theirs), f))) }).toEqual({ f, same: true });
     expect(readFileSync(join(dir(ours), 'modules.dep'), 'utf8')).toContain('extra/kernmod_importer.ko: extra/kernmod_exporter.ko\n');
 
     const p = kernmod(['modprobe', '-d', ours, 'kernmod_importer']);

@@ -13,7 +13,12 @@ describe('preflight on a real kernel', () => {
 
   it('passes the system checks as root in the guest', async () => {
     const r = await preflight();
-    expect(status(r)).toMatchObject({ 'module-support': 'pass', 'cap-sys-module': 'pass', 'modules-disabled': 'pass', 'sig-enforce': 'pass' });
+    expect(status(r)).toMatchObject({
+      'module-support': 'pass',
+      'cap-sys-module': 'pass',
+      'modules-disabled': 'pass',
+      'sig-enforce': 'pass',
+    });
     expect(r.ok).toBe(true);
   });
 

@@ -28,7 +28,8 @@ const DEBIAN = ['8021q', 'garp', 'mrp', 'stp', 'llc', 'dummy', 'loop'];
 /** kernmod_fail compressed as kbuild does (CRC32, 1 MiB dictionary), in the guest's tmpfs. */
 function failXz(): string {
   const out = '/tmp/kernmod-log-fail.ko.xz';
-  if (!existsSync(out)) writeFileSync(out, spawnSync('xz', ['--check=crc32', '--lzma2=dict=1MiB', '-c', m.fail], { maxBuffer: 1 << 26 }).stdout);
+  if (!existsSync(out))
+    writeFileSync(out, spawnSync('xz', ['--check=crc32', '--lzma2=dict=1MiB', '-c', m.fail], { maxBuffer: 1 << 26 }).stdout);
   return out;
 }
 
@@ -51,21 +52,28 @@ describe.each(kernelBackends())('kernel log of a load or unload: $label backend'
     expect(count(log, 'kernmod_fail: init failing with -22')).toBe(1);
   });
 
-  it.skipIf(!debianModule('loop'))("loop max_loop=abc: one attempt, the kernel's line on the error, the hint names the parameter", async () => {
-    kmsgMark();
-    const err = (await km.loadModule(debianModule('loop')!, { params: 'max_loop=abc' }).catch((e: unknown) => e)) as KernmodError;
-    expect(err).toMatchObject({ code: 'EINVAL' });
-    expect(err.kernelLog!.map((r) => r.message)).toEqual(["loop: `abc' invalid for parameter `max_loop'"]);
-    expect(err.kernelLog![0]).toMatchObject({ level: 'err', seq: expect.any(Number), usec: expect.any(Number) });
-    expect(err.hint).toBe("invalid parameter value: 'abc' for parameter max_loop of loop (see modinfo -p loop for its type)");
-    expect(count(kmsgSince(), "invalid for parameter `max_loop'")).toBe(1);
-  });
+  it.skipIf(!debianModule('loop'))(
+    "loop max_loop=abc: one attempt, the kernel's line on the error, the hint names the parameter",
+    async () => {
+      kmsgMark();
+      const err = (await km.loadModule(debianModule('loop')!, { params: 'max_loop=abc' }).catch((e: unknown) => e)) as KernmodError;
+      expect(err).toMatchObject({ code: 'EINVAL' });
+      expect(err.kernelLog!.map((r) => r.message)).toEqual(["loop: `abc' invalid for parameter `max_loop'"]);
+      expect(err.kernelLog![0]).toMatchObject({ level: 'err', seq: expect.any(Number), usec: expect.any(Number) });
+      expect(err.hint).toBe("invalid parameter value: 'abc' for parameter max_loop of loop (see modinfo -p loop for its type)");
+      expect(count(kmsgSince(), "invalid for parameter `max_loop'")).toBe(1);
+    },
+  );
 
   it.skipIf(!debianModule('dummy'))('dummy bogus_knob=1 loads, with the warning', async () => {
     const r = await km.loadModule(debianModule('dummy')!, { params: 'bogus_knob=1' });
     expect(procModule('dummy')?.state).toBe('Live');
     expect(r.kernelLog!.map((e) => e.message)).toContain("dummy: unknown parameter 'bogus_knob' ignored");
-    expect(r.warnings).toContainEqual({ kind: 'unknown-parameter', message: "dummy: unknown parameter 'bogus_knob' ignored", parameter: 'bogus_knob' });
+    expect(r.warnings).toContainEqual({
+      kind: 'unknown-parameter',
+      message: "dummy: unknown parameter 'bogus_knob' ignored",
+      parameter: 'bogus_knob',
+    });
   });
 
   it.skipIf(!debianModule('8021q'))('8021q without its dependencies: ENOENT, the Unknown symbol lines, a hint naming the exporters', () => {
@@ -80,7 +88,9 @@ describe.each(kernelBackends())('kernel log of a load or unload: $label backend'
     expect(err).toMatchObject({ code: 'ENOENT' });
     const unknown = err.kernelLog!.filter((r) => /^8021q: Unknown symbol \S+ \(err -2\)$/.test(r.message));
     expect(unknown.length).toBe(12);
-    expect(err.hint).toMatch(/^unknown symbols \(12\) in 8021q: .*, exported by (garp, mrp|mrp, garp): load them first, or load 8021q with probe\(\)/);
+    expect(err.hint).toMatch(
+      /^unknown symbols \(12\) in 8021q: .*, exported by (garp, mrp|mrp, garp): load them first, or load 8021q with probe\(\)/,
+    );
   });
 
   it('two loads at once each get only their own lines', async () => {
@@ -97,7 +107,10 @@ describe.each(kernelBackends())('kernel log of a load or unload: $label backend'
     // Another process writes thousands of lines to /dev/kmsg (more than the ring holds) while init sleeps.
     const flood = spawn(
       process.execPath,
-      ['-e', "const fs=require('fs');console.log('go');for(let i=0;i<600;i++)fs.writeFileSync('/dev/kmsg','kernmod-flood: '+String(i).padStart(6,'0')+' '+'x'.repeat(800)+'\\n')"],
+      [
+        '-e',
+        "const fs=require('fs');console.log('go');for(let i=0;i<600;i++)fs.writeFileSync('/dev/kmsg','kernmod-flood: '+String(i).padStart(6,'0')+' '+'x'.repeat(800)+'\\n')",
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const exited = new Promise((resolve) => flood.on('exit', resolve));
@@ -119,7 +132,13 @@ describe.each(kernelBackends())('kernel log of a load or unload: $label backend'
           try { await km.loadModule(${JSON.stringify(m.hello)}, { kernelLog }); out[kernelLog] = 'loaded'; } catch (e) { out[kernelLog] = e.toJSON(); }
         }
         console.log(JSON.stringify(out));`;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: '/', timeout: 120_000 });
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+        cwd: '/',
+        timeout: 120_000,
+      });
       expect(r.status, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout) as Record<'true' | 'false', Record<string, unknown>>;
       expect(out.true).toMatchObject({ code: 'EPERM', kernelLogUnavailable: expect.stringMatching(/^EPERM: \/dev\/kmsg is not readable/) });
@@ -147,12 +166,18 @@ describe.skipIf(!existsSync(cli) || !debianModule('loop'))('the CLI shows the ke
     ]);
   }, 300_000);
 
-  it.skipIf(!debianModule('dummy'))('kernmod insmod --json dummy bogus_knob=1: loads, with the warning and the line', () => {
-    const r = run('insmod', '--json', debianModule('dummy')!, 'bogus_knob=1');
-    expect(r.status).toBe(0);
-    const j = JSON.parse(r.stdout) as { result: { warnings: unknown[]; kernelLog: Array<{ message: string }> } };
-    expect(j.result.warnings).toEqual([{ kind: 'unknown-parameter', message: "dummy: unknown parameter 'bogus_knob' ignored", parameter: 'bogus_knob' }]);
-    expect(j.result.kernelLog.map((e) => e.message)).toContain("dummy: unknown parameter 'bogus_knob' ignored");
-    kernelBackends()[0]!.km().unloadModuleSync('dummy');
-  }, 300_000);
+  it.skipIf(!debianModule('dummy'))(
+    'kernmod insmod --json dummy bogus_knob=1: loads, with the warning and the line',
+    () => {
+      const r = run('insmod', '--json', debianModule('dummy')!, 'bogus_knob=1');
+      expect(r.status).toBe(0);
+      const j = JSON.parse(r.stdout) as { result: { warnings: unknown[]; kernelLog: Array<{ message: string }> } };
+      expect(j.result.warnings).toEqual([
+        { kind: 'unknown-parameter', message: "dummy: unknown parameter 'bogus_knob' ignored", parameter: 'bogus_knob' },
+      ]);
+      expect(j.result.kernelLog.map((e) => e.message)).toContain("dummy: unknown parameter 'bogus_knob' ignored");
+      kernelBackends()[0]!.km().unloadModuleSync('dummy');
+    },
+    300_000,
+  );
 });

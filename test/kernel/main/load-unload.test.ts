@@ -47,7 +47,10 @@ describe.each(kernelBackends())('load and unload on a real kernel: $label backen
     expect(r).toMatchObject({ syscall: 'finit_module', fallback: 'anonymous-file', flags: 2 });
     expect(procModule('kernmod_forged')!.taints).toContain('F');
     km.unloadModuleSync('kernmod_forged');
-    expect(km.loadModuleSync(readFileSync(m.forged), { ignoreVermagic: true })).toMatchObject({ syscall: 'finit_module', fallback: 'anonymous-file' });
+    expect(km.loadModuleSync(readFileSync(m.forged), { ignoreVermagic: true })).toMatchObject({
+      syscall: 'finit_module',
+      fallback: 'anonymous-file',
+    });
     expect(procModule('kernmod_forged')?.state).toBe('Live');
   });
 
@@ -106,7 +109,12 @@ describe.each(kernelBackends())('load and unload on a real kernel: $label backen
 
   it('EEXIST when the module is already loaded', async () => {
     await km.loadModule(m.hello);
-    await expect(km.loadModule(m.hello)).rejects.toMatchObject({ code: 'EEXIST', errno: -17, syscall: 'finit_module', module: 'kernmod_hello' });
+    await expect(km.loadModule(m.hello)).rejects.toMatchObject({
+      code: 'EEXIST',
+      errno: -17,
+      syscall: 'finit_module',
+      module: 'kernmod_hello',
+    });
     expect(() => km.loadModuleSync(readFileSync(m.hello))).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'init_module' }));
   });
 
@@ -140,7 +148,11 @@ describe.each(kernelBackends())('load and unload on a real kernel: $label backen
 
   it('ENOENT (unknown symbol) for the importer without its exporter', async () => {
     kmsgMark();
-    await expect(km.loadModule(m.importer)).rejects.toMatchObject({ code: 'ENOENT', syscall: 'finit_module', hint: expect.stringMatching(/unknown symbol|does not know symbol/) });
+    await expect(km.loadModule(m.importer)).rejects.toMatchObject({
+      code: 'ENOENT',
+      syscall: 'finit_module',
+      hint: expect.stringMatching(/unknown symbol|does not know symbol/),
+    });
     expect(kmsgSince().join('\n')).toMatch(/kernmod_importer: Unknown symbol kernmod_exporter_answer/);
   });
 
@@ -150,7 +162,12 @@ describe.each(kernelBackends())('load and unload on a real kernel: $label backen
     expect(holders('kernmod_exporter')).toEqual(['kernmod_importer']);
     expect(procModule('kernmod_exporter')).toMatchObject({ refcnt: '1', deps: 'kernmod_importer,' });
     expect(sysfs('kernmod_exporter/refcnt')).toBe('1');
-    await expect(km.unloadModule('kernmod_exporter')).rejects.toMatchObject({ code: 'EAGAIN', errno: -11, syscall: 'delete_module', hint: expect.stringMatching(/in use/) });
+    await expect(km.unloadModule('kernmod_exporter')).rejects.toMatchObject({
+      code: 'EAGAIN',
+      errno: -11,
+      syscall: 'delete_module',
+      hint: expect.stringMatching(/in use/),
+    });
     expect(() => km.unloadModuleSync('kernmod_exporter')).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
     await km.unloadModule('kernmod_importer');
     expect(holders('kernmod_exporter')).toEqual([]);
@@ -169,7 +186,12 @@ describe.each(kernelBackends())('load and unload on a real kernel: $label backen
   });
 
   it('ENOENT when unloading a module that is not loaded', async () => {
-    await expect(km.unloadModule('kernmod_hello')).rejects.toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'delete_module', module: 'kernmod_hello' });
+    await expect(km.unloadModule('kernmod_hello')).rejects.toMatchObject({
+      code: 'ENOENT',
+      errno: -2,
+      syscall: 'delete_module',
+      module: 'kernmod_hello',
+    });
   });
 
   it("the async API keeps the event loop ticking while the module's init sleeps 2 s", async () => {

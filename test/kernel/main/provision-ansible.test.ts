@@ -58,31 +58,46 @@ interface PlayStats {
   unreachable: number;
 }
 
-function play(...extra: string[]): { stats: PlayStats; tasks: Array<{ name: string; changed: boolean; result: Record<string, unknown> }>; raw: string } {
+function play(...extra: string[]): {
+  stats: PlayStats;
+  tasks: Array<{ name: string; changed: boolean; result: Record<string, unknown> }>;
+  raw: string;
+} {
   const tmpDir = join(home, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
-  const r = spawnSync(ansiblePlaybook, ['-c', 'local', '-i', 'localhost,', '-e', 'ansible_python_interpreter=/usr/bin/python3', ...extra, playbook], {
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-    env: {
-      ...process.env,
-      HOME: home,
-      ANSIBLE_COLLECTIONS_PATH: repo,
-      ANSIBLE_LOCAL_TEMP: tmpDir,
-      ANSIBLE_REMOTE_TEMP: tmpDir,
-      ANSIBLE_STDOUT_CALLBACK: 'json',
-      ANSIBLE_NOCOLOR: '1',
-      LC_ALL: 'C.UTF-8', // ansible-core refuses to start without a UTF-8 locale
-      ANSIBLE_RETRY_FILES_ENABLED: '0',
+  const r = spawnSync(
+    ansiblePlaybook,
+    ['-c', 'local', '-i', 'localhost,', '-e', 'ansible_python_interpreter=/usr/bin/python3', ...extra, playbook],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+      env: {
+        ...process.env,
+        HOME: home,
+        ANSIBLE_COLLECTIONS_PATH: repo,
+        ANSIBLE_LOCAL_TEMP: tmpDir,
+        ANSIBLE_REMOTE_TEMP: tmpDir,
+        ANSIBLE_STDOUT_CALLBACK: 'json',
+        ANSIBLE_NOCOLOR: '1',
+        LC_ALL: 'C.UTF-8', // ansible-core refuses to start without a UTF-8 locale
+        ANSIBLE_RETRY_FILES_ENABLED: '0',
+      },
     },
-  });
-  let out: { stats: Record<string, PlayStats>; plays: Array<{ tasks: Array<{ task: { name: string }; hosts: Record<string, Record<string, unknown>> }> }> };
+  );
+  let out: {
+    stats: Record<string, PlayStats>;
+    plays: Array<{ tasks: Array<{ task: { name: string }; hosts: Record<string, Record<string, unknown>> }> }>;
+  };
   try {
     out = JSON.parse(r.stdout);
   } catch {
     throw new Error(`ansible-playbook did not print JSON (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   }
-  const tasks = out.plays[0]!.tasks.map((t) => ({ name: t.task.name, changed: t.hosts['localhost']!['changed'] === true, result: t.hosts['localhost']! }));
+  const tasks = out.plays[0]!.tasks.map((t) => ({
+    name: t.task.name,
+    changed: t.hosts['localhost']!['changed'] === true,
+    result: t.hosts['localhost']!,
+  }));
   return { stats: out.stats['localhost']!, tasks, raw: r.stdout + r.stderr };
 }
 
@@ -106,7 +121,9 @@ describe.skipIf(!existsSync(cli))('Ansible: kernmod.kernmod.kernel_module beside
     const first = play();
     expect(first.stats, first.raw).toMatchObject({ changed: 3, failures: 0, unreachable: 0 });
     expect(first.tasks.map((t) => t.changed)).toEqual([true, true, true]);
-    expect(first.tasks[0]!.result['actions']).toEqual(expect.arrayContaining([expect.objectContaining({ module: 'loop', action: 'load', status: 'done' })]));
+    expect(first.tasks[0]!.result['actions']).toEqual(
+      expect.arrayContaining([expect.objectContaining({ module: 'loop', action: 'load', status: 'done' })]),
+    );
     expect(procModule('loop')?.state).toBe('Live');
     expect(sysfs('loop/parameters/max_loop')).toBe('5');
     expect(procModule('dummy')).toBeUndefined();
@@ -128,11 +145,26 @@ describe.skipIf(!existsSync(cli))('Ansible: kernmod.kernmod.kernel_module beside
     expect(procModule('loop')).toBeUndefined();
 
     // A diff: removing the persisted state, in check mode, shows the files going away and keeps them.
-    writeFileSync(playbook, readFileSync(playbook, 'utf8').replace('state: installed', 'state: uninstalled').replace(/\n {8}params:\n {10}max_loop: 5/, ''));
+    writeFileSync(
+      playbook,
+      readFileSync(playbook, 'utf8')
+        .replace('state: installed', 'state: uninstalled')
+        .replace(/\n {8}params:\n {10}max_loop: 5/, ''),
+    );
     const diff = play('--check', '--diff');
     expect(diff.tasks[0]!.result['diff']).toEqual([
-      { before_header: '/etc/modules-load.d/loop.conf', after_header: '/etc/modules-load.d/loop.conf', before: `${MARKER}\nloop\n`, after: '' },
-      { before_header: '/etc/modprobe.d/loop.conf', after_header: '/etc/modprobe.d/loop.conf', before: `${MARKER}\noptions loop max_loop=5\n`, after: '' },
+      {
+        before_header: '/etc/modules-load.d/loop.conf',
+        after_header: '/etc/modules-load.d/loop.conf',
+        before: `${MARKER}\nloop\n`,
+        after: '',
+      },
+      {
+        before_header: '/etc/modprobe.d/loop.conf',
+        after_header: '/etc/modprobe.d/loop.conf',
+        before: `${MARKER}\noptions loop max_loop=5\n`,
+        after: '',
+      },
     ]);
     expect(existsSync('/etc/modprobe.d/loop.conf')).toBe(true);
   });

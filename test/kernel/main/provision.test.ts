@@ -111,7 +111,12 @@ describe.skipIf(!existsSync(cli))('kernmod apply on a real kernel', { timeout: 6
     expect(sh('rmmod', 'loop').status).toBe(0);
     const r = apply('--check', '--json', EVERY_STATE);
     expect(r.status).toBe(2);
-    expect(r.json).toMatchObject({ ok: true, changed: true, check: true, actions: [{ module: 'loop', action: 'load', status: 'planned', params: 'max_loop=6' }] });
+    expect(r.json).toMatchObject({
+      ok: true,
+      changed: true,
+      check: true,
+      actions: [{ module: 'loop', action: 'load', status: 'planned', params: 'max_loop=6' }],
+    });
     expect(procModule('loop')).toBeUndefined();
   });
 
@@ -134,9 +139,14 @@ describe.skipIf(!existsSync(cli))('kernmod apply on a real kernel', { timeout: 6
     writeFileSync(other, String(Number(otherBefore) + 7));
     const before = sysfs('dm_mod/parameters/reserved_bio_based_ios');
     const want = String(Number(before) + 5);
-    const r = apply('--json', spec('dm.json', JSON.stringify({ 'dm-mod': { state: 'loaded', params: { reserved_bio_based_ios: Number(want) } } })));
+    const r = apply(
+      '--json',
+      spec('dm.json', JSON.stringify({ 'dm-mod': { state: 'loaded', params: { reserved_bio_based_ios: Number(want) } } })),
+    );
     expect(r.status).toBe(0);
-    expect(r.json.actions).toEqual([{ module: 'dm_mod', action: 'set-param', param: 'reserved_bio_based_ios', before, after: want, status: 'done' }]);
+    expect(r.json.actions).toEqual([
+      { module: 'dm_mod', action: 'set-param', param: 'reserved_bio_based_ios', before, after: want, status: 'done' },
+    ]);
     expect(sysfs('dm_mod/parameters/reserved_bio_based_ios')).toBe(want);
     expect(sysfs('dm_mod/parameters/swap_bios')).toBe(String(Number(otherBefore) + 7));
   });
@@ -166,7 +176,8 @@ describe.skipIf(!existsSync(cli))('kernmod apply on a real kernel', { timeout: 6
     expect(r.status, r.stderr).toBe(0);
     expect(procModule('loop')).toBeUndefined();
     expect(procModule('8021q')).toBeUndefined();
-    for (const f of [`${LOAD_DIR}/loop.conf`, `${CONFIG_DIR}/loop.conf`, `${CONFIG_DIR}/dummy.conf`, `${CONFIG_DIR}/pcspkr.conf`]) expect(existsSync(f), f).toBe(false);
+    for (const f of [`${LOAD_DIR}/loop.conf`, `${CONFIG_DIR}/loop.conf`, `${CONFIG_DIR}/dummy.conf`, `${CONFIG_DIR}/pcspkr.conf`])
+      expect(existsSync(f), f).toBe(false);
     expect(sh('modprobe', 'pcspkr').status).toBe(0); // no longer disabled
   });
 });

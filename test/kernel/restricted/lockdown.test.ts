@@ -29,7 +29,9 @@ describe('a kernel booted with module.sig_enforce=1', () => {
         syscall: 'finit_module',
         hint: expect.stringMatching(/sig_enforce/),
       });
-      expect(() => km.loadModuleSync(readFileSync(m.hello))).toThrow(expect.objectContaining({ code: 'EKEYREJECTED', syscall: 'init_module' }));
+      expect(() => km.loadModuleSync(readFileSync(m.hello))).toThrow(
+        expect.objectContaining({ code: 'EKEYREJECTED', syscall: 'init_module' }),
+      );
       expect(procModule('kernmod_hello')).toBeUndefined();
     });
 
@@ -46,7 +48,11 @@ describe('kernel.modules_disabled=1 (last: it lasts until reboot)', () => {
     expect((await preflight()).checks.find((c) => c.id === 'modules-disabled')).toMatchObject({ status: 'fail' });
     for (const { km: make } of kernelBackends()) {
       const km = make();
-      await expect(km.loadModule(m.hello)).rejects.toMatchObject({ code: 'EPERM', errno: -1, hint: expect.stringMatching(/modules_disabled/) });
+      await expect(km.loadModule(m.hello)).rejects.toMatchObject({
+        code: 'EPERM',
+        errno: -1,
+        hint: expect.stringMatching(/modules_disabled/),
+      });
       await expect(km.unloadModule('kernmod_hello')).rejects.toMatchObject({ code: 'EPERM', syscall: 'delete_module' });
     }
   });
