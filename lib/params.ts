@@ -8,9 +8,9 @@
 // from the kernel.
 import { invalidInput, type KernmodError } from './errors.js';
 
-export type ParamScalar = string | number | bigint | boolean;
+type ParamScalar = string | number | bigint | boolean;
 export type ParamValue = ParamScalar | readonly ParamScalar[];
-export type ParamsObject = Readonly<Record<string, ParamValue | undefined>>;
+type ParamsObject = Readonly<Record<string, ParamValue | undefined>>;
 /** What the library accepts: an object, a Map, [name, value] pairs, or an already-built string. */
 export type ParamsInput = ParamsObject | ReadonlyMap<string, ParamValue> | ReadonlyArray<readonly [string, ParamValue]> | string;
 
@@ -23,7 +23,7 @@ export interface ParsedParam {
 const NAME = /^[A-Za-z0-9_-]+$/;
 
 /** The kernel's isspace(): its ctype table marks 0xA0 (Latin-1 NBSP) as space too. */
-export function isKernelSpace(byte: number): boolean {
+function isKernelSpace(byte: number): boolean {
   return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d) || byte === 0xa0;
 }
 

@@ -23,7 +23,7 @@ import { invalidInput, type KernmodError } from '../errors.js';
 import { fnmatch, literalRun } from './fnmatch.js';
 
 export const INDEX_MAGIC = 0xb007f457;
-export const INDEX_VERSION_MAJOR = 0x0002;
+const INDEX_VERSION_MAJOR = 0x0002;
 
 const NODE_PREFIX = 0x80000000;
 const NODE_VALUES = 0x40000000;

@@ -61,7 +61,7 @@ export interface ImageTree {
  * indexed (modules.dep or modules.dep.bin). An index file there that is a symlink is refused: reading
  * it would follow the link on the host (depmod never writes one).
  */
-export function imageModuleTrees(root: string): ImageTree[] {
+function imageModuleTrees(root: string): ImageTree[] {
   const base = pathInImage(root, 'lib/modules');
   let releases: string[];
   try {

@@ -9,7 +9,7 @@ import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../../compress/index.js';
 import { xzUncompressedSize } from '../../compress/xz-size.js';
 
 /** The arguments the prefetcher takes (kmod's module extension for xz). */
-export const XZ_MODULE_EXTENSION = '.ko.xz';
+const XZ_MODULE_EXTENSION = '.ko.xz';
 
 /** Files per batch: one hop to the pool and back per batch instead of per module. */
 const BATCH_FILES = 16;
