@@ -18,7 +18,7 @@
 // is kept as it is. A target whose compiler is missing is skipped with a note, unless --all is given
 // (CI), which makes every target required.
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -154,7 +154,13 @@ function build(t) {
       if (r.status !== 0) throw new Error(`${t.triple}: node-gyp ${args[0]} failed:\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
     }
     mkdirSync(outDir, { recursive: true });
-    for (const a of t.addons) copyFileSync(join(stage, 'build', 'Release', `${a}.node`), join(outDir, `${a}.node`));
+    // Renamed into place, so a pack or a test running meanwhile (the pack tests build the set too) never
+    // reads a half-copied file.
+    for (const a of t.addons) {
+      const out = join(outDir, `${a}.node`);
+      copyFileSync(join(stage, 'build', 'Release', `${a}.node`), `${out}.${process.pid}.tmp`);
+      renameSync(`${out}.${process.pid}.tmp`, out);
+    }
   } finally {
     rmSync(stage, { recursive: true, force: true });
   }
