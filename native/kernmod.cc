@@ -15,6 +15,7 @@
 // The system-specific parts live in sys_linux.cc, sys_netbsd.cc and sys_other.cc (which answers ENOSYS
 // so that the addon builds, and npm install succeeds, everywhere).
 #include <napi.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -649,6 +650,30 @@ class DeleteModuleCall : public Call {
   int64_t ret_ = 0;
 };
 
+// readOne(fd): read(2) of at most one byte from a descriptor the caller owns, where the module calls run
+// (the syscall thread, or the pool when that is busy). The module calls never wait on a file (their open
+// is O_NONBLOCK), so this is the call whose length the caller decides: it lasts until the other end of
+// a pipe or FIFO writes or closes. The tests of the syscall thread, the pool and a call's lifetime use
+// it to hold a thread. Resolves to the bytes read (0 or 1) or -errno.
+class ReadOneCall : public Call {
+ public:
+  explicit ReadOneCall(int fd) : fd_(fd) {}
+
+ protected:
+  void Run() override {
+    unsigned char byte;
+    ssize_t n;
+    do n = read(fd_, &byte, 1);
+    while (n < 0 && errno == EINTR);
+    ret_ = n < 0 ? -static_cast<int64_t>(errno) : n;
+  }
+  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+
+ private:
+  int fd_;
+  int64_t ret_ = 0;
+};
+
 #if defined(KERNMOD_MODCTL)
 // ---- NetBSD modctl(2) calls (compiled only where binding.gyp defines KERNMOD_MODCTL) ------------------
 
@@ -744,6 +769,10 @@ Napi::Value FinitModuleImageSync(const Napi::CallbackInfo& info) {
   std::string params = StringArg(info, 1, "params");
   auto flags = static_cast<int>(IntArg(info, 2, "flags"));
   return ImageResultValue(info.Env(), FinitModuleImage(image.data, image.length, params, flags));
+}
+
+Napi::Value ReadOneAsync(const Napi::CallbackInfo& info) {
+  return Queue<ReadOneCall>(info.Env(), static_cast<int>(IntArg(info, 0, "fd")));
 }
 
 Napi::Value FinitModuleAsync(const Napi::CallbackInfo& info) {
@@ -890,6 +919,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("modctlExists", Napi::Function::New(env, ModctlExists, "modctlExists"));
   exports.Set("modctlExistsSync", Napi::Function::New(env, ModctlExistsSync, "modctlExistsSync"));
 #endif
+  exports.Set("readOne", Napi::Function::New(env, ReadOneAsync, "readOne"));
   exports.Set("errnoTable", Napi::Function::New(env, ErrnoTable, "errnoTable"));
   exports.Set("callStats", Napi::Function::New(env, CallStats, "callStats"));
   exports.Set("constants", Constants(env));

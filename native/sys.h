@@ -22,7 +22,8 @@ extern const int kONonblock;       // delete_module's "don't wait" flag
 
 struct PathResult {
   int64_t ret;  // -errno of the failed stage, or finit_module's result (0 when the guard stopped)
-  int stage;    // 0: open(2) failed; 1: finit_module ran; 2: the guard stopped it; 3: pread(2) failed
+  int stage;    // 0: open(2) or fstat(2) failed; 1: finit_module ran; 2: the guard stopped it;
+                // 3: pread(2) failed (-EISDIR for a directory); 4: not a regular file (ret -EINVAL)
 };
 
 // Lets FinitModulePath look at the file's first bytes, on the fd it is about to load, and stop before

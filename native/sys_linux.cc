@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -54,9 +55,26 @@ int64_t FinitModule(int fd, const char* params, int flags) {
   return Result(ret);
 }
 
+// The path is the caller's: opened without blocking (a FIFO would wait for a writer, on a syscall or
+// pool thread, forever) and without becoming a controlling terminal, then loaded only when it is a
+// regular file. A directory is EISDIR, as the read of it would say; any other file that is not regular
+// is refused with the EINVAL finit_module would give it, before the kernel is asked. O_NONBLOCK has no
+// effect on reads of a regular file, so the kernel reads the module as from kmod's plain open.
 PathResult FinitModulePath(const char* path, const char* params, int flags, HeadGuard* guard) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return {-static_cast<int64_t>(errno), 0};
+  struct stat st;
+  PathResult refused{0, 1};
+  if (fstat(fd, &st) != 0)
+    refused = {-static_cast<int64_t>(errno), 0};
+  else if (S_ISDIR(st.st_mode))
+    refused = {-EISDIR, 3};
+  else if (!S_ISREG(st.st_mode))
+    refused = {-EINVAL, 4};
+  if (refused.ret != 0) {
+    close(fd);
+    return refused;
+  }
   if (guard != nullptr && guard->length > 0) {
     // pread leaves the file offset alone; finit_module reads from offset 0 regardless.
     ssize_t n;

@@ -2,13 +2,13 @@
 // finit_module and delete_module (research/linux-anchors.md b1, b2) in memory. It is a simulation, not
 // a kernel: nothing it says proves anything about a real one — the kernel suite in the VM does that.
 // Tests use it to exercise the facade's logic (errors, retries, fallbacks) on hosts without modules.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { decompressSync, detectCompression } from '../compress/index.js';
-import { readFdSync } from '../fs-read.js';
+import { OPEN_NAMED_FILE, readFdSync } from '../fs-read.js';
 import { LINUX_ERRNO } from '../errno.js';
 import { later } from './later.js';
 import { LINUX_DELETE_FLAGS } from './syscalls.js';
-import { checkHeadSync, guardLength } from './guard.js';
+import { checkHeadSync, guardLength, notRegularOutcome } from './guard.js';
 import type { Backend, HeadGuard, ImageOutcome, PathOutcome } from './types.js';
 
 const E = LINUX_ERRNO as Readonly<Record<'EPERM' | 'ENOENT' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'EEXIST' | 'EINVAL' | 'ENOSYS' | 'EOPNOTSUPP', number>>;
@@ -152,7 +152,7 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
     if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      fd = openSync(path, OPEN_NAMED_FILE);
     } catch (e) {
       const ret = (e as NodeJS.ErrnoException).errno;
       if (typeof ret !== 'number' || ret >= 0) throw e; // not an errno: the driver keeps it as the cause
@@ -160,6 +160,8 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
       return { ret, syscall: 'open' };
     }
     try {
+      const refused = notRegularOutcome(fstatSync(fd));
+      if (refused) return refused;
       const stop = guard ? checkHeadSync(fd, guard, headLength) : undefined;
       if (stop) return stop;
       return { ret: finitFd(fd, params, flags), syscall: 'finit_module' };

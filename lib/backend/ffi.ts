@@ -2,12 +2,13 @@
 // where the addon could not be compiled. errno comes from ffi-rs and is trusted only when the call
 // returned -1 (ffi-rs does not clear errno before the call). The async forms run on a new thread
 // (`runInNewThread`), where ffi-rs reads errno right after the call.
-import { close, closeSync, openSync, write, writeSync, constants as fsConstants } from 'node:fs';
+import { close, closeSync, fstatSync, openSync, write, writeSync } from 'node:fs';
 import { open as openAsync } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { LINUX_DELETE_FLAGS, LINUX_MODULE_SYSCALLS, MFD_CLOEXEC, linuxModuleNameLen, type ModuleSyscalls } from './syscalls.js';
-import { checkHead, checkHeadSync, guardLength } from './guard.js';
+import { OPEN_NAMED_FILE } from '../fs-read.js';
+import { checkHead, checkHeadSync, guardLength, notRegularOutcome } from './guard.js';
 import type { Backend, ImageOutcome, PathOutcome } from './types.js';
 
 type FfiRs = typeof import('ffi-rs');
@@ -94,7 +95,6 @@ export function createFfiBackend(): Backend {
   const async = async (args: readonly [readonly number[], readonly unknown[]]) =>
     result(await (call([...args[0]], [...args[1]], true) as Promise<ErrnoResult>));
 
-  const openFlags = fsConstants.O_RDONLY; // Node opens every file with O_CLOEXEC on Linux
 
   // finitModuleImage: the whole image into the memory file (fs.write* resume after EINTR; a short write
   // goes on from where it stopped), then finit_module, then close on every path.
@@ -130,11 +130,13 @@ export function createFfiBackend(): Backend {
       if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
       let handle;
       try {
-        handle = await openAsync(path, openFlags);
+        handle = await openAsync(path, OPEN_NAMED_FILE); // Node adds O_CLOEXEC
       } catch (e) {
         return { ret: errnoOf(e), syscall: 'open' };
       }
       try {
+        const refused = notRegularOutcome(await handle.stat());
+        if (refused) return refused;
         const stop = guard ? await checkHead(handle, guard, headLength) : undefined;
         if (stop) return stop;
         const ret = await async(finitArgs(handle.fd, params, flags));
@@ -149,11 +151,13 @@ export function createFfiBackend(): Backend {
       if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
       let fd: number;
       try {
-        fd = openSync(path, openFlags);
+        fd = openSync(path, OPEN_NAMED_FILE);
       } catch (e) {
         return { ret: errnoOf(e), syscall: 'open' };
       }
       try {
+        const refused = notRegularOutcome(fstatSync(fd));
+        if (refused) return refused;
         const stop = guard ? checkHeadSync(fd, guard, headLength) : undefined;
         if (stop) return stop;
         const ret = sync(finitArgs(fd, params, flags));

@@ -1,8 +1,20 @@
 // The head guard of finitModulePath (types.ts, HeadGuard) for the backends written in TypeScript (ffi,
-// fake); the native addon does the same in C++ (native/sys.h). Pure apart from the read itself.
-import { readSync } from 'node:fs';
+// fake), and the check of the file it opens; the native addon does the same in C++ (native/sys.h,
+// sys_linux.cc). Pure apart from the read itself.
+import { readSync, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { HeadGuard, PathOutcome } from './types.js';
+
+/**
+ * finitModulePath's answer for a file it must not pass to finit_module, else undefined (a regular file:
+ * go on). The path is opened with lib/fs-read's OPEN_NAMED_FILE (O_NONBLOCK: a FIFO does not wait for a
+ * writer); a directory is EISDIR, as reading it says, anything else not regular -EINVAL, notRegular.
+ */
+export function notRegularOutcome(st: Pick<Stats, 'isFile' | 'isDirectory'>): PathOutcome | undefined {
+  if (st.isFile()) return undefined;
+  if (st.isDirectory()) return { ret: -21, syscall: 'read' };
+  return { ret: -22, syscall: 'open', notRegular: true };
+}
 
 /** The native addon's limit, kept the same here so every backend accepts the same guards. */
 const MAX_GUARD_HEAD = 16;

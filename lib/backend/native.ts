@@ -10,7 +10,10 @@ export interface NativeBinding {
   initModuleSync(image: Uint8Array, params: string): number;
   finitModule(fd: number, params: string, flags: number): Promise<number>;
   finitModuleSync(fd: number, params: string, flags: number): number;
-  /** finit_module's ret when the call reached it; else [ret, stage] (0 open, 3 pread), or [0, 2, head] when the guard stopped it. */
+  /**
+   * finit_module's ret when the call reached it; else [ret, stage] (0 open, 3 pread, 4 not a regular
+   * file), or [0, 2, head] when the guard stopped it.
+   */
   finitModulePath(path: string, params: string, flags: number, guard?: EncodedGuard): Promise<RawPathOutcome>;
   finitModulePathSync(path: string, params: string, flags: number, guard?: EncodedGuard): RawPathOutcome;
   /** finit_module's ret when the call reached it; else [ret, stage] (0 memfd_create, 1 write). */
@@ -19,6 +22,8 @@ export interface NativeBinding {
   deleteModule(name: string, flags: number): Promise<number>;
   deleteModuleSync(name: string, flags: number): number;
   errnoTable(): Record<string, [string, string]>;
+  /** read(2) of at most one byte from fd, where the module calls run: a call that lasts until a write. */
+  readOne(fd: number): Promise<number>;
   /**
    * Where this environment's async calls ran (the syscall thread, the libuv pool); spinHits: calls the
    * syscall thread found while still waiting; spinCapUs: the most it waits (0: never); live: calls not
@@ -28,7 +33,7 @@ export interface NativeBinding {
   constants: { system: string; MODULE_NAME_LEN: number; O_TRUNC: number; O_NONBLOCK: number };
 }
 
-type RawPathOutcome = number | [ret: number, stage: 0 | 2 | 3, head?: Uint8Array];
+type RawPathOutcome = number | [ret: number, stage: 0 | 2 | 3 | 4, head?: Uint8Array];
 type RawImageOutcome = number | [ret: number, stage: 0 | 1];
 
 /** A HeadGuard as the addon reads it: its prefixes length-prefixed in one Uint8Array (n, n bytes, ...). */
@@ -83,8 +88,8 @@ export function loadNativeBinding(): NativeBinding {
   return cached;
 }
 
-// A stopped call's last system call was the pread of the head.
-const STAGE_SYSCALL = ['open', 'finit_module', 'read', 'read'] as const;
+// A stopped call's last system call was the pread of the head; a file that is not regular was refused after its open.
+const STAGE_SYSCALL = ['open', 'finit_module', 'read', 'read', 'open'] as const;
 
 function outcome(raw: RawPathOutcome): PathOutcome {
   if (typeof raw === 'number') return { ret: raw, syscall: 'finit_module' };
@@ -93,6 +98,7 @@ function outcome(raw: RawPathOutcome): PathOutcome {
     o.head = raw[2]!;
     o.stopped = true;
   }
+  if (raw[1] === 4) o.notRegular = true;
   return o;
 }
 

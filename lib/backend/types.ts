@@ -19,6 +19,12 @@ export interface PathOutcome {
   head?: Uint8Array;
   /** With a guard: the head began with one of its prefixes, so finit_module was not called (ret is 0). */
   stopped?: boolean;
+  /**
+   * The path is not a regular file (a FIFO, a socket, a device): refused after the open, which does not
+   * wait (O_NONBLOCK), without reading it or calling finit_module; ret is -EINVAL, syscall 'open'.
+   * (A directory is -EISDIR from 'read', as reading it says.)
+   */
+  notRegular?: boolean;
 }
 
 /** finit_module of bytes through an anonymous file: `ret` or `-errno` of the call named by `syscall`. */

@@ -3,9 +3,9 @@
 // to its end (the kernel offers no way to cancel a load).
 import { closeSync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { Backend } from '../backend/types.js';
+import type { Backend, PathOutcome } from '../backend/types.js';
 import { decompress, decompressSync } from '../compress/index.js';
-import { abortError, causeError, KernmodError } from '../errors.js';
+import { abortError, causeError, invalidInput, KernmodError } from '../errors.js';
 import { OPEN_NAMED_FILE, readFd, readFdSync, readSmallFile, readSmallFileSync } from '../fs-read.js';
 import type { Effect, Steps } from './steps.js';
 
@@ -79,11 +79,19 @@ function checkSignal(e: Effect, ctx: DriverContext): void {
   if (ctx.signal?.aborted && SYSCALLS.has(e.op)) throw abortError(ctx.signal, ctx.subject);
 }
 
+/** A module path that is not a regular file (a FIFO...) is refused as the regular-file reader refuses one. */
+function regularPath(out: PathOutcome, path: string): PathOutcome {
+  if (out.notRegular) {
+    throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `${path}: not a regular file`, { errno: -22, path });
+  }
+  return out;
+}
+
 function performSync(e: Effect, ctx: DriverContext): unknown {
   const b = ctx.backend;
   switch (e.op) {
     case 'finitPath':
-      return b.finitModulePathSync(e.path, e.params, e.flags, e.guard);
+      return regularPath(b.finitModulePathSync(e.path, e.params, e.flags, e.guard), e.path);
     case 'finitFd':
       return b.finitModuleSync(e.fd, e.params, e.flags);
     case 'finitImage':
@@ -131,7 +139,7 @@ function performAsync(e: Effect, ctx: DriverContext): unknown {
   const b = ctx.backend;
   switch (e.op) {
     case 'finitPath':
-      return b.finitModulePath(e.path, e.params, e.flags, e.guard);
+      return b.finitModulePath(e.path, e.params, e.flags, e.guard).then((out) => regularPath(out, e.path));
     case 'finitFd':
       return b.finitModule(e.fd, e.params, e.flags);
     case 'finitImage':

@@ -7,7 +7,7 @@
 // calls in flight neither crashes nor leaks into the main thread.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -122,22 +122,20 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
 
   // init_module reads the image in the kernel, after the call has waited for a thread: the bytes must
   // still be the call's then, whatever the caller did to its buffer meanwhile. A child process with one
-  // pool thread, held (as is the syscall thread) in open(2) of a FIFO, so that the call waits in the
+  // pool thread, held (as is the syscall thread) in readOne of a FIFO, so that the call waits in the
   // queue while its buffer is detached: moved to a clone and zeroed, or moved and freed. On this host the
   // kernel answers ENOSYS without reading, so only the sanitizer build (scripts/test-sanitizers.mjs),
   // whose addon reads the image first as the kernel's copy would, sees a use after free here.
   it('keep the image a call was given though the caller detaches its buffer while the call waits', { timeout: 60_000 }, () => {
     const script = `
       ${requireLine('kernmod', 'b')}
-      const { closeSync, mkdtempSync, openSync, rmSync, constants } = require('node:fs');
+      const { mkdtempSync, openSync, rmSync, writeSync, constants } = require('node:fs');
       const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'kernmod-detach-'));
       require('node:child_process').spawnSync('mkfifo', [dir + '/a', dir + '/b']);
-      const unblock = async (f) => {
-        for (;;) {
-          try { return closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK)); }
-          catch (e) { if (e.code !== 'ENXIO') throw e; await new Promise((r) => setTimeout(r, 5)); }
-        }
-      };
+      // A call that lasts: readOne of a FIFO opened for reading and writing waits until a byte is written.
+      const fds = {};
+      const hold = (f) => b.readOne((fds[f] = openSync(f, constants.O_RDWR)));
+      const unblock = async (f) => void writeSync(fds[f], 'x');
       const detach = {
         zeroed: (ab) => new Uint8Array(structuredClone(ab, { transfer: [ab] })).fill(0),
         freed: (ab) => { structuredClone(ab, { transfer: [ab] }); globalThis.gc(); },
@@ -147,7 +145,7 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
         for (const call of ['initModule', 'finitModuleImage']) {
           for (const how of Object.keys(detach)) {
             for (const size of [64 << 10, 4 << 20]) {
-              const held = [b.finitModulePath(dir + '/a', '', 0), b.finitModulePath(dir + '/b', '', 0)];
+              const held = [hold(dir + '/a'), hold(dir + '/b')];
               const image = new Uint8Array(size).fill(0x7f);
               const ret = call === 'initModule' ? b.initModule(image, '') : b.finitModuleImage(image, '', 0);
               try {
@@ -198,15 +196,19 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
     expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS);
   });
 
-  it('hold a terminated worker thread open until its call in flight (blocked in open) has landed, then free it', { timeout: 60_000 }, async () => {
+  it('hold a terminated worker thread open until its call in flight (blocked in a read) has landed, then free it', {
+    timeout: 60_000,
+  }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-fifo-'));
     try {
       const fifo = join(dir, 'fifo');
       expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-      // open(2) of a FIFO for reading blocks until a writer comes: the call stays on the syscall thread.
+      // A read of a FIFO (opened for reading and writing) waits until a byte comes: the call stays on the
+      // syscall thread. The descriptor is the main thread's (a worker closes its own when it ends).
+      const fd = openSync(fifo, constants.O_RDWR);
       const w = new Worker(
         `${requireLine('kernmod', 'b')}
-         b.finitModulePath(${JSON.stringify(fifo)}, '', 0);
+         b.readOne(${fd});
          require('node:worker_threads').parentPort.postMessage('queued');`,
         { eval: true },
       );
@@ -215,8 +217,9 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
       const exit = w.terminate().then((code) => ((ended = true), code));
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(ended).toBe(false); // still waiting for the call
-      closeSync(openSync(fifo, 'w')); // a writer: the open on the syscall thread returns
+      writeSync(fd, 'x'); // a byte: the read on the syscall thread returns
       expect(await exit).toBe(1);
+      closeSync(fd);
       expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS);
       // The call that landed after its environment had ended was freed all the same (the count is the
       // process's: the main thread has no call in flight now).
@@ -230,7 +233,7 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
 // The addon's syscall thread (native/kernmod.cc, SyscallThread): one call at a time runs there, a call
 // made while it is busy goes to the pool, and after a call it waits a short while for the next one
 // before it sleeps. callStats() says where each call ran. On this host the module syscalls answer
-// ENOSYS at once, so a call that lasts is made with a FIFO: open(2) for reading blocks until a writer.
+// ENOSYS at once, so a call that lasts is readOne of a FIFO: it waits until a byte is written.
 describe.skipIf(hostHasModules)('native syscall thread', () => {
   const b = loadNativeBinding();
   const delta = (before: ReturnType<typeof b.callStats>) => {
@@ -255,12 +258,14 @@ describe.skipIf(hostHasModules)('native syscall thread', () => {
       expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
       const before = b.callStats();
       let blockedDone = false;
-      const blocked = b.finitModulePath(fifo, '', 0).then((r) => ((blockedDone = true), r));
-      expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS); // on the pool, while open() waits
+      const fd = openSync(fifo, constants.O_RDWR);
+      const blocked = b.readOne(fd).then((r) => ((blockedDone = true), r));
+      expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS); // on the pool, while read() waits
       expect(blockedDone).toBe(false);
       expect(delta(before)).toEqual({ thread: 1, pool: 1 });
-      closeSync(openSync(fifo, 'w')); // a writer: the blocked open returns, then finit_module answers
-      expect(await blocked).toBe(ENOSYS);
+      writeSync(fd, 'x'); // a byte: the blocked read returns
+      expect(await blocked).toBe(1);
+      closeSync(fd);
       // And the thread is free again.
       const again = b.callStats();
       expect(await b.deleteModule('kernmod_x', 2048)).toBe(ENOSYS);
@@ -271,35 +276,28 @@ describe.skipIf(hostHasModules)('native syscall thread', () => {
   });
 
   // A child process per setting, because the cap is read once per process. Ten times: a quick call, a
-  // call that lasts ~60 ms (the FIFO, opened for writing by a timer), a call made as soon as that one has
+  // call that lasts ~60 ms (readOne of a FIFO, written to by a timer), a call made as soon as that one has
   // finished, then after 1 ms another; then the slow call again while another call is blocked on the
   // pool. Only what holds whatever the host's timing is asserted: where the calls ran, that a cap of 0
   // never waits, and that nothing waits while a call runs on the pool. (Whether a wait finds the next
   // call depends on the scheduler; the bench reports how often it does.)
   const spinScript = `
-    const { closeSync, mkdtempSync, openSync, rmSync, constants } = require('node:fs');
+    const { mkdtempSync, openSync, rmSync, writeSync, constants } = require('node:fs');
     ${requireLine('kernmod', 'b')}
     const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'kernmod-spin-'));
     const fifo = dir + '/fifo', fifo2 = dir + '/fifo2';
     require('node:child_process').spawnSync('mkfifo', [fifo, fifo2]);
     const hits = () => b.callStats().spinHits;
     const pause = () => new Promise((resolve) => setTimeout(resolve, 1));
-    // Opens the FIFO for writing once its reader is in open(2) (ENXIO until then: on a loaded host the
-    // call may not have reached it yet), which lets the reader's open return.
-    const unblock = (f) => {
-      try {
-        closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
-      } catch (e) {
-        if (e.code !== 'ENXIO') throw e;
-        setTimeout(() => unblock(f), 5);
-      }
-    };
+    // A call that lasts: readOne of a FIFO opened for reading and writing waits until a byte is written.
+    const fd = openSync(fifo, constants.O_RDWR), fd2 = openSync(fifo2, constants.O_RDWR);
+    const unblock = (f) => writeSync(f, 'x');
     (async () => {
       const seen = { afterSlow: 0, afterSlowWithPoolBusy: 0 };
       for (let i = 0; i < 10; i++) {
         await b.deleteModule('kernmod_x', 2048);
-        setTimeout(() => unblock(fifo), 60);
-        await b.finitModulePath(fifo, '', 0);
+        setTimeout(() => unblock(fd), 60);
+        await b.readOne(fd);
         let h = hits();
         await b.deleteModule('kernmod_x', 2048);
         seen.afterSlow += hits() - h;
@@ -307,13 +305,13 @@ describe.skipIf(hostHasModules)('native syscall thread', () => {
         await b.deleteModule('kernmod_x', 2048);
         await pause();
         // The slow call again, with a call blocked on the pool meanwhile (a second FIFO).
-        const onPool = [b.finitModulePath(fifo, '', 0), b.finitModulePath(fifo2, '', 0)];
-        setTimeout(() => unblock(fifo), 60);
+        const onPool = [b.readOne(fd), b.readOne(fd2)];
+        setTimeout(() => unblock(fd), 60);
         await onPool[0];
         h = hits();
         await b.deleteModule('kernmod_x', 2048);
         seen.afterSlowWithPoolBusy += hits() - h;
-        unblock(fifo2);
+        unblock(fd2);
         await onPool[1];
         await pause();
       }

@@ -47,26 +47,24 @@ describe.skipIf(!binding?.available)('kernmod_xz (liblzma)', () => {
 });
 
 describe.skipIf(!binding?.available)('kernmod_xz decode: the input stays the call’s own', () => {
-  // A child process with one pool thread, held in open(2) of a FIFO (as is the kernmod addon's syscall
+  // A child process with one pool thread, held in a read of a FIFO (as is the kernmod addon's syscall
   // thread): the decode waits in the queue while the caller detaches its input and overwrites the
   // memory the input had. The decode must still see the bytes it was given.
   it('decodes the bytes it was given though the caller transferred the input and zeroed it meanwhile', { timeout: 60_000 }, () => {
     const script = `
       ${requireLine('kernmod', 'k')}
       ${requireLine('kernmod_xz', 'x')}
-      const { closeSync, mkdtempSync, openSync, readFileSync, rmSync, constants } = require('node:fs');
+      const { mkdtempSync, openSync, readFileSync, rmSync, writeSync, constants } = require('node:fs');
       const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'kernmod-xz-detach-'));
       require('node:child_process').spawnSync('mkfifo', [dir + '/a', dir + '/b']);
-      const unblock = async (f) => {
-        for (;;) {
-          try { return closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK)); }
-          catch (e) { if (e.code !== 'ENXIO') throw e; await new Promise((r) => setTimeout(r, 5)); }
-        }
-      };
+      // A call that lasts: readOne of a FIFO opened for reading and writing waits until a byte is written.
+      const fds = {};
+      const hold = (f) => k.readOne((fds[f] = openSync(f, constants.O_RDWR)));
+      const unblock = async (f) => void writeSync(fds[f], 'x');
       (async () => {
         const packed = new Uint8Array(readFileSync(0));
         const size = Number(process.argv[1]);
-        const held = [k.finitModulePath(dir + '/a', '', 0), k.finitModulePath(dir + '/b', '', 0)];
+        const held = [hold(dir + '/a'), hold(dir + '/b')];
         const decoded = x.decode(packed, size).then(
           (out) => require('node:crypto').createHash('sha256').update(out).digest('hex'),
           (e) => 'error: ' + e.message,
@@ -121,28 +119,26 @@ describe.skipIf(!binding?.available)('kernmod_xz readFile (the modinfo CLI reade
 describe.skipIf(!binding?.available)('kernmod_xz readDecodeBatch: the batch writes only memory of its own', () => {
   // The pool thread writes the files' bytes and images into areas the addon allocated for the call and
   // hands over when it settles: the caller owns nothing the thread writes to, so detaching and freeing
-  // everything it has while the call waits in the queue (one pool thread, held in open(2) of a FIFO)
+  // everything it has while the call waits in the queue (one pool thread, held in a read of a FIFO)
   // cannot pull memory from under it. The sanitizer build (scripts/test-sanitizers.mjs) would report a
   // write to freed memory here; every build checks that the images come back whole and apart.
   it('gives back each image whole in memory of its own, though the caller freed all it had meanwhile', { timeout: 60_000 }, () => {
     const script = `
       ${requireLine('kernmod', 'k')}
       ${requireLine('kernmod_xz', 'x')}
-      const { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, constants } = require('node:fs');
+      const { mkdtempSync, openSync, rmSync, writeFileSync, writeSync, constants } = require('node:fs');
       const { createHash } = require('node:crypto');
       const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'kernmod-xz-batch-'));
       require('node:child_process').spawnSync('mkfifo', [dir + '/a', dir + '/b']);
-      const unblock = async (f) => {
-        for (;;) {
-          try { return closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK)); }
-          catch (e) { if (e.code !== 'ENXIO') throw e; await new Promise((r) => setTimeout(r, 5)); }
-        }
-      };
+      // A call that lasts: readOne of a FIFO opened for reading and writing waits until a byte is written.
+      const fds = {};
+      const hold = (f) => k.readOne((fds[f] = openSync(f, constants.O_RDWR)));
+      const unblock = async (f) => void writeSync(fds[f], 'x');
       (async () => {
         const packed = readFileSync0();
         const paths = [dir + '/m1.ko.xz', dir + '/m2.ko.xz'];
         for (const p of paths) writeFileSync(p, packed);
-        const held = [k.finitModulePath(dir + '/a', '', 0), k.finitModulePath(dir + '/b', '', 0)];
+        const held = [hold(dir + '/a'), hold(dir + '/b')];
         const batch = x.readDecodeBatch(paths, 1 << 20, 1 << 20);
         const mine = [];
         try {
