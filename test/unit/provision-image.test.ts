@@ -66,7 +66,14 @@ describe('ensure() with imageRoot: module names are looked up in the image', () 
       builtin: 'kernel/drivers/tty/vt.ko\nkernel/net/unix/unix.ko\n',
       modinfo: 'unix.alias=net-pf-1\0',
     });
-    const spec = { loop: 'installed', squashfs: 'installed', fs_squashfs: 'blacklisted', vt: 'blacklisted', unix: 'disabled', net_pf_1: 'disabled' } as const;
+    const spec = {
+      loop: 'installed',
+      squashfs: 'installed',
+      fs_squashfs: 'blacklisted',
+      vt: 'blacklisted',
+      unix: 'disabled',
+      net_pf_1: 'disabled',
+    } as const;
     const r = await ensure(spec, { imageRoot: root });
     expect(r.ok).toBe(true);
     expect(readdirSync(join(root, 'etc/modprobe.d')).sort()).toEqual(['fs_squashfs.conf', 'net_pf_1.conf', 'unix.conf', 'vt.conf']);
