@@ -2,7 +2,7 @@
 // lib/compress its liblzma decoder, which also decodes into a buffer the caller reuses, and gives the
 // modinfo CLI its whole-file reader and its batch decoder on the thread pool. lib/compress stays pure
 // and never loads native code itself; without this addon it decodes xz with @napi-rs/lzma.
-import { setXzDecoder, type XzDecoder } from '../compress/index.js';
+import { loadXz, setXzDecoder, type XzDecoder } from '../compress/decoders.js';
 import { loadAddon } from './addon.js';
 
 /** One file of a readDecodeBatch call. */
@@ -76,6 +76,29 @@ export function installNativeXz(): string | null {
   };
   setXzDecoder(decoder);
   return x.version;
+}
+
+/**
+ * Installs a decoder that loads the addon when the first .xz is decoded, so a command that decodes no
+ * .xz never loads it (dlopen of the addon and liblzma is part of the start-up of any process that does);
+ * without the addon, the default decoder decodes.
+ */
+export function installNativeXzOnFirstUse(): void {
+  const decoder = (): XzDecoder => {
+    if (installNativeXz() === null) setXzDecoder(undefined);
+    return loadXz();
+  };
+  setXzDecoder({
+    decompress: (input, size) => decoder().decompress(input, size),
+    decompressSync: (input, size) => decoder().decompressSync(input, size),
+    decompressInto: (input, output) => {
+      const d = decoder();
+      if (d.decompressInto) return d.decompressInto(input, output);
+      const out = d.decompressSync(input, output.length);
+      output.set(out);
+      return out.length;
+    },
+  });
 }
 
 /** The addon's whole-file reader, or undefined without it (read with node:fs then). */

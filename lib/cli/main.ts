@@ -49,11 +49,11 @@ async function defaultKernmod(): Promise<Kernmod> {
 }
 
 /**
- * liblzma for .ko.xz when its addon was built: only for the commands that may decompress, since
- * loading an addon is part of every start-up it is in (and start-up is most of a short command).
+ * liblzma for .ko.xz when its addon was built, for the commands that may decompress: loaded when the
+ * first .xz is decoded, since loading an addon is part of every start-up it is in.
  */
 async function withNativeXz(): Promise<void> {
-  (await import('../backend/native-xz.js')).installNativeXz();
+  (await import('../backend/native-xz.js')).installNativeXzOnFirstUse();
 }
 
 /**
@@ -170,6 +170,7 @@ async function run(command: string | undefined, rest: string[], io: Io): Promise
     case 'completion':
       return (await import('./completion.js')).completionCommand(rest, io);
     case 'vm': {
+      endQuietlyWhenOutputCloses(); // the VM rig writes through process.stdout, the rest through processIo
       const { vmCommand } = await import('../../vm/cli.js');
       return vmCommand(rest);
     }
@@ -201,7 +202,6 @@ function invokedDirectly(): boolean {
 }
 
 if (invokedDirectly()) {
-  endQuietlyWhenOutputCloses();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -1,6 +1,6 @@
 // The only place that writes to the terminal (besides each command's own result lines): kmod-style
 // error lines, the extra `hint:` line, and --json.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { KernmodError } from '../errors.js';
 
 export interface Io {
@@ -8,14 +8,36 @@ export interface Io {
   err: (s: string) => void;
 }
 
+/**
+ * Writes all of `s` to fd 1 or 2 before returning, as kmod's tools write: the first use of
+ * process.stdout loads node:stream and builds a stream, most of the cost of printing one line.
+ * A non-blocking pipe that is full (EAGAIN) is waited for; a reader that went away (EPIPE) ends the
+ * command quietly, as SIGPIPE ends kmod's tools (see endQuietlyWhenOutputCloses).
+ */
+function writeAll(fd: 1 | 2, s: string): void {
+  let rest = Buffer.from(s);
+  while (rest.length > 0) {
+    try {
+      rest = rest.subarray(writeSync(fd, rest));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') process.exit(141);
+      if (code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // 1 ms, then try again
+    }
+  }
+}
+
 export const processIo: Io = {
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
+  out: (s) => writeAll(1, s),
+  err: (s) => writeAll(2, s),
 };
 
 /**
  * A reader that went away (`kernmod doctor | head -2`) ends the command quietly, as SIGPIPE ends kmod's
  * tools: no stack trace for the EPIPE, and the status a shell shows for a SIGPIPE death (128 + 13).
+ * For code that writes through process.stdout/stderr (processIo's writes see EPIPE themselves): calling
+ * it creates those streams.
  */
 export function endQuietlyWhenOutputCloses(): void {
   for (const stream of [process.stdout, process.stderr]) {

@@ -5,11 +5,18 @@
 //  - zstd: node:zlib where it has zstd (Node ≥ 22.15), else fzstd (pure JS, no binary). fzstd checks no
 //    block against its size limit: zstd-block.ts does that first, before any fzstd call.
 //  - gzip: node:zlib, always.
-import { createRequire } from 'node:module';
-import * as zlib from 'node:zlib';
 import { KernmodError } from '../errors.js';
 
-const require = createRequire(import.meta.url);
+// node:zlib and node:module too are fetched when a format first needs them, so a command that reads a
+// plain .ko never loads them (CLI start-up, bench/RESULTS.md).
+/** node:zlib, loaded on first use. */
+export function zlibModule(): typeof import('node:zlib') {
+  return process.getBuiltinModule('node:zlib');
+}
+
+function require(pkg: string): unknown {
+  return process.getBuiltinModule('node:module').createRequire(import.meta.url)(pkg);
+}
 
 /** An xz decoder. `size` is the exact output length, already checked against the caller's cap. */
 export interface XzDecoder {
@@ -76,7 +83,7 @@ type ZlibZstd = {
 
 /** node:zlib's zstd decoder when this Node has one (22.15+), else undefined. */
 export function zlibZstd(): ((buf: Uint8Array, maxOutputLength: number) => Buffer) | undefined {
-  const z = zlib as unknown as ZlibZstd;
+  const z = zlibModule() as unknown as ZlibZstd;
   const fn = z.zstdDecompressSync;
   return typeof fn === 'function' ? (buf, maxOutputLength) => fn(buf, { maxOutputLength }) : undefined;
 }

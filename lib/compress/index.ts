@@ -4,10 +4,8 @@
 // hostile or corrupt file ends in a typed error — ERR_KERNMOD_TOO_LARGE or ERR_KERNMOD_DECOMPRESS —
 // never in an unbounded allocation, and every decoder's work is linear in its input plus its output.
 import { constants as bufferConstants } from 'node:buffer';
-import { promisify } from 'node:util';
-import * as zlib from 'node:zlib';
 import { invalidInput, KernmodError } from '../errors.js';
-import { loadFzstd, loadXz, zlibZstd } from './decoders.js';
+import { loadFzstd, loadXz, zlibModule, zlibZstd } from './decoders.js';
 import { detectCompression, type CompressionFormat } from './detect.js';
 import { xzUncompressedSize } from './xz-size.js';
 import { zstdSizes } from './zstd-size.js';
@@ -35,7 +33,10 @@ export interface DecompressSyncOptions extends DecompressOptions {
   into?: (size: number) => Uint8Array;
 }
 
-const gunzipAsync = promisify(zlib.gunzip);
+/** gunzip on the libuv thread pool. */
+function gunzipAsync(bytes: Uint8Array, opts: { maxOutputLength: number }): Promise<Buffer> {
+  return new Promise((resolve, reject) => zlibModule().gunzip(bytes, opts, (e, out) => (e ? reject(e) : resolve(out))));
+}
 
 /** The caller's maxBytes, checked (ERR_KERNMOD_INVALID_OPTION), or the default. */
 export function maxBytesOf(opts: DecompressOptions | undefined): number {
@@ -98,7 +99,7 @@ function isZlibTooLarge(e: unknown): boolean {
 
 /** The function that decodes this format, loaded (and failing with its own error) before any decoding. */
 function decoderSync(format: CompressionFormat, max: number, size: number | undefined, into?: (size: number) => Uint8Array): (b: Uint8Array) => Uint8Array {
-  if (format === 'gzip') return (b) => zlib.gunzipSync(b, { maxOutputLength: max });
+  if (format === 'gzip') return (b) => zlibModule().gunzipSync(b, { maxOutputLength: max });
   if (format === 'xz') {
     const xz = loadXz();
     if (into && xz.decompressInto) {

@@ -3,13 +3,26 @@
 // bundle is built into a scratch package root laid out as the real one (dist/lib/cli/ three levels
 // down, package.json, node_modules and build/ beside it), so the paths it finds from its own location
 // (package.json, the native addons) are exercised, not assumed.
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/main.js';
 import { buildElf, strings } from '../fixtures/elf-builder.js';
+import { compiledLib } from './compiled-lib.js';
 
 const root = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const scratch = mkdtempSync(join(tmpdir(), 'kernmod-bundle-'));
@@ -73,8 +86,67 @@ describe('the bundled CLI', () => {
     ['insmod', join(files, 'missing.ko')],
     ['lsmod', '--help'],
     ['modprobe', '-D', '-d', join(files, 'no-tree'), 'anything'],
-  ])('prints what the sources print: %s', async (...args: string[]) => {
+  ])('prints what the sources print: %s', { timeout: 60_000 }, async (...args: string[]) => {
     expect(runBundle(args)).toEqual(await runSources(args));
+  });
+
+  // What a command loads is part of its start-up (bench/startup.ts measures it): node:stream for a
+  // write to stdout, node:zlib for a format the command never sees, the xz addon with no .xz to decode.
+  it.each([
+    [['--help'], ['stream', 'zlib'], false],
+    [['modinfo', '-F', 'vermagic', moduleFile], ['stream', 'zlib'], undefined], // its file reader is the addon's
+    [['modinfo', join(files, 'missing.ko')], ['zlib'], undefined],
+    [['modprobe', '-D', '-d', join(files, 'no-tree'), 'anything'], ['zlib'], false],
+  ])('%j loads none of %j (the xz addon: %s)', { timeout: 60_000 }, (args, builtins, addon) => {
+    const loads = join(files, 'loads.json');
+    const preload = join(files, 'loads.cjs');
+    writeFileSync(
+      preload,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(loads)}, JSON.stringify({
+        builtins: process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)),
+        addons: Object.keys(require.cache).filter((f) => f.endsWith('.node')),
+      })));`,
+    );
+    const r = spawnSync(process.execPath, ['-r', preload, bundle, ...args], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).not.toMatch(/at .*\.cjs:\d+/);
+    const loaded = JSON.parse(readFileSync(loads, 'utf8')) as { builtins: string[]; addons: string[] };
+    expect(builtins.filter((b) => loaded.builtins.includes(b))).toEqual([]);
+    if (addon !== undefined) expect(loaded.addons.some((f) => f.endsWith('kernmod_xz.node'))).toBe(addon);
+  });
+
+  // The CLI writes with write(2) as kmod does, not through a stream: a full non-blocking pipe (EAGAIN)
+  // is waited for, and nothing is lost.
+  it('writes all of its output to a non-blocking pipe that fills up', { timeout: 120_000 }, async () => {
+    const fifo = join(files, 'out.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    const make = 'Array.from({ length: 20000 }, (_, i) => "line " + i + "\\n").join("")'; // > 64 KiB, a pipe's buffer
+    const text = Array.from({ length: 20000 }, (_, i) => `line ${i}\n`).join(''); // what `make` makes
+    const script = `import(${JSON.stringify(`${compiledLib()}/lib/cli/output.js`)}).then(({ processIo }) => processIo.out(${make}))`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', writer, 'pipe'] });
+    closeSync(writer);
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the child fills the pipe and waits
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(1 << 16);
+    for (;;) {
+      let n = 0;
+      try {
+        n = readSync(reader, buf);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
+      }
+      if (n === 0) break; // end of file: the child closed its end
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+    closeSync(reader);
+    expect({ status: await exited, err }).toEqual({ status: 0, err: '' });
+    expect(Buffer.concat(chunks).toString()).toBe(text);
   });
 
   it('finds the native addon the sources find (doctor --json names it)', async () => {
