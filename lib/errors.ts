@@ -96,7 +96,11 @@ export function systemError(
   const subject = target.path ?? target.module;
   const phase: Phase = dialect
     ? dialect.phase
-    : syscall === 'delete_module' ? 'unload' : syscall === 'open' || syscall === 'read' ? 'open' : 'load';
+    : syscall === 'delete_module'
+      ? 'unload'
+      : syscall === 'open' || syscall === 'read'
+        ? 'open'
+        : 'load';
   const fields: KernmodErrorFields = {
     code: info.code,
     errno: -info.errno,
@@ -174,7 +178,8 @@ const UNLOAD_HINTS: Record<string, string> = {
   ENOENT: 'no module of this name is loaded (names use _ where files use -)',
   EAGAIN:
     'the module is in use: other modules depend on it (see /sys/module/<name>/holders) or its reference count is not zero; unload the holders first, pass wait to retry until it is free, or force (taints the kernel)',
-  EBUSY: 'the module is not live (still loading or already unloading), or it has no exit function ("[permanent]") and cannot be unloaded without force',
+  EBUSY:
+    'the module is not live (still loading or already unloading), or it has no exit function ("[permanent]") and cannot be unloaded without force',
   EPERM: 'no CAP_SYS_MODULE (run as root), or kernel.modules_disabled is 1',
   ENOSYS: 'this kernel was built without loadable module support or without module unloading (CONFIG_MODULE_UNLOAD=n)',
   EINTR: 'the unload was interrupted by a signal',
@@ -182,7 +187,8 @@ const UNLOAD_HINTS: Record<string, string> = {
 
 const MEMFD_HINTS: Record<string, string> = {
   ENOSYS: 'the kernel has no memfd_create (Linux 3.17+), which loading bytes with ignore flags needs: load the module by path instead',
-  EINVAL: 'the kernel refused memfd_create\'s flags (MFD_CLOEXEC needs Linux 3.17+), which loading bytes with ignore flags needs: load the module by path instead',
+  EINVAL:
+    "the kernel refused memfd_create's flags (MFD_CLOEXEC needs Linux 3.17+), which loading bytes with ignore flags needs: load the module by path instead",
   EMFILE: 'the process has too many open files',
   ENOMEM: 'out of memory for the anonymous file that holds the module image',
   ENOSPC: 'out of memory for the anonymous file that holds the module image',
@@ -199,7 +205,7 @@ export function hintFor(code: string, syscall: Syscall, flags = 0): string | und
   if (syscall === 'memfd_create' || syscall === 'write') return MEMFD_HINTS[code];
   if (syscall === 'delete_module') return UNLOAD_HINTS[code === 'EWOULDBLOCK' ? 'EAGAIN' : code];
   if (code === 'EINVAL' && syscall === 'finit_module' && flags & 4) {
-    return 'the kernel could not decompress the module (its xz decoder verifies only CRC32 or no check: xz --check=crc32; its zstd decoder takes no dictionary; its gzip reader skips only a file name), the format is not the one the kernel was built for (/sys/module/compression), or a parameter value, a symbol version or the module\'s own init was rejected: dmesg says which';
+    return "the kernel could not decompress the module (its xz decoder verifies only CRC32 or no check: xz --check=crc32; its zstd decoder takes no dictionary; its gzip reader skips only a file name), the format is not the one the kernel was built for (/sys/module/compression), or a parameter value, a symbol version or the module's own init was rejected: dmesg says which";
   }
   return LOAD_HINTS[code];
 }

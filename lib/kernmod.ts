@@ -121,8 +121,14 @@ async function ownName(name: string | undefined, source: ModuleSource, captured:
 
 // ---- attaching the log ---------------------------------------------------------------------------------
 
-function logFields(captured: KmsgCaptured, module: string | undefined, kind: Kind): { kernelLog: KernelLogEntry[] } | { kernelLogUnavailable: string } {
-  return captured.unavailable !== undefined ? { kernelLogUnavailable: captured.unavailable } : { kernelLog: recordsFor(captured.records, module, kind) };
+function logFields(
+  captured: KmsgCaptured,
+  module: string | undefined,
+  kind: Kind,
+): { kernelLog: KernelLogEntry[] } | { kernelLogUnavailable: string } {
+  return captured.unavailable !== undefined
+    ? { kernelLogUnavailable: captured.unavailable }
+    : { kernelLog: recordsFor(captured.records, module, kind) };
 }
 
 function withLog<R extends object>(result: R, captured: KmsgCaptured, module: string | undefined, kind: Kind): R & KernelLogFields {
@@ -171,11 +177,20 @@ const NO_LOG_FOR_FAKE: KmsgCaptured = { records: [], unavailable: 'the fake back
 /** `env.sysRoot` points the policy at another /sys (tests, containers); default the real one. */
 export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kernmod {
   const { kmsgPath, moduleDirectory, ...loadEnv } = env;
-  const logEnv: KernelLogEnv = { ...(kmsgPath !== undefined ? { kmsgPath } : {}), ...(moduleDirectory !== undefined ? { moduleDirectory } : {}) };
+  const logEnv: KernelLogEnv = {
+    ...(kmsgPath !== undefined ? { kmsgPath } : {}),
+    ...(moduleDirectory !== undefined ? { moduleDirectory } : {}),
+  };
   const reader = backend.name === 'fake' && kmsgPath === undefined ? undefined : kmsgReader(kmsgPath);
   const skipped = (capture: boolean) => (capture ? NO_LOG_FOR_FAKE : NOT_CAPTURED);
 
-  async function captureAsync<R extends object>(capture: boolean, kind: Kind, name: string | undefined, call: () => Promise<R>, nameAfter?: (c: KmsgCaptured) => Promise<string | undefined>): Promise<R & KernelLogFields> {
+  async function captureAsync<R extends object>(
+    capture: boolean,
+    kind: Kind,
+    name: string | undefined,
+    call: () => Promise<R>,
+    nameAfter?: (c: KmsgCaptured) => Promise<string | undefined>,
+  ): Promise<R & KernelLogFields> {
     if (!capture || reader === undefined) {
       try {
         return withLog(await call(), skipped(capture), name, kind);
@@ -197,7 +212,13 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
     return withLog(result, captured, nameAfter ? await nameAfter(captured) : name, kind);
   }
 
-  function captureSync<R extends object>(capture: boolean, kind: Kind, name: string | undefined, call: () => R, nameAfter?: (c: KmsgCaptured) => string | undefined): R & KernelLogFields {
+  function captureSync<R extends object>(
+    capture: boolean,
+    kind: Kind,
+    name: string | undefined,
+    call: () => R,
+    nameAfter?: (c: KmsgCaptured) => string | undefined,
+  ): R & KernelLogFields {
     if (!capture || reader === undefined) {
       try {
         return withLog(call(), skipped(capture), name, kind);
@@ -232,12 +253,24 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
     loadModule: (source, options) => {
       const [capture, rest] = split(options);
       const name = nameBefore(source);
-      return captureAsync(capture, 'load', name, () => loadModule(backend, source, rest, loadEnv), (c) => ownName(name, source, c));
+      return captureAsync(
+        capture,
+        'load',
+        name,
+        () => loadModule(backend, source, rest, loadEnv),
+        (c) => ownName(name, source, c),
+      );
     },
     loadModuleSync: (source, options) => {
       const [capture, rest] = split(options);
       const name = nameBefore(source);
-      return captureSync(capture, 'load', name, () => loadModuleSync(backend, source, rest, loadEnv), (c) => ownNameSync(name, source, c));
+      return captureSync(
+        capture,
+        'load',
+        name,
+        () => loadModuleSync(backend, source, rest, loadEnv),
+        (c) => ownNameSync(name, source, c),
+      );
     },
     unloadModule: (name, options) => {
       const [capture, rest] = split(options);
@@ -254,4 +287,3 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
 export function withBackend(backend: 'native' | 'ffi' | Backend, env: KernelEnv & KernelLogEnv = {}): Kernmod {
   return bind(typeof backend === 'string' ? loadBackend(backend) : backend, env);
 }
-

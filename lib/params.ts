@@ -41,7 +41,9 @@ function checkName(name: string, seen: Set<string>): void {
   }
   const key = normalizeParamName(name);
   if (seen.has(key)) {
-    throw paramError(`duplicate parameter ${JSON.stringify(name)} (the kernel treats - and _ alike, and the later value would silently win)`);
+    throw paramError(
+      `duplicate parameter ${JSON.stringify(name)} (the kernel treats - and _ alike, and the later value would silently win)`,
+    );
   }
   seen.add(key);
 }
@@ -53,7 +55,10 @@ function scalarText(name: string, v: ParamScalar, inArray: boolean): string {
   else if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw paramError(`parameter ${name}: ${v} is not a finite number`, name);
     if (!Number.isInteger(v)) {
-      throw paramError(`parameter ${name}: ${v} is not an integer (kernel number parameters are integers; pass a string if this parameter's own type takes other text)`, name);
+      throw paramError(
+        `parameter ${name}: ${v} is not an integer (kernel number parameters are integers; pass a string if this parameter's own type takes other text)`,
+        name,
+      );
     }
     if (!Number.isSafeInteger(v)) throw paramError(`parameter ${name}: ${v} is beyond 2^53; pass a bigint so no digit is lost`, name);
     text = String(v);
@@ -63,7 +68,8 @@ function scalarText(name: string, v: ParamScalar, inArray: boolean): string {
   if (text.includes('"')) throw paramError(`parameter ${name}: values cannot contain " (the kernel has no escape for it)`, name);
   if (text.includes('\0')) throw paramError(`parameter ${name}: values cannot contain NUL`, name);
   if (text.includes('\n')) throw paramError(`parameter ${name}: values cannot contain a newline`, name);
-  if (inArray && text.includes(',')) throw paramError(`parameter ${name}: array elements cannot contain a comma (the kernel splits arrays on commas)`, name);
+  if (inArray && text.includes(','))
+    throw paramError(`parameter ${name}: array elements cannot contain a comma (the kernel splits arrays on commas)`, name);
   return text;
 }
 
@@ -197,7 +203,12 @@ export function overrideParams(str: string): string {
   const last = new Map<string, number>();
   tokens.forEach((t, i) => t.key !== '' && last.set(t.key, i));
   if (last.size === tokens.filter((t) => t.key !== '').length) return str;
-  return fromBytes(tokens.filter((t, i) => t.key === '' || last.get(t.key) === i).map((t) => t.raw).join(' '));
+  return fromBytes(
+    tokens
+      .filter((t, i) => t.key === '' || last.get(t.key) === i)
+      .map((t) => t.raw)
+      .join(' '),
+  );
 }
 
 /**

@@ -168,16 +168,25 @@ async function findTools(release: string, modulesDir: string): Promise<Tools> {
     // scripts/ is normally a symlink into /usr/lib/linux-kbuild-<ver>/; fall back to any kbuild.
     const candidates = [path.join(headersDir, 'scripts/sign-file')];
     const kbuilds = await fs.readdir('/usr/lib').catch(() => [] as string[]);
-    for (const d of kbuilds.filter((d) => d.startsWith('linux-kbuild-')).sort().reverse()) {
+    for (const d of kbuilds
+      .filter((d) => d.startsWith('linux-kbuild-'))
+      .sort()
+      .reverse()) {
       candidates.push(path.join('/usr/lib', d, 'scripts/sign-file'));
     }
     for (const c of candidates) {
-      if (await fs.access(c, fsc.X_OK).then(() => true, () => false)) {
+      if (
+        await fs.access(c, fsc.X_OK).then(
+          () => true,
+          () => false,
+        )
+      ) {
         signFile = c;
         break;
       }
     }
-    if (!signFile) missing.push(`scripts/sign-file not found in ${headersDir} nor /usr/lib/linux-kbuild-* (Debian: linux-kbuild-<version>)`);
+    if (!signFile)
+      missing.push(`scripts/sign-file not found in ${headersDir} nor /usr/lib/linux-kbuild-* (Debian: linux-kbuild-<version>)`);
   }
   if (missing.length) {
     throw new Error(`cannot build kernmod test modules for ${release}; missing:\n  - ${missing.join('\n  - ')}`);
@@ -195,7 +204,10 @@ async function sourceFiles(srcDir: string): Promise<string[]> {
   const names = await fs.readdir(srcDir);
   // Skip kbuild's generated *.mod.c in case someone ran make in the source dir itself.
   const isSource = (n: string) => n === 'Kbuild' || (/\.[ch]$/.test(n) && !n.endsWith('.mod.c'));
-  return names.filter(isSource).sort().map((n) => path.join(srcDir, n));
+  return names
+    .filter(isSource)
+    .sort()
+    .map((n) => path.join(srcDir, n));
 }
 
 /** The manifest if it is complete and newer than the sources, the builder and the headers' config. */
@@ -226,7 +238,10 @@ async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const age = await fs.stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await fs.stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age > 10 * 60_000) await fs.rm(lock, { recursive: true, force: true });
       else await new Promise((r) => setTimeout(r, 200));
     }
@@ -385,8 +400,23 @@ export async function buildTestModules(opts: BuildOptions): Promise<TestModuleSe
       await fs.writeFile(genkey, GENKEY);
       log(`${release}: generating signing key`);
       await run(tools.openssl, [
-        'req', '-new', '-nodes', '-utf8', '-sha256', '-days', '36500', '-batch', '-x509',
-        '-config', genkey, '-outform', 'PEM', '-out', signingCert, '-keyout', signingKey,
+        'req',
+        '-new',
+        '-nodes',
+        '-utf8',
+        '-sha256',
+        '-days',
+        '36500',
+        '-batch',
+        '-x509',
+        '-config',
+        genkey,
+        '-outform',
+        'PEM',
+        '-out',
+        signingCert,
+        '-keyout',
+        signingKey,
       ]);
     }
     const signedDir = path.join(out, 'signed');

@@ -36,15 +36,26 @@ function demo(modulesDir) {
   const ko = manifest.modules.params;
   console.log(`kernel ${release()}, backend ${process.env.KERNMOD_BACKEND ?? 'auto'}`);
   kernmod('insmod', ko, 'p_int=42', 'p_charp=hello from kernmod', 'p_array=1,2,3', 'p_bool');
-  show('/proc/modules', readFileSync('/proc/modules', 'utf8').split('\n').filter((l) => l.startsWith('kernmod_params ')).join('\n'));
+  show(
+    '/proc/modules',
+    readFileSync('/proc/modules', 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('kernmod_params '))
+      .join('\n'),
+  );
   const dir = '/sys/module/kernmod_params/parameters';
   show(dir, ['p_int', 'p_charp', 'p_array', 'p_bool'].map((p) => `${p} = ${readFileSync(join(dir, p), 'utf8').trim()}`).join('\n'));
   kernmodMayFail('insmod', '--json', ko); // already loaded: the kernel says EEXIST, kernmod says why
   kernmod('rmmod', 'kernmod_params');
-  show('dmesg (kernmod_params)', execFileSync('dmesg', { encoding: 'utf8' }).split('\n').filter((l) => l.includes('kernmod_params')).join('\n'));
+  show(
+    'dmesg (kernmod_params)',
+    execFileSync('dmesg', { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes('kernmod_params'))
+      .join('\n'),
+  );
   console.log(`\nkernmod_params loaded: ${readFileSync('/proc/modules', 'utf8').includes('kernmod_params ') ? 'yes' : 'no (unloaded)'}`);
 }
-
 
 if (process.argv[2] === '--inside') {
   demo(process.env.KERNMOD_TEST_MODULES);

@@ -14,7 +14,10 @@ let failed = 0;
 let skipped = 0;
 
 // 0. the typecheck of everything, tests included (tsc -p tsconfig.test.json): one test that passes or fails
-const typecheck = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.test.json'], { cwd: root, stdio: 'inherit' });
+const typecheck = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.test.json'], {
+  cwd: root,
+  stdio: 'inherit',
+});
 if (typecheck.status === 0) passed += 1;
 else failed += 1;
 console.log(`typecheck: ${typecheck.status === 0 ? 'passed' : `failed (exit ${typecheck.status})`}`);
@@ -23,7 +26,15 @@ console.log(`typecheck: ${typecheck.status === 0 ? 'passed' : `failed (exit ${ty
 const unitJson = join(tmp, 'unit.json');
 const unit = spawnSync(
   process.execPath,
-  [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'unit', '--reporter=default', '--reporter=json', `--outputFile.json=${unitJson}`],
+  [
+    join(root, 'node_modules/vitest/vitest.mjs'),
+    'run',
+    '--project',
+    'unit',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${unitJson}`,
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 try {
@@ -39,7 +50,11 @@ try {
 if (unit.status !== 0 && failed === 0) failed += 1;
 
 // 1b. the native addons under ASan + UBSan, and native/'s formatting (scripts/test-sanitizers.mjs)
-const sanitizers = spawnSync(process.execPath, [join(root, 'scripts/test-sanitizers.mjs')], { cwd: root, stdio: ['inherit', 'pipe', 'inherit'], encoding: 'utf8' });
+const sanitizers = spawnSync(process.execPath, [join(root, 'scripts/test-sanitizers.mjs')], {
+  cwd: root,
+  stdio: ['inherit', 'pipe', 'inherit'],
+  encoding: 'utf8',
+});
 process.stdout.write(sanitizers.stdout ?? '');
 const sanitizersLine = /^(\d+) passed, (\d+) failed$/m.exec(sanitizers.stdout ?? '');
 if (sanitizersLine) {
@@ -54,7 +69,10 @@ if (!sanitizersLine || (sanitizers.status !== 0 && Number(sanitizersLine[2]) ===
 // 2. kernel suite (qemu guests)
 // Streamed as it runs (a boot takes seconds, a phase about a minute), and kept to find its summary line.
 const kernel = await new Promise((resolve) => {
-  const child = spawn(process.execPath, [join(root, 'dist/vm/run-kernel-suite.js'), ...args], { cwd: root, stdio: ['inherit', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(root, 'dist/vm/run-kernel-suite.js'), ...args], {
+    cwd: root,
+    stdio: ['inherit', 'pipe', 'inherit'],
+  });
   let stdout = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk) => {
@@ -63,7 +81,10 @@ const kernel = await new Promise((resolve) => {
   });
   child.on('close', (status) => resolve({ status, stdout }));
 });
-const line = kernel.stdout.split('\n').reverse().find((l) => /^\d+ passed, \d+ failed/.test(l));
+const line = kernel.stdout
+  .split('\n')
+  .reverse()
+  .find((l) => /^\d+ passed, \d+ failed/.test(l));
 if (line) {
   const [, p, f, s] = /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/.exec(line);
   passed += Number(p);

@@ -83,13 +83,7 @@ function header(fields: {
 function record(h: Parameters<typeof header>[0], name: string, data: Buffer): Buffer[] {
   const nameBytes = Buffer.from(name + '\0', 'utf8');
   const head = Buffer.from(header({ ...h, namesize: nameBytes.length, filesize: data.length }), 'ascii');
-  return [
-    head,
-    nameBytes,
-    Buffer.alloc(pad4(CPIO_HEADER_SIZE + nameBytes.length)),
-    data,
-    Buffer.alloc(pad4(data.length)),
-  ];
+  return [head, nameBytes, Buffer.alloc(pad4(CPIO_HEADER_SIZE + nameBytes.length)), data, Buffer.alloc(pad4(data.length))];
 }
 
 /**
@@ -106,7 +100,17 @@ export function writeCpioNewc(entries: readonly CpioEntry[]): Buffer {
     const name = normalizeName(e.name);
     if (seen.has(name)) throw new Error(`cpio: duplicate entry ${name}`);
     seen.add(name);
-    const base = { ino: ino++, uid: e.uid ?? 0, gid: e.gid ?? 0, nlink: 1, mtime: e.mtime ?? 0, rdevmajor: 0, rdevminor: 0, namesize: 0, filesize: 0 };
+    const base = {
+      ino: ino++,
+      uid: e.uid ?? 0,
+      gid: e.gid ?? 0,
+      nlink: 1,
+      mtime: e.mtime ?? 0,
+      rdevmajor: 0,
+      rdevminor: 0,
+      namesize: 0,
+      filesize: 0,
+    };
     switch (e.type) {
       case 'file': {
         const data = typeof e.data === 'string' ? Buffer.from(e.data, 'utf8') : e.data;
@@ -123,7 +127,12 @@ export function writeCpioNewc(entries: readonly CpioEntry[]): Buffer {
       case 'block':
         parts.push(
           ...record(
-            { ...base, mode: (e.type === 'char' ? S_IFCHR : S_IFBLK) | ((e.mode ?? 0o600) & 0o7777), rdevmajor: e.major, rdevminor: e.minor },
+            {
+              ...base,
+              mode: (e.type === 'char' ? S_IFCHR : S_IFBLK) | ((e.mode ?? 0o600) & 0o7777),
+              rdevmajor: e.major,
+              rdevminor: e.minor,
+            },
             name,
             Buffer.alloc(0),
           ),
@@ -131,6 +140,12 @@ export function writeCpioNewc(entries: readonly CpioEntry[]): Buffer {
         break;
     }
   }
-  parts.push(...record({ ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, rdevmajor: 0, rdevminor: 0, namesize: 0, filesize: 0 }, TRAILER, Buffer.alloc(0)));
+  parts.push(
+    ...record(
+      { ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, rdevmajor: 0, rdevminor: 0, namesize: 0, filesize: 0 },
+      TRAILER,
+      Buffer.alloc(0),
+    ),
+  );
   return Buffer.concat(parts);
 }

@@ -29,21 +29,31 @@ export interface QemuConfig {
 /** qemu-system-x86_64 arguments (pure). The console is the first serial port on our stdout. */
 export function qemuArgs(c: QemuConfig): string[] {
   const args = [
-    '-accel', c.accel,
+    '-accel',
+    c.accel,
     // TCG: "max" enables everything TCG emulates (rdrand keeps the guest's RNG from stalling);
     // KVM: pass the host CPU through.
-    '-cpu', c.accel === 'kvm' ? 'host' : 'max',
-    '-m', String(c.memoryMiB),
-    '-smp', String(c.cpus),
+    '-cpu',
+    c.accel === 'kvm' ? 'host' : 'max',
+    '-m',
+    String(c.memoryMiB),
+    '-smp',
+    String(c.cpus),
     // No default NIC/VGA/floppy/CD: less to probe at boot, nothing we use.
     '-nodefaults',
     '-no-reboot',
-    '-display', 'none',
-    '-chardev', 'stdio,id=console,signal=off',
-    '-serial', 'chardev:console',
-    '-kernel', c.vmlinuz,
-    '-initrd', c.initrd,
-    '-append', c.cmdline,
+    '-display',
+    'none',
+    '-chardev',
+    'stdio,id=console,signal=off',
+    '-serial',
+    'chardev:console',
+    '-kernel',
+    c.vmlinuz,
+    '-initrd',
+    c.initrd,
+    '-append',
+    c.cmdline,
   ];
   for (const s of c.shares) {
     if (/[,=]/.test(s.tag) || /,/.test(s.hostPath)) throw new Error(`qemu: share path/tag must not contain commas: ${s.hostPath}`);
@@ -101,7 +111,9 @@ const onSignal = (sig: NodeJS.Signals): void => {
       // gone
     }
   }
-  const closed = children.map((c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('close', () => r()))));
+  const closed = children.map(
+    (c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('close', () => r()))),
+  );
   const deadline = new Promise<void>((r) => setTimeout(r, 2000).unref());
   void Promise.race([Promise.all(closed), deadline]).then(() => {
     for (const c of children) killGroup(c, 'SIGKILL');

@@ -37,15 +37,26 @@ export async function lsmodCommand(argv: string[], io: Io, root?: string): Promi
   try {
     // Sync, and only the attributes lsmod prints: a CLI has nothing to overlap the reads with, and
     // the thread-pool round trips cost more than the reads themselves.
-    modules = listModulesSync({ ...(root ? { root } : {}), fields: json ? 'all' : 'lsmod', parameters: json }).filter((m) => m.initstate !== undefined);
+    modules = listModulesSync({ ...(root ? { root } : {}), fields: json ? 'all' : 'lsmod', parameters: json }).filter(
+      (m) => m.initstate !== undefined,
+    );
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (json) printErrorJson(io, e);
-    else io.err(code === 'ENOENT' ? 'lsmod: ERROR: could not open /proc/modules: No such file or directory\nlsmod: hint: this kernel has no loadable module support (CONFIG_MODULES=n)\n' : `lsmod: ERROR: ${(e as Error).message}\n`);
+    else
+      io.err(
+        code === 'ENOENT'
+          ? 'lsmod: ERROR: could not open /proc/modules: No such file or directory\nlsmod: hint: this kernel has no loadable module support (CONFIG_MODULES=n)\n'
+          : `lsmod: ERROR: ${(e as Error).message}\n`,
+      );
     return 1;
   }
   // Addresses as /proc/modules shows them (hex), not as a decimal bigint.
-  if (json) printJson(io, modules.map((m) => ({ ...m, address: `0x${m.address.toString(16).padStart(16, '0')}` })));
+  if (json)
+    printJson(
+      io,
+      modules.map((m) => ({ ...m, address: `0x${m.address.toString(16).padStart(16, '0')}` })),
+    );
   else io.out(formatLsmod(modules));
   return 0;
 }

@@ -51,12 +51,16 @@ export function elfError(reason: string, errno = -22): KernmodError {
 export class ElfReader {
   readonly view: DataView;
   readonly little: boolean;
-  constructor(readonly bytes: Uint8Array, little: boolean) {
+  constructor(
+    readonly bytes: Uint8Array,
+    little: boolean,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.little = little;
   }
   private check(off: number, n: number): void {
-    if (off < 0 || off + n > this.bytes.length) throw elfError(`read of ${n} bytes at offset ${off} is past the end of the file (${this.bytes.length} bytes)`);
+    if (off < 0 || off + n > this.bytes.length)
+      throw elfError(`read of ${n} bytes at offset ${off} is past the end of the file (${this.bytes.length} bytes)`);
   }
   u8(off: number): number {
     this.check(off, 1);
@@ -128,7 +132,8 @@ function parse(bytes: Uint8Array, only?: readonly string[]): ElfFile {
   const shstrndx = r.u16(is64 ? 62 : 50);
   const expectedEntSize = is64 ? 64 : 40;
   if (shentsize !== expectedEntSize) throw elfError(`section header size is ${shentsize}, expected ${expectedEntSize}`);
-  if (shoff + shnum * shentsize > bytes.length) throw elfError(`section headers (${shnum} at offset ${shoff}) run past the end of the file`);
+  if (shoff + shnum * shentsize > bytes.length)
+    throw elfError(`section headers (${shnum} at offset ${shoff}) run past the end of the file`);
 
   // The whole table is inside the file (checked above), so its fields are read without further checks.
   const v = r.view;

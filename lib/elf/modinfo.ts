@@ -1,7 +1,14 @@
 // modinfo as a library: what kmod's modinfo shows, as a typed object, from a module file (plain or
 // gzip/xz/zstd-compressed, told by magic bytes) or its bytes. Pure over bytes once read; the async form
 // reads the file and decompresses off the main thread where the decoder allows (gzip, xz).
-import { decompress, decompressSync, detectCompression, maxBytesOf, type CompressionFormat, type DecompressSyncOptions } from '../compress/index.js';
+import {
+  decompress,
+  decompressSync,
+  detectCompression,
+  maxBytesOf,
+  type CompressionFormat,
+  type DecompressSyncOptions,
+} from '../compress/index.js';
 import { causeError, invalidInput, KernmodError, systemError } from '../errors.js';
 import { sourcePath } from '../source.js';
 import { moduleNameFromPath } from '../names.js';
@@ -77,7 +84,12 @@ function splitDepends(v: string | undefined): string[] {
 
 /** The parts of a ModuleInfo read off its .modinfo strings, the same for a file and a builtin. */
 function fromFields(fields: ModinfoField[]): Pick<ModuleInfo, 'fields' | 'params' | 'vermagic' | 'depends'> {
-  return { fields, params: mergeParams(fields).params, vermagic: first(fields, 'vermagic'), depends: splitDepends(first(fields, 'depends')) };
+  return {
+    fields,
+    params: mergeParams(fields).params,
+    vermagic: first(fields, 'vermagic'),
+    depends: splitDepends(first(fields, 'depends')),
+  };
 }
 
 /** Runs `part`; when lenient, a KernmodError becomes a warning and the part is left out. */
@@ -105,12 +117,18 @@ export function builtinModuleInfo(name: string, fields: ModinfoField[]): ModuleI
 }
 
 /** modinfo over the (decompressed) module image. */
-export function modinfoFromImage(image: Uint8Array, opts: ModinfoOptions & { filename?: string; compression?: CompressionFormat | null } = {}): ModuleInfo {
+export function modinfoFromImage(
+  image: Uint8Array,
+  opts: ModinfoOptions & { filename?: string; compression?: CompressionFormat | null } = {},
+): ModuleInfo {
   return modinfoFromElf(parseElfSections(image, MODINFO_SECTIONS), opts);
 }
 
 /** modinfoFromImage over an image already parsed (as a sparse read parses it). */
-export function modinfoFromElf(elf: ElfFile, opts: ModinfoOptions & { filename?: string; compression?: CompressionFormat | null }): ModuleInfo {
+export function modinfoFromElf(
+  elf: ElfFile,
+  opts: ModinfoOptions & { filename?: string; compression?: CompressionFormat | null },
+): ModuleInfo {
   const image = elf.bytes;
   const lenient = opts.lenient ?? false;
   const warnings: string[] = [];
@@ -118,10 +136,14 @@ export function modinfoFromElf(elf: ElfFile, opts: ModinfoOptions & { filename?:
   if (!section) {
     const bad = elf.sections.find((s) => s.name === '.modinfo');
     // errno as kmod 30 reports it: ENOENT for a missing section (newer kmod says ENODATA).
-    throw elfError(bad ? `.modinfo (offset ${bad.offset}, size ${bad.size}) runs past the end of the file` : 'no .modinfo section', bad ? -22 : -2);
+    throw elfError(
+      bad ? `.modinfo (offset ${bad.offset}, size ${bad.size}) runs past the end of the file` : 'no .modinfo section',
+      bad ? -22 : -2,
+    );
   }
   const fields = parseModinfoStrings(sectionBytes(elf, section));
-  const name = first(fields, 'name') || readThisModuleName(elf) || (opts.filename === undefined ? undefined : moduleNameFromPath(opts.filename));
+  const name =
+    first(fields, 'name') || readThisModuleName(elf) || (opts.filename === undefined ? undefined : moduleNameFromPath(opts.filename));
   if (!name) throw elfError('no module name: neither .modinfo name= nor .gnu.linkonce.this_module holds one');
   const info: ModuleInfo = {
     name,
@@ -141,10 +163,12 @@ export function modinfoFromElf(elf: ElfFile, opts: ModinfoOptions & { filename?:
   return info;
 }
 
-
 function checkSource(source: unknown): void {
   if (typeof source !== 'string' && !(source instanceof URL) && !(source instanceof Uint8Array)) {
-    throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `modinfo expects a path, a file: URL or a Uint8Array, got ${source === null ? 'null' : typeof source}`);
+    throw invalidInput(
+      'ERR_KERNMOD_INVALID_SOURCE',
+      `modinfo expects a path, a file: URL or a Uint8Array, got ${source === null ? 'null' : typeof source}`,
+    );
   }
 }
 
@@ -210,7 +234,12 @@ export function modinfoSync(source: ModinfoSource, opts: ModinfoOptions = {}): M
  * first when they are compressed, into `into` when given (decompressSync's). modinfoSync's last step,
  * shared with the CLI, which reads its files its own way.
  */
-export function decodeModuleSync(bytes: Uint8Array, path: string | undefined, opts: ModinfoOptions, into?: DecompressSyncOptions['into']): ModuleInfo {
+export function decodeModuleSync(
+  bytes: Uint8Array,
+  path: string | undefined,
+  opts: ModinfoOptions,
+  into?: DecompressSyncOptions['into'],
+): ModuleInfo {
   try {
     const compression = detectCompression(bytes);
     const image = compression ? decompressSync(bytes, { maxBytes: opts.maxBytes, into }) : bytes;

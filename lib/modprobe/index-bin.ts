@@ -78,7 +78,10 @@ export class BinaryIndex {
   private readonly flats = new Map<string, Flat>();
 
   /** @param name used in error messages (e.g. the file path). */
-  constructor(bytes: Uint8Array, readonly name = 'index') {
+  constructor(
+    bytes: Uint8Array,
+    readonly name = 'index',
+  ) {
     this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (this.buf.length === 0) {
       // What depmod writes for an index it has no source for; kmod finds nothing in it.
@@ -89,12 +92,16 @@ export class BinaryIndex {
     const magic = this.buf.readUInt32BE(0);
     if (magic !== INDEX_MAGIC) throw this.bad(`bad magic 0x${magic.toString(16)} (expected 0x${INDEX_MAGIC.toString(16)})`);
     const version = this.buf.readUInt32BE(4);
-    if (version >>> 16 !== INDEX_VERSION_MAJOR) throw this.bad(`index format version ${version >>> 16}, this reader knows ${INDEX_VERSION_MAJOR}`);
+    if (version >>> 16 !== INDEX_VERSION_MAJOR)
+      throw this.bad(`index format version ${version >>> 16}, this reader knows ${INDEX_VERSION_MAJOR}`);
     this.root = this.buf.readUInt32BE(8);
   }
 
   private bad(message: string): KernmodError {
-    return invalidInput('ERR_KERNMOD_BAD_INDEX', `${this.name}: ${message}`, { path: this.name, hint: 'the index is damaged or not written by depmod: run depmod for this kernel' });
+    return invalidInput('ERR_KERNMOD_BAD_INDEX', `${this.name}: ${message}`, {
+      path: this.name,
+      hint: 'the index is damaged or not written by depmod: run depmod for this kernel',
+    });
   }
 
   private cstring(at: number): [string, number] {

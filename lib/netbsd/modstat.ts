@@ -141,7 +141,8 @@ function decodeV2(bytes: Uint8Array, le: boolean): ModstatEntry[] {
     if (reqoffset !== 0) {
       if (reqoffset >= poolLen) corrupt(`record ${n} (${name}): ms_reqoffset ${reqoffset} is outside the ${poolLen}-byte string pool`);
       const list = cString(bytes, poolAt + reqoffset, poolLen - reqoffset);
-      if (list === undefined) corrupt(`record ${n} (${name}): the string at ms_reqoffset ${reqoffset} is not NUL-terminated inside the pool`);
+      if (list === undefined)
+        corrupt(`record ${n} (${name}): the string at ms_reqoffset ${reqoffset} is not NUL-terminated inside the pool`);
       required = splitRequired(list);
     }
     out.push({ name, required, ...fixed(dv, le, o + 32, o + 40) });
@@ -181,7 +182,9 @@ export interface ModstatRecord {
 
 function putName(buf: Buffer, at: number, s: string, room: number): void {
   // strlcpy: at most room - 1 bytes, always NUL-terminated (the buffer is zero-filled).
-  Buffer.from(s, 'utf8').subarray(0, room - 1).copy(buf, at);
+  Buffer.from(s, 'utf8')
+    .subarray(0, room - 1)
+    .copy(buf, at);
 }
 
 function putFixed(dv: DataView, le: boolean, r: ModstatRecord, addrAt: number, srcAt: number): void {

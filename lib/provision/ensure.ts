@@ -46,7 +46,12 @@ export interface EnsureResult {
 }
 
 function noSystem(): never {
-  throw new KernmodError({ code: 'ERR_KERNMOD_NO_KERNEL', phase: 'validate', message: 'no system to act on', hint: 'pass kernmod or system' });
+  throw new KernmodError({
+    code: 'ERR_KERNMOD_NO_KERNEL',
+    phase: 'validate',
+    message: 'no system to act on',
+    hint: 'pass kernmod or system',
+  });
 }
 
 export async function ensure(rawSpec: unknown, opts: EnsureOptions = {}): Promise<EnsureResult> {
@@ -76,7 +81,13 @@ export async function ensure(rawSpec: unknown, opts: EnsureOptions = {}): Promis
   const refused = inImage ? [...unknownInImage(modules, snapshots, inImage.trees), ...plan.problems] : plan.problems;
   if (refused.length) throw specError(refused);
 
-  const result: EnsureResult = { ok: true, changed: plan.actions.length > 0, check: opts.check === true, actions: plan.actions, drift: plan.drift };
+  const result: EnsureResult = {
+    ok: true,
+    changed: plan.actions.length > 0,
+    check: opts.check === true,
+    actions: plan.actions,
+    drift: plan.drift,
+  };
   if (opts.check) return result;
 
   let anyDone = false;
@@ -91,7 +102,13 @@ export async function ensure(rawSpec: unknown, opts: EnsureOptions = {}): Promis
       result.error =
         e instanceof KernmodError
           ? e
-          : new KernmodError({ code: 'ERR_KERNMOD_APPLY', module: a.module, phase: 'load', message: String((e as Error)?.message ?? e), cause: e });
+          : new KernmodError({
+              code: 'ERR_KERNMOD_APPLY',
+              module: a.module,
+              phase: 'load',
+              message: String((e as Error)?.message ?? e),
+              cause: e,
+            });
       break;
     }
   }
@@ -102,7 +119,9 @@ export async function ensure(rawSpec: unknown, opts: EnsureOptions = {}): Promis
 /** The image's module trees (not the running kernel) decide which names exist there. */
 function unknownInImage(modules: ModuleSpec[], snapshots: ReadonlyMap<string, ModuleSnapshot>, trees: ImageTree[]): string[] {
   const where = trees.map((t) => t.dir).join(', ');
-  return modules.filter((m) => snapshots.get(m.module)!.found === undefined).map((m) => `module ${m.module}: not found in the image's module trees (${where})`);
+  return modules
+    .filter((m) => snapshots.get(m.module)!.found === undefined)
+    .map((m) => `module ${m.module}: not found in the image's module trees (${where})`);
 }
 
 async function run(a: Action, system: ProvisionSystem | undefined): Promise<void> {

@@ -35,7 +35,8 @@ export function pathInImage(root: string, path: string): string {
     try {
       isLink = lstatSync(host).isSymbolicLink();
     } catch (e) {
-      if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'ENOTDIR') throw systemError(-Math.abs((e as NodeJS.ErrnoException).errno ?? 5), 'open', { path: host });
+      if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'ENOTDIR')
+        throw systemError(-Math.abs((e as NodeJS.ErrnoException).errno ?? 5), 'open', { path: host });
       return join(host, ...todo);
     }
     if (!isLink) {
@@ -81,19 +82,27 @@ function imageModuleTrees(root: string): ImageTree[] {
     const index = names.filter((n) => n.startsWith('modules.'));
     for (const n of index) {
       if (lstatSync(join(dir, n)).isSymbolicLink()) {
-        throw invalidInput('ERR_KERNMOD_INVALID_IMAGE', `${join(dir, n)} is a symbolic link: kernmod reads an image's index files only as regular files inside the image`, {
-          path: join(dir, n),
-          hint: `replace it with the file itself, or run depmod for the image again: kernmod depmod -b ${root} ${release}`,
-        });
+        throw invalidInput(
+          'ERR_KERNMOD_INVALID_IMAGE',
+          `${join(dir, n)} is a symbolic link: kernmod reads an image's index files only as regular files inside the image`,
+          {
+            path: join(dir, n),
+            hint: `replace it with the file itself, or run depmod for the image again: kernmod depmod -b ${root} ${release}`,
+          },
+        );
       }
     }
     if (index.includes('modules.dep') || index.includes('modules.dep.bin')) trees.push({ release, dir });
   }
   if (!trees.length) {
-    throw invalidInput('ERR_KERNMOD_NO_MODULE_TREE', `no module tree in the image: ${join(root, 'lib/modules')} holds no <release>/modules.dep, so module names cannot be checked`, {
-      path: root,
-      hint: `run depmod for the image's kernel first: kernmod depmod -b ${root} RELEASE`,
-    });
+    throw invalidInput(
+      'ERR_KERNMOD_NO_MODULE_TREE',
+      `no module tree in the image: ${join(root, 'lib/modules')} holds no <release>/modules.dep, so module names cannot be checked`,
+      {
+        path: root,
+        hint: `run depmod for the image's kernel first: kernmod depmod -b ${root} RELEASE`,
+      },
+    );
   }
   return trees;
 }
@@ -103,7 +112,9 @@ function imageModuleTrees(root: string): ImageTree[] {
  * modules.alias, modules.builtin, the built-in aliases; the image's modprobe.d is not consulted): a name
  * known in any one tree is known, since an image may hold several kernels and boot any of them.
  */
-export async function imageModuleFinder(root: string): Promise<{ trees: ImageTree[]; find(module: string): 'module' | 'builtin' | undefined }> {
+export async function imageModuleFinder(
+  root: string,
+): Promise<{ trees: ImageTree[]; find(module: string): 'module' | 'builtin' | undefined }> {
   const trees = imageModuleTrees(root);
   const resolvers = await Promise.all(trees.map(async (t) => new Resolver(await ModuleDirectory.open(t.dir), emptyConfig())));
   return {

@@ -59,30 +59,51 @@ if (!support.load) {
 const modulePath = execFileSync('sysctl', ['-n', 'kern.module.path'], { encoding: 'utf8' }).trim();
 const before = await netbsd.listModules();
 const known = new Set(before.map((m) => m.name));
-const candidates = process.argv[2] ? [process.argv[2]] : ['tmpfs', 'nfs', 'msdos', 'cd9660', 'ext2fs', 'udf', 'ntfs', 'v7fs', 'sysvbfs', 'efs', 'adosfs', 'filecore', 'hfs'];
+const candidates = process.argv[2]
+  ? [process.argv[2]]
+  : ['tmpfs', 'nfs', 'msdos', 'cd9660', 'ext2fs', 'udf', 'ntfs', 'v7fs', 'sysvbfs', 'efs', 'adosfs', 'filecore', 'hfs'];
 const name = candidates.find((n) => !known.has(n) && existsSync(join(modulePath, n, `${n}.kmod`)));
 if (!name) {
-  check(false, 'found a stock module to load', `none of ${candidates.join(', ')} is both absent from the kernel and present under ${modulePath}`);
+  check(
+    false,
+    'found a stock module to load',
+    `none of ${candidates.join(', ')} is both absent from the kernel and present under ${modulePath}`,
+  );
   finish();
 }
 console.log(`# module: ${name} (${join(modulePath, name, `${name}.kmod`)})`);
 
 const stat = await netbsd.readModstat(netbsd.createNetbsdNativeBackend());
 const major = Number.parseInt(release(), 10);
-check(stat.layout === (major >= 9 ? 'v2' : 'v1'), `MODCTL_STAT answered in the ${major >= 9 ? '9.0+ (command 4)' : 'old (command 2)'} layout`, stat.layout);
+check(
+  stat.layout === (major >= 9 ? 'v2' : 'v1'),
+  `MODCTL_STAT answered in the ${major >= 9 ? '9.0+ (command 4)' : 'old (command 2)'} layout`,
+  stat.layout,
+);
 check(stat.entries.length === before.length && before.length > 0, 'MODCTL_STAT lists the kernel’s modules', String(before.length));
 
 // Load by name (the kernel looks it up in kern.module.path), with a property list.
 const loaded = await netbsd.loadModule(name, { props: { kernmod_smoke: true } });
 check(loaded.module === name && loaded.syscall === 'modctl', `loadModule('${name}') resolved`, JSON.stringify(loaded));
 const row = (await netbsd.listModules()).find((m) => m.name === name);
-check(row?.state === 'Live' && row.source === 'filesys', 'listModules shows it, Live, from the file system', JSON.stringify(row, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)));
-check(row !== undefined && row.refcnt >= 0 && row.address !== 0n && row.size > 0, 'with a refcnt, a load address and a size (root sees them)');
+check(
+  row?.state === 'Live' && row.source === 'filesys',
+  'listModules shows it, Live, from the file system',
+  JSON.stringify(row, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)),
+);
+check(
+  row !== undefined && row.refcnt >= 0 && row.address !== 0n && row.size > 0,
+  'with a refcnt, a load address and a size (root sees them)',
+);
 
 const out = [];
 await modstatCommand(['-n', name], { out: (s) => out.push(s), err: (s) => out.push(s) });
 const lines = out.join('').split('\n');
-check(/^NAME +CLASS +SOURCE +FLAG +REFS +SIZE REQUIRES $/.test(lines[0] ?? '') && lines[1]?.startsWith(name), 'kernmod modstat prints it in modstat’s columns', lines.join(' | '));
+check(
+  /^NAME +CLASS +SOURCE +FLAG +REFS +SIZE REQUIRES $/.test(lines[0] ?? '') && lines[1]?.startsWith(name),
+  'kernmod modstat prints it in modstat’s columns',
+  lines.join(' | '),
+);
 try {
   const system = execFileSync('modstat', ['-n', name], { encoding: 'utf8' }).split('\n')[1] ?? '';
   // The system tool may hide or show different flags across releases; the NAME, CLASS and SOURCE columns must agree.
@@ -107,7 +128,10 @@ const unloaded = await netbsd.unloadModule(name);
 check(unloaded.module === name, `unloadModule('${name}') resolved`);
 check(!(await netbsd.listModules()).some((m) => m.name === name), 'it is gone from MODCTL_STAT');
 netbsd.loadModuleSync(name);
-check(netbsd.listModulesSync().some((m) => m.name === name), 'loadModuleSync / listModulesSync');
+check(
+  netbsd.listModulesSync().some((m) => m.name === name),
+  'loadModuleSync / listModulesSync',
+);
 netbsd.unloadModuleSync(name);
 check(!netbsd.listModulesSync().some((m) => m.name === name), 'unloadModuleSync');
 

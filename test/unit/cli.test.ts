@@ -44,7 +44,9 @@ describe('kernmod insmod', () => {
     await insmod([path], km, io().io);
     const { o, io: t } = io();
     expect(await insmod([path], km, t)).toBe(1);
-    expect(o.err).toBe(`insmod: ERROR: could not insert module ${path}: File exists\ninsmod: hint: a module with this name is already loaded (unload it first, or treat it as success as modprobe does)\n`);
+    expect(o.err).toBe(
+      `insmod: ERROR: could not insert module ${path}: File exists\ninsmod: hint: a module with this name is already loaded (unload it first, or treat it as success as modprobe does)\n`,
+    );
   });
 
   it("uses kmod's wording for unknown symbols and a missing file", async () => {
@@ -121,7 +123,9 @@ describe('kernmod rmmod', () => {
     await km.loadModule(file('llc'));
     // Loaded in sorted order: the file system decides the order readdir(3) returns their sysfs links.
     for (const h of ['garp', 'mrp', 'p8022', 'psnap', 'stp']) await km.loadModule(file(h, ['llc']));
-    const readdirOrder = spawnSync('ls', ['-U', '-1', join(sys, 'llc', 'holders')], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    const readdirOrder = spawnSync('ls', ['-U', '-1', join(sys, 'llc', 'holders')], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean);
     expect(readdirOrder).toHaveLength(5);
     const t = io();
     expect(await rmmod(['llc'], km, t.io, sys)).toBe(1);
@@ -177,7 +181,7 @@ describe("insmod and rmmod: kmod's command-line messages, -V, -s, --json usage e
     } else expect(ours.err).toMatch(new RegExp(`^${tool}: (unrecognized|invalid|option)`));
   });
 
-  it.skipIf(!haveKmod)('rmmod of a module this host does not have: kmod\'s line and status', async () => {
+  it.skipIf(!haveKmod)("rmmod of a module this host does not have: kmod's line and status", async () => {
     const ours = await rmmod(['kernmod_no_such_mod'], km, io().io, '/sys/module');
     const t = io();
     await rmmod(['kernmod_no_such_mod'], km, t.io, '/sys/module');
@@ -207,7 +211,10 @@ describe("insmod and rmmod: kmod's command-line messages, -V, -s, --json usage e
     const a = await run('insmod', ['--json']);
     expect(a.status).toBe(1);
     expect(a.err).toBe('');
-    expect(JSON.parse(a.out)).toEqual({ ok: false, error: { name: 'KernmodError', code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: 'missing filename.' } });
+    expect(JSON.parse(a.out)).toEqual({
+      ok: false,
+      error: { name: 'KernmodError', code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: 'missing filename.' },
+    });
     const b = await run('rmmod', ['--json', '--bogus']);
     expect(JSON.parse(b.out)).toMatchObject({ ok: false, error: { code: 'ERR_KERNMOD_USAGE', message: "unrecognized option '--bogus'" } });
   });

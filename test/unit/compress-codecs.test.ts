@@ -55,7 +55,10 @@ function xzStored(payload: Uint8Array, check: 0 | 1 = 1): Uint8Array {
 }
 
 /** A zstd frame from raw/RLE blocks: [type, size, byte-or-bytes][]. */
-function zstdFrame(blocks: Array<{ raw: Uint8Array } | { rle: number; size: number }>, opts: { fcs?: number; windowLog?: number } = {}): Uint8Array {
+function zstdFrame(
+  blocks: Array<{ raw: Uint8Array } | { rle: number; size: number }>,
+  opts: { fcs?: number; windowLog?: number } = {},
+): Uint8Array {
   const parts: Uint8Array[] = [new Uint8Array([0x28, 0xb5, 0x2f, 0xfd])];
   if (opts.fcs !== undefined) {
     parts.push(new Uint8Array([0x80 /* fcs 4 bytes, not single segment */, ((opts.windowLog ?? 20) - 10) << 3]), u32le(opts.fcs));
@@ -85,7 +88,9 @@ describe('detectCompression', () => {
   });
 
   it('refuses bytes that are not compressed, and non-bytes', async () => {
-    expect(() => decompressSync(new Uint8Array([0x7f, 0x45, 0x4c, 0x46]))).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_DECOMPRESS' }));
+    expect(() => decompressSync(new Uint8Array([0x7f, 0x45, 0x4c, 0x46]))).toThrow(
+      expect.objectContaining({ code: 'ERR_KERNMOD_DECOMPRESS' }),
+    );
     expect(() => decompressSync('x' as never)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_SOURCE' }));
     await expect(decompress(new Uint8Array(8), { maxBytes: -1 })).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_OPTION' });
   });
@@ -109,8 +114,22 @@ describe('xz', () => {
   it('refuses output beyond maxBytes before decoding: a 2 MiB-per-chunk claim in 6 bytes', () => {
     expect(() => decompressSync(xzStored(payload), { maxBytes: 1000 })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_TOO_LARGE' }));
     // 200 LZMA chunk headers each claiming 2 MiB (0x9F: unpacked-size high bits all set).
-    const lie = new Uint8Array([0xe0, 0x1f, 0xff, 0x00, 0x00, 0x5d, 0x00, ...Array.from({ length: 199 }, () => [0x9f, 0xff, 0xff, 0x00, 0x00, 0x00]).flat(), 0x00]);
-    const walker = concat(new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0, 0, 1, 0, 0, 0, 0]), new Uint8Array([2, 0, 0x21, 1, 0x08, 0, 0, 0, 0, 0, 0, 0]), lie);
+    const lie = new Uint8Array([
+      0xe0,
+      0x1f,
+      0xff,
+      0x00,
+      0x00,
+      0x5d,
+      0x00,
+      ...Array.from({ length: 199 }, () => [0x9f, 0xff, 0xff, 0x00, 0x00, 0x00]).flat(),
+      0x00,
+    ]);
+    const walker = concat(
+      new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0, 0, 1, 0, 0, 0, 0]),
+      new Uint8Array([2, 0, 0x21, 1, 0x08, 0, 0, 0, 0, 0, 0, 0]),
+      lie,
+    );
     expect(() => xzUncompressedSize(walker)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_DECOMPRESS' })); // no index: corrupt
     const t = performance.now();
     expect(() => decompressSync(walker, { maxBytes: 1 << 20 })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_DECOMPRESS' }));
@@ -135,7 +154,8 @@ describe('xz', () => {
     const idx = file.slice();
     idx[file.length - 12 - 8 + 3]! ^= 1; // a byte of the index's uncompressed size
     expect(why(idx)).toMatch(/index/);
-    for (let n = 0; n < file.length; n += 997) expect(() => decompressSync(file.subarray(0, n))).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_DECOMPRESS' }));
+    for (let n = 0; n < file.length; n += 997)
+      expect(() => decompressSync(file.subarray(0, n))).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_DECOMPRESS' }));
   });
 
   it('hands a replacement decoder (setXzDecoder) the exact size, and still checks its output', async () => {
@@ -181,7 +201,10 @@ describe('zstd', () => {
     const bigFcs = zstdFrame([{ rle: 0, size: 10 }], { fcs: 0xfffffff0 });
     expect(() => decompressSync(bigFcs)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_DECOMPRESS' })); // blocks cannot produce it
     // An RLE bomb: 2000 blocks × 128 KiB from 8 KB of input.
-    const bomb = zstdFrame(Array.from({ length: 2000 }, () => ({ rle: 7, size: 128 * 1024 })), { windowLog: 17 });
+    const bomb = zstdFrame(
+      Array.from({ length: 2000 }, () => ({ rle: 7, size: 128 * 1024 })),
+      { windowLog: 17 },
+    );
     expect(bomb.length).toBeLessThan(10_000);
     expect(() => decompressSync(bomb, { maxBytes: 64 << 20 })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_TOO_LARGE' }));
   });
@@ -236,10 +259,17 @@ function which(cmd: string): boolean {
     return false;
   }
 }
-const xzTrees = existsSync('/lib/modules') ? readdirSync('/lib/modules').map((r) => `/lib/modules/${r}/kernel/drivers/block`).filter((d) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.ko.xz'))) : [];
+const xzTrees = existsSync('/lib/modules')
+  ? readdirSync('/lib/modules')
+      .map((r) => `/lib/modules/${r}/kernel/drivers/block`)
+      .filter((d) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.ko.xz')))
+  : [];
 describe.skipIf(xzTrees.length === 0 || !which('xz'))("Debian's .ko.xz", () => {
   it('decode to the same bytes as xz -dc, with the walked size', async () => {
-    const files = readdirSync(xzTrees[0]!).filter((f) => f.endsWith('.ko.xz')).slice(0, 8).map((f) => `${xzTrees[0]}/${f}`);
+    const files = readdirSync(xzTrees[0]!)
+      .filter((f) => f.endsWith('.ko.xz'))
+      .slice(0, 8)
+      .map((f) => `${xzTrees[0]}/${f}`);
     for (const f of files) {
       const b = readFileSync(f);
       const ref = execFileSync('xz', ['-dc', f], { maxBuffer: 256 << 20 });
@@ -258,7 +288,10 @@ const plainKos = existsSync('/lib/modules')
   : [];
 describe.skipIf(plainKos.length === 0 || !which('zstd'))('zstd tool output', () => {
   it('walks to the exact decoded size at every level, and decodes to the same bytes', () => {
-    const files = readdirSync(plainKos[0]!).filter((f) => f.endsWith('.ko')).slice(0, 3).map((f) => `${plainKos[0]}/${f}`);
+    const files = readdirSync(plainKos[0]!)
+      .filter((f) => f.endsWith('.ko'))
+      .slice(0, 3)
+      .map((f) => `${plainKos[0]}/${f}`);
     for (const f of files) {
       const plain = readFileSync(f);
       for (const args of [['-1'], ['-3'], ['-9'], ['-19', '--long'], ['-3', '--no-content-size', '-B4096'], ['--fast=5']]) {

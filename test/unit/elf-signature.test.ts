@@ -71,7 +71,15 @@ describe('parsePkcs7', () => {
           der.int([1]),
           der.set(der.seq(der.oid(SHA256), der.null())),
           der.seq(der.oid('1.2.840.113549.1.7.1')),
-          der.set(der.seq(der.int([1]), der.seq(der.seq(), der.int([5])), der.seq(der.oid(SHA256), der.null()), der.seq(der.oid('1.2.840.113549.1.1.1'), der.null()), pieces)),
+          der.set(
+            der.seq(
+              der.int([1]),
+              der.seq(der.seq(), der.int([5])),
+              der.seq(der.oid(SHA256), der.null()),
+              der.seq(der.oid('1.2.840.113549.1.1.1'), der.null()),
+              pieces,
+            ),
+          ),
         ),
       ),
     );
@@ -106,7 +114,9 @@ describe('parsePkcs7 over a tree of modules (one signer, many signatures)', () =
     const short = other.subarray(1);
     expect(fresh(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: short })).signature).toEqual(short);
     expect(fresh(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: other })).signature).toEqual(other);
-    expect(fresh(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: sig.subarray(1) })).signature).toEqual(sig.subarray(1));
+    expect(fresh(pkcs7({ cn: 'tree key', serial: [7, 8], digestOid: SHA256, signature: sig.subarray(1) })).signature).toEqual(
+      sig.subarray(1),
+    );
   });
 
   it('parses anew whatever differs outside the signature bytes: signer, serial, digest, length, what follows', () => {
@@ -114,7 +124,9 @@ describe('parsePkcs7 over a tree of modules (one signer, many signatures)', () =
     expect(fresh(pkcs7({ cn: 'tree kez', serial: [7, 8], digestOid: SHA256, signature: sig })).signer).toBe('tree kez');
     expect(fresh(pkcs7({ cn: 'tree kez', serial: [7, 9], digestOid: SHA256, signature: sig })).keyId).toEqual(new Uint8Array([7, 9]));
     expect(fresh(pkcs7({ cn: 'tree kez', serial: [7, 9], digestOid: '1.3.14.3.2.26', signature: sig })).hashAlgo).toBe('sha1');
-    expect(fresh(pkcs7({ cn: 'tree kez', serial: [7, 9], digestOid: SHA256, signature: sig.subarray(1) })).signature).toEqual(sig.subarray(1));
+    expect(fresh(pkcs7({ cn: 'tree kez', serial: [7, 9], digestOid: SHA256, signature: sig.subarray(1) })).signature).toEqual(
+      sig.subarray(1),
+    );
     // unauthenticatedAttributes [1] after the encryptedDigest; then the same blob with them damaged.
     const withTail = (tail: Uint8Array) =>
       der.seq(
@@ -125,12 +137,23 @@ describe('parsePkcs7 over a tree of modules (one signer, many signatures)', () =
             der.int([1]),
             der.set(der.seq(der.oid(SHA256), der.null())),
             der.seq(der.oid('1.2.840.113549.1.7.1')),
-            der.set(der.seq(der.int([1]), der.seq(der.seq(), der.int([5])), der.seq(der.oid(SHA256), der.null()), der.seq(der.oid('1.2.840.113549.1.1.1'), der.null()), der.octets(sig), tail)),
+            der.set(
+              der.seq(
+                der.int([1]),
+                der.seq(der.seq(), der.int([5])),
+                der.seq(der.oid(SHA256), der.null()),
+                der.seq(der.oid('1.2.840.113549.1.1.1'), der.null()),
+                der.octets(sig),
+                tail,
+              ),
+            ),
           ),
         ),
       );
     expect(parsePkcs7(withTail(der.tlv(0xa1, der.null()))).signature).toEqual(sig);
-    expect(() => parsePkcs7(withTail(new Uint8Array([0xa1, 0x05, 0x05, 0x00])))).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_SIGNATURE' }));
+    expect(() => parsePkcs7(withTail(new Uint8Array([0xa1, 0x05, 0x05, 0x00])))).toThrow(
+      expect.objectContaining({ code: 'ERR_KERNMOD_BAD_SIGNATURE' }),
+    );
   });
 });
 
@@ -154,10 +177,17 @@ describe('readSignature', () => {
   it('decodes legacy (X.509 id type) trailers with raw signer, key id and hash table entry', () => {
     const raw = concat(new Uint8Array(10), Buffer.from('signer'), new Uint8Array([0xab, 0xcd]), sig);
     const file = concat(raw, signatureTrailer(sig, { algo: 1, hash: 4, idType: 1, signerLen: 6, keyIdLen: 2 }).subarray(sig.length));
-    expect(readSignature(file)).toMatchObject({ id: 'X509', signer: 'signer', keyId: new Uint8Array([0xab, 0xcd]), hashAlgo: 'sha256', algo: 'RSA', signedLength: 10 });
+    expect(readSignature(file)).toMatchObject({
+      id: 'X509',
+      signer: 'signer',
+      keyId: new Uint8Array([0xab, 0xcd]),
+      hashAlgo: 'sha256',
+      algo: 'RSA',
+      signedLength: 10,
+    });
   });
 
-  it("refuses trailers kmod would not show: unknown types, sig_len 0, lengths past the start", () => {
+  it('refuses trailers kmod would not show: unknown types, sig_len 0, lengths past the start', () => {
     const t = (f: Parameters<typeof signatureTrailer>[1]) => concat(new Uint8Array(8), signatureTrailer(blob, f));
     expect(() => readSignature(t({ idType: 3 }))).toThrow(/unknown signature type 3/);
     expect(() => readSignature(t({ hash: 9 }))).toThrow(/unknown hash algorithm 9/);

@@ -86,7 +86,11 @@ const QUERIES = ['ext4', 'loop', 'pci:v00008086d000010D3sv0', 'usb:v1x', 'fs_ext
 
 const mutation = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
-  fc.record({ kind: fc.constant('u32' as const), at: fc.nat(), value: fc.oneof(fc.nat(), fc.constantFrom(0, 12, 0xffffffff, 0x20000000 | 12, 0xe000000c, 0x4000000c)) }),
+  fc.record({
+    kind: fc.constant('u32' as const),
+    at: fc.nat(),
+    value: fc.oneof(fc.nat(), fc.constantFrom(0, 12, 0xffffffff, 0x20000000 | 12, 0xe000000c, 0x4000000c)),
+  }),
   fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ maxLength: 8 }) }),
 );
@@ -127,7 +131,7 @@ function exercise(bytes: Buffer): void {
 describe('fuzz: .bin indexes', () => {
   const sources = [...kmodIndexes(), ...WRITTEN];
 
-  it('mutated indexes (kmod-written and our writer\'s) give results or ERR_KERNMOD_BAD_INDEX', { timeout: TEST_TIMEOUT }, () => {
+  it("mutated indexes (kmod-written and our writer's) give results or ERR_KERNMOD_BAD_INDEX", { timeout: TEST_TIMEOUT }, () => {
     fc.assert(
       fc.property(fc.nat({ max: sources.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 6 }), (which, ms) => {
         exercise(mutate(sources[which]!, ms));
@@ -160,10 +164,17 @@ const softdepLine = fc
   .map(([m, kind, ds]) => `softdep ${m} ${kind} ${ds.join(' ')}`);
 const line = fc.oneof(
   softdepLine,
-  fc.tuple(fc.constantFrom('alias', 'options', 'install', 'remove', 'blacklist', 'softdep', 'weakdep', 'include', 'bogus', '#'), fc.array(word, { maxLength: 6 })).map(([c, ws]) => [c, ...ws].join(' ')),
+  fc
+    .tuple(
+      fc.constantFrom('alias', 'options', 'install', 'remove', 'blacklist', 'softdep', 'weakdep', 'include', 'bogus', '#'),
+      fc.array(word, { maxLength: 6 }),
+    )
+    .map(([c, ws]) => [c, ...ws].join(' ')),
   fc.string({ maxLength: 30 }),
 );
-const confText = fc.array(fc.tuple(line, fc.constantFrom('\n', '\\\n', '\t\n', '\r\n')), { maxLength: 12 }).map((ls) => ls.map(([l, end]) => l + end).join(''));
+const confText = fc
+  .array(fc.tuple(line, fc.constantFrom('\n', '\\\n', '\t\n', '\r\n')), { maxLength: 12 })
+  .map((ls) => ls.map(([l, end]) => l + end).join(''));
 
 describe('fuzz: modprobe.d', () => {
   const root = tempDir('fuzz');
@@ -179,7 +190,9 @@ describe('fuzz: modprobe.d', () => {
   for (const m of ['b', 'a', 'c', 't', 'x_y']) kernel.load(FakeKernel.image(m, []), '', 0, 'finit_module');
   syncSysfs(kernel, root);
 
-  it('any text parses to a configuration; lookup, resolve and a dry-run removal end with a result or a typed error', { timeout: TEST_TIMEOUT }, async () => {
+  it('any text parses to a configuration; lookup, resolve and a dry-run removal end with a result or a typed error', {
+    timeout: TEST_TIMEOUT,
+  }, async () => {
     await fc.assert(
       fc.asyncProperty(confText, fc.constantFrom(...NAMES), async (text, query) => {
         const config = typedOrResult(() => parseModprobeConf(text, 'fuzz.conf'));
@@ -189,7 +202,14 @@ describe('fuzz: modprobe.d', () => {
         typedOrResult(() => resolver.lookup(query));
         typedOrResult(() => resolver.resolve(query, { sysRoot: root }));
         typedOrResult(() => resolver.resolve(query, { ignoreLoaded: true, params: 'p=1' }));
-        await typedOrResultAsync(() => executeRemove(new Resolver(moddir, config), query, { kernmod: km, dryRun: true, sysRoot: root, runCommand: () => Promise.reject(new Error('a dry run runs no command')) }));
+        await typedOrResultAsync(() =>
+          executeRemove(new Resolver(moddir, config), query, {
+            kernmod: km,
+            dryRun: true,
+            sysRoot: root,
+            runCommand: () => Promise.reject(new Error('a dry run runs no command')),
+          }),
+        );
       }),
       { seed: SEED, numRuns: 200 },
     );
@@ -199,13 +219,25 @@ describe('fuzz: modprobe.d', () => {
 
 // ---- parameters ----------------------------------------------------------------------------------
 
-const paramChar = fc.oneof(fc.constantFrom(' ', '\t', '\n', '"', '=', ',', '-', '_', '\0', '\u00a0', '\\', ';', '$', 'a', 'b', '1'), fc.string({ unit: 'grapheme', maxLength: 1 }));
+const paramChar = fc.oneof(
+  fc.constantFrom(' ', '\t', '\n', '"', '=', ',', '-', '_', '\0', '\u00a0', '\\', ';', '$', 'a', 'b', '1'),
+  fc.string({ unit: 'grapheme', maxLength: 1 }),
+);
 const paramString = fc.string({ unit: paramChar, maxLength: 40 });
-const scalar = fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.double(), fc.bigInt(), fc.boolean(), fc.constantFrom(null as unknown as string, undefined as unknown as string));
+const scalar = fc.oneof(
+  fc.string({ maxLength: 8 }),
+  fc.integer(),
+  fc.double(),
+  fc.bigInt(),
+  fc.boolean(),
+  fc.constantFrom(null as unknown as string, undefined as unknown as string),
+);
 const value: fc.Arbitrary<ParamValue | undefined> = fc.oneof(scalar, fc.array(scalar, { maxLength: 3 }));
 
 describe('fuzz: parameters', () => {
-  it('any string is accepted unchanged or refused with ERR_KERNMOD_INVALID_PARAMS; an accepted one parses to valid, distinct names', { timeout: TEST_TIMEOUT }, () => {
+  it('any string is accepted unchanged or refused with ERR_KERNMOD_INVALID_PARAMS; an accepted one parses to valid, distinct names', {
+    timeout: TEST_TIMEOUT,
+  }, () => {
     fc.assert(
       fc.property(paramString, (s) => {
         const r = typedOrResult(() => validateParamString(s));

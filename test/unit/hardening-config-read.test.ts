@@ -16,7 +16,10 @@ const fifo = (path: string) => execFileSync('mkfifo', [path]);
 /** Runs an ES module body (with `lib` bound to the compiled lib/ directory) in a child; its JSON output, or 'hung'. */
 function isolated(body: string): unknown {
   const lib = compiledLib();
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const lib = ${JSON.stringify(lib + '/lib')};\n${body}`], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const lib = ${JSON.stringify(lib + '/lib')};\n${body}`], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   if (r.error || r.status === null) return 'hung';
   if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
@@ -66,7 +69,7 @@ describe('configuration and index files: a FIFO is skipped, never waited on', ()
     expect(out).toEqual([1, 1, null]);
   }, 60_000);
 
-  it('modload -p -m FIFO fails with modload\'s message', () => {
+  it("modload -p -m FIFO fails with modload's message", () => {
     const f = join(dir, 'props.plist');
     fifo(f);
     const out = isolated(`

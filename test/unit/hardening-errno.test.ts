@@ -23,7 +23,8 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   const fsp = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...fsp,
-    open: (path: unknown, ...rest: unknown[]) => (path === SENTINEL ? Promise.reject(boom()) : (fsp.open as (...a: unknown[]) => unknown)(path, ...rest)),
+    open: (path: unknown, ...rest: unknown[]) =>
+      path === SENTINEL ? Promise.reject(boom()) : (fsp.open as (...a: unknown[]) => unknown)(path, ...rest),
   };
 });
 
@@ -40,7 +41,12 @@ describe('ffi backend: an open failure without an errno', () => {
       expect(e).toMatchObject({ name: 'KernmodError', code: 'ERR_KERNMOD_TEST_NO_ERRNO', cause });
       expect((e as { errno?: number }).errno).not.toBe(-5);
     };
-    check(await km.loadModule(SENTINEL).then(() => undefined, (e: unknown) => e));
+    check(
+      await km.loadModule(SENTINEL).then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    );
     let err: unknown;
     try {
       km.loadModuleSync(SENTINEL);
@@ -60,8 +66,15 @@ describe('setParameter: a failure without an errno', () => {
   it('keeps its code and cause, with no EIO description for a hint', async () => {
     // A NUL in the sysfs root: node:fs refuses the path with ERR_INVALID_ARG_VALUE, which has no errno.
     const opts = { sysRoot: `${root}\0` };
-    const expected = { name: 'KernmodError', code: 'ERR_INVALID_ARG_VALUE', cause: expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }) };
-    const async = await setParameter('m', 'p', 2, opts).then(() => undefined, (e: unknown) => e);
+    const expected = {
+      name: 'KernmodError',
+      code: 'ERR_INVALID_ARG_VALUE',
+      cause: expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    };
+    const async = await setParameter('m', 'p', 2, opts).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(async).toMatchObject(expected);
     expect((async as { hint?: string }).hint).not.toBe('Input/output error');
     expect(() => setParameterSync('m', 'p', 2, opts)).toThrow(expect.objectContaining(expected));

@@ -57,7 +57,10 @@ describe('insmod / rmmod print the kernel lines', () => {
     const file = moduleFile('loop');
     const { km, io, out } = setup([[3, "loop: `abc' invalid for parameter `max_loop'"]], -22);
     expect(await insmod(['--json', file, 'max_loop=abc'], km, io)).toBe(1);
-    expect(JSON.parse(out.join(''))).toMatchObject({ ok: false, error: { code: 'EINVAL', kernelLog: [{ level: 'err', message: "loop: `abc' invalid for parameter `max_loop'" }] } });
+    expect(JSON.parse(out.join(''))).toMatchObject({
+      ok: false,
+      error: { code: 'EINVAL', kernelLog: [{ level: 'err', message: "loop: `abc' invalid for parameter `max_loop'" }] },
+    });
   });
 
   it('a load that succeeds prints the warnings; --json has kernelLog and warnings', async () => {
@@ -71,7 +74,10 @@ describe('insmod / rmmod print the kernel lines', () => {
     expect(await insmod(['--json', file, 'bogus_knob=1'], b.km, b.io)).toBe(0);
     expect(JSON.parse(b.out.join(''))).toMatchObject({
       ok: true,
-      result: { kernelLog: [{ message: "dummy: unknown parameter 'bogus_knob' ignored" }], warnings: [{ kind: 'unknown-parameter', parameter: 'bogus_knob' }] },
+      result: {
+        kernelLog: [{ message: "dummy: unknown parameter 'bogus_knob' ignored" }],
+        warnings: [{ kind: 'unknown-parameter', parameter: 'bogus_knob' }],
+      },
     });
     expect(b.err).toEqual([]);
   });
@@ -130,7 +136,7 @@ describe("probe() and kernmod modprobe carry each step's lines", () => {
     const io = { out: (s: string) => void (o.out += s), err: (s: string) => void (o.err += s) };
     expect(await modprobeCommand(['-d', bad.root, '-S', '3.0-log', 't'], bad.km, io, { cmdline: false, sysRoot: bad.root })).toBe(1);
     expect(o.err).toBe(
-      "modprobe: WARNING: kernel: a: loading out-of-tree module taints kernel.\n" +
+      'modprobe: WARNING: kernel: a: loading out-of-tree module taints kernel.\n' +
         "modprobe: ERROR: could not insert 't': Invalid argument\n" +
         "  kernel: t: `abc' invalid for parameter `x'\n" +
         "modprobe: hint: invalid parameter value: 'abc' for parameter x of t (see modinfo -p t for its type)\n",

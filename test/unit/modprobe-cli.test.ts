@@ -27,7 +27,12 @@ function setup(conf = '') {
   const km: Kernmod = withSysfs(bind(createFakeBackend(kernel)), kernel, root);
   const run = async (...argv: string[]) => {
     const o = { out: '', err: '' };
-    const status = await modprobeCommand(['-d', root, '-S', '2.0-cli', '-C', confDir, ...argv], km, { out: (s) => void (o.out += s), err: (s) => void (o.err += s) }, { cmdline: false, sysRoot: root });
+    const status = await modprobeCommand(
+      ['-d', root, '-S', '2.0-cli', '-C', confDir, ...argv],
+      km,
+      { out: (s) => void (o.out += s), err: (s) => void (o.err += s) },
+      { cmdline: false, sysRoot: root },
+    );
     return { status, ...o };
   };
   return { run, kernel, dir, root };
@@ -48,7 +53,12 @@ describe('kernmod modprobe', () => {
     const km = unavailableKernmod(new Error('no backend here'));
     const s = setup();
     const out = { s: '' };
-    const status = await modprobeCommand(['-d', s.root, '-S', '2.0-cli', '-D', 'thing-t'], km, { out: (x) => void (out.s += x), err: () => {} }, { cmdline: false });
+    const status = await modprobeCommand(
+      ['-d', s.root, '-S', '2.0-cli', '-D', 'thing-t'],
+      km,
+      { out: (x) => void (out.s += x), err: () => {} },
+      { cmdline: false },
+    );
     expect(status).toBe(0);
     expect(out.s).toBe(`insmod ${s.dir}/kernel/a.ko \ninsmod ${s.dir}/kernel/t.ko \n`);
     expect(await s.run('-n', 't')).toEqual({ status: 0, out: '', err: '' });
@@ -57,7 +67,11 @@ describe('kernmod modprobe', () => {
 
   it("prints kmod's FATAL for an unknown module (WARNING and go on with -a), silent with -q", async () => {
     const s = setup();
-    expect(await s.run('nope')).toEqual({ status: 1, out: '', err: `modprobe: FATAL: Module nope not found in directory ${s.root}/lib/modules/2.0-cli\n` });
+    expect(await s.run('nope')).toEqual({
+      status: 1,
+      out: '',
+      err: `modprobe: FATAL: Module nope not found in directory ${s.root}/lib/modules/2.0-cli\n`,
+    });
     expect(await s.run('-q', 'nope')).toEqual({ status: 1, out: '', err: '' });
     const a = await s.run('-a', 'nope', 'b');
     expect(a.status).toBe(1);
@@ -73,7 +87,10 @@ describe('kernmod modprobe', () => {
     expect(r.err.split('\n')[1]).toMatch(/^modprobe: hint: invalid module format/);
     // --first-time on a loaded module
     await s.run('b');
-    expect(await s.run('--first-time', 'b')).toMatchObject({ status: 1, err: "modprobe: ERROR: could not insert 'b': Module already in kernel\nmodprobe: hint: the module is already in the kernel, and --first-time asks to fail then\n" });
+    expect(await s.run('--first-time', 'b')).toMatchObject({
+      status: 1,
+      err: "modprobe: ERROR: could not insert 'b': Module already in kernel\nmodprobe: hint: the module is already in the kernel, and --first-time asks to fail then\n",
+    });
     expect((await s.run('--first-time', '-n', 'b')).status).toBe(1);
   });
 
@@ -81,7 +98,9 @@ describe('kernmod modprobe', () => {
     const s = setup('install b exit 4\n');
     const r = await s.run('b');
     expect(r.status).toBe(1);
-    expect(r.err).toBe("modprobe: ERROR: Error running install command 'exit 4' for module b: retcode 4\nmodprobe: ERROR: could not insert 'b': Invalid argument\nmodprobe: hint: the install command from modprobe.d failed; kmod runs it with /bin/sh -c\n");
+    expect(r.err).toBe(
+      "modprobe: ERROR: Error running install command 'exit 4' for module b: retcode 4\nmodprobe: ERROR: could not insert 'b': Invalid argument\nmodprobe: hint: the install command from modprobe.d failed; kmod runs it with /bin/sh -c\n",
+    );
   });
 
   it('blacklisted aliases exit 0 silently; bad config lines are reported with file and line', async () => {
@@ -95,11 +114,17 @@ describe('kernmod modprobe', () => {
   it('-r removes the module and its unused dependencies; in use, builtin, unknown are FATAL', async () => {
     const s = setup();
     await s.run('t');
-    expect(await s.run('-r', '-v', 'a')).toMatchObject({ status: 1, err: expect.stringMatching(/^modprobe: FATAL: Module a is in use\.\nmodprobe: hint: it is used by t/) });
+    expect(await s.run('-r', '-v', 'a')).toMatchObject({
+      status: 1,
+      err: expect.stringMatching(/^modprobe: FATAL: Module a is in use\.\nmodprobe: hint: it is used by t/),
+    });
     expect(await s.run('-r', '-v', 't')).toEqual({ status: 0, out: 'rmmod t\nrmmod a\n', err: '' });
     expect(s.kernel.modules.size).toBe(0);
     expect(await s.run('-r', 'bi')).toMatchObject({ status: 1, err: expect.stringMatching(/^modprobe: FATAL: Module bi is builtin\.\n/) });
-    expect(await s.run('-r', 'nope')).toMatchObject({ status: 1, err: expect.stringMatching(/^modprobe: FATAL: Module nope not found\.\n/) });
+    expect(await s.run('-r', 'nope')).toMatchObject({
+      status: 1,
+      err: expect.stringMatching(/^modprobe: FATAL: Module nope not found\.\n/),
+    });
     expect(await s.run('-r', 'b')).toEqual({ status: 0, out: '', err: '' }); // not loaded: nothing to do
     await s.run('t');
     expect(await s.run('-r', '--remove-holders', 'a')).toMatchObject({ status: 0 });
@@ -109,7 +134,25 @@ describe('kernmod modprobe', () => {
   it('--json prints plans and results; -R prints module names; -w must be a number', async () => {
     const s = setup();
     const d = await s.run('--json', '-D', 't');
-    expect(JSON.parse(d.out)).toMatchObject({ ok: true, results: [{ query: 't', ignoreLoaded: true, modules: [{ module: 't', status: 'ok', steps: [{ module: 'a', action: 'insmod' }, { module: 't', action: 'insmod', role: 'target' }] }] }] });
+    expect(JSON.parse(d.out)).toMatchObject({
+      ok: true,
+      results: [
+        {
+          query: 't',
+          ignoreLoaded: true,
+          modules: [
+            {
+              module: 't',
+              status: 'ok',
+              steps: [
+                { module: 'a', action: 'insmod' },
+                { module: 't', action: 'insmod', role: 'target' },
+              ],
+            },
+          ],
+        },
+      ],
+    });
     const p = await s.run('--json', 'broken');
     expect(p.status).toBe(1);
     expect(JSON.parse(p.out)).toMatchObject({ ok: false, results: [{ ok: false, error: { code: 'ENOEXEC', module: 'broken' } }] });
@@ -122,7 +165,11 @@ describe('kernmod modprobe', () => {
     const s = setup();
     writeFileSync(join(s.dir, 'modules.builtin.bin'), Buffer.alloc(0));
     writeFileSync(join(s.dir, 'modules.symbols.bin'), EMPTY_INDEX);
-    expect(await s.run('nope')).toEqual({ status: 1, out: '', err: `modprobe: FATAL: Module nope not found in directory ${s.root}/lib/modules/2.0-cli\n` });
+    expect(await s.run('nope')).toEqual({
+      status: 1,
+      out: '',
+      err: `modprobe: FATAL: Module nope not found in directory ${s.root}/lib/modules/2.0-cli\n`,
+    });
     expect(await s.run('-R', 'bi')).toMatchObject({ status: 1 });
   });
 
@@ -134,18 +181,24 @@ describe('kernmod modprobe', () => {
     for (const argv of [['thing-t'], ['-R', 'thing-t'], ['-D', 'thing-x'], ['-c'], ['-a', 'thing-t', 'b'], ['-r', 'thing-t']]) {
       const r = await s.run(...argv);
       expect(r.status).toBe(1);
-      expect(r.err).toMatch(/^modprobe: (FATAL|ERROR): .*modules\.alias\.bin: node offset 200 past the end.*\nmodprobe: hint: .*depmod.*\n$/);
+      expect(r.err).toMatch(
+        /^modprobe: (FATAL|ERROR): .*modules\.alias\.bin: node offset 200 past the end.*\nmodprobe: hint: .*depmod.*\n$/,
+      );
       expect(r.err).not.toMatch(/\n\s+at /);
     }
   });
 
-  it("top level: any error a command throws is one kmod-style line and exit 1 (the stack stays in)", async () => {
+  it('top level: any error a command throws is one kmod-style line and exit 1 (the stack stays in)', async () => {
     const e = { out: '', err: '' };
     const io = { out: (x: string) => void (e.out += x), err: (x: string) => void (e.err += x) };
     expect(reportFailure('modprobe', new TypeError("Cannot read properties of undefined (reading 'x')"), io)).toBe(1);
     expect(e.err).toBe("modprobe: ERROR: Cannot read properties of undefined (reading 'x')\n");
     e.err = '';
-    reportFailure('insmod', new KernmodError({ code: 'EPERM', phase: 'load', message: 'EPERM: operation not permitted', hint: 'run as root' }), io);
+    reportFailure(
+      'insmod',
+      new KernmodError({ code: 'EPERM', phase: 'load', message: 'EPERM: operation not permitted', hint: 'run as root' }),
+      io,
+    );
     expect(e.err).toBe('insmod: ERROR: EPERM: operation not permitted\ninsmod: hint: run as root\n');
     e.err = '';
     reportFailure(undefined, 'a string', io);
@@ -154,7 +207,10 @@ describe('kernmod modprobe', () => {
     const s = setup();
     writeFileSync(join(s.dir, 'modules.dep.bin'), Buffer.from('not an index at all'));
     const m = { out: '', err: '' };
-    const status = await main(['modprobe', '-d', s.root, '-S', '2.0-cli', '-R', 't'], { out: (x) => void (m.out += x), err: (x) => void (m.err += x) });
+    const status = await main(['modprobe', '-d', s.root, '-S', '2.0-cli', '-R', 't'], {
+      out: (x) => void (m.out += x),
+      err: (x) => void (m.err += x),
+    });
     expect(status).toBe(1);
     expect(m.err).toMatch(/^modprobe: FATAL: .*modules\.dep\.bin: bad magic/);
     expect(m.err).not.toMatch(/\n\s+at /);
@@ -171,6 +227,8 @@ describe('kernmod modprobe', () => {
 
   it("joins PARAMS as kmod's options_from_array does", () => {
     expect(joinModprobeParams([])).toBeUndefined();
-    expect(joinModprobeParams(['a=1', 'b=x y', 'c="q r"', "d='s t'", 'flag', 'e=tab\there'])).toBe('a=1 b="x y" c="q r" d=\'s t\' flag e=tab\there');
+    expect(joinModprobeParams(['a=1', 'b=x y', 'c="q r"', "d='s t'", 'flag', 'e=tab\there'])).toBe(
+      'a=1 b="x y" c="q r" d=\'s t\' flag e=tab\there',
+    );
   });
 });

@@ -86,7 +86,7 @@ describe('parseModprobeConf', () => {
     expect(c.diagnostics).toEqual([{ file: 'x.conf', line: 4, message: "ignoring bad line starting with 'bogus'" }]);
   });
 
-  it('softdep: names before pre:/post: are ignored; -c prints kmod\'s spans (pre: a bpost: c)', () => {
+  it("softdep: names before pre:/post: are ignored; -c prints kmod's spans (pre: a bpost: c)", () => {
     const c = parseModprobeConf('softdep cifs gcm ccm\nsoftdep m pre: a post: b pre: c\nsoftdep n post: z\n', 's.conf');
     expect(c.softdeps[0]).toMatchObject({ module: 'cifs', pre: [], post: [] });
     expect(c.softdeps[1]).toMatchObject({ pre: ['a', 'c'], post: ['b'] });
@@ -111,10 +111,12 @@ describe('parseKernelCmdline', () => {
   };
 
   it('takes mod.param[=value] as options and modprobe.blacklist= as a blacklist', () => {
-    expect(parse('root=/dev/sda1 quiet loop.max_loop=8 snd-hda-intel.model=auto e1000e.debug modprobe.blacklist=nouveau,pcspkr\n')).toEqual({
-      options: ['loop:max_loop=8', 'snd_hda_intel:model=auto', 'e1000e:debug'],
-      blacklist: ['nouveau', 'pcspkr'],
-    });
+    expect(parse('root=/dev/sda1 quiet loop.max_loop=8 snd-hda-intel.model=auto e1000e.debug modprobe.blacklist=nouveau,pcspkr\n')).toEqual(
+      {
+        options: ['loop:max_loop=8', 'snd_hda_intel:model=auto', 'e1000e:debug'],
+        blacklist: ['nouveau', 'pcspkr'],
+      },
+    );
   });
 
   it('keeps quoted values with spaces, re-quotes a boot loader\'s "mod.p=a b", ignores ill-formed tokens', () => {
@@ -151,7 +153,13 @@ describe('config files', () => {
     mkdirSync(join(lib, 'sub.conf')); // a directory: skipped
     writeFileSync(join(moddir, 'modules.softdep'), 'softdep x pre: y\n');
     const sources = listConfigSourcesSync([etc, join(root, 'missing'), lib], moddir);
-    expect(sources.map((s) => s.path.slice(root.length))).toEqual(['/lib/a.conf', '/etc/b.conf', '/moddir/modules.softdep', '/moddir/modules.weakdep', '/lib/z.conf']);
+    expect(sources.map((s) => s.path.slice(root.length))).toEqual([
+      '/lib/a.conf',
+      '/etc/b.conf',
+      '/moddir/modules.softdep',
+      '/moddir/modules.weakdep',
+      '/lib/z.conf',
+    ]);
     const c = loadConfigSync({ paths: [etc, lib], moduleDir: moddir, cmdline: false });
     expect(c.options.map((o) => o.options)).toEqual(['from=lib-a', 'from=etc-b', 'from=lib-z']);
     expect(c.softdeps).toMatchObject([{ module: 'x', pre: ['y'] }]);

@@ -8,7 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { BinaryIndex } from '../../lib/modprobe/index-bin.js';
 import { ModuleDirectory } from '../../lib/modprobe/moddir.js';
 import { Modprobe } from '../../lib/modprobe/modprobe.js';
-import { builtinAliases, parseBuiltinModinfo, parseModulesAlias, parseModulesBuiltin, parseModulesDep } from '../../lib/modprobe/moddir-text.js';
+import {
+  builtinAliases,
+  parseBuiltinModinfo,
+  parseModulesAlias,
+  parseModulesBuiltin,
+  parseModulesDep,
+} from '../../lib/modprobe/moddir-text.js';
 import { tempDir, writeIndex, writeTree } from './modprobe-helpers.js';
 
 /** The smallest index: root node with prefix "ab" and one value. Laid out byte by byte. */
@@ -73,7 +79,7 @@ describe('BinaryIndex', () => {
     expect(v('usb:vAx')).toEqual(['everything']);
   });
 
-  it('kmod reads the writer\'s files the same way (modprobe -d on a generated tree)', () => {
+  it("kmod reads the writer's files the same way (modprobe -d on a generated tree)", () => {
     if (spawnSync('modprobe', ['-V']).status !== 0) return; // kmod not installed: nothing to compare with
     const root = tempDir('binx');
     const dir = join(root, 'lib/modules/9.9.9-test');
@@ -85,13 +91,16 @@ describe('BinaryIndex', () => {
         c: { aliases: ['thing-?'] },
       },
     });
-    const kmod = (q: string) => spawnSync('modprobe', ['-C', '/dev/null', '-d', root, '-S', '9.9.9-test', '-D', q], { encoding: 'utf8' }).stdout;
+    const kmod = (q: string) =>
+      spawnSync('modprobe', ['-C', '/dev/null', '-d', root, '-S', '9.9.9-test', '-D', q], { encoding: 'utf8' }).stdout;
     expect(kmod('a')).toBe(`insmod ${dir}/kernel/c.ko \ninsmod ${dir}/kernel/b.ko \ninsmod ${dir}/kernel/a.ko \n`);
     const check = (queries: string[]) => {
       const alias = new BinaryIndex(readFileSync(join(dir, 'modules.alias.bin')));
       for (const q of queries) {
         const ours = alias.searchWild(q.replaceAll('-', '_')).map((x) => x.value);
-        const theirs = spawnSync('modprobe', ['-C', '/dev/null', '-d', root, '-S', '9.9.9-test', '-R', q], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+        const theirs = spawnSync('modprobe', ['-C', '/dev/null', '-d', root, '-S', '9.9.9-test', '-R', q], { encoding: 'utf8' })
+          .stdout.split('\n')
+          .filter(Boolean);
         expect(ours).toEqual(theirs);
       }
     };
@@ -186,7 +195,9 @@ describe('BinaryIndex on files kmod writes and on crafted ones', () => {
     expect(bytes.length).toBeLessThan(2400);
     const idx = new BinaryIndex(bytes, 'g.bin');
     const t0 = performance.now();
-    expect(() => idx.searchWild('abc')).toThrow(expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_BAD_INDEX', path: 'g.bin' }));
+    expect(() => idx.searchWild('abc')).toThrow(
+      expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_BAD_INDEX', path: 'g.bin' }),
+    );
     expect(() => new BinaryIndex(bytes).entries()).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_INDEX' }));
     expect(performance.now() - t0).toBeLessThan(1000);
   });
@@ -198,7 +209,10 @@ describe('BinaryIndex on files kmod writes and on crafted ones', () => {
   });
 
   it('fields that run past the end of the file are typed errors', () => {
-    const good = writeIndex([{ key: 'abc', value: 'x' }, { key: 'abd', value: 'y' }]);
+    const good = writeIndex([
+      { key: 'abc', value: 'x' },
+      { key: 'abd', value: 'y' },
+    ]);
     for (let len = 12; len < good.length; len++) {
       const cut = good.subarray(0, len);
       for (const f of [(i: BinaryIndex) => i.search('abc'), (i: BinaryIndex) => i.searchWild('abd'), (i: BinaryIndex) => i.entries()]) {
@@ -217,7 +231,11 @@ describe('BinaryIndex on files kmod writes and on crafted ones', () => {
 });
 
 // The installed Debian trees, whatever releases they are (none hard-coded); skipped where absent.
-const trees = existsSync('/lib/modules') ? readdirSync('/lib/modules').filter((r) => existsSync(`/lib/modules/${r}/modules.dep.bin`) && existsSync(`/lib/modules/${r}/modules.dep`)) : [];
+const trees = existsSync('/lib/modules')
+  ? readdirSync('/lib/modules').filter(
+      (r) => existsSync(`/lib/modules/${r}/modules.dep.bin`) && existsSync(`/lib/modules/${r}/modules.dep`),
+    )
+  : [];
 
 describe.skipIf(trees.length === 0)('BinaryIndex on the installed trees', () => {
   it.each(trees)('%s: modules.dep.bin answers every module exactly as modules.dep says', (release) => {
@@ -228,17 +246,21 @@ describe.skipIf(trees.length === 0)('BinaryIndex on the installed trees', () => 
     for (const [name, e] of text) expect(idx.search(name)).toBe(`${e.path}:${e.deps.map((d) => ` ${d}`).join('')}`);
   });
 
-  it.each(trees)('%s: modules.alias.bin holds exactly the (normalised) lines of modules.alias', (release) => {
-    const dir = `/lib/modules/${release}`;
-    const idx = new BinaryIndex(readFileSync(`${dir}/modules.alias.bin`));
-    const fromBin = idx.entries().map((e) => `${e.key} ${e.value}`);
-    const fromText = parseModulesAlias(readFileSync(`${dir}/modules.alias`, 'utf8')).map((a) => `${a.pattern} ${a.module}`);
-    expect(new Set(fromBin)).toEqual(new Set(fromText));
-    // Every pattern finds its own module when the pattern is the query.
-    for (const a of parseModulesAlias(readFileSync(`${dir}/modules.alias`, 'utf8')).slice(0, 3000)) {
-      expect(idx.searchWild(a.pattern).map((v) => v.value)).toContain(a.module);
-    }
-  }, 60_000); // whole real indexes: seconds of work, more on a shared machine
+  it.each(trees)(
+    '%s: modules.alias.bin holds exactly the (normalised) lines of modules.alias',
+    (release) => {
+      const dir = `/lib/modules/${release}`;
+      const idx = new BinaryIndex(readFileSync(`${dir}/modules.alias.bin`));
+      const fromBin = idx.entries().map((e) => `${e.key} ${e.value}`);
+      const fromText = parseModulesAlias(readFileSync(`${dir}/modules.alias`, 'utf8')).map((a) => `${a.pattern} ${a.module}`);
+      expect(new Set(fromBin)).toEqual(new Set(fromText));
+      // Every pattern finds its own module when the pattern is the query.
+      for (const a of parseModulesAlias(readFileSync(`${dir}/modules.alias`, 'utf8')).slice(0, 3000)) {
+        expect(idx.searchWild(a.pattern).map((v) => v.value)).toContain(a.module);
+      }
+    },
+    60_000,
+  ); // whole real indexes: seconds of work, more on a shared machine
 });
 
 describe('the text files beside the indexes', () => {
@@ -252,12 +274,16 @@ describe('the text files beside the indexes', () => {
   });
 
   it('reads modules.alias, normalising patterns and dropping one with an unmatched bracket, as depmod does', () => {
-    expect(parseModulesAlias('# Aliases\nalias devname:loop-control loop\nalias x[ broken\n')).toEqual([{ pattern: 'devname:loop_control', module: 'loop' }]);
+    expect(parseModulesAlias('# Aliases\nalias devname:loop-control loop\nalias x[ broken\n')).toEqual([
+      { pattern: 'devname:loop_control', module: 'loop' },
+    ]);
   });
 
   it('reads modules.builtin and the built-in aliases of modules.builtin.modinfo', () => {
     expect(parseModulesBuiltin('kernel/arch/x86/events/amd/amd-uncore.ko\n\nkernel/mm/zswap.ko\n')).toEqual(['amd_uncore', 'zswap']);
-    const modinfo = parseBuiltinModinfo(Buffer.from('amd_uncore.license=GPL v2\0zswap.description=Compressed cache\0zswap.alias=zswap-alias-*\0'));
+    const modinfo = parseBuiltinModinfo(
+      Buffer.from('amd_uncore.license=GPL v2\0zswap.description=Compressed cache\0zswap.alias=zswap-alias-*\0'),
+    );
     expect(builtinAliases(modinfo)).toEqual([{ pattern: 'zswap_alias_*', module: 'zswap' }]);
   });
 });

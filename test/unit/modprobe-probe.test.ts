@@ -89,7 +89,7 @@ describe('probe (fake kernel simulation)', () => {
     expect(first.t!.ms).toBeGreaterThanOrEqual(0);
   });
 
-  it('independent modules load concurrently; concurrency: 1 loads in kmod\'s order, one at a time', async () => {
+  it("independent modules load concurrently; concurrency: 1 loads in kmod's order, one at a time", async () => {
     const par = setup({ delayMs: 30 });
     const r = await par.mp.probe('t', { kernmod: par.km });
     expect(r.ok).toBe(true);
@@ -141,7 +141,10 @@ describe('probe (fake kernel simulation)', () => {
     // already visible in sysfs: nothing to do, and with firstTime an EEXIST error without a syscall
     syncSysfs(ft.kernel, ft.root);
     expect((await mp.probe('lonely_target', { kernmod: ft.km })).steps).toEqual([]);
-    expect((await mp.probe('lonely_target', { kernmod: ft.km, firstTime: true })).error).toMatchObject({ code: 'EEXIST', message: "could not insert 'lonely_target': Module already in kernel" });
+    expect((await mp.probe('lonely_target', { kernmod: ft.km, firstTime: true })).error).toMatchObject({
+      code: 'EEXIST',
+      message: "could not insert 'lonely_target': Module already in kernel",
+    });
   });
 
   it('a failing required module stops what has not started; a failing softdep does not', async () => {
@@ -159,7 +162,11 @@ describe('probe (fake kernel simulation)', () => {
     writeFileSync(join(soft.dir, 'kernel/s2.ko'), 'garbage');
     const r2 = await soft.mp.probe('t', { kernmod: soft.km });
     expect(r2.ok).toBe(true);
-    expect(byModule(r2.steps).s2).toMatchObject({ outcome: 'failed', required: false, error: expect.objectContaining({ code: 'ENOEXEC' }) });
+    expect(byModule(r2.steps).s2).toMatchObject({
+      outcome: 'failed',
+      required: false,
+      error: expect.objectContaining({ code: 'ENOEXEC' }),
+    });
     expect(soft.kernel.modules.has('t')).toBe(true);
   });
 
@@ -181,7 +188,10 @@ describe('probe (fake kernel simulation)', () => {
 
     const f = setup({ conf: 'install inst exit 3\n' });
     const r2 = await f.mp.probe('inst', { kernmod: f.km });
-    expect(r2.error).toMatchObject({ code: 'ERR_KERNMOD_INSTALL_COMMAND', message: "Error running install command 'exit 3' for module inst: retcode 3" });
+    expect(r2.error).toMatchObject({
+      code: 'ERR_KERNMOD_INSTALL_COMMAND',
+      message: "Error running install command 'exit 3' for module inst: retcode 3",
+    });
   });
 
   it('caller params never become shell syntax in an install command, however the command quotes them', async () => {
@@ -203,7 +213,10 @@ describe('probe (fake kernel simulation)', () => {
     const pwned = join(dir, 'pwned');
     const s = setup({ conf: `install inst /bin/echo $CMDLINE_OPTS\n` });
     for (const params of [`a$(touch ${pwned})`, 'x=1 x=2', 'b@d=1', 'q="unbalanced', 'a=1 -- b=2']) {
-      await expect(s.mp.probe('inst', { kernmod: s.km, params })).rejects.toMatchObject({ name: 'KernmodError', code: 'ERR_KERNMOD_INVALID_PARAMS' });
+      await expect(s.mp.probe('inst', { kernmod: s.km, params })).rejects.toMatchObject({
+        name: 'KernmodError',
+        code: 'ERR_KERNMOD_INVALID_PARAMS',
+      });
       await expect(s.mp.probe('t', { kernmod: s.km, params })).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_PARAMS' });
     }
     expect(existsSync(pwned)).toBe(false);
@@ -227,7 +240,7 @@ describe('probe (fake kernel simulation)', () => {
     expect(s.mp.resolve('t', { ignoreLoaded: true }).modules[0]!.steps.at(-1)!.params).toBe('a=1 keep=2 b-c=3 a=4 ');
   });
 
-  it('dry run: the plan\'s steps, nothing loaded; blacklisted aliases do nothing', async () => {
+  it("dry run: the plan's steps, nothing loaded; blacklisted aliases do nothing", async () => {
     const s = setup({ conf: 'blacklist t\n' });
     const r = await s.mp.probe('t', { kernmod: s.km, dryRun: true });
     expect(r.steps.map((x) => x.outcome)).toEqual(['dry-run', 'dry-run', 'dry-run', 'dry-run', 'dry-run']);
@@ -240,7 +253,7 @@ describe('probe (fake kernel simulation)', () => {
 });
 
 describe('remove (fake kernel simulation)', () => {
-  it('removes the module, then every dependency it left unused (users first), not its deps\' softdeps', async () => {
+  it("removes the module, then every dependency it left unused (users first), not its deps' softdeps", async () => {
     const s = setup();
     await s.mp.probe('t', { kernmod: s.km });
     const r = await s.mp.remove('t', { kernmod: s.km });
@@ -306,10 +319,20 @@ describe('remove (fake kernel simulation)', () => {
     expect((await s.mp.remove('c', { kernmod: s.km })).steps).toMatchObject([{ module: 'c', action: 'remove', outcome: 'done' }]);
     expect(readFileSync(out, 'utf8')).toBe('c\n');
 
-    expect((await s.mp.remove('bi', { kernmod: s.km })).error).toMatchObject({ code: 'ERR_KERNMOD_BUILTIN', message: 'Module bi is builtin.' });
-    expect(await s.mp.remove('b', { kernmod: s.km })).toMatchObject({ ok: true, steps: [], skipped: [{ module: 'b', reason: 'not-loaded' }] });
+    expect((await s.mp.remove('bi', { kernmod: s.km })).error).toMatchObject({
+      code: 'ERR_KERNMOD_BUILTIN',
+      message: 'Module bi is builtin.',
+    });
+    expect(await s.mp.remove('b', { kernmod: s.km })).toMatchObject({
+      ok: true,
+      steps: [],
+      skipped: [{ module: 'b', reason: 'not-loaded' }],
+    });
     expect((await s.mp.remove('b', { kernmod: s.km, firstTime: true })).error).toMatchObject({ message: 'Module b is not in kernel.' });
-    await expect(s.mp.remove('nope', { kernmod: s.km })).rejects.toMatchObject({ code: 'ERR_KERNMOD_NOT_FOUND', message: 'Module nope not found.' });
+    await expect(s.mp.remove('nope', { kernmod: s.km })).rejects.toMatchObject({
+      code: 'ERR_KERNMOD_NOT_FOUND',
+      message: 'Module nope not found.',
+    });
 
     await s.mp.probe('t', { kernmod: s.km });
     const calls = s.kernel.calls.length;

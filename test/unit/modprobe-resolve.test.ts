@@ -22,7 +22,7 @@ const SPEC: TreeSpec = {
     p: { aliases: ['pci:v0000BEEFd0001*'] }, // a second module for the same pci device
     inst: { aliases: ['run-me'] },
     lonely: {},
-    'dash_mod': { file: 'kernel/drivers/dash-mod.ko.xz' },
+    dash_mod: { file: 'kernel/drivers/dash-mod.ko.xz' },
   },
   builtin: ['bi', 'bi2'],
   builtinModinfo: [
@@ -119,7 +119,12 @@ describe('resolve: lookup', () => {
     expect(mp.lookup('my-t')).toEqual([{ module: 't', alias: 'my_t', source: 'config-alias' }]);
     expect(mp.lookup('wildcard')).toEqual([{ module: 'lonely', alias: 'wild*', source: 'config-alias' }]);
     expect(mp.lookup('nope')).toEqual([]);
-    expect(() => mp.resolve('nope')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_NOT_FOUND', message: expect.stringMatching(/^Module nope not found in directory .*\/lib\/modules\/1\.0-test$/) }));
+    expect(() => mp.resolve('nope')).toThrow(
+      expect.objectContaining({
+        code: 'ERR_KERNMOD_NOT_FOUND',
+        message: expect.stringMatching(/^Module nope not found in directory .*\/lib\/modules\/1\.0-test$/),
+      }),
+    );
   });
 
   it('a query that is not a string, or holds NUL, is ERR_KERNMOD_INVALID_NAME on every entry point', async () => {
@@ -172,9 +177,12 @@ describe('resolve: blacklist, options, install', () => {
     expect(order(dep)).toContain('c');
   });
 
-  it('options: config lines for the name and for the alias used, then the caller\'s, for the target only', () => {
+  it("options: config lines for the name and for the alias used, then the caller's, for the target only", () => {
     const { mp } = setup({ conf: 'options t a=1\noptions thing_t b=2\noptions c c=3\noptions t \\\n  d=4\n', cmdline: 't.e=5 c.f=6\n' });
-    const steps = (q: string, params?: string) => Object.fromEntries(mp.resolve(q, { ignoreLoaded: true, ...(params ? { params } : {}) }).modules[0]!.steps.map((s) => [s.module, s.params]));
+    const steps = (q: string, params?: string) =>
+      Object.fromEntries(
+        mp.resolve(q, { ignoreLoaded: true, ...(params ? { params } : {}) }).modules[0]!.steps.map((s) => [s.module, s.params]),
+      );
     expect(steps('t')).toMatchObject({ c: 'c=3 f=6 ', t: 'a=1   d=4 e=5 ' });
     expect(steps('thing-t', 'x=9 y="a b"')).toMatchObject({ c: 'c=3 f=6 ', t: 'a=1 b=2   d=4 e=5 x=9 y="a b"' });
     expect(steps('lonely', 'z=1')).toMatchObject({ lonely: 'z=1' }); // no config options: no trailing space
@@ -182,7 +190,9 @@ describe('resolve: blacklist, options, install', () => {
   });
 
   it('install commands replace loading, unless the module has softdeps or ignoreInstall is set', () => {
-    const { mp, dir } = setup({ conf: 'install inst /bin/echo hi $CMDLINE_OPTS\noptions inst o=1\ninstall a /bin/false\ninstall run-me /bin/true\n' });
+    const { mp, dir } = setup({
+      conf: 'install inst /bin/echo hi $CMDLINE_OPTS\noptions inst o=1\ninstall a /bin/false\ninstall run-me /bin/true\n',
+    });
     expect(line(mp.resolve('inst', { ignoreLoaded: true, params: 'p=2' }))).toBe('install /bin/echo hi $CMDLINE_OPTS o=1 p=2\n');
     expect(line(mp.resolve('inst', { ignoreLoaded: true, ignoreInstall: true }))).toBe(`insmod ${dir}/kernel/inst.ko o=1 \n`);
     // a has softdeps (s2, lonely): kmod ignores its install command

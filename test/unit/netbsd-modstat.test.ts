@@ -74,7 +74,16 @@ const V2_RECORDS: Fields[] = [
 ];
 const V2_EXPECTED: ModstatEntry[] = [
   { name: 'tmpfs', required: [], source: 'filesys', class: 'vfs', addr: 0xffffffff81234567n, size: 12345, refcnt: 0, flags: flags(0) },
-  { name: 'nfs', required: ['ufs', 'krpc'], source: 'filesys', class: 'vfs', addr: 0xffffffff80001000n, size: 200000, refcnt: 1, flags: flags(2) },
+  {
+    name: 'nfs',
+    required: ['ufs', 'krpc'],
+    source: 'filesys',
+    class: 'vfs',
+    addr: 0xffffffff80001000n,
+    size: 200000,
+    refcnt: 1,
+    flags: flags(2),
+  },
   { name: 'compat_linux', required: ['zlib'], source: 'kernel', class: 'exec', addr: 0n, size: 0, refcnt: -1, flags: builtinFlags(3) },
 ];
 
@@ -127,7 +136,9 @@ describe('decodeModstat v2 (MODCTL_STAT 4, NetBSD 9.0+)', () => {
     );
     // A count larger than what follows.
     expect(() => decodeModstat(v2(V2_RECORDS.slice(0, 1), '\0', true, 2), 'v2', { endian: 'LE' })).toThrow(expect.objectContaining(bad));
-    expect(() => decodeModstat(v2([], '', true, -1), 'v2', { endian: 'LE' })).toThrow(expect.objectContaining({ message: expect.stringMatching(/negative/) }));
+    expect(() => decodeModstat(v2([], '', true, -1), 'v2', { endian: 'LE' })).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/negative/) }),
+    );
   });
 
   it('refuses an ms_reqoffset outside the pool, or one whose string runs off the end', () => {
@@ -135,7 +146,9 @@ describe('decodeModstat v2 (MODCTL_STAT 4, NetBSD 9.0+)', () => {
     expect(() => decodeModstat(v2([{ name: 'x', reqoffset: 15 }], POOL), 'v2', { endian: 'LE' })).toThrow(
       expect.objectContaining({ ...bad, message: expect.stringMatching(/ms_reqoffset 15 is outside the 15-byte string pool/) }),
     );
-    expect(() => decodeModstat(v2([{ name: 'x', reqoffset: 0xffffffff }], POOL), 'v2', { endian: 'LE' })).toThrow(expect.objectContaining(bad));
+    expect(() => decodeModstat(v2([{ name: 'x', reqoffset: 0xffffffff }], POOL), 'v2', { endian: 'LE' })).toThrow(
+      expect.objectContaining(bad),
+    );
     // The pool's last string lost its NUL (a truncated pool).
     expect(() => decodeModstat(v2([{ name: 'x', reqoffset: 1 }], '\0ufs'), 'v2', { endian: 'LE' })).toThrow(
       expect.objectContaining({ ...bad, message: expect.stringMatching(/not NUL-terminated/) }),
@@ -155,7 +168,16 @@ describe('decodeModstat v1 (MODCTL_STAT 2, NetBSD 5.0–8.x)', () => {
   it('decodes 392-byte records with the inline required list', () => {
     expect(decodeModstat(v1(recs), 'v1', { endian: 'LE' })).toEqual([
       { name: 'ffs', required: [], source: 'kernel', class: 'vfs', addr: 0xc0100000n, size: 0, refcnt: 2, flags: flags(0) },
-      { name: 'nfs', required: ['ufs', 'krpc'], source: 'filesys', class: 'vfs', addr: 0xffffffff80a00000n, size: 4096, refcnt: 0, flags: flags(2) },
+      {
+        name: 'nfs',
+        required: ['ufs', 'krpc'],
+        source: 'filesys',
+        class: 'vfs',
+        addr: 0xffffffff80a00000n,
+        size: 4096,
+        refcnt: 0,
+        flags: flags(2),
+      },
       { name: 'secmodel_x', required: [], source: 'kernel', class: 'secmodel', addr: 0n, size: 0, refcnt: -1, flags: builtinFlags(1) },
     ]);
   });
@@ -165,9 +187,13 @@ describe('decodeModstat v1 (MODCTL_STAT 2, NetBSD 5.0–8.x)', () => {
   });
 
   it('accepts a full 319-byte list, and refuses 320 bytes without a NUL', () => {
-    const list = Array.from({ length: 80 }, (_, i) => `m${String(i).padStart(2, '0')}`).join(',').slice(0, 319);
+    const list = Array.from({ length: 80 }, (_, i) => `m${String(i).padStart(2, '0')}`)
+      .join(',')
+      .slice(0, 319);
     expect(decodeModstat(v1([{ name: 'a', required: list }]), 'v1', { endian: 'LE' })[0]!.required.join(',')).toBe(list.replace(/,$/, ''));
-    expect(() => decodeModstat(v1([{ name: 'a', required: 'x'.repeat(320) }]), 'v1', { endian: 'LE' })).toThrow(expect.objectContaining(bad));
+    expect(() => decodeModstat(v1([{ name: 'a', required: 'x'.repeat(320) }]), 'v1', { endian: 'LE' })).toThrow(
+      expect.objectContaining(bad),
+    );
   });
 
   it('refuses a truncated record', () => {

@@ -126,7 +126,8 @@ describe('boot retries (a guest that dies before the command starts)', () => {
     earlyDeaths: [],
     ...over,
   });
-  const panic = (): VmRunResult => result({ exitCode: -1, bootMs: -1, console: 'boot line\nOops: int3\nKernel panic - not syncing: Fatal exception\n' });
+  const panic = (): VmRunResult =>
+    result({ exitCode: -1, bootMs: -1, console: 'boot line\nOops: int3\nKernel panic - not syncing: Fatal exception\n' });
 
   it('counts only a death before the command began', () => {
     expect(diedBeforeCommand({ exitCode: -1, bootMs: -1, timedOut: false })).toBe(true);
@@ -136,7 +137,7 @@ describe('boot retries (a guest that dies before the command starts)', () => {
     expect(diedBeforeCommand({ exitCode: 1, bootMs: 5000, timedOut: false })).toBe(false);
   });
 
-  it('boots again after an early death, reports it and removes the dead boot\'s io dir', async () => {
+  it("boots again after an early death, reports it and removes the dead boot's io dir", async () => {
     const boots = [panic(), result({ exitCode: 0 })];
     const logged: string[] = [];
     let n = 0;

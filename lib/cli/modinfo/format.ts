@@ -99,7 +99,7 @@ export function formatHeader(name: string, filename: string, builtin: boolean, o
 export function formatModinfo(info: ModuleInfo, opts: FormatOptions = {}): string {
   const sep = opts.nul ? '\0' : '\n';
   const field = opts.field;
-  let out = formatHeader(info.name, info.builtin ? '(builtin)' : info.filename ?? '', info.builtin, opts);
+  let out = formatHeader(info.name, info.builtin ? '(builtin)' : (info.filename ?? ''), info.builtin, opts);
   if (field === 'filename') return out;
 
   if (field === 'parm') {
@@ -117,7 +117,9 @@ export function formatModinfo(info: ModuleInfo, opts: FormatOptions = {}): strin
     });
     return out;
   }
-  const entry = opts.nul ? (key: string, value: string) => `${key}=${value}${sep}` : (key: string, value: string) => `${label(key)}${value}${sep}`;
+  const entry = opts.nul
+    ? (key: string, value: string) => `${key}=${value}${sep}`
+    : (key: string, value: string) => `${label(key)}${value}${sep}`;
   for (const { key, value } of info.fields) {
     if (key === 'parm' || key === 'parmtype') continue;
     out += entry(key, value);
@@ -137,7 +139,8 @@ export function formatModinfo(info: ModuleInfo, opts: FormatOptions = {}): strin
 export function invalidParmLines(info: ModuleInfo): string {
   let s = '';
   for (const f of info.fields) {
-    if ((f.key === 'parm' || f.key === 'parmtype') && !f.value.includes(':')) s += `modinfo: ERROR: Found invalid "${f.key}=${f.value}": missing ':'\n`;
+    if ((f.key === 'parm' || f.key === 'parmtype') && !f.value.includes(':'))
+      s += `modinfo: ERROR: Found invalid "${f.key}=${f.value}": missing ':'\n`;
   }
   return s;
 }

@@ -125,5 +125,7 @@ export class OpenModuleReader {
 /** The sections modinfo decodes with these options (a sparse read skips the others). */
 function sectionsFor(opts: ModinfoOptions): readonly string[] {
   if (opts.versions !== false && opts.buildId !== false) return MODINFO_SECTIONS;
-  return MODINFO_SECTIONS.filter((name) => (name === '.note.gnu.build-id' ? opts.buildId !== false : !name.startsWith('__version') || opts.versions !== false));
+  return MODINFO_SECTIONS.filter((name) =>
+    name === '.note.gnu.build-id' ? opts.buildId !== false : !name.startsWith('__version') || opts.versions !== false,
+  );
 }

@@ -137,7 +137,12 @@ describe.each(kernelBackends())('modprobe on a real kernel: $label backend', ({ 
     // the guest's kmod): the effect is observable in the kernel too.
     writeFileSync(
       join(conf, 'i.conf'),
-      [`install kernmod_hello echo "install $MODPROBE_MODULE [$CMDLINE_OPTS]" >> ${ran} && insmod ${m.hello}`, `remove kernmod_hello echo "remove $MODPROBE_MODULE" >> ${ran} && rmmod kernmod_hello`, 'options kernmod_hello x=1', ''].join('\n'),
+      [
+        `install kernmod_hello echo "install $MODPROBE_MODULE [$CMDLINE_OPTS]" >> ${ran} && insmod ${m.hello}`,
+        `remove kernmod_hello echo "remove $MODPROBE_MODULE" >> ${ran} && rmmod kernmod_hello`,
+        'options kernmod_hello x=1',
+        '',
+      ].join('\n'),
     );
     const mp = await Modprobe.open({ dirname: dir, config: [conf], cmdline: false });
     const r = await mp.probe('kernmod_hello', { kernmod: km, params: 'y=2' });
@@ -155,10 +160,16 @@ describe.each(kernelBackends())('modprobe on a real kernel: $label backend', ({ 
 
 describe.skipIf(!existsSync(cli))('kernmod modprobe (compiled CLI) next to kmod in the guest', () => {
   afterEach(unloadChain);
-  const run = (...args: string[]) => spawnSync(process.execPath, ['--input-type=module', '-e', RUNNER, '--', ...args], { encoding: 'utf8' });
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, ['--input-type=module', '-e', RUNNER, '--', ...args], { encoding: 'utf8' });
 
   it('--show-depends and -n -v print what kmod prints on the running kernel', () => {
-    for (const args of [['-D', '8021q'], ['-D', 'fs-vfat'], ['-D', 'char-major-10-237'], ['-n', '-v', '8021q']]) {
+    for (const args of [
+      ['-D', '8021q'],
+      ['-D', 'fs-vfat'],
+      ['-D', 'char-major-10-237'],
+      ['-n', '-v', '8021q'],
+    ]) {
       const kmod = spawnSync('modprobe', args, { encoding: 'utf8' });
       const ours = run(...args);
       expect(ours.stdout).toBe(kmod.stdout);
