@@ -114,6 +114,27 @@ describe('the bundled CLI', () => {
     if (addon !== undefined) expect(loaded.addons.some((f) => f.endsWith('kernmod_xz.node'))).toBe(addon);
   });
 
+  it('runs from its code cache, and as well without it or with one made from another bundle', { timeout: 120_000 }, async () => {
+    const cache = bundle.replace(/\.cjs$/, '.bundle.v8cache');
+    const made = readFileSync(cache);
+    const args = ['modinfo', '-F', 'vermagic', moduleFile];
+    const want = await runSources(args);
+    try {
+      expect(made.readUInt32LE(0)).toBe(readFileSync(bundle.replace(/\.cjs$/, '.bundle.cjs')).length);
+      expect(runBundle(args)).toEqual(want);
+      const other = Buffer.from(made);
+      other[4 + 100]! ^= 1; // its copy of the bundle differs in one byte: V8's data is not for this bundle
+      writeFileSync(cache, other);
+      expect(runBundle(args)).toEqual(want);
+      writeFileSync(cache, made.subarray(0, 10)); // truncated
+      expect(runBundle(args)).toEqual(want);
+      rmSync(cache);
+      expect(runBundle(args)).toEqual(want);
+    } finally {
+      writeFileSync(cache, made);
+    }
+  });
+
   // The CLI writes with write(2) as kmod does, not through a stream: a full non-blocking pipe (EAGAIN)
   // is waited for, and nothing is lost.
   it('writes all of its output to a non-blocking pipe that fills up', { timeout: 120_000 }, async () => {
