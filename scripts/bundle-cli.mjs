@@ -38,7 +38,8 @@ const vmStaysOutside = {
 
 // The function the bundle is compiled as: CommonJS's wrapper, so the bundle runs as a required file would.
 // Its extra parameter __kernmodImport is the launcher's import(): code compiled by vm.Script has no
-// import() of its own (Node 20 loses vm.Script's importModuleDynamically when it uses a code cache).
+// import() of its own unless given importModuleDynamically, whose default-loader constant Node 20 calls
+// experimental (a warning on stderr) and which failed with the cache made here.
 const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname, __kernmodImport) {';
 const WRAP_TAIL = '\n})';
 
