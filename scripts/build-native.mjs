@@ -61,7 +61,7 @@ function elfInterpreter(path) {
     for (let o = 0; o + phentsize <= ph.length; o += phentsize) {
       if (u32(ph, o) !== 3 /* PT_INTERP */) continue;
       const [offset, size] = is64 ? [word(ph, o + 8), word(ph, o + 32)] : [word(ph, o + 4), word(ph, o + 16)];
-      return read(Math.min(size, 4096), offset).toString('latin1').replace(/\0[^]*$/, '');
+      return read(Math.min(size, 4096), offset).toString('latin1').replace(/\0.*$/s, '');
     }
     return undefined;
   } finally {

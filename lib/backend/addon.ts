@@ -24,7 +24,7 @@ export interface LoadedAddon<T> {
 const require = createRequire(import.meta.url);
 
 /** The package root: the nearest directory above this file with a package.json (lib/ or dist/lib/). */
-export function packageRoot(): string {
+function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
@@ -69,7 +69,7 @@ export function elfInterpreter(path: string): string | undefined {
     for (let o = 0; o + phentsize <= ph.length; o += phentsize) {
       if (u32(ph, o) !== 3 /* PT_INTERP */) continue;
       const [offset, size] = is64 ? [word(ph, o + 8), word(ph, o + 32)] : [word(ph, o + 4), word(ph, o + 16)];
-      return read(Math.min(size, 4096), offset).toString('latin1').replace(/\0[^]*$/, '');
+      return read(Math.min(size, 4096), offset).toString('latin1').replace(/\0.*$/s, '');
     }
     return undefined;
   } finally {

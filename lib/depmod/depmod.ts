@@ -17,7 +17,7 @@ import type { Depmod, Mod, Sym } from './model.js';
 import type { ModuleSymbol, ModuleSymbols } from './module-symbols.js';
 import { readModuleFile, readModuleFileSync } from './read-module.js';
 import * as out from './outputs.js';
-import { hasModuleExtension, ModuleSearch, moduleNameOf, strerror, type FoundModule } from './tree.js';
+import { ModuleSearch, moduleNameOf, strerror, type FoundModule } from './tree.js';
 import { upToDate } from './up-to-date.js';
 
 export interface DepmodOptions {
@@ -47,7 +47,7 @@ export interface DepmodOptions {
   files?: string[];
 }
 
-export type DepmodLevel = 'FATAL' | 'ERROR' | 'WARNING' | 'INFO';
+type DepmodLevel = 'FATAL' | 'ERROR' | 'WARNING' | 'INFO';
 
 export interface DepmodMessage {
   level: DepmodLevel;
@@ -546,4 +546,3 @@ export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
   return finish(p, read);
 }
 
-export { hasModuleExtension };

@@ -6,11 +6,6 @@
 // avoids building intermediate lists.
 import type { ModuleInfo } from '../../elf/modinfo.js';
 
-export interface KmodEntry {
-  key: string;
-  value: string;
-}
-
 export interface FormatOptions {
   /** -F: print only this field's values. */
   field?: string;
@@ -45,13 +40,6 @@ export function kmodHex(bytes: Uint8Array, wrap = true): string {
     }
   }
   return out.toString('latin1', 0, o);
-}
-
-/** The key/value list kmod's kmod_module_get_info returns: .modinfo strings, then the signature's. */
-export function kmodInfoList(info: ModuleInfo): KmodEntry[] {
-  const list: KmodEntry[] = info.fields.slice();
-  forEachSignatureEntry(info, (key, value) => list.push({ key, value }));
-  return list;
 }
 
 function forEachSignatureEntry(info: ModuleInfo, fn: (key: string, value: string) => void): void {

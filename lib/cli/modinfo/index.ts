@@ -8,9 +8,9 @@ import { reportUsageError, versionText, type Io } from '../output.js';
 import { printModinfo } from './print.js';
 import type { ModinfoSettings } from './run.js';
 
-export { formatModinfo, kmodHex, kmodInfoList, modinfoJson, type FormatOptions, type KmodEntry } from './format.js';
+export { kmodHex } from './format.js';
 
-export const MODINFO_USAGE = `Usage:
+const MODINFO_USAGE = `Usage:
 \tkernmod modinfo [options] <modulename|filename> [args]
 Options:
 \t-a, --author                Print only 'author'
