@@ -343,11 +343,12 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     if (existsSync(`/sys/module/${name}`)) native.unloadModuleSync(name, { wait: 5000 });
   };
 
-  const syncLoop = (km: Kernmod) => (n: number): number => {
+  const syncLoop = (km: Kernmod, kernelLog = true) => (n: number): number => {
+    const options = kernelLog ? undefined : { kernelLog: false };
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
-      km.loadModuleSync(file);
-      km.unloadModuleSync(name);
+      km.loadModuleSync(file, options);
+      km.unloadModuleSync(name, options);
     }
     return since(t0);
   };
@@ -388,6 +389,7 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     { key: 'c', label: 'C loop: open + finit_module + close + delete_module(O_NONBLOCK)', run: cLoop('cycle') },
     { key: 'c-sniff', label: "C loop with kernmod's syscalls: open + pread(magic) + finit_module + close + delete_module", run: cLoop('cycle-sniff') },
     { key: 'native-sync', label: 'kernmod native, loadModuleSync + unloadModuleSync', run: syncLoop(native) },
+    { key: 'native-sync-nolog', label: 'kernmod native, loadModuleSync + unloadModuleSync, kernelLog: false', run: syncLoop(native, false) },
     { key: 'native-async', label: 'kernmod native, await loadModule + unloadModule', run: nativeAsyncLoop },
     ...(ffi ? [{ key: 'ffi-async', label: "kernmod withBackend('ffi'), await loadModule + unloadModule", run: asyncLoop(ffi) }] : []),
     { key: 'insmod-rmmod', label: 'kmod insmod + rmmod processes', run: procLoop },
@@ -435,6 +437,9 @@ async function stepCycle(ctx: StepContext): Promise<void> {
         overhead('native-async'),
         `each call goes to the addon's syscall thread and back: ${callStats.thread} of ${callStats.thread + callStats.pool} timed calls ran there, ${callStats.spinHits} of them found it still waiting for the next call (no wake-up)`,
       ],
+    }),
+    compare('cycle.native-sync.vs-native-sync-nolog', 'load+unload cycle: native sync vs the same with kernelLog: false', t('native-sync'), t('native-sync-nolog'), {
+      notes: [`what capturing each call's kernel log lines (/dev/kmsg) costs: ${((perCycle('native-sync') - perCycle('native-sync-nolog')) * 1000).toFixed(0)} µs/cycle`],
     }),
     compare('cycle.c-sniff.vs-c', "load+unload cycle: C with kernmod's syscalls vs C loop", t('c-sniff'), c, { notes: ['not kernmod code: what the extra pread costs by itself'] }),
     compare('cycle.native-sync.vs-c-sniff', "load+unload cycle: native sync vs C with kernmod's syscalls", t('native-sync'), t('c-sniff'), { notes: ['what running the same syscalls from JavaScript costs'] }),

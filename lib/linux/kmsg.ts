@@ -3,7 +3,9 @@
 // /dev/kmsg hands out one record per read(): `prio,seq,usec,flags[,...];text\n`, then optional
 // ` KEY=value` lines. A fresh open starts at the oldest record, and Node has no lseek(SEEK_END), so one
 // reader per path is opened once, drained to the end (EAGAIN) once, and kept open: after that, marking
-// "now" before a call costs one read that answers EAGAIN. Calls running at the same time share the
+// "now" before a call costs one read that answers EAGAIN, and none when a capture's end read the log to
+// its end in the same turn of the event loop (back-to-back calls: a load, then its unload): that end is
+// "now", as nothing waited since. Calls running at the same time share the
 // reader: records read while any capture is open are kept until the last capture that may want them
 // ends. A capture keeps the records with a seq after its mark that belong to its module (see
 // recordsFor). EPIPE means records were overwritten before we read them: reading goes on from the
@@ -98,6 +100,8 @@ class KmsgReader {
   private kept: KernelLogEntry[] = [];
   private lastSeq = -1;
   private readonly marks = new Map<object, number>(); // capture -> its mark (seq)
+  /** A capture's end read the log to its end in this turn of the event loop: a mark needs no read. */
+  private endIsNow = false;
 
   constructor(private readonly path: string) {}
 
@@ -210,12 +214,29 @@ class KmsgReader {
       return { records };
     };
     return {
-      end: () => this.drainAsync().then(finish),
+      end: () =>
+        this.drainAsync().then(() => {
+          this.reachedEnd();
+          return finish();
+        }),
       endSync: () => {
         this.drainSync();
+        this.reachedEnd();
         return finish();
       },
     };
+  }
+
+  // A read that finds the log's end fails (EAGAIN), and node:fs throws it as an Error: back-to-back calls
+  // read the end once between them, not twice, which took more than half off the load+unload cycle's
+  // capture cost in the guest bench (bench/RESULTS.md).
+  private reachedEnd(): void {
+    if (this.endIsNow) return;
+    this.endIsNow = true;
+    // The loop does not wait for I/O while an immediate is pending: until it runs, nothing has waited.
+    setImmediate(() => {
+      this.endIsNow = false;
+    }).unref();
   }
 
   /** Drops the records no open capture can want. */
@@ -230,12 +251,12 @@ class KmsgReader {
   }
 
   beginSync(): KmsgCapture {
-    this.drainSync();
+    if (!this.endIsNow) this.drainSync();
     return this.capture();
   }
 
   async begin(): Promise<KmsgCapture> {
-    await this.drainAsync();
+    if (!this.endIsNow) await this.drainAsync();
     return this.capture();
   }
 }

@@ -198,6 +198,28 @@ describe('the reader (a file standing in for /dev/kmsg)', () => {
     expect((await first.end()).records.map((r) => r.message)).toEqual(['x: 1', 'y: 2', 'x: 3']);
   });
 
+  // Back-to-back calls (a load, then its unload) read the log to its end once between them, not twice.
+  it('a mark taken in the same turn of the event loop as the end of a capture is that end, without reading again', async () => {
+    const path = fakeKmsg();
+    const reader = kmsgReader(path);
+    const load = reader.beginSync();
+    appendFileSync(path, rec(6, 'm: init'));
+    expect(load.endSync().records.map((r) => r.message)).toEqual(['m: init']);
+    // Written after the load's capture read the log's end, before the next mark, with no wait between:
+    // the next mark does not read, so the record is after it, as one written just before its system call.
+    appendFileSync(path, rec(6, 'm: between'));
+    const unload = reader.beginSync();
+    appendFileSync(path, rec(6, 'm: exit'));
+    expect(unload.endSync().records.map((r) => r.message)).toEqual(['m: between', 'm: exit']);
+
+    // Once the event loop has turned (it may have waited), a mark reads the log's end first.
+    appendFileSync(path, rec(6, 'm: later'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const next = await reader.begin();
+    appendFileSync(path, rec(6, 'm: after'));
+    expect((await next.end()).records.map((r) => r.message)).toEqual(['m: after']);
+  });
+
   it('a record split across reads is put together', () => {
     const path = fakeKmsg();
     const mark = kmsgReader(path).beginSync();
