@@ -35,7 +35,7 @@ describe('man pages', () => {
       }
     }
   });
-  it("apply's and doctor's --help list every option of the table they parse with", async () => {
+  it("apply's and doctor's --help list every option of the table they parse with", { timeout: 60_000 }, async () => {
     for (const c of COMMAND_DOCS.filter((d) => d.name === 'apply' || d.name === 'doctor')) {
       const { o, io } = capture();
       expect(await main([c.name, '--help'], io)).toBe(0);
@@ -80,7 +80,7 @@ describe('kernmod completion', () => {
     return r.stdout.split('\n').filter(Boolean).sort();
   };
 
-  it.skipIf(!haveBash)('bash completes commands, and each option the command parses (and only those)', () => {
+  it.skipIf(!haveBash)('bash completes commands, and each option the command parses (and only those)', { timeout: 60_000 }, () => {
     expect(complete(['kernmod', 'modp'])).toEqual(['modprobe']);
     const longs = complete(['kernmod', 'modprobe', '--']);
     const parsed = MODPROBE_OPTIONS.filter((o) => o.long).map((o) => `--${o.long}`);

@@ -330,7 +330,7 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
     expectSame(await both(basicTree, ['-u', '--roo', '-m', '--unres', '-b', '{BASE}', '{VER}']));
   });
 
-  it("a bad command line: glibc getopt_long's line and kmod's status, nothing written", async () => {
+  it("a bad command line: glibc getopt_long's line and kmod's status, nothing written", { timeout: 60_000 }, async () => {
     for (const argv of [['--s', '{VER}'], ['--s=x', '{VER}'], ['--qu'], ['--bogus'], ['-Z'], ['-b'], ['--basedir'], ['--base'], ['-s'], ['--all=1'], ['-C']]) {
       expectSame(await both(basicTree, argv));
     }
