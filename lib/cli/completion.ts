@@ -88,6 +88,7 @@ _kernmod "$@"
 `;
 }
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: zsh's ${fpath[1]}, shown to the user as typed
 const COMPLETION_USAGE = 'Usage: kernmod completion bash|zsh\n  bash: eval "$(kernmod completion bash)"   zsh: kernmod completion zsh > "${fpath[1]}/_kernmod"\n';
 
 export function completionCommand(argv: string[], io: { out: (s: string) => void; err: (s: string) => void }): number {

@@ -173,7 +173,7 @@ export const VM_OPTIONS: readonly OptionSpec[] = [
 export const COMPLETION_OPTIONS: readonly OptionSpec[] = [{ key: 'help', short: 'h', long: 'help', help: 'show this help' }];
 
 /** What a command's operands are, for completion: loaded module names, installed ones, or files. */
-export type OperandKind = 'file' | 'loaded-module' | 'module' | 'none';
+type OperandKind = 'file' | 'loaded-module' | 'module' | 'none';
 
 export interface CommandDoc {
   name: string;
