@@ -389,7 +389,11 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     { key: 'c', label: 'C loop: open + finit_module + close + delete_module(O_NONBLOCK)', run: cLoop('cycle') },
     { key: 'c-sniff', label: "C loop with kernmod's syscalls: open + pread(magic) + finit_module + close + delete_module", run: cLoop('cycle-sniff') },
     { key: 'native-sync', label: 'kernmod native, loadModuleSync + unloadModuleSync', run: syncLoop(native) },
-    { key: 'native-sync-nolog', label: 'kernmod native, loadModuleSync + unloadModuleSync, kernelLog: false', run: syncLoop(native, false) },
+    {
+      key: 'native-sync-nolog',
+      label: 'kernmod native, loadModuleSync + unloadModuleSync, kernelLog: false',
+      run: syncLoop(native, false),
+    },
     { key: 'native-async', label: 'kernmod native, await loadModule + unloadModule', run: nativeAsyncLoop },
     ...(ffi ? [{ key: 'ffi-async', label: "kernmod withBackend('ffi'), await loadModule + unloadModule", run: asyncLoop(ffi) }] : []),
     { key: 'insmod-rmmod', label: 'kmod insmod + rmmod processes', run: procLoop },
@@ -423,6 +427,7 @@ async function stepCycle(ctx: StepContext): Promise<void> {
   const t = (key: string): Timing => timing(variants.find((v) => v.key === key)!.label, 'cycle', per, samples[key]);
   const perCycle = (key: string): number => median(samples[key]!) / per;
   const c = t('c');
+  const captureUs = ((perCycle('native-sync') - perCycle('native-sync-nolog')) * 1000).toFixed(0);
   const overhead = (key: string): string =>
     `${((perCycle(key) - perCycle('c')) * 1000).toFixed(0)} µs/cycle over the C loop; the C loop making kernmod's syscalls (an extra pread of the compression magic) is ${((perCycle('c-sniff') - perCycle('c')) * 1000).toFixed(0)} µs/cycle over it`;
   const kernelNote = `the kernel's load+unload work dominates: ${perCycle('c').toFixed(1)} ms/cycle for the C loop under TCG (module memory setup, sysfs, RCU grace periods on unload)`;
@@ -438,9 +443,15 @@ async function stepCycle(ctx: StepContext): Promise<void> {
         `each call goes to the addon's syscall thread and back: ${callStats.thread} of ${callStats.thread + callStats.pool} timed calls ran there, ${callStats.spinHits} of them found it still waiting for the next call (no wake-up)`,
       ],
     }),
-    compare('cycle.native-sync.vs-native-sync-nolog', 'load+unload cycle: native sync vs the same with kernelLog: false', t('native-sync'), t('native-sync-nolog'), {
-      notes: [`what capturing each call's kernel log lines (/dev/kmsg) costs: ${((perCycle('native-sync') - perCycle('native-sync-nolog')) * 1000).toFixed(0)} µs/cycle`],
-    }),
+    compare(
+      'cycle.native-sync.vs-native-sync-nolog',
+      'load+unload cycle: native sync vs the same with kernelLog: false',
+      t('native-sync'),
+      t('native-sync-nolog'),
+      {
+        notes: [`what capturing each call's kernel log lines (/dev/kmsg) costs: ${captureUs} µs/cycle`],
+      },
+    ),
     compare('cycle.c-sniff.vs-c', "load+unload cycle: C with kernmod's syscalls vs C loop", t('c-sniff'), c, { notes: ['not kernmod code: what the extra pread costs by itself'] }),
     compare('cycle.native-sync.vs-c-sniff', "load+unload cycle: native sync vs C with kernmod's syscalls", t('native-sync'), t('c-sniff'), { notes: ['what running the same syscalls from JavaScript costs'] }),
   );
