@@ -22,7 +22,13 @@ export function formatLsmod(modules: readonly LoadedModule[]): string {
 export async function lsmodCommand(argv: string[], io: Io, root?: string): Promise<number> {
   const parsed = getoptLong(argv, LSMOD_OPTIONS);
   const json = wantsJson(argv);
-  if (parsed.error !== undefined) return reportUsageError(io, 'lsmod', parsed.error, json);
+  // kmod's lsmod takes no argument at all, and answers any with one line (tools/lsmod.c).
+  const usage = parsed.error ?? (parsed.operands.length > 0 ? `unexpected argument '${parsed.operands[0]}'` : undefined);
+  if (usage !== undefined) {
+    if (json) return reportUsageError(io, 'lsmod', usage, json);
+    io.err('Usage: lsmod\n');
+    return 1;
+  }
   const o = new ParsedOptions(parsed);
   if (o.has('help')) {
     io.out('Usage: kernmod lsmod [--json]\n');
@@ -32,7 +38,6 @@ export async function lsmodCommand(argv: string[], io: Io, root?: string): Promi
     io.out(versionText());
     return 0;
   }
-  if (parsed.operands.length > 0) return reportUsageError(io, 'lsmod', `unexpected argument '${parsed.operands[0]}'`, json);
   let modules: LoadedModule[];
   try {
     // Sync, and only the attributes lsmod prints: a CLI has nothing to overlap the reads with, and

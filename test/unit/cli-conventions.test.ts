@@ -109,6 +109,17 @@ describe("kernmod's own commands and the NetBSD tools parse with getoptLong and 
     expect(JSON.parse(j.out)).toEqual({ ok: false, error: { name: 'KernmodError', code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: "unrecognized option '--bogus'" } });
   });
 
+  it("lsmod: any argument it does not take is kmod's one usage line and status 1 (kmod's lsmod takes none)", async () => {
+    for (const argv of [['-s'], ['--bogus'], ['foo']]) {
+      const ours = await run(['lsmod', ...argv]);
+      expect(ours).toEqual({ status: 1, out: '', err: 'Usage: lsmod\n' });
+      if (haveKmod) expect(kmod('lsmod', argv)).toEqual({ status: ours.status, out: ours.out, err: ours.err });
+    }
+    const j = await run(['lsmod', '--json', 'foo']);
+    expect(j.status).toBe(1);
+    expect(JSON.parse(j.out)).toMatchObject({ ok: false, error: { code: 'ERR_KERNMOD_USAGE' } });
+  });
+
   it('apply: a missing argument and an unambiguous prefix as getopt_long takes them', async () => {
     expect(await run(['apply', '--root'])).toEqual({ status: 1, out: '', err: "apply: option '--root' requires an argument\n" });
     expect(await run(['apply', '--check=1', 'x'])).toEqual({ status: 1, out: '', err: "apply: option '--check' doesn't allow an argument\n" });
