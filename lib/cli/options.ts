@@ -113,7 +113,7 @@ export const DOCTOR_OPTIONS: readonly OptionSpec[] = [
 export const APPLY_OPTIONS: readonly OptionSpec[] = [
   { key: 'check', long: 'check', help: 'change nothing; exit 2 if anything would change' },
   { key: 'diff', long: 'diff', help: 'show the persisted files before and after' },
-  { key: 'root', long: 'root', arg: 'required', argName: 'DIR', help: 'write the persisted files under DIR (an image); do not touch the running kernel' },
+  { key: 'root', long: 'root', arg: 'required', argName: 'DIR', help: 'write the persisted files under DIR (an image; names checked against DIR/lib/modules/*); do not touch the running kernel' },
   { key: 'load-dir', long: 'load-dir', arg: 'required', argName: 'DIR', help: 'modules-load.d directory (default /etc/modules-load.d)' },
   { key: 'config-dir', long: 'config-dir', arg: 'required', argName: 'DIR', help: 'modprobe.d directory (default /etc/modprobe.d)' },
   { key: 'json', long: 'json', help: 'print the result or the error as JSON' },
