@@ -3,7 +3,7 @@ import type { Backend } from './backend/types.js';
 import { loadBackend } from './backend/select.js';
 import { installNativeXz } from './backend/native-xz.js';
 import { LINUX_DELETE_FLAGS } from './backend/syscalls.js';
-import { KernmodError } from './errors.js';
+import type { KernmodError } from './errors.js';
 import { bind, type Kernmod } from './kernmod.js';
 import type { LoadOptions, LoadResult, UnloadOptions, UnloadResult } from './kernmod.js';
 import type { ModuleSource } from './linux/load.js';
@@ -42,7 +42,7 @@ export type { ModuleSignature } from './elf/signature.js';
 export { decompress, decompressSync, detectCompression, setXzDecoder, DEFAULT_MAX_DECOMPRESSED_BYTES, type DecompressOptions, type CompressionFormat, type XzDecoder } from './compress/index.js';
 export { getModule, moduleState, isLoaded, type LoadedModule, type StateOptions } from './linux/state.js';
 export { parseProcModules, type ProcModulesRow } from './linux/procfs.js';
-export { preflight, type PreflightResult } from './linux/doctor.js';
+export { preflight, type PreflightResult } from './linux/preflight.js';
 export { systemFacts, systemChecks, fileChecks, type Check, type CheckStatus, type SystemFacts, type FileFacts } from './linux/preflight.js';
 export {
   Modprobe,
