@@ -87,7 +87,9 @@ describe.each(cases())('NetBSD backend conformance: $label', (c) => {
   it('the checks of handle_modctl_load come first: bad plist EINVAL, props > 4096 ENOMEM, path >= 1024 ENAMETOOLONG', async () => {
     const b = c.make();
     expect(await b.modctlLoad(missing, 0, '<plist><dict>')).toBe(EINVAL);
-    expect(b.modctlLoadSync(missing, 0, `<plist version="1.0"><dict><key>k</key><string>${'x'.repeat(5000)}</string></dict></plist>`)).toBe(ENOMEM);
+    expect(b.modctlLoadSync(missing, 0, `<plist version="1.0"><dict><key>k</key><string>${'x'.repeat(5000)}</string></dict></plist>`)).toBe(
+      ENOMEM,
+    );
     expect(await b.modctlLoad(`/${'p'.repeat(1023)}`, 0, '')).toBe(ENAMETOOLONG);
     expect(b.modctlLoadSync(`/${'p'.repeat(1022)}`, 0, '')).toBe(loadAnswer); // 1023 bytes + NUL fits
   });
@@ -128,7 +130,14 @@ describe.each(cases())('NetBSD backend conformance: $label', (c) => {
   it('the facade builds the same full error shape with NetBSD codes, Promise and sync', async () => {
     const nb = bind(c.make());
     const code = c.root ? 'ENOENT' : 'EPERM';
-    const shape = { name: 'KernmodError', code, errno: c.root ? ENOENT : EPERM, syscall: 'modctl', module: 'kernmod_not_loaded', phase: 'unload' };
+    const shape = {
+      name: 'KernmodError',
+      code,
+      errno: c.root ? ENOENT : EPERM,
+      syscall: 'modctl',
+      module: 'kernmod_not_loaded',
+      phase: 'unload',
+    };
     await expect(nb.unloadModule('kernmod_not_loaded')).rejects.toMatchObject(shape);
     expect(() => nb.unloadModuleSync('kernmod_not_loaded')).toThrow(expect.objectContaining(shape));
     const err = (await nb.unloadModule('kernmod_not_loaded').catch((e: unknown) => e)) as Error & { hint?: string };
@@ -141,7 +150,14 @@ describe.each(cases())('NetBSD backend conformance: $label', (c) => {
   it('a load error carries the path, the module name and the phase', async () => {
     const nb = bind(c.make());
     const want = c.root ? (c.modular ? 'ENOENT' : 'ENOSYS') : 'EPERM';
-    await expect(nb.loadModule(missing)).rejects.toMatchObject({ code: want, errno: loadAnswer, syscall: 'modctl', path: missing, module: 'missing', phase: 'load' });
+    await expect(nb.loadModule(missing)).rejects.toMatchObject({
+      code: want,
+      errno: loadAnswer,
+      syscall: 'modctl',
+      path: missing,
+      module: 'missing',
+      phase: 'load',
+    });
     expect(() => nb.loadModuleSync(missing)).toThrow(expect.objectContaining({ code: want, path: missing }));
   });
 
