@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: the typecheck and the unit suite on this host, the native addons under sanitizers, then the kernel suite in qemu VMs on both test kernels
-// (pass `--kernel 6.12` etc. through to limit it). Prints one closing line: `N passed, N failed`.
+// `npm test`: the typecheck, the lint and the unit suite on this host, the native addons under sanitizers, then the kernel
+// suite in qemu VMs on both test kernels (pass `--kernel 6.12` etc. through to limit it). Prints one closing line:
+// `N passed, N failed`.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,18 @@ const typecheck = spawnSync(process.execPath, [join(root, 'node_modules/typescri
 if (typecheck.status === 0) passed += 1;
 else failed += 1;
 console.log(`typecheck: ${typecheck.status === 0 ? 'passed' : `failed (exit ${typecheck.status})`}`);
+
+// 0b. lint (npm run lint): Biome's rules and knip's unused files, exports and dependencies: one test
+const lintSteps = {
+  biome: [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'lint', '--error-on-warnings'],
+  knip: [join(root, 'node_modules/knip/bin/knip.js'), '--no-progress'],
+};
+const lintFailed = Object.keys(lintSteps).filter(
+  (name) => spawnSync(process.execPath, lintSteps[name], { cwd: root, stdio: 'inherit' }).status !== 0,
+);
+if (lintFailed.length > 0) failed += 1;
+else passed += 1;
+console.log(`lint: ${lintFailed.length > 0 ? `failed (${lintFailed.join(', ')})` : 'passed'}`);
 
 // 1. unit suite (host)
 const unitJson = join(tmp, 'unit.json');
