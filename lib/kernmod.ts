@@ -92,11 +92,14 @@ function unloadName(name: string): string | undefined {
 }
 
 /**
- * When the log has lines but none carries the name known before the call (bytes; a file renamed, e.g.
- * foo.ko.xz holding module bar), the module names itself: .modinfo name=. Read only then.
+ * When the log has lines but none carries the name known (a file renamed, e.g. foo.ko.xz holding module
+ * bar; bytes the kernel refused), the module names itself: .modinfo name=. Read only then. A loaded
+ * module's bytes or fd named themselves in the result already (load.ts decodes them).
  */
 function needsOwnName(name: string | undefined, source: ModuleSource, captured: KmsgCaptured): source is string | URL | Uint8Array {
-  if (captured.records.length === 0 || !(typeof source === 'string' || source instanceof URL || source instanceof Uint8Array)) return false;
+  if (captured.records.length === 0) return false;
+  const path = typeof source === 'string' || source instanceof URL;
+  if (!path && !(source instanceof Uint8Array && name === undefined)) return false;
   return name === undefined || !captured.records.some((r) => r.message.startsWith(`${name}: `));
 }
 
@@ -189,7 +192,7 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
     kind: Kind,
     name: string | undefined,
     call: () => Promise<R>,
-    nameAfter?: (c: KmsgCaptured) => Promise<string | undefined>,
+    nameAfter?: (c: KmsgCaptured, result?: R) => Promise<string | undefined>,
   ): Promise<R & KernelLogFields> {
     if (!capture || reader === undefined) {
       try {
@@ -209,7 +212,7 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
       throw attach(err, captured, module, kind, ownersIn(dir));
     }
     const captured = await mark.end();
-    return withLog(result, captured, nameAfter ? await nameAfter(captured) : name, kind);
+    return withLog(result, captured, nameAfter ? await nameAfter(captured, result) : name, kind);
   }
 
   function captureSync<R extends object>(
@@ -217,7 +220,7 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
     kind: Kind,
     name: string | undefined,
     call: () => R,
-    nameAfter?: (c: KmsgCaptured) => string | undefined,
+    nameAfter?: (c: KmsgCaptured, result?: R) => string | undefined,
   ): R & KernelLogFields {
     if (!capture || reader === undefined) {
       try {
@@ -244,7 +247,7 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
       throw attach(err, captured, module, kind, ownersIn(dir));
     }
     const captured = mark.endSync();
-    return withLog(result, captured, nameAfter ? nameAfter(captured) : name, kind);
+    return withLog(result, captured, nameAfter ? nameAfter(captured, result) : name, kind);
   }
 
   return {
@@ -258,7 +261,7 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
         'load',
         name,
         () => loadModule(backend, source, rest, loadEnv),
-        (c) => ownName(name, source, c),
+        (c, loaded) => ownName(loaded?.module || name, source, c),
       );
     },
     loadModuleSync: (source, options) => {
@@ -269,7 +272,7 @@ export function bind(backend: Backend, env: KernelEnv & KernelLogEnv = {}): Kern
         'load',
         name,
         () => loadModuleSync(backend, source, rest, loadEnv),
-        (c) => ownNameSync(name, source, c),
+        (c, loaded) => ownNameSync(loaded?.module || name, source, c),
       );
     },
     unloadModule: (name, options) => {

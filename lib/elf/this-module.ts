@@ -3,7 +3,7 @@
 // char name[MODULE_NAME_LEN]; ... }, so `name` sits after an int padded to pointer alignment and two
 // pointers: offset 24 on 64-bit, 12 on 32-bit targets; MODULE_NAME_LEN = 64 - sizeof(unsigned long).
 // The kernel prefers `.modinfo name=` (present since 5.3 via modpost) and falls back to this.
-import { findSection, type ElfFile } from './elf.js';
+import { findSection, parseElfSections, sectionBytes, type ElfFile } from './elf.js';
 
 export function thisModuleNameLayout(elfClass: 32 | 64): { offset: number; length: number } {
   return elfClass === 64 ? { offset: 24, length: 56 } : { offset: 12, length: 60 };
@@ -20,4 +20,29 @@ export function readThisModuleName(elf: ElfFile): string | undefined {
   while (e < start + length && elf.bytes[e] !== 0) e++;
   if (e === start + length || e === start) return undefined;
   return Buffer.from(elf.bytes.buffer, elf.bytes.byteOffset + start, e - start).toString('latin1');
+}
+
+const NAME_SECTIONS = ['.modinfo', '.gnu.linkonce.this_module'] as const;
+
+/** The first `name=` string of a `.modinfo`-style string table (NUL-separated `key=value`). */
+function modinfoName(bytes: Uint8Array): string | undefined {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  return /(?:^|\0)name=([^\0]+)\0/.exec(text)?.[1];
+}
+
+/**
+ * The name a module image registers under: `.modinfo name=`, else struct module's name (the kernel's
+ * order). An image whose section table cannot be read (the fake kernel's images) names itself by its
+ * first `name=` string, the rule the fake kernel loads it by. Undefined when the image names nothing.
+ */
+export function moduleNameOfImage(image: Uint8Array): string | undefined {
+  let elf: ElfFile;
+  try {
+    elf = parseElfSections(image, NAME_SECTIONS);
+  } catch {
+    return modinfoName(image);
+  }
+  const modinfo = findSection(elf, '.modinfo');
+  const fromModinfo = modinfo && modinfoName(sectionBytes(elf, modinfo));
+  return fromModinfo || readThisModuleName(elf);
 }

@@ -16,6 +16,7 @@ import type { Backend, PathOutcome } from '../backend/types.js';
 import { COMPRESSION_MAGIC_BYTES, COMPRESSION_MAGICS, detectCompression, type CompressionFormat } from '../compress/index.js';
 import { LINUX_ERRNO } from '../errno.js';
 import { invalidInput, systemError, type KernmodError, type Syscall } from '../errors.js';
+import { moduleNameOfImage } from '../elf/this-module.js';
 import { moduleNameFromPath, normalizeModuleName, validateModuleName } from '../names.js';
 import { encodeParams, type ParamsInput } from '../params.js';
 import { sourcePath } from '../source.js';
@@ -49,8 +50,12 @@ export interface LoadOptions {
 export interface LoadResult {
   /** Which system answered: the top-level loadModule's result is LoadResult | NetbsdLoadResult. */
   platform: 'linux';
-  /** The module name kmod would use for this source (file basename); undefined for bytes or an fd. */
-  module: string | undefined;
+  /**
+   * The module's name. For a path, kmod's rule: the file's basename without extension, normalised (a
+   * file renamed from its module's name keeps the file's name here, as kmod prints it). For bytes or an
+   * fd, the name the module registers under: `.modinfo name=`, else `.gnu.linkonce.this_module`'s.
+   */
+  module: string;
   /** The system call that loaded it. */
   syscall: 'finit_module' | 'init_module';
   path?: string;
@@ -143,20 +148,59 @@ function fail(p: Plan, ret: number, syscall: Syscall, flags = p.flags): KernmodE
   return systemError(ret, syscall, { ...p.target, flags });
 }
 
-function done(p: Plan, syscall: LoadResult['syscall'], extra?: Partial<LoadResult>): LoadResult {
-  return { platform: 'linux', module: p.target.module, syscall, ...p.target, params: p.params, flags: p.flags, ...extra, backend: p.backend.name };
+function done(p: Plan, module: string, syscall: LoadResult['syscall'], extra?: Partial<LoadResult>): LoadResult {
+  return { platform: 'linux', module, syscall, ...p.target, params: p.params, flags: p.flags, ...extra, backend: p.backend.name };
 }
 
-/** init_module of bytes; with ignore flags, finit_module of an anonymous file holding them. */
-function* loadBytes(p: Plan, image: Uint8Array, extra: Partial<LoadResult>): Steps<LoadResult> {
-  if (p.flags === 0) {
-    const ret = (yield { op: 'init', image, params: p.params }) as EffectResults['init'];
-    if (ret < 0) throw fail(p, ret, 'init_module');
-    return done(p, 'init_module', extra);
+/**
+ * The name of a module the kernel accepted from this (decompressed) image: a path's is kmod's, from the
+ * file name; bytes' and an fd's is the image's own. The kernel parsed the image, so it names itself;
+ * '' only if our reader could not find what the kernel found.
+ */
+function loadedName(p: Plan, image: Uint8Array): string {
+  return p.target.module ?? moduleNameOfImage(image) ?? '';
+}
+
+/**
+ * The name of a module the kernel loaded from the caller's fd itself: the file is read with positional
+ * reads (the caller's file offset does not move) and, if compressed, decompressed here as the kernel did.
+ * `bytes` is the file when the policy read it already. Done after the call, so a failed load costs nothing.
+ */
+function* fdModuleName(p: Plan, format: CompressionFormat | null, bytes?: Uint8Array): Steps<string> {
+  // The module is loaded: a file we cannot read or decompress now leaves its name unknown, not the load failed.
+  try {
+    let file = bytes;
+    if (file === undefined) {
+      const read = (yield { op: 'read', source: { fd: (p.src as { fd: number }).fd } }) as EffectResults['read'];
+      if (typeof read === 'number') return '';
+      file = read;
+    }
+    return loadedName(p, format ? ((yield { op: 'decompress', bytes: file }) as EffectResults['decompress']) : file);
+  } catch {
+    return '';
   }
-  const out = (yield { op: 'finitImage', image, params: p.params, flags: p.flags }) as EffectResults['finitImage'];
+}
+
+/**
+ * init_module of bytes; with ignore flags, finit_module of an anonymous file holding them. The name is
+ * read from the image while the kernel works (async form): then the caller cannot have changed its
+ * buffer yet, and the reading costs no time of the call's own.
+ */
+function* loadBytes(p: Plan, image: Uint8Array, extra: Partial<LoadResult>): Steps<LoadResult> {
+  let module: string | undefined;
+  const meanwhile = () => {
+    module ??= loadedName(p, image);
+  };
+  if (p.flags === 0) {
+    const ret = (yield { op: 'init', image, params: p.params, meanwhile }) as EffectResults['init'];
+    if (ret < 0) throw fail(p, ret, 'init_module');
+    meanwhile();
+    return done(p, module!, 'init_module', extra);
+  }
+  const out = (yield { op: 'finitImage', image, params: p.params, flags: p.flags, meanwhile }) as EffectResults['finitImage'];
   if (out.ret < 0) throw fail(p, out.ret, out.syscall);
-  return done(p, 'finit_module', { fallback: 'anonymous-file', ...extra });
+  meanwhile();
+  return done(p, module!, 'finit_module', { fallback: 'anonymous-file', ...extra });
 }
 
 /** Decompresses in user space (if compressed) and loads the bytes. */
@@ -173,12 +217,25 @@ function* readAll(p: Plan): Steps<Uint8Array> {
   return bytes;
 }
 
-/** finit_module of the path or fd (unless `out` is its outcome already), then what its answer calls for. */
-function* finit(p: Plan, flags: number, format: CompressionFormat | null, extra: Partial<LoadResult>, out?: PathOutcome): Steps<LoadResult> {
+/**
+ * finit_module of the path or fd (unless `out` is its outcome already), then what its answer calls for.
+ * `bytes`: the file, when the policy has read it already.
+ */
+function* finit(
+  p: Plan,
+  flags: number,
+  format: CompressionFormat | null,
+  extra: Partial<LoadResult>,
+  out?: PathOutcome,
+  bytes?: Uint8Array,
+): Steps<LoadResult> {
   const { src } = p;
   if (src.kind === 'path') out ??= (yield { op: 'finitPath', path: src.path, params: p.params, flags }) as EffectResults['finitPath'];
   else if (src.kind === 'fd') out ??= { ret: (yield { op: 'finitFd', fd: src.fd, params: p.params, flags }) as EffectResults['finitFd'], syscall: 'finit_module' };
-  if (out!.ret >= 0) return done(p, 'finit_module', { flags, ...extra });
+  if (out!.ret >= 0) {
+    const module = p.target.module ?? (yield* fdModuleName(p, format, bytes));
+    return done(p, module, 'finit_module', { flags, ...extra });
+  }
   // No finit_module (kernels before 3.8): the file's bytes go to init_module.
   if (out!.ret === ENOSYS && out!.syscall === 'finit_module') return yield* loadUserSpace(p, yield* readAll(p), format, { fallback: 'finit_module-enosys' });
   throw fail(p, out!.ret, out!.syscall, flags);
@@ -214,12 +271,14 @@ function* loadSteps(p: Plan): Steps<LoadResult> {
     }
     return yield* loadUserSpace(p, yield* readAll(p), format, {});
   }
+  let bytes: Uint8Array | undefined;
   if (p.decompress === 'auto') {
-    const bytes = yield* readAll(p);
+    bytes = yield* readAll(p);
     const refusal = kernelDecompressRefusal(format, bytes);
     if (refusal !== undefined) return yield* loadUserSpace(p, bytes, format, { fallback: 'kernel-cannot-decompress', fallbackReason: refusal });
   }
-  return yield* finit(p, p.flags | MODULE_INIT_COMPRESSED_FILE, format, { compression: { format, decompressedBy: 'kernel' } });
+  const kernelDecompresses = { compression: { format, decompressedBy: 'kernel' as const } };
+  return yield* finit(p, p.flags | MODULE_INIT_COMPRESSED_FILE, format, kernelDecompresses, undefined, bytes);
 }
 
 function driver(p: { backend: Backend; target: DriverContext['subject'] }, signal: AbortSignal | undefined, env: KernelEnv): DriverContext {

@@ -195,7 +195,7 @@ const rows: Row[] = [
     name: 'bytes without flags: init_module',
     load: { source: () => raw },
     script: [['initModule', 0]],
-    outcome: { syscall: 'init_module', module: undefined },
+    outcome: { syscall: 'init_module', module: 'demo' },
     calls: ['initModule params='],
   },
   {
@@ -300,7 +300,7 @@ describe('the load/unload policy, one table for the async and the sync runner', 
     try {
       for (const run of [(b: Backend) => loadModule(b, { fd }), (b: Backend) => loadModuleSync(b, { fd })]) {
         const { backend, calls } = scripted([['finitModule', 0]]);
-        await expect(settle(() => run(backend))).resolves.toMatchObject({ syscall: 'finit_module', module: undefined });
+        await expect(settle(() => run(backend))).resolves.toMatchObject({ syscall: 'finit_module', module: 'demo' });
         expect(calls).toEqual(['finitModule params= flags=0']);
       }
     } finally {

@@ -25,7 +25,7 @@ describe('the top-level result types', () => {
     expectTypeOf<TopLoad['platform']>().toEqualTypeOf<'linux' | 'netbsd'>();
 
     // The fields both systems have need no narrowing.
-    expectTypeOf<TopLoad['module']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<TopLoad['module']>().toEqualTypeOf<string>();
     expectTypeOf<TopLoad['backend']>().toEqualTypeOf<string>();
     expectTypeOf<TopLoad['flags']>().toEqualTypeOf<number>();
     expectTypeOf<TopUnload['module']>().toEqualTypeOf<string>();
