@@ -158,7 +158,8 @@ function failureText(r: SpawnRun, commands: string[][]): string {
   const cmd = commands[r.firstFailure % commands.length] ?? [];
   const shown = cmd.length > 6 ? [...cmd.slice(0, 6), `... (${cmd.length} args)`] : cmd;
   const stderr = readFileSync(r.err, 'utf8').trim().split('\n').slice(0, 5).join(' | ');
-  return `${r.failed} of ${r.processes} processes failed; first: \`${shown.join(' ')}\` exited ${r.firstStatus}${stderr ? `; stderr: ${stderr}` : ''}`;
+  return `${r.failed} of ${r.processes} processes failed; first: \`${shown.join(' ')}\` ` +
+    `exited ${r.firstStatus}${stderr ? `; stderr: ${stderr}` : ''}`;
 }
 
 /** A spawn run whose processes must all exit 0. */
@@ -419,7 +420,8 @@ async function stepCycle(ctx: StepContext): Promise<void> {
       ensureUnloaded();
       samples[v.key]!.push(await v.run(per));
     }
-    log(`cycle: round ${r + 1}/${rounds} (${per} cycles each), ms/cycle: ${variants.map((v) => `${v.key} ${(samples[v.key]!.at(-1)! / per).toFixed(1)}`).join(', ')}`);
+    log(`cycle: round ${r + 1}/${rounds} (${per} cycles each), ` +
+      `ms/cycle: ${variants.map((v) => `${v.key} ${(samples[v.key]!.at(-1)! / per).toFixed(1)}`).join(', ')}`);
   }
   ensureUnloaded();
   info.nativeAsyncCalls = { ...callStats };
@@ -429,8 +431,11 @@ async function stepCycle(ctx: StepContext): Promise<void> {
   const c = t('c');
   const captureUs = ((perCycle('native-sync') - perCycle('native-sync-nolog')) * 1000).toFixed(0);
   const overhead = (key: string): string =>
-    `${((perCycle(key) - perCycle('c')) * 1000).toFixed(0)} µs/cycle over the C loop; the C loop making kernmod's syscalls (an extra pread of the compression magic) is ${((perCycle('c-sniff') - perCycle('c')) * 1000).toFixed(0)} µs/cycle over it`;
-  const kernelNote = `the kernel's load+unload work dominates: ${perCycle('c').toFixed(1)} ms/cycle for the C loop under TCG (module memory setup, sysfs, RCU grace periods on unload)`;
+    `${((perCycle(key) - perCycle('c')) * 1000).toFixed(0)} µs/cycle over the C loop; the C loop making ` +
+    `kernmod's syscalls (an extra pread of the compression magic) ` +
+    `is ${((perCycle('c-sniff') - perCycle('c')) * 1000).toFixed(0)} µs/cycle over it`;
+  const kernelNote = `the kernel's load+unload work dominates: ${perCycle('c').toFixed(1)} ms/cycle for the C loop under ` +
+    `TCG (module memory setup, sysfs, RCU grace periods on unload)`;
   ctx.comparisons.push(
     compare('cycle.native-sync.vs-c', 'load+unload cycle: native sync vs C loop', t('native-sync'), c, {
       target: { maxRatio: 1.1, text: '<= 1.10x C loop' },
@@ -440,7 +445,9 @@ async function stepCycle(ctx: StepContext): Promise<void> {
       target: { maxRatio: 1.2, text: '<= 1.20x C loop' },
       notes: [
         overhead('native-async'),
-        `each call goes to the addon's syscall thread and back: ${callStats.thread} of ${callStats.thread + callStats.pool} timed calls ran there, ${callStats.spinHits} of them found it still waiting for the next call (no wake-up)`,
+        `each call goes to the addon's syscall thread and back: ${callStats.thread} ` +
+        `of ${callStats.thread + callStats.pool} timed calls ran there, ${callStats.spinHits} of them found ` +
+        `it still waiting for the next call (no wake-up)`,
       ],
     }),
     compare(
@@ -458,7 +465,9 @@ async function stepCycle(ctx: StepContext): Promise<void> {
   if (ffi) ctx.comparisons.push(compare('cycle.ffi-async.vs-c', 'load+unload cycle: ffi async vs C loop', t('ffi-async'), c, { notes: [overhead('ffi-async')] }));
   const proc = t('insmod-rmmod');
   const faster: Target = { maxRatio: 1 / 3, text: '>= 3x faster' };
-  const procNote = `kmod pays two process start-ups per cycle (exec, dynamic linking of libkmod's libcrypto/liblzma/libzstd, under TCG): ${perCycle('insmod-rmmod').toFixed(1)} ms/cycle vs ${perCycle('c').toFixed(1)} ms for the C loop`;
+  const procNote = `kmod pays two process start-ups per cycle (exec, dynamic linking of libkmod's ` +
+    `libcrypto/liblzma/libzstd, under TCG): ${perCycle('insmod-rmmod').toFixed(1)} ms/cycle ` +
+    `vs ${perCycle('c').toFixed(1)} ms for the C loop`;
   ctx.comparisons.push(
     compare('cycle.native-sync.vs-insmod', 'load+unload cycle: native sync vs insmod+rmmod', t('native-sync'), proc, { target: faster, notes: [procNote] }),
     compare('cycle.native-async.vs-insmod', 'load+unload cycle: native async vs insmod+rmmod', t('native-async'), proc, { target: faster, notes: [procNote] }),
@@ -545,7 +554,8 @@ async function stepModinfo(ctx: StepContext): Promise<void> {
       // Keep room for the library run below, which costs about what the CLI does.
       const need = (kmodT.samplesMs.at(-1)! + 2 * kernmodT.samplesMs.at(-1)!) * 1.15;
       if (need > ctx.left()) {
-        info.roundsNote = `stopped after ${r} round(s): another would take ~${fmtS(need)}, ${fmtS(Math.max(0, ctx.left()))} of the step's budget left`;
+        info.roundsNote = `stopped after ${r} round(s): another would take ~${fmtS(need)}, ${fmtS(Math.max(0, ctx.left()))} ` +
+          `of the step's budget left`;
         break;
       }
     }
@@ -668,7 +678,8 @@ async function stepResolve(ctx: StepContext): Promise<void> {
         first.lib ??= saveText('resolve-lib-all', x.out);
       }
     }
-    log(`resolve: round ${r + 1}: kmod -a ${fmtS(allT.samplesMs.at(-1)!)}, kernmod CLI -a ${fmtS(cliT.samplesMs.at(-1)!)}, library ${fmtS(libT.samplesMs.at(-1)!)}`);
+    log(`resolve: round ${r + 1}: kmod -a ${fmtS(allT.samplesMs.at(-1)!)}, ` +
+      `kernmod CLI -a ${fmtS(cliT.samplesMs.at(-1)!)}, library ${fmtS(libT.samplesMs.at(-1)!)}`);
   }
   const m2 = compareOutputs(o, 'resolve kernmod CLI -a -D vs kmod -a -D (all names)', first.cli!, first.kmod!);
   if (m2) ctx.mismatches.push(m2);
@@ -676,7 +687,8 @@ async function stepResolve(ctx: StepContext): Promise<void> {
   if (m3) ctx.mismatches.push(m3);
   info.outputBytes = readFileSync(first.kmod!).length;
 
-  const sampled = `kmod per name: ${k > 1 ? `every ${k}th of the ${names.length} names (${sample.length} processes)` : `all ${names.length} names`}, its time per name compared with kernmod's over all names`;
+  const sampledNames = k > 1 ? `every ${k}th of the ${names.length} names (${sample.length} processes)` : `all ${names.length} names`;
+  const sampled = `kmod per name: ${sampledNames}, its time per name compared with kernmod's over all names`;
   const ten: Target = { maxRatio: 0.1, text: '>= 10x faster' };
   ctx.comparisons.push(
     compare('resolve.cli.vs-each', '--show-depends: kernmod CLI -a (1 process) vs kmod per name', cliT, eachT, {
@@ -895,10 +907,13 @@ async function stepLsmod(ctx: StepContext): Promise<void> {
     samples.libSync!.push(libSyncTime());
     const m = compareOutputs(o, `lsmod round ${r + 1}`, outs.cli!, outs.kmod!);
     if (m) ctx.mismatches.push(m);
-    log(`lsmod: round ${r + 1}: kmod ${samples.kmod!.at(-1)!.toFixed(0)} ms, kernmod CLI ${samples.cli!.at(-1)!.toFixed(0)} ms, listModules() ${samples.lib!.at(-1)!.toFixed(1)} ms, listModulesSync() ${samples.libSync!.at(-1)!.toFixed(1)} ms`);
+    log(`lsmod: round ${r + 1}: kmod ${samples.kmod!.at(-1)!.toFixed(0)} ms, ` +
+      `kernmod CLI ${samples.cli!.at(-1)!.toFixed(0)} ms, listModules() ${samples.lib!.at(-1)!.toFixed(1)} ms, ` +
+      `listModulesSync() ${samples.libSync!.at(-1)!.toFixed(1)} ms`);
     if (r >= 2 && ctx.left() < 0) break;
   }
-  log(`lsmod: kmod ${median(samples.kmod!).toFixed(0)} ms, kernmod CLI ${median(samples.cli!).toFixed(0)} ms, listModules() ${median(samples.lib!).toFixed(1)} ms`);
+  log(`lsmod: kmod ${median(samples.kmod!).toFixed(0)} ms, ` +
+    `kernmod CLI ${median(samples.cli!).toFixed(0)} ms, listModules() ${median(samples.lib!).toFixed(1)} ms`);
   const t = (key: string, label: string): Timing => timing(label, 'run', 1, samples[key]);
   const kmod = t('kmod', 'kmod lsmod process');
   const note = `${rows} modules loaded`;

@@ -56,7 +56,9 @@ function tuningEnv(): Record<string, string> {
   );
 }
 
-const USAGE = `usage: npm run bench -- [--kernel 6.1|6.12]... [--steps startup,cycle,modinfo,resolve,probe,lsmod,depmod] [--startup-rounds N] [--cycles N] [--rounds N]
+const USAGE =
+  `usage: npm run bench -- [--kernel 6.1|6.12]... [--steps startup,cycle,modinfo,resolve,probe,lsmod,depmod] ` +
+  `[--startup-rounds N] [--cycles N] [--rounds N]
                       [--resolve-sample N] [--lsmod-modules N] [--budget STEP=SEC]... [--timeout SEC] [--accel auto|kvm|tcg]
                       [--host-control | --host-only] [--quiet]`;
 
@@ -127,7 +129,9 @@ function report(runs: KernelRun[]): { text: string; failures: string[] } {
           c.met === undefined ? '-' : c.met ? 'yes' : 'NO',
         ]);
         notes.push(
-          `${k} ${c.id}: ${c.kernmod.label} vs ${c.baseline.label}; ${c.kernmod.samplesMs.length}/${c.baseline.samplesMs.length} rounds (${c.ratioMethod})${c.notes.length ? `; ${c.notes.join('; ')}` : ''}`,
+          `${k} ${c.id}: ${c.kernmod.label} ` +
+          `vs ${c.baseline.label}; ${c.kernmod.samplesMs.length}/${c.baseline.samplesMs.length} rounds ` +
+          `(${c.ratioMethod})${c.notes.length ? `; ${c.notes.join('; ')}` : ''}`,
         );
       }
     }
@@ -138,11 +142,16 @@ function report(runs: KernelRun[]): { text: string; failures: string[] } {
       const where =
         r.where === 'host'
           ? 'host CPU'
-          : `${r.vm?.accel ?? '?'}, ${g?.cpus ?? '?'} vCPUs, boot ${r.vm ? (r.vm.bootMs / 1000).toFixed(1) : '?'} s, total ${r.vm ? (r.vm.durationMs / 1000).toFixed(0) : '?'} s${r.vm?.earlyDeaths ? `, ${r.vm.earlyDeaths} boot(s) died before the script started and were retried` : ''}`;
+          : `${r.vm?.accel ?? '?'}, ${g?.cpus ?? '?'} vCPUs, ` +
+            `boot ${r.vm ? (r.vm.bootMs / 1000).toFixed(1) : '?'} s, ` +
+            `total ${r.vm ? (r.vm.durationMs / 1000).toFixed(0) : '?'} ` +
+            `s${r.vm?.earlyDeaths ? `, ${r.vm.earlyDeaths} boot(s) died before the script started and were retried` : ''}`;
       const load = r.hostLoad
-        ? `, host load avg ${r.hostLoad.before.toFixed(1)} → ${r.hostLoad.after.toFixed(1)}${r.hostLoad.max !== undefined ? `, max ${r.hostLoad.max.toFixed(1)}` : ''}`
+        ? `, host load avg ${r.hostLoad.before.toFixed(1)} ` +
+          `→ ${r.hostLoad.after.toFixed(1)}${r.hostLoad.max !== undefined ? `, max ${r.hostLoad.max.toFixed(1)}` : ''}`
         : '';
-      return `${kernelLabel(r)}: ${r.release ?? r.spec} (${where}${load}); ${g ? `node ${g.node}, ${g.kmod}, kernel decompression: ${g.kernelCompression ?? 'none'}` : 'no results'}`;
+      return `${kernelLabel(r)}: ${r.release ?? r.spec} ` +
+        `(${where}${load}); ${g ? `node ${g.node}, ${g.kmod}, kernel decompression: ${g.kernelCompression ?? 'none'}` : 'no results'}`;
     })
     .join('\n');
   const text = [
@@ -150,7 +159,8 @@ function report(runs: KernelRun[]): { text: string; failures: string[] } {
     '',
     table(rows),
     '',
-    'ratio = kernmod / baseline per item (< 1: kernmod faster); median over rounds of the ratio within each round where both sides ran in the same rounds.',
+    'ratio = kernmod / baseline per item (< 1: kernmod faster); median over rounds of the ratio within ' +
+    'each round where both sides ran in the same rounds.',
     '',
     'Notes:',
     ...notes.map((n) => `  ${n}`),

@@ -149,17 +149,26 @@ export function abortError(signal: AbortSignal, extra: Partial<KernmodErrorField
 
 const LOAD_HINTS: Record<string, string> = {
   EPERM:
-    'the kernel refused to load modules: the process lacks CAP_SYS_MODULE (run as root), or kernel.modules_disabled is 1 (it stays 1 until reboot), or lockdown refuses an unsigned module, or the name is in module_blacklist=, or an LSM (e.g. LoadPin) denied it',
+    'the kernel refused to load modules: the process lacks CAP_SYS_MODULE (run as root), or ' +
+    'kernel.modules_disabled is 1 (it stays 1 until reboot), or lockdown refuses an unsigned module, or ' +
+    'the name is in module_blacklist=, or an LSM (e.g. LoadPin) denied it',
   EKEYREJECTED:
-    'signature enforcement is on (module.sig_enforce=1 or a lockdown/secure-boot kernel) and the module is unsigned, signed by a key the kernel does not trust, or its signature does not verify; forced loads count as unsigned',
+    'signature enforcement is on (module.sig_enforce=1 or a lockdown/secure-boot kernel) and the module ' +
+    'is unsigned, signed by a key the kernel does not trust, or its signature does not verify; ' +
+    'forced loads count as unsigned',
   EBADMSG: 'the module signature trailer is malformed (truncated or with non-zero reserved fields)',
   ENOKEY: 'the module is signed by a key that is not in the kernel keyring',
   ENOEXEC:
-    'invalid module format: not an ELF module for this kernel/architecture, a vermagic mismatch (built for another kernel version or config), a module_layout symbol-version mismatch, or a forced load on a kernel without MODULE_FORCE_LOAD; dmesg names the cause (see modinfo -F vermagic)',
+    'invalid module format: not an ELF module for this kernel/architecture, a vermagic mismatch (built ' +
+    'for another kernel version or config), a module_layout symbol-version mismatch, or a forced load on ' +
+    'a kernel without MODULE_FORCE_LOAD; dmesg names the cause (see modinfo -F vermagic)',
   ENOENT:
-    'unknown symbol in module: a module it depends on is not loaded (load its dependencies first, or use modprobe); dmesg lists the missing symbols',
+    'unknown symbol in module: a module it depends on is not loaded (load its dependencies first, or ' +
+    'use modprobe); dmesg lists the missing symbols',
   EINVAL:
-    'the kernel rejected the request: an invalid parameter value (see dmesg "invalid for parameter"), a symbol whose version disagrees with the kernel, a missing symbol-namespace import, unknown finit_module flag bits, a failed in-kernel decompression, or the module\'s own init returned -EINVAL',
+    'the kernel rejected the request: an invalid parameter value (see dmesg "invalid for parameter"), a ' +
+    'symbol whose version disagrees with the kernel, a missing symbol-namespace import, unknown ' +
+    'finit_module flag bits, a failed in-kernel decompression, or the module\'s own init returned -EINVAL',
   ERANGE: 'a numeric parameter value is out of range for its type',
   ENOSPC: 'a string parameter is longer than the module allows (charp: 1024 bytes; module_param_string: its buffer)',
   EEXIST: 'a module with this name is already loaded (unload it first, or treat it as success as modprobe does)',
@@ -177,9 +186,12 @@ const LOAD_HINTS: Record<string, string> = {
 const UNLOAD_HINTS: Record<string, string> = {
   ENOENT: 'no module of this name is loaded (names use _ where files use -)',
   EAGAIN:
-    'the module is in use: other modules depend on it (see /sys/module/<name>/holders) or its reference count is not zero; unload the holders first, pass wait to retry until it is free, or force (taints the kernel)',
+    'the module is in use: other modules depend on it (see /sys/module/<name>/holders) or its reference ' +
+    'count is not zero; unload the holders first, pass wait to retry until it is free, ' +
+    'or force (taints the kernel)',
   EBUSY:
-    'the module is not live (still loading or already unloading), or it has no exit function ("[permanent]") and cannot be unloaded without force',
+    'the module is not live (still loading or already unloading), or it has no exit function ' +
+    '("[permanent]") and cannot be unloaded without force',
   EPERM: 'no CAP_SYS_MODULE (run as root), or kernel.modules_disabled is 1',
   ENOSYS: 'this kernel was built without loadable module support or without module unloading (CONFIG_MODULE_UNLOAD=n)',
   EINTR: 'the unload was interrupted by a signal',
@@ -188,7 +200,8 @@ const UNLOAD_HINTS: Record<string, string> = {
 const MEMFD_HINTS: Record<string, string> = {
   ENOSYS: 'the kernel has no memfd_create (Linux 3.17+), which loading bytes with ignore flags needs: load the module by path instead',
   EINVAL:
-    "the kernel refused memfd_create's flags (MFD_CLOEXEC needs Linux 3.17+), which loading bytes with ignore flags needs: load the module by path instead",
+    "the kernel refused memfd_create's flags (MFD_CLOEXEC needs Linux 3.17+), which loading bytes with " +
+    "ignore flags needs: load the module by path instead",
   EMFILE: 'the process has too many open files',
   ENOMEM: 'out of memory for the anonymous file that holds the module image',
   ENOSPC: 'out of memory for the anonymous file that holds the module image',
@@ -205,7 +218,10 @@ export function hintFor(code: string, syscall: Syscall, flags = 0): string | und
   if (syscall === 'memfd_create' || syscall === 'write') return MEMFD_HINTS[code];
   if (syscall === 'delete_module') return UNLOAD_HINTS[code === 'EWOULDBLOCK' ? 'EAGAIN' : code];
   if (code === 'EINVAL' && syscall === 'finit_module' && flags & 4) {
-    return "the kernel could not decompress the module (its xz decoder verifies only CRC32 or no check: xz --check=crc32; its zstd decoder takes no dictionary; its gzip reader skips only a file name), the format is not the one the kernel was built for (/sys/module/compression), or a parameter value, a symbol version or the module's own init was rejected: dmesg says which";
+    return "the kernel could not decompress the module (its xz decoder verifies only CRC32 or no check: xz " +
+      "--check=crc32; its zstd decoder takes no dictionary; its gzip reader skips only a file name), the " +
+      "format is not the one the kernel was built for (/sys/module/compression), or a parameter value, a " +
+      "symbol version or the module's own init was rejected: dmesg says which";
   }
   return LOAD_HINTS[code];
 }

@@ -56,7 +56,8 @@ function scalarText(name: string, v: ParamScalar, inArray: boolean): string {
     if (!Number.isFinite(v)) throw paramError(`parameter ${name}: ${v} is not a finite number`, name);
     if (!Number.isInteger(v)) {
       throw paramError(
-        `parameter ${name}: ${v} is not an integer (kernel number parameters are integers; pass a string if this parameter's own type takes other text)`,
+        `parameter ${name}: ${v} is not an integer (kernel number parameters are integers; pass a string if ` +
+        `this parameter's own type takes other text)`,
         name,
       );
     }

@@ -92,7 +92,8 @@ function fail(reason) {
     writeFileSync(INSTALL_ERROR, `${reason}\n`);
     console.warn(
       `kernmod: the native addon was not built (${reason}).\n` +
-        `kernmod: falling back to the ffi backend at run time; once a C++ toolchain is installed, run \`npm rebuild kernmod --build-from-source\`.`,
+        `kernmod: falling back to the ffi backend at run time; once a C++ toolchain is installed, ` +
+        `run \`npm rebuild kernmod --build-from-source\`.`,
     );
     process.exit(0);
   }

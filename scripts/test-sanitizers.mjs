@@ -38,7 +38,8 @@ const format = spawnSync('clang-format', ['--dry-run', '--Werror', ...sources], 
 if (format.error) fail(`clang-format did not run (${format.error.message}): install it (scripts/setup.sh)`);
 else if (format.status !== 0)
   fail(
-    `native/ is not formatted as .clang-format says (run: clang-format -i native/*.cc native/*.h)\n${format.stderr.split('\n').slice(0, 20).join('\n')}`,
+    `native/ is not formatted as .clang-format says (run: clang-format -i native/*.cc ` +
+    `native/*.h)\n${format.stderr.split('\n').slice(0, 20).join('\n')}`,
   );
 else {
   console.log(`sanitizers: clang-format: ${sources.length} files formatted`);

@@ -107,7 +107,8 @@ export async function vmCommand(argv: string[]): Promise<number> {
     const what = r.timedOut ? `timed out after ${Math.round(r.durationMs / 1000)} s` : r.exitCode === -1 ? 'guest died' : `exit code ${r.exitCode}`;
     log(
       `kernmod vm: ${r.release} (${r.accel}): ${what}; boot ${r.bootMs >= 0 ? `${(r.bootMs / 1000).toFixed(1)} s` : 'did not finish'}, ` +
-        `total ${(r.durationMs / 1000).toFixed(1)} s${retried}; io dir ${r.ioDir}${v.dmesg || !r.dmesg ? '' : ` (dmesg: ${join(r.ioDir, 'dmesg')})`}`,
+        `total ${(r.durationMs / 1000).toFixed(1)} s${retried}; ` +
+        `io dir ${r.ioDir}${v.dmesg || !r.dmesg ? '' : ` (dmesg: ${join(r.ioDir, 'dmesg')})`}`,
     );
     return r.exitCode === -1 ? 255 : r.exitCode;
   } catch (e) {

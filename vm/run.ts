@@ -128,7 +128,8 @@ export async function runInVm(command: string[], opts: VmRunOptions = {}): Promi
   if (initrd.built) log(`kernmod vm: built initramfs for ${kernel.release} (modules: ${initrd.modules.join(' ') || 'none'})`);
   const choice = await chooseAccel(kernel, initrd.path, opts.accel);
   log(
-    `kernmod vm: kernel ${kernel.release}, accel ${choice.accel} (${choice.reason}${choice.probe && !choice.probe.cached ? `, probe ${choice.probe.ms} ms` : ''})`,
+    `kernmod vm: kernel ${kernel.release}, accel ${choice.accel} ` +
+    `(${choice.reason}${choice.probe && !choice.probe.cached ? `, probe ${choice.probe.ms} ms` : ''})`,
   );
 
   const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -178,7 +179,9 @@ export async function bootWithRetries(
     const tail = r.console.replace(/\n+$/, '').split('\n').slice(-CONSOLE_LINES_KEPT).join('\n');
     earlyDeaths.push(tail);
     o.log(
-      `kernmod vm: the guest died during boot, before the command started (${(r.durationMs / 1000).toFixed(1)} s); booting again (retry ${earlyDeaths.length} of ${o.retries}). Its last console lines:\n${tail}`,
+      `kernmod vm: the guest died during boot, before the command started ` +
+      `(${(r.durationMs / 1000).toFixed(1)} s); booting again (retry ${earlyDeaths.length} ` +
+      `of ${o.retries}). Its last console lines:\n${tail}`,
     );
     rmSync(r.ioDir, { recursive: true, force: true });
   }

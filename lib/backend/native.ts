@@ -81,7 +81,10 @@ export function encodeGuard(guard: HeadGuard): EncodedGuard {
 
 let cached: NativeBinding | undefined;
 
-/** Loads the addon (lib/backend/addon.ts: a local build, a prebuilt one, or KERNMOD_NATIVE_DIR); throws with the reasons when none loads. */
+/**
+ * Loads the addon (lib/backend/addon.ts: a local build, a prebuilt one, or KERNMOD_NATIVE_DIR); throws with the
+ * reasons when none loads.
+ */
 export function loadNativeBinding(): NativeBinding {
   if (cached) return cached;
   cached = loadAddon<NativeBinding>('kernmod').binding;

@@ -9,7 +9,8 @@ import { createNativeBackend, type NativeBinding } from './native.js';
 import type { Backend } from './types.js';
 
 const FIX: Record<'native' | 'ffi', () => string> = {
-  native: () => `build the addon with \`npm run build:native\` (needs python3, make and a C++ compiler; no prebuilt addon is shipped for ${prebuildTriple()} or it did not load)`,
+  native: () => `build the addon with \`npm run build:native\` (needs python3, make and a C++ compiler; no prebuilt ` +
+    `addon is shipped for ${prebuildTriple()} or it did not load)`,
   ffi: () => 'install the optional dependency ffi-rs (`npm install ffi-rs`; it needs a prebuilt binary for this platform)',
 };
 
@@ -66,7 +67,9 @@ export function selectBackend(
   throw new KernmodError({
     code: 'ERR_KERNMOD_NO_BACKEND',
     phase: 'backend',
-    message: `kernmod could not load a backend${wanted === 'auto' ? '' : ` (KERNMOD_BACKEND=${wanted})`}:\n${skipped.map((s) => `- ${s.name}: ${s.reason}\n  fix: ${FIX[s.name]()}`).join('\n')}`,
+    message:
+      `kernmod could not load a backend${wanted === 'auto' ? '' : ` (KERNMOD_BACKEND=${wanted})`}:\n` +
+      skipped.map((s) => `- ${s.name}: ${s.reason}\n  fix: ${FIX[s.name]()}`).join('\n'),
     hint: 'kernmod needs either its native addon or ffi-rs to make system calls',
   });
 }

@@ -64,7 +64,8 @@ function report(io: Io, r: EnsureResult, diff: boolean): void {
   }
   for (const d of r.drift) {
     io.out(
-      `${d.module}: drift: parameter ${d.param} is ${d.actual}, the spec says ${d.expected} (read-only at run time: ${d.reload ? (r.check ? 'a reload would fix it' : 'reloaded') : 'reload: true would unload and load the module'})\n`,
+      `${d.module}: drift: parameter ${d.param} is ${d.actual}, the spec says ${d.expected} (read-only at ` +
+      `run time: ${d.reload ? (r.check ? 'a reload would fix it' : 'reloaded') : 'reload: true would unload and load the module'})\n`,
     );
   }
   const n = shown.filter((a) => a.status !== 'failed').length;

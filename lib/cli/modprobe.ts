@@ -358,7 +358,8 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
         if (failed.error.code === 'ERR_KERNMOD_INSTALL_COMMAND') log.line('ERROR', failed.error.message);
         log.line('ERROR', `could not insert '${m.module}': ${insertReason(failed.error)}`);
         log.kernel(failed.error.kernelLog);
-        if (failed.module !== m.module) log.hint(`${failed.module} (${failed.path ?? failed.command ?? 'a dependency'}) failed${failed.error.hint ? `: ${failed.error.hint}` : ''}`);
+        if (failed.module !== m.module) log.hint(`${failed.module} (${failed.path ?? failed.command ?? 'a dependency'}) ` +
+          `failed${failed.error.hint ? `: ${failed.error.hint}` : ''}`);
         else log.hint(failed.error.hint);
       }
     }

@@ -55,7 +55,8 @@ function defaultSysctl(name: string): string {
 export async function modstatCommand(argv: string[], io: Io, deps: ModstatDeps = {}): Promise<number> {
   const g = getoptLong(argv, MODSTAT_OPTIONS, NETBSD);
   if (g.options.some((o) => o.key === 'help')) {
-    io.out(`${MODSTAT_USAGE}       -k      also print each module's load address\n       --json  print the modules (or -e/-a/-A's answer) as JSON\n`);
+    io.out(`${MODSTAT_USAGE}       -k      also print each module's load address\n       --json  print the ` +
+      `modules (or -e/-a/-A's answer) as JSON\n`);
     return 0;
   }
   if (g.error) {

@@ -38,7 +38,8 @@ export const MODINFO_OPTIONS: readonly OptionSpec[] = [
   { key: 'field', short: 'F', long: 'field', arg: 'required', argName: 'FIELD', help: 'print only provided FIELD' },
   { key: 'set-version', short: 'k', long: 'set-version', arg: 'required', argName: 'VERSION', help: 'use VERSION instead of `uname -r`' },
   { key: 'basedir', short: 'b', long: 'basedir', arg: 'required', argName: 'DIR', help: 'use DIR as filesystem root for /lib/modules' },
-  { key: 'json', long: 'json', help: 'print each module as JSON, an array for several, where an argument that failed (modinfo goes on, and exits 1) is { "ok": false, "argument", "error" }' },
+  { key: 'json', long: 'json', help: 'print each module as JSON, an array for several, where an argument that failed (modinfo goes on, ' +
+    'and exits 1) is { "ok": false, "argument", "error" }' },
   ...COMMON_OPTIONS.filter((o) => o.key !== 'json'),
 ];
 
@@ -161,7 +162,8 @@ export const VM_OPTIONS: readonly OptionSpec[] = [
   { key: 'memory', long: 'memory', arg: 'required', argName: 'MIB', help: 'guest memory (default 2048)' },
   { key: 'cpus', long: 'cpus', arg: 'required', argName: 'N', help: 'guest CPUs (default 2)' },
   { key: 'env', long: 'env', arg: 'required', argName: 'NAME=VALUE', help: 'extra environment for the command (repeatable)' },
-  { key: 'boot-retries', long: 'boot-retries', arg: 'required', argName: 'N', help: 'boot again up to N times if the guest dies before COMMAND starts (default 1; a kernel panic during boot under TCG); each retry is reported' },
+  { key: 'boot-retries', long: 'boot-retries', arg: 'required', argName: 'N', help: 'boot again up to N times if the guest dies before COMMAND starts (default 1; a kernel panic during ' +
+    'boot under TCG); each retry is reported' },
   { key: 'dmesg', long: 'dmesg', help: "print the guest's kernel log to stderr at the end (otherwise it is saved to a file)" },
   { key: 'provision', long: 'provision', help: 'install missing packages first (root + apt)' },
   { key: 'quiet', long: 'quiet', help: 'no progress messages' },

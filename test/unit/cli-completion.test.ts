@@ -74,7 +74,8 @@ describe('kernmod completion', () => {
   const complete = (words: string[]) => {
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-complete-'));
     writeFileSync(join(dir, 'c.bash'), bashCompletion());
-    const script = `source ${dir}/c.bash; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _kernmod; printf '%s\\n' "\${COMPREPLY[@]}"`;
+    const script = `source ${dir}/c.bash; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); ` +
+      `COMP_CWORD=${words.length - 1}; _kernmod; printf '%s\\n' "\${COMPREPLY[@]}"`;
     const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', cwd: dir });
     expect(r.stderr).toBe('');
     return r.stdout.split('\n').filter(Boolean).sort();

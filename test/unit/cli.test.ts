@@ -45,7 +45,8 @@ describe('kernmod insmod', () => {
     const { o, io: t } = io();
     expect(await insmod([path], km, t)).toBe(1);
     expect(o.err).toBe(
-      `insmod: ERROR: could not insert module ${path}: File exists\ninsmod: hint: a module with this name is already loaded (unload it first, or treat it as success as modprobe does)\n`,
+      `insmod: ERROR: could not insert module ${path}: File exists\ninsmod: hint: a module with this name ` +
+      `is already loaded (unload it first, or treat it as success as modprobe does)\n`,
     );
   });
 

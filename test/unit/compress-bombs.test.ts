@@ -55,7 +55,12 @@ function codesInWorker(bytes: Uint8Array, name: string, only?: string[]): Promis
       const out = {};
       const run = async (name, f) => {
         if (workerData.only && !workerData.only.includes(name)) return;
-        try { await f(); out[name] = 'no error'; } catch (e) { out[name] = e && e.name === 'KernmodError' ? e.code : 'not a KernmodError: ' + e; }
+        try {
+          await f();
+          out[name] = 'no error';
+        } catch (e) {
+          out[name] = e && e.name === 'KernmodError' ? e.code : 'not a KernmodError: ' + e;
+        }
       };
       await run('decompressSync', () => c.decompressSync(bytes));
       await run('decompress', () => c.decompress(bytes));

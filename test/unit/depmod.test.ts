@@ -224,7 +224,8 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
       [`${M}/kernel/skipme/hidden.ko`]: fakeModule({ exports: [['hidden_fn', 7]] }),
       [`${M}/extra/user.ko`]: fakeModule({ needs: ['dup_extra', 'dup_updates', 'dup_kernel', 'pick_fn', 'hidden_fn'] }),
       [`${M}/build/ignored.ko`]: fakeModule({}),
-      'etc/depmod.d/a.conf': `# search order\nsearch extra updates built-in external\noverride pick ${VER.replace(/\./g, '\\.')} extra/vendor\noverride nothing 9.9 extra\nexclude skipme\nexternal * ${ext}\nbogus line\n`,
+      'etc/depmod.d/a.conf': `# search order\nsearch extra updates built-in external\noverride pick ${VER.replace(/\./g, '\\.')} ` +
+        `extra/vendor\noverride nothing 9.9 extra\nexclude skipme\nexternal * ${ext}\nbogus line\n`,
     };
     const r = await both(tree, ['-b', '{BASE}', '-C', '{BASE}/etc/depmod.d', '{VER}']);
     expectSame(r);
@@ -306,7 +307,9 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
     const tree: Tree = {
       [`${M}/kernel/prov.ko`]: fakeModule({ exports: [['prov_fn', 0xabc]] }),
       [`${M}/kernel/cons.ko`]: fakeModule({ needs: ['prov_fn', 'printk', 'missing_fn', 'kmalloc'], weak: ['weak_missing'], versions: [['module_layout', 0x55], ['prov_fn', 0xdef], ['printk', 0x1234], ['kmalloc', 0x99]] }),
-      'Module.symvers': '0x00001234\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n0x00000777\tkmalloc\tvmlinux\tEXPORT_SYMBOL\t\n0x00000055\tmodule_layout\tvmlinux\tEXPORT_SYMBOL\t\n0x1\tother\tdrivers/x\tEXPORT_SYMBOL\t\n',
+      'Module.symvers':
+        '0x00001234\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n0x00000777\tkmalloc\tvmlinux\tEXPORT_SYMBOL\t\n' +
+        '0x00000055\tmodule_layout\tvmlinux\tEXPORT_SYMBOL\t\n0x1\tother\tdrivers/x\tEXPORT_SYMBOL\t\n',
       'System.map': 'ffffffff81000000 T _text\nffffffff82000000 r __ksymtab_printk\nffffffff82000010 r __ksymtab_kmalloc\nbroken\n',
     };
     expectSame(await both(tree, ['-e', '-E', '{BASE}/Module.symvers', '-b', '{BASE}', '{VER}']));

@@ -78,7 +78,8 @@ describe('configuration and index files: a FIFO is skipped, never waited on', ()
       const { bind } = await import(lib + '/netbsd/index.js');
       let err = '';
       const io = { out: () => {}, err: (s) => void (err += s) };
-      const code = await modloadCommand(['-p', '-m', ${JSON.stringify(f)}], io, { netbsd: bind(createFakeNetbsdBackend(new FakeNetbsdKernel())) });
+      const netbsd = bind(createFakeNetbsdBackend(new FakeNetbsdKernel()));
+      const code = await modloadCommand(['-p', '-m', ${JSON.stringify(f)}], io, { netbsd });
       console.log(JSON.stringify({ code, err }));`);
     expect(out).toEqual({ code: 1, err: 'modload: Failed to read existing property list\n' });
   }, 60_000);

@@ -119,7 +119,9 @@ describe('hintFromKernelLog', () => {
   it('ENOENT + Unknown symbol: names the symbols and, through modules.symbols, the modules that export them', () => {
     expect(unknownSymbols(missing)).toEqual(SYMBOLS_8021Q);
     expect(hintFromKernelLog('ENOENT', missing, '8021q', owners)).toBe(
-      'unknown symbols (12) in 8021q: garp_request_join, garp_request_leave, garp_init_applicant, garp_uninit_applicant, garp_register_application and 7 more, exported by garp, mrp: load them first, or load 8021q with probe() / kernmod modprobe 8021q, which loads its dependencies',
+      'unknown symbols (12) in 8021q: garp_request_join, garp_request_leave, garp_init_applicant, ' +
+      'garp_uninit_applicant, garp_register_application and 7 more, exported by garp, mrp: load them ' +
+      'first, or load 8021q with probe() / kernmod modprobe 8021q, which loads its dependencies',
     );
   });
 
@@ -143,9 +145,12 @@ describe('hintFromKernelLog', () => {
       /^kernmod_hello was built against another kernel: its version of module_layout disagrees/,
     );
     expect(
-      hintFromKernelLog('ENOEXEC', [entry('err', "kernmod_forged: version magic '6.1.0-57-amd64 SMP preempt mod_unload modversionX ' should be '6.1.0-57-amd64 SMP preempt mod_unload modversions '")], 'kernmod_forged'),
+      hintFromKernelLog('ENOEXEC', [entry('err', "kernmod_forged: version magic '6.1.0-57-amd64 SMP preempt mod_unload modversionX ' should be " +
+        "'6.1.0-57-amd64 SMP preempt mod_unload modversions '")], 'kernmod_forged'),
     ).toBe(
-      "kernmod_forged was built for another kernel: its vermagic is '6.1.0-57-amd64 SMP preempt mod_unload modversionX ', this kernel's is '6.1.0-57-amd64 SMP preempt mod_unload modversions '; rebuild it against this kernel (or ignoreVermagic, which taints the kernel)",
+      "kernmod_forged was built for another kernel: its vermagic is '6.1.0-57-amd64 SMP preempt " +
+      "mod_unload modversionX ', this kernel's is '6.1.0-57-amd64 SMP preempt mod_unload modversions '; " +
+      "rebuild it against this kernel (or ignoreVermagic, which taints the kernel)",
     );
   });
 

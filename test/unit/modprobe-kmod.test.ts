@@ -186,7 +186,8 @@ describe.skipIf(releases.length === 0 || !canUnshare)('the kernel command line, 
     const file = join(dir, 'cmdline');
     writeFileSync(file, `${line}\n`);
     const names = ['ext4', 'vfat', 'e1000e', 'xfs', 'pci:v00008086d000010D3sv0sd0bc0sc0i0'];
-    const script = `mount --bind ${file} /proc/cmdline && for n in ${names.join(' ')}; do modprobe -C /dev/null -D -S ${release} $n; done; modprobe -C /dev/null -c -S ${release} | grep -E '^(options|blacklist) '`;
+    const script = `mount --bind ${file} /proc/cmdline && for n in ${names.join(' ')}; do modprobe -C /dev/null -D ` +
+      `-S ${release} $n; done; modprobe -C /dev/null -c -S ${release} | grep -E '^(options|blacklist) '`;
     const theirs = spawnSync('unshare', ['-m', 'sh', '-c', script], { encoding: 'utf8' }).stdout;
     const mp = Modprobe.openSync({ release, config: [], cmdline: file });
     const mine =

@@ -153,7 +153,8 @@ describe.skipIf(!binding?.available)('kernmod_xz readDecodeBatch: the batch writ
         await Promise.all(held);
         const files = await batch;
         files[0].image.fill(0); // the two images do not overlap
-        const out = files.map((f) => ({ code: f.code, fileSize: f.fileSize, input: f.input.length, sha: createHash('sha256').update(f.image).digest('hex') }));
+        const sha = (image) => createHash('sha256').update(image).digest('hex');
+        const out = files.map((f) => ({ code: f.code, fileSize: f.fileSize, input: f.input.length, sha: sha(f.image) }));
         process.stdout.write(JSON.stringify(out));
         rmSync(dir, { recursive: true });
       })();

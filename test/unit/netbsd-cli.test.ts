@@ -95,7 +95,8 @@ describe('kernmod modload', () => {
     const { o, io, deps } = setup();
     await modloadCommand(['tmpfs'], io, deps);
     expect(await modloadCommand(['tmpfs'], io, deps)).toBe(1);
-    expect(o.err).toBe("modload: File exists\nmodload: hint: a module with this name is already loaded (see modstat); or the module's own initialisation (MODULE_CMD_INIT) returned this error\n");
+    expect(o.err).toBe("modload: File exists\nmodload: hint: a module with this name is already loaded (see modstat); or " +
+      "the module's own initialisation (MODULE_CMD_INIT) returned this error\n");
   });
 
   it('says what NetBSD says for a version mismatch', async () => {

@@ -58,7 +58,7 @@ describe('netbsd.loadModule', () => {
     expect(kernel.modules.get('tmpfs')).toMatchObject({ class: 'vfs', source: 'filesys', refcnt: 0, size: 40000 });
   });
 
-  it('reports the name the kernel registered for a path (the one compiled into the file), found by MODCTL_STAT before and after', async () => {
+  it('reports the name the kernel registered for a path (the one compiled in), found by MODCTL_STAT before and after', async () => {
     const { kernel, nb } = setup();
     const path = join(dir, 'renamed.kmod');
     // rumptest requires krpc, which the kernel autoloads: the loaded module is the one nothing new requires.
@@ -158,7 +158,7 @@ describe('netbsd.loadModule', () => {
     expect(kernel.modules.size).toBe(8);
   });
 
-  it("the module's own .plist: merged under ml_props, EFBIG past 8191 bytes, EINVAL when it does not parse, skipped with noProp", async () => {
+  it("the module's own .plist: merged under ml_props, EFBIG past 8191 bytes, EINVAL if it does not parse, noProp skips it", async () => {
     const { kernel, nb } = setup();
     await nb.loadModule('withp', { props: { b: 'arg' } });
     expect(kernel.modules.get('withp')!.props).toEqual({ a: 1, b: 'arg' });

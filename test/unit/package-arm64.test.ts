@@ -43,7 +43,8 @@ try {
 } catch (e) {
   out.error = { typed: e instanceof kernmod.KernmodError, code: e.code, syscall: e.syscall };
 }
-out.addons = [...new Set(readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(/\\s+/)[5]).filter((p) => p && p.endsWith('.node')))];
+const mapped = readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(/\\s+/)[5]);
+out.addons = [...new Set(mapped.filter((p) => p && p.endsWith('.node')))];
 console.log(JSON.stringify(out));
 `;
 

@@ -358,7 +358,7 @@ describe('module parameters in sysfs (a scratch /sys)', () => {
     await expect(getParameters('absent', { sysRoot: root })).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('sets a writable parameter; refuses a read-only one (EACCES, as kernfs does even for root), a missing one and bad input, without creating files', async () => {
+  it('sets a writable parameter; refuses a read-only one (EACCES even for root), a missing one and bad input; makes no file', async () => {
     const root = sysRoot();
     const dir = join(root, 'sys/module/dm_mod/parameters');
     await setParameter('dm_mod', 'reserved_bio_based_ios', 4, { sysRoot: root });
@@ -425,7 +425,10 @@ describe('kernmod apply (CLI)', async () => {
     const { loadDir, configDir } = dirs();
     const a = io();
     expect(await applyCommand(['--diff', '--load-dir', loadDir, '--config-dir', configDir, '-'], a.io, { system, readStdin: () => '{"dummy":"disabled"}' })).toBe(0);
-    expect(a.o.out).toBe(`dummy: create ${join(configDir, 'dummy.conf')}\n--- /dev/null\n+++ ${join(configDir, 'dummy.conf')} (after)\n+${MARKER}\n+install dummy /bin/false\ndummy: unload\n2 changes made\n`);
+    expect(a.o.out).toBe(
+      `dummy: create ${join(configDir, 'dummy.conf')}\n--- /dev/null\n+++ ${join(configDir, 'dummy.conf')} (after)\n` +
+        `+${MARKER}\n+install dummy /bin/false\ndummy: unload\n2 changes made\n`,
+    );
   });
 
   it('a refused spec: every problem on stderr, no stack, exit 1, nothing changed', async () => {

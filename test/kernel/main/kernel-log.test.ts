@@ -109,7 +109,9 @@ describe.each(kernelBackends())('kernel log of a load or unload: $label backend'
       process.execPath,
       [
         '-e',
-        "const fs=require('fs');console.log('go');for(let i=0;i<600;i++)fs.writeFileSync('/dev/kmsg','kernmod-flood: '+String(i).padStart(6,'0')+' '+'x'.repeat(800)+'\\n')",
+        "const fs=require('fs');console.log('go');for(let " +
+        "i=0;i<600;i++)fs.writeFileSync('/dev/kmsg','kernmod-flood: '+String(i).padStart(6,'0')+' " +
+        "'+'x'.repeat(800)+'\\n')",
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -129,7 +131,12 @@ describe.each(kernelBackends())('kernel log of a load or unload: $label backend'
         const km = withBackend(${JSON.stringify(km.backend)});
         const out = {};
         for (const kernelLog of [true, false]) {
-          try { await km.loadModule(${JSON.stringify(m.hello)}, { kernelLog }); out[kernelLog] = 'loaded'; } catch (e) { out[kernelLog] = e.toJSON(); }
+          try {
+            await km.loadModule(${JSON.stringify(m.hello)}, { kernelLog });
+            out[kernelLog] = 'loaded';
+          } catch (e) {
+            out[kernelLog] = e.toJSON();
+          }
         }
         console.log(JSON.stringify(out));`;
       const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {

@@ -26,7 +26,8 @@ const { withBackend } = await import(${JSON.stringify(dist('kernmod.js'))});
 const { loadBackend } = await import(${JSON.stringify(dist('backend/select.js'))});
 let km;
 try { km = withBackend(loadBackend()); } catch (e) { km = unavailableKernmod(e); }
-process.exitCode = await modprobeCommand(process.argv.slice(1), km, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+const io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+process.exitCode = await modprobeCommand(process.argv.slice(1), km, io);
 `;
 
 // 802.1Q VLAN support: small, a module in both Debian kernels, and a chain of five:
