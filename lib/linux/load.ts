@@ -231,13 +231,17 @@ function* finit(
 ): Steps<LoadResult> {
   const { src } = p;
   if (src.kind === 'path') out ??= (yield { op: 'finitPath', path: src.path, params: p.params, flags }) as EffectResults['finitPath'];
-  else if (src.kind === 'fd') out ??= { ret: (yield { op: 'finitFd', fd: src.fd, params: p.params, flags }) as EffectResults['finitFd'], syscall: 'finit_module' };
+  else if (src.kind === 'fd') {
+    out ??= { ret: (yield { op: 'finitFd', fd: src.fd, params: p.params, flags }) as EffectResults['finitFd'], syscall: 'finit_module' };
+  }
   if (out!.ret >= 0) {
     const module = p.target.module ?? (yield* fdModuleName(p, format, bytes));
     return done(p, module, 'finit_module', { flags, ...extra });
   }
   // No finit_module (kernels before 3.8): the file's bytes go to init_module.
-  if (out!.ret === ENOSYS && out!.syscall === 'finit_module') return yield* loadUserSpace(p, yield* readAll(p), format, { fallback: 'finit_module-enosys' });
+  if (out!.ret === ENOSYS && out!.syscall === 'finit_module') {
+    return yield* loadUserSpace(p, yield* readAll(p), format, { fallback: 'finit_module-enosys' });
+  }
   throw fail(p, out!.ret, out!.syscall, flags);
 }
 
@@ -249,7 +253,8 @@ function* loadSteps(p: Plan): Steps<LoadResult> {
   // head guard: a plain module loads in one open, a compressed one comes back unloaded with its head.
   let head: Uint8Array;
   if (src.kind === 'path') {
-    const first = (yield { op: 'finitPath', path: src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS }) as EffectResults['finitPath'];
+    const guarded = { op: 'finitPath', path: src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS } as const;
+    const first = (yield guarded) as EffectResults['finitPath'];
     if (!first.stopped) return yield* finit(p, p.flags, null, {}, first);
     head = first.head!;
   } else {
@@ -265,7 +270,8 @@ function* loadSteps(p: Plan): Steps<LoadResult> {
     if (p.decompress === 'kernel') {
       throw invalidInput(
         'ERR_KERNMOD_UNSUPPORTED_COMPRESSION',
-        `the kernel cannot decompress ${format} modules (/sys/module/compression: ${kernelFormat ?? 'none'}); use decompress: 'auto' or 'user'`,
+        `the kernel cannot decompress ${format} modules (/sys/module/compression: ${kernelFormat ?? 'none'}); ` +
+          "use decompress: 'auto' or 'user'",
         p.target,
       );
     }
@@ -275,7 +281,9 @@ function* loadSteps(p: Plan): Steps<LoadResult> {
   if (p.decompress === 'auto') {
     bytes = yield* readAll(p);
     const refusal = kernelDecompressRefusal(format, bytes);
-    if (refusal !== undefined) return yield* loadUserSpace(p, bytes, format, { fallback: 'kernel-cannot-decompress', fallbackReason: refusal });
+    if (refusal !== undefined) {
+      return yield* loadUserSpace(p, bytes, format, { fallback: 'kernel-cannot-decompress', fallbackReason: refusal });
+    }
   }
   const kernelDecompresses = { compression: { format, decompressedBy: 'kernel' as const } };
   return yield* finit(p, p.flags | MODULE_INIT_COMPRESSED_FILE, format, kernelDecompresses, undefined, bytes);
@@ -294,7 +302,12 @@ export function loadModule(backend: Backend, source: ModuleSource, options: Load
   }
 }
 
-export function loadModuleSync(backend: Backend, source: ModuleSource, options: Omit<LoadOptions, 'signal'> = {}, env: KernelEnv = {}): LoadResult {
+export function loadModuleSync(
+  backend: Backend,
+  source: ModuleSource,
+  options: Omit<LoadOptions, 'signal'> = {},
+  env: KernelEnv = {},
+): LoadResult {
   const p = plan(backend, source, options);
   return runSync(loadSteps(p), driver(p, undefined, env));
 }
@@ -336,7 +349,9 @@ function* unloadSteps(u: Unload): Steps<UnloadResult> {
     const remaining = u.waitMs - waited;
     if (ret !== EAGAIN || remaining <= 0) {
       const err = systemError(ret, 'delete_module', { module });
-      if (attempts > 1) Object.defineProperty(err, 'message', { value: `${err.message} (still in use after ${attempts} attempts over ${waited} ms)` });
+      if (attempts > 1) {
+        Object.defineProperty(err, 'message', { value: `${err.message} (still in use after ${attempts} attempts over ${waited} ms)` });
+      }
       throw err;
     }
     delay = nextDelay(delay, remaining);
