@@ -23,7 +23,16 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadNativeBinding } from '../lib/backend/native.js';
 import { formatPlan, listModules, listModulesSync, modinfo, Modprobe, withBackend, type Kernmod } from '../lib/index.js';
-import { compare, median, type Comparison, type GuestResult, type Mismatch, type StepResult, type Target, type Timing } from './results-types.js';
+import {
+  compare,
+  median,
+  type Comparison,
+  type GuestResult,
+  type Mismatch,
+  type StepResult,
+  type Target,
+  type Timing,
+} from './results-types.js';
 
 // ---- options -------------------------------------------------------------------------------------------
 
@@ -158,8 +167,10 @@ function failureText(r: SpawnRun, commands: string[][]): string {
   const cmd = commands[r.firstFailure % commands.length] ?? [];
   const shown = cmd.length > 6 ? [...cmd.slice(0, 6), `... (${cmd.length} args)`] : cmd;
   const stderr = readFileSync(r.err, 'utf8').trim().split('\n').slice(0, 5).join(' | ');
-  return `${r.failed} of ${r.processes} processes failed; first: \`${shown.join(' ')}\` ` +
-    `exited ${r.firstStatus}${stderr ? `; stderr: ${stderr}` : ''}`;
+  return (
+    `${r.failed} of ${r.processes} processes failed; first: \`${shown.join(' ')}\` ` +
+    `exited ${r.firstStatus}${stderr ? `; stderr: ${stderr}` : ''}`
+  );
 }
 
 /** A spawn run whose processes must all exit 0. */
@@ -185,7 +196,10 @@ function compareOutputs(o: Options, what: string, kernmodPath: string, kmodPath:
   const bl = b.toString('latin1').split('\n');
   let i = 0;
   while (i < al.length && i < bl.length && al[i] === bl[i]) i++;
-  const slug = what.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').toLowerCase();
+  const slug = what
+    .replace(/[^A-Za-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .toLowerCase();
   const files = [`mismatch-${slug}.kernmod.txt`, `mismatch-${slug}.kmod.txt`];
   if (keepFiles) {
     try {
@@ -344,23 +358,27 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     if (existsSync(`/sys/module/${name}`)) native.unloadModuleSync(name, { wait: 5000 });
   };
 
-  const syncLoop = (km: Kernmod, kernelLog = true) => (n: number): number => {
-    const options = kernelLog ? undefined : { kernelLog: false };
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      km.loadModuleSync(file, options);
-      km.unloadModuleSync(name, options);
-    }
-    return since(t0);
-  };
-  const asyncLoop = (km: Kernmod) => async (n: number): Promise<number> => {
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      await km.loadModule(file);
-      await km.unloadModule(name);
-    }
-    return since(t0);
-  };
+  const syncLoop =
+    (km: Kernmod, kernelLog = true) =>
+    (n: number): number => {
+      const options = kernelLog ? undefined : { kernelLog: false };
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        km.loadModuleSync(file, options);
+        km.unloadModuleSync(name, options);
+      }
+      return since(t0);
+    };
+  const asyncLoop =
+    (km: Kernmod) =>
+    async (n: number): Promise<number> => {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        await km.loadModule(file);
+        await km.unloadModule(name);
+      }
+      return since(t0);
+    };
   // Where the native async calls ran (the addon's syscall thread or the pool), over the timed rounds only.
   const callStats = { thread: 0, pool: 0, spinHits: 0 };
   const nativeAsyncLoop = async (n: number): Promise<number> => {
@@ -370,11 +388,13 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     for (const k of ['thread', 'pool', 'spinHits'] as const) callStats[k] += after[k] - before[k];
     return ms;
   };
-  const cLoop = (mode: 'cycle' | 'cycle-sniff') => (n: number): number => {
-    const r = spawnSync(o.kmbench, [mode, file, name, String(n)], { encoding: 'utf8', timeout: 10 * 60_000 });
-    if (r.status !== 0) throw new Error(`kmbench ${mode} exited ${r.status}: ${(r.stderr || r.error?.message || '').trim()}`);
-    return (JSON.parse(r.stdout) as { ns: number }).ns / 1e6;
-  };
+  const cLoop =
+    (mode: 'cycle' | 'cycle-sniff') =>
+    (n: number): number => {
+      const r = spawnSync(o.kmbench, [mode, file, name, String(n)], { encoding: 'utf8', timeout: 10 * 60_000 });
+      if (r.status !== 0) throw new Error(`kmbench ${mode} exited ${r.status}: ${(r.stderr || r.error?.message || '').trim()}`);
+      return (JSON.parse(r.stdout) as { ns: number }).ns / 1e6;
+    };
   const procCmds = [
     ['insmod', file],
     ['rmmod', name],
@@ -388,7 +408,11 @@ async function stepCycle(ctx: StepContext): Promise<void> {
   }
   const variants: Variant[] = [
     { key: 'c', label: 'C loop: open + finit_module + close + delete_module(O_NONBLOCK)', run: cLoop('cycle') },
-    { key: 'c-sniff', label: "C loop with kernmod's syscalls: open + pread(magic) + finit_module + close + delete_module", run: cLoop('cycle-sniff') },
+    {
+      key: 'c-sniff',
+      label: "C loop with kernmod's syscalls: open + pread(magic) + finit_module + close + delete_module",
+      run: cLoop('cycle-sniff'),
+    },
     { key: 'native-sync', label: 'kernmod native, loadModuleSync + unloadModuleSync', run: syncLoop(native) },
     {
       key: 'native-sync-nolog',
@@ -420,8 +444,10 @@ async function stepCycle(ctx: StepContext): Promise<void> {
       ensureUnloaded();
       samples[v.key]!.push(await v.run(per));
     }
-    log(`cycle: round ${r + 1}/${rounds} (${per} cycles each), ` +
-      `ms/cycle: ${variants.map((v) => `${v.key} ${(samples[v.key]!.at(-1)! / per).toFixed(1)}`).join(', ')}`);
+    log(
+      `cycle: round ${r + 1}/${rounds} (${per} cycles each), ` +
+        `ms/cycle: ${variants.map((v) => `${v.key} ${(samples[v.key]!.at(-1)! / per).toFixed(1)}`).join(', ')}`,
+    );
   }
   ensureUnloaded();
   info.nativeAsyncCalls = { ...callStats };
@@ -434,7 +460,8 @@ async function stepCycle(ctx: StepContext): Promise<void> {
     `${((perCycle(key) - perCycle('c')) * 1000).toFixed(0)} µs/cycle over the C loop; the C loop making ` +
     `kernmod's syscalls (an extra pread of the compression magic) ` +
     `is ${((perCycle('c-sniff') - perCycle('c')) * 1000).toFixed(0)} µs/cycle over it`;
-  const kernelNote = `the kernel's load+unload work dominates: ${perCycle('c').toFixed(1)} ms/cycle for the C loop under ` +
+  const kernelNote =
+    `the kernel's load+unload work dominates: ${perCycle('c').toFixed(1)} ms/cycle for the C loop under ` +
     `TCG (module memory setup, sysfs, RCU grace periods on unload)`;
   ctx.comparisons.push(
     compare('cycle.native-sync.vs-c', 'load+unload cycle: native sync vs C loop', t('native-sync'), c, {
@@ -446,8 +473,8 @@ async function stepCycle(ctx: StepContext): Promise<void> {
       notes: [
         overhead('native-async'),
         `each call goes to the addon's syscall thread and back: ${callStats.thread} ` +
-        `of ${callStats.thread + callStats.pool} timed calls ran there, ${callStats.spinHits} of them found ` +
-        `it still waiting for the next call (no wake-up)`,
+          `of ${callStats.thread + callStats.pool} timed calls ran there, ${callStats.spinHits} of them found ` +
+          `it still waiting for the next call (no wake-up)`,
       ],
     }),
     compare(
@@ -459,20 +486,40 @@ async function stepCycle(ctx: StepContext): Promise<void> {
         notes: [`what capturing each call's kernel log lines (/dev/kmsg) costs: ${captureUs} µs/cycle`],
       },
     ),
-    compare('cycle.c-sniff.vs-c', "load+unload cycle: C with kernmod's syscalls vs C loop", t('c-sniff'), c, { notes: ['not kernmod code: what the extra pread costs by itself'] }),
-    compare('cycle.native-sync.vs-c-sniff', "load+unload cycle: native sync vs C with kernmod's syscalls", t('native-sync'), t('c-sniff'), { notes: ['what running the same syscalls from JavaScript costs'] }),
+    compare('cycle.c-sniff.vs-c', "load+unload cycle: C with kernmod's syscalls vs C loop", t('c-sniff'), c, {
+      notes: ['not kernmod code: what the extra pread costs by itself'],
+    }),
+    compare('cycle.native-sync.vs-c-sniff', "load+unload cycle: native sync vs C with kernmod's syscalls", t('native-sync'), t('c-sniff'), {
+      notes: ['what running the same syscalls from JavaScript costs'],
+    }),
   );
-  if (ffi) ctx.comparisons.push(compare('cycle.ffi-async.vs-c', 'load+unload cycle: ffi async vs C loop', t('ffi-async'), c, { notes: [overhead('ffi-async')] }));
+  if (ffi)
+    ctx.comparisons.push(
+      compare('cycle.ffi-async.vs-c', 'load+unload cycle: ffi async vs C loop', t('ffi-async'), c, { notes: [overhead('ffi-async')] }),
+    );
   const proc = t('insmod-rmmod');
   const faster: Target = { maxRatio: 1 / 3, text: '>= 3x faster' };
-  const procNote = `kmod pays two process start-ups per cycle (exec, dynamic linking of libkmod's ` +
+  const procNote =
+    `kmod pays two process start-ups per cycle (exec, dynamic linking of libkmod's ` +
     `libcrypto/liblzma/libzstd, under TCG): ${perCycle('insmod-rmmod').toFixed(1)} ms/cycle ` +
     `vs ${perCycle('c').toFixed(1)} ms for the C loop`;
   ctx.comparisons.push(
-    compare('cycle.native-sync.vs-insmod', 'load+unload cycle: native sync vs insmod+rmmod', t('native-sync'), proc, { target: faster, notes: [procNote] }),
-    compare('cycle.native-async.vs-insmod', 'load+unload cycle: native async vs insmod+rmmod', t('native-async'), proc, { target: faster, notes: [procNote] }),
+    compare('cycle.native-sync.vs-insmod', 'load+unload cycle: native sync vs insmod+rmmod', t('native-sync'), proc, {
+      target: faster,
+      notes: [procNote],
+    }),
+    compare('cycle.native-async.vs-insmod', 'load+unload cycle: native async vs insmod+rmmod', t('native-async'), proc, {
+      target: faster,
+      notes: [procNote],
+    }),
   );
-  if (ffi) ctx.comparisons.push(compare('cycle.ffi-async.vs-insmod', 'load+unload cycle: ffi async vs insmod+rmmod', t('ffi-async'), proc, { target: faster, notes: [procNote] }));
+  if (ffi)
+    ctx.comparisons.push(
+      compare('cycle.ffi-async.vs-insmod', 'load+unload cycle: ffi async vs insmod+rmmod', t('ffi-async'), proc, {
+        target: faster,
+        notes: [procNote],
+      }),
+    );
 }
 
 // ---- 2. modinfo of the whole tree -----------------------------------------------------------------------------
@@ -533,7 +580,8 @@ async function stepModinfo(ctx: StepContext): Promise<void> {
       info.outputBytes = readFileSync(x.out).length;
       copyFileSync(x.out, join(work, 'modinfo-ref.out'));
       copyFileSync(x.err, join(work, 'modinfo-ref.err'));
-    } else if (sha(x.out) !== ref.out) ctx.mismatches.push({ what: `modinfo round ${r + 1}`, detail: 'kmod modinfo printed something else than in round 1' });
+    } else if (sha(x.out) !== ref.out)
+      ctx.mismatches.push({ what: `modinfo round ${r + 1}`, detail: 'kmod modinfo printed something else than in round 1' });
   };
   const runKernmod = (r: number): void => {
     const x = spawnRun(o, `modinfo-kernmod-${r}`, kernmodCmds);
@@ -543,8 +591,13 @@ async function stepModinfo(ctx: StepContext): Promise<void> {
       if (m) ctx.mismatches.push(m);
       const e = compareOutputs(o, 'modinfo stderr', x.err, join(work, 'modinfo-ref.err'));
       if (e) ctx.mismatches.push(e);
-      if (x.failed !== ref.failed) ctx.mismatches.push({ what: 'modinfo exit status', detail: `kernmod: ${x.failed ? failureText(x, kernmodCmds) : 'all 0'}; kmod: ${String(info.kmodExit)}` });
-    } else if (sha(x.out) !== ref.out) ctx.mismatches.push({ what: `modinfo round ${r + 1}`, detail: 'kernmod modinfo output differs from kmod (it matched in round 1)' });
+      if (x.failed !== ref.failed)
+        ctx.mismatches.push({
+          what: 'modinfo exit status',
+          detail: `kernmod: ${x.failed ? failureText(x, kernmodCmds) : 'all 0'}; kmod: ${String(info.kmodExit)}`,
+        });
+    } else if (sha(x.out) !== ref.out)
+      ctx.mismatches.push({ what: `modinfo round ${r + 1}`, detail: 'kernmod modinfo output differs from kmod (it matched in round 1)' });
   };
 
   // Rounds in ABBA order (kmod, kernmod, kernmod, kmod, ...) so drift in the host's load cancels out.
@@ -554,8 +607,8 @@ async function stepModinfo(ctx: StepContext): Promise<void> {
       // Keep room for the library run below, which costs about what the CLI does.
       const need = (kmodT.samplesMs.at(-1)! + 2 * kernmodT.samplesMs.at(-1)!) * 1.15;
       if (need > ctx.left()) {
-        info.roundsNote = `stopped after ${r} round(s): another would take ~${fmtS(need)}, ${fmtS(Math.max(0, ctx.left()))} ` +
-          `of the step's budget left`;
+        info.roundsNote =
+          `stopped after ${r} round(s): another would take ~${fmtS(need)}, ${fmtS(Math.max(0, ctx.left()))} ` + `of the step's budget left`;
         break;
       }
     }
@@ -591,13 +644,29 @@ async function stepModinfo(ctx: StepContext): Promise<void> {
       ? 'xz decoding dominates (kmod: liblzma, whole file); TCG emulates every instruction'
       : 'per-file ELF parsing and output; TCG penalises JIT-compiled code more than compiled C';
   ctx.comparisons.push(
-    compare(`modinfo.cli${kind === '.ko.xz' ? '.xz' : '.ko'}`, `modinfo whole tree (${files.length} ${kind}): CLI vs kmod`, kernmodT, kmodT, {
-      target: kind === '.ko.xz' ? { maxRatio: 1 / 1.5, text: '>= 1.5x faster' } : { maxRatio: 1, text: 'no slower' },
-      notes: [`one process per tool over all files (${argBatches.length} batch(es)); includes node start-up for kernmod`, limits, ...(info.roundsNote ? [String(info.roundsNote)] : [])],
-    }),
-    compare(`modinfo.lib${kind === '.ko.xz' ? '.xz' : '.ko'}`, `modinfo whole tree (${files.length} ${kind}): library in-process vs kmod`, libT, kmodT, {
-      notes: ['in-process modinfo() objects, no formatting or printing, no process start-up; baseline is the kmod process'],
-    }),
+    compare(
+      `modinfo.cli${kind === '.ko.xz' ? '.xz' : '.ko'}`,
+      `modinfo whole tree (${files.length} ${kind}): CLI vs kmod`,
+      kernmodT,
+      kmodT,
+      {
+        target: kind === '.ko.xz' ? { maxRatio: 1 / 1.5, text: '>= 1.5x faster' } : { maxRatio: 1, text: 'no slower' },
+        notes: [
+          `one process per tool over all files (${argBatches.length} batch(es)); includes node start-up for kernmod`,
+          limits,
+          ...(info.roundsNote ? [String(info.roundsNote)] : []),
+        ],
+      },
+    ),
+    compare(
+      `modinfo.lib${kind === '.ko.xz' ? '.xz' : '.ko'}`,
+      `modinfo whole tree (${files.length} ${kind}): library in-process vs kmod`,
+      libT,
+      kmodT,
+      {
+        notes: ['in-process modinfo() objects, no formatting or printing, no process start-up; baseline is the kmod process'],
+      },
+    ),
   );
 }
 
@@ -641,7 +710,12 @@ async function stepResolve(ctx: StepContext): Promise<void> {
   log(`resolve: kmod one process per name: ${fmtS(each.ms)} for ${sample.length} names`);
   // The sample through the library must print exactly what those processes printed.
   await lib(sample.slice(0, 50)); // JIT warm-up
-  const m0 = compareOutputs(o, 'resolve library vs kmod per name (sample)', saveText('resolve-lib-sample', (await lib(sample)).out), each.out);
+  const m0 = compareOutputs(
+    o,
+    'resolve library vs kmod per name (sample)',
+    saveText('resolve-lib-sample', (await lib(sample)).out),
+    each.out,
+  );
   if (m0) ctx.mismatches.push(m0);
   // kmod -a -D over the sample prints the same as one process per name? (kmod against itself; info)
   const allSample = spawnRun(o, 'resolve-kmod-all-sample', [['modprobe', ...sArgs, '-a', '-D', ...sample]]);
@@ -678,8 +752,10 @@ async function stepResolve(ctx: StepContext): Promise<void> {
         first.lib ??= saveText('resolve-lib-all', x.out);
       }
     }
-    log(`resolve: round ${r + 1}: kmod -a ${fmtS(allT.samplesMs.at(-1)!)}, ` +
-      `kernmod CLI -a ${fmtS(cliT.samplesMs.at(-1)!)}, library ${fmtS(libT.samplesMs.at(-1)!)}`);
+    log(
+      `resolve: round ${r + 1}: kmod -a ${fmtS(allT.samplesMs.at(-1)!)}, ` +
+        `kernmod CLI -a ${fmtS(cliT.samplesMs.at(-1)!)}, library ${fmtS(libT.samplesMs.at(-1)!)}`,
+    );
   }
   const m2 = compareOutputs(o, 'resolve kernmod CLI -a -D vs kmod -a -D (all names)', first.cli!, first.kmod!);
   if (m2) ctx.mismatches.push(m2);
@@ -695,9 +771,15 @@ async function stepResolve(ctx: StepContext): Promise<void> {
       target: ten,
       notes: [sampled, 'kmod pays a process start-up and index/config load per name; kernmod one node start-up for all names'],
     }),
-    compare('resolve.lib.vs-each', '--show-depends: library in-process vs kmod per name', libT, eachT, { target: ten, notes: [sampled, 'includes Modprobe.open (indexes + modprobe.d)'] }),
+    compare('resolve.lib.vs-each', '--show-depends: library in-process vs kmod per name', libT, eachT, {
+      target: ten,
+      notes: [sampled, 'includes Modprobe.open (indexes + modprobe.d)'],
+    }),
     compare('resolve.cli.vs-all', '--show-depends: kernmod CLI -a vs kmod -a (1 process each)', cliT, allT, {
-      notes: ['like for like, all names: one process each; not how scripts call kmod', ...(info.kmodAllMatchesEach === true ? [] : ['kmod -a -D output differs from its per-name output: see info'])],
+      notes: [
+        'like for like, all names: one process each; not how scripts call kmod',
+        ...(info.kmodAllMatchesEach === true ? [] : ['kmod -a -D output differs from its per-name output: see info']),
+      ],
     }),
   );
 }
@@ -741,7 +823,8 @@ async function stepProbe(ctx: StepContext): Promise<void> {
   };
 
   const kmodRun = (targets: readonly string[], tag: string): number => spawnOk(o, tag, [['modprobe', '-a', ...targets]]).ms;
-  const cliRun = (targets: readonly string[], tag: string): number => spawnOk(o, tag, [[process.execPath, o.cli, 'modprobe', '-a', ...targets]]).ms;
+  const cliRun = (targets: readonly string[], tag: string): number =>
+    spawnOk(o, tag, [[process.execPath, o.cli, 'modprobe', '-a', ...targets]]).ms;
   const libRun = async (targets: readonly string[], concurrent: boolean): Promise<number> => {
     const t0 = performance.now();
     const mp = await Modprobe.open();
@@ -759,7 +842,9 @@ async function stepProbe(ctx: StepContext): Promise<void> {
   };
 
   // The wide module: the candidate with the most dependencies that kmod loads here.
-  const candidates = WIDE_CANDIDATES.filter((c) => dep.has(c) && !before.has(c)).sort((a, b) => closure([b], dep).length - closure([a], dep).length);
+  const candidates = WIDE_CANDIDATES.filter((c) => dep.has(c) && !before.has(c)).sort(
+    (a, b) => closure([b], dep).length - closure([a], dep).length,
+  );
   let wide: string | undefined;
   const rejected: Record<string, string> = {};
   for (const c of candidates) {
@@ -793,7 +878,11 @@ async function stepProbe(ctx: StepContext): Promise<void> {
     const vs: V[] = [
       { key: 'kmod', label: 'kmod modprobe -a (1 process)', run: async () => kmodRun(set.targets, `probe-${set.key}-kmod`) },
       { key: 'concurrent', label: 'kernmod probe(), concurrent, in-process (incl. Modprobe.open)', run: () => libRun(set.targets, true) },
-      { key: 'sequential', label: 'kernmod probe(), concurrency 1, in-process (incl. Modprobe.open)', run: () => libRun(set.targets, false) },
+      {
+        key: 'sequential',
+        label: 'kernmod probe(), concurrency 1, in-process (incl. Modprobe.open)',
+        run: () => libRun(set.targets, false),
+      },
     ];
     const samples: Record<string, number[]> = Object.fromEntries(vs.map((v) => [v.key, []]));
     const once = async (v: V, into?: number[]): Promise<void> => {
@@ -826,11 +915,21 @@ async function stepProbe(ctx: StepContext): Promise<void> {
         ? 'tiny inits: the fixed costs (process start-up for kmod, Modprobe.open for kernmod) and finit_module itself dominate'
         : "the modules' init functions run in the kernel and dominate (raid6/xor benchmark their algorithms at load)";
     ctx.comparisons.push(
-      compare(`probe.${set.key}.concurrent`, `probe ${set.label}: kernmod concurrent vs modprobe -a`, t('concurrent'), t('kmod'), { notes: ['2 vCPUs', note] }),
-      compare(`probe.${set.key}.sequential`, `probe ${set.label}: kernmod sequential vs modprobe -a`, t('sequential'), t('kmod'), { notes: ['concurrency 1, kmod order: isolates the gain from concurrency'] }),
-      compare(`probe.${set.key}.cli`, `probe ${set.label}: kernmod CLI vs modprobe -a`, timing('kernmod modprobe -a CLI (1 process, 1 run)', 'run', 1, [cliMs]), t('kmod'), {
-        notes: ['one run; includes node start-up'],
+      compare(`probe.${set.key}.concurrent`, `probe ${set.label}: kernmod concurrent vs modprobe -a`, t('concurrent'), t('kmod'), {
+        notes: ['2 vCPUs', note],
       }),
+      compare(`probe.${set.key}.sequential`, `probe ${set.label}: kernmod sequential vs modprobe -a`, t('sequential'), t('kmod'), {
+        notes: ['concurrency 1, kmod order: isolates the gain from concurrency'],
+      }),
+      compare(
+        `probe.${set.key}.cli`,
+        `probe ${set.label}: kernmod CLI vs modprobe -a`,
+        timing('kernmod modprobe -a CLI (1 process, 1 run)', 'run', 1, [cliMs]),
+        t('kmod'),
+        {
+          notes: ['one run; includes node start-up'],
+        },
+      ),
     );
   }
 }
@@ -844,7 +943,15 @@ async function stepLsmod(ctx: StepContext): Promise<void> {
   const native = withBackend('native');
   const entries = readModulesDep(o.release);
   const rank = (p: string): number =>
-    p.startsWith('kernel/fs/nls/') ? 0 : p.startsWith('kernel/fs/') ? 1 : p.startsWith('kernel/crypto/') ? 2 : p.startsWith('kernel/lib/') ? 3 : 9;
+    p.startsWith('kernel/fs/nls/')
+      ? 0
+      : p.startsWith('kernel/fs/')
+        ? 1
+        : p.startsWith('kernel/crypto/')
+          ? 2
+          : p.startsWith('kernel/lib/')
+            ? 3
+            : 9;
   const candidates = entries
     .filter((e) => rank(e.path) < 9 && !NOT_FOR_MASS_LOAD.test(e.name) && !e.path.includes('/test'))
     .sort((a, b) => rank(a.path) - rank(b.path) || (a.path < b.path ? -1 : 1));
@@ -870,14 +977,24 @@ async function stepLsmod(ctx: StepContext): Promise<void> {
     );
   }
   const rows = loadedNames().size;
-  info.loading = { tried, failed: Object.keys(failed).length, failures: Object.fromEntries(Object.entries(failed).slice(0, 40)), ms: Math.round(since(t0)), modulesLoaded: rows };
+  info.loading = {
+    tried,
+    failed: Object.keys(failed).length,
+    failures: Object.fromEntries(Object.entries(failed).slice(0, 40)),
+    ms: Math.round(since(t0)),
+    modulesLoaded: rows,
+  };
   log(`lsmod: ${rows} modules loaded (${tried} probed, ${Object.keys(failed).length} failed) in ${fmtS(since(t0))}`);
   if (rows < Math.min(100, o.lsmodModules)) throw new Error(`only ${rows} modules loaded; wanted ${o.lsmodModules}`);
 
   const REPS = 3;
   const vs = [
     { key: 'kmod', label: 'kmod lsmod process', run: (r: number) => spawnOk(o, `lsmod-kmod-${r}`, [['lsmod']]) },
-    { key: 'cli', label: 'kernmod lsmod CLI process', run: (r: number) => spawnOk(o, `lsmod-kernmod-${r}`, [[process.execPath, o.cli, 'lsmod']]) },
+    {
+      key: 'cli',
+      label: 'kernmod lsmod CLI process',
+      run: (r: number) => spawnOk(o, `lsmod-kernmod-${r}`, [[process.execPath, o.cli, 'lsmod']]),
+    },
   ];
   const samples: Record<string, number[]> = { kmod: [], cli: [], lib: [], libSync: [], libParams: [] };
   // `fields: 'lsmod'` reads what lsmod prints (coresize, refcnt, holders, + initstate); the default
@@ -907,35 +1024,76 @@ async function stepLsmod(ctx: StepContext): Promise<void> {
     samples.libSync!.push(libSyncTime());
     const m = compareOutputs(o, `lsmod round ${r + 1}`, outs.cli!, outs.kmod!);
     if (m) ctx.mismatches.push(m);
-    log(`lsmod: round ${r + 1}: kmod ${samples.kmod!.at(-1)!.toFixed(0)} ms, ` +
-      `kernmod CLI ${samples.cli!.at(-1)!.toFixed(0)} ms, listModules() ${samples.lib!.at(-1)!.toFixed(1)} ms, ` +
-      `listModulesSync() ${samples.libSync!.at(-1)!.toFixed(1)} ms`);
+    log(
+      `lsmod: round ${r + 1}: kmod ${samples.kmod!.at(-1)!.toFixed(0)} ms, ` +
+        `kernmod CLI ${samples.cli!.at(-1)!.toFixed(0)} ms, listModules() ${samples.lib!.at(-1)!.toFixed(1)} ms, ` +
+        `listModulesSync() ${samples.libSync!.at(-1)!.toFixed(1)} ms`,
+    );
     if (r >= 2 && ctx.left() < 0) break;
   }
-  log(`lsmod: kmod ${median(samples.kmod!).toFixed(0)} ms, ` +
-    `kernmod CLI ${median(samples.cli!).toFixed(0)} ms, listModules() ${median(samples.lib!).toFixed(1)} ms`);
+  log(
+    `lsmod: kmod ${median(samples.kmod!).toFixed(0)} ms, ` +
+      `kernmod CLI ${median(samples.cli!).toFixed(0)} ms, listModules() ${median(samples.lib!).toFixed(1)} ms`,
+  );
   const t = (key: string, label: string): Timing => timing(label, 'run', 1, samples[key]);
   const kmod = t('kmod', 'kmod lsmod process');
   const note = `${rows} modules loaded`;
   ctx.comparisons.push(
-    compare('lsmod.cli', `lsmod (${rows} modules): kernmod CLI vs lsmod`, t('cli', 'kernmod lsmod CLI process'), kmod, { notes: [note, 'node start-up dominates the CLI'] }),
-    compare('lsmod.lib', `lsmod (${rows} modules): listModules() in-process vs lsmod`, t('lib', "listModules({ fields: 'lsmod' }), in-process"), kmod, {
-      notes: [note, `in-process, mean of ${REPS} calls per round; reads /proc/modules + sysfs coresize/refcnt/holders/initstate per module`],
+    compare('lsmod.cli', `lsmod (${rows} modules): kernmod CLI vs lsmod`, t('cli', 'kernmod lsmod CLI process'), kmod, {
+      notes: [note, 'node start-up dominates the CLI'],
     }),
-    compare('lsmod.lib-sync', `lsmod (${rows} modules): listModulesSync() in-process vs lsmod`, t('libSync', "listModulesSync({ fields: 'lsmod' }), in-process"), kmod, {
-      target: { maxRatio: 1, text: '<= 1.00x of lsmod (issue #20)' },
-      notes: [note, 'the same reads as listModules(), made synchronously: no thread-pool hop per sysfs file'],
-    }),
-    compare('lsmod.lib-params', `lsmod (${rows} modules): listModules() with parameters vs lsmod`, t('libParams', 'listModules() (default: reads parameters too), in-process'), kmod, {
-      notes: [note, 'the default also reads initsize/version/srcversion/taint and every /sys/module/*/parameters value: more than lsmod does'],
-    }),
+    compare(
+      'lsmod.lib',
+      `lsmod (${rows} modules): listModules() in-process vs lsmod`,
+      t('lib', "listModules({ fields: 'lsmod' }), in-process"),
+      kmod,
+      {
+        notes: [
+          note,
+          `in-process, mean of ${REPS} calls per round; reads /proc/modules + sysfs coresize/refcnt/holders/initstate per module`,
+        ],
+      },
+    ),
+    compare(
+      'lsmod.lib-sync',
+      `lsmod (${rows} modules): listModulesSync() in-process vs lsmod`,
+      t('libSync', "listModulesSync({ fields: 'lsmod' }), in-process"),
+      kmod,
+      {
+        target: { maxRatio: 1, text: '<= 1.00x of lsmod (issue #20)' },
+        notes: [note, 'the same reads as listModules(), made synchronously: no thread-pool hop per sysfs file'],
+      },
+    ),
+    compare(
+      'lsmod.lib-params',
+      `lsmod (${rows} modules): listModules() with parameters vs lsmod`,
+      t('libParams', 'listModules() (default: reads parameters too), in-process'),
+      kmod,
+      {
+        notes: [
+          note,
+          'the default also reads initsize/version/srcversion/taint and every /sys/module/*/parameters value: more than lsmod does',
+        ],
+      },
+    ),
   );
   // The modules stay loaded: the VM is thrown away after the run.
 }
 
 // ---- 6. depmod of the whole tree -------------------------------------------------------------------------------
 
-const DEPMOD_FILES = ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.softdep', 'modules.symbols', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin', 'modules.devname'];
+const DEPMOD_FILES = [
+  'modules.dep',
+  'modules.dep.bin',
+  'modules.alias',
+  'modules.alias.bin',
+  'modules.softdep',
+  'modules.symbols',
+  'modules.symbols.bin',
+  'modules.builtin.bin',
+  'modules.builtin.alias.bin',
+  'modules.devname',
+];
 
 /**
  * kmod's depmod and `kernmod depmod` over the same tree, each on its own symlink farm of it (kmod
@@ -954,7 +1112,8 @@ async function stepDepmod(ctx: StepContext): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const cp = spawnSync('cp', ['-as', `${src}/kernel`, dir]);
     if (cp.status !== 0) throw new Error(`cp -as ${src}/kernel: ${cp.stderr}`);
-    for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) if (existsSync(`${src}/${f}`)) copyFileSync(`${src}/${f}`, join(dir, f));
+    for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo'])
+      if (existsSync(`${src}/${f}`)) copyFileSync(`${src}/${f}`, join(dir, f));
     return base;
   };
   const kBase = farm('kmod');
@@ -1020,16 +1179,30 @@ async function main(): Promise<number> {
     writeFileSync(o.out, JSON.stringify(result, null, 2) + '\n');
   };
   save();
-  const impl: Record<StepName, (c: StepContext) => Promise<void>> = { cycle: stepCycle, modinfo: stepModinfo, resolve: stepResolve, probe: stepProbe, lsmod: stepLsmod, depmod: stepDepmod };
+  const impl: Record<StepName, (c: StepContext) => Promise<void>> = {
+    cycle: stepCycle,
+    modinfo: stepModinfo,
+    resolve: stepResolve,
+    probe: stepProbe,
+    lsmod: stepLsmod,
+    depmod: stepDepmod,
+  };
   // probe before lsmod: the mass load of step 4 would leave the probe sets' dependencies loaded.
   const order: StepName[] = ['cycle', 'modinfo', 'resolve', 'probe', 'lsmod', 'depmod'];
   for (const name of order.filter((s) => o.steps.includes(s))) {
     const t0 = performance.now();
-    const ctx: StepContext = { o, info: {}, mismatches: [], comparisons: [], left: () => Math.min(o.budgetMs[name] - since(t0), o.timeLimitMs - since(started)) };
+    const ctx: StepContext = {
+      o,
+      info: {},
+      mismatches: [],
+      comparisons: [],
+      left: () => Math.min(o.budgetMs[name] - since(t0), o.timeLimitMs - since(started)),
+    };
     log(`${name}: start`);
     let error: string | undefined;
     try {
-      if (since(started) > o.timeLimitMs) throw new Error(`not run: the bench's time limit (${fmtS(o.timeLimitMs)}) was used up by the steps before; raise --timeout`);
+      if (since(started) > o.timeLimitMs)
+        throw new Error(`not run: the bench's time limit (${fmtS(o.timeLimitMs)}) was used up by the steps before; raise --timeout`);
       await impl[name](ctx);
     } catch (e) {
       error = (e as Error)?.stack ?? String(e);

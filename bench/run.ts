@@ -130,8 +130,8 @@ function report(runs: KernelRun[]): { text: string; failures: string[] } {
         ]);
         notes.push(
           `${k} ${c.id}: ${c.kernmod.label} ` +
-          `vs ${c.baseline.label}; ${c.kernmod.samplesMs.length}/${c.baseline.samplesMs.length} rounds ` +
-          `(${c.ratioMethod})${c.notes.length ? `; ${c.notes.join('; ')}` : ''}`,
+            `vs ${c.baseline.label}; ${c.kernmod.samplesMs.length}/${c.baseline.samplesMs.length} rounds ` +
+            `(${c.ratioMethod})${c.notes.length ? `; ${c.notes.join('; ')}` : ''}`,
         );
       }
     }
@@ -150,8 +150,10 @@ function report(runs: KernelRun[]): { text: string; failures: string[] } {
         ? `, host load avg ${r.hostLoad.before.toFixed(1)} ` +
           `→ ${r.hostLoad.after.toFixed(1)}${r.hostLoad.max !== undefined ? `, max ${r.hostLoad.max.toFixed(1)}` : ''}`
         : '';
-      return `${kernelLabel(r)}: ${r.release ?? r.spec} ` +
-        `(${where}${load}); ${g ? `node ${g.node}, ${g.kmod}, kernel decompression: ${g.kernelCompression ?? 'none'}` : 'no results'}`;
+      return (
+        `${kernelLabel(r)}: ${r.release ?? r.spec} ` +
+        `(${where}${load}); ${g ? `node ${g.node}, ${g.kmod}, kernel decompression: ${g.kernelCompression ?? 'none'}` : 'no results'}`
+      );
     })
     .join('\n');
   const text = [
@@ -160,7 +162,7 @@ function report(runs: KernelRun[]): { text: string; failures: string[] } {
     table(rows),
     '',
     'ratio = kernmod / baseline per item (< 1: kernmod faster); median over rounds of the ratio within ' +
-    'each round where both sides ran in the same rounds.',
+      'each round where both sides ran in the same rounds.',
     '',
     'Notes:',
     ...notes.map((n) => `  ${n}`),

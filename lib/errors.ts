@@ -168,7 +168,7 @@ const LOAD_HINTS: Record<string, string> = {
   EINVAL:
     'the kernel rejected the request: an invalid parameter value (see dmesg "invalid for parameter"), a ' +
     'symbol whose version disagrees with the kernel, a missing symbol-namespace import, unknown ' +
-    'finit_module flag bits, a failed in-kernel decompression, or the module\'s own init returned -EINVAL',
+    "finit_module flag bits, a failed in-kernel decompression, or the module's own init returned -EINVAL",
   ERANGE: 'a numeric parameter value is out of range for its type',
   ENOSPC: 'a string parameter is longer than the module allows (charp: 1024 bytes; module_param_string: its buffer)',
   EEXIST: 'a module with this name is already loaded (unload it first, or treat it as success as modprobe does)',
@@ -201,7 +201,7 @@ const MEMFD_HINTS: Record<string, string> = {
   ENOSYS: 'the kernel has no memfd_create (Linux 3.17+), which loading bytes with ignore flags needs: load the module by path instead',
   EINVAL:
     "the kernel refused memfd_create's flags (MFD_CLOEXEC needs Linux 3.17+), which loading bytes with " +
-    "ignore flags needs: load the module by path instead",
+    'ignore flags needs: load the module by path instead',
   EMFILE: 'the process has too many open files',
   ENOMEM: 'out of memory for the anonymous file that holds the module image',
   ENOSPC: 'out of memory for the anonymous file that holds the module image',
@@ -218,10 +218,12 @@ export function hintFor(code: string, syscall: Syscall, flags = 0): string | und
   if (syscall === 'memfd_create' || syscall === 'write') return MEMFD_HINTS[code];
   if (syscall === 'delete_module') return UNLOAD_HINTS[code === 'EWOULDBLOCK' ? 'EAGAIN' : code];
   if (code === 'EINVAL' && syscall === 'finit_module' && flags & 4) {
-    return "the kernel could not decompress the module (its xz decoder verifies only CRC32 or no check: xz " +
-      "--check=crc32; its zstd decoder takes no dictionary; its gzip reader skips only a file name), the " +
-      "format is not the one the kernel was built for (/sys/module/compression), or a parameter value, a " +
-      "symbol version or the module's own init was rejected: dmesg says which";
+    return (
+      'the kernel could not decompress the module (its xz decoder verifies only CRC32 or no check: xz ' +
+      '--check=crc32; its zstd decoder takes no dictionary; its gzip reader skips only a file name), the ' +
+      'format is not the one the kernel was built for (/sys/module/compression), or a parameter value, a ' +
+      "symbol version or the module's own init was rejected: dmesg says which"
+    );
   }
   return LOAD_HINTS[code];
 }

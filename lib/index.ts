@@ -7,7 +7,12 @@ import type { KernmodError } from './errors.js';
 import { bind, type Kernmod } from './kernmod.js';
 import type { LoadOptions, LoadResult, UnloadOptions, UnloadResult } from './kernmod.js';
 import type { ModuleSource } from './linux/load.js';
-import { listModules as linuxListModules, listModulesSync as linuxListModulesSync, type LoadedModule, type StateOptions } from './linux/state.js';
+import {
+  listModules as linuxListModules,
+  listModulesSync as linuxListModulesSync,
+  type LoadedModule,
+  type StateOptions,
+} from './linux/state.js';
 import type { NetbsdLoadResult, NetbsdModuleInfo, NetbsdUnloadResult } from './netbsd/modctl.js';
 import { platformTopLevel, type NetbsdLoadExtras } from './netbsd/platform.js';
 import {
@@ -19,7 +24,12 @@ import {
   type ProbeResult,
   type RemoveResult,
 } from './modprobe/index.js';
-import { ensure as ensureWith, type EnsureOptions as ProvisionEnsureOptions, type EnsureResult as ProvisionEnsureResult, type SpecInput as ProvisionSpecInput } from './provision/index.js';
+import {
+  ensure as ensureWith,
+  type EnsureOptions as ProvisionEnsureOptions,
+  type EnsureResult as ProvisionEnsureResult,
+  type SpecInput as ProvisionSpecInput,
+} from './provision/index.js';
 
 export { KernmodError, hintFor, type Phase, type Syscall } from './errors.js';
 export { errnoInfo, errnoNumber, type ErrnoInfo } from './errno.js';
@@ -34,16 +44,41 @@ export {
 export { withBackend, type Kernmod } from './kernmod.js';
 export { createFakeBackend, FakeKernel, type FakeKernelOptions } from './backend/fake.js';
 export type { Backend, BackendName, ImageOutcome, PathOutcome } from './backend/types.js';
-export { modinfo, modinfoSync, modinfoFromImage, builtinModuleInfo, type ModinfoOptions, type ModuleInfo, type ModinfoSource } from './elf/modinfo.js';
+export {
+  modinfo,
+  modinfoSync,
+  modinfoFromImage,
+  builtinModuleInfo,
+  type ModinfoOptions,
+  type ModuleInfo,
+  type ModinfoSource,
+} from './elf/modinfo.js';
 export type { ModinfoField } from './elf/strings.js';
 export type { ModuleParam } from './elf/params.js';
 export type { ModuleVersion } from './elf/versions.js';
 export type { ModuleSignature } from './elf/signature.js';
-export { decompress, decompressSync, detectCompression, setXzDecoder, DEFAULT_MAX_DECOMPRESSED_BYTES, type DecompressOptions, type CompressionFormat, type XzDecoder } from './compress/index.js';
+export {
+  decompress,
+  decompressSync,
+  detectCompression,
+  setXzDecoder,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  type DecompressOptions,
+  type CompressionFormat,
+  type XzDecoder,
+} from './compress/index.js';
 export { getModule, moduleState, isLoaded, type LoadedModule, type StateOptions } from './linux/state.js';
 export { parseProcModules, type ProcModulesRow } from './linux/procfs.js';
 export { preflight, type PreflightResult } from './linux/preflight.js';
-export { systemFacts, systemChecks, fileChecks, type Check, type CheckStatus, type SystemFacts, type FileFacts } from './linux/preflight.js';
+export {
+  systemFacts,
+  systemChecks,
+  fileChecks,
+  type Check,
+  type CheckStatus,
+  type SystemFacts,
+  type FileFacts,
+} from './linux/preflight.js';
 export {
   Modprobe,
   resolve,
@@ -74,7 +109,14 @@ export {
   type ModprobeConfig,
   type ConfigDiagnostic,
 } from './modprobe/index.js';
-export { getParameters, getParametersSync, setParameter, setParameterSync, type ParameterInfo, type ParameterOptions } from './linux/parameters.js';
+export {
+  getParameters,
+  getParametersSync,
+  setParameter,
+  setParameterSync,
+  type ParameterInfo,
+  type ParameterOptions,
+} from './linux/parameters.js';
 export {
   checkSpec,
   parseSpecText,
@@ -94,7 +136,16 @@ export {
 /** NetBSD's modctl(2): load/unload/list with props, and the plist/modstat codecs. */
 export * as netbsd from './netbsd/index.js';
 export type { ModuleSource } from './linux/load.js';
-export type { LoadOptions, LoadResult, UnloadOptions, UnloadResult, KernelLogEntry, KernelLogLevel, KernelWarning, KernelWarningKind } from './kernmod.js';
+export type {
+  LoadOptions,
+  LoadResult,
+  UnloadOptions,
+  UnloadResult,
+  KernelLogEntry,
+  KernelLogLevel,
+  KernelWarning,
+  KernelWarningKind,
+} from './kernmod.js';
 // The top-level calls answer Linux's or NetBSD's result; `result.platform` ('linux' | 'netbsd') tells which.
 export type { NetbsdLoadResult, NetbsdUnloadResult, NetbsdModuleInfo } from './netbsd/modctl.js';
 export { parseKmsgRecord } from './linux/kmsg.js';
@@ -142,7 +193,10 @@ export function loadModule(source: ModuleSource, options?: LoadOptions & NetbsdL
     return Promise.reject(e);
   }
 }
-export function loadModuleSync(source: ModuleSource, options?: Omit<LoadOptions, 'signal'> & NetbsdLoadExtras): LoadResult | NetbsdLoadResult {
+export function loadModuleSync(
+  source: ModuleSource,
+  options?: Omit<LoadOptions, 'signal'> & NetbsdLoadExtras,
+): LoadResult | NetbsdLoadResult {
   if (netbsdTop) return netbsdTop.loadModuleSync(source, options);
   return api().loadModuleSync(source, options);
 }

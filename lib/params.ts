@@ -57,7 +57,7 @@ function scalarText(name: string, v: ParamScalar, inArray: boolean): string {
     if (!Number.isInteger(v)) {
       throw paramError(
         `parameter ${name}: ${v} is not an integer (kernel number parameters are integers; pass a string if ` +
-        `this parameter's own type takes other text)`,
+          `this parameter's own type takes other text)`,
         name,
       );
     }

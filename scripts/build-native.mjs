@@ -132,7 +132,13 @@ if (!gyp) fail('node-gyp was not found (neither as a dependency nor bundled with
 for (const step of ['configure', 'build']) {
   const r = spawnSync(process.execPath, [gyp, step, `--nodedir=${dir}`, '--release'], { cwd: root, stdio: tolerant ? 'pipe' : 'inherit' });
   if (r.status !== 0) {
-    const tail = tolerant ? String(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ') : '';
+    const tail = tolerant
+      ? String(r.stderr ?? '')
+          .trim()
+          .split('\n')
+          .slice(-3)
+          .join(' | ')
+      : '';
     fail(`node-gyp ${step} exited with ${r.status ?? r.signal}${tail ? `: ${tail}` : ''}`);
   }
 }

@@ -18,7 +18,22 @@
 // is kept as it is. A target whose compiler is missing is skipped with a note, unless --all is given
 // (CI), which makes every target required.
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,7 +105,10 @@ function checkUnderQemu(t, file) {
   const dir = mkdtempSync(join(tmpdir(), `kernmod-qemu-${t.triple}-`));
   try {
     const nm = spawnSync(q.nm, ['-D', '--undefined-only', file], { encoding: 'utf8' });
-    const nodeSymbols = nm.stdout.split('\n').map((l) => l.trim().split(/\s+/).pop()).filter((s) => /^(napi_|node_api_|uv_)/.test(s ?? ''));
+    const nodeSymbols = nm.stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).pop())
+      .filter((s) => /^(napi_|node_api_|uv_)/.test(s ?? ''));
     writeFileSync(join(dir, 'stubs.c'), nodeSymbols.map((s) => `int ${s}(void) { return 9; }\n`).join(''));
     writeFileSync(join(dir, 'check.c'), DLOPEN_CHECK);
     const cc = (args) => {
@@ -111,7 +129,16 @@ function nodeGyp() {
   try {
     return require.resolve('node-gyp/bin/node-gyp.js');
   } catch {
-    const bundled = join(dirname(dirname(process.execPath)), 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+    const bundled = join(
+      dirname(dirname(process.execPath)),
+      'lib',
+      'node_modules',
+      'npm',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    );
     return existsSync(bundled) ? bundled : null;
   }
 }
@@ -123,7 +150,11 @@ function verify(t, outputs) {
   }
   if (!t.host) return outputs.map((o) => checkUnderQemu(t, o)).join(', ');
   // The host's own build must load in this Node and answer through Node-API.
-  const check = spawnSync(process.execPath, ['-e', `const b = require(${JSON.stringify(outputs[0])}); if (typeof b.deleteModuleSync !== 'function') process.exit(3)`], { encoding: 'utf8' });
+  const check = spawnSync(
+    process.execPath,
+    ['-e', `const b = require(${JSON.stringify(outputs[0])}); if (typeof b.deleteModuleSync !== 'function') process.exit(3)`],
+    { encoding: 'utf8' },
+  );
   if (check.status !== 0) throw new Error(`${t.triple}: the prebuilt addon does not load here: ${check.stderr.trim()}`);
   return 'loaded in this Node';
 }
@@ -151,7 +182,8 @@ function build(t) {
     ];
     for (const args of steps) {
       const r = spawnSync(process.execPath, [gyp, ...args], { cwd: stage, env, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`${t.triple}: node-gyp ${args[0]} failed:\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+      if (r.status !== 0)
+        throw new Error(`${t.triple}: node-gyp ${args[0]} failed:\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
     }
     mkdirSync(outDir, { recursive: true });
     // Renamed into place, so a pack or a test running meanwhile (the pack tests build the set too) never

@@ -23,10 +23,12 @@ if (typecheck.status === 0) passed += 1;
 else failed += 1;
 console.log(`typecheck: ${typecheck.status === 0 ? 'passed' : `failed (exit ${typecheck.status})`}`);
 
-// 0b. lint (npm run lint): Biome's rules and knip's unused files, exports and dependencies: one test
+// 0b. lint (npm run lint): Biome's rules and format, knip's unused files, exports and dependencies, and the
+// 140-character lines the formatter cannot shorten: one test
 const lintSteps = {
-  biome: [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'lint', '--error-on-warnings'],
+  biome: [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'check', '--error-on-warnings'],
   knip: [join(root, 'node_modules/knip/bin/knip.js'), '--no-progress'],
+  lines: [join(root, 'scripts/check-line-length.mjs')],
 };
 const lintFailed = Object.keys(lintSteps).filter(
   (name) => spawnSync(process.execPath, lintSteps[name], { cwd: root, stdio: 'inherit' }).status !== 0,

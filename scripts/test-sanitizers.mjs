@@ -39,7 +39,7 @@ if (format.error) fail(`clang-format did not run (${format.error.message}): inst
 else if (format.status !== 0)
   fail(
     `native/ is not formatted as .clang-format says (run: clang-format -i native/*.cc ` +
-    `native/*.h)\n${format.stderr.split('\n').slice(0, 20).join('\n')}`,
+      `native/*.h)\n${format.stderr.split('\n').slice(0, 20).join('\n')}`,
   );
 else {
   console.log(`sanitizers: clang-format: ${sources.length} files formatted`);

@@ -79,7 +79,8 @@ export async function vmCommand(argv: string[]): Promise<number> {
     const cpus = num(v.cpus, 'cpus');
     const accel = parseAccelRequest(v.accel, '--accel');
     const bootRetries = v['boot-retries'] === undefined ? 1 : Number(v['boot-retries']);
-    if (!Number.isSafeInteger(bootRetries) || bootRetries < 0) throw new Error(`--boot-retries: expected a whole number >= 0, got "${v['boot-retries']}"`);
+    if (!Number.isSafeInteger(bootRetries) || bootRetries < 0)
+      throw new Error(`--boot-retries: expected a whole number >= 0, got "${v['boot-retries']}"`);
     const r = await runInVm(positionals, {
       ...(v.kernel !== undefined ? { kernel: v.kernel } : {}),
       append: v.append ?? [],
@@ -103,8 +104,14 @@ export async function vmCommand(argv: string[]): Promise<number> {
     if (r.bootMs < 0) {
       process.stderr.write(`----- guest console (last 40 lines) -----\n${r.console.split('\n').slice(-40).join('\n')}\n`);
     }
-    const retried = r.earlyDeaths.length ? `; booted ${r.earlyDeaths.length + 1} times (${r.earlyDeaths.length} died before the command started)` : '';
-    const what = r.timedOut ? `timed out after ${Math.round(r.durationMs / 1000)} s` : r.exitCode === -1 ? 'guest died' : `exit code ${r.exitCode}`;
+    const retried = r.earlyDeaths.length
+      ? `; booted ${r.earlyDeaths.length + 1} times (${r.earlyDeaths.length} died before the command started)`
+      : '';
+    const what = r.timedOut
+      ? `timed out after ${Math.round(r.durationMs / 1000)} s`
+      : r.exitCode === -1
+        ? 'guest died'
+        : `exit code ${r.exitCode}`;
     log(
       `kernmod vm: ${r.release} (${r.accel}): ${what}; boot ${r.bootMs >= 0 ? `${(r.bootMs / 1000).toFixed(1)} s` : 'did not finish'}, ` +
         `total ${(r.durationMs / 1000).toFixed(1)} s${retried}; ` +

@@ -143,7 +143,7 @@ export function resolveKernel(spec: string = DEFAULT_KERNEL_SPEC, layout: Kernel
   if (exact) return exact;
   throw new Error(
     `Unknown kernel "${spec}": expected a series like 6.1 or 6.12, an installed release, a vmlinuz path ` +
-    `or a /lib/modules/<release> directory (${describeInstalled(layout)})`,
+      `or a /lib/modules/<release> directory (${describeInstalled(layout)})`,
   );
 }
 

@@ -31,7 +31,15 @@ export function parseModulesDep(text: string): ModulesDep {
     const mod = line.slice(0, colon).trim();
     const name = moduleNameOf(mod);
     path.set(name, mod);
-    deps.set(name, line.slice(colon + 1).trim().split(/\s+/).filter(Boolean).map(moduleNameOf));
+    deps.set(
+      name,
+      line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(moduleNameOf),
+    );
   }
   return { path, deps };
 }

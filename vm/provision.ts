@@ -79,7 +79,7 @@ async function kernelPackages(spec: string): Promise<{ packages: string[]; why: 
     if (!v)
       throw new Error(
         'kernel 6.12 is not installed and apt knows no linux-image-6.12.*+deb*-amd64-unsigned package ' +
-        '(apt-get update? bookworm-security enabled?)',
+          '(apt-get update? bookworm-security enabled?)',
       );
     return { packages: [`linux-image-${v}-unsigned`, `linux-headers-${v}`], why: `kernel 6.12 (${v})` };
   }

@@ -129,7 +129,7 @@ export async function runInVm(command: string[], opts: VmRunOptions = {}): Promi
   const choice = await chooseAccel(kernel, initrd.path, opts.accel);
   log(
     `kernmod vm: kernel ${kernel.release}, accel ${choice.accel} ` +
-    `(${choice.reason}${choice.probe && !choice.probe.cached ? `, probe ${choice.probe.ms} ms` : ''})`,
+      `(${choice.reason}${choice.probe && !choice.probe.cached ? `, probe ${choice.probe.ms} ms` : ''})`,
   );
 
   const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -180,8 +180,8 @@ export async function bootWithRetries(
     earlyDeaths.push(tail);
     o.log(
       `kernmod vm: the guest died during boot, before the command started ` +
-      `(${(r.durationMs / 1000).toFixed(1)} s); booting again (retry ${earlyDeaths.length} ` +
-      `of ${o.retries}). Its last console lines:\n${tail}`,
+        `(${(r.durationMs / 1000).toFixed(1)} s); booting again (retry ${earlyDeaths.length} ` +
+        `of ${o.retries}). Its last console lines:\n${tail}`,
     );
     rmSync(r.ioDir, { recursive: true, force: true });
   }

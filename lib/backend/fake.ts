@@ -11,7 +11,9 @@ import { LINUX_DELETE_FLAGS } from './syscalls.js';
 import { checkHeadSync, guardLength, notRegularOutcome } from './guard.js';
 import type { Backend, HeadGuard, ImageOutcome, PathOutcome } from './types.js';
 
-const E = LINUX_ERRNO as Readonly<Record<'EPERM' | 'ENOENT' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'EEXIST' | 'EINVAL' | 'ENOSYS' | 'EOPNOTSUPP', number>>;
+const E = LINUX_ERRNO as Readonly<
+  Record<'EPERM' | 'ENOENT' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'EEXIST' | 'EINVAL' | 'ENOSYS' | 'EOPNOTSUPP', number>
+>;
 
 /** kernel_read_file's limit for finit_module (INT_MAX): a larger file is EFBIG. */
 const KERNEL_READ_FILE_MAX = 0x7fffffff;

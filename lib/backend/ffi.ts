@@ -95,7 +95,6 @@ export function createFfiBackend(): Backend {
   const async = async (args: readonly [readonly number[], readonly unknown[]]) =>
     result(await (call([...args[0]], [...args[1]], true) as Promise<ErrnoResult>));
 
-
   // finitModuleImage: the whole image into the memory file (fs.write* resume after EINTR; a short write
   // goes on from where it stopped), then finit_module, then close on every path.
   const writeAllSync = (fd: number, image: Uint8Array): number => {

@@ -122,8 +122,10 @@ export function createNativeBackend(binding: NativeBinding = loadNativeBinding()
     initModuleSync: (image, params) => binding.initModuleSync(image, params),
     finitModule: (fd, params, flags) => binding.finitModule(fd, params, flags),
     finitModuleSync: (fd, params, flags) => binding.finitModuleSync(fd, params, flags),
-    finitModulePath: (path, params, flags, guard) => binding.finitModulePath(path, params, flags, guard && encodeGuard(guard)).then(outcome),
-    finitModulePathSync: (path, params, flags, guard) => outcome(binding.finitModulePathSync(path, params, flags, guard && encodeGuard(guard))),
+    finitModulePath: (path, params, flags, guard) =>
+      binding.finitModulePath(path, params, flags, guard && encodeGuard(guard)).then(outcome),
+    finitModulePathSync: (path, params, flags, guard) =>
+      outcome(binding.finitModulePathSync(path, params, flags, guard && encodeGuard(guard))),
     finitModuleImage: (image, params, flags) => binding.finitModuleImage(image, params, flags).then(imageOutcome),
     finitModuleImageSync: (image, params, flags) => imageOutcome(binding.finitModuleImageSync(image, params, flags)),
     deleteModule: (name, flags) => binding.deleteModule(name, flags),

@@ -9,7 +9,8 @@ import { createNativeBackend, type NativeBinding } from './native.js';
 import type { Backend } from './types.js';
 
 const FIX: Record<'native' | 'ffi', () => string> = {
-  native: () => `build the addon with \`npm run build:native\` (needs python3, make and a C++ compiler; no prebuilt ` +
+  native: () =>
+    `build the addon with \`npm run build:native\` (needs python3, make and a C++ compiler; no prebuilt ` +
     `addon is shipped for ${prebuildTriple()} or it did not load)`,
   ffi: () => 'install the optional dependency ffi-rs (`npm install ffi-rs`; it needs a prebuilt binary for this platform)',
 };
@@ -74,7 +75,13 @@ export function selectBackend(
   });
 }
 
-function describe(name: 'native' | 'ffi', backend: Backend, loaders: BackendLoaders, wanted: string, skipped: BackendChoice['skipped']): BackendChoice {
+function describe(
+  name: 'native' | 'ffi',
+  backend: Backend,
+  loaders: BackendLoaders,
+  wanted: string,
+  skipped: BackendChoice['skipped'],
+): BackendChoice {
   if (loaders[name] !== defaultLoaders[name]) return { name: backend.name, source: 'injected', skipped };
   if (name === 'native') {
     const { source, path } = loadAddon<NativeBinding>('kernmod'); // already loaded: the cached record
@@ -83,6 +90,9 @@ function describe(name: 'native' | 'ffi', backend: Backend, loaders: BackendLoad
   return { name: backend.name, source: wanted === 'ffi' ? 'KERNMOD_BACKEND=ffi' : 'fallback', skipped };
 }
 
-export function loadBackend(preference: string | undefined = process.env.KERNMOD_BACKEND, loaders: BackendLoaders = defaultLoaders): Backend {
+export function loadBackend(
+  preference: string | undefined = process.env.KERNMOD_BACKEND,
+  loaders: BackendLoaders = defaultLoaders,
+): Backend {
   return selectBackend(preference, loaders).backend;
 }

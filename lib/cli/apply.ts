@@ -65,7 +65,7 @@ function report(io: Io, r: EnsureResult, diff: boolean): void {
   for (const d of r.drift) {
     io.out(
       `${d.module}: drift: parameter ${d.param} is ${d.actual}, the spec says ${d.expected} (read-only at ` +
-      `run time: ${d.reload ? (r.check ? 'a reload would fix it' : 'reloaded') : 'reload: true would unload and load the module'})\n`,
+        `run time: ${d.reload ? (r.check ? 'a reload would fix it' : 'reloaded') : 'reload: true would unload and load the module'})\n`,
     );
   }
   const n = shown.filter((a) => a.status !== 'failed').length;
@@ -99,17 +99,30 @@ export async function applyCommand(argv: string[], io: Io, deps: ApplyDeps = {})
     io.err(`apply: ERROR: give one spec file (or - for standard input)\n${APPLY_USAGE}`);
     return 1;
   }
-  const values = { check: o.has('check'), diff: o.has('diff'), json: o.has('json'), root: o.last('root'), 'load-dir': o.last('load-dir'), 'config-dir': o.last('config-dir') };
+  const values = {
+    check: o.has('check'),
+    diff: o.has('diff'),
+    json: o.has('json'),
+    root: o.last('root'),
+    'load-dir': o.last('load-dir'),
+    'config-dir': o.last('config-dir'),
+  };
   const json = values.json === true;
   const file = positionals[0]!;
   let result: EnsureResult;
   try {
     let text: string;
     try {
-      text = file === '-' ? (deps.readStdin ?? (() => readFileSync(0, 'utf8')))() : readRegularFileSync(file, SPEC_MAX_BYTES).toString('utf8');
+      text =
+        file === '-' ? (deps.readStdin ?? (() => readFileSync(0, 'utf8')))() : readRegularFileSync(file, SPEC_MAX_BYTES).toString('utf8');
     } catch (e) {
       if (e instanceof KernmodError) throw e;
-      throw new KernmodError({ code: (e as NodeJS.ErrnoException).code ?? 'EIO', path: file, phase: 'open', message: `cannot read ${file}: ${(e as Error).message}` });
+      throw new KernmodError({
+        code: (e as NodeJS.ErrnoException).code ?? 'EIO',
+        path: file,
+        phase: 'open',
+        message: `cannot read ${file}: ${(e as Error).message}`,
+      });
     }
     const opts: EnsureOptions = {
       check: values.check === true,

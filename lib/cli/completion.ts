@@ -12,7 +12,14 @@ function bashCase(c: CommandDoc): string {
   const opts = c.options;
   const pathArgs = opts.filter((o) => o.arg && takesPath(o)).flatMap(names);
   const otherArgs = opts.filter((o) => o.arg && !takesPath(o)).flatMap(names);
-  const operands = c.operands === 'loaded-module' ? '_kernmod_loaded' : c.operands === 'module' ? '_kernmod_installed; _kernmod_files' : c.operands === 'file' ? '_kernmod_files' : ':';
+  const operands =
+    c.operands === 'loaded-module'
+      ? '_kernmod_loaded'
+      : c.operands === 'module'
+        ? '_kernmod_installed; _kernmod_files'
+        : c.operands === 'file'
+          ? '_kernmod_files'
+          : ':';
   return [
     `    ${c.name})`,
     ...(pathArgs.length ? [`      case $prev in ${pathArgs.join('|')}) _kernmod_files; return ;; esac`] : []),
@@ -59,7 +66,14 @@ function zshSpecs(o: OptionSpec): string[] {
 }
 
 export function zshCompletion(): string {
-  const operand = (c: CommandDoc) => (c.operands === 'loaded-module' ? `'*:module:_kernmod_loaded'` : c.operands === 'module' ? `'*:module:_kernmod_installed'` : c.operands === 'file' ? `'*:file:_files'` : '');
+  const operand = (c: CommandDoc) =>
+    c.operands === 'loaded-module'
+      ? `'*:module:_kernmod_loaded'`
+      : c.operands === 'module'
+        ? `'*:module:_kernmod_installed'`
+        : c.operands === 'file'
+          ? `'*:file:_files'`
+          : '';
   return `#compdef kernmod insmod rmmod lsmod modprobe
 # zsh completion for kernmod (generated from its option tables: kernmod completion zsh)
 _kernmod_loaded() { [[ -r /proc/modules ]] && compadd -- \${\${(f)"$(</proc/modules)"}%% *} }
@@ -88,8 +102,9 @@ _kernmod "$@"
 `;
 }
 
-// biome-ignore lint/suspicious/noTemplateCurlyInString: zsh's ${fpath[1]}, shown to the user as typed
-const COMPLETION_USAGE = 'Usage: kernmod completion bash|zsh\n  bash: eval "$(kernmod completion bash)"   zsh: kernmod completion zsh > "${fpath[1]}/_kernmod"\n';
+const COMPLETION_USAGE =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: zsh's ${fpath[1]}, shown to the user as typed
+  'Usage: kernmod completion bash|zsh\n  bash: eval "$(kernmod completion bash)"   zsh: kernmod completion zsh > "${fpath[1]}/_kernmod"\n';
 
 export function completionCommand(argv: string[], io: { out: (s: string) => void; err: (s: string) => void }): number {
   const parsed = getoptLong(argv, COMPLETION_OPTIONS);

@@ -26,10 +26,19 @@ export function backendReport(select: () => { choice: BackendChoice } = () => se
   const why = choice.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
   switch (choice.source) {
     case 'prebuilt':
-      return { status: 'info', message: `backend: native, the prebuilt addon shipped with kernmod (${choice.path}), used because no addon was built here`, choice };
+      return {
+        status: 'info',
+        message: `backend: native, the prebuilt addon shipped with kernmod (${choice.path}), used because no addon was built here`,
+        choice,
+      };
     case 'built here':
-      return { status: 'info', message: `backend: native, the addon built on this machine (${choice.path}), used before any prebuilt one: ` +
-        `it exists only when asked for or when no prebuilt fitted`, choice };
+      return {
+        status: 'info',
+        message:
+          `backend: native, the addon built on this machine (${choice.path}), used before any prebuilt one: ` +
+          `it exists only when asked for or when no prebuilt fitted`,
+        choice,
+      };
     case 'KERNMOD_NATIVE_DIR':
       return { status: 'info', message: `backend: native, the addon in KERNMOD_NATIVE_DIR (${choice.path})`, choice };
     case 'fallback':
@@ -53,8 +62,10 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   const o = new ParsedOptions(parsed);
   const json = o.has('json');
   if (o.has('help')) {
-    io.out(`Usage: kernmod doctor [FILE [PARAM=VALUE...]] [--json]\nChecks whether a module load can work on ` +
-      `this kernel, before trying it.\n${optionHelp(DOCTOR_OPTIONS)}`);
+    io.out(
+      `Usage: kernmod doctor [FILE [PARAM=VALUE...]] [--json]\nChecks whether a module load can work on ` +
+        `this kernel, before trying it.\n${optionHelp(DOCTOR_OPTIONS)}`,
+    );
     return 0;
   }
   const [file, ...params] = parsed.operands;

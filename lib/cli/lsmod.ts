@@ -52,7 +52,7 @@ export async function lsmodCommand(argv: string[], io: Io, root?: string): Promi
       io.err(
         code === 'ENOENT'
           ? 'lsmod: ERROR: could not open /proc/modules: No such file or directory\nlsmod: hint: this kernel ' +
-            'has no loadable module support (CONFIG_MODULES=n)\n'
+              'has no loadable module support (CONFIG_MODULES=n)\n'
           : `lsmod: ERROR: ${(e as Error).message}\n`,
       );
     return 1;

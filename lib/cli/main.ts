@@ -108,7 +108,9 @@ function distance(a: string, b: string): number {
 
 /** The command meant by a mistyped one: the closest within two edits, when only one is that close. */
 export function didYouMean(typed: string): string | undefined {
-  const scored = ALL_COMMANDS.map((c) => ({ c, d: distance(typed, c) })).filter((x) => x.d <= 2).sort((x, y) => x.d - y.d);
+  const scored = ALL_COMMANDS.map((c) => ({ c, d: distance(typed, c) }))
+    .filter((x) => x.d <= 2)
+    .sort((x, y) => x.d - y.d);
   return scored.length > 0 && (scored.length === 1 || scored[0]!.d < scored[1]!.d) ? scored[0]!.c : undefined;
 }
 

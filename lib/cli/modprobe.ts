@@ -229,7 +229,13 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
   if (v.wait !== undefined) {
     // strtoul(optarg, &end, 0): decimal, 0x hex or 0 octal, and nothing after the number.
     const t = v.wait;
-    const w = /^0[xX][0-9a-fA-F]+$/.test(t) ? parseInt(t.slice(2), 16) : /^0[0-7]*$/.test(t) ? parseInt(t, 8) : /^[1-9][0-9]*$/.test(t) ? Number(t) : NaN;
+    const w = /^0[xX][0-9a-fA-F]+$/.test(t)
+      ? parseInt(t.slice(2), 16)
+      : /^0[0-7]*$/.test(t)
+        ? parseInt(t, 8)
+        : /^[1-9][0-9]*$/.test(t)
+          ? Number(t)
+          : NaN;
     if (!Number.isFinite(w)) {
       log.line('ERROR', `unexpected wait value '${v.wait}'.`);
       return 1;
@@ -255,8 +261,12 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
   }
 
   // kmod hands -C FILE, -q and -v on to the install and remove commands it runs, in MODPROBE_OPTIONS.
-  const handedOn = parsed.options.flatMap((p) => (p.key === 'config' ? ['-C', p.value!] : p.key === 'quiet' ? ['-q'] : p.key === 'verbose' ? ['-v'] : []));
-  const runCommand = runShellCommandWith(modprobeOptionsForCommands('options' in env ? env.options : process.env.MODPROBE_OPTIONS, handedOn));
+  const handedOn = parsed.options.flatMap((p) =>
+    p.key === 'config' ? ['-C', p.value!] : p.key === 'quiet' ? ['-q'] : p.key === 'verbose' ? ['-v'] : [],
+  );
+  const runCommand = runShellCommandWith(
+    modprobeOptionsForCommands('options' in env ? env.options : process.env.MODPROBE_OPTIONS, handedOn),
+  );
   const ctxOpts: ModprobeOptions = { ...env };
   if (v.dirname !== undefined) ctxOpts.root = v.dirname;
   if (v['set-version'] !== undefined) ctxOpts.release = v['set-version'];
@@ -278,7 +288,18 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
     return 0;
   }
 
-  if (v.remove) return removeAll(mp, args, km, io, log, { runCommand, json, dryRun, verbose: verbose || showDepends, wait, ignoreInstall, force: v.force ?? false, firstTime: v['first-time'] ?? false, removeHolders: (v['remove-holders'] || v['remove-dependencies']) ?? false });
+  if (v.remove)
+    return removeAll(mp, args, km, io, log, {
+      runCommand,
+      json,
+      dryRun,
+      verbose: verbose || showDepends,
+      wait,
+      ignoreInstall,
+      force: v.force ?? false,
+      firstTime: v['first-time'] ?? false,
+      removeHolders: (v['remove-holders'] || v['remove-dependencies']) ?? false,
+    });
 
   const names = v.all ? args : [args[0]!];
   const params = v.all ? undefined : joinModprobeParams(args.slice(1));
@@ -358,8 +379,11 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
         if (failed.error.code === 'ERR_KERNMOD_INSTALL_COMMAND') log.line('ERROR', failed.error.message);
         log.line('ERROR', `could not insert '${m.module}': ${insertReason(failed.error)}`);
         log.kernel(failed.error.kernelLog);
-        if (failed.module !== m.module) log.hint(`${failed.module} (${failed.path ?? failed.command ?? 'a dependency'}) ` +
-          `failed${failed.error.hint ? `: ${failed.error.hint}` : ''}`);
+        if (failed.module !== m.module)
+          log.hint(
+            `${failed.module} (${failed.path ?? failed.command ?? 'a dependency'}) ` +
+              `failed${failed.error.hint ? `: ${failed.error.hint}` : ''}`,
+          );
         else log.hint(failed.error.hint);
       }
     }
@@ -375,7 +399,9 @@ function planHas(plan: Plan, target: string, step: string): boolean {
 
 /** KernmodErrors inside results, as their JSON form. */
 function jsonable<T>(r: T): unknown {
-  return JSON.parse(JSON.stringify(r, (_k, val) => (val instanceof KernmodError ? val.toJSON() : typeof val === 'bigint' ? val.toString() : val)));
+  return JSON.parse(
+    JSON.stringify(r, (_k, val) => (val instanceof KernmodError ? val.toJSON() : typeof val === 'bigint' ? val.toString() : val)),
+  );
 }
 
 interface RemoveFlags {
@@ -418,7 +444,8 @@ async function removeAll(mp: Modprobe, names: string[], km: Kernmod, io: Io, log
     for (const s of r.steps) {
       // kmod reports a failed unload of the module itself through its error below; dependencies'
       // failures are not fatal but still said.
-      if (s.outcome === 'failed' && s.error && s.role !== 'target') log.line('ERROR', `could not remove '${s.module}': ${describe(s.error)}`);
+      if (s.outcome === 'failed' && s.error && s.role !== 'target')
+        log.line('ERROR', `could not remove '${s.module}': ${describe(s.error)}`);
     }
     if (!r.ok && r.error) {
       status = 1;

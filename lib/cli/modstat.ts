@@ -55,8 +55,10 @@ function defaultSysctl(name: string): string {
 export async function modstatCommand(argv: string[], io: Io, deps: ModstatDeps = {}): Promise<number> {
   const g = getoptLong(argv, MODSTAT_OPTIONS, NETBSD);
   if (g.options.some((o) => o.key === 'help')) {
-    io.out(`${MODSTAT_USAGE}       -k      also print each module's load address\n       --json  print the ` +
-      `modules (or -e/-a/-A's answer) as JSON\n`);
+    io.out(
+      `${MODSTAT_USAGE}       -k      also print each module's load address\n       --json  print the ` +
+        `modules (or -e/-a/-A's answer) as JSON\n`,
+    );
     return 0;
   }
   if (g.error) {
@@ -97,7 +99,8 @@ export async function modstatCommand(argv: string[], io: Io, deps: ModstatDeps =
     let status = 1;
     let line: string;
     if (s.modular === false) line = 'The kernel was compiled without options MODULAR.';
-    else if (ask === null) line = 'modctl_exists for autoload: Invalid argument'; // no MODCTL_EXISTS before 7.0
+    else if (ask === null)
+      line = 'modctl_exists for autoload: Invalid argument'; // no MODCTL_EXISTS before 7.0
     else if (!ask) line = loadable === 'e' ? 'You are not allowed to load modules right now.' : 'Modules can not be autoloaded right now.';
     else if (loadable === 'e') {
       line = 'You can load modules.';

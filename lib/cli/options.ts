@@ -16,7 +16,12 @@ export const INSMOD_OPTIONS: readonly OptionSpec[] = [
 
 /** rmmod's options as kmod spells them (tools/rmmod.c), plus `-w` (kmod's modprobe -r --wait). */
 export const RMMOD_OPTIONS: readonly OptionSpec[] = [
-  { key: 'force', short: 'f', long: 'force', help: 'forces a module removal and may crash your machine; needs CONFIG_MODULE_FORCE_UNLOAD. DANGEROUS' },
+  {
+    key: 'force',
+    short: 'f',
+    long: 'force',
+    help: 'forces a module removal and may crash your machine; needs CONFIG_MODULE_FORCE_UNLOAD. DANGEROUS',
+  },
   { key: 'wait', short: 'w', long: 'wait', arg: 'required', argName: 'MSEC', help: 'wait up to MSEC while the module is in use' },
   { key: 'syslog', short: 's', long: 'syslog', help: 'print to syslog, not stderr (refused: kernmod prints to stderr)' },
   { key: 'verbose', short: 'v', long: 'verbose', help: 'enables more messages' },
@@ -38,8 +43,13 @@ export const MODINFO_OPTIONS: readonly OptionSpec[] = [
   { key: 'field', short: 'F', long: 'field', arg: 'required', argName: 'FIELD', help: 'print only provided FIELD' },
   { key: 'set-version', short: 'k', long: 'set-version', arg: 'required', argName: 'VERSION', help: 'use VERSION instead of `uname -r`' },
   { key: 'basedir', short: 'b', long: 'basedir', arg: 'required', argName: 'DIR', help: 'use DIR as filesystem root for /lib/modules' },
-  { key: 'json', long: 'json', help: 'print each module as JSON, an array for several, where an argument that failed (modinfo goes on, ' +
-    'and exits 1) is { "ok": false, "argument", "error" }' },
+  {
+    key: 'json',
+    long: 'json',
+    help:
+      'print each module as JSON, an array for several, where an argument that failed (modinfo goes on, ' +
+      'and exits 1) is { "ok": false, "argument", "error" }',
+  },
   ...COMMON_OPTIONS.filter((o) => o.key !== 'json'),
 ];
 
@@ -49,7 +59,14 @@ export const MODPROBE_OPTIONS: readonly OptionSpec[] = [
   { key: 'remove', short: 'r', long: 'remove', help: 'remove modules instead of inserting' },
   { key: 'remove-holders', long: 'remove-dependencies', help: 'deprecated: use --remove-holders' },
   { key: 'remove-holders', long: 'remove-holders', help: 'also remove module holders (use together with -r)' },
-  { key: 'wait', short: 'w', long: 'wait', arg: 'required', argName: 'MSEC', help: "when removing a module, wait up to MSEC for the module's refcount to become 0" },
+  {
+    key: 'wait',
+    short: 'w',
+    long: 'wait',
+    arg: 'required',
+    argName: 'MSEC',
+    help: "when removing a module, wait up to MSEC for the module's refcount to become 0",
+  },
   { key: 'first-time', long: 'first-time', help: 'fail if module already inserted or removed' },
   { key: 'ignore-install', short: 'i', long: 'ignore-install', help: 'ignore install commands' },
   { key: 'ignore-install', long: 'ignore-remove', help: 'ignore remove commands' },
@@ -86,9 +103,30 @@ export const DEPMOD_OPTIONS: readonly OptionSpec[] = [
   { key: 'quick', short: 'A', long: 'quick', help: "only does the work if there's a new module" },
   { key: 'basedir', short: 'b', long: 'basedir', arg: 'required', argName: 'DIR', help: 'use an image of a module tree' },
   { key: 'outdir', short: 'o', long: 'outdir', arg: 'required', argName: 'DIR', help: 'output directory for generated files' },
-  { key: 'config', short: 'C', long: 'config', arg: 'required', argName: 'FILE', help: 'read configuration from FILE (a file or a directory)' },
-  { key: 'symvers', short: 'E', long: 'symvers', arg: 'required', argName: 'FILE', help: 'use Module.symvers FILE to check symbol versions' },
-  { key: 'filesyms', short: 'F', long: 'filesyms', arg: 'required', argName: 'FILE', help: 'use System.map FILE instead of the current kernel symbols' },
+  {
+    key: 'config',
+    short: 'C',
+    long: 'config',
+    arg: 'required',
+    argName: 'FILE',
+    help: 'read configuration from FILE (a file or a directory)',
+  },
+  {
+    key: 'symvers',
+    short: 'E',
+    long: 'symvers',
+    arg: 'required',
+    argName: 'FILE',
+    help: 'use Module.symvers FILE to check symbol versions',
+  },
+  {
+    key: 'filesyms',
+    short: 'F',
+    long: 'filesyms',
+    arg: 'required',
+    argName: 'FILE',
+    help: 'use System.map FILE instead of the current kernel symbols',
+  },
   { key: 'errsyms', short: 'e', long: 'errsyms', help: 'report not supplied symbols' },
   { key: 'unresolved-error', short: 'u', long: 'unresolved-error', help: 'deprecated: ignored with a warning' },
   { key: 'quiet', short: 'q', long: 'quiet', help: 'deprecated: ignored with a warning' },
@@ -96,7 +134,14 @@ export const DEPMOD_OPTIONS: readonly OptionSpec[] = [
   { key: 'verbose', short: 'v', long: 'verbose', help: 'enable verbose mode' },
   { key: 'show', short: 'n', long: 'show', help: 'write the dependency file on stdout only' },
   { key: 'show', long: 'dry-run', help: 'same as --show' },
-  { key: 'symbol-prefix', short: 'P', long: 'symbol-prefix', arg: 'required', argName: 'C', help: 'architecture symbol prefix (one character)' },
+  {
+    key: 'symbol-prefix',
+    short: 'P',
+    long: 'symbol-prefix',
+    arg: 'required',
+    argName: 'C',
+    help: 'architecture symbol prefix (one character)',
+  },
   { key: 'warn', short: 'w', long: 'warn', help: 'warn on duplicates' },
   { key: 'map', short: 'm', long: 'map', help: 'deprecated: ignored with a warning' },
   { key: 'version', short: 'V', long: 'version', help: 'show version' },
@@ -114,7 +159,13 @@ export const DOCTOR_OPTIONS: readonly OptionSpec[] = [
 export const APPLY_OPTIONS: readonly OptionSpec[] = [
   { key: 'check', long: 'check', help: 'change nothing; exit 2 if anything would change' },
   { key: 'diff', long: 'diff', help: 'show the persisted files before and after' },
-  { key: 'root', long: 'root', arg: 'required', argName: 'DIR', help: 'write the persisted files under DIR (an image; names checked against DIR/lib/modules/*); do not touch the running kernel' },
+  {
+    key: 'root',
+    long: 'root',
+    arg: 'required',
+    argName: 'DIR',
+    help: 'write the persisted files under DIR (an image; names checked against DIR/lib/modules/*); do not touch the running kernel',
+  },
   { key: 'load-dir', long: 'load-dir', arg: 'required', argName: 'DIR', help: 'modules-load.d directory (default /etc/modules-load.d)' },
   { key: 'config-dir', long: 'config-dir', arg: 'required', argName: 'DIR', help: 'modprobe.d directory (default /etc/modprobe.d)' },
   { key: 'json', long: 'json', help: 'print the result or the error as JSON' },
@@ -129,7 +180,7 @@ const NETBSD_KERNMOD_OPTIONS: readonly OptionSpec[] = [
 
 /** NetBSD's modload(8) (sbin/modload/main.c getopt "Pb:d:fi:m:ps:"). */
 export const MODLOAD_OPTIONS: readonly OptionSpec[] = [
-  { key: 'P', short: 'P', help: 'do not load the module\'s companion .plist file' },
+  { key: 'P', short: 'P', help: "do not load the module's companion .plist file" },
   { key: 'b', short: 'b', arg: 'required', argName: 'VAR=BOOL', help: 'set the boolean property VAR' },
   { key: 'd', short: 'd', arg: 'required', argName: 'VAR', help: 'with -p and -m: delete VAR from the property list' },
   { key: 'f', short: 'f', help: 'force the load (ignore version checks)' },
@@ -155,15 +206,46 @@ export const MODSTAT_OPTIONS: readonly OptionSpec[] = [
 
 /** kernmod vm: its options end at the first operand or `--`; what follows is the guest's command. */
 export const VM_OPTIONS: readonly OptionSpec[] = [
-  { key: 'kernel', long: 'kernel', arg: 'required', argName: 'SPEC', help: '6.1 (default) | 6.12 | an installed release | a vmlinuz file | /lib/modules/<release>' },
-  { key: 'append', long: 'append', arg: 'required', argName: 'ARG', help: 'extra kernel command-line argument (repeatable), e.g. module.sig_enforce=1' },
-  { key: 'timeout', long: 'timeout', arg: 'required', argName: 'SEC', help: 'whole-run limit including boot (default 900); exit code 124 when hit' },
-  { key: 'accel', long: 'accel', arg: 'required', argName: 'MODE', help: 'auto (default; KVM if a probe boot works) | kvm | tcg (env KERNMOD_VM_ACCEL)' },
+  {
+    key: 'kernel',
+    long: 'kernel',
+    arg: 'required',
+    argName: 'SPEC',
+    help: '6.1 (default) | 6.12 | an installed release | a vmlinuz file | /lib/modules/<release>',
+  },
+  {
+    key: 'append',
+    long: 'append',
+    arg: 'required',
+    argName: 'ARG',
+    help: 'extra kernel command-line argument (repeatable), e.g. module.sig_enforce=1',
+  },
+  {
+    key: 'timeout',
+    long: 'timeout',
+    arg: 'required',
+    argName: 'SEC',
+    help: 'whole-run limit including boot (default 900); exit code 124 when hit',
+  },
+  {
+    key: 'accel',
+    long: 'accel',
+    arg: 'required',
+    argName: 'MODE',
+    help: 'auto (default; KVM if a probe boot works) | kvm | tcg (env KERNMOD_VM_ACCEL)',
+  },
   { key: 'memory', long: 'memory', arg: 'required', argName: 'MIB', help: 'guest memory (default 2048)' },
   { key: 'cpus', long: 'cpus', arg: 'required', argName: 'N', help: 'guest CPUs (default 2)' },
   { key: 'env', long: 'env', arg: 'required', argName: 'NAME=VALUE', help: 'extra environment for the command (repeatable)' },
-  { key: 'boot-retries', long: 'boot-retries', arg: 'required', argName: 'N', help: 'boot again up to N times if the guest dies before COMMAND starts (default 1; a kernel panic during ' +
-    'boot under TCG); each retry is reported' },
+  {
+    key: 'boot-retries',
+    long: 'boot-retries',
+    arg: 'required',
+    argName: 'N',
+    help:
+      'boot again up to N times if the guest dies before COMMAND starts (default 1; a kernel panic during ' +
+      'boot under TCG); each retry is reported',
+  },
   { key: 'dmesg', long: 'dmesg', help: "print the guest's kernel log to stderr at the end (otherwise it is saved to a file)" },
   { key: 'provision', long: 'provision', help: 'install missing packages first (root + apt)' },
   { key: 'quiet', long: 'quiet', help: 'no progress messages' },
@@ -188,17 +270,83 @@ export interface CommandDoc {
 
 /** Every `kernmod <command>`, in the order `kernmod --help` lists them. */
 export const COMMAND_DOCS: readonly CommandDoc[] = [
-  { name: 'insmod', synopsis: 'insmod [options] FILE [PARAM=VALUE...]', summary: 'load a module file', options: INSMOD_OPTIONS, operands: 'file' },
+  {
+    name: 'insmod',
+    synopsis: 'insmod [options] FILE [PARAM=VALUE...]',
+    summary: 'load a module file',
+    options: INSMOD_OPTIONS,
+    operands: 'file',
+  },
   { name: 'rmmod', synopsis: 'rmmod [options] NAME|FILE...', summary: 'unload modules', options: RMMOD_OPTIONS, operands: 'loaded-module' },
   { name: 'lsmod', synopsis: 'lsmod [--json]', summary: "list loaded modules (kmod's format)", options: LSMOD_OPTIONS, operands: 'none' },
-  { name: 'modinfo', synopsis: 'modinfo [-F field] [-0] [-k KVER] [-b DIR] [-adlpnm] [--json] MODULE|FILE...', summary: 'show module information (kmod-identical text)', options: MODINFO_OPTIONS, operands: 'module' },
-  { name: 'modprobe', synopsis: 'modprobe [options] NAME [PARAMS...]', summary: "load (-r: unload) a module with its dependencies, as kmod's modprobe", options: MODPROBE_OPTIONS, operands: 'module' },
-  { name: 'depmod', synopsis: 'depmod [-aAenvw] [-b BASE] [-C CONFIG] [-E Module.symvers | -F System.map] [-o DIR] [-P C] [VERSION] [FILES...]', summary: 'write modules.dep and the other indexes of a module tree', options: DEPMOD_OPTIONS, operands: 'file' },
-  { name: 'doctor', synopsis: 'doctor [FILE [PARAM=VALUE...]]', summary: 'check whether a load can work here', options: DOCTOR_OPTIONS, operands: 'file' },
-  { name: 'apply', synopsis: 'apply [--check] [--diff] [--root DIR] [--load-dir DIR] [--config-dir DIR] FILE|-', summary: 'make modules match a desired-state spec (JSON/YAML)', options: APPLY_OPTIONS, operands: 'file' },
-  { name: 'modload', synopsis: 'modload [-fP] [-b var=bool] [-i var=int] [-s var=str] MODULE', summary: 'NetBSD: load a module', options: MODLOAD_OPTIONS, operands: 'file' },
-  { name: 'modunload', synopsis: 'modunload NAME...', summary: 'NetBSD: unload modules', options: MODUNLOAD_OPTIONS, operands: 'loaded-module' },
-  { name: 'modstat', synopsis: 'modstat [-Aaek] [-n NAME | NAME]', summary: 'NetBSD: list modules in modstat columns', options: MODSTAT_OPTIONS, operands: 'loaded-module' },
-  { name: 'vm', synopsis: 'vm [--kernel 6.1|6.12|PATH] [--append ARGS] -- COMMAND...', summary: 'run COMMAND as root in a throwaway qemu VM with a real kernel', options: VM_OPTIONS, operands: 'none' },
-  { name: 'completion', synopsis: 'completion bash|zsh', summary: 'print the shell completion script', options: COMPLETION_OPTIONS, operands: 'none' },
+  {
+    name: 'modinfo',
+    synopsis: 'modinfo [-F field] [-0] [-k KVER] [-b DIR] [-adlpnm] [--json] MODULE|FILE...',
+    summary: 'show module information (kmod-identical text)',
+    options: MODINFO_OPTIONS,
+    operands: 'module',
+  },
+  {
+    name: 'modprobe',
+    synopsis: 'modprobe [options] NAME [PARAMS...]',
+    summary: "load (-r: unload) a module with its dependencies, as kmod's modprobe",
+    options: MODPROBE_OPTIONS,
+    operands: 'module',
+  },
+  {
+    name: 'depmod',
+    synopsis: 'depmod [-aAenvw] [-b BASE] [-C CONFIG] [-E Module.symvers | -F System.map] [-o DIR] [-P C] [VERSION] [FILES...]',
+    summary: 'write modules.dep and the other indexes of a module tree',
+    options: DEPMOD_OPTIONS,
+    operands: 'file',
+  },
+  {
+    name: 'doctor',
+    synopsis: 'doctor [FILE [PARAM=VALUE...]]',
+    summary: 'check whether a load can work here',
+    options: DOCTOR_OPTIONS,
+    operands: 'file',
+  },
+  {
+    name: 'apply',
+    synopsis: 'apply [--check] [--diff] [--root DIR] [--load-dir DIR] [--config-dir DIR] FILE|-',
+    summary: 'make modules match a desired-state spec (JSON/YAML)',
+    options: APPLY_OPTIONS,
+    operands: 'file',
+  },
+  {
+    name: 'modload',
+    synopsis: 'modload [-fP] [-b var=bool] [-i var=int] [-s var=str] MODULE',
+    summary: 'NetBSD: load a module',
+    options: MODLOAD_OPTIONS,
+    operands: 'file',
+  },
+  {
+    name: 'modunload',
+    synopsis: 'modunload NAME...',
+    summary: 'NetBSD: unload modules',
+    options: MODUNLOAD_OPTIONS,
+    operands: 'loaded-module',
+  },
+  {
+    name: 'modstat',
+    synopsis: 'modstat [-Aaek] [-n NAME | NAME]',
+    summary: 'NetBSD: list modules in modstat columns',
+    options: MODSTAT_OPTIONS,
+    operands: 'loaded-module',
+  },
+  {
+    name: 'vm',
+    synopsis: 'vm [--kernel 6.1|6.12|PATH] [--append ARGS] -- COMMAND...',
+    summary: 'run COMMAND as root in a throwaway qemu VM with a real kernel',
+    options: VM_OPTIONS,
+    operands: 'none',
+  },
+  {
+    name: 'completion',
+    synopsis: 'completion bash|zsh',
+    summary: 'print the shell completion script',
+    options: COMPLETION_OPTIONS,
+    operands: 'none',
+  },
 ];

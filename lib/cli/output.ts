@@ -56,7 +56,11 @@ export function errorJson(err: unknown): { ok: false; error: Record<string, unkn
   if (err instanceof KernmodError) return { ok: false, error: err.toJSON() };
   // A Node system error (ENOENT from a read) keeps its code and path; anything else is internal.
   const e = err as Partial<NodeJS.ErrnoException> | undefined;
-  const body: Record<string, unknown> = { name: 'Error', code: typeof e?.code === 'string' ? e.code : 'ERR_KERNMOD_INTERNAL', message: String(e?.message ?? err) };
+  const body: Record<string, unknown> = {
+    name: 'Error',
+    code: typeof e?.code === 'string' ? e.code : 'ERR_KERNMOD_INTERNAL',
+    message: String(e?.message ?? err),
+  };
   if (typeof e?.errno === 'number') body.errno = e.errno;
   if (typeof e?.syscall === 'string') body.syscall = e.syscall;
   if (typeof e?.path === 'string') body.path = e.path;
@@ -72,7 +76,8 @@ export function printErrorJson(io: Io, err: unknown): void {
  * '--bogus'`): that line on stderr, or with --json the error as JSON, code ERR_KERNMOD_USAGE. Exit 1.
  */
 export function reportUsageError(io: Io, tool: string, message: string, json: boolean): number {
-  if (json) printErrorJson(io, new KernmodError({ code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: message.replace(/^ERROR: /, '') }));
+  if (json)
+    printErrorJson(io, new KernmodError({ code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: message.replace(/^ERROR: /, '') }));
   else io.err(`${tool}: ${message}\n`);
   return 1;
 }

@@ -60,7 +60,10 @@ export function loadXz(): XzDecoder {
   if (xzOverride) return xzOverride;
   if (!xzDecoder) {
     // Its second parameter is an AbortSignal, so the size must not reach it.
-    const { xz } = requireDecoder<{ xz: { decompressSync(b: Uint8Array): Uint8Array; decompress(b: Uint8Array): Promise<Uint8Array> } }>('@napi-rs/lzma', 'xz');
+    const { xz } = requireDecoder<{ xz: { decompressSync(b: Uint8Array): Uint8Array; decompress(b: Uint8Array): Promise<Uint8Array> } }>(
+      '@napi-rs/lzma',
+      'xz',
+    );
     xzDecoder = { decompressSync: (b) => xz.decompressSync(b), decompress: (b) => xz.decompress(b) };
   }
   return xzDecoder;

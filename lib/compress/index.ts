@@ -88,7 +88,11 @@ function preflight(format: CompressionFormat, bytes: Uint8Array, max: number): n
 function postflight(format: CompressionFormat, out: Uint8Array, expected: number | undefined, max: number): Uint8Array {
   if (out.length > max) throw tooLarge(format, out.length, max);
   if (expected !== undefined && out.length !== expected) {
-    throw invalidInput('ERR_KERNMOD_DECOMPRESS', `corrupt ${format} data: decoded ${out.length} bytes where its headers state ${expected}`, { errno: -22 });
+    throw invalidInput(
+      'ERR_KERNMOD_DECOMPRESS',
+      `corrupt ${format} data: decoded ${out.length} bytes where its headers state ${expected}`,
+      { errno: -22 },
+    );
   }
   return out;
 }
@@ -98,7 +102,12 @@ function isZlibTooLarge(e: unknown): boolean {
 }
 
 /** The function that decodes this format, loaded (and failing with its own error) before any decoding. */
-function decoderSync(format: CompressionFormat, max: number, size: number | undefined, into?: (size: number) => Uint8Array): (b: Uint8Array) => Uint8Array {
+function decoderSync(
+  format: CompressionFormat,
+  max: number,
+  size: number | undefined,
+  into?: (size: number) => Uint8Array,
+): (b: Uint8Array) => Uint8Array {
   if (format === 'gzip') return (b) => zlibModule().gunzipSync(b, { maxOutputLength: max });
   if (format === 'xz') {
     const xz = loadXz();

@@ -98,7 +98,12 @@ interface Run {
 }
 
 /** kmod's CRIT (printed as FATAL) or ERR line, then the run ends with exit status 1. */
-function fail(run: Run, code: string, text: string, extra: { path?: string; errno?: number; cause?: unknown; level?: DepmodLevel } = {}): never {
+function fail(
+  run: Run,
+  code: string,
+  text: string,
+  extra: { path?: string; errno?: number; cause?: unknown; level?: DepmodLevel } = {},
+): never {
   const { level = 'FATAL', ...fields } = extra;
   run.messages.push({ level, text });
   throw new DepmodError(code, text.trimEnd(), run.messages, fields);
@@ -130,7 +135,11 @@ function configLog(run: Run, log: ConfigMessage[]): void {
 }
 
 /** A symbol table seeded from Module.symvers (-E) or System.map (-F), kmod's depmod_load_symvers/_system_map. */
-function kernelSymbols(run: Run, symbols: Map<string, Sym>, add: (name: string, prefixSkipped: boolean, crc: bigint, owner: Mod | null) => void): boolean {
+function kernelSymbols(
+  run: Run,
+  symbols: Map<string, Sym>,
+  add: (name: string, prefixSkipped: boolean, crc: bigint, owner: Mod | null) => void,
+): boolean {
   const { symvers, systemMap } = run.opts;
   const file = symvers ?? systemMap;
   if (file === undefined) return false;
@@ -224,10 +233,23 @@ interface Prepared {
 /** Everything up to reading the modules; undefined when -A finds the indexes up to date. */
 function prepare(opts: DepmodOptions): Prepared | DepmodResult {
   const run = start(opts);
-  const result = (): DepmodResult => ({ dirname: run.dirname, outputDir: run.outputDir, upToDate: true, written: [], messages: run.messages, needs: [], modules: 0 });
+  const result = (): DepmodResult => ({
+    dirname: run.dirname,
+    outputDir: run.outputDir,
+    upToDate: true,
+    written: [],
+    messages: run.messages,
+    needs: [],
+    modules: 0,
+  });
   if (opts.quick) {
     if (opts.dryRun) return result();
-    if (upToDate(run.outputDir === run.dirname ? run.dirname : run.outputDir, run.dirname, (text) => run.messages.push({ level: 'ERROR', text })) === 1) return result();
+    if (
+      upToDate(run.outputDir === run.dirname ? run.dirname : run.outputDir, run.dirname, (text) =>
+        run.messages.push({ level: 'ERROR', text }),
+      ) === 1
+    )
+      return result();
   }
   const symbols = new Map<string, Sym>();
   const addSymbol = (name: string, prefixSkipped: boolean, crc: bigint, owner: Mod | null) => {
@@ -250,7 +272,10 @@ function prepare(opts: DepmodOptions): Prepared | DepmodResult {
     try {
       search.run();
     } catch (e) {
-      fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not search modules: ${strerror(e)}\n`, { path: run.dirname, cause: e });
+      fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not search modules: ${strerror(e)}\n`, {
+        path: run.dirname,
+        cause: e,
+      });
     }
     found = [...search.found.values()];
   } else {
@@ -293,7 +318,13 @@ interface Packed {
 function pack(r: ModuleSymbols, crcs: boolean): Packed {
   let weak = '';
   for (const n of r.needs) weak += n.weak ? '1' : '0';
-  return { info: r.info, exports: r.exports, needs: r.needs.map((n) => n.name).join('\0'), weak, crcs: crcs ? r.needs.map((n) => n.crc) : undefined };
+  return {
+    info: r.info,
+    exports: r.exports,
+    needs: r.needs.map((n) => n.name).join('\0'),
+    weak,
+    crcs: crcs ? r.needs.map((n) => n.crc) : undefined,
+  };
 }
 
 function finish(p: Prepared, read: Array<Packed | Error>): DepmodResult {
@@ -342,7 +373,15 @@ function finish(p: Prepared, read: Array<Packed | Error>): DepmodResult {
     warn: (text) => run.messages.push({ level: 'WARNING', text }),
     error: (text) => run.messages.push({ level: 'ERROR', text }),
   };
-  const res: DepmodResult = { dirname: run.dirname, outputDir: run.outputDir, upToDate: false, written: [], messages: run.messages, needs: run.needs, modules: mods.length };
+  const res: DepmodResult = {
+    dirname: run.dirname,
+    outputDir: run.outputDir,
+    upToDate: false,
+    written: [],
+    messages: run.messages,
+    needs: run.needs,
+    modules: mods.length,
+  };
   if (run.opts.dryRun) {
     res.output = out.outputDeps(d) + out.outputAliases(d) + out.outputSoftdeps(d) + out.outputSymbols(d) + out.outputDevname(d);
     return res;
@@ -498,12 +537,19 @@ function writeAll(run: Run, d: Depmod, res: DepmodResult): void {
         /* already closed */
       }
       unlinkSync(tmp);
-      fail(run, (e as NodeJS.ErrnoException).code ?? 'EIO', `Could not create index '${name}'. Output is truncated: ${strerror(e)}\n`, { path: `${dir}/${name}`, cause: e, level: 'ERROR' });
+      fail(run, (e as NodeJS.ErrnoException).code ?? 'EIO', `Could not create index '${name}'. Output is truncated: ${strerror(e)}\n`, {
+        path: `${dir}/${name}`,
+        cause: e,
+        level: 'ERROR',
+      });
     }
     try {
       renameSync(tmp, `${dir}/${name}`);
     } catch (e) {
-      fail(run, (e as NodeJS.ErrnoException).code ?? 'EIO', `renameat(${dir}, ${name}.${stamp}, ${dir}, ${name}): ${strerror(e)}\n`, { path: `${dir}/${name}`, cause: e });
+      fail(run, (e as NodeJS.ErrnoException).code ?? 'EIO', `renameat(${dir}, ${name}.${stamp}, ${dir}, ${name}): ${strerror(e)}\n`, {
+        path: `${dir}/${name}`,
+        cause: e,
+      });
     }
     res.written.push(name);
   }
@@ -545,4 +591,3 @@ export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
   await Promise.all(Array.from({ length: READ_CONCURRENCY }, worker));
   return finish(p, read);
 }
-

@@ -129,7 +129,6 @@ const FIELDS = {
   32: { info: 12, shndx: 14, value: 4 },
 } as const;
 
-
 function exportedSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensure: Ensure, crcs: boolean): ModuleSymbol[] {
   if (t) {
     const b = elf.bytes;

@@ -11,7 +11,14 @@ import { findSection, parseElfSections, type ElfFile } from './elf.js';
 import { hasSignatureTrailer } from './signature.js';
 
 /** Sections modinfoFromImage decodes. */
-export const MODINFO_SECTIONS = ['.modinfo', '__versions', '__version_ext_crcs', '__version_ext_names', '.note.gnu.build-id', '.gnu.linkonce.this_module'] as const;
+export const MODINFO_SECTIONS = [
+  '.modinfo',
+  '__versions',
+  '__version_ext_crcs',
+  '__version_ext_names',
+  '.note.gnu.build-id',
+  '.gnu.linkonce.this_module',
+] as const;
 
 /** Below this size a file is simply read whole: a few reads cost more than copying it. */
 export const SPARSE_MIN_SIZE = 64 * 1024;
@@ -33,8 +40,18 @@ export type Range = [offset: number, length: number];
  */
 function* plan(buf: Uint8Array, sections: readonly string[] = MODINFO_SECTIONS): Generator<Range[], 'whole' | ElfFile, void> {
   const size = buf.length;
-  yield [[0, Math.min(size, 64)], [Math.max(0, size - TAIL_READ), Math.min(size, TAIL_READ)]];
-  if (detectCompression(buf.subarray(0, COMPRESSION_MAGIC_BYTES)) || buf[0] !== 0x7f || buf[1] !== 0x45 || buf[2] !== 0x4c || buf[3] !== 0x46) return 'whole';
+  yield [
+    [0, Math.min(size, 64)],
+    [Math.max(0, size - TAIL_READ), Math.min(size, TAIL_READ)],
+  ];
+  if (
+    detectCompression(buf.subarray(0, COMPRESSION_MAGIC_BYTES)) ||
+    buf[0] !== 0x7f ||
+    buf[1] !== 0x45 ||
+    buf[2] !== 0x4c ||
+    buf[3] !== 0x46
+  )
+    return 'whole';
   const is64 = buf[4] === 2;
   const le = buf[5] === 1;
   if ((buf[4] !== 1 && !is64) || (buf[5] !== 1 && buf[5] !== 2)) return 'whole';
@@ -96,7 +113,13 @@ export function pendingRanges(ranges: Range[], filled: Range[]): Range[] {
  * file's bytes already (not read again); `onRead` is told of each range read. Returns the parsed ELF of
  * the sparse image, or 'whole' when the file is not one to read sparsely: the caller reads it whole then.
  */
-export function readSparseSync(fd: number, buf: Uint8Array, sections: readonly string[] = MODINFO_SECTIONS, have: readonly Range[] = [], onRead?: (off: number, len: number) => void): ElfFile | 'whole' {
+export function readSparseSync(
+  fd: number,
+  buf: Uint8Array,
+  sections: readonly string[] = MODINFO_SECTIONS,
+  have: readonly Range[] = [],
+  onRead?: (off: number, len: number) => void,
+): ElfFile | 'whole' {
   const filled = have.slice();
   const p = plan(buf, sections);
   for (let step = p.next(); ; step = p.next()) {

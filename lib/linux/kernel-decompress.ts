@@ -84,8 +84,10 @@ function gzipRefusal(b: Uint8Array): string | undefined {
   if (b.length < 10 || b[2] !== 8) return 'the gzip data is not deflate (method 8)';
   const flags = b[3]!;
   if (flags & ~0x09)
-    return "the gzip header carries fields other than a file name (FEXTRA, FCOMMENT, FHCRC or reserved bits), " +
-      "which the kernel's reader does not skip";
+    return (
+      'the gzip header carries fields other than a file name (FEXTRA, FCOMMENT, FHCRC or reserved bits), ' +
+      "which the kernel's reader does not skip"
+    );
   if (flags & 0x08 && b.indexOf(0, 10) === -1) return 'the gzip file name has no end';
   return undefined;
 }

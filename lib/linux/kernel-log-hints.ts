@@ -62,8 +62,10 @@ function symbolHint(module: string, symbols: string[], owners: SymbolOwners | un
   const what = `unknown symbol${symbols.length === 1 ? '' : `s (${symbols.length})`} in ${module}: ${quoteList(symbols)}`;
   if (exporters.length === 0)
     return `${what}; load the module that exports ${symbols.length === 1 ? 'it' : 'them'} first (modules.symbols names none)`;
-  return `${what}, exported by ${quoteList(exporters)}: load ${exporters.length === 1 ? 'it' : 'them'} ` +
-    `first, or load ${module} with probe() / kernmod modprobe ${module}, which loads its dependencies`;
+  return (
+    `${what}, exported by ${quoteList(exporters)}: load ${exporters.length === 1 ? 'it' : 'them'} ` +
+    `first, or load ${module} with probe() / kernmod modprobe ${module}, which loads its dependencies`
+  );
 }
 
 /**
@@ -94,20 +96,26 @@ export function hintFromKernelLog(
   }
   const versions = unique(records.map((r) => SYMBOL_VERSION.exec(r.message)?.[2]).filter((s): s is string => s !== undefined));
   if (versions.length > 0) {
-    return `${name} was built against another kernel: its version of ${quoteList(versions)} disagrees with the ` +
+    return (
+      `${name} was built against another kernel: its version of ${quoteList(versions)} disagrees with the ` +
       `running kernel's; rebuild it against this kernel's headers ` +
-      `(or ignoreModversions, which taints the kernel)`;
+      `(or ignoreModversions, which taints the kernel)`
+    );
   }
   for (const r of records) {
     const magic = VERMAGIC.exec(r.message);
     if (magic) {
-      return `${magic[1]} was built for another kernel: its vermagic is '${magic[2]}', this kernel's is ` +
-        `'${magic[3]}'; rebuild it against this kernel (or ignoreVermagic, which taints the kernel)`;
+      return (
+        `${magic[1]} was built for another kernel: its vermagic is '${magic[2]}', this kernel's is ` +
+        `'${magic[3]}'; rebuild it against this kernel (or ignoreVermagic, which taints the kernel)`
+      );
     }
     const noVersion = NO_SYMBOL_VERSION.exec(r.message);
     if (noVersion) {
-      return `${noVersion[1]} has no symbol version for ${noVersion[2]} while this kernel checks them ` +
-        `(CONFIG_MODVERSIONS): rebuild it against this kernel's headers`;
+      return (
+        `${noVersion[1]} has no symbol version for ${noVersion[2]} while this kernel checks them ` +
+        `(CONFIG_MODVERSIONS): rebuild it against this kernel's headers`
+      );
     }
   }
   // The module's own words (its init's error lines), leaving out the warnings that do not explain a failure.

@@ -62,7 +62,9 @@ const UNNAMED_LOADER_LINE = /^(decompression failed with status|inflate error|zs
  */
 export function recordsFor(records: readonly KernelLogEntry[], module: string | undefined, kind: 'load' | 'unload'): KernelLogEntry[] {
   const prefix = module === undefined ? undefined : `${module}: `;
-  return records.filter((r) => (prefix !== undefined && r.message.startsWith(prefix)) || (kind === 'load' && UNNAMED_LOADER_LINE.test(r.message)));
+  return records.filter(
+    (r) => (prefix !== undefined && r.message.startsWith(prefix)) || (kind === 'load' && UNNAMED_LOADER_LINE.test(r.message)),
+  );
 }
 
 /** What a capture saw: records since its mark, or why there are none. */

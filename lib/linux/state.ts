@@ -122,17 +122,20 @@ async function listOptAsync(path: string): Promise<string[] | undefined> {
   }
 }
 
-function join1(row: ProcModulesRow, s: {
-  initstate: string | undefined;
-  holders: string[] | undefined;
-  coresize: string | undefined;
-  initsize: string | undefined;
-  version: string | undefined;
-  srcversion: string | undefined;
-  taint: string | undefined;
-  refcnt: string | undefined;
-  parameters: Record<string, string>;
-}): LoadedModule {
+function join1(
+  row: ProcModulesRow,
+  s: {
+    initstate: string | undefined;
+    holders: string[] | undefined;
+    coresize: string | undefined;
+    initsize: string | undefined;
+    version: string | undefined;
+    srcversion: string | undefined;
+    taint: string | undefined;
+    refcnt: string | undefined;
+    parameters: Record<string, string>;
+  },
+): LoadedModule {
   const info: LoadedModule = {
     name: row.name,
     size: row.size,

@@ -61,5 +61,7 @@ export function modprobeOptionsForCommands(old: string | undefined, words: reado
 
 /** A runner that also gives every command `MODPROBE_OPTIONS` (when there is one to give). */
 export function runShellCommandWith(modprobeOptions: string | undefined): CommandRunner {
-  return modprobeOptions === undefined ? runShellCommand : (command, env) => runShellCommand(command, { ...env, MODPROBE_OPTIONS: modprobeOptions });
+  return modprobeOptions === undefined
+    ? runShellCommand
+    : (command, env) => runShellCommand(command, { ...env, MODPROBE_OPTIONS: modprobeOptions });
 }

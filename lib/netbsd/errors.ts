@@ -19,16 +19,16 @@ const LOAD_HINTS: Record<string, string> = {
     'module it requires could not be found, or its class or a dependency name does not match',
   EPROGMISMATCH:
     "the module was built for a different kernel version: use a module from this kernel's release, or " +
-    "force it (modload -f) at your own risk",
+    'force it (modload -f) at your own risk',
   EDEADLK: 'the module requires itself, directly or through a cycle of dependencies',
   EMLINK: 'its dependencies nest deeper than the kernel allows (MODULE_MAX_DEPTH, 6, on NetBSD 8.x and older)',
   EFBIG:
     "the module's companion property list (<module>.plist next to the .kmod) is too large: at most 8190 " +
-    "bytes (the kernel refuses st_size >= 8191)",
+    'bytes (the kernel refuses st_size >= 8191)',
   EINVAL:
-    "the kernel rejected the request: the property list does not parse (the one passed to modctl, or " +
+    'the kernel rejected the request: the property list does not parse (the one passed to modctl, or ' +
     "the module's own .plist), the file is empty or truncated, a module or dependency name is 32 bytes " +
-    "or longer, or it has more dependencies than the kernel allows (8.x and older)",
+    'or longer, or it has more dependencies than the kernel allows (8.x and older)',
   ENOMEM: 'the property list is longer than the 4096 bytes the kernel accepts, or the kernel ran out of memory',
   ENAMETOOLONG:
     'the module path is 1024 bytes or longer (MAXPATHLEN), a component of the path is longer than 255 ' +

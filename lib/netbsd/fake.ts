@@ -414,4 +414,3 @@ export function createFakeNetbsdBackend(kernel: FakeNetbsdKernel = new FakeNetbs
     modctlExistsSync: (w) => kernel.exists(w),
   };
 }
-

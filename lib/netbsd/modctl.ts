@@ -158,7 +158,16 @@ function target(p: PreparedLoad): { path?: string; module: string } {
 type Registered = Pick<NetbsdLoadResult, 'module' | 'moduleFrom' | 'alsoLoaded'>;
 
 function loadResult(backend: NetbsdBackend, p: PreparedLoad, who: Registered): NetbsdLoadResult {
-  return { platform: 'netbsd', ...who, ...(p.filename.includes('/') ? { path: p.filename } : {}), syscall: 'modctl', command: 'MODCTL_LOAD', flags: p.flags, props: p.props, backend: backend.name };
+  return {
+    platform: 'netbsd',
+    ...who,
+    ...(p.filename.includes('/') ? { path: p.filename } : {}),
+    syscall: 'modctl',
+    command: 'MODCTL_LOAD',
+    flags: p.flags,
+    props: p.props,
+    backend: backend.name,
+  };
 }
 
 /** The live modules in a MODCTL_STAT answer (disabled builtins excluded); null when it cannot be read. */
@@ -182,7 +191,8 @@ function registered(p: PreparedLoad, before: ModstatEntry[] | null, after: Modst
     const had = new Set(before.map((e) => e.name));
     const appeared = after.filter((e) => !had.has(e.name));
     const top = appeared.filter((e) => !appeared.some((o) => o.required.includes(e.name)));
-    if (top.length === 1) return { module: top[0]!.name, moduleFrom: 'kernel', alsoLoaded: appeared.filter((e) => e !== top[0]).map((e) => e.name) };
+    if (top.length === 1)
+      return { module: top[0]!.name, moduleFrom: 'kernel', alsoLoaded: appeared.filter((e) => e !== top[0]).map((e) => e.name) };
   }
   return { module: p.module, moduleFrom: 'argument' };
 }
@@ -204,7 +214,11 @@ export async function loadModule(backend: NetbsdBackend, source: string | URL, o
   return loadResult(backend, p, registered(p, before, after));
 }
 
-export function loadModuleSync(backend: NetbsdBackend, source: string | URL, options: Omit<NetbsdLoadOptions, 'signal'> = {}): NetbsdLoadResult {
+export function loadModuleSync(
+  backend: NetbsdBackend,
+  source: string | URL,
+  options: Omit<NetbsdLoadOptions, 'signal'> = {},
+): NetbsdLoadResult {
   const p = prepareLoad(source, options);
   const byPath = p.filename.includes('/');
   const before = byPath ? liveModules(backend.modctlStatSync(), backend) : null;

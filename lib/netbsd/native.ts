@@ -37,7 +37,8 @@ function defaultBinding(): unknown {
       code: 'ERR_KERNMOD_NO_BACKEND',
       phase: 'backend',
       message: `kernmod's native addon could not be loaded: ${(e as Error)?.message?.split('\n')[0] ?? String(e)}`,
-      hint: 'on NetBSD, build it with `npm run build:native` (needs python3, gmake and a C++ compiler); there ' +
+      hint:
+        'on NetBSD, build it with `npm run build:native` (needs python3, gmake and a C++ compiler); there ' +
         'is no ffi fallback for modctl',
       cause: e,
     });

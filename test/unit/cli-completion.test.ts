@@ -12,7 +12,11 @@ import { manPages } from '../../lib/cli/manpage.js';
 import { COMMAND_DOCS, MODPROBE_OPTIONS } from '../../lib/cli/options.js';
 
 const root = new URL('../..', import.meta.url).pathname;
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { man: string[]; files: string[]; scripts: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  man: string[];
+  files: string[];
+  scripts: Record<string, string>;
+};
 
 function capture() {
   const o = { out: '', err: '' };
@@ -30,8 +34,18 @@ describe('man pages', () => {
     for (const c of COMMAND_DOCS) {
       const page = pages.find(([n]) => n === `kernmod-${c.name}.1`)![1];
       for (const o of c.options) {
-        if (o.short) expect({ page: c.name, option: o.short, found: page.includes(`\\fB\\-${o.short}\\fR`) }).toEqual({ page: c.name, option: o.short, found: true });
-        if (o.long) expect({ page: c.name, option: o.long, found: page.includes(`\\-\\-${o.long.replace(/-/g, '\\-')}`) }).toEqual({ page: c.name, option: o.long, found: true });
+        if (o.short)
+          expect({ page: c.name, option: o.short, found: page.includes(`\\fB\\-${o.short}\\fR`) }).toEqual({
+            page: c.name,
+            option: o.short,
+            found: true,
+          });
+        if (o.long)
+          expect({ page: c.name, option: o.long, found: page.includes(`\\-\\-${o.long.replace(/-/g, '\\-')}`) }).toEqual({
+            page: c.name,
+            option: o.long,
+            found: true,
+          });
       }
     }
   });
@@ -74,7 +88,8 @@ describe('kernmod completion', () => {
   const complete = (words: string[]) => {
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-complete-'));
     writeFileSync(join(dir, 'c.bash'), bashCompletion());
-    const script = `source ${dir}/c.bash; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); ` +
+    const script =
+      `source ${dir}/c.bash; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); ` +
       `COMP_CWORD=${words.length - 1}; _kernmod; printf '%s\\n' "\${COMPREPLY[@]}"`;
     const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', cwd: dir });
     expect(r.stderr).toBe('');
@@ -86,7 +101,10 @@ describe('kernmod completion', () => {
     const longs = complete(['kernmod', 'modprobe', '--']);
     const parsed = MODPROBE_OPTIONS.filter((o) => o.long).map((o) => `--${o.long}`);
     expect(longs).toEqual([...parsed].sort());
-    for (const l of longs) expect(getoptLong([l.startsWith('--') && MODPROBE_OPTIONS.find((o) => `--${o.long}` === l)?.arg ? `${l}=x` : l], MODPROBE_OPTIONS).error).toBeUndefined();
+    for (const l of longs)
+      expect(
+        getoptLong([l.startsWith('--') && MODPROBE_OPTIONS.find((o) => `--${o.long}` === l)?.arg ? `${l}=x` : l], MODPROBE_OPTIONS).error,
+      ).toBeUndefined();
     // as insmod/rmmod/modprobe links, the command is the program's name
     expect(complete(['modprobe', '--show-e'])).toEqual(['--show-exports']);
     expect(complete(['kernmod', 'lsmod', '-'])).toEqual(['--help', '--json', '--version', '-V', '-h']);

@@ -81,7 +81,10 @@ describe('a bad command line: the line kmod prints and its exit status', () => {
     const r = await modprobe(['--json', '--bogus']);
     expect(r.status).toBe(1);
     expect(r.err).toBe('');
-    expect(JSON.parse(r.out)).toEqual({ ok: false, error: { name: 'KernmodError', code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: "unrecognized option '--bogus'" } });
+    expect(JSON.parse(r.out)).toEqual({
+      ok: false,
+      error: { name: 'KernmodError', code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: "unrecognized option '--bogus'" },
+    });
   });
 
   it('modprobe -s is refused, not silently ignored', async () => {
@@ -106,7 +109,10 @@ describe("kernmod's own commands and the NetBSD tools parse with getoptLong and 
     const j = await run([command, '--json', '--bogus']);
     expect(j.status).toBe(status);
     expect(j.err).toBe('');
-    expect(JSON.parse(j.out)).toEqual({ ok: false, error: { name: 'KernmodError', code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: "unrecognized option '--bogus'" } });
+    expect(JSON.parse(j.out)).toEqual({
+      ok: false,
+      error: { name: 'KernmodError', code: 'ERR_KERNMOD_USAGE', phase: 'validate', message: "unrecognized option '--bogus'" },
+    });
   });
 
   it("lsmod: any argument it does not take is kmod's one usage line and status 1 (kmod's lsmod takes none)", async () => {
@@ -122,14 +128,30 @@ describe("kernmod's own commands and the NetBSD tools parse with getoptLong and 
 
   it('apply: a missing argument and an unambiguous prefix as getopt_long takes them', async () => {
     expect(await run(['apply', '--root'])).toEqual({ status: 1, out: '', err: "apply: option '--root' requires an argument\n" });
-    expect(await run(['apply', '--check=1', 'x'])).toEqual({ status: 1, out: '', err: "apply: option '--check' doesn't allow an argument\n" });
+    expect(await run(['apply', '--check=1', 'x'])).toEqual({
+      status: 1,
+      out: '',
+      err: "apply: option '--check' doesn't allow an argument\n",
+    });
     expect((await run(['apply', '--he'])).out).toMatch(/^Usage: kernmod apply/);
   });
 
   it("NetBSD's tools: NetBSD getopt's words, the usage, status 1", async () => {
-    expect(await run(['modload', '-z'])).toMatchObject({ status: 1, out: '', err: expect.stringMatching(/^modload: unknown option -- z\nUsage: modload /) });
-    expect(await run(['modstat', '-n'])).toMatchObject({ status: 1, out: '', err: expect.stringMatching(/^modstat: option requires an argument -- n\nUsage: modstat /) });
-    expect(await run(['modunload', '-x'])).toEqual({ status: 1, out: '', err: 'modunload: unknown option -- x\nUsage: modunload <module_name ...>\n' });
+    expect(await run(['modload', '-z'])).toMatchObject({
+      status: 1,
+      out: '',
+      err: expect.stringMatching(/^modload: unknown option -- z\nUsage: modload /),
+    });
+    expect(await run(['modstat', '-n'])).toMatchObject({
+      status: 1,
+      out: '',
+      err: expect.stringMatching(/^modstat: option requires an argument -- n\nUsage: modstat /),
+    });
+    expect(await run(['modunload', '-x'])).toEqual({
+      status: 1,
+      out: '',
+      err: 'modunload: unknown option -- x\nUsage: modunload <module_name ...>\n',
+    });
     expect(await run(['modunload', '--help'])).toMatchObject({ status: 0, out: expect.stringMatching(/^Usage: modunload/) });
   });
 
@@ -156,7 +178,12 @@ describe('-s/--syslog: refused with one line by every tool whose kmod takes it, 
   it('the tables give -s/--syslog to exactly those tools', () => {
     expect(COMMAND_DOCS.filter((c) => c.options.some((o) => o.key === 'syslog')).map((c) => c.name)).toEqual(withSyslog);
   });
-  it.each(withSyslog.flatMap((t) => [[t, '-s'], [t, '--syslog']]))('%s %s', async (tool, flag) => {
+  it.each(
+    withSyslog.flatMap((t) => [
+      [t, '-s'],
+      [t, '--syslog'],
+    ]),
+  )('%s %s', async (tool, flag) => {
     const { o, io } = capture();
     expect(await main([tool, flag, 'x'], io)).toBe(1);
     expect(o).toEqual({ out: '', err: `${tool}: ${SYSLOG_REFUSED}\n` });
@@ -205,15 +232,30 @@ const releases = (() => {
     return [];
   }
 })();
-const stpFiles = releases.flatMap((r) => readdirSync(`/lib/modules/${r}/kernel/net/802`, { withFileTypes: true }).filter((d) => d.name.startsWith('stp.ko')).map((d) => `/lib/modules/${r}/kernel/net/802/${d.name}`));
+const stpFiles = releases.flatMap((r) =>
+  readdirSync(`/lib/modules/${r}/kernel/net/802`, { withFileTypes: true })
+    .filter((d) => d.name.startsWith('stp.ko'))
+    .map((d) => `/lib/modules/${r}/kernel/net/802/${d.name}`),
+);
 
 describe.skipIf(!haveKmod || stpFiles.length === 0)("modprobe --show-exports / --show-modversions, byte for byte kmod's", () => {
-  it.each(stpFiles.flatMap((f) => [['--show-exports', f], ['--show-modversions', f], ['--dump-modversions', f]]))('%s %s', async (...argv) => {
+  it.each(
+    stpFiles.flatMap((f) => [
+      ['--show-exports', f],
+      ['--show-modversions', f],
+      ['--dump-modversions', f],
+    ]),
+  )('%s %s', async (...argv) => {
     const ours = await modprobe(argv);
     const theirs = kmod('modprobe', argv);
     expect(ours).toEqual({ status: theirs.status, out: theirs.out, err: theirs.err });
   });
-  it.each([['--show-exports', '/etc/passwd'], ['--show-modversions', '/etc/passwd'], ['--show-exports', '/nonexistent.ko'], ['-q', '--show-exports', '/nonexistent.ko']])('%s %s', async (...argv) => {
+  it.each([
+    ['--show-exports', '/etc/passwd'],
+    ['--show-modversions', '/etc/passwd'],
+    ['--show-exports', '/nonexistent.ko'],
+    ['-q', '--show-exports', '/nonexistent.ko'],
+  ])('%s %s', async (...argv) => {
     const ours = await modprobe(argv);
     const theirs = kmod('modprobe', argv);
     expect(ours).toEqual({ status: theirs.status, out: theirs.out, err: theirs.err });
@@ -254,12 +296,15 @@ describe('the kernmod command', () => {
     }
   }, 60_000);
 
-  it.each(['insmod', 'rmmod', 'lsmod', 'modprobe', 'doctor', 'depmod', 'apply'])('%s --json with a bad option: { ok: false, error: { code, message } } on stdout', async (command) => {
-    const { o, io } = capture();
-    expect(await main([command, '--json', '--no-such-option'], io)).not.toBe(0);
-    const body = JSON.parse(o.out) as { ok: boolean; error: { code: string; message: string } };
-    expect(body.ok).toBe(false);
-    expect(typeof body.error.code).toBe('string');
-    expect(body.error.message).toMatch(/no-such-option/);
-  });
+  it.each(['insmod', 'rmmod', 'lsmod', 'modprobe', 'doctor', 'depmod', 'apply'])(
+    '%s --json with a bad option: { ok: false, error: { code, message } } on stdout',
+    async (command) => {
+      const { o, io } = capture();
+      expect(await main([command, '--json', '--no-such-option'], io)).not.toBe(0);
+      const body = JSON.parse(o.out) as { ok: boolean; error: { code: string; message: string } };
+      expect(body.ok).toBe(false);
+      expect(typeof body.error.code).toBe('string');
+      expect(body.error.message).toMatch(/no-such-option/);
+    },
+  );
 });

@@ -18,7 +18,7 @@ describe('kernmod vm cache directory', () => {
     expect(vmCacheDirFor(installed, { XDG_CACHE_HOME: 'relative' }, '/home/u')).toBe('/home/u/.cache/kernmod/vm');
   });
 
-  it("a checkout keeps its .cache; KERNMOD_VM_CACHE wins everywhere", () => {
+  it('a checkout keeps its .cache; KERNMOD_VM_CACHE wins everywhere', () => {
     expect(vmCacheDirFor(checkout, { XDG_CACHE_HOME: '/x/cache' }, '/home/u')).toBe(join(checkout, '.cache', 'vm'));
     expect(vmCacheDirFor(installed, { KERNMOD_VM_CACHE: '/o' }, '/home/u')).toBe('/o');
     expect(vmCacheDirFor(checkout, { KERNMOD_VM_CACHE: '/o' }, '/home/u')).toBe('/o');

@@ -46,7 +46,7 @@ describe('kernmod insmod', () => {
     expect(await insmod([path], km, t)).toBe(1);
     expect(o.err).toBe(
       `insmod: ERROR: could not insert module ${path}: File exists\ninsmod: hint: a module with this name ` +
-      `is already loaded (unload it first, or treat it as success as modprobe does)\n`,
+        `is already loaded (unload it first, or treat it as success as modprobe does)\n`,
     );
   });
 

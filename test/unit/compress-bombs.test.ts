@@ -22,12 +22,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * 128 KiB limit (libzstd and `zstd -t` refuse it at once).
  */
 const ZSTD_WORK_BOMB = new Uint8Array([
-  0x28, 0xb5, 0x2f, 0xfd, // magic
+  0x28,
+  0xb5,
+  0x2f,
+  0xfd, // magic
   0x00, // frame header: no content size, no checksum, not single-segment
   (17 - 10) << 3, // window 2^17
-  0x4d, 0x00, 0x00, // block header: last, compressed, 9 bytes
+  0x4d,
+  0x00,
+  0x00, // block header: last, compressed, 9 bytes
   0x00, // literals: raw, 0 bytes
-  0xff, 0xff, 0xff, // 0xffff + 0x7f00 = 98,303 sequences
+  0xff,
+  0xff,
+  0xff, // 0xffff + 0x7f00 = 98,303 sequences
   0x54, // literal lengths, offsets and match lengths all RLE
   35, // literal length code 35: 65,536 + 16 bits
   0, // offset code 0: repeat offset
@@ -102,10 +109,14 @@ const everyEntryPoint = (code: string) => ({
 });
 
 describe('zstd: work bounded by the block limit', () => {
-  it('refuses the 18-byte work bomb at once, through every entry point', async () => {
-    expect(ZSTD_WORK_BOMB.length).toBe(18);
-    expect(await codesInWorker(ZSTD_WORK_BOMB, 'bomb.ko.zst')).toEqual(everyEntryPoint('ERR_KERNMOD_DECOMPRESS'));
-  }, BUDGET_MS + 30_000);
+  it(
+    'refuses the 18-byte work bomb at once, through every entry point',
+    async () => {
+      expect(ZSTD_WORK_BOMB.length).toBe(18);
+      expect(await codesInWorker(ZSTD_WORK_BOMB, 'bomb.ko.zst')).toEqual(everyEntryPoint('ERR_KERNMOD_DECOMPRESS'));
+    },
+    BUDGET_MS + 30_000,
+  );
 
   it('names the broken rule, from the block walk alone', () => {
     expect(() => zstdSizes(ZSTD_WORK_BOMB)).toThrow(/corrupt zstd data: .*(128 KiB|block limit|bitstream)/);
@@ -120,13 +131,17 @@ describe('gzip: output and work bounded by maxBytes', () => {
     await expect(decompress(bomb, { maxBytes: 1 << 20 })).rejects.toMatchObject({ code: 'ERR_KERNMOD_TOO_LARGE' });
   });
 
-  it('gives a typed error for a bomb past the default 256 MiB cap (modinfo, preflight)', async () => {
-    // 300 MiB of zeros in ten members: inflating stops at the cap with a typed error.
-    const member = gzipSync(new Uint8Array(30 << 20));
-    const only = ['modinfo(file)', 'preflight(file)'];
-    const codes = await codesInWorker(concat(...Array.from({ length: 10 }, () => member)), 'bomb.ko.gz', only);
-    expect(codes).toEqual(Object.fromEntries(only.map((k) => [k, 'ERR_KERNMOD_TOO_LARGE'])));
-  }, BUDGET_MS + 30_000);
+  it(
+    'gives a typed error for a bomb past the default 256 MiB cap (modinfo, preflight)',
+    async () => {
+      // 300 MiB of zeros in ten members: inflating stops at the cap with a typed error.
+      const member = gzipSync(new Uint8Array(30 << 20));
+      const only = ['modinfo(file)', 'preflight(file)'];
+      const codes = await codesInWorker(concat(...Array.from({ length: 10 }, () => member)), 'bomb.ko.gz', only);
+      expect(codes).toEqual(Object.fromEntries(only.map((k) => [k, 'ERR_KERNMOD_TOO_LARGE'])));
+    },
+    BUDGET_MS + 30_000,
+  );
 });
 
 const u32le = (n: number) => {
@@ -167,14 +182,22 @@ function xzClaiming(chunks: number): Uint8Array {
 }
 
 describe('xz: output bounded before decoding, by the sizes the headers state', () => {
-  it('refuses 300 MiB claimed by 1 KB through every entry point, before any decoder runs', async () => {
-    const file = xzClaiming(150);
-    expect(file.length).toBeLessThan(1100);
-    expect(() => decompressSync(file, { maxBytes: 1 << 20 })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_TOO_LARGE' }));
-    expect(await codesInWorker(file, 'claims.ko.xz')).toEqual(everyEntryPoint('ERR_KERNMOD_TOO_LARGE'));
-  }, BUDGET_MS + 30_000);
+  it(
+    'refuses 300 MiB claimed by 1 KB through every entry point, before any decoder runs',
+    async () => {
+      const file = xzClaiming(150);
+      expect(file.length).toBeLessThan(1100);
+      expect(() => decompressSync(file, { maxBytes: 1 << 20 })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_TOO_LARGE' }));
+      expect(await codesInWorker(file, 'claims.ko.xz')).toEqual(everyEntryPoint('ERR_KERNMOD_TOO_LARGE'));
+    },
+    BUDGET_MS + 30_000,
+  );
 
-  it('gives a typed error when the stated sizes fit but the data is garbage', async () => {
-    expect(await codesInWorker(xzClaiming(4), 'garbage.ko.xz')).toEqual(everyEntryPoint('ERR_KERNMOD_DECOMPRESS'));
-  }, BUDGET_MS + 30_000);
+  it(
+    'gives a typed error when the stated sizes fit but the data is garbage',
+    async () => {
+      expect(await codesInWorker(xzClaiming(4), 'garbage.ko.xz')).toEqual(everyEntryPoint('ERR_KERNMOD_DECOMPRESS'));
+    },
+    BUDGET_MS + 30_000,
+  );
 });

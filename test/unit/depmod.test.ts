@@ -51,7 +51,10 @@ function fakeModule(m: FakeModule): Uint8Array {
   for (const name of m.weak ?? []) sym(name, 0x20, 0, 0);
   const sections = [{ name: '.modinfo', data: strings(...(m.modinfo ?? [])) }];
   if (m.versions) sections.push({ name: '__versions', data: concat(...m.versions.map(([n, c]) => modversion(c, n, true, true))) });
-  sections.push({ name: '.symtab', data: concat(...syms), type: 2 } as never, { name: '.strtab', data: Buffer.from(strtab, 'latin1'), type: 3 } as never);
+  sections.push(
+    { name: '.symtab', data: concat(...syms), type: 2 } as never,
+    { name: '.strtab', data: Buffer.from(strtab, 'latin1'), type: 3 } as never,
+  );
   return buildElf({ class: 64, endian: 'little', sections });
 }
 
@@ -122,33 +125,57 @@ function expectSame(r: { kmod: Run; ours: Run }): void {
   expect(r.ours.stdout).toBe(r.kmod.stdout);
   expect(r.ours.status).toBe(r.kmod.status);
   expect([...r.ours.files.keys()]).toEqual([...r.kmod.files.keys()]);
-  for (const [name, bytes] of r.kmod.files) expect({ name, hex: r.ours.files.get(name)!.toString('hex') }).toEqual({ name, hex: bytes.toString('hex') });
+  for (const [name, bytes] of r.kmod.files)
+    expect({ name, hex: r.ours.files.get(name)!.toString('hex') }).toEqual({ name, hex: bytes.toString('hex') });
 }
 
 const M = `lib/modules/{VER}`;
 
 /** A small tree with a dependency chain, aliases, softdeps, device nodes and built-ins. */
 const basicTree: Tree = {
-  [`${M}/kernel/drivers/base/core-lib.ko`]: fakeModule({ exports: [['core_fn', 0x1111], ['core_fn2', 0x2222]], needs: ['printk'], modinfo: ['license=GPL', 'alias=pci:v00001234d*sv*sd*bc*sc*i*'] }),
+  [`${M}/kernel/drivers/base/core-lib.ko`]: fakeModule({
+    exports: [
+      ['core_fn', 0x1111],
+      ['core_fn2', 0x2222],
+    ],
+    needs: ['printk'],
+    modinfo: ['license=GPL', 'alias=pci:v00001234d*sv*sd*bc*sc*i*'],
+  }),
   [`${M}/kernel/drivers/net/net-mid.ko`]: fakeModule({
     exports: [['mid_fn', 0x3333]],
     needs: ['core_fn', 'printk'],
-    modinfo: ['alias=net-pf-99', 'alias=usb:v1234p5678d*dc*dsc*dp*ic*isc*ip*in*', 'softdep=pre: core_lib', 'alias=char-major-10-99', 'alias=devname:mid0'],
+    modinfo: [
+      'alias=net-pf-99',
+      'alias=usb:v1234p5678d*dc*dsc*dp*ic*isc*ip*in*',
+      'softdep=pre: core_lib',
+      'alias=char-major-10-99',
+      'alias=devname:mid0',
+    ],
   }),
-  [`${M}/kernel/drivers/net/top.ko`]: fakeModule({ needs: ['mid_fn', 'core_fn2'], weak: ['nowhere_fn'], modinfo: ['alias=of:N*T*Cfoo,bar-baz', 'alias=block-major-8-*', 'alias=devname:bad'] }),
+  [`${M}/kernel/drivers/net/top.ko`]: fakeModule({
+    needs: ['mid_fn', 'core_fn2'],
+    weak: ['nowhere_fn'],
+    modinfo: ['alias=of:N*T*Cfoo,bar-baz', 'alias=block-major-8-*', 'alias=devname:bad'],
+  }),
   [`${M}/kernel/fs/lonely.ko`]: fakeModule({ modinfo: ['alias=fs-lonely', 'alias=[bad'] }),
   [`${M}/extra/unordered.ko`]: fakeModule({ needs: ['core_fn'], modinfo: ['alias=symbol:x-y'] }),
   [`${M}/extra/another-one.ko`]: fakeModule({ exports: [['another_fn', 7]] }),
-  [`${M}/modules.order`]: 'kernel/drivers/net/top.ko\nkernel/drivers/base/core-lib.ko\nkernel/drivers/net/net-mid.ko\nkernel/fs/lonely.ko\n',
+  [`${M}/modules.order`]:
+    'kernel/drivers/net/top.ko\nkernel/drivers/base/core-lib.ko\nkernel/drivers/net/net-mid.ko\nkernel/fs/lonely.ko\n',
   [`${M}/modules.builtin`]: 'kernel/crypto/sha256.ko\nkernel/drivers/tty/vt-x.ko\n',
-  [`${M}/modules.builtin.modinfo`]: Buffer.from('sha256.alias=crypto-sha256\0sha256.license=GPL\0vt_x.alias=char-major-4-*\0vt_x.description=x\0', 'latin1'),
+  [`${M}/modules.builtin.modinfo`]: Buffer.from(
+    'sha256.alias=crypto-sha256\0sha256.license=GPL\0vt_x.alias=char-major-4-*\0vt_x.description=x\0',
+    'latin1',
+  ),
 };
 
 describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
   it('writes the ten files byte for byte: dependency chain, aliases, softdeps, devname, built-ins, order', async () => {
     const r = await both(basicTree, ['-b', '{BASE}', '{VER}']);
     expectSame(r);
-    expect(r.ours.files.get(`/${M.replace('{VER}', VER)}/modules.dep`)!.toString()).toContain('kernel/drivers/net/top.ko: kernel/drivers/net/net-mid.ko kernel/drivers/base/core-lib.ko');
+    expect(r.ours.files.get(`/${M.replace('{VER}', VER)}/modules.dep`)!.toString()).toContain(
+      'kernel/drivers/net/top.ko: kernel/drivers/net/net-mid.ko kernel/drivers/base/core-lib.ko',
+    );
   });
 
   it('an empty tree: a 12-byte modules.dep.bin and a 0-byte modules.builtin.bin, with kmod warnings', async () => {
@@ -191,13 +218,19 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
       err = e as DepmodError;
     }
     const lines = err!.messages.map((m) => m.text);
-    expect(lines.filter((l) => l.startsWith('Cycle detected: ')).sort()).toEqual(['Cycle detected: a -> b -> a\n', 'Cycle detected: c -> d -> c\n']);
+    expect(lines.filter((l) => l.startsWith('Cycle detected: ')).sort()).toEqual([
+      'Cycle detected: a -> b -> a\n',
+      'Cycle detected: c -> d -> c\n',
+    ]);
     expect(lines.at(-1)).toBe('Found 4 modules in dependency cycles!\n');
   });
 
   it('the library throws a typed error for a cycle, with kmod lines attached', () => {
     const base = join(scratch, 'cycle-lib');
-    writeTree(base, { [`lib/modules/${VER}/kernel/a.ko`]: fakeModule({ exports: [['a_fn', 1]], needs: ['b_fn'] }), [`lib/modules/${VER}/kernel/b.ko`]: fakeModule({ exports: [['b_fn', 2]], needs: ['a_fn'] }) });
+    writeTree(base, {
+      [`lib/modules/${VER}/kernel/a.ko`]: fakeModule({ exports: [['a_fn', 1]], needs: ['b_fn'] }),
+      [`lib/modules/${VER}/kernel/b.ko`]: fakeModule({ exports: [['b_fn', 2]], needs: ['a_fn'] }),
+    });
     let err: unknown;
     try {
       depmodSync({ basedir: base, kernelVersion: VER });
@@ -224,7 +257,8 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
       [`${M}/kernel/skipme/hidden.ko`]: fakeModule({ exports: [['hidden_fn', 7]] }),
       [`${M}/extra/user.ko`]: fakeModule({ needs: ['dup_extra', 'dup_updates', 'dup_kernel', 'pick_fn', 'hidden_fn'] }),
       [`${M}/build/ignored.ko`]: fakeModule({}),
-      'etc/depmod.d/a.conf': `# search order\nsearch extra updates built-in external\noverride pick ${VER.replace(/\./g, '\\.')} ` +
+      'etc/depmod.d/a.conf':
+        `# search order\nsearch extra updates built-in external\noverride pick ${VER.replace(/\./g, '\\.')} ` +
         `extra/vendor\noverride nothing 9.9 extra\nexclude skipme\nexternal * ${ext}\nbogus line\n`,
     };
     const r = await both(tree, ['-b', '{BASE}', '-C', '{BASE}/etc/depmod.d', '{VER}']);
@@ -234,7 +268,13 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
     expect(dep).toContain('extra/vendor/pick.ko:');
     expect(dep).not.toContain('hidden');
     // Without any search line kmod searches "updates" first, then the rest of the tree in readdir order.
-    const r2 = await both({ ...tree, 'etc/depmod.d/a.conf': 'exclude skipme\n' }, ['-b', '{BASE}', '-C', '{BASE}/etc/depmod.d/a.conf', '{VER}']);
+    const r2 = await both({ ...tree, 'etc/depmod.d/a.conf': 'exclude skipme\n' }, [
+      '-b',
+      '{BASE}',
+      '-C',
+      '{BASE}/etc/depmod.d/a.conf',
+      '{VER}',
+    ]);
     expectSame(r2);
   });
 
@@ -273,7 +313,15 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
     const prepare = (base: string) => {
       spawnSync(DEPMOD!, ['-b', base, VER]);
       const past = new Date(Date.now() - 3600_000);
-      for (const f of ['kernel/drivers/base/core-lib.ko', 'kernel/drivers/net/net-mid.ko', 'kernel/drivers/net/top.ko', 'kernel/fs/lonely.ko', 'extra/unordered.ko', 'extra/another-one.ko']) utimesSync(join(dirOf(base), f), past, past);
+      for (const f of [
+        'kernel/drivers/base/core-lib.ko',
+        'kernel/drivers/net/net-mid.ko',
+        'kernel/drivers/net/top.ko',
+        'kernel/fs/lonely.ko',
+        'extra/unordered.ko',
+        'extra/another-one.ko',
+      ])
+        utimesSync(join(dirOf(base), f), past, past);
       rmSync(join(dirOf(base), 'modules.alias')); // -A must not bring it back while up to date
     };
     const r = await both(basicTree, ['-A', '-b', '{BASE}', '{VER}'], prepare);
@@ -306,7 +354,16 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
   it('-e with -E Module.symvers and -F System.map: unknown symbols and version mismatches, as kmod says them', async () => {
     const tree: Tree = {
       [`${M}/kernel/prov.ko`]: fakeModule({ exports: [['prov_fn', 0xabc]] }),
-      [`${M}/kernel/cons.ko`]: fakeModule({ needs: ['prov_fn', 'printk', 'missing_fn', 'kmalloc'], weak: ['weak_missing'], versions: [['module_layout', 0x55], ['prov_fn', 0xdef], ['printk', 0x1234], ['kmalloc', 0x99]] }),
+      [`${M}/kernel/cons.ko`]: fakeModule({
+        needs: ['prov_fn', 'printk', 'missing_fn', 'kmalloc'],
+        weak: ['weak_missing'],
+        versions: [
+          ['module_layout', 0x55],
+          ['prov_fn', 0xdef],
+          ['printk', 0x1234],
+          ['kmalloc', 0x99],
+        ],
+      }),
       'Module.symvers':
         '0x00001234\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n0x00000777\tkmalloc\tvmlinux\tEXPORT_SYMBOL\t\n' +
         '0x00000055\tmodule_layout\tvmlinux\tEXPORT_SYMBOL\t\n0x1\tother\tdrivers/x\tEXPORT_SYMBOL\t\n',
@@ -319,7 +376,11 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
   });
 
   it('FILES: only the modules named, and kmod’s errors for a bad version or a relative path', async () => {
-    const files = ['{BASE}/lib/modules/{VER}/kernel/drivers/net/top.ko', '{BASE}/lib/modules/{VER}/kernel/drivers/net/net-mid.ko', '{BASE}/lib/modules/{VER}/kernel/drivers/base/core-lib.ko'];
+    const files = [
+      '{BASE}/lib/modules/{VER}/kernel/drivers/net/top.ko',
+      '{BASE}/lib/modules/{VER}/kernel/drivers/net/net-mid.ko',
+      '{BASE}/lib/modules/{VER}/kernel/drivers/base/core-lib.ko',
+    ];
     expectSame(await both(basicTree, ['-b', '{BASE}', '{VER}', ...files]));
     expectSame(await both(basicTree, ['-b', '{BASE}', 'notaversion']));
     expectSame(await both(basicTree, ['-b', '{BASE}', '{VER}', 'relative/top.ko']));
@@ -334,7 +395,19 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
   });
 
   it("a bad command line: glibc getopt_long's line and kmod's status, nothing written", { timeout: 60_000 }, async () => {
-    for (const argv of [['--s', '{VER}'], ['--s=x', '{VER}'], ['--qu'], ['--bogus'], ['-Z'], ['-b'], ['--basedir'], ['--base'], ['-s'], ['--all=1'], ['-C']]) {
+    for (const argv of [
+      ['--s', '{VER}'],
+      ['--s=x', '{VER}'],
+      ['--qu'],
+      ['--bogus'],
+      ['-Z'],
+      ['-b'],
+      ['--basedir'],
+      ['--base'],
+      ['-s'],
+      ['--all=1'],
+      ['-C'],
+    ]) {
       expectSame(await both(basicTree, argv));
     }
   });
@@ -382,6 +455,8 @@ describe('depmod library', () => {
     expect(() => depmodSync({ kernelVersion: 'abc' })).toThrow(KernmodError);
     expect(() => depmodSync({ kernelVersion: VER, files: ['rel.ko'] })).toThrow(/not absolute path/);
     expect(() => depmodSync({ kernelVersion: VER, symbolPrefix: '__' })).toThrow(/single char/);
-    expect(() => depmodSync({ basedir: join(scratch, 'none'), kernelVersion: VER })).toThrow(/could not search modules: No such file or directory/);
+    expect(() => depmodSync({ basedir: join(scratch, 'none'), kernelVersion: VER })).toThrow(
+      /could not search modules: No such file or directory/,
+    );
   });
 });

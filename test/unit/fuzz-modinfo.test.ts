@@ -52,7 +52,11 @@ function plainSources(): Source[] {
       sections: [
         { name: '.modinfo', data: strings('name=fz', 'parm=a:x', 'parmtype=a:int', 'depends=q', 'vermagic=v ') },
         { name: '__versions', data: concat(modversion(1, 'module_layout', false, false), modversion(2, 'printk', false, false)) },
-        { name: '.note.gnu.build-id', data: new Uint8Array([0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 3, 0x47, 0x4e, 0x55, 0, 1, 2, 3, 4]), type: 7 },
+        {
+          name: '.note.gnu.build-id',
+          data: new Uint8Array([0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 3, 0x47, 0x4e, 0x55, 0, 1, 2, 3, 4]),
+          type: 7,
+        },
       ],
       trailer: signatureTrailer(sig),
     }),
@@ -99,7 +103,10 @@ function compressedSources(sources: Source[]): Source[] {
       if (hasCommand('zstd')) {
         writeFileSync(join(dir, 'm.ko'), s.bytes);
         out.push({ name: `${s.name}.zst`, bytes: execFileSync('zstd', ['-q', '-c', '-19', join(dir, 'm.ko')]) });
-        out.push({ name: `${s.name}.zst (-1, no content size)`, bytes: execFileSync('zstd', ['-q', '-c', '-1', '--no-content-size', join(dir, 'm.ko')]) });
+        out.push({
+          name: `${s.name}.zst (-1, no content size)`,
+          bytes: execFileSync('zstd', ['-q', '-c', '-1', '--no-content-size', join(dir, 'm.ko')]),
+        });
       }
     }
   } finally {
@@ -122,17 +129,43 @@ type Mutation =
 
 const fraction = fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true });
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant('flip' as const), at: fc.array(fraction, { minLength: 1, maxLength: 8 }), bit: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({
+    kind: fc.constant('flip' as const),
+    at: fc.array(fraction, { minLength: 1, maxLength: 8 }),
+    bit: fc.integer({ min: 0, max: 7 }),
+  }),
   fc.record({ kind: fc.constant('truncate' as const), at: fraction }),
   fc.record({ kind: fc.constant('elf-field' as const), field: fc.nat(), value: fc.constantFrom(...EXTREMES) }),
-  fc.record({ kind: fc.constant('section-field' as const), section: fc.nat(), field: fc.integer({ min: 0, max: 2 }), value: fc.constantFrom(...EXTREMES), wide: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('section-field' as const),
+    section: fc.nat(),
+    field: fc.integer({ min: 0, max: 2 }),
+    value: fc.constantFrom(...EXTREMES),
+    wide: fc.boolean(),
+  }),
   fc.record({
     kind: fc.constant('der-length' as const),
     at: fraction,
-    value: fc.constantFrom([0x80], [0x81, 0xff], [0x82, 0xff, 0xff], [0x84, 0xff, 0xff, 0xff, 0xff], [0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], [0x00], [0x7f]),
+    value: fc.constantFrom(
+      [0x80],
+      [0x81, 0xff],
+      [0x82, 0xff, 0xff],
+      [0x84, 0xff, 0xff, 0xff, 0xff],
+      [0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+      [0x00],
+      [0x7f],
+    ),
   }),
-  fc.record({ kind: fc.constant('tail' as const), at: fc.array(fc.integer({ min: 0, max: 1199 }), { minLength: 1, maxLength: 4 }), value: fc.integer({ min: 0, max: 255 }) }),
-  fc.record({ kind: fc.constant('run' as const), at: fraction, bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 64 }) }),
+  fc.record({
+    kind: fc.constant('tail' as const),
+    at: fc.array(fc.integer({ min: 0, max: 1199 }), { minLength: 1, maxLength: 4 }),
+    value: fc.integer({ min: 0, max: 255 }),
+  }),
+  fc.record({
+    kind: fc.constant('run' as const),
+    at: fraction,
+    bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 64 }),
+  }),
 );
 
 /** The signature's DER, when the image ends in a module signature trailer: [start, end). */
@@ -160,7 +193,7 @@ function apply(src: Uint8Array, m: Mutation): Uint8Array {
     case 'elf-field': {
       const fields = is64 ? [40, 44, 58, 60, 62] : [32, 46, 48, 50];
       const at = fields[m.field % fields.length]!;
-      if (at + 4 <= b.length) (at === 40 || at === 32 || at === 44 ? v.setUint32(at, m.value, le) : v.setUint16(at, m.value & 0xffff, le));
+      if (at + 4 <= b.length) at === 40 || at === 32 || at === 44 ? v.setUint32(at, m.value, le) : v.setUint16(at, m.value & 0xffff, le);
       return b;
     }
     case 'section-field': {
@@ -243,22 +276,31 @@ describe(`fuzz modinfo (seed ${SEED})`, () => {
     expect(seen.size).toBeGreaterThan(2); // ... and breaks things in more than one way
   }, 60_000);
 
-  it.skipIf(compressed.length === 0)(`gz/xz/zstd: a result or a KernmodError for every damaged container (${compressed.length} sources)`, () => {
-    const seen = new Set<string>();
-    // Damage near the headers is likelier to reach the decoders' checks: half the positions are in the first 64 bytes.
-    const headerMutation = fc.record({ kind: fc.constant('run' as const), at: fc.double({ min: 0, max: 0.01, noNaN: true }), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 8 }) });
-    fc.assert(
-      fc.property(fc.nat({ max: compressed.length - 1 }), fc.oneof(mutation, headerMutation), (i, m) => {
-        const bytes = apply(compressed[i]!.bytes, m);
-        seen.add(outcome(() => decompressSync(bytes, opts)));
-        seen.add(outcome(() => modinfoSync(bytes, opts)));
-      }),
-      { seed: SEED, numRuns: Number(process.env.FUZZ_COMPRESSED_RUNS ?? 600) },
-    );
-    expect(seen.has('ERR_KERNMOD_DECOMPRESS')).toBe(true);
-    // Undamaged, every one decodes (checksums catch most damage, so the fuzzed ones rarely do).
-    for (const s of compressed) expect({ name: s.name, outcome: outcome(() => modinfoSync(s.bytes, opts)) }).toEqual({ name: s.name, outcome: 'ok' });
-  }, 60_000);
+  it.skipIf(compressed.length === 0)(
+    `gz/xz/zstd: a result or a KernmodError for every damaged container (${compressed.length} sources)`,
+    () => {
+      const seen = new Set<string>();
+      // Damage near the headers is likelier to reach the decoders' checks: half the positions are in the first 64 bytes.
+      const headerMutation = fc.record({
+        kind: fc.constant('run' as const),
+        at: fc.double({ min: 0, max: 0.01, noNaN: true }),
+        bytes: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 8 }),
+      });
+      fc.assert(
+        fc.property(fc.nat({ max: compressed.length - 1 }), fc.oneof(mutation, headerMutation), (i, m) => {
+          const bytes = apply(compressed[i]!.bytes, m);
+          seen.add(outcome(() => decompressSync(bytes, opts)));
+          seen.add(outcome(() => modinfoSync(bytes, opts)));
+        }),
+        { seed: SEED, numRuns: Number(process.env.FUZZ_COMPRESSED_RUNS ?? 600) },
+      );
+      expect(seen.has('ERR_KERNMOD_DECOMPRESS')).toBe(true);
+      // Undamaged, every one decodes (checksums catch most damage, so the fuzzed ones rarely do).
+      for (const s of compressed)
+        expect({ name: s.name, outcome: outcome(() => modinfoSync(s.bytes, opts)) }).toEqual({ name: s.name, outcome: 'ok' });
+    },
+    60_000,
+  );
 
   it(`async: modinfo() and decompress() keep the same invariant`, async () => {
     const both = [...elfSources, ...compressed];
@@ -280,32 +322,36 @@ describe('fuzz: the file reader', () => {
   const big = elfSources.filter((s) => s.bytes.length >= 64 * 1024);
   const dir = mkdtempSync(join(tmpdir(), 'kernmod-fuzz-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  it.skipIf(big.length === 0)('agrees with a full read on damaged files, sync and async', async () => {
-    const file = join(dir, 'm.ko');
-    await fc.assert(
-      fc.asyncProperty(fc.nat({ max: big.length - 1 }), mutation, fc.boolean(), async (i, m, lenient) => {
-        const bytes = apply(big[i]!.bytes, m);
-        writeFileSync(file, bytes);
-        const code = (f: () => unknown) => {
+  it.skipIf(big.length === 0)(
+    'agrees with a full read on damaged files, sync and async',
+    async () => {
+      const file = join(dir, 'm.ko');
+      await fc.assert(
+        fc.asyncProperty(fc.nat({ max: big.length - 1 }), mutation, fc.boolean(), async (i, m, lenient) => {
+          const bytes = apply(big[i]!.bytes, m);
+          writeFileSync(file, bytes);
+          const code = (f: () => unknown) => {
+            try {
+              return f();
+            } catch (e) {
+              if (!(e instanceof KernmodError)) throw e;
+              return e.code;
+            }
+          };
+          const viaBytes = code(() => modinfoFromImage(bytes, { filename: file, lenient }));
+          expect(code(() => modinfoSync(file, { lenient }))).toEqual(viaBytes);
+          let viaAsync: unknown;
           try {
-            return f();
+            viaAsync = await modinfo(file, { lenient });
           } catch (e) {
             if (!(e instanceof KernmodError)) throw e;
-            return e.code;
+            viaAsync = e.code;
           }
-        };
-        const viaBytes = code(() => modinfoFromImage(bytes, { filename: file, lenient }));
-        expect(code(() => modinfoSync(file, { lenient }))).toEqual(viaBytes);
-        let viaAsync: unknown;
-        try {
-          viaAsync = await modinfo(file, { lenient });
-        } catch (e) {
-          if (!(e instanceof KernmodError)) throw e;
-          viaAsync = e.code;
-        }
-        expect(viaAsync).toEqual(viaBytes);
-      }),
-      { seed: SEED, numRuns: Number(process.env.FUZZ_FILE_RUNS ?? 200) },
-    );
-  }, 60_000);
+          expect(viaAsync).toEqual(viaBytes);
+        }),
+        { seed: SEED, numRuns: Number(process.env.FUZZ_FILE_RUNS ?? 200) },
+      );
+    },
+    60_000,
+  );
 });

@@ -26,7 +26,13 @@ async function settle(p: Promise<unknown>, ms = 3000): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
   const hung = new Promise((resolve) => (timer = setTimeout(() => resolve('hung'), ms)));
   try {
-    return await Promise.race([p.then((v) => v, (e: unknown) => e), hung]);
+    return await Promise.race([
+      p.then(
+        (v) => v,
+        (e: unknown) => e,
+      ),
+      hung,
+    ]);
   } finally {
     clearTimeout(timer);
   }

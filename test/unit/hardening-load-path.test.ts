@@ -22,7 +22,10 @@ beforeAll(() => void compiledLib(), 300_000);
 /** Runs an ES module body (with `lib` bound to the compiled lib/ directory) in a child; its JSON output, or 'hung'. */
 function isolated(body: string): unknown {
   const lib = compiledLib();
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const lib = ${JSON.stringify(lib + '/lib')};\n${body}`], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const lib = ${JSON.stringify(lib + '/lib')};\n${body}`], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   if (r.error || r.status === null) return 'hung';
   if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
@@ -67,13 +70,27 @@ describe('a module path that is not a regular file: refused at once, typed, noth
     it(`${backend}: a FIFO is ERR_KERNMOD_INVALID_SOURCE (EINVAL) from loadModule and loadModuleSync, without waiting for a writer`, () => {
       const refused = { ret: -22, syscall: 'open', notRegular: true };
       const typed = { name: 'KernmodError', code: 'ERR_KERNMOD_INVALID_SOURCE', errno: -22, path: fifo };
-      expect(run(backend, fifo)).toEqual({ backendAsync: refused, backendSync: refused, guardedSync: refused, loadModule: typed, loadModuleSync: typed, kernelCalls: [] });
+      expect(run(backend, fifo)).toEqual({
+        backendAsync: refused,
+        backendSync: refused,
+        guardedSync: refused,
+        loadModule: typed,
+        loadModuleSync: typed,
+        kernelCalls: [],
+      });
     }, 120_000);
 
     it(`${backend}: a directory is EISDIR, as read(2) says, and the kernel is not asked`, () => {
       const isDir = { ret: -21, syscall: 'read' };
       const typed = { name: 'KernmodError', code: 'EISDIR', errno: -21, path: subdir };
-      expect(run(backend, subdir)).toEqual({ backendAsync: isDir, backendSync: isDir, guardedSync: isDir, loadModule: typed, loadModuleSync: typed, kernelCalls: [] });
+      expect(run(backend, subdir)).toEqual({
+        backendAsync: isDir,
+        backendSync: isDir,
+        guardedSync: isDir,
+        loadModule: typed,
+        loadModuleSync: typed,
+        kernelCalls: [],
+      });
     }, 120_000);
   }
 });

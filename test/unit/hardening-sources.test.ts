@@ -29,7 +29,7 @@ describe('modinfo: a source from a caller goes through sourcePath', () => {
     }
   });
 
-  it('a path with a NUL is a typed error, not node:fs\'s TypeError', async () => {
+  it("a path with a NUL is a typed error, not node:fs's TypeError", async () => {
     await expect(modinfo('/tmp/evil\0/x.ko')).rejects.toMatchObject(typed);
     expect(thrown(() => modinfoSync('/tmp/evil\0/x.ko'))).toMatchObject(typed);
   });

@@ -101,7 +101,10 @@ describe('kernelWarnings', () => {
     ]);
     expect(w).toEqual([
       { kind: 'taint', message: 'kernmod_hello: loading out-of-tree module taints kernel.' },
-      { kind: 'signature-not-verified', message: 'kernmod_hello: module verification failed: signature and/or required key missing - tainting kernel' },
+      {
+        kind: 'signature-not-verified',
+        message: 'kernmod_hello: module verification failed: signature and/or required key missing - tainting kernel',
+      },
       { kind: 'unknown-parameter', message: "dummy: unknown parameter 'bogus_knob' ignored", parameter: 'bogus_knob' },
       { kind: 'taint', message: 'kernmod_forged: bad vermagic: kernel tainted.' },
     ]);
@@ -120,8 +123,8 @@ describe('hintFromKernelLog', () => {
     expect(unknownSymbols(missing)).toEqual(SYMBOLS_8021Q);
     expect(hintFromKernelLog('ENOENT', missing, '8021q', owners)).toBe(
       'unknown symbols (12) in 8021q: garp_request_join, garp_request_leave, garp_init_applicant, ' +
-      'garp_uninit_applicant, garp_register_application and 7 more, exported by garp, mrp: load them ' +
-      'first, or load 8021q with probe() / kernmod modprobe 8021q, which loads its dependencies',
+        'garp_uninit_applicant, garp_register_application and 7 more, exported by garp, mrp: load them ' +
+        'first, or load 8021q with probe() / kernmod modprobe 8021q, which loads its dependencies',
     );
   });
 
@@ -135,22 +138,35 @@ describe('hintFromKernelLog', () => {
     expect(hintFromKernelLog('EINVAL', [entry('err', "loop: `abc' invalid for parameter `max_loop'")], 'loop')).toBe(
       "invalid parameter value: 'abc' for parameter max_loop of loop (see modinfo -p loop for its type)",
     );
-    expect(hintFromKernelLog('ENOSPC', [entry('err', "kernmod_params: `xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' too large for parameter `p_string'")], 'kernmod_params')).toMatch(
-      /^parameter value too large: 'x+' for parameter p_string of kernmod_params/,
-    );
+    expect(
+      hintFromKernelLog(
+        'ENOSPC',
+        [entry('err', "kernmod_params: `xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' too large for parameter `p_string'")],
+        'kernmod_params',
+      ),
+    ).toMatch(/^parameter value too large: 'x+' for parameter p_string of kernmod_params/);
   });
 
   it('ENOEXEC + symbol version or vermagic lines: names the mismatch', () => {
-    expect(hintFromKernelLog('EINVAL', [entry('warn', 'kernmod_hello: disagrees about version of symbol module_layout')], 'kernmod_hello')).toMatch(
-      /^kernmod_hello was built against another kernel: its version of module_layout disagrees/,
-    );
     expect(
-      hintFromKernelLog('ENOEXEC', [entry('err', "kernmod_forged: version magic '6.1.0-57-amd64 SMP preempt mod_unload modversionX ' should be " +
-        "'6.1.0-57-amd64 SMP preempt mod_unload modversions '")], 'kernmod_forged'),
+      hintFromKernelLog('EINVAL', [entry('warn', 'kernmod_hello: disagrees about version of symbol module_layout')], 'kernmod_hello'),
+    ).toMatch(/^kernmod_hello was built against another kernel: its version of module_layout disagrees/);
+    expect(
+      hintFromKernelLog(
+        'ENOEXEC',
+        [
+          entry(
+            'err',
+            "kernmod_forged: version magic '6.1.0-57-amd64 SMP preempt mod_unload modversionX ' should be " +
+              "'6.1.0-57-amd64 SMP preempt mod_unload modversions '",
+          ),
+        ],
+        'kernmod_forged',
+      ),
     ).toBe(
       "kernmod_forged was built for another kernel: its vermagic is '6.1.0-57-amd64 SMP preempt " +
-      "mod_unload modversionX ', this kernel's is '6.1.0-57-amd64 SMP preempt mod_unload modversions '; " +
-      "rebuild it against this kernel (or ignoreVermagic, which taints the kernel)",
+        "mod_unload modversionX ', this kernel's is '6.1.0-57-amd64 SMP preempt mod_unload modversions '; " +
+        'rebuild it against this kernel (or ignoreVermagic, which taints the kernel)',
     );
   });
 
@@ -160,8 +176,12 @@ describe('hintFromKernelLog', () => {
       entry('info', 'kernmod_fail: init err=22'),
       entry('info', 'kernmod_fail: init failing with -22'),
     ];
-    expect(hintFromKernelLog('EINVAL', log, 'kernmod_fail')).toBe('the kernel log says: "kernmod_fail: init err=22"; "kernmod_fail: init failing with -22"');
-    expect(hintFromKernelLog('ENODEV', [...log, entry('err', 'kernmod_fail: no device')], 'kernmod_fail')).toBe('the kernel log says: "kernmod_fail: no device"');
+    expect(hintFromKernelLog('EINVAL', log, 'kernmod_fail')).toBe(
+      'the kernel log says: "kernmod_fail: init err=22"; "kernmod_fail: init failing with -22"',
+    );
+    expect(hintFromKernelLog('ENODEV', [...log, entry('err', 'kernmod_fail: no device')], 'kernmod_fail')).toBe(
+      'the kernel log says: "kernmod_fail: no device"',
+    );
     expect(hintFromKernelLog('EINVAL', [log[0]!], 'kernmod_fail')).toBeUndefined();
     expect(hintFromKernelLog('EINVAL', [], 'kernmod_fail')).toBeUndefined();
   });
@@ -235,7 +255,10 @@ describe('the reader (a file standing in for /dev/kmsg)', () => {
 
   it('an unreadable log gives no records and the reason, never an error', async () => {
     const missing = join(dir, 'no-such-kmsg');
-    expect(kmsgReader(missing).beginSync().endSync()).toEqual({ records: [], unavailable: expect.stringMatching(/^ENOENT: .*no-such-kmsg cannot be read/) });
+    expect(kmsgReader(missing).beginSync().endSync()).toEqual({
+      records: [],
+      unavailable: expect.stringMatching(/^ENOENT: .*no-such-kmsg cannot be read/),
+    });
     expect(await (await kmsgReader(missing).begin()).end()).toMatchObject({ records: [], unavailable: expect.stringMatching(/^ENOENT/) });
   });
 });
@@ -246,7 +269,14 @@ describe('the bound API captures each call (fake kernel)', () => {
     const fake = createFakeBackend(new FakeKernel());
     const write = (path: string) => {
       const name = path.slice(path.lastIndexOf('/') + 1).replace(/\.ko$/, '');
-      appendFileSync(kmsg, rec(6, 'EXT4-fs (vda): unrelated') + lines(name).map((l) => rec(4, l)).join('') + rec(6, 'audit: unrelated'));
+      appendFileSync(
+        kmsg,
+        rec(6, 'EXT4-fs (vda): unrelated') +
+          lines(name)
+            .map((l) => rec(4, l))
+            .join('') +
+          rec(6, 'audit: unrelated'),
+      );
     };
     const fail = (): PathOutcome => ({ ret: -(failWith ?? 0), syscall: 'finit_module' });
     return {
@@ -271,7 +301,10 @@ describe('the bound API captures each call (fake kernel)', () => {
   it('two loads at once each get only their own lines; warnings on success', async () => {
     const kmsg = join(dir, 'kmsg-bound-1');
     writeFileSync(kmsg, rec(6, 'boot: old line'));
-    const km = bind(logging(kmsg, (n) => [`${n}: loading out-of-tree module taints kernel.`, `${n}: init`]), { kmsgPath: kmsg });
+    const km = bind(
+      logging(kmsg, (n) => [`${n}: loading out-of-tree module taints kernel.`, `${n}: init`]),
+      { kmsgPath: kmsg },
+    );
     const [a, b] = await Promise.all([km.loadModule(moduleFile('alpha')), km.loadModule(moduleFile('beta'))]);
     expect(a.kernelLog!.map((r) => r.message)).toEqual(['alpha: loading out-of-tree module taints kernel.', 'alpha: init']);
     expect(b.kernelLog!.map((r) => r.message)).toEqual(['beta: loading out-of-tree module taints kernel.', 'beta: init']);
@@ -284,13 +317,19 @@ describe('the bound API captures each call (fake kernel)', () => {
     writeFileSync(kmsg, '');
     const moduleDirectory = mkdtempSync(join(dir, 'moddir-'));
     writeFileSync(join(moduleDirectory, 'modules.symbols'), 'alias symbol:garp_request_join garp\nalias symbol:mrp_request_join mrp\n');
-    const km = bind(logging(kmsg, (n) => [`${n}: Unknown symbol garp_request_join (err -2)`, `${n}: Unknown symbol mrp_request_join (err -2)`], 2), { kmsgPath: kmsg, moduleDirectory });
+    const km = bind(
+      logging(kmsg, (n) => [`${n}: Unknown symbol garp_request_join (err -2)`, `${n}: Unknown symbol mrp_request_join (err -2)`], 2),
+      { kmsgPath: kmsg, moduleDirectory },
+    );
     const file = moduleFile('vlan8021q');
     for (const attempt of [() => km.loadModule(file), async () => km.loadModuleSync(file)]) {
       const err = (await attempt().catch((e: unknown) => e)) as KernmodError;
       expect(err).toBeInstanceOf(KernmodError);
       expect(err).toMatchObject({ code: 'ENOENT', syscall: 'finit_module' });
-      expect(err.kernelLog!.map((r) => r.message)).toEqual(['vlan8021q: Unknown symbol garp_request_join (err -2)', 'vlan8021q: Unknown symbol mrp_request_join (err -2)']);
+      expect(err.kernelLog!.map((r) => r.message)).toEqual([
+        'vlan8021q: Unknown symbol garp_request_join (err -2)',
+        'vlan8021q: Unknown symbol mrp_request_join (err -2)',
+      ]);
       expect(err.hint).toMatch(/garp_request_join, mrp_request_join, exported by garp, mrp: load them first/);
       expect(err.toJSON()).toMatchObject({ kernelLog: err.kernelLog });
     }
@@ -300,7 +339,10 @@ describe('the bound API captures each call (fake kernel)', () => {
     const kmsg = join(dir, 'kmsg-bound-3');
     writeFileSync(kmsg, '');
     const file = join(dir, 'renamed-copy.ko');
-    writeFileSync(file, buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('license=GPL', 'name=realname') }] }));
+    writeFileSync(
+      file,
+      buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('license=GPL', 'name=realname') }] }),
+    );
     const fake = createFakeBackend(new FakeKernel());
     const loads = (): PathOutcome => {
       appendFileSync(kmsg, rec(6, 'other: unrelated') + rec(6, 'realname: init'));

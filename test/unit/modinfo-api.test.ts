@@ -1,7 +1,19 @@
 // The modinfo()/modinfoSync() API over our test modules (when built) and over hand-built files:
 // the typed object, compressed input, and the error shapes.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, constants, existsSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,7 +26,13 @@ import { buildElf, strings } from '../fixtures/elf-builder.js';
 
 const cache = new URL('../../.cache/test-modules/', import.meta.url).pathname;
 const release = existsSync(cache) ? readdirSync(cache).find((r) => existsSync(`${cache}${r}/manifest.json`)) : undefined;
-const manifest = release ? (JSON.parse(readFileSync(`${cache}${release}/manifest.json`, 'utf8')) as { release: string; modules: Record<string, string>; signer: string }) : undefined;
+const manifest = release
+  ? (JSON.parse(readFileSync(`${cache}${release}/manifest.json`, 'utf8')) as {
+      release: string;
+      modules: Record<string, string>;
+      signer: string;
+    })
+  : undefined;
 
 describe.skipIf(!manifest)('modinfo on the test modules', () => {
   const m = manifest!;
@@ -24,7 +42,20 @@ describe.skipIf(!manifest)('modinfo on the test modules', () => {
     expect(info.filename).toBe(m.modules.params);
     expect(info.vermagic!.startsWith(`${m.release} `)).toBe(true);
     expect(info.depends).toEqual([]);
-    expect(info.params.map((p) => p.name)).toEqual(['p_int', 'p_uint', 'p_long', 'p_ullong', 'p_hexint', 'p_byte', 'p_short', 'p_charp', 'p_bool', 'p_invbool', 'p_string', 'p_array']);
+    expect(info.params.map((p) => p.name)).toEqual([
+      'p_int',
+      'p_uint',
+      'p_long',
+      'p_ullong',
+      'p_hexint',
+      'p_byte',
+      'p_short',
+      'p_charp',
+      'p_bool',
+      'p_invbool',
+      'p_string',
+      'p_array',
+    ]);
     expect(info.params[0]).toEqual({ name: 'p_int', description: 'test int (default -1)', type: 'int' });
     expect(info.versions.length).toBeGreaterThan(0);
     expect(info.versions.every((v) => typeof v.crc === 'number' && v.symbol.length > 0)).toBe(true);
@@ -37,7 +68,11 @@ describe.skipIf(!manifest)('modinfo on the test modules', () => {
 
   it('gives the same answer for the .xz/.zst/.gz copies, async and sync, and says how it was compressed', async () => {
     const plain = modinfoSync(m.modules.hello!);
-    for (const [key, format] of [['helloXz', 'xz'], ['helloZst', 'zstd'], ['helloGz', 'gzip']] as const) {
+    for (const [key, format] of [
+      ['helloXz', 'xz'],
+      ['helloZst', 'zstd'],
+      ['helloGz', 'gzip'],
+    ] as const) {
       const a = await modinfo(m.modules[key]!);
       const s = modinfoSync(m.modules[key]!);
       expect(a.compression).toBe(format);
@@ -58,7 +93,10 @@ describe.skipIf(!manifest)('modinfo on the test modules', () => {
     expect((await modinfo(bytes)).name).toBe('kernmod_hello');
     expect((await modinfo(bytes)).filename).toBeUndefined();
     expect(modinfoSync(pathToFileURL(m.modules.hello!)).name).toBe('kernmod_hello');
-    await expect(modinfo(m.modules.helloXz!, { maxBytes: 1000 })).rejects.toMatchObject({ code: 'ERR_KERNMOD_TOO_LARGE', path: m.modules.helloXz });
+    await expect(modinfo(m.modules.helloXz!, { maxBytes: 1000 })).rejects.toMatchObject({
+      code: 'ERR_KERNMOD_TOO_LARGE',
+      path: m.modules.helloXz,
+    });
   });
 });
 
@@ -67,14 +105,25 @@ describe('modinfo errors', () => {
 
   it("reports a missing file like Node's fs, with the path", async () => {
     const missing = join(dir, 'missing.ko');
-    await expect(modinfo(missing)).rejects.toMatchObject({ name: 'KernmodError', code: 'ENOENT', errno: -2, syscall: 'read', path: missing });
+    await expect(modinfo(missing)).rejects.toMatchObject({
+      name: 'KernmodError',
+      code: 'ENOENT',
+      errno: -2,
+      syscall: 'read',
+      path: missing,
+    });
     expect(() => modinfoSync(missing)).toThrow(KernmodError);
   });
 
   it('reports bad ELF with the reason and the path', async () => {
     const p = join(dir, 'bad.ko');
     writeFileSync(p, 'not an elf at all');
-    await expect(modinfo(p)).rejects.toMatchObject({ code: 'ERR_KERNMOD_BAD_ELF', errno: -8, path: p, message: expect.stringMatching(/not an ELF file/) });
+    await expect(modinfo(p)).rejects.toMatchObject({
+      code: 'ERR_KERNMOD_BAD_ELF',
+      errno: -8,
+      path: p,
+      message: expect.stringMatching(/not an ELF file/),
+    });
   });
 
   it('rejects sources of the wrong type', async () => {
@@ -83,7 +132,11 @@ describe('modinfo errors', () => {
   });
 
   it('is lenient on request: a broken signature trailer becomes a warning', () => {
-    const trailer = Buffer.concat([Buffer.from([0x30, 0x03, 0x02, 0x01]), Buffer.from([0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 4]), Buffer.from('~Module signature appended~\n')]);
+    const trailer = Buffer.concat([
+      Buffer.from([0x30, 0x03, 0x02, 0x01]),
+      Buffer.from([0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 4]),
+      Buffer.from('~Module signature appended~\n'),
+    ]);
     const b = buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('name=s') }], trailer });
     expect(() => modinfoSync(b)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_SIGNATURE' }));
     const info = modinfoSync(b, { lenient: true });
@@ -104,26 +157,38 @@ describe('special and huge files', () => {
   const within = <T>(ms: number, p: Promise<T>) =>
     Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms))]);
 
-  it.skipIf(process.platform !== 'linux')('refuses a FIFO named like a module at once, async (four at a time) and sync', async () => {
-    const paths = ['a.ko', 'b.ko', 'c.ko.xz', 'd.ko.zst'].map(fifo);
-    try {
-      const results = await within(5000, Promise.allSettled(paths.map((p) => modinfo(p))));
-      for (const [i, r] of results.entries()) {
-        expect(r).toMatchObject({ status: 'rejected', reason: { name: 'KernmodError', code: 'ERR_KERNMOD_INVALID_SOURCE', path: paths[i], message: expect.stringMatching(/not a regular file/) } });
-      }
-      await expect(within(5000, modinfo(paths[0]!, { syncRead: true }))).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
-      // A writer holds the other end, so that the old reading (open, then read to the end) would block
-      // forever in read() rather than in open(): either way it must not be reached.
-      const writer = openSync(paths[1]!, constants.O_RDWR | constants.O_NONBLOCK);
+  it.skipIf(process.platform !== 'linux')(
+    'refuses a FIFO named like a module at once, async (four at a time) and sync',
+    async () => {
+      const paths = ['a.ko', 'b.ko', 'c.ko.xz', 'd.ko.zst'].map(fifo);
       try {
-        expect(() => modinfoSync(paths[1]!)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_SOURCE', path: paths[1] }));
+        const results = await within(5000, Promise.allSettled(paths.map((p) => modinfo(p))));
+        for (const [i, r] of results.entries()) {
+          expect(r).toMatchObject({
+            status: 'rejected',
+            reason: {
+              name: 'KernmodError',
+              code: 'ERR_KERNMOD_INVALID_SOURCE',
+              path: paths[i],
+              message: expect.stringMatching(/not a regular file/),
+            },
+          });
+        }
+        await expect(within(5000, modinfo(paths[0]!, { syncRead: true }))).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
+        // A writer holds the other end, so that the old reading (open, then read to the end) would block
+        // forever in read() rather than in open(): either way it must not be reached.
+        const writer = openSync(paths[1]!, constants.O_RDWR | constants.O_NONBLOCK);
+        try {
+          expect(() => modinfoSync(paths[1]!)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_SOURCE', path: paths[1] }));
+        } finally {
+          closeSync(writer);
+        }
       } finally {
-        closeSync(writer);
+        paths.forEach(release);
       }
-    } finally {
-      paths.forEach(release);
-    }
-  }, 30_000);
+    },
+    30_000,
+  );
 
   it('refuses a directory as EISDIR', async () => {
     await expect(modinfo(dir)).rejects.toMatchObject({ code: 'EISDIR', path: dir });
@@ -149,7 +214,12 @@ describe('special and huge files', () => {
       closeSync(fd);
     }
     try {
-      await expect(modinfo(p)).rejects.toMatchObject({ code: 'ERR_KERNMOD_TOO_LARGE', errno: -27, path: p, message: expect.stringMatching(/256 MiB|268435456/) });
+      await expect(modinfo(p)).rejects.toMatchObject({
+        code: 'ERR_KERNMOD_TOO_LARGE',
+        errno: -27,
+        path: p,
+        message: expect.stringMatching(/256 MiB|268435456/),
+      });
       expect(() => modinfoSync(p)).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_TOO_LARGE', path: p }));
     } finally {
       rmSync(p);
@@ -159,8 +229,31 @@ describe('special and huge files', () => {
 
 describe('sparse reading', () => {
   it('merges ranges and skips what is already read', () => {
-    expect(pendingRanges([[0, 64], [100_000, 16_384]], [])).toEqual([[0, 64], [100_000, 16_384]]);
-    expect(pendingRanges([[10, 5], [20, 5], [9000, 10]], [[0, 8]])).toEqual([[10, 15], [9000, 10]]);
+    expect(
+      pendingRanges(
+        [
+          [0, 64],
+          [100_000, 16_384],
+        ],
+        [],
+      ),
+    ).toEqual([
+      [0, 64],
+      [100_000, 16_384],
+    ]);
+    expect(
+      pendingRanges(
+        [
+          [10, 5],
+          [20, 5],
+          [9000, 10],
+        ],
+        [[0, 8]],
+      ),
+    ).toEqual([
+      [10, 15],
+      [9000, 10],
+    ]);
     expect(pendingRanges([[100_500, 100]], [[100_000, 16_384]])).toEqual([]);
     expect(pendingRanges([[5, 0]], [])).toEqual([]);
   });
@@ -182,19 +275,22 @@ describe('sparse reading', () => {
     .filter((f) => /\.ko(\.xz)?$/.test(f))
     .filter((_, i) => i % 7 === 0)
     .slice(0, 60);
-  it.skipIf(mixed.length === 0)(`decodes each file as from its own bytes, through one reused buffer (${mixed.length} modules, two passes)`, () => {
-    const order = [...mixed, ...mixed.slice().reverse()];
-    const reader = new OpenModuleReader();
-    order.forEach((f, i) => {
-      const fd = openSync(f, 'r');
-      try {
-        const head = i % 2 === 0 ? reader.readHead(fd).length : 0;
-        expect(reader.modinfo(fd, fstatSync(fd).size, f, {}, head)).toEqual(modinfoSync(f));
-      } finally {
-        closeSync(fd);
-      }
-    });
-  });
+  it.skipIf(mixed.length === 0)(
+    `decodes each file as from its own bytes, through one reused buffer (${mixed.length} modules, two passes)`,
+    () => {
+      const order = [...mixed, ...mixed.slice().reverse()];
+      const reader = new OpenModuleReader();
+      order.forEach((f, i) => {
+        const fd = openSync(f, 'r');
+        try {
+          const head = i % 2 === 0 ? reader.readHead(fd).length : 0;
+          expect(reader.modinfo(fd, fstatSync(fd).size, f, {}, head)).toEqual(modinfoSync(f));
+        } finally {
+          closeSync(fd);
+        }
+      });
+    },
+  );
 
   // syncRead: a compressed file read while the thread pool decodes another must not overwrite it.
   const compressed = (existsSync('/lib/modules') ? readdirSync('/lib/modules') : [])
@@ -203,10 +299,14 @@ describe('sparse reading', () => {
     .flatMap((d) => readdirSync(d, { recursive: true, encoding: 'utf8' }).map((f) => `${d}/${f}`))
     .filter((f) => f.endsWith('.ko.xz'))
     .slice(0, 24);
-  it.skipIf(compressed.length === 0)(`decodes compressed files read with syncRead from bytes of their own (${compressed.length} modules at once)`, async () => {
-    const all = await Promise.all(compressed.map((f) => modinfo(f, { syncRead: true })));
-    expect(all).toEqual(compressed.map((f) => modinfoSync(f)));
-  }, 60_000);
+  it.skipIf(compressed.length === 0)(
+    `decodes compressed files read with syncRead from bytes of their own (${compressed.length} modules at once)`,
+    async () => {
+      const all = await Promise.all(compressed.map((f) => modinfo(f, { syncRead: true })));
+      expect(all).toEqual(compressed.map((f) => modinfoSync(f)));
+    },
+    60_000,
+  );
 
   it.skipIf(big.length === 0)(`gives the same modinfo as a full read (${big.length} modules)`, async () => {
     for (const f of big) {

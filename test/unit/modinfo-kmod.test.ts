@@ -71,7 +71,16 @@ describe.skipIf(!KMOD || !comparable)('byte-identical to kmod modinfo', () => {
       }, 60_000);
 
       it('prints the same with -F parm, -p -0, -F alias, -n, -F signature, -0, -a -d', async () => {
-        for (const opts of [['-F', 'parm'], ['-p', '-0'], ['-F', 'alias'], ['-n'], ['-F', 'signature'], ['-0'], ['-a', '-d'], ['-F', 'sig_key', '-0']]) {
+        for (const opts of [
+          ['-F', 'parm'],
+          ['-p', '-0'],
+          ['-F', 'alias'],
+          ['-n'],
+          ['-F', 'signature'],
+          ['-0'],
+          ['-a', '-d'],
+          ['-F', 'sig_key', '-0'],
+        ]) {
           await same([...opts, ...files.slice(0, 20)]);
         }
       }, 60_000);
@@ -81,9 +90,19 @@ describe.skipIf(!KMOD || !comparable)('byte-identical to kmod modinfo', () => {
           .split('\n')
           .filter((l) => l.startsWith('alias '))
           .filter((_, i) => i % 997 === 0)
-          .map((l) => l.split(' ')[1]!.replace(/\*/g, 'X').replace(/\?/g, 'Y').replace(/\[[^\]]*\]/g, 'Z'));
+          .map((l) =>
+            l
+              .split(' ')[1]!
+              .replace(/\*/g, 'X')
+              .replace(/\?/g, 'Y')
+              .replace(/\[[^\]]*\]/g, 'Z'),
+          );
         const builtins = existsSync(join(t.dir, 'modules.builtin'))
-          ? readFileSync(join(t.dir, 'modules.builtin'), 'utf8').split('\n').filter(Boolean).filter((_, i) => i % 9 === 0).map((p) => p.slice(p.lastIndexOf('/') + 1).replace(/\.ko.*$/, ''))
+          ? readFileSync(join(t.dir, 'modules.builtin'), 'utf8')
+              .split('\n')
+              .filter(Boolean)
+              .filter((_, i) => i % 9 === 0)
+              .map((p) => p.slice(p.lastIndexOf('/') + 1).replace(/\.ko.*$/, ''))
           : [];
         const names = files.slice(0, 10).map((f) => f.slice(f.lastIndexOf('/') + 1).replace(/\.ko.*$/, ''));
         await same(['-k', t.release, ...names, ...alias, ...builtins, 'nosuch-module', 'loop']);
@@ -116,7 +135,10 @@ describe.skipIf(!KMOD || !comparable)('byte-identical to kmod modinfo', () => {
       ['multi_x', 'u'],
       ['multi_x', 't'],
     ];
-    writeFileSync(join(dir, 'modules.alias.bin'), writeIndex(aliases.map(([key, value], priority) => ({ key: key!, value: value!, priority }))));
+    writeFileSync(
+      join(dir, 'modules.alias.bin'),
+      writeIndex(aliases.map(([key, value], priority) => ({ key: key!, value: value!, priority }))),
+    );
     writeFileSync(join(dir, 'modules.builtin.alias.bin'), writeIndex([{ key: 'fs_bi', value: 'bi' }]));
     const at = ['-b', root, '-k', '9.9.9'];
     await same([...at, 'ghost-dev', 'ghost-bj', 'fs-bi', 'bi', 'bad]', 'bad[']);
@@ -152,7 +174,19 @@ describe.skipIf(!KMOD || !comparable)('byte-identical to kmod modinfo', () => {
         sections: [
           {
             name: '.modinfo',
-            data: strings('a_key_of_exactly15', 'k15_abcdefghijk=fifteen', 'key_sixteen_chars=16', 'a_much_longer_key_than_twenty=x', 'empty=', '=novalue', 'parm=nocolon', 'parmtype=t:int', 'parm=d:', 'parm=x:y:z', 'name=odd_name'),
+            data: strings(
+              'a_key_of_exactly15',
+              'k15_abcdefghijk=fifteen',
+              'key_sixteen_chars=16',
+              'a_much_longer_key_than_twenty=x',
+              'empty=',
+              '=novalue',
+              'parm=nocolon',
+              'parmtype=t:int',
+              'parm=d:',
+              'parm=x:y:z',
+              'name=odd_name',
+            ),
           },
         ],
       }),
@@ -206,7 +240,9 @@ describe.skipIf(!KMOD || !comparable)('byte-identical to kmod modinfo', () => {
     symlinkSync('nowhere', join(dir, 'dangling.ko.gz'));
     writeFileSync(join(dir, 'empty.ko.xz'), '');
     writeFileSync(join(dir, 'text.ko.xz'), 'hello\n');
-    const args = ['pipe.ko.xz', 'dir.ko.zst', 'null.ko.xz', 'dangling.ko.gz', 'empty.ko.xz', 'text.ko.xz', 'missing.ko.xz'].map((f) => join(dir, f));
+    const args = ['pipe.ko.xz', 'dir.ko.zst', 'null.ko.xz', 'dangling.ko.gz', 'empty.ko.xz', 'text.ko.xz', 'missing.ko.xz'].map((f) =>
+      join(dir, f),
+    );
     const xzTree = trees.find((t) => readFileSync(join(t.dir, 'modules.dep'), 'utf8').includes('.ko.xz:'));
     if (xzTree) {
       // The largest .ko.xz (several MiB: the reader's buffer grows), and one cut short.
@@ -229,18 +265,42 @@ describe('kernmod modinfo --json', () => {
   it('prints one object for one module, an array for several, with errors in place', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-modinfo-'));
     const file = join(dir, 'j.ko');
-    writeFileSync(file, buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('name=j', 'license=GPL', 'parm=a:b') }] }));
+    writeFileSync(
+      file,
+      buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('name=j', 'license=GPL', 'parm=a:b') }] }),
+    );
     const one = await ours(['--json', file]);
     expect(one.code).toBe(0);
-    expect(JSON.parse(one.out.toString())).toMatchObject({ name: 'j', filename: file, params: [{ name: 'a', description: 'b' }], fields: [{ key: 'name', value: 'j' }, { key: 'license', value: 'GPL' }, { key: 'parm', value: 'a:b' }] });
+    expect(JSON.parse(one.out.toString())).toMatchObject({
+      name: 'j',
+      filename: file,
+      params: [{ name: 'a', description: 'b' }],
+      fields: [
+        { key: 'name', value: 'j' },
+        { key: 'license', value: 'GPL' },
+        { key: 'parm', value: 'a:b' },
+      ],
+    });
     const two = await ours(['--json', file, join(dir, 'missing.ko'), 'nosuch-x']);
     expect(two.code).toBe(1);
     const arr = JSON.parse(two.out.toString()) as unknown[];
     // missing.ko is not a file, so it is looked up as a name, like kmod does, and not found.
     expect(arr).toHaveLength(3);
     expect(arr[0]).toMatchObject({ name: 'j', filename: file });
-    expect(arr[1]).toEqual({ ok: false, argument: join(dir, 'missing.ko'), error: expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_NOT_FOUND', message: `Module ${join(dir, 'missing.ko')} not found.` }) });
-    expect(arr[2]).toEqual({ ok: false, argument: 'nosuch-x', error: expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_NOT_FOUND', message: 'Module nosuch-x not found.' }) });
+    expect(arr[1]).toEqual({
+      ok: false,
+      argument: join(dir, 'missing.ko'),
+      error: expect.objectContaining({
+        name: 'KernmodError',
+        code: 'ERR_KERNMOD_NOT_FOUND',
+        message: `Module ${join(dir, 'missing.ko')} not found.`,
+      }),
+    });
+    expect(arr[2]).toEqual({
+      ok: false,
+      argument: 'nosuch-x',
+      error: expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_NOT_FOUND', message: 'Module nosuch-x not found.' }),
+    });
   });
 
   it("prints a failed argument in every command's error shape, plus the argument, and goes on", async () => {
@@ -265,18 +325,41 @@ describe('kernmod modinfo --json', () => {
       const r = await ours(argv);
       expect(r.code).toBe(1);
       expect(r.err.toString()).toBe('');
-      expect(JSON.parse(r.out.toString())).toEqual({ ok: false, error: expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_USAGE' }) });
+      expect(JSON.parse(r.out.toString())).toEqual({
+        ok: false,
+        error: expect.objectContaining({ name: 'KernmodError', code: 'ERR_KERNMOD_USAGE' }),
+      });
     }
   });
 });
-
 
 describe.skipIf(!KMOD || !comparable)('kernmod modinfo: the command line as kmod parses it (glibc getopt_long)', () => {
   it("prints kmod's lines and status for a bad command line, and takes options anywhere", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-modinfo-'));
     const file = join(dir, 'o.ko');
-    writeFileSync(file, buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('name=o', 'license=GPL', 'author=A') }] }));
-    for (const args of [['--bogus', file], ['-Z', file], ['-F'], ['--field'], [], ['--fi', 'license', file], ['--author=x', file], ['-aZ', file], ['-k']]) await same(args);
-    for (const args of [[file, '-F', 'license'], ['--lic', file], ['-alF', 'author', file], ['-Flicense', '--', file], ['--field=author', file, '-0']]) await same(args);
+    writeFileSync(
+      file,
+      buildElf({ class: 64, endian: 'little', sections: [{ name: '.modinfo', data: strings('name=o', 'license=GPL', 'author=A') }] }),
+    );
+    for (const args of [
+      ['--bogus', file],
+      ['-Z', file],
+      ['-F'],
+      ['--field'],
+      [],
+      ['--fi', 'license', file],
+      ['--author=x', file],
+      ['-aZ', file],
+      ['-k'],
+    ])
+      await same(args);
+    for (const args of [
+      [file, '-F', 'license'],
+      ['--lic', file],
+      ['-alF', 'author', file],
+      ['-Flicense', '--', file],
+      ['--field=author', file, '-0'],
+    ])
+      await same(args);
   }, 60_000); // a dozen kmod processes: seconds on a loaded machine
 });

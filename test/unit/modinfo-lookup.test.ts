@@ -19,7 +19,7 @@ writeFileSync(
 writeFileSync(
   join(dir, 'modules.alias'),
   'alias devname:loop-control loop\nalias block-major-7-* loop\nalias acpi*:X:* snd_a\n' +
-  'alias acpi*:X:* snd_b\nalias ghost-dev ghost\nalias stray-dev stray\n',
+    'alias acpi*:X:* snd_b\nalias ghost-dev ghost\nalias stray-dev stray\n',
 );
 writeFileSync(join(dir, 'modules.symbols'), 'alias symbol:snd_sym snd_a\n');
 writeFileSync(join(dir, 'modules.builtin'), 'kernel/mm/zswap.ko\n');

@@ -30,7 +30,6 @@ function moduleFile(name: string, padding: number): { path: string; bytes: Uint8
 const files = [moduleFile('small', 1000), moduleFile('other', 2000), moduleFile('large', 200_000), moduleFile('bigger', 300_000)];
 
 describe('readModuleImageSync', () => {
-
   it('returns an image that the next read leaves alone', () => {
     for (const a of files) {
       for (const b of files) {

@@ -89,8 +89,9 @@ describe('kernmod modprobe', () => {
     await s.run('b');
     expect(await s.run('--first-time', 'b')).toMatchObject({
       status: 1,
-      err: "modprobe: ERROR: could not insert 'b': Module already in kernel\nmodprobe: hint: the module is " +
-        "already in the kernel, and --first-time asks to fail then\n",
+      err:
+        "modprobe: ERROR: could not insert 'b': Module already in kernel\nmodprobe: hint: the module is " +
+        'already in the kernel, and --first-time asks to fail then\n',
     });
     expect((await s.run('--first-time', '-n', 'b')).status).toBe(1);
   });
@@ -101,8 +102,8 @@ describe('kernmod modprobe', () => {
     expect(r.status).toBe(1);
     expect(r.err).toBe(
       "modprobe: ERROR: Error running install command 'exit 4' for module b: retcode 4\n" +
-      "modprobe: ERROR: could not insert 'b': Invalid argument\nmodprobe: hint: the install command from modprobe.d failed; " +
-      "kmod runs it with /bin/sh -c\n",
+        "modprobe: ERROR: could not insert 'b': Invalid argument\nmodprobe: hint: the install command from modprobe.d failed; " +
+        'kmod runs it with /bin/sh -c\n',
     );
   });
 

@@ -21,7 +21,10 @@ function scratch() {
   mkdirSync(conf);
   const out = join(root, 'seen');
   // The file name travels in the environment too: no test value is ever shell syntax.
-  writeFileSync(join(conf, 'a.conf'), 'install foo printf "[%s]" "$MODPROBE_OPTIONS" > "$SEEN_FILE"\nremove foo printf "[%s]" "$MODPROBE_OPTIONS" > "$SEEN_FILE"\n');
+  writeFileSync(
+    join(conf, 'a.conf'),
+    'install foo printf "[%s]" "$MODPROBE_OPTIONS" > "$SEEN_FILE"\nremove foo printf "[%s]" "$MODPROBE_OPTIONS" > "$SEEN_FILE"\n',
+  );
   return { root, conf, out };
 }
 
@@ -30,7 +33,12 @@ async function ours(argv: string[], options: string | undefined, out: string): P
   const saved = process.env.SEEN_FILE;
   process.env.SEEN_FILE = out;
   try {
-    const status = await modprobeCommand(argv, unavailableKernmod(new Error('nothing is loaded here')), { out: () => {}, err: () => {} }, { cmdline: false, options });
+    const status = await modprobeCommand(
+      argv,
+      unavailableKernmod(new Error('nothing is loaded here')),
+      { out: () => {}, err: () => {} },
+      { cmdline: false, options },
+    );
     return { status, seen: readFileSync(out, 'utf8') };
   } finally {
     if (saved === undefined) delete process.env.SEEN_FILE;
@@ -54,7 +62,13 @@ describe("install and remove commands inherit MODPROBE_OPTIONS as kmod's modprob
     [['-d', s.root, '-S', '9.9', '-C', s.conf, 'foo'], undefined, `[-C ${s.conf}]`],
     [['-d', s.root, '-S', '9.9', '-C', s.conf, '-r', 'foo'], '', `[ -C ${s.conf}]`],
   ];
-  const named = cases.map(([argv, options, expected]) => ({ line: argv.join(' ').replaceAll(s.root, 'ROOT'), env: JSON.stringify(options), argv, options, expected }));
+  const named = cases.map(([argv, options, expected]) => ({
+    line: argv.join(' ').replaceAll(s.root, 'ROOT'),
+    env: JSON.stringify(options),
+    argv,
+    options,
+    expected,
+  }));
   it.each(named)('modprobe $line, MODPROBE_OPTIONS=$env', async ({ argv, options, expected }) => {
     const r = await ours(argv, options, s.out);
     expect(r).toEqual({ status: 0, seen: expected });

@@ -14,7 +14,12 @@ import { tempDir, writeTree } from './modprobe-helpers.js';
 
 const kmodVersion = spawnSync('modprobe', ['-V'], { encoding: 'utf8' });
 const haveKmod = kmodVersion.status === 0 && /kmod version/.test(kmodVersion.stdout);
-const releases = haveKmod && existsSync('/lib/modules') ? readdirSync('/lib/modules').filter((r) => existsSync(`/lib/modules/${r}/modules.dep.bin`)).sort() : [];
+const releases =
+  haveKmod && existsSync('/lib/modules')
+    ? readdirSync('/lib/modules')
+        .filter((r) => existsSync(`/lib/modules/${r}/modules.dep.bin`))
+        .sort()
+    : [];
 
 function kmod(args: string[]): { stdout: string; status: number } {
   const r = spawnSync('modprobe', args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
@@ -45,7 +50,12 @@ function moduleNames(release: string): string[] {
   return readFileSync(`/lib/modules/${release}/modules.dep`, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => l.slice(0, l.indexOf(':')).replace(/^.*\//, '').replace(/\.ko(\.[a-z]+)?$/, ''));
+    .map((l) =>
+      l
+        .slice(0, l.indexOf(':'))
+        .replace(/^.*\//, '')
+        .replace(/\.ko(\.[a-z]+)?$/, ''),
+    );
 }
 
 /** Every modules.alias pattern made into a string it matches: `*` -> '', `?` -> 'Q', `[..]` -> a member. */
@@ -74,11 +84,16 @@ describe.skipIf(releases.length === 0)('--show-depends is byte-identical to kmod
     expect(ours).toBe(theirs);
   });
 
-  it.each(releases)('%s: every alias of modules.alias, as a concrete device string (pci:, usb:, fs-*, char-major-*, devname:, ...)', { timeout: 120_000 }, (release) => {
-    const aliases = concreteAliases(release);
-    for (const kind of ['pci:v', 'usb:v', 'fs-', 'char-major-', 'devname:', 'block-major-', 'crypto-']) expect(aliases.some((a) => a.startsWith(kind))).toBe(true);
-    expect(oursShowDepends(Modprobe.openSync({ release }), aliases)).toBe(kmodShowDepends(release, aliases));
-  });
+  it.each(releases)(
+    '%s: every alias of modules.alias, as a concrete device string (pci:, usb:, fs-*, char-major-*, devname:, ...)',
+    { timeout: 120_000 },
+    (release) => {
+      const aliases = concreteAliases(release);
+      for (const kind of ['pci:v', 'usb:v', 'fs-', 'char-major-', 'devname:', 'block-major-', 'crypto-'])
+        expect(aliases.some((a) => a.startsWith(kind))).toBe(true);
+      expect(oursShowDepends(Modprobe.openSync({ release }), aliases)).toBe(kmodShowDepends(release, aliases));
+    },
+  );
 
   it.each(releases)('%s: every built-in module and 2000 exported symbols', { timeout: 120_000 }, (release) => {
     const builtins = readFileSync(`/lib/modules/${release}/modules.builtin`, 'utf8')
@@ -123,11 +138,30 @@ badline here
 options nooptions
 alias [broken modname
 `;
-const QUERIES = ['loop', 'mydisk', 'my-fs-x', 'ext4', 'btrfs', 'fat', 'vfat', 'fuse', 'xfs', 'crc32c', 'nls_utf8', 'nls-cp437', 'crc16', 'onlyone', 'char-major-10-237'];
+const QUERIES = [
+  'loop',
+  'mydisk',
+  'my-fs-x',
+  'ext4',
+  'btrfs',
+  'fat',
+  'vfat',
+  'fuse',
+  'xfs',
+  'crc32c',
+  'nls_utf8',
+  'nls-cp437',
+  'crc16',
+  'onlyone',
+  'char-major-10-237',
+];
 
 async function ours(argv: string[]): Promise<{ stdout: string; status: number }> {
   let stdout = '';
-  const status = await modprobeCommand(argv, unavailableKernmod(new Error('no syscalls in this test')), { out: (s) => void (stdout += s), err: () => {} });
+  const status = await modprobeCommand(argv, unavailableKernmod(new Error('no syscalls in this test')), {
+    out: (s) => void (stdout += s),
+    err: () => {},
+  });
   return { stdout, status };
 }
 
@@ -175,32 +209,36 @@ describe.skipIf(releases.length === 0)('the CLI agrees with kmod with a modprobe
 // kmod reads /proc/cmdline itself; a private mount namespace lets both read the same test line.
 const canUnshare = haveKmod && process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'true']).status === 0;
 
-describe.skipIf(releases.length === 0 || !canUnshare)('the kernel command line, as kmod reads it (mount namespace over /proc/cmdline)', () => {
-  it.each([
-    'root=/dev/sda "ext4.opt=a b" crc16.x=1 loop.max_loop=8 "jbd2.dyndbg=file x +p" modprobe.blacklist=xfs,e1000e vfat.a=1 -- init.x=2',
-    'bad"q.x=1 a.b.c=1 fat.y fat.z="q w" mbcache.q="1 2" vfat.a=1',
-    'a.p="x y" c.q=1 d..e=1 f=1.2 jbd2.h.i=3 "crc16.k"=1 mbcache.m=2\tfat.o=3 ext4.p',
-  ])('%s', { timeout: 60_000 }, (line) => {
-    const release = releases[releases.length - 1]!;
-    const dir = tempDir('cmdline');
-    const file = join(dir, 'cmdline');
-    writeFileSync(file, `${line}\n`);
-    const names = ['ext4', 'vfat', 'e1000e', 'xfs', 'pci:v00008086d000010D3sv0sd0bc0sc0i0'];
-    const script = `mount --bind ${file} /proc/cmdline && for n in ${names.join(' ')}; do modprobe -C /dev/null -D ` +
-      `-S ${release} $n; done; modprobe -C /dev/null -c -S ${release} | grep -E '^(options|blacklist) '`;
-    const theirs = spawnSync('unshare', ['-m', 'sh', '-c', script], { encoding: 'utf8' }).stdout;
-    const mp = Modprobe.openSync({ release, config: [], cmdline: file });
-    const mine =
-      oursShowDepends(mp, names) +
-      mp
-        .showConfig()
-        .split('\n')
-        .filter((l) => /^(options|blacklist) /.test(l))
-        .map((l) => `${l}\n`)
-        .join('');
-    expect(mine).toBe(theirs);
-  });
-});
+describe.skipIf(releases.length === 0 || !canUnshare)(
+  'the kernel command line, as kmod reads it (mount namespace over /proc/cmdline)',
+  () => {
+    it.each([
+      'root=/dev/sda "ext4.opt=a b" crc16.x=1 loop.max_loop=8 "jbd2.dyndbg=file x +p" modprobe.blacklist=xfs,e1000e vfat.a=1 -- init.x=2',
+      'bad"q.x=1 a.b.c=1 fat.y fat.z="q w" mbcache.q="1 2" vfat.a=1',
+      'a.p="x y" c.q=1 d..e=1 f=1.2 jbd2.h.i=3 "crc16.k"=1 mbcache.m=2\tfat.o=3 ext4.p',
+    ])('%s', { timeout: 60_000 }, (line) => {
+      const release = releases[releases.length - 1]!;
+      const dir = tempDir('cmdline');
+      const file = join(dir, 'cmdline');
+      writeFileSync(file, `${line}\n`);
+      const names = ['ext4', 'vfat', 'e1000e', 'xfs', 'pci:v00008086d000010D3sv0sd0bc0sc0i0'];
+      const script =
+        `mount --bind ${file} /proc/cmdline && for n in ${names.join(' ')}; do modprobe -C /dev/null -D ` +
+        `-S ${release} $n; done; modprobe -C /dev/null -c -S ${release} | grep -E '^(options|blacklist) '`;
+      const theirs = spawnSync('unshare', ['-m', 'sh', '-c', script], { encoding: 'utf8' }).stdout;
+      const mp = Modprobe.openSync({ release, config: [], cmdline: file });
+      const mine =
+        oursShowDepends(mp, names) +
+        mp
+          .showConfig()
+          .split('\n')
+          .filter((l) => /^(options|blacklist) /.test(l))
+          .map((l) => `${l}\n`)
+          .join('');
+      expect(mine).toBe(theirs);
+    });
+  },
+);
 
 describe.skipIf(!haveKmod)('kmod reads trees we generate (.bin written by the test writer) the way we do', () => {
   it('softdeps, config, aliases on a synthetic tree with -d', async () => {

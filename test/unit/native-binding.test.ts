@@ -116,7 +116,9 @@ describe.skipIf(hostHasModules)('native Promise calls', () => {
   });
 
   it('resolve every call of a burst, each with its own result', async () => {
-    const rets = await Promise.all(Array.from({ length: 64 }, (_, i) => (i % 2 ? b.deleteModule(`m${i}`, 2048) : b.finitModule(-1, '', 0))));
+    const rets = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => (i % 2 ? b.deleteModule(`m${i}`, 2048) : b.finitModule(-1, '', 0))),
+    );
     expect(rets).toEqual(Array.from({ length: 64 }, () => ENOSYS));
   });
 
@@ -319,10 +321,20 @@ describe.skipIf(hostHasModules)('native syscall thread', () => {
       process.stdout.write(JSON.stringify({ ...seen, ...b.callStats() }));
     })();
   `;
-  type SpinStats = { afterSlow: number; afterSlowWithPoolBusy: number; thread: number; pool: number; spinHits: number; spinCapUs: number; live: number };
+  type SpinStats = {
+    afterSlow: number;
+    afterSlowWithPoolBusy: number;
+    thread: number;
+    pool: number;
+    spinHits: number;
+    spinCapUs: number;
+    live: number;
+  };
   const run = (script: string, env: Record<string, string | undefined>, cpus?: string) => {
     const options = { encoding: 'utf8' as const, timeout: 30_000, env: { ...process.env, ...env } };
-    const r = cpus ? spawnSync('taskset', ['-c', cpus, process.execPath, '-e', script], options) : spawnSync(process.execPath, ['-e', script], options);
+    const r = cpus
+      ? spawnSync('taskset', ['-c', cpus, process.execPath, '-e', script], options)
+      : spawnSync(process.execPath, ['-e', script], options);
     expect(r.status, r.stderr).toBe(0);
     return JSON.parse(r.stdout) as SpinStats;
   };
@@ -335,15 +347,19 @@ describe.skipIf(hostHasModules)('native syscall thread', () => {
   });
 
   const haveTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-  it.skipIf(!haveTaskset)('waits by default only where the process may use two CPUs or more; the variable opts in anywhere', { timeout: 30_000 }, () => {
-    const cap = `${requireLine('kernmod', 'b')} process.stdout.write(JSON.stringify(b.callStats()));`;
-    expect(run(cap, { KERNMOD_SYSCALL_SPIN_US: undefined }, '0').spinCapUs).toBe(0);
-    expect(run(cap, { KERNMOD_SYSCALL_SPIN_US: '3000' }, '0').spinCapUs).toBe(3000);
-    // On every CPU of the host: 4000 µs with two CPUs or more, unless a cgroup's CPU quota says less.
-    const spread = run(cap, { KERNMOD_SYSCALL_SPIN_US: undefined }).spinCapUs;
-    expect([0, 4000]).toContain(spread);
-    if (availableParallelism() < 2) expect(spread).toBe(0);
-  });
+  it.skipIf(!haveTaskset)(
+    'waits by default only where the process may use two CPUs or more; the variable opts in anywhere',
+    { timeout: 30_000 },
+    () => {
+      const cap = `${requireLine('kernmod', 'b')} process.stdout.write(JSON.stringify(b.callStats()));`;
+      expect(run(cap, { KERNMOD_SYSCALL_SPIN_US: undefined }, '0').spinCapUs).toBe(0);
+      expect(run(cap, { KERNMOD_SYSCALL_SPIN_US: '3000' }, '0').spinCapUs).toBe(3000);
+      // On every CPU of the host: 4000 µs with two CPUs or more, unless a cgroup's CPU quota says less.
+      const spread = run(cap, { KERNMOD_SYSCALL_SPIN_US: undefined }).spinCapUs;
+      expect([0, 4000]).toContain(spread);
+      if (availableParallelism() < 2) expect(spread).toBe(0);
+    },
+  );
 
   it('lets a process end as soon as its last call has landed (the idle thread keeps nothing alive)', { timeout: 60_000 }, () => {
     const r = spawnSync(

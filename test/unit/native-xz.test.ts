@@ -19,7 +19,9 @@ const words = Array.from({ length: 2000 }, () => randomBytes(6).toString('hex'))
 const raw = Buffer.from(Array.from({ length: 300_000 }, (_, i) => words[(i * 7919) % words.length]).join(' '));
 
 describe.skipIf(!binding?.available)('kernmod_xz (liblzma)', () => {
-  it('is installed as the xz decoder and gives the same bytes, sync and async, kernel-style and plain xz', { timeout: 60_000 }, async () => {
+  it('is installed as the xz decoder and gives the same bytes, sync and async, kernel-style and plain xz', {
+    timeout: 60_000,
+  }, async () => {
     expect(installNativeXz()).toMatch(/^\d+\.\d+/);
     for (const args of [['--check=crc32', '--lzma2=dict=1MiB'], []]) {
       const packed = xz(raw, args);

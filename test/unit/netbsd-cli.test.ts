@@ -23,11 +23,21 @@ for (const [name, cls, required] of [
   ['old', 'misc', []],
 ] as const) {
   mkdirSync(join(dir, name));
-  writeFileSync(join(dir, name, `${name}.kmod`), FakeNetbsdKernel.image({ name, class: cls, required: [...required], size: 12345, ...(name === 'old' ? { release: 9 } : {}) }));
+  writeFileSync(
+    join(dir, name, `${name}.kmod`),
+    FakeNetbsdKernel.image({ name, class: cls, required: [...required], size: 12345, ...(name === 'old' ? { release: 9 } : {}) }),
+  );
 }
 
 function setup(opts: FakeNetbsdKernelOptions = {}) {
-  const kernel = new FakeNetbsdKernel({ modulePath: dir, builtins: [{ name: 'compat_50', disabled: true }, { name: 'ffs', class: 'vfs' }], ...opts });
+  const kernel = new FakeNetbsdKernel({
+    modulePath: dir,
+    builtins: [
+      { name: 'compat_50', disabled: true },
+      { name: 'ffs', class: 'vfs' },
+    ],
+    ...opts,
+  });
   const o = { out: '', err: '' };
   const io = { out: (s: string) => void (o.out += s), err: (s: string) => void (o.err += s) };
   return { kernel, o, io, deps: { netbsd: bind(createFakeNetbsdBackend(kernel)) } };
@@ -44,7 +54,12 @@ describe('getoptLong in NETBSD style (NetBSD libc getopt semantics)', () => {
   const parse = (argv: string[]) => getoptLong(argv, table, NETBSD);
   it('clusters flags, takes attached or separate arguments, stops at the first operand or --', () => {
     const r = parse(['-fP', '-bx=1', '-i', 'n=2', 'mod', '-f']);
-    expect(r.options.map((o) => [o.key, o.value])).toEqual([['f', undefined], ['P', undefined], ['b', 'x=1'], ['i', 'n=2']]);
+    expect(r.options.map((o) => [o.key, o.value])).toEqual([
+      ['f', undefined],
+      ['P', undefined],
+      ['b', 'x=1'],
+      ['i', 'n=2'],
+    ]);
     expect(r.operands).toEqual(['mod', '-f']);
     expect(r.error).toBeUndefined();
     expect(parse(['--', '-f']).operands).toEqual(['-f']);
@@ -95,8 +110,10 @@ describe('kernmod modload', () => {
     const { o, io, deps } = setup();
     await modloadCommand(['tmpfs'], io, deps);
     expect(await modloadCommand(['tmpfs'], io, deps)).toBe(1);
-    expect(o.err).toBe("modload: File exists\nmodload: hint: a module with this name is already loaded (see modstat); or " +
-      "the module's own initialisation (MODULE_CMD_INIT) returned this error\n");
+    expect(o.err).toBe(
+      'modload: File exists\nmodload: hint: a module with this name is already loaded (see modstat); or ' +
+        "the module's own initialisation (MODULE_CMD_INIT) returned this error\n",
+    );
   });
 
   it('says what NetBSD says for a version mismatch', async () => {
@@ -152,17 +169,25 @@ describe('kernmod modload', () => {
   it('refuses properties over 4096 bytes before the system call', async () => {
     const { kernel, o, io, deps } = setup();
     expect(await modloadCommand(['-s', `k=${'x'.repeat(4000)}`, 'tmpfs'], io, deps)).toBe(1);
-    expect(o.err).toMatch(/^modload: the module properties are \d+ bytes as a plist; the kernel accepts at most 4096 \(it would answer ENOMEM\)\n$/);
+    expect(o.err).toMatch(
+      /^modload: the module properties are \d+ bytes as a plist; the kernel accepts at most 4096 \(it would answer ENOMEM\)\n$/,
+    );
     expect(kernel.calls).toEqual([]);
   });
 
   it('--json prints the result, or the error object', async () => {
     const { o, io, deps } = setup();
     expect(await modloadCommand(['--json', 'tmpfs'], io, deps)).toBe(0);
-    expect(JSON.parse(o.out)).toMatchObject({ ok: true, result: { module: 'tmpfs', syscall: 'modctl', command: 'MODCTL_LOAD', flags: 0, backend: 'fake' } });
+    expect(JSON.parse(o.out)).toMatchObject({
+      ok: true,
+      result: { module: 'tmpfs', syscall: 'modctl', command: 'MODCTL_LOAD', flags: 0, backend: 'fake' },
+    });
     o.out = '';
     expect(await modloadCommand(['--json', 'tmpfs'], io, deps)).toBe(1);
-    expect(JSON.parse(o.out)).toMatchObject({ ok: false, error: { code: 'EEXIST', errno: -17, syscall: 'modctl', module: 'tmpfs', phase: 'load' } });
+    expect(JSON.parse(o.out)).toMatchObject({
+      ok: false,
+      error: { code: 'EEXIST', errno: -17, syscall: 'modctl', module: 'tmpfs', phase: 'load' },
+    });
   });
 });
 
@@ -188,7 +213,10 @@ describe('kernmod modunload', () => {
     t = setup();
     await modloadCommand(['tmpfs'], t.io, t.deps);
     expect(await modunloadCommand(['tmpfs', '--json'], t.io, t.deps)).toBe(0);
-    expect(JSON.parse(t.o.out)).toEqual({ ok: true, results: [{ platform: 'netbsd', module: 'tmpfs', syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: 'fake' }] });
+    expect(JSON.parse(t.o.out)).toEqual({
+      ok: true,
+      results: [{ platform: 'netbsd', module: 'tmpfs', syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: 'fake' }],
+    });
   });
 });
 
@@ -230,7 +258,9 @@ describe('kernmod modstat', () => {
       'NAME                      CLASS    SOURCE   FLAG  REFS ADDRESS             SIZE REQUIRES \n' +
         'b                         misc     filesys  -        0 0                      - -\n',
     );
-    expect(formatModstat(mods, { address: true }).split('\n')[1]).toBe('a_module_with_a_long_name misc     filesys  -        0 ffffffff81234567       1 -');
+    expect(formatModstat(mods, { address: true }).split('\n')[1]).toBe(
+      'a_module_with_a_long_name misc     filesys  -        0 ffffffff81234567       1 -',
+    );
   });
 
   it('prints the kernel’s modules through MODCTL_STAT', async () => {

@@ -53,7 +53,16 @@ describe('netbsd.loadModule', () => {
   it('sends the name as given, no flags, and always a plist (the empty one when there are no props)', async () => {
     const { kernel, nb } = setup();
     const r = await nb.loadModule('tmpfs');
-    expect(r).toEqual({ platform: 'netbsd', module: 'tmpfs', moduleFrom: 'argument', syscall: 'modctl', command: 'MODCTL_LOAD', flags: 0, props: EMPTY_PROPS_PLIST, backend: 'fake' });
+    expect(r).toEqual({
+      platform: 'netbsd',
+      module: 'tmpfs',
+      moduleFrom: 'argument',
+      syscall: 'modctl',
+      command: 'MODCTL_LOAD',
+      flags: 0,
+      props: EMPTY_PROPS_PLIST,
+      backend: 'fake',
+    });
     expect(kernel.calls).toEqual([{ command: 'load', arg: 'tmpfs', flags: 0, props: EMPTY_PROPS_PLIST, ret: 0 }]);
     expect(kernel.modules.get('tmpfs')).toMatchObject({ class: 'vfs', source: 'filesys', refcnt: 0, size: 40000 });
   });
@@ -77,7 +86,11 @@ describe('netbsd.loadModule', () => {
   it('when MODCTL_STAT cannot say, the name guessed from the path is reported as such', async () => {
     const kernel = new FakeNetbsdKernel({ modulePath });
     const backend = createFakeNetbsdBackend(kernel);
-    const failingStat = { ...backend, modctlStat: async () => ({ ret: errno('ENOMEM'), command: 4 as const, layout: 'v2' as const, bytes: new Uint8Array(0) }), modctlStatSync: () => ({ ret: errno('ENOMEM'), command: 4 as const, layout: 'v2' as const, bytes: new Uint8Array(0) }) };
+    const failingStat = {
+      ...backend,
+      modctlStat: async () => ({ ret: errno('ENOMEM'), command: 4 as const, layout: 'v2' as const, bytes: new Uint8Array(0) }),
+      modctlStatSync: () => ({ ret: errno('ENOMEM'), command: 4 as const, layout: 'v2' as const, bytes: new Uint8Array(0) }),
+    };
     expect(await bind(failingStat).loadModule(join(dir, 'renamed.kmod'))).toMatchObject({ module: 'renamed', moduleFrom: 'argument' });
   });
 
@@ -119,8 +132,19 @@ describe('netbsd.loadModule', () => {
     await nb.loadModule('nfs');
     expect(kernel.modules.get('krpc')).toMatchObject({ refcnt: 1, flags: 2 });
     const list = await nb.listModules();
-    expect(list.find((m) => m.name === 'krpc')).toMatchObject({ holders: ['nfs'], flags: { autoLoaded: true, mustForce: false, raw: 2 }, refcnt: 1, state: 'Live' });
-    expect(list.find((m) => m.name === 'nfs')).toMatchObject({ required: ['krpc'], holders: [], class: 'vfs', source: 'filesys', builtin: false });
+    expect(list.find((m) => m.name === 'krpc')).toMatchObject({
+      holders: ['nfs'],
+      flags: { autoLoaded: true, mustForce: false, raw: 2 },
+      refcnt: 1,
+      state: 'Live',
+    });
+    expect(list.find((m) => m.name === 'nfs')).toMatchObject({
+      required: ['krpc'],
+      holders: [],
+      class: 'vfs',
+      source: 'filesys',
+      builtin: false,
+    });
     await expect(nb.unloadModule('krpc')).rejects.toMatchObject({
       code: 'EBUSY',
       errno: -16,
@@ -130,7 +154,13 @@ describe('netbsd.loadModule', () => {
     });
     await nb.unloadModule('nfs');
     expect(kernel.modules.get('krpc')!.refcnt).toBe(0);
-    expect(nb.unloadModuleSync('krpc')).toEqual({ platform: 'netbsd', module: 'krpc', syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: 'fake' });
+    expect(nb.unloadModuleSync('krpc')).toEqual({
+      platform: 'netbsd',
+      module: 'krpc',
+      syscall: 'modctl',
+      command: 'MODCTL_UNLOAD',
+      backend: 'fake',
+    });
   });
 
   it('a dependency cycle or a module requiring itself: EDEADLK, NetBSD’s 11 (Linux’s is 35)', async () => {
@@ -152,7 +182,11 @@ describe('netbsd.loadModule', () => {
   });
 
   it('dependencies nested deeper than 6 on NetBSD 8: EMLINK (31); fine on 10', async () => {
-    await expect(setup({ release: 8 }).nb.loadModule('d0')).rejects.toMatchObject({ code: 'EMLINK', errno: -31, hint: expect.stringMatching(/MODULE_MAX_DEPTH/) });
+    await expect(setup({ release: 8 }).nb.loadModule('d0')).rejects.toMatchObject({
+      code: 'EMLINK',
+      errno: -31,
+      hint: expect.stringMatching(/MODULE_MAX_DEPTH/),
+    });
     const { kernel, nb } = setup({ release: 10 });
     await nb.loadModule('d0');
     expect(kernel.modules.size).toBe(8);
@@ -170,14 +204,27 @@ describe('netbsd.loadModule', () => {
 
   it('ENOENT for a missing module, ENOEXEC for a non-module, EISDIR for a directory, the init’s own errno', async () => {
     const { nb } = setup();
-    await expect(nb.loadModule('nosuch')).rejects.toMatchObject({ code: 'ENOENT', errno: -2, module: 'nosuch', hint: expect.stringMatching(/kern\.module\.path/) });
+    await expect(nb.loadModule('nosuch')).rejects.toMatchObject({
+      code: 'ENOENT',
+      errno: -2,
+      module: 'nosuch',
+      hint: expect.stringMatching(/kern\.module\.path/),
+    });
     await expect(nb.loadModule(join(dir, 'garbage.kmod'))).rejects.toMatchObject({ code: 'ENOEXEC', errno: -8, module: 'garbage' });
     await expect(nb.loadModule(dir + '/')).rejects.toMatchObject({ code: 'EISDIR', errno: -21 });
-    await expect(nb.loadModule('initfail')).rejects.toMatchObject({ code: 'ENXIO', errno: -6, message: "ENXIO: device not configured, modctl 'initfail'" });
+    await expect(nb.loadModule('initfail')).rejects.toMatchObject({
+      code: 'ENXIO',
+      errno: -6,
+      message: "ENXIO: device not configured, modctl 'initfail'",
+    });
   });
 
   it('EPERM for non-root and above securelevel 0; ENOSYS without options MODULAR', async () => {
-    await expect(setup({ uid: 1000 }).nb.loadModule('tmpfs')).rejects.toMatchObject({ code: 'EPERM', errno: -1, hint: expect.stringMatching(/only root.*securelevel/) });
+    await expect(setup({ uid: 1000 }).nb.loadModule('tmpfs')).rejects.toMatchObject({
+      code: 'EPERM',
+      errno: -1,
+      hint: expect.stringMatching(/only root.*securelevel/),
+    });
     await expect(setup({ securelevel: 1 }).nb.loadModule('tmpfs')).rejects.toMatchObject({ code: 'EPERM' });
     await expect(setup({ modular: false }).nb.loadModule('tmpfs')).rejects.toMatchObject({
       code: 'ENOSYS',
@@ -192,10 +239,16 @@ describe('netbsd.loadModule', () => {
     await expect(nb.loadModule('tmpfs', { props: { k: 'x'.repeat(4000) } })).rejects.toMatchObject({ code: 'ERR_KERNMOD_PROPS_TOO_LARGE' });
     await expect(nb.loadModule('tmpfs', { props: { ['k'.repeat(129)]: 1 } })).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_PROPS' });
     await expect(nb.loadModule('a\0b')).rejects.toMatchObject({ code: 'ERR_KERNMOD_INVALID_SOURCE' });
-    expect(() => nb.unloadModuleSync('n'.repeat(32))).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_NAME', message: expect.stringMatching(/limit is 31.*ENAMETOOLONG/) }));
+    expect(() => nb.unloadModuleSync('n'.repeat(32))).toThrow(
+      expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_NAME', message: expect.stringMatching(/limit is 31.*ENAMETOOLONG/) }),
+    );
     const ac = new AbortController();
     ac.abort();
-    await expect(nb.loadModule('tmpfs', { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR', phase: 'abort', module: 'tmpfs' });
+    await expect(nb.loadModule('tmpfs', { signal: ac.signal })).rejects.toMatchObject({
+      code: 'ABORT_ERR',
+      phase: 'abort',
+      module: 'tmpfs',
+    });
     await expect(nb.unloadModule('tmpfs', { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
     expect(kernel.calls).toEqual([]);
   });
@@ -204,15 +257,35 @@ describe('netbsd.loadModule', () => {
 describe('netbsd.unloadModule', () => {
   it('ENOENT when not loaded; the module’s own refusal (EOPNOTSUPP, 45) passed through', async () => {
     const { nb } = setup();
-    await expect(nb.unloadModule('tmpfs')).rejects.toMatchObject({ code: 'ENOENT', errno: -2, hint: expect.stringMatching(/no module of this name/) });
+    await expect(nb.unloadModule('tmpfs')).rejects.toMatchObject({
+      code: 'ENOENT',
+      errno: -2,
+      hint: expect.stringMatching(/no module of this name/),
+    });
     await nb.loadModule('sticky');
-    await expect(nb.unloadModule('sticky')).rejects.toMatchObject({ code: 'EOPNOTSUPP', errno: -45, hint: expect.stringMatching(/does not support being unloaded/) });
+    await expect(nb.unloadModule('sticky')).rejects.toMatchObject({
+      code: 'EOPNOTSUPP',
+      errno: -45,
+      hint: expect.stringMatching(/does not support being unloaded/),
+    });
   });
 
   it('builtins: a disabled one is listed with refcnt -1, needs force to come back; unloading puts it back; secmodels stay', async () => {
-    const { nb } = setup({ builtins: [{ name: 'compat_50', class: 'misc', disabled: true }, { name: 'secmodel_bsd44', class: 'secmodel', secmodel: true }] });
+    const { nb } = setup({
+      builtins: [
+        { name: 'compat_50', class: 'misc', disabled: true },
+        { name: 'secmodel_bsd44', class: 'secmodel', secmodel: true },
+      ],
+    });
     let list = await nb.listModules();
-    expect(list.find((m) => m.name === 'compat_50')).toMatchObject({ state: 'Disabled', refcnt: -1, builtin: true, source: 'kernel', address: 0n, size: 0 });
+    expect(list.find((m) => m.name === 'compat_50')).toMatchObject({
+      state: 'Disabled',
+      refcnt: -1,
+      builtin: true,
+      source: 'kernel',
+      address: 0n,
+      size: 0,
+    });
     expect(list.find((m) => m.name === 'secmodel_bsd44')).toMatchObject({ state: 'Live', refcnt: 0, builtin: true, class: 'secmodel' });
     await expect(nb.loadModule('compat_50')).rejects.toMatchObject({ code: 'EPERM', hint: expect.stringMatching(/disabled.*force/) });
     await nb.loadModule('compat_50', { force: true });
@@ -220,7 +293,10 @@ describe('netbsd.unloadModule', () => {
     expect(list.find((m) => m.name === 'compat_50')).toMatchObject({ state: 'Live', refcnt: 0 });
     await nb.unloadModule('compat_50');
     expect((await nb.listModules()).find((m) => m.name === 'compat_50')).toMatchObject({ state: 'Disabled', refcnt: -1 });
-    await expect(nb.unloadModule('secmodel_bsd44')).rejects.toMatchObject({ code: 'EPERM', hint: expect.stringMatching(/security models/) });
+    await expect(nb.unloadModule('secmodel_bsd44')).rejects.toMatchObject({
+      code: 'EPERM',
+      hint: expect.stringMatching(/security models/),
+    });
   });
 });
 
@@ -228,10 +304,32 @@ describe('netbsd.listModules (MODCTL_STAT)', () => {
   it('reads the 9.0+ layout, growing the buffer past 8192 bytes while modules appear between calls', async () => {
     const { kernel, nb } = setup({
       onStat: (k, call) => {
-        if (call < 2) k.modules.set(`late${call}`, { name: `late${call}`, class: 'misc', source: 'filesys', required: [], refcnt: 0, flags: 0, addr: 1n, size: 1, props: {} });
+        if (call < 2)
+          k.modules.set(`late${call}`, {
+            name: `late${call}`,
+            class: 'misc',
+            source: 'filesys',
+            required: [],
+            refcnt: 0,
+            flags: 0,
+            addr: 1n,
+            size: 1,
+            props: {},
+          });
       },
     });
-    for (let i = 0; i < 150; i++) kernel.modules.set(`m${i}`, { name: `m${i}`, class: 'driver', source: 'boot', required: ['x'], refcnt: 0, flags: 0, addr: 0n, size: 0, props: {} });
+    for (let i = 0; i < 150; i++)
+      kernel.modules.set(`m${i}`, {
+        name: `m${i}`,
+        class: 'driver',
+        source: 'boot',
+        required: ['x'],
+        refcnt: 0,
+        flags: 0,
+        addr: 0n,
+        size: 0,
+        props: {},
+      });
     const list = await nb.listModules();
     expect(list).toHaveLength(152);
     expect(list.map((m) => m.name)).toContain('late1');
@@ -281,7 +379,18 @@ describe('NetBSD errno table and hints', () => {
     expect(netbsdErrnoInfo(-35)).toEqual({ errno: 35, code: 'EAGAIN', description: 'Resource temporarily unavailable' });
     expect(netbsdErrnoInfo(11).code).toBe('EDEADLK');
     expect(netbsdErrnoInfo(16).description).toBe('Device busy');
-    for (const [code, n] of [['EPROGMISMATCH', 75], ['ENOSYS', 78], ['EFTYPE', 79], ['EAUTH', 80], ['ENEEDAUTH', 81], ['ENOATTR', 93], ['ENOTSUP', 86], ['EOPNOTSUPP', 45], ['ENAMETOOLONG', 63], ['EWOULDBLOCK', 35]] as const) {
+    for (const [code, n] of [
+      ['EPROGMISMATCH', 75],
+      ['ENOSYS', 78],
+      ['EFTYPE', 79],
+      ['EAUTH', 80],
+      ['ENEEDAUTH', 81],
+      ['ENOATTR', 93],
+      ['ENOTSUP', 86],
+      ['EOPNOTSUPP', 45],
+      ['ENAMETOOLONG', 63],
+      ['EWOULDBLOCK', 35],
+    ] as const) {
       expect(netbsdErrnoNumber(code), code).toBe(n);
     }
     expect(netbsdErrnoInfo(500)).toEqual({ errno: 500, code: 'E500', description: 'Unknown error: 500' });
@@ -291,11 +400,29 @@ describe('NetBSD errno table and hints', () => {
 
   it('does not change how Linux errors are built', () => {
     expect(systemError(-35, 'finit_module', {})).toMatchObject({ code: 'EDEADLK', errno: -35, phase: 'load' });
-    expect(systemError(-11, 'delete_module', { module: 'x' })).toMatchObject({ code: 'EAGAIN', phase: 'unload', hint: expect.stringMatching(/in use/) });
+    expect(systemError(-11, 'delete_module', { module: 'x' })).toMatchObject({
+      code: 'EAGAIN',
+      phase: 'unload',
+      hint: expect.stringMatching(/in use/),
+    });
   });
 
   it('has a hint from modctl(2)/modload(8) for each documented MODCTL_LOAD errno', () => {
-    for (const code of ['EPROGMISMATCH', 'EDEADLK', 'EMLINK', 'EFBIG', 'EEXIST', 'ENOENT', 'EPERM', 'EINVAL', 'ENOMEM', 'ENAMETOOLONG', 'ENOSYS', 'ENOEXEC', 'EFAULT']) {
+    for (const code of [
+      'EPROGMISMATCH',
+      'EDEADLK',
+      'EMLINK',
+      'EFBIG',
+      'EEXIST',
+      'ENOENT',
+      'EPERM',
+      'EINVAL',
+      'ENOMEM',
+      'ENAMETOOLONG',
+      'ENOSYS',
+      'ENOEXEC',
+      'EFAULT',
+    ]) {
       expect(netbsdHint(code, 'load'), code).toBeTruthy();
     }
     for (const code of ['ENOENT', 'EBUSY', 'EPERM', 'ENAMETOOLONG']) expect(netbsdHint(code, 'unload'), code).toBeTruthy();
@@ -324,18 +451,43 @@ describe('NetBSD errno table and hints', () => {
 describe('the netbsd namespace (what `import { netbsd } from "kernmod"` exposes)', () => {
   it('has the Linux-shaped API plus listModules/moduleSupport, codecs and the fake', async () => {
     const ns = await import('../../lib/netbsd/index.js');
-    for (const f of ['loadModule', 'loadModuleSync', 'unloadModule', 'unloadModuleSync', 'listModules', 'listModulesSync', 'moduleSupport', 'moduleSupportSync', 'bind', 'withBackend', 'externalizeProps', 'internalizeProps', 'decodeModstat', 'encodeModstat', 'createFakeNetbsdBackend', 'createNetbsdNativeBackend', 'netbsdErrnoInfo'] as const) {
+    for (const f of [
+      'loadModule',
+      'loadModuleSync',
+      'unloadModule',
+      'unloadModuleSync',
+      'listModules',
+      'listModulesSync',
+      'moduleSupport',
+      'moduleSupportSync',
+      'bind',
+      'withBackend',
+      'externalizeProps',
+      'internalizeProps',
+      'decodeModstat',
+      'encodeModstat',
+      'createFakeNetbsdBackend',
+      'createNetbsdNativeBackend',
+      'netbsdErrnoInfo',
+    ] as const) {
       expect(typeof ns[f], f).toBe('function');
     }
     expect(ns.MODCTL_STAT).toBe(4);
     expect(ns.FakeNetbsdKernel).toBeTypeOf('function');
   });
 
-  it.skipIf(process.platform === 'netbsd')('off NetBSD, importing is free and the default API fails on first use with a typed error (a rejection for Promises)', async () => {
-    const ns = await import('../../lib/netbsd/index.js');
-    const p = ns.loadModule('tmpfs');
-    await expect(p).rejects.toMatchObject({ code: 'ERR_KERNMOD_NO_BACKEND', phase: 'backend', message: expect.stringMatching(/built for linux|built for \w+/) });
-    await expect(ns.listModules()).rejects.toMatchObject({ code: 'ERR_KERNMOD_NO_BACKEND' });
-    expect(() => ns.moduleSupportSync()).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_NO_BACKEND' }));
-  });
+  it.skipIf(process.platform === 'netbsd')(
+    'off NetBSD, importing is free and the default API fails on first use with a typed error (a rejection for Promises)',
+    async () => {
+      const ns = await import('../../lib/netbsd/index.js');
+      const p = ns.loadModule('tmpfs');
+      await expect(p).rejects.toMatchObject({
+        code: 'ERR_KERNMOD_NO_BACKEND',
+        phase: 'backend',
+        message: expect.stringMatching(/built for linux|built for \w+/),
+      });
+      await expect(ns.listModules()).rejects.toMatchObject({ code: 'ERR_KERNMOD_NO_BACKEND' });
+      expect(() => ns.moduleSupportSync()).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_NO_BACKEND' }));
+    },
+  );
 });

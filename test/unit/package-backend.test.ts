@@ -87,7 +87,7 @@ describe('the addon loader', () => {
     if (process.platform === 'linux') expect(elfInterpreter(process.execPath)).toMatch(/\/ld-/);
   });
 
-  it('names this platform\'s prebuilds directory', () => {
+  it("names this platform's prebuilds directory", () => {
     if (process.platform === 'linux') expect(prebuildTriple()).toMatch(new RegExp(`^linux-${process.arch}-(glibc|musl)$`));
   });
 
@@ -101,16 +101,22 @@ describe('the addon loader', () => {
   // The rule (lib/backend/addon.ts): an installed package has build/ only when the install found no
   // fitting prebuilt or the user asked for a build; in a checkout, build/ is the code in front of you and
   // a stale prebuilds/ must not shadow it. So a build here wins, and the prebuilt serves when there is none.
-  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('prefers an addon built here over a prebuilt one (it exists only when asked for or when no prebuilt fits)', () => {
-    const dir = scratchRoot({ built: true, prebuilt: 'good' });
-    expect(loadAddon('kernmod', dir, TRIPLE)).toMatchObject({ source: 'built here', path: join(dir, 'build/Release/kernmod.node') });
-  });
+  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')(
+    'prefers an addon built here over a prebuilt one (it exists only when asked for or when no prebuilt fits)',
+    () => {
+      const dir = scratchRoot({ built: true, prebuilt: 'good' });
+      expect(loadAddon('kernmod', dir, TRIPLE)).toMatchObject({ source: 'built here', path: join(dir, 'build/Release/kernmod.node') });
+    },
+  );
 
-  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('falls back to the prebuilt addon when the build here does not load', () => {
-    const dir = scratchRoot({ built: true, prebuilt: 'good' });
-    writeFileSync(join(dir, 'build/Release/kernmod.node'), 'a broken build');
-    expect(loadAddon('kernmod', dir, TRIPLE)).toMatchObject({ source: 'prebuilt', path: join(dir, 'prebuilds', TRIPLE, 'kernmod.node') });
-  });
+  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')(
+    'falls back to the prebuilt addon when the build here does not load',
+    () => {
+      const dir = scratchRoot({ built: true, prebuilt: 'good' });
+      writeFileSync(join(dir, 'build/Release/kernmod.node'), 'a broken build');
+      expect(loadAddon('kernmod', dir, TRIPLE)).toMatchObject({ source: 'prebuilt', path: join(dir, 'prebuilds', TRIPLE, 'kernmod.node') });
+    },
+  );
 
   it('when no addon loads, one error names every place tried and why', () => {
     const everyPlace = new RegExp(
@@ -118,7 +124,9 @@ describe('the addon loader', () => {
         /prebuilt \(prebuilds\/linux-x64-glibc\): none shipped for this platform/.source,
     );
     expect(() => loadAddon('kernmod', scratchRoot({}), TRIPLE)).toThrow(everyPlace);
-    expect(() => loadAddon('kernmod', scratchRoot({ prebuilt: 'broken' }), TRIPLE)).toThrow(/prebuilt \(prebuilds\/linux-x64-glibc\): .*(invalid ELF header|too short)/);
+    expect(() => loadAddon('kernmod', scratchRoot({ prebuilt: 'broken' }), TRIPLE)).toThrow(
+      /prebuilt \(prebuilds\/linux-x64-glibc\): .*(invalid ELF header|too short)/,
+    );
   });
 });
 
@@ -139,24 +147,36 @@ describe('which backend, and why (kernmod doctor)', () => {
   });
 
   it('a prebuilt addon is reported as such, and why it is the one used', () => {
-    const r = backendReport(() => ({ choice: { name: 'native', source: 'prebuilt', path: '/app/node_modules/kernmod/prebuilds/linux-x64-glibc/kernmod.node', skipped: [] } }));
+    const r = backendReport(() => ({
+      choice: { name: 'native', source: 'prebuilt', path: '/app/node_modules/kernmod/prebuilds/linux-x64-glibc/kernmod.node', skipped: [] },
+    }));
     expect(r).toMatchObject({
       status: 'info',
-      message: 'backend: native, the prebuilt addon shipped with kernmod ' +
+      message:
+        'backend: native, the prebuilt addon shipped with kernmod ' +
         '(/app/node_modules/kernmod/prebuilds/linux-x64-glibc/kernmod.node), ' +
         'used because no addon was built here',
     });
   });
 
   it('the ffi fallback is a warning that carries the addon failure', () => {
-    const r = backendReport(() => ({ choice: { name: 'ffi', source: 'fallback', skipped: [{ name: 'native', reason: 'kernmod.node could not be loaded: ...' }] } }));
+    const r = backendReport(() => ({
+      choice: { name: 'ffi', source: 'fallback', skipped: [{ name: 'native', reason: 'kernmod.node could not be loaded: ...' }] },
+    }));
     expect(r.status).toBe('warn');
-    expect(r.message).toBe('backend: ffi fallback, slower than the addon, because the native addon did not load (native: kernmod.node could not be loaded: ...)');
+    expect(r.message).toBe(
+      'backend: ffi fallback, slower than the addon, because the native addon did not load (native: kernmod.node could not be loaded: ...)',
+    );
     expect(r.fix).toMatch(/--build-from-source/);
   });
 
   it('selectBackend records what was skipped before the fallback', () => {
-    const { choice } = selectBackend('auto', { native: () => { throw new Error('no addon\nsecond line'); }, ffi: () => createFakeBackend() });
+    const { choice } = selectBackend('auto', {
+      native: () => {
+        throw new Error('no addon\nsecond line');
+      },
+      ffi: () => createFakeBackend(),
+    });
     expect(choice).toEqual({ name: 'fake', source: 'injected', skipped: [{ name: 'native', reason: 'no addon' }] });
   });
 
@@ -181,7 +201,8 @@ describe('which backend, and why (kernmod doctor)', () => {
 describe('the install script and prebuilt addons', { timeout: 60_000 }, () => {
   function installCopy(withPrebuilt: boolean): string {
     const dir = mkdtempSync(join(tmpdir(), 'kernmod-install-'));
-    for (const f of ['binding.gyp', 'native', 'scripts/build-native.mjs', 'scripts/has-lzma.mjs', 'package.json']) cpSync(join(root, f), join(dir, f), { recursive: true });
+    for (const f of ['binding.gyp', 'native', 'scripts/build-native.mjs', 'scripts/has-lzma.mjs', 'package.json'])
+      cpSync(join(root, f), join(dir, f), { recursive: true });
     symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
     if (withPrebuilt) {
       mkdirSync(join(dir, 'prebuilds', prebuildTriple()), { recursive: true });
@@ -190,7 +211,11 @@ describe('the install script and prebuilt addons', { timeout: 60_000 }, () => {
     return dir;
   }
   const run = (dir: string, args: string[]) =>
-    spawnSync(process.execPath, [join(dir, 'scripts/build-native.mjs'), ...args], { cwd: dir, env: { PATH: '/nonexistent', HOME: dir }, encoding: 'utf8' });
+    spawnSync(process.execPath, [join(dir, 'scripts/build-native.mjs'), ...args], {
+      cwd: dir,
+      env: { PATH: '/nonexistent', HOME: dir },
+      encoding: 'utf8',
+    });
 
   it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('builds nothing when a prebuilt addon loads here', () => {
     const r = run(installCopy(true), ['--tolerant']);

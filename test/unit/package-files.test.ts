@@ -16,7 +16,11 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
 let shipped: Set<string>;
 
 beforeAll(() => {
-  const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'silent' } });
+  const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, npm_config_loglevel: 'silent' },
+  });
   expect(r.status, r.stderr).toBe(0);
   const [report] = JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>;
   shipped = new Set(report!.files.map((f) => f.path));

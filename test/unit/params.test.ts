@@ -6,9 +6,9 @@ const invalid = { code: 'ERR_KERNMOD_INVALID_PARAMS', phase: 'validate' };
 
 describe('encodeParams', () => {
   it('encodes each value type by the kernel rules', () => {
-    expect(
-      encodeParams({ i: -5, u: 7, big: 18446744073709551615n, t: true, f: false, s: 'plain', arr: [1, 2, 3], sarr: ['a', 'b'] }),
-    ).toBe('i=-5 u=7 big=18446744073709551615 t=Y f=N s=plain arr=1,2,3 sarr=a,b');
+    expect(encodeParams({ i: -5, u: 7, big: 18446744073709551615n, t: true, f: false, s: 'plain', arr: [1, 2, 3], sarr: ['a', 'b'] })).toBe(
+      'i=-5 u=7 big=18446744073709551615 t=Y f=N s=plain arr=1,2,3 sarr=a,b',
+    );
   });
 
   it('double-quotes values with any kernel whitespace, including 0xA0 inside UTF-8', () => {
@@ -26,7 +26,12 @@ describe('encodeParams', () => {
   it('skips undefined, accepts Maps and pairs', () => {
     expect(encodeParams({ a: 1, b: undefined })).toBe('a=1');
     expect(encodeParams(new Map([['a', 1]]))).toBe('a=1');
-    expect(encodeParams([['a', 'x'], ['b', 2]])).toBe('a=x b=2');
+    expect(
+      encodeParams([
+        ['a', 'x'],
+        ['b', 2],
+      ]),
+    ).toBe('a=x b=2');
   });
 
   it.each([

@@ -28,7 +28,10 @@ function tmp(): string {
 function imageWithTree(): string {
   const root = tmp();
   mkdirSync(join(root, 'lib/modules/6.1.0-image'), { recursive: true });
-  writeFileSync(join(root, 'lib/modules/6.1.0-image/modules.dep'), 'kernel/drivers/block/loop.ko:\nkernel/net/8021q/8021q.ko:\nkernel/only_in_the_image.ko:\n');
+  writeFileSync(
+    join(root, 'lib/modules/6.1.0-image/modules.dep'),
+    'kernel/drivers/block/loop.ko:\nkernel/net/8021q/8021q.ko:\nkernel/only_in_the_image.ko:\n',
+  );
   return root;
 }
 
@@ -57,7 +60,14 @@ class SimSystem implements ProvisionSystem {
   async load(m: string, params: string) {
     this.calls.push(`load ${m}${params ? ` ${params}` : ''}`);
     const mod = this.modules[m]!;
-    if (mod.failLoad) throw new KernmodError({ code: 'EINVAL', errno: -22, module: m, phase: 'load', message: `EINVAL: invalid argument, finit_module '${m}'` });
+    if (mod.failLoad)
+      throw new KernmodError({
+        code: 'EINVAL',
+        errno: -22,
+        module: m,
+        phase: 'load',
+        message: `EINVAL: invalid argument, finit_module '${m}'`,
+      });
     mod.loaded = true;
     mod.params = {};
     for (const [k, d] of Object.entries(mod.declares ?? {})) mod.params[k] = { value: d.value, writable: d.writable };
@@ -79,11 +89,20 @@ class SimSystem implements ProvisionSystem {
 
 function sim(): SimSystem {
   return new SimSystem({
-    loop: { found: 'module', loaded: false, params: {}, declares: { max_loop: { value: '0', writable: false }, max_part: { value: '0', writable: false } } },
+    loop: {
+      found: 'module',
+      loaded: false,
+      params: {},
+      declares: { max_loop: { value: '0', writable: false }, max_part: { value: '0', writable: false } },
+    },
     '8021q': { found: 'module', loaded: false, params: {} },
     dummy: { found: 'module', loaded: true, params: { numdummies: { value: '1', writable: false } } },
     pcspkr: { found: 'module', loaded: true, params: {} },
-    dm_mod: { found: 'module', loaded: true, params: { reserved_bio_based_ios: { value: '16', writable: true }, stats_current_allocated_bytes: { value: '0', writable: false } } },
+    dm_mod: {
+      found: 'module',
+      loaded: true,
+      params: { reserved_bio_based_ios: { value: '16', writable: true }, stats_current_allocated_bytes: { value: '0', writable: false } },
+    },
     unix: { found: 'builtin', loaded: false, params: {} },
   });
 }
@@ -109,9 +128,25 @@ describe('spec', () => {
     });
     expect(problems).toEqual([]);
     expect(modules).toEqual<ModuleSpec[]>([
-      { module: 'dm_mod', state: 'loaded', params: [['reserved_bio_based_ios', '4'], ['swap_bios', 'Y']], reload: false },
+      {
+        module: 'dm_mod',
+        state: 'loaded',
+        params: [
+          ['reserved_bio_based_ios', '4'],
+          ['swap_bios', 'Y'],
+        ],
+        reload: false,
+      },
       { module: 'loop', state: 'installed', params: [], reload: false },
-      { module: 'nbd', state: 'installed', params: [['nbds_max', '3'], ['x', 'a b']], reload: true },
+      {
+        module: 'nbd',
+        state: 'installed',
+        params: [
+          ['nbds_max', '3'],
+          ['x', 'a b'],
+        ],
+        reload: true,
+      },
     ]);
   });
 
@@ -139,7 +174,10 @@ describe('spec', () => {
 
   it('reads JSON and YAML; refuses text that is neither, and YAML with a key twice', () => {
     expect(parseSpecText('{"loop":"installed"}')).toEqual({ loop: 'installed' });
-    expect(parseSpecText('loop:\n  state: installed\n  params:\n    max_loop: 8\n8021q: loaded\n')).toEqual({ loop: { state: 'installed', params: { max_loop: 8 } }, '8021q': 'loaded' });
+    expect(parseSpecText('loop:\n  state: installed\n  params:\n    max_loop: 8\n8021q: loaded\n')).toEqual({
+      loop: { state: 'installed', params: { max_loop: 8 } },
+      '8021q': 'loaded',
+    });
     expect(() => parseSpecText('loop: [unclosed')).toThrow(KernmodError);
     expect(() => parseSpecText('loop: loaded\nloop: unloaded\n')).toThrow(/neither JSON nor YAML/);
   });
@@ -171,13 +209,22 @@ describe('planning', () => {
 
   it('a writable parameter that differs is set at run time; a read-only one is drift, fixed by a reload only when asked', () => {
     const params = { w: { value: '1', writable: true }, r: { value: '1', writable: false }, same: { value: 'Y', writable: false } };
-    const s = spec({ params: [['w', '2'], ['r', '2'], ['same', '1'], ['hidden', '5']] });
+    const s = spec({
+      params: [
+        ['w', '2'],
+        ['r', '2'],
+        ['same', '1'],
+        ['hidden', '5'],
+      ],
+    });
     const p = planModule(s, snap({ loaded: true, params }), K);
     expect(p.actions).toEqual([{ module: 'm', action: 'set-param', param: 'w', before: '1', after: '2', status: 'planned' }]);
     expect(p.drift).toEqual([{ module: 'm', param: 'r', expected: '2', actual: '1', reload: false }]);
 
     const r = planModule({ ...s, reload: true }, snap({ loaded: true, params }), K);
-    expect(r.actions).toEqual([{ module: 'm', action: 'reload', before: 'loaded', after: 'loaded', params: 'w=2 r=2 same=1 hidden=5', status: 'planned' }]);
+    expect(r.actions).toEqual([
+      { module: 'm', action: 'reload', before: 'loaded', after: 'loaded', params: 'w=2 r=2 same=1 hidden=5', status: 'planned' },
+    ]);
     expect(r.drift[0]!.reload).toBe(true);
   });
 
@@ -188,11 +235,18 @@ describe('planning', () => {
     const foreign = snap({ loaded: true, loadFile: { path: '/l/m.conf', content: 'm\n', ours: false } });
     expect(planModule(spec({ state: 'installed' }), foreign, K).problems[0]).toMatch(/\/l\/m.conf exists and was not written by kernmod/);
     // Removing: someone else's file is not kernmod's config, and stays without complaint.
-    expect(planModule(spec({ state: 'uninstalled' }), foreign, K)).toEqual({ actions: [{ module: 'm', action: 'unload', before: 'loaded', after: 'unloaded', status: 'planned' }], drift: [], problems: [] });
+    expect(planModule(spec({ state: 'uninstalled' }), foreign, K)).toEqual({
+      actions: [{ module: 'm', action: 'unload', before: 'loaded', after: 'unloaded', status: 'planned' }],
+      drift: [],
+      problems: [],
+    });
   });
 
   it('files only, and no lookups, for an image (kernel: false)', () => {
-    const p = planModule(spec({ state: 'installed', params: [['a', '1']] }), snap({ found: undefined }), { kernel: false, requireKnown: false });
+    const p = planModule(spec({ state: 'installed', params: [['a', '1']] }), snap({ found: undefined }), {
+      kernel: false,
+      requireKnown: false,
+    });
     expect(p.problems).toEqual([]);
     expect(p.actions.map((a) => a.action)).toEqual(['write-file', 'write-file']);
   });
@@ -256,7 +310,12 @@ describe('ensure() on a simulated system', () => {
     system.modules['loop']!.loaded = false; // unloaded by hand
     system.calls = [];
     const r = await ensure(EVERY_STATE, { system, loadDir, configDir, check: true });
-    expect(r).toMatchObject({ ok: true, changed: true, check: true, actions: [{ module: 'loop', action: 'load', status: 'planned', params: 'max_loop=8' }] });
+    expect(r).toMatchObject({
+      ok: true,
+      changed: true,
+      check: true,
+      actions: [{ module: 'loop', action: 'load', status: 'planned', params: 'max_loop=8' }],
+    });
     expect(system.calls).toEqual([]);
     expect(system.modules['loop']!.loaded).toBe(false);
   });
@@ -280,11 +339,18 @@ describe('ensure() on a simulated system', () => {
     const { loadDir, configDir } = dirs();
     const r = await ensure({ dm_mod: { state: 'loaded', params: { reserved_bio_based_ios: 4 } } }, { system, loadDir, configDir });
     expect(system.calls).toEqual(['set dm_mod.reserved_bio_based_ios=4']);
-    expect(r.actions).toEqual([{ module: 'dm_mod', action: 'set-param', param: 'reserved_bio_based_ios', before: '16', after: '4', status: 'done' }]);
+    expect(r.actions).toEqual([
+      { module: 'dm_mod', action: 'set-param', param: 'reserved_bio_based_ios', before: '16', after: '4', status: 'done' },
+    ]);
 
     system.calls = [];
     const drift = await ensure({ dummy: { state: 'loaded', params: { numdummies: 3 } } }, { system, loadDir, configDir });
-    expect(drift).toMatchObject({ ok: true, changed: false, actions: [], drift: [{ module: 'dummy', param: 'numdummies', expected: '3', actual: '1', reload: false }] });
+    expect(drift).toMatchObject({
+      ok: true,
+      changed: false,
+      actions: [],
+      drift: [{ module: 'dummy', param: 'numdummies', expected: '3', actual: '1', reload: false }],
+    });
     expect(system.calls).toEqual([]);
     const fixed = await ensure({ dummy: { state: 'loaded', params: { numdummies: 3 }, reload: true } }, { system, loadDir, configDir });
     expect(fixed.changed).toBe(true);
@@ -294,9 +360,19 @@ describe('ensure() on a simulated system', () => {
   it('a bad spec or an unknown module is refused with every problem, before anything changes', async () => {
     const system = sim();
     const { loadDir, configDir } = dirs();
-    const err = await ensure({ loop: 'installed', nosuchmod: 'loaded', other_missing: 'installed', '8021q': 'bogus' }, { system, loadDir, configDir }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'ERR_KERNMOD_INVALID_SPEC', phase: 'validate', problems: [expect.stringMatching(/8021q: state "bogus"/)] });
-    const err2 = (await ensure({ loop: 'installed', nosuchmod: 'loaded', other_missing: 'installed' }, { system, loadDir, configDir }).catch((e: unknown) => e)) as KernmodError & { problems: string[] };
+    const err = await ensure(
+      { loop: 'installed', nosuchmod: 'loaded', other_missing: 'installed', '8021q': 'bogus' },
+      { system, loadDir, configDir },
+    ).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'ERR_KERNMOD_INVALID_SPEC',
+      phase: 'validate',
+      problems: [expect.stringMatching(/8021q: state "bogus"/)],
+    });
+    const err2 = (await ensure(
+      { loop: 'installed', nosuchmod: 'loaded', other_missing: 'installed' },
+      { system, loadDir, configDir },
+    ).catch((e: unknown) => e)) as KernmodError & { problems: string[] };
     expect(err2).toBeInstanceOf(KernmodError);
     expect(err2.problems).toEqual([expect.stringMatching(/nosuchmod: not found/), expect.stringMatching(/other_missing: not found/)]);
     expect(system.calls).toEqual([]);
@@ -326,11 +402,16 @@ describe('ensure() on a simulated system', () => {
 
   it('--root: the persisted files under an image root, nothing asked of the running system', async () => {
     const root = imageWithTree();
-    const r = await ensure({ loop: { state: 'installed', params: 'max_loop=8' }, 'only-in-the-image': 'disabled', '8021q': 'loaded' }, { imageRoot: root });
+    const r = await ensure(
+      { loop: { state: 'installed', params: 'max_loop=8' }, 'only-in-the-image': 'disabled', '8021q': 'loaded' },
+      { imageRoot: root },
+    );
     expect(r.ok).toBe(true);
     expect(readFileSync(join(root, 'etc/modules-load.d/loop.conf'), 'utf8')).toBe(`${MARKER}\nloop\n`);
     expect(readFileSync(join(root, 'etc/modprobe.d/loop.conf'), 'utf8')).toBe(`${MARKER}\noptions loop max_loop=8\n`);
-    expect(readFileSync(join(root, 'etc/modprobe.d/only_in_the_image.conf'), 'utf8')).toBe(`${MARKER}\ninstall only_in_the_image /bin/false\n`);
+    expect(readFileSync(join(root, 'etc/modprobe.d/only_in_the_image.conf'), 'utf8')).toBe(
+      `${MARKER}\ninstall only_in_the_image /bin/false\n`,
+    );
     expect(r.actions.every((a) => a.action === 'write-file')).toBe(true);
     expect((await ensure({ loop: { state: 'installed', params: 'max_loop=8' } }, { imageRoot: root })).changed).toBe(false);
   });
@@ -350,7 +431,10 @@ describe('module parameters in sysfs (a scratch /sys)', () => {
 
   it('reads values and writability; a module without parameters has none; one not loaded is ENOENT', async () => {
     const root = sysRoot();
-    const want = { reserved_bio_based_ios: { value: '16', writable: true }, stats_current_allocated_bytes: { value: '0', writable: false } };
+    const want = {
+      reserved_bio_based_ios: { value: '16', writable: true },
+      stats_current_allocated_bytes: { value: '0', writable: false },
+    };
     expect(getParametersSync('dm-mod', { sysRoot: root })).toEqual(want);
     expect(await getParameters('dm_mod', { sysRoot: root })).toEqual(want);
     expect(getParametersSync('noparams', { sysRoot: root })).toEqual({});
@@ -365,11 +449,19 @@ describe('module parameters in sysfs (a scratch /sys)', () => {
     expect(readFileSync(join(dir, 'reserved_bio_based_ios'), 'utf8')).toBe('4');
     setParameterSync('dm_mod', 'reserved-bio-based-ios', '8', { sysRoot: root });
     expect(readFileSync(join(dir, 'reserved_bio_based_ios'), 'utf8')).toBe('8');
-    await expect(setParameter('dm_mod', 'stats_current_allocated_bytes', 1, { sysRoot: root })).rejects.toMatchObject({ code: 'EACCES', module: 'dm_mod', hint: expect.stringMatching(/read-only/) });
+    await expect(setParameter('dm_mod', 'stats_current_allocated_bytes', 1, { sysRoot: root })).rejects.toMatchObject({
+      code: 'EACCES',
+      module: 'dm_mod',
+      hint: expect.stringMatching(/read-only/),
+    });
     expect(() => setParameterSync('dm_mod', 'nosuch', 1, { sysRoot: root })).toThrow(expect.objectContaining({ code: 'ENOENT' }));
     expect(existsSync(join(dir, 'nosuch'))).toBe(false);
-    expect(() => setParameterSync('dm_mod', '../x', 1, { sysRoot: root })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_PARAMS' }));
-    expect(() => setParameterSync('dm_mod', 'reserved_bio_based_ios', '1\n2', { sysRoot: root })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_PARAMS' }));
+    expect(() => setParameterSync('dm_mod', '../x', 1, { sysRoot: root })).toThrow(
+      expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_PARAMS' }),
+    );
+    expect(() => setParameterSync('dm_mod', 'reserved_bio_based_ios', '1\n2', { sysRoot: root })).toThrow(
+      expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_PARAMS' }),
+    );
     expect(() => setParameterSync('a/b', 'x', 1, { sysRoot: root })).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_INVALID_NAME' }));
   });
 });
@@ -416,7 +508,13 @@ describe('kernmod apply (CLI)', async () => {
     system.modules['8021q']!.loaded = false;
     const d = io();
     expect(await applyCommand(['--check', '--json', ...args], d.io, { system })).toBe(2);
-    expect(JSON.parse(d.o.out)).toEqual({ ok: true, changed: true, check: true, actions: [{ module: '8021q', action: 'load', before: 'unloaded', after: 'loaded', params: '', status: 'planned' }], drift: [] });
+    expect(JSON.parse(d.o.out)).toEqual({
+      ok: true,
+      changed: true,
+      check: true,
+      actions: [{ module: '8021q', action: 'load', before: 'unloaded', after: 'loaded', params: '', status: 'planned' }],
+      drift: [],
+    });
     expect(system.modules['8021q']!.loaded).toBe(false);
   });
 
@@ -424,7 +522,12 @@ describe('kernmod apply (CLI)', async () => {
     const system = sim();
     const { loadDir, configDir } = dirs();
     const a = io();
-    expect(await applyCommand(['--diff', '--load-dir', loadDir, '--config-dir', configDir, '-'], a.io, { system, readStdin: () => '{"dummy":"disabled"}' })).toBe(0);
+    expect(
+      await applyCommand(['--diff', '--load-dir', loadDir, '--config-dir', configDir, '-'], a.io, {
+        system,
+        readStdin: () => '{"dummy":"disabled"}',
+      }),
+    ).toBe(0);
     expect(a.o.out).toBe(
       `dummy: create ${join(configDir, 'dummy.conf')}\n--- /dev/null\n+++ ${join(configDir, 'dummy.conf')} (after)\n` +
         `+${MARKER}\n+install dummy /bin/false\ndummy: unload\n2 changes made\n`,
@@ -435,14 +538,23 @@ describe('kernmod apply (CLI)', async () => {
     const system = sim();
     const { loadDir, configDir } = dirs();
     const a = io();
-    expect(await applyCommand(['--load-dir', loadDir, '--config-dir', configDir, specFile('loop: sideways\nnosuch: {state: loaded, params: {"a b": 1}}\n')], a.io, { system })).toBe(1);
+    expect(
+      await applyCommand(
+        ['--load-dir', loadDir, '--config-dir', configDir, specFile('loop: sideways\nnosuch: {state: loaded, params: {"a b": 1}}\n')],
+        a.io,
+        { system },
+      ),
+    ).toBe(1);
     expect(a.o.out).toBe('');
     expect(a.o.err).toMatch(/^apply: ERROR: the spec was refused, nothing was changed:\n {2}- module loop: state "sideways"/);
     expect(a.o.err).toMatch(/- module nosuch: invalid parameter name "a b"/);
     expect(a.o.err).not.toMatch(/\n {4}at /);
     const j = io();
     expect(await applyCommand(['--json', specFile('{"loop": 1}')], j.io, { system })).toBe(1);
-    expect(JSON.parse(j.o.out)).toMatchObject({ ok: false, error: { code: 'ERR_KERNMOD_INVALID_SPEC', problems: [expect.stringMatching(/loop: expected a state/)] } });
+    expect(JSON.parse(j.o.out)).toMatchObject({
+      ok: false,
+      error: { code: 'ERR_KERNMOD_INVALID_SPEC', problems: [expect.stringMatching(/loop: expected a state/)] },
+    });
     const missing = io();
     expect(await applyCommand([join(tmp(), 'absent.yaml')], missing.io, { system })).toBe(1);
     expect(missing.o.err).toMatch(/^apply: ERROR: cannot read /);
@@ -493,7 +605,8 @@ describe('ensure() through kernmod modprobe, on the FAKE kernel (a simulation of
     const open = () => runningSystem({ kernmod: km, dirname, config: [configDir], cmdline: false, sysRoot: root });
     return { root, kernel, system: open(), open, configDir, loadDir };
   }
-  const loads = (k: InstanceType<typeof FakeKernel>) => k.calls.filter((c) => c.syscall !== 'delete_module' && c.ret === 0).map((c) => `${c.name} ${c.params}`.trim());
+  const loads = (k: InstanceType<typeof FakeKernel>) =>
+    k.calls.filter((c) => c.syscall !== 'delete_module' && c.ret === 0).map((c) => `${c.name} ${c.params}`.trim());
 
   it('installed with params: the options it persisted are given to the load once, not twice', async () => {
     const { kernel, system, open, configDir, loadDir } = setup();
@@ -503,11 +616,14 @@ describe('ensure() through kernmod modprobe, on the FAKE kernel (a simulation of
     expect(loads(kernel)).toEqual(['loop max_loop=6', 'garp', 'vlan']);
     // A reload after a change of a read-only value: the new options file, and the value once.
     kernel.calls.length = 0;
-    const again = await ensure({ loop: { state: 'installed', params: { max_loop: 4 }, reload: true } }, {
-      system: { ...open(), parameters: async () => ({ max_loop: { value: '6', writable: false } }) },
-      loadDir,
-      configDir,
-    });
+    const again = await ensure(
+      { loop: { state: 'installed', params: { max_loop: 4 }, reload: true } },
+      {
+        system: { ...open(), parameters: async () => ({ max_loop: { value: '6', writable: false } }) },
+        loadDir,
+        configDir,
+      },
+    );
     expect(again.error).toBeUndefined();
     expect(loads(kernel)).toEqual(['loop max_loop=4']);
   });

@@ -62,7 +62,10 @@ writeFileSync(
     class: 64,
     endian: 'little',
     sections: [
-      { name: '.modinfo', data: strings('license=GPL', 'description=start-up demo', 'vermagic=6.1.0 SMP mod_unload', 'name=startup_demo', 'depends=') },
+      {
+        name: '.modinfo',
+        data: strings('license=GPL', 'description=start-up demo', 'vermagic=6.1.0 SMP mod_unload', 'name=startup_demo', 'depends='),
+      },
       { name: '.gnu.linkonce.this_module', data: new Uint8Array(0x400) },
     ],
   }),
@@ -70,7 +73,10 @@ writeFileSync(
 
 describe('the bundled CLI', () => {
   it('is what package.json bin points to, and what the build writes', () => {
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+      scripts: Record<string, string>;
+    };
     expect(pkg.bin.kernmod).toBe('dist/lib/cli/kernmod.cjs');
     expect(pkg.scripts['build:ts']).toMatch(/node scripts\/bundle-cli\.mjs/);
   });

@@ -93,7 +93,12 @@ describe('writeCpioNewc', () => {
     expect(one()).toEqual(one());
     expect(() => writeCpioNewc([{ type: 'dir', name: '/' }])).toThrow(/empty/);
     expect(() => writeCpioNewc([{ type: 'dir', name: 'a/../b' }])).toThrow(/\.\./);
-    expect(() => writeCpioNewc([{ type: 'dir', name: 'a' }, { type: 'dir', name: './a' }])).toThrow(/duplicate/);
+    expect(() =>
+      writeCpioNewc([
+        { type: 'dir', name: 'a' },
+        { type: 'dir', name: './a' },
+      ]),
+    ).toThrow(/duplicate/);
   });
 
   it.skipIf(!existsSync('/usr/bin/cpio'))('is read back by GNU cpio', () => {

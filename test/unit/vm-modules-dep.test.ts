@@ -2,7 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { bootstrapModules, moduleNameOf, parseModulesBuiltin, parseModulesDep } from '../../vm/modules-dep.js';
 
 // Excerpts of the real files of Debian's 6.1 and 6.12 kernels (order as depmod writes them).
-const DEP_61 = `kernel/fs/netfs/netfs.ko:
+const DEP_61 =
+  `kernel/fs/netfs/netfs.ko:
 kernel/fs/fscache/fscache.ko: kernel/fs/netfs/netfs.ko
 kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko kernel/fs/fscache/fscache.ko kernel/fs/netfs/netfs.ko
 kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko

@@ -29,7 +29,13 @@ Options:
 `;
 
 /** What -a -d -l -p -n print: like -F with these fields. */
-const FIELD_OPTIONS: Record<string, string> = { author: 'author', description: 'description', license: 'license', parameters: 'parm', filename: 'filename' };
+const FIELD_OPTIONS: Record<string, string> = {
+  author: 'author',
+  description: 'description',
+  license: 'license',
+  parameters: 'parm',
+  filename: 'filename',
+};
 
 export async function modinfoCommand(argv: string[], io: Io): Promise<number> {
   const parsed = getoptLong(argv, MODINFO_OPTIONS);

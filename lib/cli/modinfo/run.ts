@@ -7,7 +7,15 @@ import { moduleFileReader } from '../../backend/native-xz.js';
 import { errnoInfo } from '../../errno.js';
 import { KernmodError, systemError } from '../../errors.js';
 import { builtinModinfo } from '../../elf/builtin.js';
-import { builtinModuleInfo, decodeModuleSync, modinfoFromImage, modinfoSync, withPath, type ModinfoOptions, type ModuleInfo } from '../../elf/modinfo.js';
+import {
+  builtinModuleInfo,
+  decodeModuleSync,
+  modinfoFromImage,
+  modinfoSync,
+  withPath,
+  type ModinfoOptions,
+  type ModuleInfo,
+} from '../../elf/modinfo.js';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../../compress/index.js';
 import { moduleNameFromPath, MODULE_EXTENSIONS } from '../../names.js';
 import { HEAD_BYTES, OpenModuleReader } from './open-file.js';
@@ -104,7 +112,8 @@ export class ModinfoRunner {
         continue;
       }
       out.fail();
-      if (this.settings.json) out.item(errorItem(arg, new KernmodError({ code: 'ERR_KERNMOD_NOT_FOUND', phase: 'validate', module: arg, message: r.message })));
+      if (this.settings.json)
+        out.item(errorItem(arg, new KernmodError({ code: 'ERR_KERNMOD_NOT_FOUND', phase: 'validate', module: arg, message: r.message })));
       else out.err(`modinfo: ERROR: ${r.message}\n`);
     }
   }
@@ -248,7 +257,7 @@ export class ModinfoRunner {
         const bytes = t.listed ? this.lookup!.builtinModinfo() : null;
         // An old kernel without modules.builtin.modinfo, or a module not known to be built in: kmod
         // prints just the name and filename.
-        const fields = bytes ? builtinModinfo(bytes, t.name) ?? [] : [];
+        const fields = bytes ? (builtinModinfo(bytes, t.name) ?? []) : [];
         return { ok: true, info: builtinModuleInfo(t.name, fields) };
       } catch (error) {
         return { ok: false, name: t.name, filename: '(builtin)', error };

@@ -110,8 +110,8 @@ describe.each(kernelBackends())('kernel log of a load or unload: $label backend'
       [
         '-e',
         "const fs=require('fs');console.log('go');for(let " +
-        "i=0;i<600;i++)fs.writeFileSync('/dev/kmsg','kernmod-flood: '+String(i).padStart(6,'0')+' " +
-        "'+'x'.repeat(800)+'\\n')",
+          "i=0;i<600;i++)fs.writeFileSync('/dev/kmsg','kernmod-flood: '+String(i).padStart(6,'0')+' " +
+          "'+'x'.repeat(800)+'\\n')",
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
