@@ -1,11 +1,15 @@
 // Loading and unloading our own modules in a real kernel, through each backend, asserting what the
 // kernel shows: /proc/modules rows, sysfs, taint letters, holders, dmesg, and each refusal's errno.
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { LoadResult } from '../../../lib/kernmod.js';
 import { kernelBackends, kmsgMark, kmsgSince, procModule, requireKernel, sysfs, holders, testModules, unloadOurs } from '../helpers.js';
 
 requireKernel();
 const { modules: m } = testModules();
+const kernelXz = existsSync('/sys/module/compression') && readFileSync('/sys/module/compression', 'utf8').trim() === 'xz';
 
 describe.each(kernelBackends())('load and unload on a real kernel: $label backend', ({ km: make }) => {
   const km = make();
@@ -40,6 +44,35 @@ describe.each(kernelBackends())('load and unload on a real kernel: $label backen
       closeSync(fd);
     }
     expect(procModule('kernmod_hello')?.state).toBe('Live');
+  });
+
+  it('result.module is the name /proc/modules shows for a Buffer and an fd, also an fd of a renamed copy (async and sync)', async () => {
+    const renamed = join(mkdtempSync(join(tmpdir(), 'kernmod-renamed-')), 'renamed-copy.ko');
+    writeFileSync(renamed, readFileSync(m.hello));
+    const withFd = (path: string, load: (fd: number) => Promise<LoadResult> | LoadResult) => async () => {
+      const fd = openSync(path, 'r');
+      try {
+        return await load(fd);
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const loads: Array<[string, () => Promise<LoadResult> | LoadResult]> = [
+      ['Buffer, async', () => km.loadModule(readFileSync(m.hello))],
+      ['Buffer, sync', () => km.loadModuleSync(readFileSync(m.hello))],
+      ['fd, async', withFd(m.hello, (fd) => km.loadModule({ fd }))],
+      ['fd, sync', withFd(m.hello, (fd) => km.loadModuleSync({ fd }))],
+      ['renamed fd, async', withFd(renamed, (fd) => km.loadModule({ fd }))],
+      ['renamed fd, sync', withFd(renamed, (fd) => km.loadModuleSync({ fd }))],
+      // On 6.12 the kernel decompresses xz itself: the name is read from our decompression of the file.
+      ['xz fd, async', withFd(m.helloXz, (fd) => km.loadModule({ fd }, { decompress: kernelXz ? 'kernel' : 'auto' }))],
+      ['xz fd, sync', withFd(m.helloXz, (fd) => km.loadModuleSync({ fd }))],
+    ];
+    for (const [label, load] of loads) {
+      const r = await load();
+      expect({ label, module: r.module, live: procModule(r.module)?.state }).toEqual({ label, module: 'kernmod_hello', live: 'Live' });
+      km.unloadModuleSync(r.module);
+    }
   });
 
   it('a Buffer with ignoreVermagic loads through an anonymous file (memfd): finit_module carries the flag, taint F', async () => {
