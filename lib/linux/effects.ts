@@ -24,9 +24,12 @@ export interface DriverContext {
  * The most finit_module reads of a file (kernel_read_file's INT_MAX, else EFBIG): a module file read
  * here, to decompress or to hand to init_module, is held to the same limit.
  */
-export const MAX_MODULE_FILE_BYTES = 0x7fffffff;
+const MAX_MODULE_FILE_BYTES = 0x7fffffff;
 
-/** A failed read: its negative errno for the policy; a KernmodError (not a regular file, too large) or anything else is thrown on (see failure()). */
+/**
+ * A failed read: its negative errno for the policy; a KernmodError (not a regular file, too large) or
+ * anything else is thrown on (see failure()).
+ */
 function readFailure(e: unknown): number {
   const n = (e as NodeJS.ErrnoException).errno;
   if (!(e instanceof KernmodError) && typeof n === 'number' && n < 0) return n;
