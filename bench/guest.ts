@@ -22,6 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadNativeBinding } from '../lib/backend/native.js';
+import { OUTPUT_FILES } from '../lib/depmod/outputs.js';
 import { formatPlan, listModules, listModulesSync, modinfo, Modprobe, withBackend, type Kernmod } from '../lib/index.js';
 import {
   compare,
@@ -1082,19 +1083,6 @@ async function stepLsmod(ctx: StepContext): Promise<void> {
 
 // ---- 6. depmod of the whole tree -------------------------------------------------------------------------------
 
-const DEPMOD_FILES = [
-  'modules.dep',
-  'modules.dep.bin',
-  'modules.alias',
-  'modules.alias.bin',
-  'modules.softdep',
-  'modules.symbols',
-  'modules.symbols.bin',
-  'modules.builtin.bin',
-  'modules.builtin.alias.bin',
-  'modules.devname',
-];
-
 /**
  * kmod's depmod and `kernmod depmod` over the same tree, each on its own symlink farm of it (kmod
  * follows the links as it would read a copy), rounds in ABBA order; the ten files must be identical.
@@ -1131,7 +1119,7 @@ async function stepDepmod(ctx: StepContext): Promise<void> {
       break;
     }
     for (const who of r % 2 === 0 ? (['kmod', 'kernmod'] as const) : (['kernmod', 'kmod'] as const)) run(r, who);
-    for (const f of DEPMOD_FILES) {
+    for (const f of OUTPUT_FILES) {
       const m = compareOutputs(o, `depmod ${f}`, join(oBase, 'lib/modules', o.release, f), join(kBase, 'lib/modules', o.release, f));
       if (m) ctx.mismatches.push(m);
     }
