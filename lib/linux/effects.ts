@@ -190,10 +190,7 @@ export async function runAsync<T>(steps: Steps<T>, ctx: DriverContext): Promise<
     try {
       checkSignal(next.value, ctx);
       result = performAsync(next.value, ctx);
-      if (isPromise(result)) {
-        if ('meanwhile' in next.value) next.value.meanwhile?.();
-        result = await result;
-      }
+      if (isPromise(result)) result = await result;
     } catch (err) {
       next = steps.throw(failure(err, next.value, ctx));
       continue;

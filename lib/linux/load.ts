@@ -183,24 +183,19 @@ function* fdModuleName(p: Plan, format: CompressionFormat | null, bytes?: Uint8A
 
 /**
  * init_module of bytes; with ignore flags, finit_module of an anonymous file holding them. The name is
- * read from the image while the kernel works (async form): then the caller cannot have changed its
- * buffer yet, and the reading costs no time of the call's own.
+ * read from the image before the call, while the bytes are still the ones the kernel will get (the
+ * caller may reuse its buffer as soon as the Promise form returns).
  */
 function* loadBytes(p: Plan, image: Uint8Array, extra: Partial<LoadResult>): Steps<LoadResult> {
-  let module: string | undefined;
-  const meanwhile = () => {
-    module ??= loadedName(p, image);
-  };
+  const module = loadedName(p, image);
   if (p.flags === 0) {
-    const ret = (yield { op: 'init', image, params: p.params, meanwhile }) as EffectResults['init'];
+    const ret = (yield { op: 'init', image, params: p.params }) as EffectResults['init'];
     if (ret < 0) throw fail(p, ret, 'init_module');
-    meanwhile();
-    return done(p, module!, 'init_module', extra);
+    return done(p, module, 'init_module', extra);
   }
-  const out = (yield { op: 'finitImage', image, params: p.params, flags: p.flags, meanwhile }) as EffectResults['finitImage'];
+  const out = (yield { op: 'finitImage', image, params: p.params, flags: p.flags }) as EffectResults['finitImage'];
   if (out.ret < 0) throw fail(p, out.ret, out.syscall);
-  meanwhile();
-  return done(p, module!, 'finit_module', { fallback: 'anonymous-file', ...extra });
+  return done(p, module, 'finit_module', { fallback: 'anonymous-file', ...extra });
 }
 
 /** Decompresses in user space (if compressed) and loads the bytes. */

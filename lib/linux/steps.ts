@@ -8,12 +8,8 @@ export type Effect =
   | { op: 'finitPath'; path: string; params: string; flags: number; guard?: HeadGuard }
   | { op: 'finitFd'; fd: number; params: string; flags: number }
   /** finit_module of bytes through an anonymous file (memfd_create): the only way bytes carry flags. */
-  | { op: 'finitImage'; image: Uint8Array; params: string; flags: number; meanwhile?: () => void }
-  /**
-   * `meanwhile` (here and on finitImage): work the async driver does once the call is submitted, while the kernel works and
-   * before the caller's code runs again; the sync driver leaves it to the policy's own later call. It does not throw.
-   */
-  | { op: 'init'; image: Uint8Array; params: string; meanwhile?: () => void }
+  | { op: 'finitImage'; image: Uint8Array; params: string; flags: number }
+  | { op: 'init'; image: Uint8Array; params: string }
   | { op: 'delete'; name: string; flags: number }
   /** Reads up to `length` bytes from the start of a file or fd (all of it without one): bytes or a negative errno. */
   | { op: 'read'; source: { path: string } | { fd: number }; length?: number }
