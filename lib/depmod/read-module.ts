@@ -7,6 +7,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { decompress, decompressSync, DEFAULT_MAX_DECOMPRESSED_BYTES, detectCompression } from '../compress/index.js';
 import { OPEN_NAMED_FILE, readRegularFile, regularFileSizeSync } from '../fs-read.js';
+import { hasElfMagic } from '../elf/elf.js';
 import { readModuleSymbols, type ModuleSymbols } from './module-symbols.js';
 
 /** Files below this size are read whole (one read costs less than several small ones). */
@@ -48,7 +49,7 @@ export function readModuleFileSync(path: string, crcs = true): ModuleSymbols {
     };
     ensure(0, 64);
     ensure(Math.max(0, size - TAIL), TAIL);
-    if (detectCompression(buf.subarray(0, 64)) || !isElf(buf)) {
+    if (detectCompression(buf.subarray(0, 64)) || !hasElfMagic(buf)) {
       ensure(0, size);
       return fromImage(buf, () => {}, true, crcs);
     }
@@ -73,8 +74,6 @@ export function readModuleFileSync(path: string, crcs = true): ModuleSymbols {
     closeSync(fd);
   }
 }
-
-const isElf = (b: Uint8Array) => b.length > 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
 
 function fromImage(buf: Uint8Array, ensure: () => void, mayBeCompressed: boolean, crcs: boolean): ModuleSymbols {
   if (mayBeCompressed && detectCompression(buf)) return readModuleSymbols(decompressSync(buf), undefined, crcs);

@@ -112,9 +112,14 @@ export function parseElfSections(bytes: Uint8Array, names: readonly string[]): E
   return parse(bytes, names);
 }
 
+/** Whether `bytes` start with the ELF magic, \x7fELF (and go on past it). */
+export function hasElfMagic(bytes: Uint8Array): boolean {
+  return bytes.length > 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
+}
+
 function parse(bytes: Uint8Array, only?: readonly string[]): ElfFile {
   const EI_NIDENT = 16;
-  if (bytes.length <= EI_NIDENT || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
+  if (bytes.length <= EI_NIDENT || !hasElfMagic(bytes)) {
     throw elfError('not an ELF file (no \\x7fELF magic)', -8 /* ENOEXEC */);
   }
   const cls = bytes[4];

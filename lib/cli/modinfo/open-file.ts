@@ -7,7 +7,7 @@ import { maxBytesOf, type DecompressSyncOptions } from '../../compress/index.js'
 import { detectCompression } from '../../compress/detect.js';
 import { checkFileSize, readRangeSync } from '../../fs-read.js';
 import { decodeModuleSync, modinfoFromElf, readError, withPath, type ModinfoOptions, type ModuleInfo } from '../../elf/modinfo.js';
-import type { ElfFile } from '../../elf/elf.js';
+import { hasElfMagic, type ElfFile } from '../../elf/elf.js';
 import { MODINFO_SECTIONS, readSparseSync, SPARSE_MIN_SIZE, type Range } from '../../elf/read.js';
 
 /** What readHead reads: a small module (most of them) whole, a large one's ELF header. */
@@ -29,9 +29,8 @@ export class OpenModuleReader {
     this.reserve(HEAD_BYTES, 0);
     const n = readRangeSync(fd, this.buf, 0, HEAD_BYTES);
     this.mark(0, n);
-    const b = this.buf;
-    const elf = n > 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
-    return { length: n, module: elf || detectCompression(b.subarray(0, n)) !== null };
+    const head = this.buf.subarray(0, n);
+    return { length: n, module: hasElfMagic(head) || detectCompression(head) !== null };
   }
 
   /**
