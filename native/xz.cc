@@ -1,4 +1,5 @@
-// kernmod_xz: xz decoding with the system's liblzma, for reading .ko.xz modules in user space.
+// kernmod_xz: xz decoding with the system's liblzma, for reading .ko.xz modules in user space, and
+// depmod's module reader (plain and .xz modules read on the thread pool, below).
 //
 // A separate addon from the syscall layer (kernmod.node), which stays a thin syscall-only binding.
 // This one exists for speed: liblzma decodes Debian's .ko.xz about 1.5x faster than the pure-Rust
@@ -11,8 +12,11 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <algorithm>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <fcntl.h>
@@ -394,6 +398,359 @@ Napi::Value ReadDecodeBatchCall(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// ---- depmod's module reader ------------------------------------------------------------------------------
+// depmodReadBatch(paths, crcs) -> Promise<Array<number | [info, exports, exportCount, needs, weak, crcs]>>: on a
+// thread-pool thread, each file read whole (an .xz one decoded) and what depmod needs pulled from its ELF,
+// exactly as lib/depmod/module-symbols.ts pulls it (the reference; see there for kmod's rules). Both cores
+// then read and decode while the main thread only indexes: this moves the bench's depmod figures
+// (bench/RESULTS.md). Only the plain case is handled here; for anything else (an error of any kind, gzip,
+// zstd, a malformed ELF, more than one .xz stream) the file's entry is a number and the caller reads it
+// with module-symbols.ts, which reports each case exactly. Strings are latin1 (one char per byte):
+// info "aVALUE" / "sVALUE" (alias / softdep) NUL-joined, exports and needs names NUL-joined, weak one
+// '0'/'1' per need, crcs (with `crcs` only) a BigUint64Array of the exports' CRCs then the needs'.
+constexpr double kReadInJs = -1;
+constexpr uint64_t kMaxModuleBytes = UINT64_C(256) << 20;  // lib/compress's DEFAULT_MAX_DECOMPRESSED_BYTES
+
+struct ModuleResult {
+  bool ok = false;
+  std::string info, exports, needs, weak;
+  size_t exportCount = 0, needCount = 0;
+  std::vector<uint64_t> crcs;  // exports' then needs'
+};
+
+// The file's bytes, and for an .xz file its decoded image, reused by each pool thread between files.
+thread_local std::vector<uint8_t> fileBytes;
+thread_local std::vector<uint8_t> imageBytes;
+
+bool ReadModuleFile(const std::string& path) {
+  if (path.find('\0') != std::string::npos) return false;
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) <= kMaxModuleBytes;
+  if (ok) {
+    size_t size = static_cast<size_t>(st.st_size), got = 0;
+    fileBytes.resize(size);
+    while (got < size) {
+      ssize_t n = pread(fd, fileBytes.data() + got, size - got, static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    ok = got == size;
+  }
+  close(fd);
+  return ok;
+}
+
+// Exactly one .xz stream, nothing after it, at most kMaxModuleBytes decoded, into imageBytes.
+bool DecodeXzImage(const uint8_t* in, size_t inLen, size_t* outLen) {
+  if (imageBytes.size() < inLen * 4) imageBytes.resize(std::min<uint64_t>(inLen * 4, kMaxModuleBytes));
+  lzma_stream& s = decoder.strm;
+  if (lzma_stream_decoder(&s, UINT64_C(1) << 30, 0) != LZMA_OK) return false;
+  s.next_in = in;
+  s.avail_in = inLen;
+  size_t done = 0;
+  for (;;) {
+    s.next_out = imageBytes.data() + done;
+    s.avail_out = imageBytes.size() - done;
+    lzma_ret r = lzma_code(&s, LZMA_FINISH);
+    done = imageBytes.size() - s.avail_out;
+    if (r == LZMA_STREAM_END) {
+      *outLen = done;
+      return s.avail_in == 0;
+    }
+    if (r != LZMA_OK || s.avail_out != 0 || imageBytes.size() >= kMaxModuleBytes) return false;
+    imageBytes.resize(std::min<uint64_t>(imageBytes.size() * 2, kMaxModuleBytes));
+  }
+}
+
+struct Section {
+  uint64_t offset = 0, size = 0;
+  bool found = false;
+};
+
+class Elf {
+ public:
+  Elf(const uint8_t* b, size_t n) : b_(b), n_(n) {}
+  // parse() of lib/elf: false where it throws.
+  bool Parse() {
+    if (n_ <= 16 || b_[0] != 0x7f || b_[1] != 'E' || b_[2] != 'L' || b_[3] != 'F') return false;
+    if (b_[4] != 1 && b_[4] != 2) return false;
+    if (b_[5] != 1 && b_[5] != 2) return false;
+    is64_ = b_[4] == 2;
+    le_ = b_[5] == 1;
+    if (n_ <= (is64_ ? 64u : 52u)) return false;
+    machine_ = U16(18);
+    shoff_ = is64_ ? U64(40) : U32(32);
+    uint16_t shentsize = U16(is64_ ? 58 : 46);
+    shnum_ = U16(is64_ ? 60 : 48);
+    uint16_t shstrndx = U16(is64_ ? 62 : 50);
+    if (shentsize != (is64_ ? 64 : 40)) return false;
+    if (shoff_ > n_ || uint64_t(shnum_) * shentsize > n_ - shoff_) return false;
+    if (shstrndx == 0 || shstrndx >= shnum_) return false;
+    Section names = Header(shstrndx);
+    if (!InFile(names) || names.size == 0 || b_[names.offset + names.size - 1] != 0) return false;
+    const char* table = reinterpret_cast<const char*>(b_ + names.offset);
+    Section* wanted[] = {&modinfo, &symtab, &strtab, &ksymtabStrings, &versions};
+    const char* wantedNames[] = {".modinfo", ".symtab", ".strtab", "__ksymtab_strings", "__versions"};
+    // findSection: the first section of that name (not section 0) whose contents lie in the file.
+    for (uint16_t i = 1; i < shnum_; i++) {
+      uint32_t nameOff = U32(shoff_ + uint64_t(i) * (is64_ ? 64 : 40));
+      if (nameOff >= names.size) continue;
+      for (int k = 0; k < 5; k++) {
+        if (wanted[k]->found || std::strcmp(table + nameOff, wantedNames[k]) != 0) continue;
+        Section s = Header(i);
+        if (InFile(s)) *wanted[k] = {s.offset, s.size, true};
+      }
+    }
+    return true;
+  }
+  bool InFile(const Section& s) const { return s.offset <= n_ && s.size <= n_ - s.offset; }
+  // Section `i`'s offset and size from its header (i < shnum).
+  Section Header(uint32_t i) const {
+    uint64_t h = shoff_ + uint64_t(i) * (is64_ ? 64 : 40);
+    return {is64_ ? U64(h + 24) : U32(h + 16), is64_ ? U64(h + 32) : U32(h + 20), true};
+  }
+  uint16_t U16(uint64_t at) const { return le_ ? b_[at] | b_[at + 1] << 8 : b_[at] << 8 | b_[at + 1]; }
+  uint32_t U32(uint64_t at) const {
+    uint32_t a = U16(at), b = U16(at + 2);
+    return le_ ? a | b << 16 : a << 16 | b;
+  }
+  uint64_t U64(uint64_t at) const {
+    uint64_t a = U32(at), b = U32(at + 4);
+    return le_ ? a | b << 32 : a << 32 | b;
+  }
+
+  const uint8_t* b_;
+  size_t n_;
+  bool is64_ = false, le_ = true;
+  uint16_t machine_ = 0, shnum_ = 0;
+  uint64_t shoff_ = 0;
+  Section modinfo, symtab, strtab, ksymtabStrings, versions;
+};
+
+void AppendName(std::string& to, size_t& count, const uint8_t* from, size_t length) {
+  if (count++ > 0) to.push_back('\0');
+  to.append(reinterpret_cast<const char*>(from), length);
+}
+
+// The NUL-terminated bytes at [start, limit), to the limit when unterminated (empty when start >= limit).
+size_t NameLength(const uint8_t* b, uint64_t start, uint64_t limit) {
+  uint64_t e = start;
+  while (e < limit && b[e] != 0) e++;
+  return e > start ? e - start : 0;
+}
+
+// readModuleSymbols of module-symbols.ts over a whole image; false where it throws.
+bool ModuleSymbols(const uint8_t* b, size_t n, bool crcs, ModuleResult* out) {
+  Elf elf(b, n);
+  if (!elf.Parse()) return false;
+  size_t infoCount = 0;
+  if (elf.modinfo.found) {
+    for (uint64_t p = elf.modinfo.offset, end = p + elf.modinfo.size; p < end;) {
+      size_t len = NameLength(b, p, end);
+      std::string_view s(reinterpret_cast<const char*>(b + p), len);
+      p += len + 1;
+      for (std::string_view key : {std::string_view("alias"), std::string_view("softdep")}) {
+        if (s.substr(0, key.size()) != key || (s.size() > key.size() && s[key.size()] != '=')) continue;
+        if (infoCount++ > 0) out->info.push_back('\0');
+        out->info.push_back(key[0]);
+        if (s.size() > key.size()) out->info.append(s.substr(key.size() + 1));
+      }
+    }
+  }
+  const Section &sym = elf.symtab, &str = elf.strtab;
+  const uint32_t entry = elf.is64_ ? 24 : 16;
+  const bool table = sym.found && str.found && sym.size % entry == 0;
+  const uint64_t count = table ? sym.size / entry : 0;
+  const uint32_t fInfo = elf.is64_ ? 4 : 12, fShndx = elf.is64_ ? 6 : 14, fValue = elf.is64_ ? 8 : 4;
+  // Exports: the __crc_ symbols, else the strings of __ksymtab_strings with CRC 0.
+  bool bad = false;
+  for (uint64_t i = 1; i < count; i++) {
+    uint64_t at = sym.offset + i * entry;
+    uint32_t nameOff = elf.U32(at);
+    if (nameOff >= str.size) {
+      bad = true;
+      break;
+    }
+    uint64_t p = str.offset + nameOff;
+    if (p + 6 > n || std::memcmp(b + p, "__crc_", 6) != 0) continue;
+    uint64_t crc = 0;
+    if (crcs) {
+      uint16_t shndx = elf.U16(at + fShndx);
+      crc = elf.is64_ ? elf.U64(at + fValue) : elf.U32(at + fValue);
+      if (shndx != 0xfff1 && shndx != 0) {  // kmod_elf_resolve_crc
+        Section s;
+        if (shndx < elf.shnum_) s = elf.Header(shndx);
+        if (shndx >= elf.shnum_ || !elf.InFile(s) || s.size < 4 || crc > s.size - 4) {
+          crc = UINT64_MAX;
+        } else {
+          crc = elf.U32(s.offset + crc);
+        }
+      }
+    }
+    AppendName(out->exports, out->exportCount, b + p + 6, NameLength(b, p + 6, str.offset + str.size));
+    out->crcs.push_back(crc);
+  }
+  if (bad || out->exportCount == 0) {
+    out->exports.clear();
+    out->exportCount = 0;
+    out->crcs.clear();
+    if (elf.ksymtabStrings.found) {
+      for (uint64_t p = elf.ksymtabStrings.offset, end = p + elf.ksymtabStrings.size; p < end;) {
+        size_t len = NameLength(b, p, end);
+        if (len > 0) {
+          AppendName(out->exports, out->exportCount, b + p, len);
+          out->crcs.push_back(0);
+        }
+        p += len + 1;
+      }
+    }
+  }
+  if (!crcs) out->crcs.assign(out->exportCount, 0);
+  // Needs: the undefined symbols with their __versions CRCs, then the __versions entries not used.
+  if (!table) return true;
+  const uint32_t crcSize = elf.is64_ ? 8 : 4;
+  std::vector<std::string_view> versionNames;
+  std::unordered_map<std::string_view, size_t> versionIndex;
+  if (elf.versions.found && elf.versions.size % 64 == 0) {
+    for (uint64_t i = 0; i < elf.versions.size / 64; i++) {
+      uint64_t at = elf.versions.offset + i * 64;
+      std::string_view name(reinterpret_cast<const char*>(b + at + crcSize), NameLength(b, at + crcSize, at + 64));
+      versionNames.push_back(name);
+      versionIndex.emplace(name, i);
+    }
+  }
+  auto versionCrc = [&](size_t i) -> uint64_t {
+    if (!crcs) return 0;
+    uint64_t at = elf.versions.offset + i * 64;
+    return crcSize == 8 ? elf.U64(at) : elf.U32(at);
+  };
+  std::vector<uint8_t> visited(versionNames.size());
+  const bool registers = elf.machine_ == 2 || elf.machine_ == 43;  // EM_SPARC, EM_SPARCV9
+  std::vector<uint64_t> needCrcs;
+  for (uint64_t i = 1; i < count; i++) {
+    uint64_t at = sym.offset + i * entry;
+    if (elf.U16(at + fShndx) != 0) continue;
+    uint8_t info = b[at + fInfo];
+    if (registers && (info & 0xf) == 13) continue;  // STT_REGISTER
+    uint32_t nameOff = elf.U32(at);
+    if (nameOff >= str.size) {  // the whole list is dropped, as kmod drops it
+      out->needs.clear();
+      out->weak.clear();
+      out->needCount = 0;
+      needCrcs.clear();
+      std::fill(visited.begin(), visited.end(), 1);
+      break;
+    }
+    uint64_t p = str.offset + nameOff;
+    if (b[p] == 0) continue;
+    size_t len = NameLength(b, p, str.offset + str.size);
+    auto v = versionIndex.find(std::string_view(reinterpret_cast<const char*>(b + p), len));
+    uint64_t crc = 0;
+    if (v != versionIndex.end()) {
+      visited[v->second] = 1;
+      crc = versionCrc(v->second);
+    }
+    AppendName(out->needs, out->needCount, b + p, len);
+    out->weak.push_back(info >> 4 == 2 ? '1' : '0');  // STB_WEAK
+    needCrcs.push_back(crc);
+  }
+  for (size_t i = 0; i < versionNames.size(); i++) {
+    if (visited[i]) continue;
+    AppendName(out->needs, out->needCount, reinterpret_cast<const uint8_t*>(versionNames[i].data()), versionNames[i].size());
+    out->weak.push_back('0');
+    needCrcs.push_back(versionCrc(i));
+  }
+  out->crcs.insert(out->crcs.end(), needCrcs.begin(), needCrcs.end());
+  return true;
+}
+
+class DepmodReadBatch : public Napi::AsyncWorker {
+ public:
+  DepmodReadBatch(Napi::Env env, std::vector<std::string> paths, bool crcs)
+      : Napi::AsyncWorker(env, "kernmod:depmod-read"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        paths_(std::move(paths)),
+        results_(paths_.size()),
+        crcs_(crcs) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    for (size_t i = 0; i < paths_.size(); i++) {
+      ModuleResult& r = results_[i];
+      if (!ReadModuleFile(paths_[i])) continue;
+      const uint8_t* b = fileBytes.data();
+      size_t n = fileBytes.size();
+      if (n > 6 && std::memcmp(b, "\xfd" "7zXZ\0", 6) == 0) {
+        if (!DecodeXzImage(b, n, &n)) continue;
+        b = imageBytes.data();
+      }
+      r.ok = ModuleSymbols(b, n, crcs_, &r);
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto list = Napi::Array::New(env, results_.size());
+    for (size_t i = 0; i < results_.size(); i++) {
+      const ModuleResult& r = results_[i];
+      if (!r.ok) {
+        list.Set(static_cast<uint32_t>(i), Napi::Number::New(env, kReadInJs));
+        continue;
+      }
+      auto entry = Napi::Array::New(env, 6);
+      entry.Set(0u, Latin1(env, r.info));
+      entry.Set(1u, Latin1(env, r.exports));
+      entry.Set(2u, Napi::Number::New(env, static_cast<double>(r.exportCount)));
+      entry.Set(3u, Latin1(env, r.needs));
+      entry.Set(4u, Latin1(env, r.weak));
+      uint32_t k = 5;
+      if (crcs_) {
+        auto buf = Napi::ArrayBuffer::New(env, r.crcs.size() * 8);
+        if (!r.crcs.empty()) std::memcpy(buf.Data(), r.crcs.data(), r.crcs.size() * 8);
+        napi_value array;
+        NAPI_THROW_IF_FAILED_VOID(env, napi_create_typedarray(env, napi_biguint64_array, r.crcs.size(), buf, 0, &array));
+        entry.Set(k, Napi::Value(env, array));
+      }
+      list.Set(static_cast<uint32_t>(i), entry);
+    }
+    deferred_.Resolve(list);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  static Napi::Value Latin1(Napi::Env env, const std::string& s) {
+    napi_value v;
+    NAPI_THROW_IF_FAILED(env, napi_create_string_latin1(env, s.data(), s.size(), &v), Napi::Value());
+    return Napi::Value(env, v);
+  }
+
+  Napi::Promise::Deferred deferred_;
+  std::vector<std::string> paths_;
+  std::vector<ModuleResult> results_;
+  bool crcs_;
+};
+
+Napi::Value DepmodReadBatchCall(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsBoolean()) {
+    throw Napi::TypeError::New(info.Env(), "expected (string[] paths, boolean crcs)");
+  }
+  auto list = info[0].As<Napi::Array>();
+  std::vector<std::string> paths;
+  paths.reserve(list.Length());
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value v = list.Get(i);
+    if (!v.IsString()) throw Napi::TypeError::New(info.Env(), "paths: expected strings");
+    paths.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  auto* w = new DepmodReadBatch(info.Env(), std::move(paths), info[1].As<Napi::Boolean>().Value());
+  auto p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Value DecodeSync(const Napi::CallbackInfo& info) {
   Input in = Args(info);
   uint8_t* out = Allocate(info.Env(), in.size);
@@ -418,6 +775,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readDecodeBatch", Napi::Function::New(env, ReadDecodeBatchCall, "readDecodeBatch"));
   exports.Set("INPUT_TOO_SMALL", Napi::Number::New(env, kInputTooSmall));
   exports.Set("OUTPUT_TOO_SMALL", Napi::Number::New(env, kOutputTooSmall));
+  exports.Set("depmodReadBatch", Napi::Function::New(env, DepmodReadBatchCall, "depmodReadBatch"));
   exports.Set("version", Napi::String::New(env, lzma_version_string()));
 #else
   exports.Set("available", Napi::Boolean::New(env, false));

@@ -14,7 +14,7 @@ import { readRegularFileSync } from '../fs-read.js';
 import { loadConfig, type ConfigMessage, type DepmodConfig } from './config.js';
 import { kmodHashOrder } from './kmod-hash.js';
 import type { Depmod, Mod, Sym } from './model.js';
-import type { ModuleSymbol, ModuleSymbols } from './module-symbols.js';
+import { nativeBatchReader, pack, type Packed } from './native-reader.js';
 import { readModuleFile, readModuleFileSync } from './read-module.js';
 import * as out from './outputs.js';
 import { ModuleSearch, moduleNameOf, strerror, type FoundModule } from './tree.js';
@@ -299,34 +299,6 @@ function prepare(opts: DepmodOptions): Prepared | DepmodResult {
 }
 
 /** Symbols and dependencies from what was read, the topological order, then the files. */
-/**
- * What is kept of a module between reading it and resolving dependencies, with its needed symbols
- * packed into one string: thousands of modules' worth of small objects that all survive until the end
- * would make every young-generation collection copy them again.
- */
-interface Packed {
-  info: ModuleSymbols['info'];
-  exports: ModuleSymbol[];
-  /** Names NUL-separated. */
-  needs: string;
-  /** '1' for a weak reference, '0' otherwise, one per name. */
-  weak: string;
-  /** Only when CRCs are compared. */
-  crcs: bigint[] | undefined;
-}
-
-function pack(r: ModuleSymbols, crcs: boolean): Packed {
-  let weak = '';
-  for (const n of r.needs) weak += n.weak ? '1' : '0';
-  return {
-    info: r.info,
-    exports: r.exports,
-    needs: r.needs.map((n) => n.name).join('\0'),
-    weak,
-    crcs: crcs ? r.needs.map((n) => n.crc) : undefined,
-  };
-}
-
 function finish(p: Prepared, read: Array<Packed | Error>): DepmodResult {
   const { run, mods, symbols } = p;
   mods.forEach((m, i) => {
@@ -346,7 +318,7 @@ function finish(p: Prepared, read: Array<Packed | Error>): DepmodResult {
   mods.forEach((m, i) => {
     const r = read[i]!;
     if (r instanceof Error) return;
-    const names = r.needs === '' ? [] : r.needs.split('\0');
+    const names = r.weak === '' ? [] : r.needs.split('\0');
     for (let k = 0; k < names.length; k++) {
       const need = { name: names[k]!, weak: r.weak[k] === '1', crc: r.crcs?.[k] ?? 0n };
       const sym = find(need.name);
@@ -571,20 +543,39 @@ export function depmodSync(opts: DepmodOptions = {}): DepmodResult {
 
 /** How many module files are read and decoded at once (decoding runs on the libuv thread pool). */
 const READ_CONCURRENCY = 4;
+/** Files per call of the addon's reader: one hop to the pool and back per batch, not per file. */
+const NATIVE_BATCH = 16;
 
-/** Runs depmod; compressed modules are decoded on the thread pool, several at a time. */
+/** Runs depmod; modules are read (and decoded) on the thread pool, several at a time. */
 export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
   const p = prepare(opts);
   if (!('run' in p)) return p;
   const read: Array<Packed | Error> = new Array(p.mods.length);
+  const readOne = async (i: number) => {
+    try {
+      read[i] = pack(await readModuleFile(p.mods[i]!.path, p.checkSymvers), p.checkSymvers);
+    } catch (e) {
+      read[i] = e as Error;
+    }
+  };
+  const native = nativeBatchReader();
   let next = 0;
   const worker = async () => {
     while (next < p.mods.length) {
-      const i = next++;
-      try {
-        read[i] = pack(await readModuleFile(p.mods[i]!.path, p.checkSymvers), p.checkSymvers);
-      } catch (e) {
-        read[i] = e as Error;
+      if (!native) {
+        await readOne(next++);
+        continue;
+      }
+      const first = next;
+      next = Math.min(next + NATIVE_BATCH, p.mods.length);
+      const got = await native(
+        p.mods.slice(first, next).map((m) => m.path),
+        p.checkSymvers,
+      );
+      for (let k = 0; k < got.length; k++) {
+        const r = got[k];
+        if (r) read[first + k] = r;
+        else await readOne(first + k); // the addon did not take it: module-symbols.ts reads it and says why
       }
     }
   };
