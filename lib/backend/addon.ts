@@ -9,7 +9,6 @@
 // names every place tried and why. `kernmod doctor` says which one is active and this reason.
 // KERNMOD_NATIVE_DIR=DIR loads from DIR alone (the sanitizer build, scripts/test-sanitizers.mjs).
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,7 +20,9 @@ export interface LoadedAddon<T> {
   path: string;
 }
 
-const require = createRequire(import.meta.url);
+// Made on first load: node:module brings the ES module loader's code to each start-up that imports this file.
+let requireHere: NodeJS.Require | undefined;
+const require = (id: string): unknown => (requireHere ??= process.getBuiltinModule('node:module').createRequire(import.meta.url))(id);
 
 /** The package root: the nearest directory above this file with a package.json (lib/ or dist/lib/). */
 function packageRoot(): string {

@@ -140,14 +140,16 @@ async function run(command: string | undefined, rest: string[], io: Io): Promise
       return modinfoCommand(rest, io);
     }
     case 'modprobe': {
-      await withNativeXz();
       const { modprobeCommand, unavailableKernmod } = await import('./modprobe.js');
-      let km: Kernmod;
-      try {
-        km = await defaultKernmod();
-      } catch (e) {
-        km = unavailableKernmod(e as Error); // -D/-n/-c/-R need no backend
-      }
+      // The backend (and the xz addon) only when a module is loaded or removed: -D/-n/-c/-R need neither.
+      const km = async (): Promise<Kernmod> => {
+        await withNativeXz();
+        try {
+          return await defaultKernmod();
+        } catch (e) {
+          return unavailableKernmod(e as Error);
+        }
+      };
       return modprobeCommand(rest, km, io);
     }
     case 'doctor':

@@ -158,7 +158,16 @@ export interface ModprobeEnvironment {
   options?: string;
 }
 
-export async function modprobeCommand(commandLine: string[], km: Kernmod, io: Io, env: ModprobeEnvironment = {}): Promise<number> {
+/**
+ * `km` may be a function giving the Kernmod: called only when a module is loaded or removed, so -D, -n,
+ * -c and -R never load a backend (start-up: the addon's dlopen and the loader's code, in every modprobe -D).
+ */
+export async function modprobeCommand(
+  commandLine: string[],
+  km: Kernmod | (() => Promise<Kernmod>),
+  io: Io,
+  env: ModprobeEnvironment = {},
+): Promise<number> {
   const argv = [...splitModprobeOptions('options' in env ? env.options : process.env.MODPROBE_OPTIONS), ...commandLine];
   const json = wantsJson(argv);
   try {
@@ -175,7 +184,9 @@ export async function modprobeCommand(commandLine: string[], km: Kernmod, io: Io
   }
 }
 
-async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEnvironment): Promise<number> {
+async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kernmod>), io: Io, env: ModprobeEnvironment): Promise<number> {
+  let km: Kernmod | undefined = typeof getKm === 'function' ? undefined : getKm;
+  const kernmod = async (): Promise<Kernmod> => (km ??= await (getKm as () => Promise<Kernmod>)());
   const parsed = getoptLong(argv, MODPROBE_OPTIONS);
   if (parsed.error !== undefined) return reportUsageError(io, 'modprobe', parsed.error, wantsJson(argv));
   const o = new ParsedOptions(parsed);
@@ -249,6 +260,7 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
 
   const listing = o.has('show-modversions') ? 'modversions' : o.has('show-exports') ? 'exports' : undefined;
   if (listing && !showConfig) {
+    (await import('../backend/native-xz.js')).installNativeXzOnFirstUse(); // liblzma for a .ko.xz, as the loads have
     const r = await (await import('./modprobe-symbols.js')).listSymbols(args[0]!, listing);
     if ('error' in r) {
       log.line('FATAL', r.error);
@@ -273,7 +285,7 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
   if (v.config !== undefined) ctxOpts.config = v.config;
   let mp: Modprobe;
   try {
-    mp = await Modprobe.open(ctxOpts);
+    mp = Modprobe.openSync(ctxOpts); // a CLI has nothing to overlap the reads with: no thread-pool round trips
   } catch (e) {
     log.line('FATAL', describe(e));
     if (e instanceof KernmodError) log.hint(e.hint);
@@ -289,7 +301,7 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
   }
 
   if (v.remove)
-    return removeAll(mp, args, km, io, log, {
+    return removeAll(mp, args, await kernmod(), io, log, {
       runCommand,
       json,
       dryRun,
@@ -360,7 +372,7 @@ async function modprobeMain(argv: string[], km: Kernmod, io: Io, env: ModprobeEn
     const force = v.force ?? false;
     const result = await mp.probe(name, {
       ...(params !== undefined ? { params } : {}),
-      kernmod: km,
+      kernmod: await kernmod(),
       runCommand,
       useBlacklist: v['use-blacklist'] ?? false,
       ignoreInstall,

@@ -1,8 +1,20 @@
 // What the running kernel reports about its modules: /proc/modules joined with /sys/module/<name>.
 // Modules can vanish while we read (an unload in between): such a module is dropped from the list, or
 // keeps only what /proc/modules said, never an error (kmod's lsmod printed `-2 -2`, kmod issue #41).
-import { close, closeSync, existsSync, open, openSync, opendirSync, read, readFileSync, readSync, readdirSync } from 'node:fs';
-import { opendir, readFile, readdir } from 'node:fs/promises';
+// fs.promises is a getter: node:fs/promises loads only when an async reader runs (start-up: lsmod reads sync).
+import {
+  close,
+  closeSync,
+  existsSync,
+  open,
+  openSync,
+  opendirSync,
+  promises as fsp,
+  read,
+  readFileSync,
+  readSync,
+  readdirSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { causeError, KernmodError, systemError } from '../errors.js';
 import { normalizeModuleName } from '../names.js';
@@ -108,7 +120,7 @@ export function listRawOpt(path: string): string[] | undefined {
 export async function listRawOptAsync(path: string): Promise<string[] | undefined> {
   try {
     const names: string[] = [];
-    for await (const e of await opendir(path)) names.push(e.name);
+    for await (const e of await fsp.opendir(path)) names.push(e.name);
     return names;
   } catch {
     return undefined;
@@ -116,7 +128,7 @@ export async function listRawOptAsync(path: string): Promise<string[] | undefine
 }
 async function listOptAsync(path: string): Promise<string[] | undefined> {
   try {
-    return (await readdir(path)).sort();
+    return (await fsp.readdir(path)).sort();
   } catch {
     return undefined;
   }
@@ -224,7 +236,7 @@ function procError(e: unknown, proc: string): unknown {
   const hint = err.code === 'ENOENT' ? 'this kernel has no loadable module support (CONFIG_MODULES=n)' : err.hint;
   return new KernmodError({ ...err, message: err.message, ...(hint !== undefined ? { hint } : {}), cause: e });
 }
-const readProc = (proc: string) => readFile(proc, 'utf8').catch((e: unknown) => Promise.reject(procError(e, proc)));
+const readProc = (proc: string) => fsp.readFile(proc, 'utf8').catch((e: unknown) => Promise.reject(procError(e, proc)));
 function readProcSync(proc: string): string {
   try {
     return readFileSync(proc, 'utf8');

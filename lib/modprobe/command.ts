@@ -7,7 +7,9 @@
 // (CMDLINE_OPTS) and the command names the variable, so the shell expands them as data (word splitting
 // and globbing, as kmod's unquoted paste gets too) and no byte of them is ever shell syntax — also in
 // a nested `sh -c '... $CMDLINE_OPTS'`, which sees the variable, never the text.
-import { spawn } from 'node:child_process';
+
+/** node:child_process, loaded when a command runs (start-up: it brings net, stream and ~60 more internal modules to every modprobe -D). */
+const childProcess = () => process.getBuiltinModule('node:child_process');
 
 /** What a command gets in its environment: the module, and its options for `$CMDLINE_OPTS`. */
 export interface CommandEnv {
@@ -22,7 +24,7 @@ export type CommandRunner = (command: string, env: CommandEnv) => Promise<number
 
 export const runShellCommand: CommandRunner = (command, env) =>
   new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: 'inherit' });
+    const child = childProcess().spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: 'inherit' });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       // A signal number is not exposed by name here; 128+n as the shell reports it, 1 if unknown.

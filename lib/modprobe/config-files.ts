@@ -7,8 +7,8 @@
 //    names, ahead of any config file of the same name;
 //  - then the kernel command line.
 // Unreadable paths are skipped silently, as kmod does.
-import { readdirSync, statSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+// fs.promises is a getter: node:fs/promises loads only when the async reader runs (start-up: the CLI reads sync).
+import { promises as fsp, readdirSync, statSync } from 'node:fs';
 import { readRegularFile, readRegularFileSync, readSmallFile, readSmallFileSync } from '../fs-read.js';
 import { basename, join } from 'node:path';
 import { addKernelCmdline, emptyConfig, parseKernelCmdline, parseModprobeConf, type ModprobeConfig } from './config.js';
@@ -99,12 +99,12 @@ async function listConfigSources(paths: readonly string[] = DEFAULT_CONFIG_PATHS
   const dirs = await Promise.all(
     paths.map(async (p) => {
       try {
-        if (!(await stat(p)).isDirectory()) return { p, files: null };
-        const names = (await readdir(p)).filter(wanted);
+        if (!(await fsp.stat(p)).isDirectory()) return { p, files: null };
+        const names = (await fsp.readdir(p)).filter(wanted);
         const kept = await Promise.all(
           names.map(async (n) => {
             try {
-              return (await stat(join(p, n))).isDirectory() ? null : n;
+              return (await fsp.stat(join(p, n))).isDirectory() ? null : n;
             } catch {
               return n;
             }

@@ -2,7 +2,7 @@
 // depmod's .bin index when it exists (a trie walk touching a few nodes: kmod's own format and result
 // order) and from the text file otherwise (parsed once). kmod reads only the .bin files; reading the
 // text ones too lets kernmod use a tree with a hand-written modules.dep.
-import { readRegularFile, readRegularFileSync } from '../fs-read.js';
+import { readRegularFileSync } from '../fs-read.js';
 import { join } from 'node:path';
 import { fnmatch, hasWildcard, literalRun } from './fnmatch.js';
 import { BinaryIndex } from './index-bin.js';
@@ -78,61 +78,45 @@ export class ModuleDirectory {
   private symbolsText?: TextAliases;
   private builtinText?: Set<string>;
   private builtinAliasText?: TextAliases;
+  /** Each index file is read when a lookup first needs it, as kmod maps them (start-up: modprobe -D reads 1 of 2.7 MB). */
+  private readonly sources: Partial<Record<Kind, Source>> = {};
 
   private constructor(
     /** The directory, exactly as kmod would print it (`-d` root + /lib/modules/ + release). */
     readonly dirname: string,
-    private readonly sources: Record<Kind, Source>,
   ) {}
 
   /** Which format each lookup is answered from: 'bin', 'text', or 'none' (file absent). */
   get formats(): Record<Kind, 'bin' | 'text' | 'none'> {
-    const f = (s: Source) => (s === undefined ? 'none' : 'bin' in s ? 'bin' : 'text');
-    return {
-      dep: f(this.sources.dep),
-      alias: f(this.sources.alias),
-      symbols: f(this.sources.symbols),
-      builtin: f(this.sources.builtin),
-      builtinAlias: f(this.sources.builtinAlias),
+    const f = (kind: Kind) => {
+      const s = this.source(kind);
+      return s === undefined ? 'none' : 'bin' in s ? 'bin' : 'text';
     };
+    return { dep: f('dep'), alias: f('alias'), symbols: f('symbols'), builtin: f('builtin'), builtinAlias: f('builtinAlias') };
+  }
+
+  private source(kind: Kind): Source {
+    if (kind in this.sources) return this.sources[kind];
+    const read = (f: string) => {
+      try {
+        return readRegularFileSync(join(this.dirname, f), INDEX_FILE_MAX);
+      } catch {
+        return undefined;
+      }
+    };
+    const [bin, text] = FILES[kind];
+    const b = read(bin);
+    const s = b !== undefined ? decode(kind, join(this.dirname, bin), b, true) : decode(kind, join(this.dirname, text), read(text), false);
+    this.sources[kind] = s;
+    return s;
   }
 
   static openSync(dirname: string): ModuleDirectory {
-    const read = (f: string) => {
-      try {
-        return readRegularFileSync(join(dirname, f), INDEX_FILE_MAX);
-      } catch {
-        return undefined;
-      }
-    };
-    const sources = {} as Record<Kind, Source>;
-    for (const kind of Object.keys(FILES) as Kind[]) {
-      const [bin, text] = FILES[kind];
-      const b = read(bin);
-      sources[kind] = b !== undefined ? decode(kind, join(dirname, bin), b, true) : decode(kind, join(dirname, text), read(text), false);
-    }
-    return new ModuleDirectory(dirname, sources);
+    return new ModuleDirectory(dirname);
   }
 
   static async open(dirname: string): Promise<ModuleDirectory> {
-    const read = async (f: string) => {
-      try {
-        return await readRegularFile(join(dirname, f), INDEX_FILE_MAX);
-      } catch {
-        return undefined;
-      }
-    };
-    const kinds = Object.keys(FILES) as Kind[];
-    const loaded = await Promise.all(
-      kinds.map(async (kind) => {
-        const [bin, text] = FILES[kind];
-        const b = await read(bin);
-        return b !== undefined ? decode(kind, join(dirname, bin), b, true) : decode(kind, join(dirname, text), await read(text), false);
-      }),
-    );
-    const sources = {} as Record<Kind, Source>;
-    kinds.forEach((k, i) => (sources[k] = loaded[i]));
-    return new ModuleDirectory(dirname, sources);
+    return new ModuleDirectory(dirname);
   }
 
   /** kmod's path_join: a relative path from modules.dep is relative to the module directory. */
@@ -151,7 +135,7 @@ export class ModuleDirectory {
   }
 
   private readDep(name: string): DepLine | undefined {
-    const s = this.sources.dep;
+    const s = this.source('dep');
     if (s === undefined) return undefined;
     let raw: { path: string; deps: string[] } | undefined;
     if ('bin' in s) {
@@ -165,7 +149,7 @@ export class ModuleDirectory {
   }
 
   private wild(kind: 'alias' | 'symbols' | 'builtinAlias', key: string): string[] {
-    const s = this.sources[kind];
+    const s = this.source(kind);
     if (s === undefined) return [];
     if ('bin' in s) return s.bin.searchWild(key).map((v) => v.value);
     if (kind === 'alias') return (this.aliasText ??= new TextAliases(parseModulesAlias(s.text))).lookup(key);
@@ -190,7 +174,7 @@ export class ModuleDirectory {
 
   /** Whether `name` is built into the kernel (modules.builtin.bin, else modules.builtin). */
   isBuiltin(name: string): boolean {
-    const s = this.sources.builtin;
+    const s = this.source('builtin');
     if (s === undefined) return false;
     if ('bin' in s) return s.bin.search(name) !== undefined;
     this.builtinText ??= new Set(parseModulesBuiltin(s.text));
@@ -199,7 +183,7 @@ export class ModuleDirectory {
 
   /** Every key and value of a binary index, in kmod's dump order (for `modprobe -c`); [] for text. */
   dumpIndex(kind: 'alias' | 'symbols'): Array<{ key: string; value: string }> {
-    const s = this.sources[kind];
+    const s = this.source(kind);
     return s !== undefined && 'bin' in s ? s.bin.entries() : [];
   }
 

@@ -1,7 +1,6 @@
 // The modprobe context: a module directory and the configuration, read once, then any number of
 // lookups, plans, probes and removals (like a kmod_ctx). `resolve`, `probe` and `remove` below open one
 // for a single call.
-import { release as osRelease } from 'node:os';
 import type { Kernmod } from '../kernmod.js';
 import { encodeParams } from '../params.js';
 import type { ModprobeConfig } from './config.js';
@@ -32,6 +31,9 @@ export interface ModprobeOptions {
  * absolute against the working directory, not normalised — kmod prints `-d /` paths as `//lib/...`),
  * else /lib/modules/$(uname -r).
  */
+/** uname -r, from node:os loaded on first need (start-up: `-S RELEASE` never loads it). */
+const osRelease = (): string => process.getBuiltinModule('node:os').release();
+
 export function moduleDirname(opts: Pick<ModprobeOptions, 'root' | 'release' | 'dirname'> = {}): string {
   if (opts.dirname !== undefined) return opts.dirname;
   if (opts.root === undefined && opts.release === undefined) return `/lib/modules/${osRelease()}`;

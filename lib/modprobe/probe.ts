@@ -8,7 +8,6 @@
 // What kmod decides is kept: a module already live is skipped; EEXIST from a concurrent loader counts
 // as success unless `firstTime` and it is the module asked for; a failing required step (the target or
 // one of its modules.dep dependencies) stops everything not yet started; softdep failures are ignored.
-import { performance } from 'node:perf_hooks';
 import { KernmodError } from '../errors.js';
 import type { KernelLogEntry, KernelWarning, Kernmod, LoadResult } from '../kernmod.js';
 import { moduleState } from '../linux/state.js';

@@ -10,7 +10,6 @@
 // One improvement over kmod in step 4: kmod walks the dependencies in load order, so a dependency used
 // by another dependency still has a reference when its turn comes and stays loaded; walking them in
 // reverse load order (users before what they use) takes out every dependency the removal left unused.
-import { performance } from 'node:perf_hooks';
 import { KernmodError } from '../errors.js';
 import type { Kernmod } from '../kernmod.js';
 import { moduleState } from '../linux/state.js';

@@ -1,13 +1,14 @@
 // The two facts `modprobe -r` reads from sysfs besides initstate (lib/linux/state.ts): a module's
 // reference count and its holders (kmod_module_get_refcnt / kmod_module_get_holders). `root` prefixes
 // /sys, for tests and containers.
-import { readFile } from 'node:fs/promises';
+// fs.promises is a getter: node:fs/promises loads only when -r reads (start-up: not in every modprobe).
+import { promises as fsp } from 'node:fs';
 import { listRawOptAsync } from '../linux/state.js';
 
 /** /sys/module/<name>/refcnt, or undefined if the module is not loaded (or has no unload support). */
 export async function readRefcnt(name: string, root = ''): Promise<number | undefined> {
   try {
-    const n = Number((await readFile(`${root}/sys/module/${name}/refcnt`, 'utf8')).trim());
+    const n = Number((await fsp.readFile(`${root}/sys/module/${name}/refcnt`, 'utf8')).trim());
     return Number.isFinite(n) ? n : undefined;
   } catch {
     return undefined;
