@@ -113,6 +113,8 @@ export async function bundleCli(outfile = join(root, 'dist/lib/cli/kernmod.cjs')
     banner: { js: '"use strict";\nconst __kernmodImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
     define: { 'import.meta.url': '__kernmodImportMetaUrl' },
     logLevel: 'warning',
+    // Start-up: no comments or indentation, so the source is ASCII (a one-byte string, not UTF-16) and 24% smaller.
+    minifyWhitespace: true,
   });
   // The bundle is compiled inside a function, where a #! line is a syntax error; its one import() is
   // the launcher's.
