@@ -221,17 +221,24 @@ function orderModules(run: Run, mods: Mod[]): Mod[] {
   return mods.slice().sort((a, b) => a.sortIdx - b.sortIdx); // stable, as glibc's merge sort
 }
 
-interface Prepared {
+interface Started {
   run: Run;
-  mods: Mod[];
   symbols: Map<string, Sym>;
-  checkSymvers: boolean;
   printUnknown: boolean;
   addSymbol: (name: string, prefixSkipped: boolean, crc: bigint, owner: Mod | null) => void;
+  /** The tree's search, to run; none for FILES. */
+  search: ModuleSearch | undefined;
+  /** FILES, as found. */
+  files: FoundModule[];
 }
 
-/** Everything up to reading the modules; undefined when -A finds the indexes up to date. */
-function prepare(opts: DepmodOptions): Prepared | DepmodResult {
+interface Prepared extends Started {
+  mods: Mod[];
+  checkSymvers: boolean;
+}
+
+/** Everything up to searching the tree; a result when -A finds the indexes up to date. */
+function prepare(opts: DepmodOptions): Started | DepmodResult {
   const run = start(opts);
   const result = (): DepmodResult => ({
     dirname: run.dirname,
@@ -263,30 +270,34 @@ function prepare(opts: DepmodOptions): Prepared | DepmodResult {
     printUnknown = false;
   }
 
-  let found: FoundModule[];
   if (opts.files === undefined || opts.files.length === 0) {
     const log: ConfigMessage[] = [];
     const cfg: DepmodConfig = loadConfig(opts.config, run.kversion, log);
     configLog(run, log);
     const search = new ModuleSearch(run.dirname, cfg, { error: (text) => run.messages.push({ level: 'ERROR', text }) });
-    try {
-      search.run();
-    } catch (e) {
-      fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not search modules: ${strerror(e)}\n`, {
-        path: run.dirname,
-        cause: e,
-      });
-    }
-    found = [...search.found.values()];
-  } else {
-    const byName = new Map<string, FoundModule>();
-    for (const path of opts.files) {
-      const name = moduleNameOf(path);
-      if (byName.has(name)) fail(run, 'EEXIST', `could not add module ${path}: File exists\n`, { path });
-      byName.set(name, { name, path });
-    }
-    found = [...byName.values()];
+    return { run, symbols, printUnknown, addSymbol, search, files: [] };
   }
+  const byName = new Map<string, FoundModule>();
+  for (const path of opts.files) {
+    const name = moduleNameOf(path);
+    if (byName.has(name)) fail(run, 'EEXIST', `could not add module ${path}: File exists\n`, { path });
+    byName.set(name, { name, path });
+  }
+  return { run, symbols, printUnknown, addSymbol, search: undefined, files: [...byName.values()] };
+}
+
+/** After the search (`searched` throws what it threw): the modules in kmod's order. */
+function ordered(s: Started, searched: () => void): Prepared {
+  const { run } = s;
+  try {
+    searched();
+  } catch (e) {
+    fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not search modules: ${strerror(e)}\n`, {
+      path: run.dirname,
+      cause: e,
+    });
+  }
+  const found = s.search ? [...s.search.found.values()] : s.files;
   // kmod builds its module list by walking its 512-bucket name table.
   const mods = kmodHashOrder(
     found.map((f) => [f.name, newMod(run, f)] as [string, Mod]),
@@ -295,7 +306,7 @@ function prepare(opts: DepmodOptions): Prepared | DepmodResult {
   mods.forEach((m, i) => (m.idx = i));
   const sorted = orderModules(run, mods);
   sorted.forEach((m, i) => (m.idx = i));
-  return { run, mods: sorted, symbols, checkSymvers: opts.symvers !== undefined, printUnknown, addSymbol };
+  return { ...s, mods: sorted, checkSymvers: run.opts.symvers !== undefined };
 }
 
 /** Symbols and dependencies from what was read, the topological order, then the files. */
@@ -529,8 +540,9 @@ function writeAll(run: Run, d: Depmod, res: DepmodResult): void {
 
 /** Runs depmod, reading the modules one after another on this thread. */
 export function depmodSync(opts: DepmodOptions = {}): DepmodResult {
-  const p = prepare(opts);
-  if (!('run' in p)) return p;
+  const started = prepare(opts);
+  if (!('run' in started)) return started;
+  const p = ordered(started, () => started.search?.run());
   const read = p.mods.map((m) => {
     try {
       return pack(readModuleFileSync(m.path, p.checkSymvers), p.checkSymvers);
@@ -548,8 +560,13 @@ const NATIVE_BATCH = 16;
 
 /** Runs depmod; modules are read (and decoded) on the thread pool, several at a time. */
 export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
-  const p = prepare(opts);
-  if (!('run' in p)) return p;
+  const started = prepare(opts);
+  if (!('run' in started)) return started;
+  let failure: [unknown] | undefined;
+  await started.search?.runAsync().catch((e: unknown) => (failure = [e]));
+  const p = ordered(started, () => {
+    if (failure) throw failure[0];
+  });
   const read: Array<Packed | Error> = new Array(p.mods.length);
   const readOne = async (i: number) => {
     try {

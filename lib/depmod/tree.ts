@@ -3,7 +3,7 @@
 // `source` and excluded names skipped), then each `external` directory. Two files with one module name:
 // the higher priority stays — an `override` first, then the `search` list; with equal priorities the
 // one found first.
-import { opendirSync, statSync, type Dir, type Dirent } from 'node:fs';
+import { opendirSync, stat, statSync, type Dir, type Dirent, type Stats } from 'node:fs';
 import type { DepmodConfig } from './config.js';
 
 const MODULE_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'] as const;
@@ -64,6 +64,16 @@ export class ModuleSearch {
     }
   }
 
+  /**
+   * run() with the stat of each entry that is neither a file nor a directory (each one of a symlink farm)
+   * done on the thread pool, a directory's worth at once: they wait on the file system (in the VM, on 9p)
+   * side by side instead of one after another. The same order of modules and messages as run().
+   */
+  async runAsync(): Promise<void> {
+    await this.searchPathAsync(this.dirname, true);
+    for (const ext of this.cfg.externals) await this.searchPathAsync(ext, false);
+  }
+
   private searchPath(path: string, top: boolean): void {
     let it: Generator<Dirent>;
     try {
@@ -75,42 +85,77 @@ export class ModuleSearch {
     }
   }
 
+  private async searchPathAsync(path: string, top: boolean): Promise<void> {
+    let it: Generator<Dirent>;
+    try {
+      it = entries(path);
+      await this.walkAsync(path + '/', it);
+    } catch (e) {
+      this.log.error(`could not open directory ${path}: ${strerror(e)}\n`);
+      if (top) throw e;
+    }
+  }
+
   private walk(base: string, it: Generator<Dirent>): void {
     for (const de of it) {
-      const name = de.name;
-      if (name === '.' || name === '..' || name === 'build' || name === 'source' || this.cfg.excludes.has(name)) continue;
-      const path = base + name;
-      let isDir: boolean;
-      if (de.isFile()) isDir = false;
-      else if (de.isDirectory()) isDir = true;
-      else {
-        let st;
-        try {
-          st = statSync(path);
-        } catch (e) {
-          this.log.error(`fstatat(${base.slice(0, -1)}, ${name}): ${strerror(e)}\n`);
-          continue;
-        }
-        if (st.isFile()) isDir = false;
-        else if (st.isDirectory()) isDir = true;
-        else {
-          this.log.error(`unsupported file type ${path}: ${(st.mode & 0o170000).toString(8)}\n`);
-          continue;
-        }
+      const sub = this.entry(base, de, () => statSync(base + de.name));
+      if (sub) this.walk(base + de.name + '/', sub);
+    }
+  }
+
+  private async walkAsync(base: string, it: Generator<Dirent>): Promise<void> {
+    const list = [...it];
+    const stats = await Promise.all(
+      list.map((de) => (this.skipped(de.name) || de.isFile() || de.isDirectory() ? undefined : statOf(base + de.name))),
+    );
+    for (let i = 0; i < list.length; i++) {
+      const de = list[i]!;
+      const sub = this.entry(base, de, () => {
+        const st = stats[i]!;
+        if (st instanceof Error) throw st;
+        return st;
+      });
+      if (sub) await this.walkAsync(base + de.name + '/', sub);
+    }
+  }
+
+  private skipped(name: string): boolean {
+    return name === '.' || name === '..' || name === 'build' || name === 'source' || this.cfg.excludes.has(name);
+  }
+
+  /** One directory entry: a module is added; a directory's entries are returned to be walked. */
+  private entry(base: string, de: Dirent, statEntry: () => Stats): Generator<Dirent> | undefined {
+    const name = de.name;
+    if (this.skipped(name)) return undefined;
+    const path = base + name;
+    let isDir: boolean;
+    if (de.isFile()) isDir = false;
+    else if (de.isDirectory()) isDir = true;
+    else {
+      let st;
+      try {
+        st = statEntry();
+      } catch (e) {
+        this.log.error(`fstatat(${base.slice(0, -1)}, ${name}): ${strerror(e)}\n`);
+        return undefined;
       }
-      if (isDir) {
-        let sub: Generator<Dirent>;
-        try {
-          sub = entries(path);
-        } catch (e) {
-          this.log.error(`openat(${base.slice(0, -1)}, ${name}, O_RDONLY): ${strerror(e)}\n`);
-          continue;
-        }
-        this.walk(path + '/', sub);
-      } else if (hasModuleExtension(name)) {
-        this.add(path);
+      if (st.isFile()) isDir = false;
+      else if (st.isDirectory()) isDir = true;
+      else {
+        this.log.error(`unsupported file type ${path}: ${(st.mode & 0o170000).toString(8)}\n`);
+        return undefined;
       }
     }
+    if (isDir) {
+      try {
+        return entries(path);
+      } catch (e) {
+        this.log.error(`openat(${base.slice(0, -1)}, ${name}, O_RDONLY): ${strerror(e)}\n`);
+        return undefined;
+      }
+    }
+    if (hasModuleExtension(name)) this.add(path);
+    return undefined;
   }
 
   /** Adds a module file, or keeps the one already found when it has the higher priority. */
@@ -157,6 +202,11 @@ export class ModuleSearch {
     if (oldprio < 0) oldprio = bprio;
     return newprio <= oldprio;
   }
+}
+
+/** fs.stat on the thread pool: the Stats, or the error. */
+function statOf(path: string): Promise<Stats | Error> {
+  return new Promise((resolve) => stat(path, (e, st) => resolve(e ?? st)));
 }
 
 export function strerror(e: unknown): string {

@@ -3,8 +3,19 @@
 // — exit status, stdout, stderr (tree paths made equal) and every file left in the trees, byte for
 // byte. The modules are small ELF files built here (symbols, __versions, .modinfo), so each case says
 // exactly which dependency, alias or duplicate it exercises.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -75,8 +86,9 @@ function snapshot(dir: string): Map<string, Buffer> {
     if (!existsSync(d)) return;
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(p.slice(dir.length), readFileSync(p));
+      const st = lstatSync(p); // links and FIFOs are inputs, left alone
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) out.set(p.slice(dir.length), readFileSync(p));
     }
   };
   walk(dir);
@@ -276,6 +288,29 @@ describe.skipIf(!DEPMOD)('depmod: kernmod vs kmod on trees of our own', () => {
       '{VER}',
     ]);
     expectSame(r2);
+  });
+
+  it('a tree of symlinks: linked modules and directories followed, a broken link and a FIFO reported in kmod’s order', async () => {
+    const target = join(scratch, 'link-targets');
+    writeTree(target, {
+      'a.ko': fakeModule({ exports: [['a_fn', 1]] }),
+      'sub/b.ko': fakeModule({ needs: ['a_fn'] }),
+      'sub/c.ko': fakeModule({ needs: ['a_fn'] }),
+    });
+    const tree: Tree = { [`${M}/kernel/plain.ko`]: fakeModule({ needs: ['a_fn'] }) };
+    const r = await both(tree, ['-b', '{BASE}', '{VER}'], (base) => {
+      const k = join(base, `lib/modules/${VER}/kernel`);
+      symlinkSync(join(target, 'a.ko'), join(k, 'a.ko'));
+      symlinkSync(join(target, 'sub'), join(k, 'linked-dir'));
+      symlinkSync(join(target, 'missing.ko'), join(k, 'broken.ko'));
+      symlinkSync(join(target, 'missing-dir'), join(k, 'broken-dir'));
+      execFileSync('mkfifo', [join(k, 'fifo.ko')]);
+    });
+    // kmod names the directory by its descriptor number (fstatat(4, broken.ko)), kernmod by its path.
+    const fd = (run: Run) => ({ ...run, stderr: run.stderr.replace(/fstatat\([^,]*,/g, 'fstatat(DIR,') });
+    expectSame({ kmod: fd(r.kmod), ours: fd(r.ours) });
+    expect(r.ours.stderr).toContain('broken.ko');
+    expect(r.ours.files.get(`/lib/modules/${VER}/modules.dep`)!.toString()).toContain('kernel/linked-dir/b.ko: kernel/a.ko');
   });
 
   it('compressed modules (xz, zstd) read as kmod reads them', async () => {
