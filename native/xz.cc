@@ -410,6 +410,7 @@ Napi::Value ReadDecodeBatchCall(const Napi::CallbackInfo& info) {
 // '0'/'1' per need, crcs (with `crcs` only) a BigUint64Array of the exports' CRCs then the needs'.
 constexpr double kReadInJs = -1;
 constexpr uint64_t kMaxModuleBytes = UINT64_C(256) << 20;  // lib/compress's DEFAULT_MAX_DECOMPRESSED_BYTES
+constexpr uint64_t kWholeBelow = 64 * 1024;  // smaller files in one read (as read-module.ts)
 
 struct ModuleResult {
   bool ok = false;
@@ -421,27 +422,6 @@ struct ModuleResult {
 // The file's bytes, and for an .xz file its decoded image, reused by each pool thread between files.
 thread_local std::vector<uint8_t> fileBytes;
 thread_local std::vector<uint8_t> imageBytes;
-
-bool ReadModuleFile(const std::string& path) {
-  if (path.find('\0') != std::string::npos) return false;
-  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct stat st;
-  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) <= kMaxModuleBytes;
-  if (ok) {
-    size_t size = static_cast<size_t>(st.st_size), got = 0;
-    fileBytes.resize(size);
-    while (got < size) {
-      ssize_t n = pread(fd, fileBytes.data() + got, size - got, static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-    }
-    ok = got == size;
-  }
-  close(fd);
-  return ok;
-}
 
 // Exactly one .xz stream, nothing after it, at most kMaxModuleBytes decoded, into imageBytes.
 bool DecodeXzImage(const uint8_t* in, size_t inLen, size_t* outLen) {
@@ -529,6 +509,72 @@ class Elf {
   uint64_t shoff_ = 0;
   Section modinfo, symtab, strtab, ksymtabStrings, versions;
 };
+
+// Fills fileBytes[offset, offset + length) from the file; false when it ends before.
+bool ReadRange(int fd, uint64_t offset, uint64_t length) {
+  uint64_t got = 0;
+  while (got < length) {
+    ssize_t n = pread(fd, fileBytes.data() + offset + got, length - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    got += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+// A plain ELF file's headers and the sections depmod reads, not the rest: a sixth of the bytes of a
+// module, as kmod's mapped pages (in the VM, whole files over 9p cost more than the parse).
+// Bytes between them keep an older file's: nothing reads there (sections are read with 8 bytes more,
+// for the "__crc_" test at a table's end). Anything else is read whole.
+bool ReadSections(int fd, uint64_t size) {
+  const uint8_t* b = fileBytes.data();
+  if (!ReadRange(fd, 0, 64)) return false;
+  bool elf = b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F' && (b[4] == 1 || b[4] == 2) && (b[5] == 1 || b[5] == 2);
+  if (!elf) return ReadRange(fd, 64, size - 64);
+  Elf e(b, size);
+  e.is64_ = b[4] == 2;
+  e.le_ = b[5] == 1;
+  const uint32_t entry = e.is64_ ? 64 : 40;
+  uint64_t shoff = e.is64_ ? e.U64(40) : e.U32(32);
+  uint16_t shnum = e.U16(e.is64_ ? 60 : 48), shstrndx = e.U16(e.is64_ ? 62 : 50);
+  if (e.U16(e.is64_ ? 58 : 46) != entry || shoff > size || uint64_t(shnum) * entry > size - shoff || shstrndx >= shnum) {
+    return ReadRange(fd, 64, size - 64);  // Parse() refuses it, from the whole file
+  }
+  e.shoff_ = shoff;
+  e.shnum_ = shnum;
+  if (!ReadRange(fd, shoff, uint64_t(shnum) * entry)) return false;
+  Section names = e.Header(shstrndx);
+  if (!e.InFile(names)) return true;  // Parse() refuses it
+  if (!ReadRange(fd, names.offset, names.size)) return false;
+  if (names.size == 0 || b[names.offset + names.size - 1] != 0) return true;  // Parse() refuses it
+  const char* wanted[] = {".modinfo", ".symtab", ".strtab", "__ksymtab_strings", "__versions"};
+  for (uint16_t i = 1; i < shnum; i++) {
+    uint32_t nameOff = e.U32(shoff + uint64_t(i) * entry);
+    if (nameOff >= names.size) continue;
+    const char* name = reinterpret_cast<const char*>(b + names.offset + nameOff);
+    bool want = false;
+    for (const char* w : wanted) want = want || std::strcmp(name, w) == 0;
+    Section s = e.Header(i);
+    if (want && e.InFile(s) && !ReadRange(fd, s.offset, std::min<uint64_t>(s.size + 8, size - s.offset))) return false;
+  }
+  return true;
+}
+
+// The file's bytes into fileBytes (its size in *size): with `sections`, a plain .ko's sections only.
+bool ReadModuleFile(const std::string& path, bool sections, size_t* size) {
+  if (path.find('\0') != std::string::npos) return false;
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) <= kMaxModuleBytes;
+  if (ok) {
+    *size = static_cast<size_t>(st.st_size);
+    if (fileBytes.size() < *size) fileBytes.resize(*size);
+    ok = sections && *size >= kWholeBelow ? ReadSections(fd, *size) : ReadRange(fd, 0, *size);
+  }
+  close(fd);
+  return ok;
+}
 
 void AppendName(std::string& to, size_t& count, const uint8_t* from, size_t length) {
   if (count++ > 0) to.push_back('\0');
@@ -680,9 +726,9 @@ class DepmodReadBatch : public Napi::AsyncWorker {
   void Execute() override {
     for (size_t i = 0; i < paths_.size(); i++) {
       ModuleResult& r = results_[i];
-      if (!ReadModuleFile(paths_[i])) continue;
+      size_t n = 0;
+      if (!ReadModuleFile(paths_[i], !crcs_, &n)) continue;  // CRCs may point into any section: read whole
       const uint8_t* b = fileBytes.data();
-      size_t n = fileBytes.size();
       if (n > 6 && std::memcmp(b, "\xfd" "7zXZ\0", 6) == 0) {
         if (!DecodeXzImage(b, n, &n)) continue;
         b = imageBytes.data();
