@@ -771,6 +771,34 @@ Napi::Value FinitModuleImageSync(const Napi::CallbackInfo& info) {
   return ImageResultValue(info.Env(), FinitModuleImage(image.data, image.length, params, flags));
 }
 
+// readAvailable(fd, buffer): read(2)s of a non-blocking descriptor (the kernel log, lib/linux/kmsg.ts)
+// into buffer, one after another, until it has nothing more now (EAGAIN, or end of file) or the buffer
+// has less than kReadAvailableMin bytes left (/dev/kmsg refuses a read shorter than its longest record).
+// Returns the bytes read, or -errno when the first read failed; EPIPE (records overwritten before they
+// were read) goes on from the oldest one left. One call and no exception per capture: the capture's
+// node:fs reads took most of what it cost per load+unload cycle (bench cycle step).
+constexpr size_t kReadAvailableMin = 8192;
+
+Napi::Value ReadAvailable(const Napi::CallbackInfo& info) {
+  auto fd = static_cast<int>(IntArg(info, 0, "fd"));
+  Bytes b = BytesArg(info, 1);
+  auto* p = static_cast<char*>(const_cast<void*>(b.data));
+  size_t at = 0;
+  int64_t ret = 0;
+  while (b.length - at >= kReadAvailableMin) {
+    ssize_t n = read(fd, p + at, b.length - at);
+    if (n > 0) {
+      at += static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EINTR || errno == EPIPE) continue;
+    if (at == 0) ret = -static_cast<int64_t>(errno);
+    break;
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(at > 0 ? static_cast<int64_t>(at) : ret));
+}
+
 Napi::Value ReadOneAsync(const Napi::CallbackInfo& info) {
   return Queue<ReadOneCall>(info.Env(), static_cast<int>(IntArg(info, 0, "fd")));
 }
@@ -920,6 +948,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("modctlExistsSync", Napi::Function::New(env, ModctlExistsSync, "modctlExistsSync"));
 #endif
   exports.Set("readOne", Napi::Function::New(env, ReadOneAsync, "readOne"));
+  exports.Set("readAvailable", Napi::Function::New(env, ReadAvailable, "readAvailable"));
   exports.Set("errnoTable", Napi::Function::New(env, ErrnoTable, "errnoTable"));
   exports.Set("callStats", Napi::Function::New(env, CallStats, "callStats"));
   exports.Set("constants", Constants(env));

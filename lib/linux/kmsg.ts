@@ -13,6 +13,8 @@
 // kernel.dmesg_restrict=1, no such device), a capture has no records and says why: the call itself
 // is never affected.
 import { closeSync, constants, open, openSync, readSync } from 'node:fs';
+import { loadNativeBinding } from '../backend/native.js';
+import { errnoInfo, LINUX_ERRNO } from '../errno.js';
 
 export type KernelLogLevel = 'emerg' | 'alert' | 'crit' | 'err' | 'warn' | 'notice' | 'info' | 'debug';
 
@@ -81,7 +83,42 @@ export interface KmsgCapture {
 }
 
 const RECORD_BUFFER = 8192; // CONSOLE_EXT_LOG_MAX: a read with a smaller buffer than the record fails
-const READ_BATCH = 64; // records read per turn of the event loop by the async form
+const READ_BUFFER = 8 * RECORD_BUFFER; // one readAvailable call reads records until less than one record's room is left
+
+/**
+ * Reads what a non-blocking fd has now into `buf` (read after read, while a whole record still fits):
+ * the bytes read, or -errno when the first read failed. EPIPE goes on from the oldest record left.
+ */
+type ReadAvailable = (fd: number, buf: Buffer) => number;
+
+/** The addon's readAvailable (native/kernmod.cc): no exception per EAGAIN. */
+function nativeReadAvailable(): ReadAvailable | undefined {
+  try {
+    const read = loadNativeBinding().readAvailable;
+    return typeof read === 'function' ? read : undefined;
+  } catch {
+    return undefined; // no addon (the ffi backend): node:fs
+  }
+}
+
+/** The same with node:fs, where the addon is missing: each EAGAIN is a thrown Error. */
+export function readAvailableFs(fd: number, buf: Buffer): number {
+  let at = 0;
+  while (buf.length - at >= RECORD_BUFFER) {
+    try {
+      const n = readSync(fd, buf, at, buf.length - at, null);
+      if (n === 0) break;
+      at += n;
+    } catch (e) {
+      const { code, errno } = e as NodeJS.ErrnoException;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') break;
+      if (code === 'EPIPE') continue;
+      if (at === 0) return typeof errno === 'number' && errno < 0 ? errno : -LINUX_ERRNO.EIO!;
+      break;
+    }
+  }
+  return at;
+}
 
 function unavailableReason(e: unknown, path: string): string {
   const code = (e as NodeJS.ErrnoException)?.code ?? 'ERROR';
@@ -95,7 +132,7 @@ class KmsgReader {
   private fd: number | undefined;
   private unavailable: string | undefined;
   private opening: Promise<void> | undefined;
-  private readonly buf = Buffer.alloc(RECORD_BUFFER);
+  private readonly buf = Buffer.alloc(READ_BUFFER);
   /** Text after the last newline of a read (only a regular file standing in for /dev/kmsg splits records). */
   private partial = '';
   /** Records kept for open captures, in seq order. */
@@ -105,7 +142,10 @@ class KmsgReader {
   /** A capture's end read the log to its end in this turn of the event loop: a mark needs no read. */
   private endIsNow = false;
 
-  constructor(private readonly path: string) {}
+  constructor(
+    private readonly path: string,
+    private readonly readAvailable: ReadAvailable,
+  ) {}
 
   private take(chunk: string): void {
     const text = this.partial + chunk;
@@ -119,18 +159,6 @@ class KmsgReader {
       this.lastSeq = r.seq;
       if (this.marks.size > 0) this.kept.push(r);
     }
-  }
-
-  /** 'more': a record was read; 'end': nothing more now (EAGAIN, or EOF of a stand-in file). */
-  private handle(err: NodeJS.ErrnoException | null, n: number, buf: Buffer): 'more' | 'end' {
-    if (err) {
-      if (err.code === 'EPIPE') return 'more'; // overwritten before we read them: go on from the oldest left
-      if (err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK') return 'end';
-      throw err;
-    }
-    if (n === 0) return 'end';
-    this.take(buf.toString('utf8', 0, n));
-    return 'more';
   }
 
   private openSync(): void {
@@ -155,31 +183,23 @@ class KmsgReader {
     }));
   }
 
-  /** Reads up to `max` records; false once there is nothing more to read now (or the log failed). */
-  private readSome(max: number): boolean {
+  /** Reads what the log has now, up to one buffer; false once there is nothing more to read now (or the log failed). */
+  private readSome(): boolean {
     const fd = this.fd;
     if (fd === undefined) return false;
-    try {
-      for (let i = 0; i < max; i++) {
-        let n = 0;
-        let err: NodeJS.ErrnoException | null = null;
-        try {
-          n = readSync(fd, this.buf, 0, RECORD_BUFFER, null);
-        } catch (e) {
-          err = e as NodeJS.ErrnoException;
-        }
-        if (this.handle(err, n, this.buf) === 'end') return false;
-      }
-      return true;
-    } catch (e) {
-      this.fail(e);
+    const n = this.readAvailable(fd, this.buf);
+    if (n < 0) {
+      const { code, description } = errnoInfo(n);
+      this.fail(Object.assign(new Error(description), { code }));
       return false;
     }
+    if (n > 0) this.take(this.buf.toString('utf8', 0, n));
+    return n > this.buf.length - RECORD_BUFFER; // stopped for room, not at the end
   }
 
   private drainSync(): void {
     this.openSync();
-    while (this.readSome(Infinity));
+    while (this.readSome());
   }
 
   // The fd is non-blocking, so a read never waits: like libuv's own socket and pipe reads, it runs on
@@ -188,7 +208,7 @@ class KmsgReader {
   // between them.
   private async drainAsync(): Promise<void> {
     await this.openAsync();
-    while (this.readSome(READ_BATCH)) await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.readSome()) await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** A read error other than EAGAIN/EPIPE: the log is unavailable from now on. */
@@ -229,9 +249,8 @@ class KmsgReader {
     };
   }
 
-  // A read that finds the log's end fails (EAGAIN), and node:fs throws it as an Error: back-to-back calls
-  // read the end once between them, not twice, which took more than half off the load+unload cycle's
-  // capture cost in the guest bench (bench/RESULTS.md).
+  // Back-to-back calls read the log's end (EAGAIN) once between them, not twice: one system call less
+  // between a load and its unload in the guest bench's cycle (bench/RESULTS.md).
   private reachedEnd(): void {
     if (this.endIsNow) return;
     this.endIsNow = true;
@@ -268,6 +287,6 @@ const readers = new Map<string, KmsgReader>();
 /** The shared reader of a kernel log device (default /dev/kmsg; tests pass a file or FIFO). */
 export function kmsgReader(path = '/dev/kmsg'): { begin(): Promise<KmsgCapture>; beginSync(): KmsgCapture } {
   let r = readers.get(path);
-  if (!r) readers.set(path, (r = new KmsgReader(path)));
+  if (!r) readers.set(path, (r = new KmsgReader(path, nativeReadAvailable() ?? readAvailableFs)));
   return r;
 }

@@ -2,7 +2,8 @@
 // warnings and hints drawn from them (byte for byte with lines seen in Debian's 6.1 and 6.12 guests),
 // the reader against a plain file standing in for /dev/kmsg, and the capture around the bound API over
 // the FAKE kernel (a simulation: the real kernel's lines are asserted in test/kernel/main/kernel-log.test.ts).
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, closeSync, constants, mkdtempSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +13,8 @@ import type { Backend, PathOutcome } from '../../lib/backend/types.js';
 import { KernmodError } from '../../lib/errors.js';
 import { bind } from '../../lib/kernmod.js';
 import { hintFromKernelLog, kernelWarnings, unknownSymbols } from '../../lib/linux/kernel-log-hints.js';
-import { kmsgReader, parseKmsgRecord, recordsFor, type KernelLogEntry } from '../../lib/linux/kmsg.js';
+import { loadNativeBinding } from '../../lib/backend/native.js';
+import { kmsgReader, parseKmsgRecord, readAvailableFs, recordsFor, type KernelLogEntry } from '../../lib/linux/kmsg.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kernmod-kmsg-'));
 
@@ -191,6 +193,48 @@ describe('hintFromKernelLog', () => {
     expect(hintFromKernelLog('EINVAL', [entry('err', 'decompression failed with status 6')], 'kernmod_hello', undefined, xzHint)).toBe(
       `the kernel log says: "decompression failed with status 6" — ${xzHint}`,
     );
+  });
+});
+
+// The reader's one read step: every record there is now, in one call, and the log's end (EAGAIN) is 0,
+// not an exception. The addon's form and node:fs's (where there is no addon) answer alike.
+const addonRead = (() => {
+  try {
+    return loadNativeBinding().readAvailable;
+  } catch {
+    return undefined;
+  }
+})();
+describe.each([
+  ['the addon', addonRead],
+  ['node:fs', readAvailableFs],
+])('readAvailable: %s', (_, read) => {
+  it.skipIf(read === undefined)('reads all a non-blocking FIFO has in one call, then answers 0 at its end (EAGAIN)', () => {
+    const fifo = join(dir, `fifo-${seq++}`);
+    execFileSync('mkfifo', [fifo]);
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    try {
+      const buf = Buffer.alloc(65536);
+      expect(read!(fd, buf)).toBe(0);
+      const two = rec(6, 'a: one') + rec(6, 'a: two');
+      writeSync(fd, two);
+      expect(read!(fd, buf)).toBe(two.length);
+      expect(buf.toString('utf8', 0, two.length)).toBe(two);
+      expect(read!(fd, buf)).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it.skipIf(read === undefined)('stops while a whole record (8192 bytes) still fits, and fails with -errno', () => {
+    const path = join(dir, `big-${seq++}`);
+    writeFileSync(path, 'x'.repeat(100_000));
+    const fd = openSync(path, constants.O_RDONLY);
+    const buf = Buffer.alloc(20_000);
+    expect(read!(fd, buf)).toBe(20_000); // one read of the whole buffer: less than a record's room is left
+    expect(read!(fd, Buffer.alloc(8191))).toBe(0);
+    closeSync(fd);
+    expect(read!(fd, buf)).toBe(-9); // EBADF
   });
 });
 
