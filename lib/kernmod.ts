@@ -134,9 +134,11 @@ function logFields(
     : { kernelLog: recordsFor(captured.records, module, kind) };
 }
 
+/** Adds the log's fields to the call's own fresh result object (a copy of it cost more than the call's JS path). */
 function withLog<R extends object>(result: R, captured: KmsgCaptured, module: string | undefined, kind: Kind): R & KernelLogFields {
-  const fields = logFields(captured, module, kind);
-  return { ...result, ...fields, warnings: 'kernelLog' in fields ? kernelWarnings(fields.kernelLog) : [] };
+  const out = Object.assign(result, logFields(captured, module, kind)) as R & KernelLogFields;
+  out.warnings = out.kernelLog ? kernelWarnings(out.kernelLog) : [];
+  return out;
 }
 
 function ownersIn(dir: ModuleDirectory | undefined): SymbolOwners | undefined {
