@@ -1,11 +1,12 @@
 // Start-up (issue #20): a command loads and reads only what it uses. A dry run never asks for a
 // backend, and a module directory reads an index file only when a lookup needs it.
-import { rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { modprobeCommand } from '../../lib/cli/modprobe.js';
+import { BinaryIndex } from '../../lib/modprobe/index-bin.js';
 import { ModuleDirectory } from '../../lib/modprobe/moddir.js';
-import { tempDir, writeTree } from './modprobe-helpers.js';
+import { tempDir, writeIndex, writeTree } from './modprobe-helpers.js';
 
 function tree() {
   const root = tempDir('startup');
@@ -44,5 +45,29 @@ describe('start-up: only what the command uses', () => {
     expect(md.aliases('thing-t')).toEqual([]);
     expect(md.isBuiltin('bi')).toBe(true);
     expect(md.formats).toMatchObject({ dep: 'bin', alias: 'none', symbols: 'none', builtin: 'bin' });
+  });
+
+  it('an index file read block by block answers as the whole file does, and a damaged one is ERR_KERNMOD_BAD_INDEX', () => {
+    const dir = join(tempDir('paged'), 'lib/modules/2.0-pg');
+    mkdirSync(dir, { recursive: true });
+    // Many blocks of 16 KiB, with values long enough to cross block boundaries.
+    const entries = Array.from({ length: 3000 }, (_, i) => ({
+      key: `m${i}`,
+      value: `kernel/m${i}.ko: ${'kernel/dep.ko '.repeat(i % 40)}`.trimEnd(),
+    }));
+    writeFileSync(join(dir, 'modules.dep.bin'), writeIndex(entries));
+    const whole = new BinaryIndex(readFileSync(join(dir, 'modules.dep.bin')));
+    const md = ModuleDirectory.openSync(dir);
+    for (const i of [2999, 0, 1234, 17, 2500, 999]) {
+      expect(md.dep(`m${i}`)?.path).toBe(join(dir, `kernel/m${i}.ko`));
+      expect(md.dep(`m${i}`)?.deps.length).toBe(i % 40);
+      expect(whole.search(`m${i}`)).toBe(entries[i]!.value);
+    }
+    expect(md.dep('nope')).toBeUndefined();
+    // A root offset past the end of the file.
+    const bad = writeIndex(entries);
+    bad.writeUInt32BE(bad.length + 100, 8);
+    writeFileSync(join(dir, 'modules.dep.bin'), bad);
+    expect(() => ModuleDirectory.openSync(dir).dep('m1')).toThrow(expect.objectContaining({ code: 'ERR_KERNMOD_BAD_INDEX' }));
   });
 });
