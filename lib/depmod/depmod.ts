@@ -562,37 +562,54 @@ const NATIVE_BATCH = 16;
 export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
   const started = prepare(opts);
   if (!('run' in started)) return started;
+  const crcs = opts.symvers !== undefined;
+  const native = nativeBatchReader();
+  // Each module is handed to the addon as the walk finds it: reading overlaps the rest of the walk.
+  const early = new Map<string, Promise<Packed | undefined>>();
+  let batch: string[] = [];
+  const flush = () => {
+    if (!native || batch.length === 0) return;
+    const paths = batch;
+    batch = [];
+    const got = native(paths, crcs);
+    paths.forEach((path, k) =>
+      early.set(
+        path,
+        got.then(
+          (r) => r[k],
+          () => undefined,
+        ),
+      ),
+    );
+  };
+  const queue = (path: string) => {
+    batch.push(path);
+    if (batch.length === NATIVE_BATCH) flush();
+  };
+  if (native && started.search) started.search.onFound = queue;
+  else if (native) for (const f of started.files) queue(f.path);
   let failure: [unknown] | undefined;
   await started.search?.runAsync().catch((e: unknown) => (failure = [e]));
+  flush();
   const p = ordered(started, () => {
     if (failure) throw failure[0];
   });
   const read: Array<Packed | Error> = new Array(p.mods.length);
-  const readOne = async (i: number) => {
-    try {
-      read[i] = pack(await readModuleFile(p.mods[i]!.path, p.checkSymvers), p.checkSymvers);
-    } catch (e) {
-      read[i] = e as Error;
-    }
-  };
-  const native = nativeBatchReader();
   let next = 0;
   const worker = async () => {
     while (next < p.mods.length) {
-      if (!native) {
-        await readOne(next++);
+      const i = next++;
+      const path = p.mods[i]!.path;
+      const r = await early.get(path);
+      if (r) {
+        read[i] = r;
         continue;
       }
-      const first = next;
-      next = Math.min(next + NATIVE_BATCH, p.mods.length);
-      const got = await native(
-        p.mods.slice(first, next).map((m) => m.path),
-        p.checkSymvers,
-      );
-      for (let k = 0; k < got.length; k++) {
-        const r = got[k];
-        if (r) read[first + k] = r;
-        else await readOne(first + k); // the addon did not take it: module-symbols.ts reads it and says why
+      // Without the addon, or a file it did not take: module-symbols.ts reads it and says why.
+      try {
+        read[i] = pack(await readModuleFile(path, crcs), crcs);
+      } catch (e) {
+        read[i] = e as Error;
       }
     }
   };

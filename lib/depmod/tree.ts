@@ -45,6 +45,8 @@ function* read(d: Dir): Generator<Dirent> {
 export class ModuleSearch {
   /** By module name; Map order is irrelevant (kmod's table order is recomputed from the names). */
   readonly found = new Map<string, FoundModule>();
+  /** Told each module file as it is found (a later one of the same name may replace it). */
+  onFound?: (path: string) => void;
 
   constructor(
     private readonly dirname: string,
@@ -164,6 +166,7 @@ export class ModuleSearch {
     const old = this.found.get(name);
     if (old && this.existingWins(old.path, path, name.length)) return;
     this.found.set(name, { name, path });
+    this.onFound?.(path);
   }
 
   /** depmod_module_is_higher_priority (true: keep `oldpath`). Paths are compared up to the module name. */
