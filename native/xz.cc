@@ -162,19 +162,12 @@ Napi::Value DecodeInto(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(written));
 }
 
-// readFile(path, buffer): a compressed module's bytes in one call, for the modinfo CLI, which reads
-// thousands of them one after another: open (O_RDONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC: a FIFO named like
-// a module cannot hang it), fstat, read, close. Node's fs makes each of those a separate call through
-// its JavaScript and C++ layers, and under emulation (the VM rig) that path cost more than the system
-// calls themselves (~2.5 ms per file measured in the guest, against ~1 ms for the same calls from C).
-// Returns the bytes read when the file is regular and fits `buffer` (fewer than its size only if it
-// shrank meanwhile); its size, without reading, when it is larger than `buffer` (the caller grows the
-// buffer and calls again); -errno of the failed call; or kNotRegular.
+// A module file that is not a regular file (a directory, a FIFO: O_NONBLOCK, so its open cannot hang).
 constexpr double kNotRegular = -4096;
 
-// Reads the regular file at `path` into buf[0..cap): the bytes read, the file's size when larger than
-// `cap` (nothing read), -errno of the failed call, or kNotRegular. Safe on any thread. A path with a
-// NUL inside gives -EINVAL: open() would see only the part before it, another file.
+// Reads the regular file at `path` into buf[0..cap) with open, fstat, read, close: the bytes read, the
+// file's size when larger than `cap` (nothing read), -errno of the failed call, or kNotRegular. Safe on
+// any thread. A path with a NUL inside gives -EINVAL: open() would see only the part before it, another file.
 double ReadWhole(const std::string& path, uint8_t* buf, size_t cap) {
   if (path.find('\0') != std::string::npos) return -EINVAL;
   int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -206,22 +199,13 @@ double ReadWhole(const std::string& path, uint8_t* buf, size_t cap) {
   return ret;
 }
 
-Napi::Value ReadFile(const Napi::CallbackInfo& info) {
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsTypedArray()) {
-    throw Napi::TypeError::New(info.Env(), "expected (string path, Uint8Array buffer)");
-  }
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  auto ta = info[1].As<Napi::TypedArray>();
-  auto* buf = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  return Napi::Number::New(info.Env(), ReadWhole(path, buf, ta.ByteLength()));
-}
-
 // readDecodeBatch(paths, inputBytes, outputBytes) -> Promise<{code, fileSize, input, image}[]>: on a
 // thread-pool thread, read each file whole and decode it as one .xz stream, the inputs one after another
 // in an input area of `inputBytes` and the images one after another in an output area of `outputBytes`
-// (each at a 16-byte boundary). For the modinfo CLI over a tree of .ko.xz: liblzma is most of the work,
-// and this runs it on every core while the main thread parses what is already decoded, in one Node
-// instance. A batch of files per hop, because a hop to the pool and back costs as much as decoding a
+// (each at a 16-byte boundary). For the modinfo CLI over a module tree: liblzma is most of the work of
+// a .ko.xz tree and opening the files most of a .ko tree's (on 9p each open is round trips to the host),
+// and this does both on the pool's threads while the main thread parses what is already read, in one
+// Node instance. A batch of files per hop, because a hop to the pool and back costs as much as decoding a
 // small module (a few hundred microseconds on the host, more under emulation).
 //
 // Both areas are the addon's own, allocated here and handed to JavaScript only when the call settles
@@ -232,15 +216,16 @@ Napi::Value ReadFile(const Napi::CallbackInfo& info) {
 // exactly. Per file: `code` is the decoded length when the file is a regular file that is exactly one
 // .xz stream (no padding or data after it) decoding without error in the space left; else -errno (open,
 // fstat, read), kNotRegular, kNotPlainXz, kInputTooSmall (fileSize: the file's size) or kOutputTooSmall
-// (it did not fit in the space left). `input` holds the bytes read, `image` the decoded ones (empty
-// unless code >= 0). Never rejects.
+// (it did not fit in the space left). `input` holds the bytes read (the whole file, plain or not), `image`
+// the decoded ones (empty unless code >= 0). Never rejects.
 constexpr double kInputTooSmall = -4097;
 constexpr double kOutputTooSmall = -4098;
 constexpr double kNotPlainXz = -4099;
 
-// The areas of batches JavaScript has let go of (their ArrayBuffers collected), kept on the thread that
-// made them for the next batches: a fresh area costs a page fault per page written (without this, the
-// 6.12 .ko.xz tree took ~0.6 s more system time on the host). A batch takes only an area of its size.
+// The areas of batches JavaScript has let go of (released, or their ArrayBuffers collected), kept on the
+// thread that made them for the next batches: a fresh area costs a page fault per page written (without
+// this, the 6.12 .ko.xz tree took ~0.6 s more system time on the host). A batch takes only an area of its
+// size. `lent` are the areas JavaScript holds now: the only ones releaseArea() detaches.
 class SpareAreas {
  public:
   ~SpareAreas() {
@@ -256,7 +241,14 @@ class SpareAreas {
     }
     return static_cast<uint8_t*>(std::malloc(size ? size : 1));
   }
+  void Lend(uint8_t* data) { lent_.push_back(data); }
+  bool Lent(const void* data) const { return std::find(lent_.begin(), lent_.end(), data) != lent_.end(); }
   void Give(uint8_t* data, size_t size) {
+    auto it = std::find(lent_.begin(), lent_.end(), data);
+    if (it != lent_.end()) {
+      *it = lent_.back();
+      lent_.pop_back();
+    }
     if (list_.size() < kMaxSpare) {
       list_.push_back({data, size});
     } else {
@@ -271,6 +263,7 @@ class SpareAreas {
     size_t size;
   };
   std::vector<Area> list_;
+  std::vector<uint8_t*> lent_;  // a few batches' worth: the modinfo CLI releases each batch it is done with
 };
 // Batches are made, and their ArrayBuffers finalized, on the JavaScript thread of their environment.
 thread_local SpareAreas spareAreas;
@@ -322,10 +315,12 @@ class ReadDecodeBatch : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    // From here the two areas belong to their ArrayBuffers, which give them back when collected.
+    // From here the two areas belong to their ArrayBuffers, which give them back when released or collected.
     auto input = Napi::ArrayBuffer::New(env, in_, inCap_, GiveBack, AsHint(inCap_));
+    spareAreas.Lend(in_);
     in_ = nullptr;
     auto output = Napi::ArrayBuffer::New(env, out_, outCap_, GiveBack, AsHint(outCap_));
+    spareAreas.Lend(out_);
     out_ = nullptr;
     auto list = Napi::Array::New(env, files_.size());
     for (size_t i = 0; i < files_.size(); i++) {
@@ -396,6 +391,20 @@ Napi::Value ReadDecodeBatchCall(const Napi::CallbackInfo& info) {
   auto p = w->Promise();
   w->Queue();
   return p;
+}
+
+// releaseArea(area): detaches an ArrayBuffer that readDecodeBatch handed over (the `input` or `image`
+// views' buffer), once the caller is done with it, so that the area goes back to the spare areas now and
+// not when the garbage collector gets to it: V8 counts each area as external memory, and a whole-tree
+// modinfo that left them to the collector ran a full collection every few batches and wrote fresh pages
+// every time. Every view of it is empty afterwards. Detached or empty already: nothing to do.
+Napi::Value ReleaseArea(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) throw Napi::TypeError::New(info.Env(), "expected (ArrayBuffer area)");
+  auto area = info[0].As<Napi::ArrayBuffer>();
+  if (area.IsDetached() || area.ByteLength() == 0) return info.Env().Undefined();
+  if (!spareAreas.Lent(area.Data())) throw Napi::TypeError::New(info.Env(), "not an area readDecodeBatch handed over");
+  area.Detach();
+  return info.Env().Undefined();
 }
 
 // ---- depmod's module reader ------------------------------------------------------------------------------
@@ -816,11 +825,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, DecodeAsync, "decode"));
   exports.Set("decodeSync", Napi::Function::New(env, DecodeSync, "decodeSync"));
   exports.Set("decodeInto", Napi::Function::New(env, DecodeInto, "decodeInto"));
-  exports.Set("readFile", Napi::Function::New(env, ReadFile, "readFile"));
-  exports.Set("NOT_REGULAR", Napi::Number::New(env, kNotRegular));
   exports.Set("readDecodeBatch", Napi::Function::New(env, ReadDecodeBatchCall, "readDecodeBatch"));
   exports.Set("INPUT_TOO_SMALL", Napi::Number::New(env, kInputTooSmall));
   exports.Set("OUTPUT_TOO_SMALL", Napi::Number::New(env, kOutputTooSmall));
+  exports.Set("releaseArea", Napi::Function::New(env, ReleaseArea, "releaseArea"));
   exports.Set("depmodReadBatch", Napi::Function::New(env, DepmodReadBatchCall, "depmodReadBatch"));
   exports.Set("version", Napi::String::New(env, lzma_version_string()));
 #else

@@ -1,6 +1,6 @@
 // The kernmod_xz addon (native/xz.cc, built when liblzma's headers were there at install time): hands
 // lib/compress its liblzma decoder, which also decodes into a buffer the caller reuses, and gives the
-// modinfo CLI its whole-file reader and its batch decoder on the thread pool. lib/compress stays pure
+// modinfo CLI its batch reader and decoder on the thread pool. lib/compress stays pure
 // and never loads native code itself; without this addon it decodes xz with @napi-rs/lzma.
 import { loadXz, setXzDecoder, type XzDecoder } from '../compress/decoders.js';
 import { loadAddon } from './addon.js';
@@ -30,12 +30,6 @@ interface XzBinding {
   /** Decodes into `output`, whose length is the exact decoded size; returns that length. */
   decodeInto(input: Uint8Array, output: Uint8Array): number;
   /**
-   * open + fstat + read + close in one call: the bytes read when the file is regular and fits `buffer`;
-   * its size when it does not fit; -errno; or NOT_REGULAR.
-   */
-  readFile(path: string, buffer: Uint8Array): number;
-  NOT_REGULAR: number;
-  /**
    * On a thread-pool thread, reads each file whole and decodes it as exactly one .xz stream, into areas
    * of the given sizes that the addon allocates and hands over when the call settles (the caller owns no
    * memory the pool thread writes to).
@@ -43,11 +37,15 @@ interface XzBinding {
   readDecodeBatch(paths: string[], inputBytes: number, outputBytes: number): Promise<BatchFile[]>;
   INPUT_TOO_SMALL: number;
   OUTPUT_TOO_SMALL: number;
+  /**
+   * Detaches the ArrayBuffer of a readDecodeBatch result (`input.buffer`, `image.buffer`) once the
+   * caller is done with it: its area is reused by the next batches at once, not when collected.
+   */
+  releaseArea(area: ArrayBuffer): void;
 }
 
-/** What the modinfo CLI uses of the addon: its whole-file reader and its batch decoder. */
-export type ModuleFileReader = Pick<XzBinding, 'readFile' | 'NOT_REGULAR'>;
-export type PoolXzDecoder = Pick<XzBinding, 'readDecodeBatch' | 'INPUT_TOO_SMALL' | 'OUTPUT_TOO_SMALL'>;
+/** What the modinfo CLI uses of the addon: its batch reader and decoder. */
+export type PoolXzDecoder = Pick<XzBinding, 'readDecodeBatch' | 'releaseArea' | 'INPUT_TOO_SMALL' | 'OUTPUT_TOO_SMALL'>;
 
 let loaded: XzBinding | null | undefined;
 
@@ -99,11 +97,6 @@ export function installNativeXzOnFirstUse(): void {
       return out.length;
     },
   });
-}
-
-/** The addon's whole-file reader, or undefined without it (read with node:fs then). */
-export function moduleFileReader(): ModuleFileReader | undefined {
-  return nativeXz() ?? undefined;
 }
 
 /** The addon's batch decoder on the thread pool, or undefined without it. */

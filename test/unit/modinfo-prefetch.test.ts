@@ -1,4 +1,4 @@
-// `kernmod modinfo` decodes .ko.xz on the thread pool (lib/cli/modinfo/prefetch.ts) and must
+// `kernmod modinfo` reads module files (and decodes .ko.xz) on the thread pool (lib/cli/modinfo/prefetch.ts) and must
 // print exactly what the synchronous path prints, byte for byte and in the same stdout/stderr order:
 // kernel-style and plain xz, signed modules, files the pool leaves to the synchronous path (not xz, a
 // corrupt or concatenated stream, padding, a directory, a FIFO, a missing file, one larger than the
@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { poolXzDecoder, type BatchFile, type PoolXzDecoder } from '../../lib/backend/native-xz.js';
 import { printModinfo, type PrintOptions } from '../../lib/cli/modinfo/print.js';
-import { XzPrefetcher } from '../../lib/cli/modinfo/prefetch.js';
+import { ModulePrefetcher } from '../../lib/cli/modinfo/prefetch.js';
 import type { ModinfoSettings } from '../../lib/cli/modinfo/run.js';
 import { buildElf, pkcs7, signatureTrailer, strings } from '../fixtures/elf-builder.js';
 import { tempDir, writeTree } from './modprobe-helpers.js';
@@ -84,9 +84,9 @@ function buildArgs(): string[] {
   a.push(join(dir, 'missing.ko.xz'));
   // A NUL inside: what precedes it names a real module, which must not be what gets read.
   a.push(`${a[0]}\0x.ko.xz`);
-  // Larger than a slot's buffers: 2.5 MiB that does not compress (input), and 10 MiB of zeros
+  // Larger than a batch's areas: 8.5 MiB that does not compress (input), and 10 MiB of zeros
   // (output); then more modules, and the two again.
-  a.push(write('bigin.ko.xz', xz(module('bigin', { sections: [{ name: '.data', data: randomBytes(2560 << 10) }] }), KERNEL_STYLE)));
+  a.push(write('bigin.ko.xz', xz(module('bigin', { sections: [{ name: '.data', data: randomBytes(8704 << 10) }] }), KERNEL_STYLE)));
   a.push(write('bigout.ko.xz', xz(module('bigout', { sections: [{ name: '.bss.fake', data: new Uint8Array(10 << 20) }] }), KERNEL_STYLE)));
   for (let i = 12; i < 20; i++) a.push(write(`m${i}.ko.xz`, xz(module(`m${i}`), KERNEL_STYLE)));
   a.push(a[a.length - 10]!, a[a.length - 9]!);
@@ -133,12 +133,17 @@ describe.skipIf(!binding?.readDecodeBatch || !haveXz)('kernmod modinfo decoding 
     }, 60_000);
   }
 
-  it('takes the plain .ko.xz on the pool and leaves the rest to the synchronous path', async () => {
+  it('takes the files it read whole on the pool, decoded when plain .xz, and leaves the rest to the synchronous path', async () => {
     const real = poolXzDecoder()!;
     const codes = new Map<string, number[]>();
+    const released: ArrayBuffer[] = [];
     const counting: PoolXzDecoder = {
       INPUT_TOO_SMALL: real.INPUT_TOO_SMALL,
       OUTPUT_TOO_SMALL: real.OUTPUT_TOO_SMALL,
+      releaseArea: (area) => {
+        released.push(area);
+        real.releaseArea(area);
+      },
       readDecodeBatch: async (paths, inputBytes, outputBytes) => {
         const files = await real.readDecodeBatch(paths, inputBytes, outputBytes);
         paths.forEach((path, i) => codes.set(basename(path), [...(codes.get(basename(path)) ?? []), files[i]!.code]));
@@ -146,24 +151,33 @@ describe.skipIf(!binding?.readDecodeBatch || !haveXz)('kernmod modinfo decoding 
       },
     };
     // Batches of 3, so that some files are not the first of theirs and some that fail to fit are.
-    const p = new XzPrefetcher(args, counting, 2, 3);
-    const taken: string[] = [];
+    const p = new ModulePrefetcher(args, counting, 2, 3);
+    const decoded: string[] = [];
+    const read: string[] = [];
     for (let i = 0; i < args.length; i++) {
-      if (await p.take(i)) taken.push(basename(args[i]!));
+      const got = await p.take(i);
+      if (got?.kind === 'xz-image') decoded.push(basename(args[i]!));
+      if (got?.kind === 'bytes') read.push(basename(args[i]!));
     }
     const expected = [...Array(20).keys()].map((i) => `m${i}.ko.xz`).concat('plainxz.ko.xz', 'm1.ko.xz'); // m1 twice: by relative path too
-    // The two large ones (twice each) did not fit their batch's buffers and were decoded on their own.
-    expect(taken.sort()).toEqual([...expected, 'bigin.ko.xz', 'bigin.ko.xz', 'bigout.ko.xz', 'bigout.ko.xz'].sort());
-    expect(codes.get('bigin.ko.xz')).toEqual([real.INPUT_TOO_SMALL, expect.any(Number), real.INPUT_TOO_SMALL, expect.any(Number)]);
+    // The two large ones (twice each) did not fit their batch's areas and were decoded on their own.
+    expect(decoded.sort()).toEqual([...expected, 'bigin.ko.xz', 'bigin.ko.xz', 'bigout.ko.xz', 'bigout.ko.xz'].sort());
+    // Read whole but not plain .xz: their bytes, which the runner decodes (or fails on) as the synchronous path would.
+    expect(read.sort()).toEqual(['corrupt.ko.xz', 'fake.ko.xz', 'padded.ko.xz', 'plain.ko', 'truncated.ko.xz', 'twostreams.ko.xz']);
+    // Each batch's areas went back once its files were taken (all but the last batch's, taken at the end).
+    expect(released.length).toBeGreaterThan(0);
+    for (const area of released) expect(area.byteLength).toBe(0);
+    // bigin: too large for the batch's input area, then (alone) for the output area, then decoded.
+    const bigin = [real.INPUT_TOO_SMALL, real.OUTPUT_TOO_SMALL, expect.any(Number)];
+    expect(codes.get('bigin.ko.xz')).toEqual([...bigin, ...bigin]);
     expect(codes.get('bigout.ko.xz')).toEqual(
       [real.OUTPUT_TOO_SMALL, 10 << 20, real.OUTPUT_TOO_SMALL, 10 << 20].map((c) => (c > 0 ? expect.any(Number) : c)),
     );
-    expect(codes.get('bigin.ko.xz')![1]).toBeGreaterThan(2560 << 10);
+    expect(codes.get('bigin.ko.xz')![2]).toBeGreaterThan(8704 << 10);
     expect(codes.get('missing.ko.xz')).toEqual([-2]); // -ENOENT
     for (const f of ['fake', 'corrupt', 'truncated', 'twostreams', 'padded', 'empty', 'adir', 'fifo'])
       expect(codes.get(`${f}.ko.xz`)![0]).toBeLessThan(0);
     expect(codes.get('m0.ko.xz\0x.ko.xz')).toEqual([-22]); // -EINVAL
-    expect(codes.has('plain.ko')).toBe(false);
   }, 60_000);
 
   it('refuses an argument holding NUL with a typed error, and prints the rest', async () => {
@@ -182,7 +196,7 @@ describe.skipIf(!binding?.readDecodeBatch || !haveXz)('kernmod modinfo decoding 
   });
 });
 
-describe('XzPrefetcher bookkeeping (a fake pool decoder)', () => {
+describe('ModulePrefetcher bookkeeping (a fake pool decoder)', () => {
   it('keeps at most `depth` batches in flight, in argument order, and survives a rejected batch', async () => {
     let inFlight = 0;
     let most = 0;
@@ -190,6 +204,7 @@ describe('XzPrefetcher bookkeeping (a fake pool decoder)', () => {
     const decoder: PoolXzDecoder = {
       INPUT_TOO_SMALL: -4097,
       OUTPUT_TOO_SMALL: -4098,
+      releaseArea: () => {},
       readDecodeBatch: async (paths) => {
         batches.push(paths);
         most = Math.max(most, ++inFlight);
@@ -200,8 +215,8 @@ describe('XzPrefetcher bookkeeping (a fake pool decoder)', () => {
         return paths.map((): BatchFile => ({ code: 3, fileSize: 0, input: new Uint8Array(0), image: new Uint8Array(3) }));
       },
     };
-    const args = ['a.ko.xz', 'x.ko', 'b.ko.xz', 'c.ko.xz', 'name', 'd.ko.xz', 'e.ko.xz', 'f.ko.xz', 'g.ko.xz'];
-    const p = new XzPrefetcher(args, decoder, 2, 2);
+    const args = ['a.ko.xz', 'name', 'b.ko.xz', 'c.ko.xz', 'name', 'd.ko.xz', 'e.ko.xz', 'f.ko.xz', 'g.ko.xz'];
+    const p = new ModulePrefetcher(args, decoder, 2, 2);
     for (let i = 0; i < args.length; i++) {
       const got = await p.take(i);
       expect(got).toBeUndefined();

@@ -95,26 +95,29 @@ describe.skipIf(!binding?.available)('kernmod_xz decode: the input stays the cal
   });
 });
 
-describe.skipIf(!binding?.available)('kernmod_xz readFile (the modinfo CLI reader of compressed modules)', () => {
-  it('reads a regular file whole, says its size when it does not fit, -errno, or NOT_REGULAR', async () => {
-    const { moduleFileReader } = await import('../../lib/backend/native-xz.js');
-    const reader = moduleFileReader()!;
+describe.skipIf(!binding?.available)('kernmod_xz releaseArea (the modinfo CLI gives a batch back when printed)', () => {
+  it('detaches only an area a batch handed over, once; a plain module file comes back whole as input', async () => {
+    const { poolXzDecoder } = await import('../../lib/backend/native-xz.js');
+    const x = poolXzDecoder()!;
     const { mkdtempSync, writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
-    const dir = mkdtempSync(join(tmpdir(), 'kernmod-readfile-'));
-    const file = join(dir, 'm.ko.xz');
+    const dir = mkdtempSync(join(tmpdir(), 'kernmod-release-'));
+    const file = join(dir, 'm.ko');
     writeFileSync(file, raw.subarray(0, 1000));
-    const buf = Buffer.alloc(1000);
-    expect(reader.readFile(file, buf)).toBe(1000);
-    expect(Buffer.compare(buf, raw.subarray(0, 1000))).toBe(0);
-    expect(reader.readFile(file, Buffer.alloc(999))).toBe(1000); // the size: grow and call again
-    expect(reader.readFile(join(dir, 'missing'), buf)).toBe(-2); // ENOENT
-    expect(reader.readFile(`${file}\0other`, buf)).toBe(-22); // EINVAL, not the file before the NUL
-    expect(reader.readFile(dir, buf)).toBe(reader.NOT_REGULAR);
-    expect(reader.readFile('/dev/null', buf)).toBe(reader.NOT_REGULAR);
-    writeFileSync(file, '');
-    expect(reader.readFile(file, buf)).toBe(0);
+    const [f] = await x.readDecodeBatch([file], 1 << 20, 0);
+    expect(f!.fileSize).toBe(1000);
+    expect(Buffer.compare(f!.input, raw.subarray(0, 1000))).toBe(0);
+    expect(() => x.releaseArea(new ArrayBuffer(8))).toThrow(TypeError);
+    const area = f!.input.buffer as ArrayBuffer;
+    x.releaseArea(area);
+    expect(area.byteLength).toBe(0);
+    expect(f!.input.length).toBe(0); // every view of it is empty now
+    x.releaseArea(area); // twice: nothing to do
+    x.releaseArea(f!.image.buffer as ArrayBuffer); // an empty output area: nothing to do
+    // The next batch (likely in the area just given back) reads as well.
+    const [g] = await x.readDecodeBatch([file], 1 << 20, 0);
+    expect(Buffer.compare(g!.input, raw.subarray(0, 1000))).toBe(0);
   });
 });
 

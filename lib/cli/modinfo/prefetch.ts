@@ -1,33 +1,41 @@
-// `kernmod modinfo` over .ko.xz: read and decode them on the libuv thread pool, a few batches ahead of
-// the main thread, which parses and prints each one in argument order.
+// `kernmod modinfo` over module files: read them (and decode the .ko.xz) on the libuv thread pool, a few
+// batches ahead of the main thread, which parses and prints each one in argument order. The pool's
+// threads open the files side by side, which is most of the time of a plain .ko tree on a slow file
+// system (9p: round trips to the host per open), and decode the .xz, which is most of a compressed one's.
 //
-// Only the plain case goes this way: a regular file that is exactly one .xz stream decoding without
-// error, whose size its headers state. For anything else the runner's synchronous path reads the
-// argument again and reports exactly what it would have (the pool's result is only ever a shortcut).
+// Only the plain case goes this way: a regular file read whole, and for .xz a single stream decoding
+// without error to the size its headers state (else its bytes, decoded by the runner as it would decode
+// them). For anything else the runner's synchronous path reads the argument again and reports exactly
+// what it would have (the pool's result is only ever a shortcut).
 import type { BatchFile, PoolXzDecoder } from '../../backend/native-xz.js';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../../compress/index.js';
 import { xzUncompressedSize } from '../../compress/xz-size.js';
+import { MODULE_EXTENSIONS } from '../../names.js';
 
-/** The arguments the prefetcher takes (kmod's module extension for xz). */
-const XZ_MODULE_EXTENSION = '.ko.xz';
+/** What the pool read of a module file: its decoded .xz image, or its bytes as read (the whole file). */
+export type Prefetched = { kind: 'xz-image'; image: Uint8Array } | { kind: 'bytes'; bytes: Uint8Array };
 
 /** Files per batch: one hop to the pool and back per batch instead of per module. */
 const BATCH_FILES = 16;
-/** A batch's areas: a batch of Debian .ko.xz is mostly well under 2 MiB, decoded under 8 MiB. */
-const INPUT_BYTES = 2 << 20;
+/** A batch's areas: 16 of Debian's .ko files are mostly under 8 MiB, as are 16 .ko.xz decoded. */
+const INPUT_BYTES = 8 << 20;
 const OUTPUT_BYTES = 8 << 20;
 
 interface Batch {
   indices: number[];
   /** Position in `indices` of the next file to take. */
   next: number;
-  /** Per file: its image, or undefined for the synchronous path; files that did not fit come alone. */
-  done: Promise<Array<Promise<Uint8Array | undefined> | Uint8Array | undefined>>;
+  /** Per file: what was read, or undefined for the synchronous path; files that did not fit come alone. */
+  done: Promise<Array<Promise<Prefetched | undefined> | Prefetched | undefined>>;
+  /** The areas the batch's pool calls handed over, given back once every file of the batch is printed. */
+  areas: Set<ArrayBuffer>;
 }
 
-export class XzPrefetcher {
+export class ModulePrefetcher {
   /** Submitted batches, in argument order. */
   private readonly batches: Batch[] = [];
+  /** Batches whose files are all taken: their areas go back at the next take, when the last is printed. */
+  private readonly taken: Batch[] = [];
   /** The next argument to consider. */
   private cursor = 0;
 
@@ -46,15 +54,17 @@ export class XzPrefetcher {
   }
 
   /**
-   * The decoded image of args[index] if it was prefetched and decoded plainly; undefined otherwise (the
-   * caller reads it its own way). Must be asked for every index in increasing order.
+   * What the pool read of args[index] when it read the file whole (and decoded it, for a plain .xz);
+   * undefined otherwise (the caller reads it its own way). Must be asked for every index in increasing
+   * order, and what it returns is valid only until the next call: the areas behind it are reused then.
    */
-  async take(index: number): Promise<Uint8Array | undefined> {
+  async take(index: number): Promise<Prefetched | undefined> {
+    for (const b of this.taken.splice(0)) for (const area of b.areas) this.decoder.releaseArea(area);
     const batch = this.batches[0];
     if (batch === undefined || batch.indices[batch.next] !== index) return undefined;
     const k = batch.next++;
     if (batch.next === batch.indices.length) {
-      this.batches.shift();
+      this.taken.push(this.batches.shift()!);
       this.fill();
     }
     try {
@@ -69,26 +79,36 @@ export class XzPrefetcher {
       const indices: number[] = [];
       while (indices.length < this.batchFiles && this.cursor < this.args.length) {
         const i = this.cursor++;
-        if (this.args[i]!.endsWith(XZ_MODULE_EXTENSION)) indices.push(i);
+        if (isModuleFile(this.args[i]!)) indices.push(i);
       }
       if (indices.length === 0) return;
       const paths = indices.map((i) => this.args[i]!);
-      const done = this.decoder
-        .readDecodeBatch(paths, INPUT_BYTES, OUTPUT_BYTES)
-        .then((files) =>
-          files.map((f, k) => this.image(f) ?? this.alone(paths[k]!, f, { inputBytes: f.fileSize, outputBytes: OUTPUT_BYTES })),
-        );
-      this.batches.push({ indices, next: 0, done });
+      // Only .xz images are decoded into the output area: a batch without one needs none.
+      const sizes = { inputBytes: INPUT_BYTES, outputBytes: paths.some((p) => p.endsWith('.xz')) ? OUTPUT_BYTES : 0 };
+      const batch: Batch = { indices, next: 0, done: Promise.resolve([]), areas: new Set() };
+      batch.done = this.read(batch, paths, sizes).then((files) =>
+        files.map((f, k) => this.image(f) ?? this.alone(batch, paths[k]!, f, sizes)),
+      );
+      this.batches.push(batch);
     }
+  }
+
+  /** One pool call for `batch`, whose areas it records. */
+  private async read(batch: Batch, paths: string[], sizes: BufferSizes): Promise<BatchFile[]> {
+    const files = await this.decoder.readDecodeBatch(paths, sizes.inputBytes, sizes.outputBytes);
+    for (const f of files) batch.areas.add(f.input.buffer as ArrayBuffer).add(f.image.buffer as ArrayBuffer);
+    return files;
   }
 
   /**
    * The image, when it is one the synchronous path would accept as it is: it checks the size the
    * headers state and refuses images over the cap, so a disagreement of any kind goes there.
    */
-  private image(f: BatchFile): Uint8Array | undefined {
-    if (f.code < 0 || f.image.length > this.maxBytes || statedSize(f.input) !== f.image.length) return undefined;
-    return f.image;
+  private image(f: BatchFile): Prefetched | undefined {
+    if (f.code >= 0 && f.image.length <= this.maxBytes && statedSize(f.input) === f.image.length)
+      return { kind: 'xz-image', image: f.image };
+    if (f.code === this.decoder.INPUT_TOO_SMALL || f.code === this.decoder.OUTPUT_TOO_SMALL) return undefined;
+    return f.fileSize > 0 && f.input.length === f.fileSize ? { kind: 'bytes', bytes: f.input } : undefined;
   }
 
   /**
@@ -96,9 +116,9 @@ export class XzPrefetcher {
    * size, started as soon as its batch is back (usually well before the main thread reaches it), so
    * that the largest modules are decoded on the pool too; undefined when it is not that case.
    */
-  private alone(path: string, f: BatchFile, sizes: BufferSizes): Promise<Uint8Array | undefined> | undefined {
+  private alone(batch: Batch, path: string, f: BatchFile, sizes: BufferSizes): Promise<Prefetched | undefined> | undefined {
     const fit = this.sizesToFit(f, sizes);
-    return fit && this.decodeAlone(path, fit);
+    return fit && this.decodeAlone(batch, path, fit);
   }
 
   /**
@@ -113,10 +133,11 @@ export class XzPrefetcher {
   }
 
   /** One file in a batch of its own; grows its areas again if the file grew meanwhile (twice at most). */
-  private async decodeAlone(path: string, sizes: BufferSizes): Promise<Uint8Array | undefined> {
+  private async decodeAlone(batch: Batch, path: string, sizes: BufferSizes): Promise<Prefetched | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const [f] = await this.decoder.readDecodeBatch([path], sizes.inputBytes, sizes.outputBytes);
-      if (f!.code >= 0) return this.image(f!);
+      const [f] = await this.read(batch, [path], sizes);
+      const got = this.image(f!);
+      if (got) return got;
       const fit = this.sizesToFit(f!, sizes);
       if (!fit) return undefined;
       sizes = fit;
@@ -128,6 +149,10 @@ export class XzPrefetcher {
 interface BufferSizes {
   inputBytes: number;
   outputBytes: number;
+}
+
+function isModuleFile(arg: string): boolean {
+  return MODULE_EXTENSIONS.some((ext) => arg.endsWith(ext));
 }
 
 function statedSize(xz: Uint8Array): number | undefined {

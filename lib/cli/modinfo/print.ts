@@ -1,17 +1,17 @@
 // `kernmod modinfo` over its arguments, printed in argument order. When the liblzma addon is there, the
-// .ko.xz among them are read and decoded on the thread pool a few batches ahead (prefetch.ts) while the
-// main thread parses and prints: liblzma is most of the work for a compressed tree, and this puts every
-// core on it in one Node instance (worker threads, a second instance each, cost more than they gave
+// module files among them are read (the .ko.xz decoded) on the thread pool a few batches ahead
+// (prefetch.ts) while the main thread parses and prints: that puts every core on opening, reading and
+// decoding in one Node instance (worker threads, a second instance each, cost more than they gave
 // under emulation).
 import { availableParallelism } from 'node:os';
 import { poolXzDecoder } from '../../backend/native-xz.js';
-import { XzPrefetcher } from './prefetch.js';
+import { ModulePrefetcher } from './prefetch.js';
 import { ModinfoRunner, type ModinfoOutput, type ModinfoSettings } from './run.js';
 import type { Io } from '../output.js';
 
 export interface PrintOptions {
   /**
-   * Batches of .ko.xz decoded ahead on the thread pool, at most this many at once; 0: never. Default:
+   * Batches of module files read ahead on the thread pool, at most this many at once; 0: never. Default:
    * KERNMOD_MODINFO_DECODE_AHEAD, else one per core plus one.
    */
   decodeAhead?: number;
@@ -77,17 +77,17 @@ function defaultDecodeAhead(): number {
 }
 
 /** The pool prefetcher, unless nothing is read (names, -n) or the addon is missing. */
-function xzPrefetcher(args: readonly string[], settings: ModinfoSettings, opts: PrintOptions): XzPrefetcher | undefined {
+function modulePrefetcher(args: readonly string[], settings: ModinfoSettings, opts: PrintOptions): ModulePrefetcher | undefined {
   const depth = opts.decodeAhead ?? defaultDecodeAhead();
   if (depth === 0 || settings.modname || (settings.field === 'filename' && !settings.json)) return undefined;
   const decoder = poolXzDecoder();
-  return decoder && new XzPrefetcher(args, decoder, depth);
+  return decoder && new ModulePrefetcher(args, decoder, depth);
 }
 
 /** Prints modinfo for every argument, in order; returns the exit status. */
 export async function printModinfo(args: readonly string[], settings: ModinfoSettings, io: Io, opts: PrintOptions = {}): Promise<number> {
   const printer = new ModinfoPrinter(io, settings.json);
-  await new ModinfoRunner(settings).run(args, printer, xzPrefetcher(args, settings, opts));
+  await new ModinfoRunner(settings).run(args, printer, modulePrefetcher(args, settings, opts));
   printer.finish();
   return printer.status;
 }

@@ -1,9 +1,8 @@
-// `kernmod modinfo` over its arguments, in order and synchronously but for waiting on the pool's
-// decoded .ko.xz: decide what each argument names (kmod's is_module_filename, else a lookup by alias or
+// `kernmod modinfo` over its arguments, in order and synchronously but for waiting on the module files
+// the pool read: decide what each argument names (kmod's is_module_filename, else a lookup by alias or
 // name), read and decode each module, and render what kmod would print for it — stdout and stderr text
 // in kmod's order, or --json items.
 import { closeSync, constants, fstatSync, openSync, realpathSync, statSync } from 'node:fs';
-import { moduleFileReader } from '../../backend/native-xz.js';
 import { errnoInfo } from '../../errno.js';
 import { KernmodError, systemError } from '../../errors.js';
 import { builtinModinfo } from '../../elf/builtin.js';
@@ -16,13 +15,12 @@ import {
   type ModinfoOptions,
   type ModuleInfo,
 } from '../../elf/modinfo.js';
-import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../../compress/index.js';
 import { moduleNameFromPath, MODULE_EXTENSIONS } from '../../names.js';
 import { HEAD_BYTES, OpenModuleReader } from './open-file.js';
 import { errorJson } from '../output.js';
 import { formatHeader, formatModinfo, invalidParmLines, modinfoJson, type FormatOptions } from './format.js';
 import type { ModinfoLookup, Resolution, ResolvedModule } from './lookup.js';
-import type { XzPrefetcher } from './prefetch.js';
+import type { ModulePrefetcher } from './prefetch.js';
 
 /** What the command line asked for. */
 export interface ModinfoSettings {
@@ -69,8 +67,6 @@ export class ModinfoRunner {
   /** Where compressed modules are decoded, one after another (nothing keeps a decoded image). */
   private image = Buffer.alloc(0);
   private readonly imageBuffer = (size: number): Uint8Array => (this.image = atLeast(this.image, size));
-  /** Where module files are read whole, one after another (see readModuleFile). */
-  private input = Buffer.allocUnsafe(1 << 20);
   /** Module files read with node:fs, one after another. */
   private readonly reader = new OpenModuleReader();
 
@@ -83,15 +79,15 @@ export class ModinfoRunner {
 
   /**
    * Prints `args` to `out`. Asynchronous to load the lookup code on first need, and to wait for
-   * `prefetch`, which decodes the .ko.xz among `args` ahead on the thread pool.
+   * `prefetch`, which reads the module files among `args` ahead on the thread pool.
    */
-  async run(args: readonly string[], out: ModinfoOutput, prefetch?: XzPrefetcher): Promise<void> {
+  async run(args: readonly string[], out: ModinfoOutput, prefetch?: ModulePrefetcher): Promise<void> {
     for (let k = 0; k < args.length; k++) {
       const arg = args[k]!;
       const got = prefetch ? await prefetch.take(k) : undefined;
       if (got !== undefined) {
-        // What printIfModuleFile would find: a regular file named like a module, decoded as it would be.
-        this.print(arg, { kind: 'xz-image', path: this.absolute(arg), image: got }, out);
+        // What printIfModuleFile would find: a regular file named like a module, read as it would be.
+        this.print(arg, { ...got, path: this.absolute(arg) }, out);
         continue;
       }
       if (!this.settings.modname && this.printIfModuleFile(arg, out)) continue;
@@ -138,14 +134,6 @@ export class ModinfoRunner {
     if (!MODULE_EXTENSIONS.some((ext) => arg.endsWith(ext))) return false;
     // -n prints the path without reading the file: kmod's stat alone decides.
     const pathOnly = this.settings.field === 'filename' && !this.settings.json;
-    if (!pathOnly) {
-      const bytes = this.readModuleFile(arg);
-      if (bytes === 'not-regular') return false;
-      if (bytes !== undefined) {
-        this.print(arg, { kind: 'bytes', path: this.absolute(arg), bytes }, out);
-        return true;
-      }
-    }
     const fd = pathOnly ? undefined : tryOpen(arg);
     if (fd === undefined) {
       // Also when it cannot be opened: one that cannot be read (like an unreadable file) fails as such
@@ -177,28 +165,6 @@ export class ModinfoRunner {
     } finally {
       closeSync(fd);
     }
-  }
-
-  /**
-   * A module file, read whole with the liblzma addon's one-call reader (open, fstat, read, close), into
-   * a buffer reused from file to file: a compressed one must be decoded whole anyway, and a plain .ko
-   * costs one native call instead of the five or six node:fs calls of the partial reads below (under
-   * emulation each of those costs more than reading the rest of the file). Undefined when that reader
-   * is not there, or for anything but a non-empty regular file that could be read: the node:fs path
-   * below then decides, and reports errors, as for any module file.
-   */
-  private readModuleFile(path: string): Uint8Array | 'not-regular' | undefined {
-    const reader = moduleFileReader();
-    if (reader === undefined) return undefined;
-    let n = reader.readFile(path, this.input);
-    if (n > this.input.length) {
-      if (n > DEFAULT_MAX_DECOMPRESSED_BYTES) return undefined; // the node:fs path refuses it (ERR_KERNMOD_TOO_LARGE)
-      this.input = atLeast(this.input, n);
-      n = reader.readFile(path, this.input);
-    }
-    if (n === reader.NOT_REGULAR) return 'not-regular';
-    if (n <= 0 || n > this.input.length) return undefined;
-    return this.input.subarray(0, n);
   }
 
   /** kmod's path_make_absolute_cwd: prefix the working directory, without normalising. */
