@@ -21,7 +21,13 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const work = join(root, '.cache', 'sanitizers'); // inside the tree so that node-addon-api resolves
-const TESTS = ['test/unit/native-binding.test.ts', 'test/unit/native-xz.test.ts', 'test/unit/backend-conformance.test.ts'];
+const TESTS = [
+  'test/unit/native-binding.test.ts',
+  'test/unit/native-xz.test.ts',
+  'test/unit/backend-conformance.test.ts',
+  'test/unit/depmod-native-reader.test.ts',
+  'test/unit/fuzz-depmod-native.test.ts',
+];
 
 let passed = 0;
 let failed = 0;
