@@ -100,7 +100,8 @@ describe('the bundled CLI', () => {
   // write to stdout, node:zlib for a format the command never sees, the xz addon with no .xz to decode.
   it.each([
     [['--help'], ['stream', 'zlib'], false],
-    [['modinfo', '-F', 'vermagic', moduleFile], ['stream', 'zlib'], undefined], // its file reader is the addon's
+    [['modinfo', '-F', 'vermagic', moduleFile], ['stream', 'zlib'], false], // one file: nothing to read ahead on the pool
+    [['modinfo', '-F', 'vermagic', moduleFile, moduleFile], ['zlib'], true], // more: the pool reads ahead
     [['modinfo', join(files, 'missing.ko')], ['zlib'], undefined],
     [['modprobe', '-D', '-d', join(files, 'no-tree'), 'anything'], ['zlib'], false],
   ])('%j loads none of %j (the xz addon: %s)', { timeout: 60_000 }, (args, builtins, addon) => {

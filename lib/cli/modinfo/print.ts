@@ -3,7 +3,6 @@
 // (prefetch.ts) while the main thread parses and prints: that puts every core on opening, reading and
 // decoding in one Node instance (worker threads, a second instance each, cost more than they gave
 // under emulation).
-import { availableParallelism } from 'node:os';
 import { poolXzDecoder } from '../../backend/native-xz.js';
 import { ModulePrefetcher } from './prefetch.js';
 import { ModinfoRunner, type ModinfoOutput, type ModinfoSettings } from './run.js';
@@ -73,13 +72,16 @@ export class ModinfoPrinter implements ModinfoOutput {
 function defaultDecodeAhead(): number {
   const env = process.env.KERNMOD_MODINFO_DECODE_AHEAD;
   if (env !== undefined && /^\d+$/.test(env)) return Number(env);
-  return availableParallelism() + 4;
+  return process.getBuiltinModule('node:os').availableParallelism() + 4;
 }
 
-/** The pool prefetcher, unless nothing is read (names, -n) or the addon is missing. */
+/**
+ * The pool prefetcher, unless nothing is read (names, -n), there is one argument (nothing to read ahead of:
+ * loading the addon for it cost more than the start-up target allows) or the addon is missing.
+ */
 function modulePrefetcher(args: readonly string[], settings: ModinfoSettings, opts: PrintOptions): ModulePrefetcher | undefined {
   const depth = opts.decodeAhead ?? defaultDecodeAhead();
-  if (depth === 0 || settings.modname || (settings.field === 'filename' && !settings.json)) return undefined;
+  if (depth === 0 || args.length < 2 || settings.modname || (settings.field === 'filename' && !settings.json)) return undefined;
   const decoder = poolXzDecoder();
   // A pool thread per batch in flight (libuv has 4 unless told; it reads this when its pool starts).
   process.env.UV_THREADPOOL_SIZE ??= String(depth);
