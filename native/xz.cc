@@ -418,8 +418,9 @@ Napi::Value ReleaseArea(const Napi::CallbackInfo& info) {
 // info "aVALUE" / "sVALUE" (alias / softdep) NUL-joined, exports and needs names NUL-joined, weak one
 // '0'/'1' per need, crcs (with `crcs` only) a BigUint64Array of the exports' CRCs then the needs'.
 constexpr double kReadInJs = -1;
-constexpr uint64_t kMaxModuleBytes = UINT64_C(256) << 20;  // lib/compress's DEFAULT_MAX_DECOMPRESSED_BYTES
-constexpr uint64_t kWholeBelow = 64 * 1024;  // smaller files in one read (as read-module.ts)
+constexpr uint64_t kMaxModuleBytes = UINT64_C(256) << 20;       // lib/compress's DEFAULT_MAX_DECOMPRESSED_BYTES
+constexpr uint64_t kWholeBelow = 64 * 1024;                     // smaller files in one read (as read-module.ts)
+constexpr uint8_t kXzMagic[6] = {0xfd, '7', 'z', 'X', 'Z', 0};  // an .xz stream's header
 
 struct ModuleResult {
   bool ok = false;
@@ -738,7 +739,7 @@ class DepmodReadBatch : public Napi::AsyncWorker {
       size_t n = 0;
       if (!ReadModuleFile(paths_[i], !crcs_, &n)) continue;  // CRCs may point into any section: read whole
       const uint8_t* b = fileBytes.data();
-      if (n > 6 && std::memcmp(b, "\xfd" "7zXZ\0", 6) == 0) {
+      if (n > sizeof kXzMagic && std::memcmp(b, kXzMagic, sizeof kXzMagic) == 0) {
         if (!DecodeXzImage(b, n, &n)) continue;
         b = imageBytes.data();
       }
