@@ -368,6 +368,18 @@ class ReadDecodeBatch : public Napi::AsyncWorker {
   size_t outCap_;
 };
 
+// A batch call's paths argument, every element a string.
+std::vector<std::string> PathsArg(const Napi::Array& list) {
+  std::vector<std::string> paths;
+  paths.reserve(list.Length());
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value v = list.Get(i);
+    if (!v.IsString()) throw Napi::TypeError::New(list.Env(), "paths: expected strings");
+    paths.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  return paths;
+}
+
 Napi::Value ReadDecodeBatchCall(const Napi::CallbackInfo& info) {
   if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsNumber() || !info[2].IsNumber()) {
     throw Napi::TypeError::New(info.Env(), "expected (string[] paths, number inputBytes, number outputBytes)");
@@ -379,14 +391,7 @@ Napi::Value ReadDecodeBatchCall(const Napi::CallbackInfo& info) {
   if (!(inCap >= 0 && inCap <= kMaxBytes) || !(outCap >= 0 && outCap <= kMaxBytes)) {
     throw Napi::RangeError::New(info.Env(), "inputBytes/outputBytes: 0 to 1 GiB");
   }
-  auto list = info[0].As<Napi::Array>();
-  std::vector<std::string> paths;
-  paths.reserve(list.Length());
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    Napi::Value v = list.Get(i);
-    if (!v.IsString()) throw Napi::TypeError::New(info.Env(), "paths: expected strings");
-    paths.push_back(v.As<Napi::String>().Utf8Value());
-  }
+  std::vector<std::string> paths = PathsArg(info[0].As<Napi::Array>());
   auto* w = new ReadDecodeBatch(info.Env(), std::move(paths), static_cast<size_t>(inCap), static_cast<size_t>(outCap));
   auto p = w->Promise();
   w->Queue();
@@ -793,14 +798,7 @@ Napi::Value DepmodReadBatchCall(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsBoolean()) {
     throw Napi::TypeError::New(info.Env(), "expected (string[] paths, boolean crcs)");
   }
-  auto list = info[0].As<Napi::Array>();
-  std::vector<std::string> paths;
-  paths.reserve(list.Length());
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    Napi::Value v = list.Get(i);
-    if (!v.IsString()) throw Napi::TypeError::New(info.Env(), "paths: expected strings");
-    paths.push_back(v.As<Napi::String>().Utf8Value());
-  }
+  std::vector<std::string> paths = PathsArg(info[0].As<Napi::Array>());
   auto* w = new DepmodReadBatch(info.Env(), std::move(paths), info[1].As<Napi::Boolean>().Value());
   auto p = w->Promise();
   w->Queue();

@@ -11,37 +11,14 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nativeBatchReader, pack, type Packed } from '../../lib/depmod/native-reader.js';
 import { readModuleFileSync } from '../../lib/depmod/read-module.js';
-import { buildElf, concat, modversion, strings } from '../fixtures/elf-builder.js';
+import { referencePacked } from './depmod-reference.js';
+import { buildElf, concat, elfSymbol, modversion, strings } from '../fixtures/elf-builder.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kernmod-depmod-native-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const native = nativeBatchReader();
 
-/** The reference's answer: a Packed module, or undefined where it throws. */
-function reference(path: string, crcs: boolean) {
-  try {
-    return pack(readModuleFileSync(path, crcs), crcs);
-  } catch {
-    return undefined;
-  }
-}
-
-/** A symbol table entry of either class and byte order. */
-function symbol(is64: boolean, le: boolean, name: number, info: number, shndx: number, value: number): Uint8Array {
-  const b = new Uint8Array(is64 ? 24 : 16);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, name, le);
-  if (is64) {
-    b[4] = info;
-    v.setUint16(6, shndx, le);
-    v.setBigUint64(8, BigInt(value), le);
-  } else {
-    v.setUint32(4, value, le);
-    b[12] = info;
-    v.setUint16(14, shndx, le);
-  }
-  return b;
-}
+const reference = referencePacked;
 
 /** A module whose __crc_ symbols point into a section (index 1), with weak, versioned and unnamed needs. */
 function corners(is64: boolean, le: boolean, opts: { badName?: boolean; noCrcs?: boolean } = {}): Uint8Array {
@@ -50,12 +27,12 @@ function corners(is64: boolean, le: boolean, opts: { badName?: boolean; noCrcs?:
   new DataView(crcData.buffer).setUint32(4, 0xdeadbeef, le);
   const syms: Uint8Array[] = [new Uint8Array(is64 ? 24 : 16)];
   if (!opts.noCrcs) {
-    syms.push(symbol(is64, le, 1, 0x10, 1, 4)); // __crc_alpha -> 0xdeadbeef in section 1
-    syms.push(symbol(is64, le, 1, 0x10, 1, 6)); // past the section's end: CRC -1
-    syms.push(symbol(is64, le, 24, 0x10, 0xfff1, 5)); // "__crc_": an empty name
+    syms.push(elfSymbol(is64, le, 1, 0x10, 1, 4)); // __crc_alpha -> 0xdeadbeef in section 1
+    syms.push(elfSymbol(is64, le, 1, 0x10, 1, 6)); // past the section's end: CRC -1
+    syms.push(elfSymbol(is64, le, 24, 0x10, 0xfff1, 5)); // "__crc_": an empty name
   }
-  syms.push(symbol(is64, le, 13, 0x10, 0, 0), symbol(is64, le, 18, 0x20, 0, 0), symbol(is64, le, 0, 0x10, 0, 0));
-  if (opts.badName) syms.push(symbol(is64, le, 999, 0x10, 0, 0));
+  syms.push(elfSymbol(is64, le, 13, 0x10, 0, 0), elfSymbol(is64, le, 18, 0x20, 0, 0), elfSymbol(is64, le, 0, 0x10, 0, 0));
+  if (opts.badName) syms.push(elfSymbol(is64, le, 999, 0x10, 0, 0));
   return buildElf({
     class: is64 ? 64 : 32,
     endian: le ? 'little' : 'big',

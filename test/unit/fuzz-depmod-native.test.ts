@@ -10,41 +10,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nativeBatchReader, pack } from '../../lib/depmod/native-reader.js';
-import { readModuleFileSync } from '../../lib/depmod/read-module.js';
-import { buildElf, concat, modversion, strings } from '../fixtures/elf-builder.js';
+import { nativeBatchReader } from '../../lib/depmod/native-reader.js';
+import { referencePacked } from './depmod-reference.js';
+import { buildElf, concat, elfSymbol, modversion, strings } from '../fixtures/elf-builder.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x64657064);
 const dir = mkdtempSync(join(tmpdir(), 'kernmod-fuzz-depmod-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const native = nativeBatchReader();
 
-function reference(path: string, crcs: boolean) {
-  try {
-    return pack(readModuleFileSync(path, crcs), crcs);
-  } catch {
-    return undefined;
-  }
-}
+const reference = referencePacked;
 
 /** A module with exports (CRCs in a section), needs (one versioned, one weak) and modinfo; `pad` bytes of .text first. */
 function module(is64: boolean, le: boolean, pad: number): Uint8Array {
   const entry = is64 ? 24 : 16;
-  const sym = (name: number, info: number, shndx: number, value: number) => {
-    const b = new Uint8Array(entry);
-    const v = new DataView(b.buffer);
-    v.setUint32(0, name, le);
-    if (is64) {
-      b[4] = info;
-      v.setUint16(6, shndx, le);
-      v.setBigUint64(8, BigInt(value), le);
-    } else {
-      v.setUint32(4, value, le);
-      b[12] = info;
-      v.setUint16(14, shndx, le);
-    }
-    return b;
-  };
+  const sym = (name: number, info: number, shndx: number, value: number) => elfSymbol(is64, le, name, info, shndx, value);
   const crc = new Uint8Array(8);
   new DataView(crc.buffer).setUint32(4, 0x1234abcd, le);
   return buildElf({
