@@ -470,6 +470,18 @@ class Elf {
   Elf(const uint8_t* b, size_t n) : b_(b), n_(n) {}
   // parse() of lib/elf: false where it throws.
   bool Parse() {
+    if (!ParseHeader()) return false;
+    Section names = Header(shstrndx_);
+    if (!InFile(names) || names.size == 0 || b_[names.offset + names.size - 1] != 0) return false;
+    Section* found[] = {&modinfo, &symtab, &strtab, &ksymtabStrings, &versions};
+    // findSection: the first section of that name (not section 0) whose contents lie in the file.
+    EachWantedSection(names, [&](int k, const Section& s) {
+      if (!found[k]->found && InFile(s)) *found[k] = s;
+    });
+    return true;
+  }
+  // The ELF header's part of Parse(): identification, class, byte order and the section table's bounds.
+  bool ParseHeader() {
     if (n_ <= 16 || b_[0] != 0x7f || b_[1] != 'E' || b_[2] != 'L' || b_[3] != 'F') return false;
     if (b_[4] != 1 && b_[4] != 2) return false;
     if (b_[5] != 1 && b_[5] != 2) return false;
@@ -480,31 +492,28 @@ class Elf {
     shoff_ = is64_ ? U64(40) : U32(32);
     uint16_t shentsize = U16(is64_ ? 58 : 46);
     shnum_ = U16(is64_ ? 60 : 48);
-    uint16_t shstrndx = U16(is64_ ? 62 : 50);
-    if (shentsize != (is64_ ? 64 : 40)) return false;
+    shstrndx_ = U16(is64_ ? 62 : 50);
+    if (shentsize != kShentsize()) return false;
     if (shoff_ > n_ || uint64_t(shnum_) * shentsize > n_ - shoff_) return false;
-    if (shstrndx == 0 || shstrndx >= shnum_) return false;
-    Section names = Header(shstrndx);
-    if (!InFile(names) || names.size == 0 || b_[names.offset + names.size - 1] != 0) return false;
+    return shstrndx_ != 0 && shstrndx_ < shnum_;
+  }
+  // f(k, section) for each section (not section 0) named kWantedSections[k], in table order; `names`
+  // is the section name table, NUL-terminated.
+  template <typename F>
+  void EachWantedSection(const Section& names, F f) const {
     const char* table = reinterpret_cast<const char*>(b_ + names.offset);
-    Section* wanted[] = {&modinfo, &symtab, &strtab, &ksymtabStrings, &versions};
-    const char* wantedNames[] = {".modinfo", ".symtab", ".strtab", "__ksymtab_strings", "__versions"};
-    // findSection: the first section of that name (not section 0) whose contents lie in the file.
     for (uint16_t i = 1; i < shnum_; i++) {
-      uint32_t nameOff = U32(shoff_ + uint64_t(i) * (is64_ ? 64 : 40));
+      uint32_t nameOff = U32(shoff_ + uint64_t(i) * kShentsize());
       if (nameOff >= names.size) continue;
       for (int k = 0; k < 5; k++) {
-        if (wanted[k]->found || std::strcmp(table + nameOff, wantedNames[k]) != 0) continue;
-        Section s = Header(i);
-        if (InFile(s)) *wanted[k] = {s.offset, s.size, true};
+        if (std::strcmp(table + nameOff, kWantedSections[k]) == 0) f(k, Header(i));
       }
     }
-    return true;
   }
   bool InFile(const Section& s) const { return s.offset <= n_ && s.size <= n_ - s.offset; }
   // Section `i`'s offset and size from its header (i < shnum).
   Section Header(uint32_t i) const {
-    uint64_t h = shoff_ + uint64_t(i) * (is64_ ? 64 : 40);
+    uint64_t h = shoff_ + uint64_t(i) * kShentsize();
     return {is64_ ? U64(h + 24) : U32(h + 16), is64_ ? U64(h + 32) : U32(h + 20), true};
   }
   uint16_t U16(uint64_t at) const { return le_ ? b_[at] | b_[at + 1] << 8 : b_[at] << 8 | b_[at + 1]; }
@@ -520,9 +529,13 @@ class Elf {
   const uint8_t* b_;
   size_t n_;
   bool is64_ = false, le_ = true;
-  uint16_t machine_ = 0, shnum_ = 0;
+  uint16_t machine_ = 0, shnum_ = 0, shstrndx_ = 0;
   uint64_t shoff_ = 0;
   Section modinfo, symtab, strtab, ksymtabStrings, versions;
+
+ private:
+  static constexpr const char* kWantedSections[5] = {".modinfo", ".symtab", ".strtab", "__ksymtab_strings", "__versions"};
+  uint32_t kShentsize() const { return is64_ ? 64 : 40; }
 };
 
 // Fills fileBytes[offset, offset + length) from the file; false when it ends before.
@@ -544,35 +557,18 @@ bool ReadRange(int fd, uint64_t offset, uint64_t length) {
 bool ReadSections(int fd, uint64_t size) {
   const uint8_t* b = fileBytes.data();
   if (!ReadRange(fd, 0, 64)) return false;
-  bool elf = b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F' && (b[4] == 1 || b[4] == 2) && (b[5] == 1 || b[5] == 2);
-  if (!elf) return ReadRange(fd, 64, size - 64);
   Elf e(b, size);
-  e.is64_ = b[4] == 2;
-  e.le_ = b[5] == 1;
-  const uint32_t entry = e.is64_ ? 64 : 40;
-  uint64_t shoff = e.is64_ ? e.U64(40) : e.U32(32);
-  uint16_t shnum = e.U16(e.is64_ ? 60 : 48), shstrndx = e.U16(e.is64_ ? 62 : 50);
-  if (e.U16(e.is64_ ? 58 : 46) != entry || shoff > size || uint64_t(shnum) * entry > size - shoff || shstrndx >= shnum) {
-    return ReadRange(fd, 64, size - 64);  // Parse() refuses it, from the whole file
-  }
-  e.shoff_ = shoff;
-  e.shnum_ = shnum;
-  if (!ReadRange(fd, shoff, uint64_t(shnum) * entry)) return false;
-  Section names = e.Header(shstrndx);
+  if (!e.ParseHeader()) return ReadRange(fd, 64, size - 64);  // Parse() refuses it, from the whole file
+  if (!ReadRange(fd, e.shoff_, uint64_t(e.shnum_) * (e.is64_ ? 64 : 40))) return false;
+  Section names = e.Header(e.shstrndx_);
   if (!e.InFile(names)) return true;  // Parse() refuses it
   if (!ReadRange(fd, names.offset, names.size)) return false;
   if (names.size == 0 || b[names.offset + names.size - 1] != 0) return true;  // Parse() refuses it
-  const char* wanted[] = {".modinfo", ".symtab", ".strtab", "__ksymtab_strings", "__versions"};
-  for (uint16_t i = 1; i < shnum; i++) {
-    uint32_t nameOff = e.U32(shoff + uint64_t(i) * entry);
-    if (nameOff >= names.size) continue;
-    const char* name = reinterpret_cast<const char*>(b + names.offset + nameOff);
-    bool want = false;
-    for (const char* w : wanted) want = want || std::strcmp(name, w) == 0;
-    Section s = e.Header(i);
-    if (want && e.InFile(s) && !ReadRange(fd, s.offset, std::min<uint64_t>(s.size + 8, size - s.offset))) return false;
-  }
-  return true;
+  bool ok = true;
+  e.EachWantedSection(names, [&](int, const Section& s) {
+    if (ok && e.InFile(s)) ok = ReadRange(fd, s.offset, std::min<uint64_t>(s.size + 8, size - s.offset));
+  });
+  return ok;
 }
 
 // The file's bytes into fileBytes (its size in *size): with `sections`, a plain .ko's sections only.
