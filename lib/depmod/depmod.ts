@@ -230,11 +230,12 @@ interface Started {
   search: ModuleSearch | undefined;
   /** FILES, as found. */
   files: FoundModule[];
+  /** -E/-F: modules are read with their CRCs, which are compared. */
+  checkSymvers: boolean;
 }
 
 interface Prepared extends Started {
   mods: Mod[];
-  checkSymvers: boolean;
 }
 
 /** Everything up to searching the tree; a result when -A finds the indexes up to date. */
@@ -269,13 +270,14 @@ function prepare(opts: DepmodOptions): Started | DepmodResult {
     run.messages.push({ level: 'WARNING', text: '-e needs -E or -F\n' });
     printUnknown = false;
   }
+  const checkSymvers = opts.symvers !== undefined;
 
   if (opts.files === undefined || opts.files.length === 0) {
     const log: ConfigMessage[] = [];
     const cfg: DepmodConfig = loadConfig(opts.config, run.kversion, log);
     configLog(run, log);
     const search = new ModuleSearch(run.dirname, cfg, { error: (text) => run.messages.push({ level: 'ERROR', text }) });
-    return { run, symbols, printUnknown, addSymbol, search, files: [] };
+    return { run, symbols, printUnknown, addSymbol, search, files: [], checkSymvers };
   }
   const byName = new Map<string, FoundModule>();
   for (const path of opts.files) {
@@ -283,7 +285,7 @@ function prepare(opts: DepmodOptions): Started | DepmodResult {
     if (byName.has(name)) fail(run, 'EEXIST', `could not add module ${path}: File exists\n`, { path });
     byName.set(name, { name, path });
   }
-  return { run, symbols, printUnknown, addSymbol, search: undefined, files: [...byName.values()] };
+  return { run, symbols, printUnknown, addSymbol, search: undefined, files: [...byName.values()], checkSymvers };
 }
 
 /** After the search (`searched` throws what it threw): the modules in kmod's order. */
@@ -306,7 +308,7 @@ function ordered(s: Started, searched: () => void): Prepared {
   mods.forEach((m, i) => (m.idx = i));
   const sorted = orderModules(run, mods);
   sorted.forEach((m, i) => (m.idx = i));
-  return { ...s, mods: sorted, checkSymvers: run.opts.symvers !== undefined };
+  return { ...s, mods: sorted };
 }
 
 /** Symbols and dependencies from what was read, the topological order, then the files. */
@@ -562,7 +564,7 @@ const NATIVE_BATCH = 16;
 export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
   const started = prepare(opts);
   if (!('run' in started)) return started;
-  const crcs = opts.symvers !== undefined;
+  const crcs = started.checkSymvers;
   const native = nativeBatchReader();
   // Each module is handed to the addon as the walk finds it: reading overlaps the rest of the walk.
   const early = new Map<string, Promise<Packed | undefined>>();
