@@ -5,12 +5,12 @@
 // concurrently. -D, -n, -c and -R never touch the kernel (they work where /proc/modules is absent).
 import { KernmodError } from '../errors.js';
 import type { Kernmod } from '../kernmod.js';
-import { modprobeOptionsForCommands, runShellCommandWith, type CommandRunner } from '../modprobe/command.js';
+import { modprobeOptionsForCommands, runShellCommandWith } from '../modprobe/command.js';
 import { Modprobe, type ModprobeOptions } from '../modprobe/modprobe.js';
 import { formatPlan } from '../modprobe/format.js';
 import type { Plan } from '../modprobe/resolve.js';
 import type { ProbeResult } from '../modprobe/probe.js';
-import type { RemoveResult } from '../modprobe/remove.js';
+import type { RemoveOptions, RemoveResult } from '../modprobe/remove.js';
 import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
 import { MODPROBE_OPTIONS } from './options.js';
 
@@ -198,48 +198,23 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
     io.out(versionText());
     return 0;
   }
-  const flag = (key: string): boolean | undefined => (o.has(key) ? true : undefined);
-  const v = {
-    all: flag('all'),
-    remove: flag('remove'),
-    'remove-holders': flag('remove-holders'),
-    'remove-dependencies': undefined as boolean | undefined,
-    wait: o.last('wait'),
-    'resolve-alias': flag('resolve-alias'),
-    'first-time': flag('first-time'),
-    'ignore-install': flag('ignore-install'),
-    'ignore-remove': undefined as boolean | undefined,
-    'use-blacklist': flag('use-blacklist'),
-    force: flag('force'),
-    'force-modversion': flag('force-modversion'),
-    'force-vermagic': flag('force-vermagic'),
-    'show-depends': flag('show-depends'),
-    showconfig: flag('showconfig'),
-    'show-config': undefined as boolean | undefined,
-    'dry-run': flag('dry-run'),
-    show: undefined as boolean | undefined,
-    config: o.has('config') ? o.all('config') : undefined,
-    dirname: o.last('dirname'),
-    'set-version': o.last('set-version'),
-    quiet: flag('quiet'),
-    verbose: o.has('verbose') ? Array.from({ length: o.count('verbose') }, () => true) : undefined,
-    sequential: flag('sequential'),
-    json: flag('json'),
-  };
   const args = parsed.operands;
-  const json = v.json ?? false;
+  const json = o.has('json');
   // kmod's -s sends messages to syslog; kernmod has no syslog writer, so it refuses rather than ignore it.
   if (o.has('syslog')) return reportUsageError(io, 'modprobe', SYSLOG_REFUSED, json);
-  const log = new Logger(io, (v.quiet ?? false) || json);
-  const showConfig = v.showconfig || v['show-config'];
-  const showDepends = v['show-depends'] ?? false;
-  const dryRun = showDepends || v['dry-run'] || v.show || false;
-  const verbose = (v.verbose?.length ?? 0) > 0;
-  const ignoreInstall = v['ignore-install'] || v['ignore-remove'] || false;
+  const log = new Logger(io, o.has('quiet') || json);
+  const all = o.has('all');
+  const showConfig = o.has('showconfig');
+  const showDepends = o.has('show-depends');
+  const dryRun = showDepends || o.has('dry-run');
+  const verbose = o.has('verbose');
+  const ignoreInstall = o.has('ignore-install');
+  const firstTime = o.has('first-time');
+  const useBlacklist = o.has('use-blacklist');
   let wait = 0;
-  if (v.wait !== undefined) {
+  const t = o.last('wait');
+  if (t !== undefined) {
     // strtoul(optarg, &end, 0): decimal, 0x hex or 0 octal, and nothing after the number.
-    const t = v.wait;
     const w = /^0[xX][0-9a-fA-F]+$/.test(t)
       ? parseInt(t.slice(2), 16)
       : /^0[0-7]*$/.test(t)
@@ -248,7 +223,7 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
           ? Number(t)
           : NaN;
     if (!Number.isFinite(w)) {
-      log.line('ERROR', `unexpected wait value '${v.wait}'.`);
+      log.line('ERROR', `unexpected wait value '${t}'.`);
       return 1;
     }
     wait = w;
@@ -280,9 +255,11 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
     modprobeOptionsForCommands('options' in env ? env.options : process.env.MODPROBE_OPTIONS, handedOn),
   );
   const ctxOpts: ModprobeOptions = { ...env };
-  if (v.dirname !== undefined) ctxOpts.root = v.dirname;
-  if (v['set-version'] !== undefined) ctxOpts.release = v['set-version'];
-  if (v.config !== undefined) ctxOpts.config = v.config;
+  const root = o.last('dirname');
+  const release = o.last('set-version');
+  if (root !== undefined) ctxOpts.root = root;
+  if (release !== undefined) ctxOpts.release = release;
+  if (o.has('config')) ctxOpts.config = o.all('config');
   let mp: Modprobe;
   try {
     mp = Modprobe.openSync(ctxOpts); // a CLI has nothing to overlap the reads with: no thread-pool round trips
@@ -300,30 +277,29 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
     return 0;
   }
 
-  if (v.remove)
-    return removeAll(mp, args, await kernmod(), io, log, {
+  if (o.has('remove'))
+    return removeAll(mp, args, io, log, json, verbose || showDepends, {
+      kernmod: await kernmod(),
       runCommand,
-      json,
       dryRun,
-      verbose: verbose || showDepends,
       wait,
-      ignoreInstall,
-      force: v.force ?? false,
-      firstTime: v['first-time'] ?? false,
-      removeHolders: (v['remove-holders'] || v['remove-dependencies']) ?? false,
+      force: o.has('force'),
+      firstTime,
+      ignoreRemove: ignoreInstall,
+      removeHolders: o.has('remove-holders'),
     });
 
-  const names = v.all ? args : [args[0]!];
-  const params = v.all ? undefined : joinModprobeParams(args.slice(1));
+  const names = all ? args : [args[0]!];
+  const params = all ? undefined : joinModprobeParams(args.slice(1));
   const results: Array<Plan | ProbeResult | { query: string; modules: string[] }> = [];
   let status = 0;
   for (const name of names) {
-    if (v['resolve-alias']) {
+    if (o.has('resolve-alias')) {
       const found = mp.lookup(name);
       if (found.length === 0) {
-        log.line(v.all ? 'WARNING' : 'FATAL', `Module ${name} not found in directory ${mp.dirname}`);
+        log.line(all ? 'WARNING' : 'FATAL', `Module ${name} not found in directory ${mp.dirname}`);
         status = 1;
-        if (!v.all) break;
+        if (!all) break;
         continue;
       }
       if (json) results.push({ query: name, modules: found.map((f) => f.module) });
@@ -335,7 +311,7 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
       plan = mp.resolve(name, {
         ...(params !== undefined ? { params } : {}),
         ignoreLoaded: showDepends,
-        useBlacklist: v['use-blacklist'] ?? false,
+        useBlacklist,
         ignoreInstall,
       });
     } catch (e) {
@@ -343,8 +319,8 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
       status = 1;
       if (err.code === 'ERR_KERNMOD_NOT_FOUND') {
         // kmod: FATAL (exits at once) for one name, WARNING and go on with -a.
-        log.line(v.all ? 'WARNING' : 'FATAL', err.message);
-        if (!v.all) {
+        log.line(all ? 'WARNING' : 'FATAL', err.message);
+        if (!all) {
           if (json) printJson(io, { ok: false, error: err.toJSON?.() ?? err });
           return 1;
         }
@@ -357,7 +333,7 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
     }
     if (dryRun) {
       if (!json && (showDepends || verbose)) io.out(formatPlan(plan));
-      if (v['first-time'] && !showDepends) {
+      if (firstTime && !showDepends) {
         for (const m of plan.modules) {
           if (m.status === 'loaded' || m.status === 'builtin') {
             log.line('ERROR', `could not insert '${m.module}': Module already in kernel`);
@@ -369,17 +345,16 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
       continue;
     }
     if (verbose && !json) io.out(formatPlan(plan));
-    const force = v.force ?? false;
     const result = await mp.probe(name, {
       ...(params !== undefined ? { params } : {}),
       kernmod: await kernmod(),
       runCommand,
-      useBlacklist: v['use-blacklist'] ?? false,
+      useBlacklist,
       ignoreInstall,
-      firstTime: v['first-time'] ?? false,
-      ignoreVermagic: force || (v['force-vermagic'] ?? false),
-      ignoreModversions: force || (v['force-modversion'] ?? false),
-      ...(v.sequential ? { concurrency: 1 } : {}),
+      firstTime,
+      ignoreVermagic: o.has('force') || o.has('force-vermagic'),
+      ignoreModversions: o.has('force') || o.has('force-modversion'),
+      ...(o.has('sequential') ? { concurrency: 1 } : {}),
     });
     results.push(result);
     if (!json) for (const s of result.steps) for (const w of s.warnings ?? []) log.line('WARNING', `kernel: ${w.message}`);
@@ -416,43 +391,22 @@ function jsonable<T>(r: T): unknown {
   );
 }
 
-interface RemoveFlags {
-  runCommand: CommandRunner;
-  json: boolean;
-  dryRun: boolean;
-  verbose: boolean;
-  wait: number;
-  ignoreInstall: boolean;
-  force: boolean;
-  firstTime: boolean;
-  removeHolders: boolean;
-}
-
-async function removeAll(mp: Modprobe, names: string[], km: Kernmod, io: Io, log: Logger, f: RemoveFlags): Promise<number> {
+async function removeAll(mp: Modprobe, names: string[], io: Io, log: Logger, json: boolean, verbose: boolean, opts: RemoveOptions) {
   const results: RemoveResult[] = [];
   let status = 0;
   for (const name of names) {
     let r: RemoveResult;
     try {
-      r = await mp.remove(name, {
-        kernmod: km,
-        runCommand: f.runCommand,
-        dryRun: f.dryRun,
-        wait: f.wait,
-        force: f.force,
-        firstTime: f.firstTime,
-        ignoreRemove: f.ignoreInstall,
-        removeHolders: f.removeHolders,
-      });
+      r = await mp.remove(name, opts);
     } catch (e) {
       const err = e as KernmodError;
       log.line('FATAL', err.message);
       if (err instanceof KernmodError) log.hint(err.hint);
-      if (f.json) printJson(io, { ok: false, error: err.toJSON?.() ?? String(err) });
+      if (json) printJson(io, { ok: false, error: err.toJSON?.() ?? String(err) });
       return 1;
     }
     results.push(r);
-    if (f.verbose && !f.json) for (const s of r.steps) io.out(s.action === 'remove' ? `remove ${s.command}\n` : `rmmod ${s.module}\n`);
+    if (verbose && !json) for (const s of r.steps) io.out(s.action === 'remove' ? `remove ${s.command}\n` : `rmmod ${s.module}\n`);
     for (const s of r.steps) {
       // kmod reports a failed unload of the module itself through its error below; dependencies'
       // failures are not fatal but still said.
@@ -469,6 +423,6 @@ async function removeAll(mp: Modprobe, names: string[], km: Kernmod, io: Io, log
       break;
     }
   }
-  if (f.json) printJson(io, { ok: status === 0, results: results.map(jsonable) });
+  if (json) printJson(io, { ok: status === 0, results: results.map(jsonable) });
   return status;
 }
