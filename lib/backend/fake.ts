@@ -2,14 +2,13 @@
 // finit_module and delete_module (research/linux-anchors.md b1, b2) in memory. It is a simulation, not
 // a kernel: nothing it says proves anything about a real one — the kernel suite in the VM does that.
 // Tests use it to exercise the facade's logic (errors, retries, fallbacks) on hosts without modules.
-import { closeSync, fstatSync, openSync } from 'node:fs';
 import { decompressSync, detectCompression } from '../compress/index.js';
-import { OPEN_NAMED_FILE, readFdSync } from '../fs-read.js';
+import { readFdSync } from '../fs-read.js';
 import { LINUX_ERRNO } from '../errno.js';
 import { later } from './later.js';
 import { LINUX_DELETE_FLAGS } from './syscalls.js';
-import { checkHeadSync, guardLength, notRegularOutcome } from './guard.js';
-import type { Backend, HeadGuard, ImageOutcome, PathOutcome } from './types.js';
+import { finitPathSync, hasNul } from './guard.js';
+import type { Backend, HeadGuard, ImageOutcome } from './types.js';
 
 const E = LINUX_ERRNO as Readonly<
   Record<'EPERM' | 'ENOENT' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'EEXIST' | 'EINVAL' | 'ENOSYS' | 'EOPNOTSUPP', number>
@@ -134,9 +133,7 @@ export class FakeKernel {
   }
 }
 
-// As the addon and the ffi backend do: a string with a NUL inside is refused with -EINVAL where the
-// call would be made (a C string would end at the NUL: another file, other params, another module).
-const hasNul = (...strings: string[]) => strings.some((s) => s.includes('\0'));
+// As the addon and the ffi backend do, a string with a NUL inside is refused with -EINVAL (hasNul).
 const EINVAL = -E.EINVAL;
 
 export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backend & { kernel: FakeKernel } {
@@ -148,29 +145,14 @@ export function createFakeBackend(kernel: FakeKernel = new FakeKernel()): Backen
     if (typeof image === 'number') return image;
     return kernel.load(image, params, flags, 'finit_module');
   };
-  const finitPath = (path: string, params: string, flags: number, guard?: HeadGuard): PathOutcome => {
-    const headLength = guard ? guardLength(guard) : 0;
-    if (hasNul(path)) return { ret: EINVAL, syscall: 'open' };
-    if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
-    let fd: number;
-    try {
-      fd = openSync(path, OPEN_NAMED_FILE);
-    } catch (e) {
-      const ret = (e as NodeJS.ErrnoException).errno;
-      if (typeof ret !== 'number' || ret >= 0) throw e; // not an errno: the driver keeps it as the cause
-      kernel.calls.push({ syscall: 'open', ret });
-      return { ret, syscall: 'open' };
-    }
-    try {
-      const refused = notRegularOutcome(fstatSync(fd));
-      if (refused) return refused;
-      const stop = guard ? checkHeadSync(fd, guard, headLength) : undefined;
-      if (stop) return stop;
-      return { ret: finitFd(fd, params, flags), syscall: 'finit_module' };
-    } finally {
-      closeSync(fd);
-    }
-  };
+  const finitPath = (path: string, params: string, flags: number, guard?: HeadGuard) =>
+    finitPathSync(
+      path,
+      params,
+      guard,
+      (fd) => finitFd(fd, params, flags),
+      (ret) => kernel.calls.push({ syscall: 'open', ret }),
+    );
   // memfd_create, write, finit_module of that file: the fake loads a private copy of the bytes.
   const finitImage = (image: Uint8Array, params: string, flags: number): ImageOutcome => {
     if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };

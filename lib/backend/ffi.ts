@@ -2,14 +2,12 @@
 // where the addon could not be compiled. errno comes from ffi-rs and is trusted only when the call
 // returned -1 (ffi-rs does not clear errno before the call). The async forms run on a new thread
 // (`runInNewThread`), where ffi-rs reads errno right after the call.
-import { close, closeSync, fstatSync, openSync, write, writeSync } from 'node:fs';
-import { open as openAsync } from 'node:fs/promises';
+import { close, closeSync, write, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { LINUX_DELETE_FLAGS, LINUX_MODULE_SYSCALLS, MFD_CLOEXEC, linuxModuleNameLen, type ModuleSyscalls } from './syscalls.js';
-import { OPEN_NAMED_FILE } from '../fs-read.js';
-import { checkHead, checkHeadSync, guardLength, notRegularOutcome } from './guard.js';
-import type { Backend, ImageOutcome, PathOutcome } from './types.js';
+import { errnoOf, finitPath, finitPathSync, hasNul } from './guard.js';
+import type { Backend, ImageOutcome } from './types.js';
 
 type FfiRs = typeof import('ffi-rs');
 interface ErrnoResult {
@@ -22,25 +20,11 @@ const EINVAL = -22;
 const writeAsync = promisify(write);
 const closeAsync = promisify(close);
 
-// A C string with a NUL inside would reach the kernel cut at the NUL (another name, other params): such
-// a call answers -EINVAL without being made, as in the addon.
-const hasNul = (...strings: string[]) => strings.some((s) => s.includes('\0'));
-
 // The async forms' own copy of an image: the caller may detach its buffer while the call waits.
 function ownCopy(image: Uint8Array): Uint8Array {
   const copy = new Uint8Array(image.byteLength);
   copy.set(image);
   return copy;
-}
-
-/**
- * A node:fs failure's negative errno, for the policy; a failure without one (not a system call's
- * answer) is thrown on, and the driver makes it a KernmodError that keeps it as the cause.
- */
-function errnoOf(e: unknown): number {
-  const code = (e as NodeJS.ErrnoException).errno;
-  if (typeof code === 'number' && code < 0) return code;
-  throw e;
 }
 
 export function createFfiBackend(): Backend {
@@ -123,48 +107,8 @@ export function createFfiBackend(): Backend {
     initModuleSync: (image, params) => (hasNul(params) ? EINVAL : sync(initArgs(image, params))),
     finitModule: (fd, params, flags) => (hasNul(params) ? Promise.resolve(EINVAL) : async(finitArgs(fd, params, flags))),
     finitModuleSync: (fd, params, flags) => (hasNul(params) ? EINVAL : sync(finitArgs(fd, params, flags))),
-    async finitModulePath(path, params, flags, guard): Promise<PathOutcome> {
-      const headLength = guard ? guardLength(guard) : 0;
-      if (hasNul(path)) return { ret: EINVAL, syscall: 'open' };
-      if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
-      let handle;
-      try {
-        handle = await openAsync(path, OPEN_NAMED_FILE); // Node adds O_CLOEXEC
-      } catch (e) {
-        return { ret: errnoOf(e), syscall: 'open' };
-      }
-      try {
-        const refused = notRegularOutcome(await handle.stat());
-        if (refused) return refused;
-        const stop = guard ? await checkHead(handle, guard, headLength) : undefined;
-        if (stop) return stop;
-        const ret = await async(finitArgs(handle.fd, params, flags));
-        return { ret, syscall: 'finit_module' };
-      } finally {
-        await handle.close();
-      }
-    },
-    finitModulePathSync(path, params, flags, guard): PathOutcome {
-      const headLength = guard ? guardLength(guard) : 0;
-      if (hasNul(path)) return { ret: EINVAL, syscall: 'open' };
-      if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
-      let fd: number;
-      try {
-        fd = openSync(path, OPEN_NAMED_FILE);
-      } catch (e) {
-        return { ret: errnoOf(e), syscall: 'open' };
-      }
-      try {
-        const refused = notRegularOutcome(fstatSync(fd));
-        if (refused) return refused;
-        const stop = guard ? checkHeadSync(fd, guard, headLength) : undefined;
-        if (stop) return stop;
-        const ret = sync(finitArgs(fd, params, flags));
-        return { ret, syscall: 'finit_module' };
-      } finally {
-        closeSync(fd);
-      }
-    },
+    finitModulePath: (path, params, flags, guard) => finitPath(path, params, guard, (fd) => async(finitArgs(fd, params, flags))),
+    finitModulePathSync: (path, params, flags, guard) => finitPathSync(path, params, guard, (fd) => sync(finitArgs(fd, params, flags))),
     async finitModuleImage(image, params, flags): Promise<ImageOutcome> {
       if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
       const copy = ownCopy(image);
