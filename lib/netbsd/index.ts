@@ -4,49 +4,38 @@
 // Importing this module touches nothing: the native backend is created on the first call, and on a
 // non-NetBSD host that call throws ERR_KERNMOD_NO_BACKEND (use withBackend(createFakeNetbsdBackend())).
 import type { NetbsdBackend } from './backend.js';
-import {
-  listModules,
-  listModulesSync,
-  loadModule,
-  loadModuleSync,
-  moduleSupport,
-  moduleSupportSync,
-  unloadModule,
-  unloadModuleSync,
-  type ModuleSupport,
-  type NetbsdLoadOptions,
-  type NetbsdLoadResult,
-  type NetbsdModuleInfo,
-  type NetbsdUnloadOptions,
-  type NetbsdUnloadResult,
-} from './modctl.js';
+import * as modctl from './modctl.js';
 import { createNetbsdNativeBackend } from './native.js';
 
 export interface NetbsdKernmod {
   /** Which backend makes the calls: 'native' (the addon built on NetBSD) or 'fake' (a simulation). */
   readonly backend: NetbsdBackend['name'];
-  loadModule(source: string | URL, options?: NetbsdLoadOptions): Promise<NetbsdLoadResult>;
-  loadModuleSync(source: string | URL, options?: Omit<NetbsdLoadOptions, 'signal'>): NetbsdLoadResult;
-  unloadModule(name: string, options?: NetbsdUnloadOptions): Promise<NetbsdUnloadResult>;
-  unloadModuleSync(name: string): NetbsdUnloadResult;
-  listModules(): Promise<NetbsdModuleInfo[]>;
-  listModulesSync(): NetbsdModuleInfo[];
-  moduleSupport(): Promise<ModuleSupport>;
-  moduleSupportSync(): ModuleSupport;
+  loadModule(source: string | URL, options?: modctl.NetbsdLoadOptions): Promise<modctl.NetbsdLoadResult>;
+  loadModuleSync(source: string | URL, options?: Omit<modctl.NetbsdLoadOptions, 'signal'>): modctl.NetbsdLoadResult;
+  unloadModule(name: string, options?: modctl.NetbsdUnloadOptions): Promise<modctl.NetbsdUnloadResult>;
+  unloadModuleSync(name: string): modctl.NetbsdUnloadResult;
+  listModules(): Promise<modctl.NetbsdModuleInfo[]>;
+  listModulesSync(): modctl.NetbsdModuleInfo[];
+  moduleSupport(): Promise<modctl.ModuleSupport>;
+  moduleSupportSync(): modctl.ModuleSupport;
+}
+
+/** The API over the backend `get()` gives on each call; a failing `get()` makes the async functions reject. */
+function over(get: () => NetbsdBackend): Omit<NetbsdKernmod, 'backend'> {
+  return {
+    loadModule: async (source, options) => modctl.loadModule(get(), source, options),
+    loadModuleSync: (source, options) => modctl.loadModuleSync(get(), source, options),
+    unloadModule: async (name, options) => modctl.unloadModule(get(), name, options),
+    unloadModuleSync: (name) => modctl.unloadModuleSync(get(), name),
+    listModules: async () => modctl.listModules(get()),
+    listModulesSync: () => modctl.listModulesSync(get()),
+    moduleSupport: async () => modctl.moduleSupport(get()),
+    moduleSupportSync: () => modctl.moduleSupportSync(get()),
+  };
 }
 
 export function bind(backend: NetbsdBackend): NetbsdKernmod {
-  return {
-    backend: backend.name,
-    loadModule: (source, options) => loadModule(backend, source, options),
-    loadModuleSync: (source, options) => loadModuleSync(backend, source, options),
-    unloadModule: (name, options) => unloadModule(backend, name, options),
-    unloadModuleSync: (name) => unloadModuleSync(backend, name),
-    listModules: () => listModules(backend),
-    listModulesSync: () => listModulesSync(backend),
-    moduleSupport: () => moduleSupport(backend),
-    moduleSupportSync: () => moduleSupportSync(backend),
-  };
+  return { backend: backend.name, ...over(() => backend) };
 }
 
 /** The API over a chosen backend: 'native', or a NetbsdBackend (e.g. createFakeNetbsdBackend()). */
@@ -54,55 +43,18 @@ export function withBackend(backend: 'native' | NetbsdBackend): NetbsdKernmod {
   return bind(backend === 'native' ? createNetbsdNativeBackend() : backend);
 }
 
-let defaultApi: NetbsdKernmod | undefined;
-function api(): NetbsdKernmod {
-  defaultApi ??= withBackend('native');
-  return defaultApi;
-}
-function rejecting<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return f();
-  } catch (e) {
-    return Promise.reject(e);
-  }
-}
-
-/** modctl(MODCTL_LOAD) on this NetBSD kernel: a module name (looked up in kern.module.path) or a path. */
-function load(source: string | URL, options?: NetbsdLoadOptions): Promise<NetbsdLoadResult> {
-  return rejecting(() => api().loadModule(source, options));
-}
-function loadSync(source: string | URL, options?: Omit<NetbsdLoadOptions, 'signal'>): NetbsdLoadResult {
-  return api().loadModuleSync(source, options);
-}
-function unload(name: string, options?: NetbsdUnloadOptions): Promise<NetbsdUnloadResult> {
-  return rejecting(() => api().unloadModule(name, options));
-}
-function unloadSync(name: string): NetbsdUnloadResult {
-  return api().unloadModuleSync(name);
-}
-function list(): Promise<NetbsdModuleInfo[]> {
-  return rejecting(() => api().listModules());
-}
-function listSync(): NetbsdModuleInfo[] {
-  return api().listModulesSync();
-}
-function supportOf(): Promise<ModuleSupport> {
-  return rejecting(() => api().moduleSupport());
-}
-function supportOfSync(): ModuleSupport {
-  return api().moduleSupportSync();
-}
-
-export {
-  load as loadModule,
-  loadSync as loadModuleSync,
-  unload as unloadModule,
-  unloadSync as unloadModuleSync,
-  list as listModules,
-  listSync as listModulesSync,
-  supportOf as moduleSupport,
-  supportOfSync as moduleSupportSync,
-};
+let native: NetbsdBackend | undefined;
+/** modctl(2) on this NetBSD kernel; MODCTL_LOAD takes a module name (looked up in kern.module.path) or a path. */
+export const {
+  loadModule,
+  loadModuleSync,
+  unloadModule,
+  unloadModuleSync,
+  listModules,
+  listModulesSync,
+  moduleSupport,
+  moduleSupportSync,
+} = over(() => (native ??= createNetbsdNativeBackend()));
 
 export type {
   ModuleSupport,

@@ -9,7 +9,7 @@
 //  - Bytes cannot be loaded: modctl loads from a file (ERR_KERNMOD_INVALID_SOURCE, before any call).
 import { invalidInput } from '../errors.js';
 import { encodeParams, parseParams, type ParamsInput, type ParamValue } from '../params.js';
-import { withBackend, type NetbsdKernmod } from './index.js';
+import * as netbsd from './index.js';
 import type { NetbsdLoadOptions, NetbsdLoadResult, NetbsdModuleInfo, NetbsdUnloadResult } from './modctl.js';
 import type { PropDict, PropValue } from './plist.js';
 
@@ -79,36 +79,21 @@ export interface NetbsdTopLevel {
   listModulesSync(): NetbsdModuleInfo[];
 }
 
-function rejecting<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return f();
-  } catch (e) {
-    return Promise.reject(e);
-  }
-}
-
-export function netbsdTopLevel(api: () => NetbsdKernmod): NetbsdTopLevel {
+export function netbsdTopLevel(api: () => Omit<netbsd.NetbsdKernmod, 'backend'>): NetbsdTopLevel {
+  // The arguments are checked before the backend is needed (api() only names the API; its calls create
+  // the backend): bad input is refused the same everywhere.
+  const args = (source: unknown, options?: object) => [fileSource(source), netbsdLoadOptions(options)] as const;
   return {
-    // The arguments are checked before the backend is needed: bad input is refused the same everywhere.
-    loadModule: (source, options) =>
-      rejecting(() => {
-        const [s, o] = [fileSource(source), netbsdLoadOptions(options)];
-        return api().loadModule(s, o);
-      }),
-    loadModuleSync: (source, options) => {
-      const [s, o] = [fileSource(source), netbsdLoadOptions(options)];
-      return api().loadModuleSync(s, o);
-    },
-    unloadModule: (name, options) => rejecting(() => api().unloadModule(name, options?.signal ? { signal: options.signal } : {})),
+    loadModule: async (source, options) => api().loadModule(...args(source, options)),
+    loadModuleSync: (source, options) => api().loadModuleSync(...args(source, options)),
+    unloadModule: (name, options) => api().unloadModule(name, options),
     unloadModuleSync: (name) => api().unloadModuleSync(name),
-    listModules: () => rejecting(() => api().listModules()),
+    listModules: () => api().listModules(),
     listModulesSync: () => api().listModulesSync(),
   };
 }
 
 /** On NetBSD, the top-level functions over the native modctl backend (created on first use); else undefined. */
 export function platformTopLevel(platform: string = process.platform): NetbsdTopLevel | undefined {
-  if (platform !== 'netbsd') return undefined;
-  let api: NetbsdKernmod | undefined;
-  return netbsdTopLevel(() => (api ??= withBackend('native')));
+  return platform === 'netbsd' ? netbsdTopLevel(() => netbsd) : undefined;
 }
