@@ -10,9 +10,9 @@ import { ensure, type EnsureOptions, type EnsureResult } from '../provision/ensu
 import type { Action } from '../provision/plan.js';
 import { parseSpecText } from '../provision/spec.js';
 import type { ProvisionSystem } from '../provision/system.js';
-import { getoptLong, optionHelp, ParsedOptions, wantsJson } from './getopt.js';
+import { optionHelp } from './getopt.js';
 import { APPLY_OPTIONS } from './options.js';
-import { errorJson, printJson, reportUsageError, type Io } from './output.js';
+import { errorJson, printJson, startCommand, type Io } from './output.js';
 
 /** A spec file is a regular file (a FIFO named by mistake must not hang a root tool) of at most 16 MiB. */
 const SPEC_MAX_BYTES = 16 * 1024 * 1024;
@@ -87,28 +87,15 @@ function applyErrorJson(e: unknown): Record<string, unknown> {
 }
 
 export async function applyCommand(argv: string[], io: Io, deps: ApplyDeps = {}): Promise<number> {
-  const parsed = getoptLong(argv, APPLY_OPTIONS);
-  if (parsed.error !== undefined) return reportUsageError(io, 'apply', parsed.error, wantsJson(argv));
-  const o = new ParsedOptions(parsed);
-  if (o.has('help')) {
-    io.out(APPLY_USAGE);
-    return 0;
-  }
-  const positionals = parsed.operands;
-  if (positionals.length !== 1) {
+  const start = startCommand(io, 'apply', argv, APPLY_OPTIONS, APPLY_USAGE);
+  if (typeof start === 'number') return start;
+  const { o } = start;
+  if (o.parse.operands.length !== 1) {
     io.err(`apply: ERROR: give one spec file (or - for standard input)\n${APPLY_USAGE}`);
     return 1;
   }
-  const values = {
-    check: o.has('check'),
-    diff: o.has('diff'),
-    json: o.has('json'),
-    root: o.last('root'),
-    'load-dir': o.last('load-dir'),
-    'config-dir': o.last('config-dir'),
-  };
-  const json = values.json === true;
-  const file = positionals[0]!;
+  const json = o.has('json');
+  const file = o.parse.operands[0]!;
   let result: EnsureResult;
   try {
     let text: string;
@@ -124,11 +111,12 @@ export async function applyCommand(argv: string[], io: Io, deps: ApplyDeps = {})
         message: `cannot read ${file}: ${(e as Error).message}`,
       });
     }
+    const [imageRoot, loadDir, configDir] = [o.last('root'), o.last('load-dir'), o.last('config-dir')];
     const opts: EnsureOptions = {
-      check: values.check === true,
-      ...(values.root !== undefined ? { imageRoot: values.root } : {}),
-      ...(values['load-dir'] !== undefined ? { loadDir: values['load-dir'] } : {}),
-      ...(values['config-dir'] !== undefined ? { configDir: values['config-dir'] } : {}),
+      check: o.has('check'),
+      ...(imageRoot !== undefined ? { imageRoot } : {}),
+      ...(loadDir !== undefined ? { loadDir } : {}),
+      ...(configDir !== undefined ? { configDir } : {}),
       ...(deps.system ? { system: deps.system } : {}),
       ...(deps.kernmod ? { kernmod: deps.kernmod } : {}),
     };
@@ -140,7 +128,7 @@ export async function applyCommand(argv: string[], io: Io, deps: ApplyDeps = {})
   }
   if (json) printJson(io, { ...result, ...(result.error ? { error: applyErrorJson(result.error) } : {}) });
   else {
-    report(io, result, values.diff === true);
+    report(io, result, o.has('diff'));
     if (result.error) errorLines(io, result.error);
   }
   if (!result.ok) return 1;

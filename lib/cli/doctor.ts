@@ -2,9 +2,9 @@
 import { selectBackend, type BackendChoice } from '../backend/select.js';
 import { preflight } from '../linux/preflight.js';
 import { joinParamArgs } from './insmod.js';
-import { getoptLong, optionHelp, ParsedOptions, wantsJson } from './getopt.js';
+import { optionHelp } from './getopt.js';
 import { DOCTOR_OPTIONS } from './options.js';
-import { printErrorJson, printJson, reportUsageError, type Io } from './output.js';
+import { printErrorJson, printJson, startCommand, type Io } from './output.js';
 
 const MARK = { pass: 'ok  ', fail: 'FAIL', warn: 'warn', info: 'info' } as const;
 
@@ -54,21 +54,14 @@ export function backendReport(select: () => { choice: BackendChoice } = () => se
 }
 
 export async function doctorCommand(argv: string[], io: Io): Promise<number> {
-  const parsed = getoptLong(argv, DOCTOR_OPTIONS);
-  if (parsed.error !== undefined) {
-    reportUsageError(io, 'doctor', parsed.error, wantsJson(argv));
-    return 2; // doctor's 1 means "a load would fail"; a command line it cannot take is an error
-  }
-  const o = new ParsedOptions(parsed);
-  const json = o.has('json');
-  if (o.has('help')) {
-    io.out(
-      `Usage: kernmod doctor [FILE [PARAM=VALUE...]] [--json]\nChecks whether a module load can work on ` +
-        `this kernel, before trying it.\n${optionHelp(DOCTOR_OPTIONS)}`,
-    );
-    return 0;
-  }
-  const [file, ...params] = parsed.operands;
+  const usage =
+    `Usage: kernmod doctor [FILE [PARAM=VALUE...]] [--json]\nChecks whether a module load can work on ` +
+    `this kernel, before trying it.\n${optionHelp(DOCTOR_OPTIONS)}`;
+  const start = startCommand(io, 'doctor', argv, DOCTOR_OPTIONS, usage);
+  // doctor's 1 means "a load would fail"; a command line it cannot take is an error.
+  if (typeof start === 'number') return start === 0 ? 0 : 2;
+  const json = start.o.has('json');
+  const [file, ...params] = start.o.parse.operands;
   try {
     const backend = backendReport();
     const pre = await preflight(file, params.length ? { params: joinParamArgs(params) } : {});

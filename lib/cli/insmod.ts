@@ -3,12 +3,10 @@
 // warnings on success), a `hint:` line and --json.
 import type { Kernmod } from '../kernmod.js';
 import { KernmodError } from '../errors.js';
-import { reportCallError, reportKernelWarnings } from './kernel-log-output.js';
-import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
 import { INSMOD_OPTIONS } from './options.js';
-import { describe, printJson, reportUsageError, SYSLOG_REFUSED, versionText, type Io } from './output.js';
+import { describe, printJson, reportError, reportKernelWarnings, reportUsageError, startCommand, type Io } from './output.js';
 
-export const INSMOD_USAGE = `Usage:
+const INSMOD_USAGE = `Usage:
 \tkernmod insmod [options] filename [args]
 Options:
 \t-f, --force             DANGEROUS: forces a module load, may cause
@@ -53,37 +51,25 @@ export function joinParamArgs(args: string[]): string {
 }
 
 export async function insmod(argv: string[], km: Kernmod, io: Io): Promise<number> {
-  const parsed = getoptLong(argv, INSMOD_OPTIONS);
-  const json = wantsJson(argv);
-  if (parsed.error !== undefined) return reportUsageError(io, 'insmod', parsed.error, json);
-  const o = new ParsedOptions(parsed);
-  if (o.has('help')) {
-    io.out(INSMOD_USAGE);
-    return 0;
-  }
-  if (o.has('version')) {
-    io.out(versionText());
-    return 0;
-  }
-  // kmod's -s sends messages to syslog; kernmod has no syslog writer, so it refuses rather than ignore it.
-  if (o.has('syslog')) return reportUsageError(io, 'insmod', SYSLOG_REFUSED, json);
-  const values = { force: o.has('force'), 'force-vermagic': o.has('force-vermagic'), 'force-modversion': o.has('force-modversion') };
-  const positionals = parsed.operands;
-  const [file, ...paramArgs] = positionals;
+  const start = startCommand(io, 'insmod', argv, INSMOD_OPTIONS, INSMOD_USAGE);
+  if (typeof start === 'number') return start;
+  const { o, json } = start;
+  const force = o.has('force');
+  const [file, ...paramArgs] = o.parse.operands;
   if (file === undefined) return reportUsageError(io, 'insmod', 'ERROR: missing filename.', json);
   if (file === '-') return reportUsageError(io, 'insmod', 'ERROR: this tool does not support loading from stdin!', json);
   try {
     const result = await km.loadModule(file, {
       params: joinParamArgs(paramArgs),
-      ignoreVermagic: values.force || values['force-vermagic'],
-      ignoreModversions: values.force || values['force-modversion'],
+      ignoreVermagic: force || o.has('force-vermagic'),
+      ignoreModversions: force || o.has('force-modversion'),
     });
     if (json) printJson(io, { ok: true, result });
     else reportKernelWarnings(io, 'insmod', result.warnings);
     return 0;
   } catch (err) {
     const verb = err instanceof KernmodError && (err.syscall === 'open' || err.syscall === 'read') ? 'load' : 'insert';
-    reportCallError(io, 'insmod', `could not ${verb} module ${file}: ${insmodStrerror(err)}`, err, json);
+    reportError(io, 'insmod', `could not ${verb} module ${file}: ${insmodStrerror(err)}`, err, json);
     return 1;
   }
 }

@@ -2,6 +2,8 @@
 // error lines, the extra `hint:` line, and --json.
 import { readFileSync, writeSync } from 'node:fs';
 import { KernmodError } from '../errors.js';
+import type { KernelWarning } from '../linux/kernel-log-hints.js';
+import { getoptLong, ParsedOptions, wantsJson, type OptionSpec } from './getopt.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -85,6 +87,34 @@ export function reportUsageError(io: Io, tool: string, message: string, json: bo
 /** What -s/--syslog gets: kmod logs to syslog there, kernmod has no syslog writer and says so. */
 export const SYSLOG_REFUSED = "option '--syslog' is not supported: kernmod prints its messages to stderr";
 
+/**
+ * How a command starts: its command line parsed with its table, or, when that ends the command, the exit
+ * status: a usage error, --help (`usage` on stdout), --version, or kmod's -s, which kernmod refuses
+ * rather than ignore (it has no syslog writer). `json`: --json was asked for, even on a failed parse.
+ */
+export function startCommand(
+  io: Io,
+  tool: string,
+  argv: readonly string[],
+  table: readonly OptionSpec[],
+  usage: string,
+): { o: ParsedOptions; json: boolean } | number {
+  const parsed = getoptLong(argv, table);
+  const json = wantsJson(argv);
+  if (parsed.error !== undefined) return reportUsageError(io, tool, parsed.error, json);
+  const o = new ParsedOptions(parsed);
+  if (o.has('help')) {
+    io.out(usage);
+    return 0;
+  }
+  if (o.has('version')) {
+    io.out(versionText());
+    return 0;
+  }
+  if (o.has('syslog')) return reportUsageError(io, tool, SYSLOG_REFUSED, json);
+  return { o, json };
+}
+
 /** kernmod's version from its package.json (found from dist/lib/cli or, in tests, lib/cli). */
 function packageVersion(): string {
   for (const up of ['../../../package.json', '../../package.json']) {
@@ -103,14 +133,24 @@ export function versionText(): string {
   return `kernmod version ${packageVersion()}\n`;
 }
 
-/** `insmod: ERROR: ...` then `insmod: hint: ...` on stderr, or the error as JSON on stdout. */
+/**
+ * `insmod: ERROR: ...`, the call's kernel lines (`  kernel: loop: ...`), then `insmod: hint: ...` on
+ * stderr; or the error as JSON on stdout, which carries the kernel lines as `kernelLog`.
+ */
 export function reportError(io: Io, tool: string, line: string, err: unknown, json: boolean): void {
   if (json) {
     printErrorJson(io, err);
     return;
   }
   io.err(`${tool}: ERROR: ${line}\n`);
-  if (err instanceof KernmodError && err.hint) io.err(`${tool}: hint: ${err.hint}\n`);
+  if (!(err instanceof KernmodError)) return;
+  for (const r of err.kernelLog ?? []) io.err(`  kernel: ${r.message}\n`);
+  if (err.hint) io.err(`${tool}: hint: ${err.hint}\n`);
+}
+
+/** What the kernel warned about although the call succeeded (--json carries them in the result). */
+export function reportKernelWarnings(io: Io, tool: string, warnings: readonly KernelWarning[] | undefined): void {
+  for (const w of warnings ?? []) io.err(`${tool}: WARNING: kernel: ${w.message}\n`);
 }
 
 export function printJson(io: Io, value: unknown): void {

@@ -5,12 +5,10 @@ import type { Kernmod } from '../kernmod.js';
 import { KernmodError } from '../errors.js';
 import { listRawOpt } from '../linux/state.js';
 import { moduleNameFromPath, normalizeModuleName } from '../names.js';
-import { reportCallError, reportKernelWarnings } from './kernel-log-output.js';
-import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
 import { RMMOD_OPTIONS } from './options.js';
-import { describe, printJson, reportError, reportUsageError, SYSLOG_REFUSED, versionText, type Io } from './output.js';
+import { describe, printJson, reportError, reportKernelWarnings, reportUsageError, startCommand, type Io } from './output.js';
 
-export const RMMOD_USAGE = `Usage:
+const RMMOD_USAGE = `Usage:
 \tkernmod rmmod [options] modulename ...
 Options:
 \t-f, --force       forces a module removal and may crash your
@@ -29,14 +27,6 @@ function nameOf(arg: string): string {
     /* not a file: a name */
   }
   return normalizeModuleName(arg);
-}
-
-/**
- * The modules holding `name`, in the order readdir(3) gives them, as kmod lists them (`in use by: stp
- * garp`); Node's readdir would sort them.
- */
-function holdersOf(name: string, sysfs: string): string[] {
-  return listRawOpt(`${sysfs}/${name}/holders`) ?? [];
 }
 
 /**
@@ -61,40 +51,30 @@ function whyNotUnloadable(name: string, sysfs: string, force: boolean): KernmodE
 }
 
 export async function rmmod(argv: string[], km: Kernmod, io: Io, sysfs = '/sys/module'): Promise<number> {
-  const parsed = getoptLong(argv, RMMOD_OPTIONS);
-  const json = wantsJson(argv);
-  if (parsed.error !== undefined) return reportUsageError(io, 'rmmod', parsed.error, json);
-  const o = new ParsedOptions(parsed);
-  if (o.has('help')) {
-    io.out(RMMOD_USAGE);
-    return 0;
-  }
-  if (o.has('version')) {
-    io.out(versionText());
-    return 0;
-  }
-  // kmod's -s sends messages to syslog; kernmod has no syslog writer, so it refuses rather than ignore it.
-  if (o.has('syslog')) return reportUsageError(io, 'rmmod', SYSLOG_REFUSED, json);
-  const values = { force: o.has('force'), wait: o.last('wait') };
-  const positionals = parsed.operands;
-  if (positionals.length === 0) return reportUsageError(io, 'rmmod', 'ERROR: missing module name.', json);
-  const wait = values.wait === undefined ? 0 : Number(values.wait);
+  const start = startCommand(io, 'rmmod', argv, RMMOD_OPTIONS, RMMOD_USAGE);
+  if (typeof start === 'number') return start;
+  const { o, json } = start;
+  const force = o.has('force');
+  const operands = o.parse.operands;
+  if (operands.length === 0) return reportUsageError(io, 'rmmod', 'ERROR: missing module name.', json);
+  const waitArg = o.last('wait');
+  const wait = waitArg === undefined ? 0 : Number(waitArg);
   if (!Number.isFinite(wait) || wait < 0) {
-    io.err(`rmmod: ERROR: invalid wait time: ${values.wait}\n`);
+    io.err(`rmmod: ERROR: invalid wait time: ${waitArg}\n`);
     return 1;
   }
   const results: unknown[] = [];
   let status = 0;
-  for (const arg of positionals) {
+  for (const arg of operands) {
     const name = nameOf(arg);
-    const refused = whyNotUnloadable(name, sysfs, values.force);
+    const refused = whyNotUnloadable(name, sysfs, force);
     if (refused) {
       reportError(io, 'rmmod', refused.message, refused, json);
       status = 1;
       continue;
     }
     try {
-      const r = await km.unloadModule(name, { force: values.force ?? false, wait });
+      const r = await km.unloadModule(name, { force, wait });
       results.push(r);
       if (!json) reportKernelWarnings(io, 'rmmod', r.warnings);
     } catch (err) {
@@ -105,10 +85,11 @@ export async function rmmod(argv: string[], km: Kernmod, io: Io, sysfs = '/sys/m
       if (err instanceof KernmodError && err.code === 'ENOSYS' && err.syscall === 'delete_module')
         line = 'Module unloading is not supported';
       if (err instanceof KernmodError && err.code === 'EAGAIN') {
-        const holders = holdersOf(name, sysfs);
+        // In readdir(3)'s order, as kmod lists them (`in use by: stp garp`); Node's readdir would sort them.
+        const holders = listRawOpt(`${sysfs}/${name}/holders`) ?? [];
         line = holders.length ? `Module ${name} is in use by: ${holders.join(' ')}` : `Module ${name} is in use`;
       }
-      reportCallError(io, 'rmmod', line, err, json);
+      reportError(io, 'rmmod', line, err, json);
     }
   }
   if (json && status === 0) printJson(io, { ok: true, results });
