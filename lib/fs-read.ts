@@ -107,13 +107,6 @@ export function regularFileSizeSync(fd: number, name: string, maxBytes: number):
   return st.size;
 }
 
-/** regularFileSizeSync on the libuv thread pool. */
-async function regularFileSize(fd: number, name: string, maxBytes: number): Promise<number> {
-  const st = await fstatOf(fd);
-  checkRegularFile(st, name, maxBytes);
-  return st.size;
-}
-
 /**
  * The first `length` bytes of an open regular file of at most `maxBytes`, or all of it (by fstat) when
  * no length is given; shorter at end of file. What is not a regular file is refused before any read
@@ -127,30 +120,31 @@ export function readFdSync(fd: number, name: string, maxBytes: number, length?: 
 
 /** readFdSync on the libuv thread pool. */
 export async function readFd(fd: number, name: string, maxBytes: number, length?: number): Promise<Buffer> {
-  const size = await regularFileSize(fd, name, maxBytes);
-  const buf = Buffer.allocUnsafe(Math.min(length ?? size, size));
+  const st = await fstatOf(fd);
+  checkRegularFile(st, name, maxBytes);
+  const buf = Buffer.allocUnsafe(Math.min(length ?? st.size, st.size));
   return buf.subarray(0, await readRange(fd, buf, 0, buf.length));
 }
 
 /**
- * The whole of the regular file at `path` (of at most `maxBytes`, read by its fstat size), opened
- * OPEN_NAMED_FILE: a FIFO neither blocks the open nor is read. For files anyone may have written —
- * module files, index files, configuration — where node:fs's readFileSync would wait on a FIFO forever.
+ * The whole of the regular file at `path` (of at most `maxBytes`, read by its fstat size), or its first
+ * `length` bytes, opened OPEN_NAMED_FILE: a FIFO neither blocks the open nor is read. For files anyone
+ * may have written — module files, index files, configuration — where readFileSync would wait on a FIFO.
  */
-export function readRegularFileSync(path: string, maxBytes: number): Buffer {
+export function readRegularFileSync(path: string, maxBytes: number, length?: number): Buffer {
   const fd = openSync(path, OPEN_NAMED_FILE);
   try {
-    return readFdSync(fd, path, maxBytes);
+    return readFdSync(fd, path, maxBytes, length);
   } finally {
     closeSync(fd);
   }
 }
 
 /** readRegularFileSync on the libuv thread pool. */
-export async function readRegularFile(path: string, maxBytes: number): Promise<Buffer> {
+export async function readRegularFile(path: string, maxBytes: number, length?: number): Promise<Buffer> {
   const fd = await openNamed(path);
   try {
-    return await readFd(fd, path, maxBytes);
+    return await readFd(fd, path, maxBytes, length);
   } finally {
     await closeFd(fd);
   }

@@ -1,12 +1,10 @@
 // The two drivers for steps.ts: each effect carried out with the Backend and node:fs, async or sync.
 // The signal is honoured before each system call and during pauses; a call already in the kernel runs
 // to its end (the kernel offers no way to cancel a load).
-import { closeSync, openSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import type { Backend, PathOutcome } from '../backend/types.js';
 import { decompress, decompressSync } from '../compress/index.js';
 import { abortError, causeError, invalidInput, KernmodError } from '../errors.js';
-import { OPEN_NAMED_FILE, readFd, readFdSync, readSmallFile, readSmallFileSync } from '../fs-read.js';
+import { readFd, readFdSync, readRegularFile, readRegularFileSync, readSmallFile, readSmallFileSync } from '../fs-read.js';
 import type { Effect, Steps } from './steps.js';
 
 const SYSCALLS = new Set<Effect['op']>(['finitPath', 'finitFd', 'finitImage', 'init', 'delete', 'sleep']);
@@ -49,29 +47,18 @@ const fdName = (fd: number): string => `/proc/self/fd/${fd}`;
 function readSourceSync(source: { path: string } | { fd: number }, length: number | undefined): Uint8Array | number {
   try {
     if ('fd' in source) return readFdSync(source.fd, fdName(source.fd), MAX_MODULE_FILE_BYTES, length);
-    const fd = openSync(source.path, OPEN_NAMED_FILE);
-    try {
-      return readFdSync(fd, source.path, MAX_MODULE_FILE_BYTES, length);
-    } finally {
-      closeSync(fd);
-    }
+    return readRegularFileSync(source.path, MAX_MODULE_FILE_BYTES, length);
   } catch (e) {
     return readFailure(e);
   }
 }
 
-async function readSource(source: { path: string } | { fd: number }, length: number | undefined): Promise<Uint8Array | number> {
-  try {
-    if ('fd' in source) return await readFd(source.fd, fdName(source.fd), MAX_MODULE_FILE_BYTES, length);
-    const h = await open(source.path, OPEN_NAMED_FILE);
-    try {
-      return await readFd(h.fd, source.path, MAX_MODULE_FILE_BYTES, length);
-    } finally {
-      await h.close();
-    }
-  } catch (e) {
-    return readFailure(e);
-  }
+function readSource(source: { path: string } | { fd: number }, length: number | undefined): Promise<Uint8Array | number> {
+  const read =
+    'fd' in source
+      ? readFd(source.fd, fdName(source.fd), MAX_MODULE_FILE_BYTES, length)
+      : readRegularFile(source.path, MAX_MODULE_FILE_BYTES, length);
+  return read.catch(readFailure);
 }
 
 const compressionFile = (ctx: DriverContext): string => `${ctx.sysRoot ?? '/sys'}/module/compression`;
