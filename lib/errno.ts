@@ -1,6 +1,6 @@
 // errno numbers ↔ names ↔ descriptions. libuv's map (util.getSystemErrorMap) lacks several codes that
-// module loading returns (ENOEXEC, EBADMSG, ENOKEY, EKEYREJECTED ...), so kernmod carries its own: the
-// C library's table exported by the native addon when it is loaded, else the Linux asm-generic table.
+// module loading returns (ENOEXEC, EBADMSG, ENOKEY, EKEYREJECTED ...), so kernmod carries its own: Linux's
+// asm-generic table, the same for every backend and C library (a Linux kernel returns these numbers).
 import { LINUX_GENERIC_ERRNO } from './linux/errno-table.js';
 
 export interface ErrnoInfo {
@@ -20,13 +20,11 @@ export const LINUX_ERRNO: Readonly<Record<string, number>> = Object.freeze(
 const byNumber = new Map<number, ErrnoInfo>();
 const byCode = new Map<string, ErrnoInfo>();
 
-function add(errno: number, code: string, description: string): void {
+for (const [errno, code, description] of LINUX_GENERIC_ERRNO) {
   const info = { errno, code, description };
   byNumber.set(errno, info);
   if (!byCode.has(code)) byCode.set(code, info);
 }
-
-for (const [n, code, description] of LINUX_GENERIC_ERRNO) add(n, code, description);
 // Aliases that share a number with the name above (EWOULDBLOCK = EAGAIN, EDEADLOCK = EDEADLK ...).
 for (const [alias, code] of [
   ['EWOULDBLOCK', 'EAGAIN'],
@@ -35,20 +33,6 @@ for (const [alias, code] of [
 ] as const) {
   const info = byCode.get(code);
   if (info) byCode.set(alias, info);
-}
-
-/**
- * Replaces the table with the one from the running C library (native addon). Called once when the
- * addon loads; on Linux with glibc it agrees with the built-in table.
- */
-export function installErrnoTable(table: Record<string, [string, string]>): void {
-  byNumber.clear();
-  for (const [n, [code, description]] of Object.entries(table)) {
-    const errno = Number(n);
-    const info = { errno, code, description };
-    byNumber.set(errno, info);
-    byCode.set(code, info);
-  }
 }
 
 /** Looks up a positive or negative errno. Unknown numbers get code `E<n>`. */

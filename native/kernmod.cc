@@ -894,21 +894,6 @@ Napi::Value CallStats(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// { [errno]: [name, description] } from the C library this addon was built against.
-Napi::Value ErrnoTable(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto table = Napi::Object::New(env);
-  for (int e = 1; e < 512; e++) {
-    const char* name = sys::ErrnoName(e);
-    if (name == nullptr) continue;
-    auto entry = Napi::Array::New(env, 2);
-    entry.Set(uint32_t{0}, Napi::String::New(env, name));
-    entry.Set(uint32_t{1}, Napi::String::New(env, sys::ErrnoDescription(e)));
-    table.Set(Napi::Number::New(env, e), entry);
-  }
-  return table;
-}
-
 Napi::Object Constants(Napi::Env env) {
   auto c = Napi::Object::New(env);
   c.Set("system", Napi::String::New(env, sys::kSystem));
@@ -949,7 +934,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #endif
   exports.Set("readOne", Napi::Function::New(env, ReadOneAsync, "readOne"));
   exports.Set("readAvailable", Napi::Function::New(env, ReadAvailable, "readAvailable"));
-  exports.Set("errnoTable", Napi::Function::New(env, ErrnoTable, "errnoTable"));
   exports.Set("callStats", Napi::Function::New(env, CallStats, "callStats"));
   exports.Set("constants", Constants(env));
   return exports;

@@ -55,6 +55,10 @@ struct ImageResult {
   int stage;    // kImageMemfd, kImageWrite or kImageFinit
 };
 
+// What the Linux calls answer where there are none (sys_other.cc, sys_netbsd.cc): Linux's -ENOSYS, whatever
+// the host's ENOSYS is, since TypeScript reads every result of these calls with Linux's errno table.
+constexpr int64_t kNoLinuxCall = -38;
+
 int64_t InitModule(const void* image, size_t length, const char* params);
 int64_t FinitModule(int fd, const char* params, int flags);
 // `guard` may be null: open, finit_module, close.
@@ -65,10 +69,6 @@ int64_t DeleteModule(const char* name, int flags);
 // The CPUs this process may use: its affinity mask, and on Linux a cgroup v2 CPU quota (cpu.max) below
 // that, rounded down; at least 1.
 int UsableCpus();
-
-// Name ("EEXIST") and description of an errno, or nullptr when the C library does not know it.
-const char* ErrnoName(int e);
-const char* ErrnoDescription(int e);
 
 #if defined(KERNMOD_MODCTL)
 // NetBSD modctl(2): compiled only into sys_netbsd.cc (binding.gyp defines KERNMOD_MODCTL on NetBSD).

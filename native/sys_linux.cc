@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <string>
 
 #include "sys.h"
@@ -180,20 +179,6 @@ int64_t DeleteModule(const char* name, int flags) {
   long ret = syscall(SYS_delete_module, name, static_cast<unsigned int>(flags));
   return Result(ret);
 }
-
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-// glibc 2.32+: thread-safe, untranslated name and description.
-const char* ErrnoName(int e) { return strerrorname_np(e); }
-const char* ErrnoDescription(int e) { return strerrordesc_np(e); }
-#else
-}  // namespace sys
-}  // namespace kernmod
-#include "errno_names.h"
-namespace kernmod {
-namespace sys {
-const char* ErrnoName(int e) { return errno_names::Name(e); }
-const char* ErrnoDescription(int e) { return errno_names::Name(e) ? strerror(e) : nullptr; }
-#endif
 
 }  // namespace sys
 }  // namespace kernmod

@@ -32,7 +32,6 @@ extern "C" {
 #include <thread>
 #include <initializer_list>
 
-#include "errno_names.h"
 #include "sys.h"
 
 namespace kernmod {
@@ -48,15 +47,12 @@ const int kModctlNoProp = MODCTL_NO_PROP;
 
 // ---- the Linux module calls do not exist here ---------------------------------------------------------
 
-int64_t InitModule(const void*, size_t, const char*) { return -ENOSYS; }
-int64_t FinitModule(int, const char*, int) { return -ENOSYS; }
-PathResult FinitModulePath(const char*, const char*, int, HeadGuard*) { return {-ENOSYS, 1}; }
-ImageResult FinitModuleImage(const void*, size_t, const char*, int) { return {-ENOSYS, kImageFinit}; }
-int64_t DeleteModule(const char*, int) { return -ENOSYS; }
+int64_t InitModule(const void*, size_t, const char*) { return kNoLinuxCall; }
+int64_t FinitModule(int, const char*, int) { return kNoLinuxCall; }
+PathResult FinitModulePath(const char*, const char*, int, HeadGuard*) { return {kNoLinuxCall, 1}; }
+ImageResult FinitModuleImage(const void*, size_t, const char*, int) { return {kNoLinuxCall, kImageFinit}; }
+int64_t DeleteModule(const char*, int) { return kNoLinuxCall; }
 int UsableCpus() { return std::max(1u, std::thread::hardware_concurrency()); }
-
-const char* ErrnoName(int e) { return errno_names::Name(e); }
-const char* ErrnoDescription(int e) { return errno_names::Name(e) ? strerror(e) : nullptr; }
 
 // ---- modctl(2) ----------------------------------------------------------------------------------------
 

@@ -1,11 +1,8 @@
 // Any other system: the addon builds (so `npm install` never breaks) and every call answers ENOSYS,
 // which TypeScript reports as "this kernel has no module support kernmod knows how to use".
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <thread>
 
-#include "errno_names.h"
 #include "sys.h"
 
 namespace kernmod {
@@ -26,15 +23,12 @@ const int kModuleNameLen = 0;
 const int kOTrunc = 0;
 const int kONonblock = 0;
 
-int64_t InitModule(const void*, size_t, const char*) { return -ENOSYS; }
-int64_t FinitModule(int, const char*, int) { return -ENOSYS; }
-PathResult FinitModulePath(const char*, const char*, int, HeadGuard*) { return {-ENOSYS, 1}; }
-ImageResult FinitModuleImage(const void*, size_t, const char*, int) { return {-ENOSYS, kImageFinit}; }
-int64_t DeleteModule(const char*, int) { return -ENOSYS; }
+int64_t InitModule(const void*, size_t, const char*) { return kNoLinuxCall; }
+int64_t FinitModule(int, const char*, int) { return kNoLinuxCall; }
+PathResult FinitModulePath(const char*, const char*, int, HeadGuard*) { return {kNoLinuxCall, 1}; }
+ImageResult FinitModuleImage(const void*, size_t, const char*, int) { return {kNoLinuxCall, kImageFinit}; }
+int64_t DeleteModule(const char*, int) { return kNoLinuxCall; }
 int UsableCpus() { return std::max(1u, std::thread::hardware_concurrency()); }
-
-const char* ErrnoName(int e) { return errno_names::Name(e); }
-const char* ErrnoDescription(int e) { return errno_names::Name(e) ? strerror(e) : nullptr; }
 
 }  // namespace sys
 }  // namespace kernmod

@@ -1,7 +1,6 @@
 // Picks the backend: the native addon, else the ffi-rs fallback (like sharp's loader, it tries each in
 // turn and, when all fail, reports every reason and the fix). KERNMOD_BACKEND=native|ffi forces one and
 // fails loudly if it cannot load. selectBackend() also says how the choice came about (`kernmod doctor`).
-import { installErrnoTable } from '../errno.js';
 import { KernmodError } from '../errors.js';
 import { loadAddon, prebuildTriple, type AddonSource } from './addon.js';
 import { createFfiBackend } from './ffi.js';
@@ -16,9 +15,7 @@ const FIX: Record<'native' | 'ffi', () => string> = {
 };
 
 function tryNative(): Backend {
-  const { binding } = loadAddon<NativeBinding>('kernmod');
-  installErrnoTable(binding.errnoTable());
-  return createNativeBackend(binding);
+  return createNativeBackend(loadAddon<NativeBinding>('kernmod').binding);
 }
 
 function reason(e: unknown): string {

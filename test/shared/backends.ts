@@ -7,7 +7,6 @@ import { createFfiBackend } from '../../lib/backend/ffi.js';
 import { createNativeBackend, loadNativeBinding } from '../../lib/backend/native.js';
 import { LINUX_DELETE_FLAGS } from '../../lib/backend/syscalls.js';
 import type { Backend } from '../../lib/backend/types.js';
-import { installErrnoTable } from '../../lib/errno.js';
 
 export interface BackendCase {
   label: string;
@@ -33,11 +32,7 @@ export function realBackends(): BackendCase[] {
   return [
     {
       label: 'native',
-      make: () => {
-        const b = loadNativeBinding();
-        installErrnoTable(b.errnoTable());
-        return createNativeBackend(b);
-      },
+      make: () => createNativeBackend(loadNativeBinding()),
       modules: hostHasModules,
     },
     { label: 'ffi', make: () => createFfiBackend(), modules: hostHasModules },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadNativeBinding } from '../../lib/backend/native.js';
+import { constants } from 'node:os';
 import { errnoInfo, errnoNumber } from '../../lib/errno.js';
 import { KernmodError, hintFor, systemError } from '../../lib/errors.js';
 import { LINUX_GENERIC_ERRNO } from '../../lib/linux/errno-table.js';
@@ -14,9 +14,16 @@ describe('errno table', () => {
     expect(errnoInfo(9999).code).toBe('E9999');
   });
 
-  it("agrees with the native addon's table from the C library, where the addon is built", () => {
-    const table = loadNativeBinding().errnoTable();
-    for (const [n, code, description] of LINUX_GENERIC_ERRNO) expect(table[String(n)]).toEqual([code, description]);
+  // Every backend reads the kernel's answers with this one table, whatever C library the addon was built against.
+  it.skipIf(process.platform !== 'linux')("numbers each code as this Linux host's C library does", () => {
+    const host: Record<string, number> = constants.errno;
+    let compared = 0;
+    for (const [n, code] of LINUX_GENERIC_ERRNO) {
+      if (!(code in host)) continue;
+      expect(host[code], code).toBe(n);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(70);
   });
 });
 

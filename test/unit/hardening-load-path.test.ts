@@ -35,10 +35,7 @@ function isolated(body: string): unknown {
 const BACKENDS: Record<string, string> = {
   native: `
     const { createNativeBackend, loadNativeBinding } = await import(lib + '/backend/native.js');
-    const { installErrnoTable } = await import(lib + '/errno.js');
-    const binding = loadNativeBinding();
-    installErrnoTable(binding.errnoTable());
-    const backend = createNativeBackend(binding), kernel = null;`,
+    const backend = createNativeBackend(loadNativeBinding()), kernel = null;`,
   ffi: `
     const { createFfiBackend } = await import(lib + '/backend/ffi.js');
     const backend = createFfiBackend(), kernel = null;`,
