@@ -137,36 +137,21 @@ export function validateNetbsdModuleName(name: unknown): string {
 
 interface PreparedLoad {
   filename: string;
-  module: string;
   flags: number;
   props: string;
+  /** The module name guessed from the argument, and the path when it is one (contains "/"). */
+  target: { path?: string; module: string };
 }
 
 function prepareLoad(source: string | URL, options: NetbsdLoadOptions): PreparedLoad {
   const filename = sourceOf(source);
-  let flags = 0;
-  if (options.force) flags |= MODCTL_LOAD_FORCE;
-  if (options.noProp) flags |= MODCTL_NO_PROP;
-  // Always a plist, even an empty one, as modload does (5.x kernels fault on a NULL ml_props).
-  return { filename, module: netbsdModuleName(filename), flags, props: externalizeProps(options.props ?? {}) };
-}
-
-function target(p: PreparedLoad): { path?: string; module: string } {
-  return p.filename.includes('/') ? { path: p.filename, module: p.module } : { module: p.module };
-}
-
-type Registered = Pick<NetbsdLoadResult, 'module' | 'moduleFrom' | 'alsoLoaded'>;
-
-function loadResult(backend: NetbsdBackend, p: PreparedLoad, who: Registered): NetbsdLoadResult {
+  const module = netbsdModuleName(filename);
   return {
-    platform: 'netbsd',
-    ...who,
-    ...(p.filename.includes('/') ? { path: p.filename } : {}),
-    syscall: 'modctl',
-    command: 'MODCTL_LOAD',
-    flags: p.flags,
-    props: p.props,
-    backend: backend.name,
+    filename,
+    flags: (options.force ? MODCTL_LOAD_FORCE : 0) | (options.noProp ? MODCTL_NO_PROP : 0),
+    // Always a plist, even an empty one, as modload does (5.x kernels fault on a NULL ml_props).
+    props: externalizeProps(options.props ?? {}),
+    target: filename.includes('/') ? { path: filename, module } : { module },
   };
 }
 
@@ -185,33 +170,50 @@ function liveModules(r: StatOutcome, backend: NetbsdBackend): ModstatEntry[] | n
  * module requires (the rest are its dependencies, autoloaded). Anything less clear (a failed STAT,
  * another process loading at the same time) falls back to the name guessed from the path.
  */
-function registered(p: PreparedLoad, before: ModstatEntry[] | null, after: ModstatEntry[] | null): Registered {
-  if (!p.filename.includes('/')) return { module: p.module, moduleFrom: 'argument' };
+function registered(p: PreparedLoad, before: ModstatEntry[] | null, after: ModstatEntry[] | null) {
   if (before && after) {
     const had = new Set(before.map((e) => e.name));
     const appeared = after.filter((e) => !had.has(e.name));
     const top = appeared.filter((e) => !appeared.some((o) => o.required.includes(e.name)));
     if (top.length === 1)
-      return { module: top[0]!.name, moduleFrom: 'kernel', alsoLoaded: appeared.filter((e) => e !== top[0]).map((e) => e.name) };
+      return { module: top[0]!.name, moduleFrom: 'kernel' as const, alsoLoaded: appeared.filter((e) => e !== top[0]).map((e) => e.name) };
   }
-  return { module: p.module, moduleFrom: 'argument' };
+  return { module: p.target.module, moduleFrom: 'argument' as const };
 }
 
-function checkAbort(signal: AbortSignal | undefined, extra: { path?: string; module?: string }): void {
-  if (signal?.aborted) throw abortError(signal, extra);
+function loadResult(
+  backend: NetbsdBackend,
+  p: PreparedLoad,
+  before: ModstatEntry[] | null,
+  after: ModstatEntry[] | null,
+): NetbsdLoadResult {
+  return {
+    platform: 'netbsd',
+    ...registered(p, before, after),
+    ...(p.target.path ? { path: p.target.path } : {}),
+    syscall: 'modctl',
+    command: 'MODCTL_LOAD',
+    flags: p.flags,
+    props: p.props,
+    backend: backend.name,
+  };
+}
+
+function unloadResult(backend: NetbsdBackend, module: string, ret: number): NetbsdUnloadResult {
+  if (ret < 0) throw modctlError(ret, 'unload', { module });
+  return { platform: 'netbsd', module, syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: backend.name };
 }
 
 // ---- load / unload ----------------------------------------------------------------------------------
 
+// A load by path reads MODCTL_STAT before and after (see registered()); a bare name needs neither.
 export async function loadModule(backend: NetbsdBackend, source: string | URL, options: NetbsdLoadOptions = {}): Promise<NetbsdLoadResult> {
   const p = prepareLoad(source, options);
-  checkAbort(options.signal, target(p));
-  const byPath = p.filename.includes('/');
-  const before = byPath ? liveModules(await backend.modctlStat(), backend) : null;
+  if (options.signal?.aborted) throw abortError(options.signal, p.target);
+  const before = p.target.path ? liveModules(await backend.modctlStat(), backend) : null;
   const ret = await backend.modctlLoad(p.filename, p.flags, p.props);
-  if (ret < 0) throw modctlError(ret, 'load', target(p));
-  const after = byPath && before ? liveModules(await backend.modctlStat(), backend) : null;
-  return loadResult(backend, p, registered(p, before, after));
+  if (ret < 0) throw modctlError(ret, 'load', p.target);
+  return loadResult(backend, p, before, before && liveModules(await backend.modctlStat(), backend));
 }
 
 export function loadModuleSync(
@@ -220,32 +222,26 @@ export function loadModuleSync(
   options: Omit<NetbsdLoadOptions, 'signal'> = {},
 ): NetbsdLoadResult {
   const p = prepareLoad(source, options);
-  const byPath = p.filename.includes('/');
-  const before = byPath ? liveModules(backend.modctlStatSync(), backend) : null;
+  const before = p.target.path ? liveModules(backend.modctlStatSync(), backend) : null;
   const ret = backend.modctlLoadSync(p.filename, p.flags, p.props);
-  if (ret < 0) throw modctlError(ret, 'load', target(p));
-  const after = byPath && before ? liveModules(backend.modctlStatSync(), backend) : null;
-  return loadResult(backend, p, registered(p, before, after));
+  if (ret < 0) throw modctlError(ret, 'load', p.target);
+  return loadResult(backend, p, before, before && liveModules(backend.modctlStatSync(), backend));
 }
 
 export async function unloadModule(backend: NetbsdBackend, name: string, options: NetbsdUnloadOptions = {}): Promise<NetbsdUnloadResult> {
   const module = validateNetbsdModuleName(name);
-  checkAbort(options.signal, { module });
-  const ret = await backend.modctlUnload(module);
-  if (ret < 0) throw modctlError(ret, 'unload', { module });
-  return { platform: 'netbsd', module, syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: backend.name };
+  if (options.signal?.aborted) throw abortError(options.signal, { module });
+  return unloadResult(backend, module, await backend.modctlUnload(module));
 }
 
 export function unloadModuleSync(backend: NetbsdBackend, name: string): NetbsdUnloadResult {
   const module = validateNetbsdModuleName(name);
-  const ret = backend.modctlUnloadSync(module);
-  if (ret < 0) throw modctlError(ret, 'unload', { module });
-  return { platform: 'netbsd', module, syscall: 'modctl', command: 'MODCTL_UNLOAD', backend: backend.name };
+  return unloadResult(backend, module, backend.modctlUnloadSync(module));
 }
 
 // ---- stat -------------------------------------------------------------------------------------------
 
-function reading(backend: NetbsdBackend, r: { ret: number; layout: ModstatLayout; bytes: Uint8Array }): ModstatReading {
+function reading(backend: NetbsdBackend, r: StatOutcome): ModstatReading {
   if (r.ret < 0) throw modctlError(r.ret, 'stat');
   return { layout: r.layout, entries: decodeModstat(r.bytes, r.layout, { endian: backend.endian }) };
 }
