@@ -21,7 +21,7 @@ import { moduleState } from '../linux/state.js';
 import { encodeParams, type ParamsInput } from '../params.js';
 import { fnmatch } from './fnmatch.js';
 import type { ModprobeConfig } from './config.js';
-import type { ModuleDirectory } from './moddir.js';
+import type { DepLine, ModuleDirectory } from './moddir.js';
 import { modnameFromPath, normalizeAlias, normalizeModname } from './normalize.js';
 
 /** What one step of a probe does. */
@@ -109,10 +109,9 @@ class Mod {
   path: string | undefined;
   depsLoaded = false;
   deps: Mod[] = [];
-  installSet = false;
-  install: string | undefined;
-  removeSet = false;
-  remove: string | undefined;
+  /** The `install` / `remove` command: undefined until looked up, null when there is none. */
+  install: string | null | undefined;
+  remove: string | null | undefined;
   constructor(
     readonly name: string,
     readonly alias: string | undefined,
@@ -207,10 +206,10 @@ export class Resolver {
     return m;
   }
 
-  private loadDeps(m: Mod): void {
+  private loadDeps(m: Mod, line?: DepLine): void {
     if (m.depsLoaded) return;
     m.depsLoaded = true;
-    const line = this.moddir.dep(m.name);
+    line ??= this.moddir.dep(m.name);
     if (!line) return;
     m.path ??= line.path;
     // libkmod prepends each dependency, so the list comes out in load order.
@@ -223,28 +222,13 @@ export class Resolver {
   }
 
   private isBuiltin(m: Mod): boolean {
-    m.builtin ??= this.moduleBuiltin(m.name);
+    m.builtin ??= this.moddir.isBuiltin(m.name);
     return m.builtin;
   }
 
-  private moduleBuiltin(name: string): boolean {
-    return this.moddir.isBuiltin(name);
-  }
-
-  private installOf(m: Mod): string | undefined {
-    if (!m.installSet) {
-      m.installSet = true;
-      m.install = this.installLines.find(m.name)?.command;
-    }
-    return m.install;
-  }
-
-  private removeOf(m: Mod): string | undefined {
-    if (!m.removeSet) {
-      m.removeSet = true;
-      m.remove = this.removeLines.find(m.name)?.command;
-    }
-    return m.remove;
+  private commandOf(m: Mod, kind: 'install' | 'remove'): string | undefined {
+    m[kind] ??= (kind === 'install' ? this.installLines : this.removeLines).find(m.name)?.command ?? null;
+    return m[kind] ?? undefined;
   }
 
   private optionsOf(m: Mod): string | undefined {
@@ -287,19 +271,12 @@ export class Resolver {
       if (syms.length) return foundBy(syms, 'modules.symbols');
     }
 
-    const install = this.config.install.find((c) => c.module === name);
-    if (install) {
-      const m = this.get(normalizeModname(install.module));
-      m.installSet = true;
-      m.install = install.command;
-      return foundBy([m], 'install-command');
-    }
-    const remove = this.config.remove.find((c) => c.module === name);
-    if (remove) {
-      const m = this.get(normalizeModname(remove.module));
-      m.removeSet = true;
-      m.remove = remove.command;
-      return foundBy([m], 'remove-command');
+    for (const kind of ['install', 'remove'] as const) {
+      const line = this.config[kind].find((c) => c.module === name);
+      if (!line) continue;
+      const m = this.get(normalizeModname(line.module));
+      m[kind] = line.command;
+      return foundBy([m], `${kind}-command`);
     }
 
     const aliases = this.moddir.aliases(name).map((mod) => this.get(mod, name));
@@ -315,11 +292,7 @@ export class Resolver {
     const line = this.moddir.dep(name);
     if (!line) return undefined;
     const m = this.get(normalizeModname(name));
-    if (!m.depsLoaded) {
-      m.depsLoaded = true;
-      m.path ??= line.path;
-      m.deps = line.deps.map((p) => this.fromPath(p)).reverse();
-    }
+    this.loadDeps(m, line);
     return foundBy([m], 'modules.dep');
   }
 
@@ -443,7 +416,7 @@ export class Resolver {
       const role: PlanStep['role'] = m === target ? 'target' : m.required ? 'dependency' : 'softdep';
       const step: PlanStep = { module: m.name, action: 'insmod', params, role, required: m.required, after: [...after] };
       const state = opts.ignoreLoaded ? undefined : this.inKernel(m, opts.sysRoot);
-      const cmd = this.installOf(m);
+      const cmd = this.commandOf(m, 'install');
       if (state) step.action = state;
       else if (cmd !== undefined && !m.ignorecmd) {
         step.action = 'install';
@@ -506,7 +479,7 @@ export class Resolver {
   private removalOf(m: Mod): RemovalInfo {
     this.loadDeps(m);
     const { pre, post } = this.softdeps(m);
-    const command = this.removeOf(m);
+    const command = this.commandOf(m, 'remove');
     return {
       module: m.name,
       builtin: this.isBuiltin(m),
