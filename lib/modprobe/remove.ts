@@ -95,39 +95,37 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
     return n - gone;
   };
 
+  /** Adds a step (a dry run's takes 0 ms) and answers its error, if any. */
+  const record = (step: Omit<RemoveStep, 'ms' | 'error'>, start: number, error?: KernmodError): KernmodError | undefined => {
+    steps.push({ ...step, ms: step.outcome === 'dry-run' ? 0 : performance.now() - start, ...(error ? { error } : {}) });
+    return error;
+  };
+
   /** kmod's rmmod_do_remove_module: delete_module (with -w retries), or just report in a dry run. */
   const unload = async (name: string, role: RemoveStep['role']): Promise<KernmodError | undefined> => {
     const start = performance.now();
-    if (opts.dryRun) {
-      steps.push({ module: name, action: 'rmmod', role, outcome: 'dry-run', ms: 0 });
-      removed.add(name);
-      return undefined;
+    const step = { module: name, action: 'rmmod', role } as const;
+    if (!opts.dryRun) {
+      try {
+        await opts.kernmod.unloadModule(name, {
+          ...(opts.force ? { force: true } : {}),
+          ...(opts.wait ? { wait: opts.wait } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+      } catch (e) {
+        const error = e instanceof KernmodError ? e : fail('ERR_KERNMOD_REMOVE', name, String(e), 'unexpected failure');
+        return record({ ...step, outcome: 'failed' }, start, error);
+      }
     }
-    try {
-      await opts.kernmod.unloadModule(name, {
-        ...(opts.force ? { force: true } : {}),
-        ...(opts.wait ? { wait: opts.wait } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-      steps.push({ module: name, action: 'rmmod', role, outcome: 'done', ms: performance.now() - start });
-      removed.add(name);
-      return undefined;
-    } catch (e) {
-      const error = e instanceof KernmodError ? e : fail('ERR_KERNMOD_REMOVE', name, String(e), 'unexpected failure');
-      steps.push({ module: name, action: 'rmmod', role, outcome: 'failed', ms: performance.now() - start, error });
-      return error;
-    }
+    removed.add(name);
+    return record({ ...step, outcome: opts.dryRun ? 'dry-run' : 'done' }, start);
   };
 
   /** Modules this call has taken up already: softdeps may form a cycle (a post: b, b post: a). */
   const entered = new Set<string>();
 
-  const removeOne = async (
-    info: RemovalInfo,
-    role: RemoveStep['role'],
-    removeHolders: boolean,
-    ignoreBuiltin: boolean,
-  ): Promise<KernmodError | undefined> => {
+  /** The module asked for, or (errors ignored, built-ins skipped, no holders removed) a softdep or holder. */
+  const removeOne = async (info: RemovalInfo, role: RemoveStep['role']): Promise<KernmodError | undefined> => {
     const name = info.module;
     if (entered.has(name)) return undefined;
     entered.add(name);
@@ -136,7 +134,7 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
     const post = opts.ignoreRemove ? [] : info.post;
     if (cmd === undefined) {
       if (info.builtin) {
-        if (ignoreBuiltin) {
+        if (role !== 'target') {
           skipped.push({ module: name, reason: 'builtin' });
           return undefined;
         }
@@ -156,21 +154,18 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
       }
     }
     // 1. post-softdeps, last first
-    for (const p of [...post].reverse()) await removeOne(resolver.removalByName(p), 'softdep', false, true);
+    await removeSoftdeps(post);
     // 2. holders
-    if (removeHolders) {
+    if (role === 'target' && opts.removeHolders) {
       for (const h of (await readHolders(name, root)).reverse()) {
         if (opts.dryRun && removed.has(h)) continue;
-        const err = await removeOne(resolver.removalByName(h), 'holder', false, true);
+        const err = await removeOne(resolver.removalByName(h), 'holder');
         if (err) return err;
       }
     }
     // A holder's removal may have taken this module out already, as one of its unused dependencies
     // (kmod then fails on its own delete_module with ENOENT).
-    if (removed.has(name)) {
-      for (const p of [...pre].reverse()) await removeOne(resolver.removalByName(p), 'softdep', false, true);
-      return undefined;
-    }
+    if (removed.has(name)) return removeSoftdeps(pre);
     // 3. the module
     if (cmd === undefined && !opts.wait) {
       const usage = await refcnt(name);
@@ -189,27 +184,20 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
     }
     if (cmd !== undefined) {
       const start = performance.now();
-      if (opts.dryRun) steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'dry-run', ms: 0 });
-      else {
+      const step = { module: name, action: 'remove', command: cmd, role } as const;
+      let error: KernmodError | undefined;
+      if (!opts.dryRun) {
         try {
           const status = await runCommand(cmd, commandEnv(name));
           if (status !== 0) {
-            const error = fail(
-              'ERR_KERNMOD_REMOVE_COMMAND',
-              name,
-              `Error running remove command for ${name}`,
-              'the remove command from modprobe.d failed; kmod runs it with /bin/sh -c',
-            );
-            steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'failed', ms: performance.now() - start, error });
-            return error;
+            const hint = 'the remove command from modprobe.d failed; kmod runs it with /bin/sh -c';
+            error = fail('ERR_KERNMOD_REMOVE_COMMAND', name, `Error running remove command for ${name}`, hint);
           }
-          steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'done', ms: performance.now() - start });
         } catch (e) {
-          const error = fail('ERR_KERNMOD_REMOVE_COMMAND', name, String((e as Error)?.message ?? e), 'the remove command could not be run');
-          steps.push({ module: name, action: 'remove', command: cmd, role, outcome: 'failed', ms: performance.now() - start, error });
-          return error;
+          error = fail('ERR_KERNMOD_REMOVE_COMMAND', name, String((e as Error)?.message ?? e), 'the remove command could not be run');
         }
       }
+      if (record({ ...step, outcome: error ? 'failed' : opts.dryRun ? 'dry-run' : 'done' }, start, error)) return error;
     } else {
       const err = await unload(name, role);
       if (err) return err;
@@ -220,13 +208,18 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
       }
     }
     // 5. pre-softdeps, last first
-    for (const p of [...pre].reverse()) await removeOne(resolver.removalByName(p), 'softdep', false, true);
+    return removeSoftdeps(pre);
+  };
+
+  /** Softdeps are removed last first, their errors ignored. */
+  const removeSoftdeps = async (names: string[]): Promise<undefined> => {
+    for (const p of [...names].reverse()) await removeOne(resolver.removalByName(p), 'softdep');
     return undefined;
   };
 
   let error: KernmodError | undefined;
   for (const info of infos) {
-    error = await removeOne(info, 'target', opts.removeHolders ?? false, false);
+    error = await removeOne(info, 'target');
     if (error) break;
   }
   return { query, steps, skipped, ok: error === undefined, ...(error ? { error } : {}) };
