@@ -12,8 +12,6 @@ import { zstdSizes } from './zstd-size.js';
 
 export { setXzDecoder, type XzDecoder } from './decoders.js';
 export { detectCompression, COMPRESSION_MAGIC_BYTES, COMPRESSION_MAGICS, type CompressionFormat } from './detect.js';
-export { xzUncompressedSize } from './xz-size.js';
-export { zstdSizes } from './zstd-size.js';
 
 /** Default cap on decompressed output: far above any real module (the largest Debian .ko is ~20 MiB). */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
@@ -53,23 +51,33 @@ function tooLarge(format: CompressionFormat, size: number | string, max: number)
   });
 }
 
-function failed(format: CompressionFormat, e: unknown): KernmodError {
+/** A decoder's failure, typed: zlib's output cap is the size limit, anything else corrupt data. */
+function failed(format: CompressionFormat, e: unknown, max: number): KernmodError {
   if (e instanceof KernmodError) return e;
   const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ERR_BUFFER_TOO_LARGE') return tooLarge(format, `more than ${max}`, max);
   return invalidInput('ERR_KERNMOD_DECOMPRESS', `corrupt ${format} data: ${err?.message ?? String(e)}`, { errno: -22, cause: e });
 }
 
-function checkInput(bytes: unknown): { bytes: Uint8Array; format: CompressionFormat } {
+/**
+ * The checks before any decoder runs: the input, its format, the cap, and the sizes its headers state
+ * against the cap. `expected`: the exact output length when the format states it.
+ */
+function preflight(
+  bytes: unknown,
+  opts: DecompressOptions | undefined,
+): { format: CompressionFormat; max: number; expected: number | undefined } {
+  const max = maxBytesOf(opts);
   if (!(bytes instanceof Uint8Array)) {
     throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `decompress expects a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
   }
   const format = detectCompression(bytes);
   if (!format) throw invalidInput('ERR_KERNMOD_DECOMPRESS', 'not gzip, xz or zstd data (no known magic bytes)', { errno: -22 });
-  return { bytes, format };
+  return { format, max, expected: statedSize(format, bytes, max) };
 }
 
-/** Sizes checked before decoding; returns the exact expected output length when the format states it. */
-function preflight(format: CompressionFormat, bytes: Uint8Array, max: number): number | undefined {
+/** The output size the headers state, checked against the cap. */
+function statedSize(format: CompressionFormat, bytes: Uint8Array, max: number): number | undefined {
   if (format === 'xz') {
     const size = xzUncompressedSize(bytes);
     if (size > max) throw tooLarge(format, size, max);
@@ -95,10 +103,6 @@ function postflight(format: CompressionFormat, out: Uint8Array, expected: number
     );
   }
   return out;
-}
-
-function isZlibTooLarge(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException)?.code === 'ERR_BUFFER_TOO_LARGE';
 }
 
 /** The function that decodes this format, loaded (and failing with its own error) before any decoding. */
@@ -138,18 +142,13 @@ function decoderAsync(format: CompressionFormat, max: number, size: number | und
 
 /** Decompresses gzip, xz or zstd bytes (told by magic bytes). Blocks the calling thread. */
 export function decompressSync(bytes: Uint8Array, opts?: DecompressSyncOptions): Uint8Array {
-  const max = maxBytesOf(opts);
-  const { format } = checkInput(bytes);
-  const expected = preflight(format, bytes, max);
+  const { format, max, expected } = preflight(bytes, opts);
   const decode = decoderSync(format, max, expected, opts?.into);
-  let out: Uint8Array;
   try {
-    out = decode(bytes);
+    return postflight(format, decode(bytes), expected, max);
   } catch (e) {
-    if (isZlibTooLarge(e)) throw tooLarge(format, `more than ${max}`, max);
-    throw failed(format, e);
+    throw failed(format, e, max); // postflight's errors pass through as they are
   }
-  return postflight(format, out, expected, max);
 }
 
 /**
@@ -159,16 +158,11 @@ export function decompressSync(bytes: Uint8Array, opts?: DecompressSyncOptions):
  * fzstd copies at most maxBytes (256 MiB by default) once the walk has passed.
  */
 export async function decompress(bytes: Uint8Array, opts?: DecompressOptions): Promise<Uint8Array> {
-  const max = maxBytesOf(opts);
-  const { format } = checkInput(bytes);
-  const expected = preflight(format, bytes, max);
+  const { format, max, expected } = preflight(bytes, opts);
   const decode = decoderAsync(format, max, expected);
-  let out: Uint8Array;
   try {
-    out = await decode(bytes);
+    return postflight(format, await decode(bytes), expected, max);
   } catch (e) {
-    if (isZlibTooLarge(e)) throw tooLarge(format, `more than ${max}`, max);
-    throw failed(format, e);
+    throw failed(format, e, max); // postflight's errors pass through as they are
   }
-  return postflight(format, out, expected, max);
 }

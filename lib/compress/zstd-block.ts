@@ -23,7 +23,8 @@ export interface ZstdFrameTables {
   ml?: FseTable;
 }
 
-function corrupt(reason: string, offset: number): KernmodError {
+/** zstd data that breaks a rule of the format, naming the byte where it does. */
+export function corrupt(reason: string, offset: number): KernmodError {
   return invalidInput('ERR_KERNMOD_DECOMPRESS', `corrupt zstd data: ${reason} (at byte ${offset})`, { errno: -22 });
 }
 

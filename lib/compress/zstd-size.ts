@@ -4,14 +4,9 @@
 // each frame exactly its declared Frame_Content_Size when it has one — the rules by which libzstd
 // refuses a corrupt frame at once. decompress() compares the size (and the buffers a decoder would
 // allocate up front: the declared content size or the window) with the caller's limit before decoding.
-import { invalidInput, type KernmodError } from '../errors.js';
-import { zstdCompressedBlockSize, type ZstdFrameTables } from './zstd-block.js';
+import { corrupt, zstdCompressedBlockSize, type ZstdFrameTables } from './zstd-block.js';
 
 const BLOCK_SIZE_MAX = 128 * 1024;
-
-function corrupt(reason: string, offset: number): KernmodError {
-  return invalidInput('ERR_KERNMOD_DECOMPRESS', `corrupt zstd data: ${reason} (at byte ${offset})`, { errno: -22 });
-}
 
 function le(b: Uint8Array, pos: number, n: number): number {
   let v = 0;

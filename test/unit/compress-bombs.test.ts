@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gzipSync, crc32 } from 'node:zlib';
-import { decompress, decompressSync, zstdSizes } from '../../lib/compress/index.js';
+import { decompress, decompressSync } from '../../lib/compress/index.js';
+import { zstdSizes } from '../../lib/compress/zstd-size.js';
 import { concat } from '../fixtures/elf-builder.js';
 import { compiledLib } from './compiled-lib.js';
 

@@ -6,7 +6,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { crc32, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decompress, decompressSync, detectCompression, setXzDecoder, xzUncompressedSize, zstdSizes } from '../../lib/compress/index.js';
+import { decompress, decompressSync, detectCompression, setXzDecoder } from '../../lib/compress/index.js';
+import { xzUncompressedSize } from '../../lib/compress/xz-size.js';
+import { zstdSizes } from '../../lib/compress/zstd-size.js';
 import { concat } from '../fixtures/elf-builder.js';
 
 const require = createRequire(import.meta.url);
