@@ -42,6 +42,9 @@ function* read(d: Dir): Generator<Dirent> {
   }
 }
 
+/** The walk's coroutine: it yields the paths to stat (undefined: no stat needed) and is sent their stats. */
+type Walk = Generator<Array<string | undefined>, void, Array<Stats | Error | undefined>>;
+
 export class ModuleSearch {
   /** By module name; Map order is irrelevant (kmod's table order is recomputed from the names). */
   readonly found = new Map<string, FoundModule>();
@@ -56,68 +59,38 @@ export class ModuleSearch {
 
   /** Searches the tree, then the external directories. Throws (ENOENT ...) when the tree cannot be opened. */
   run(): void {
-    this.searchPath(this.dirname, true);
-    for (const ext of this.cfg.externals) {
-      try {
-        this.searchPath(ext, false);
-      } catch {
-        /* kmod reports it and goes on */
-      }
-    }
+    const walk = this.search();
+    for (let step = walk.next(); !step.done; ) step = walk.next(step.value.map((p) => (p === undefined ? p : statSyncOf(p))));
   }
 
-  /**
-   * run() with the stat of each entry that is neither a file nor a directory (each one of a symlink farm)
-   * done on the thread pool, a directory's worth at once: they wait on the file system (in the VM, on 9p)
-   * side by side instead of one after another. The same order of modules and messages as run().
-   */
+  /** run() with the stats done on the thread pool, a directory's worth at once (in the VM they wait on 9p side by side). */
   async runAsync(): Promise<void> {
-    await this.searchPathAsync(this.dirname, true);
-    for (const ext of this.cfg.externals) await this.searchPathAsync(ext, false);
+    const walk = this.search();
+    for (let step = walk.next(); !step.done; )
+      step = walk.next(await Promise.all(step.value.map((p) => (p === undefined ? p : statOf(p)))));
   }
 
-  private searchPath(path: string, top: boolean): void {
-    let it: Generator<Dirent>;
+  /** The walk, once for both drivers: each directory asks for the stats of its entries that are neither files nor directories. */
+  private *search(): Walk {
+    yield* this.searchPath(this.dirname, true);
+    for (const ext of this.cfg.externals) yield* this.searchPath(ext, false);
+  }
+
+  private *searchPath(path: string, top: boolean): Walk {
     try {
-      it = entries(path);
-      this.walk(path + '/', it);
+      yield* this.walk(path + '/', entries(path));
     } catch (e) {
       this.log.error(`could not open directory ${path}: ${strerror(e)}\n`);
       if (top) throw e;
     }
   }
 
-  private async searchPathAsync(path: string, top: boolean): Promise<void> {
-    let it: Generator<Dirent>;
-    try {
-      it = entries(path);
-      await this.walkAsync(path + '/', it);
-    } catch (e) {
-      this.log.error(`could not open directory ${path}: ${strerror(e)}\n`);
-      if (top) throw e;
-    }
-  }
-
-  private walk(base: string, it: Generator<Dirent>): void {
-    for (const de of it) {
-      const sub = this.entry(base, de, () => statSync(base + de.name));
-      if (sub) this.walk(base + de.name + '/', sub);
-    }
-  }
-
-  private async walkAsync(base: string, it: Generator<Dirent>): Promise<void> {
+  private *walk(base: string, it: Generator<Dirent>): Walk {
     const list = [...it];
-    const stats = await Promise.all(
-      list.map((de) => (this.skipped(de.name) || de.isFile() || de.isDirectory() ? undefined : statOf(base + de.name))),
-    );
+    const stats = yield list.map((de) => (this.skipped(de.name) || de.isFile() || de.isDirectory() ? undefined : base + de.name));
     for (let i = 0; i < list.length; i++) {
-      const de = list[i]!;
-      const sub = this.entry(base, de, () => {
-        const st = stats[i]!;
-        if (st instanceof Error) throw st;
-        return st;
-      });
-      if (sub) await this.walkAsync(base + de.name + '/', sub);
+      const sub = this.entry(base, list[i]!, stats[i]);
+      if (sub) yield* this.walk(base + list[i]!.name + '/', sub);
     }
   }
 
@@ -125,38 +98,23 @@ export class ModuleSearch {
     return name === '.' || name === '..' || name === 'build' || name === 'source' || this.cfg.excludes.has(name);
   }
 
-  /** One directory entry: a module is added; a directory's entries are returned to be walked. */
-  private entry(base: string, de: Dirent, statEntry: () => Stats): Generator<Dirent> | undefined {
+  /** One directory entry (`st`: its stat when the entry's type did not say): a module is added; a directory's entries are returned. */
+  private entry(base: string, de: Dirent, st: Stats | Error | undefined): Generator<Dirent> | undefined {
     const name = de.name;
     if (this.skipped(name)) return undefined;
     const path = base + name;
-    let isDir: boolean;
-    if (de.isFile()) isDir = false;
-    else if (de.isDirectory()) isDir = true;
-    else {
-      let st;
-      try {
-        st = statEntry();
-      } catch (e) {
-        this.log.error(`fstatat(${base.slice(0, -1)}, ${name}): ${strerror(e)}\n`);
-        return undefined;
-      }
-      if (st.isFile()) isDir = false;
-      else if (st.isDirectory()) isDir = true;
-      else {
-        this.log.error(`unsupported file type ${path}: ${(st.mode & 0o170000).toString(8)}\n`);
-        return undefined;
-      }
-    }
-    if (isDir) {
+    const type = de.isFile() || de.isDirectory() ? de : st;
+    if (type === undefined || type instanceof Error) {
+      this.log.error(`fstatat(${base.slice(0, -1)}, ${name}): ${strerror(type)}\n`);
+    } else if (type.isDirectory()) {
       try {
         return entries(path);
       } catch (e) {
         this.log.error(`openat(${base.slice(0, -1)}, ${name}, O_RDONLY): ${strerror(e)}\n`);
-        return undefined;
       }
-    }
-    if (hasModuleExtension(name)) this.add(path);
+    } else if (!type.isFile()) {
+      this.log.error(`unsupported file type ${path}: ${((type as Stats).mode & 0o170000).toString(8)}\n`);
+    } else if (hasModuleExtension(name)) this.add(path);
     return undefined;
   }
 
@@ -210,6 +168,14 @@ export class ModuleSearch {
 /** fs.stat on the thread pool: the Stats, or the error. */
 function statOf(path: string): Promise<Stats | Error> {
   return new Promise((resolve) => stat(path, (e, st) => resolve(e ?? st)));
+}
+
+function statSyncOf(path: string): Stats | Error {
+  try {
+    return statSync(path);
+  } catch (e) {
+    return e as Error;
+  }
 }
 
 export function strerror(e: unknown): string {
