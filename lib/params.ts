@@ -27,6 +27,12 @@ function isKernelSpace(byte: number): boolean {
   return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d) || byte === 0xa0;
 }
 
+function skipSpaces(s: string): string {
+  let k = 0;
+  while (k < s.length && isKernelSpace(s.charCodeAt(k))) k++;
+  return s.slice(k);
+}
+
 function paramError(message: string, name?: string): KernmodError {
   return invalidInput('ERR_KERNMOD_INVALID_PARAMS', message, name === undefined ? {} : { hint: `parameter ${name}` });
 }
@@ -130,32 +136,18 @@ export function nextArg(args: string): { param: string; value: string | null; re
     if (args[i] === '"') inQuote = !inQuote;
   }
   // The C code edits the buffer in place (NULs at `equals`, at a closing quote, at the separator).
-  let token = args.slice(0, i);
-  let end = token.length; // C: args[i-1] = '\0' truncations
-  let param: string;
-  let value: string | null;
-  if (!equals) {
-    value = null;
-  } else {
-    value = '';
-  }
+  const token = args.slice(0, i);
   let valueStart = equals + 1;
+  let end = i; // C: args[i-1] = '\0' truncations
   if (equals && token[valueStart] === '"') {
     valueStart++;
-    if (token[i - 1] === '"') end = Math.min(end, i - 1);
+    if (token[i - 1] === '"') end = i - 1;
   }
-  if (quoted && i > 0 && token[i - 1] === '"') end = Math.min(end, i - 1);
-  token = token.slice(0, end);
-  if (equals) {
-    param = token.slice(0, equals);
-    value = token.slice(Math.min(valueStart, token.length));
-  } else {
-    param = token;
-  }
-  let rest = i < args.length ? args.slice(i + 1) : '';
-  let k = 0;
-  while (k < rest.length && isKernelSpace(rest.charCodeAt(k))) k++;
-  rest = rest.slice(k);
+  if (quoted && token[i - 1] === '"') end = i - 1;
+  const kept = token.slice(0, end);
+  const param = equals ? kept.slice(0, equals) : kept;
+  const value = equals ? kept.slice(valueStart) : null;
+  const rest = skipSpaces(args.slice(i + 1));
   return { param, value, rest };
 }
 
@@ -168,10 +160,7 @@ function fromBytes(s: string): string {
 
 /** Splits a parameter string exactly as the kernel's parse_args() would, stopping at a bare `--`. */
 export function parseParams(str: string): ParsedParam[] {
-  let args = toBytes(str);
-  let k = 0;
-  while (k < args.length && isKernelSpace(args.charCodeAt(k))) k++;
-  args = args.slice(k);
+  let args = skipSpaces(toBytes(str));
   const out: ParsedParam[] = [];
   while (args.length > 0) {
     const { param, value, rest } = nextArg(args);
@@ -189,10 +178,7 @@ export function parseParams(str: string): ParsedParam[] {
  * joined by single spaces.
  */
 export function overrideParams(str: string): string {
-  let args = toBytes(str);
-  let k = 0;
-  while (k < args.length && isKernelSpace(args.charCodeAt(k))) k++;
-  args = args.slice(k);
+  let args = skipSpaces(toBytes(str));
   const tokens: Array<{ key: string; raw: string }> = [];
   while (args.length > 0) {
     const { param, value, rest } = nextArg(args);
@@ -223,10 +209,7 @@ export function validateParamString(str: string): string {
   for (const ch of str) if (ch === '"') quotes++;
   if (quotes % 2 !== 0) throw paramError(`unbalanced " in parameter string ${JSON.stringify(str)}`);
   const seen = new Set<string>();
-  let args = toBytes(str);
-  let k = 0;
-  while (k < args.length && isKernelSpace(args.charCodeAt(k))) k++;
-  args = args.slice(k);
+  let args = skipSpaces(toBytes(str));
   while (args.length > 0) {
     const { param, value, rest } = nextArg(args);
     if (value === null && param === '--') {
