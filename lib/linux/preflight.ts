@@ -78,8 +78,7 @@ export function systemFacts(env: PreflightEnv = {}): SystemFacts {
 
 /** The system checks, in the order a load would trip over them. */
 export function systemChecks(f: SystemFacts): Check[] {
-  const checks: Check[] = [];
-  checks.push(
+  const checks: Check[] = [
     f.moduleSupport
       ? { id: 'module-support', status: 'pass', message: `kernel ${f.release} has loadable module support` }
       : {
@@ -88,7 +87,7 @@ export function systemChecks(f: SystemFacts): Check[] {
           message: `kernel ${f.release} has no loadable module support (no /proc/modules: CONFIG_MODULES=n); every load gives ENOSYS`,
           fix: 'use a kernel built with modules, or test in a VM: `kernmod vm -- ...`',
         },
-  );
+  ];
   if (f.capSysModule !== null) {
     checks.push(
       f.capSysModule
@@ -141,19 +140,13 @@ export function systemChecks(f: SystemFacts): Check[] {
           },
     );
   }
-  checks.push(
-    f.compression
-      ? {
-          id: 'compression',
-          status: 'info',
-          message: `the kernel decompresses ${f.compression} modules itself (others are decompressed by kernmod)`,
-        }
-      : {
-          id: 'compression',
-          status: 'info',
-          message: 'the kernel decompresses no modules itself: kernmod decompresses gzip/xz/zstd modules in user space',
-        },
-  );
+  checks.push({
+    id: 'compression',
+    status: 'info',
+    message: f.compression
+      ? `the kernel decompresses ${f.compression} modules itself (others are decompressed by kernmod)`
+      : 'the kernel decompresses no modules itself: kernmod decompresses gzip/xz/zstd modules in user space',
+  });
   return checks;
 }
 
@@ -255,23 +248,14 @@ export function fileChecks(file: FileFacts, sys: SystemFacts, opts: { params?: s
     );
   }
   if (file.compression) {
-    checks.push(
-      file.compression === sys.compression
-        ? {
-            id: 'file-compression',
-            status: 'pass',
-            message:
-              `${file.compression}-compressed: the kernel decompresses it ` +
-              `(kernmod retries in user space if the kernel's decoder refuses it)`,
-          }
-        : {
-            id: 'file-compression',
-            status: 'info',
-            message:
-              `${file.compression}-compressed: kernmod decompresses it in user space ` +
-              `(this kernel decompresses ${sys.compression ?? 'nothing'})`,
-          },
-    );
+    const byKernel = file.compression === sys.compression;
+    checks.push({
+      id: 'file-compression',
+      status: byKernel ? 'pass' : 'info',
+      message: byKernel
+        ? `${file.compression}-compressed: the kernel decompresses it (kernmod retries in user space if the kernel's decoder refuses it)`
+        : `${file.compression}-compressed: kernmod decompresses it in user space (this kernel decompresses ${sys.compression ?? 'nothing'})`,
+    });
   }
   return checks;
 }
