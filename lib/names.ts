@@ -34,21 +34,11 @@ export function checkModuleName(name: unknown, limit: number, tooLongNote = ''):
   }
   const bytes = Buffer.byteLength(name, 'utf8');
   if (limit > 0 && bytes >= limit) {
-    throw invalidInput(
-      'ERR_KERNMOD_INVALID_NAME',
-      `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${limit - 1}${tooLongNote}`,
-      {
-        module: name,
-      },
-    );
+    const message = `module name ${JSON.stringify(name)} is ${bytes} bytes; the kernel's limit is ${limit - 1}${tooLongNote}`;
+    throw invalidInput('ERR_KERNMOD_INVALID_NAME', message, { module: name });
   }
   return name;
 }
 
-/**
- * Checks a name before delete_module, against MODULE_NAME_LEN (which counts the NUL). The kernel would
- * answer ENOENT for a bad length.
- */
-export function validateModuleName(name: unknown, moduleNameLen: number): string {
-  return checkModuleName(name, moduleNameLen);
-}
+/** The same check under its public name: before delete_module, against MODULE_NAME_LEN (which counts the NUL). */
+export { checkModuleName as validateModuleName };
