@@ -6,12 +6,12 @@
 // → find the modules (depmod.d) → order them (kmod's name-table order, then modules.order) → read each
 // module's symbols → dependencies → topological order (a cycle ends the run, nothing written) → write.
 // The library never prints: kmod's stderr lines come back as `messages`, its -v lines as `needs`.
-import { closeSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { KernmodError } from '../errors.js';
 import { readRegularFileSync } from '../fs-read.js';
-import { loadConfig, type ConfigMessage, type DepmodConfig } from './config.js';
+import { loadConfig, type ConfigMessage } from './config.js';
 import { kmodHashOrder } from './kmod-hash.js';
 import type { Depmod, Mod, Sym } from './model.js';
 import { nativeBatchReader, pack, type Packed } from './native-reader.js';
@@ -97,7 +97,7 @@ interface Run {
   needs: string[];
 }
 
-/** kmod's CRIT (printed as FATAL) or ERR line, then the run ends with exit status 1. */
+/** kmod's CRIT (printed as FATAL) or ERR line, then the run ends with exit status 1 (the code: the cause's, else `code`). */
 function fail(
   run: Run,
   code: string,
@@ -106,7 +106,7 @@ function fail(
 ): never {
   const { level = 'FATAL', ...fields } = extra;
   run.messages.push({ level, text });
-  throw new DepmodError(code, text.trimEnd(), run.messages, fields);
+  throw new DepmodError((extra.cause as NodeJS.ErrnoException | undefined)?.code ?? code, text.trimEnd(), run.messages, fields);
 }
 
 /** kmod's path_make_absolute_cwd: relative paths are joined to the working directory, not normalized. */
@@ -130,10 +130,6 @@ function start(opts: DepmodOptions): Run {
   return run;
 }
 
-function configLog(run: Run, log: ConfigMessage[]): void {
-  for (const m of log) if (m.level !== 'DEBUG') run.messages.push({ level: m.level, text: m.message });
-}
-
 /** A symbol table seeded from Module.symvers (-E) or System.map (-F), kmod's depmod_load_symvers/_system_map. */
 function kernelSymbols(
   run: Run,
@@ -147,7 +143,7 @@ function kernelSymbols(
   try {
     text = readTreeText(file);
   } catch (e) {
-    fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not load ${file}: ${strerror(e)}\n`, { path: file, cause: e });
+    fail(run, 'ENOENT', `could not load ${file}: ${strerror(e)}\n`, { path: file, cause: e });
   }
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
@@ -193,13 +189,8 @@ function newMod(run: Run, f: FoundModule): Mod {
 
 /** depmod_modules_sort: modules.order's lines first, in its order; the rest keep kmod's table order. */
 function orderModules(run: Run, mods: Mod[]): Mod[] {
-  let text: string;
-  try {
-    text = readTreeText(`${run.dirname}/modules.order`);
-  } catch (e) {
-    run.messages.push({ level: 'WARNING', text: `could not open modules.order at ${run.dirname}: ${strerror(e)}\n` });
-    return mods;
-  }
+  const text = readTreeFile(run, 'modules.order');
+  if (text === undefined) return mods;
   const lines = text.split('\n');
   const last = lines.pop()!;
   if (last !== '') {
@@ -238,26 +229,15 @@ interface Prepared extends Started {
   mods: Mod[];
 }
 
+function result(run: Run, upToDate: boolean, modules: number): DepmodResult {
+  return { dirname: run.dirname, outputDir: run.outputDir, upToDate, written: [], messages: run.messages, needs: run.needs, modules };
+}
+
 /** Everything up to searching the tree; a result when -A finds the indexes up to date. */
 function prepare(opts: DepmodOptions): Started | DepmodResult {
   const run = start(opts);
-  const result = (): DepmodResult => ({
-    dirname: run.dirname,
-    outputDir: run.outputDir,
-    upToDate: true,
-    written: [],
-    messages: run.messages,
-    needs: [],
-    modules: 0,
-  });
-  if (opts.quick) {
-    if (opts.dryRun) return result();
-    if (
-      upToDate(run.outputDir === run.dirname ? run.dirname : run.outputDir, run.dirname, (text) =>
-        run.messages.push({ level: 'ERROR', text }),
-      ) === 1
-    )
-      return result();
+  if (opts.quick && (opts.dryRun || upToDate(run.outputDir, run.dirname, (text) => run.messages.push({ level: 'ERROR', text })) === 1)) {
+    return result(run, true, 0);
   }
   const symbols = new Map<string, Sym>();
   const addSymbol = (name: string, prefixSkipped: boolean, crc: bigint, owner: Mod | null) => {
@@ -274,8 +254,8 @@ function prepare(opts: DepmodOptions): Started | DepmodResult {
 
   if (opts.files === undefined || opts.files.length === 0) {
     const log: ConfigMessage[] = [];
-    const cfg: DepmodConfig = loadConfig(opts.config, run.kversion, log);
-    configLog(run, log);
+    const cfg = loadConfig(opts.config, run.kversion, log);
+    for (const m of log) if (m.level !== 'DEBUG') run.messages.push({ level: m.level, text: m.message });
     const search = new ModuleSearch(run.dirname, cfg, { error: (text) => run.messages.push({ level: 'ERROR', text }) });
     return { run, symbols, printUnknown, addSymbol, search, files: [], checkSymvers };
   }
@@ -294,10 +274,7 @@ function ordered(s: Started, searched: () => void): Prepared {
   try {
     searched();
   } catch (e) {
-    fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not search modules: ${strerror(e)}\n`, {
-      path: run.dirname,
-      cause: e,
-    });
+    fail(run, 'ENOENT', `could not search modules: ${strerror(e)}\n`, { path: run.dirname, cause: e });
   }
   const found = s.search ? [...s.search.found.values()] : s.files;
   // kmod builds its module list by walking its 512-bucket name table.
@@ -358,15 +335,7 @@ function finish(p: Prepared, read: Array<Packed | Error>): DepmodResult {
     warn: (text) => run.messages.push({ level: 'WARNING', text }),
     error: (text) => run.messages.push({ level: 'ERROR', text }),
   };
-  const res: DepmodResult = {
-    dirname: run.dirname,
-    outputDir: run.outputDir,
-    upToDate: false,
-    written: [],
-    messages: run.messages,
-    needs: run.needs,
-    modules: mods.length,
-  };
+  const res = result(run, false, mods.length);
   if (run.opts.dryRun) {
     res.output = out.outputDeps(d) + out.outputAliases(d) + out.outputSoftdeps(d) + out.outputSymbols(d) + out.outputDevname(d);
     return res;
@@ -497,7 +466,7 @@ function writeAll(run: Run, d: Depmod, res: DepmodResult): void {
   try {
     if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (e) {
-    fail(run, (e as NodeJS.ErrnoException).code ?? 'ENOENT', `could not open directory ${dir}: ${strerror(e)}\n`, { path: dir, cause: e });
+    fail(run, 'ENOENT', `could not open directory ${dir}: ${strerror(e)}\n`, { path: dir, cause: e });
   }
   const now = Date.now();
   const stamp = `${process.pid}.${(now % 1000) * 1000}.${Math.floor(now / 1000)}`;
@@ -511,9 +480,7 @@ function writeAll(run: Run, d: Depmod, res: DepmodResult): void {
       continue;
     }
     try {
-      const data = WRITERS[name](d, run);
-      const buf = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      writeFileSync(fd, WRITERS[name](d, run), 'latin1');
       closeSync(fd);
     } catch (e) {
       try {
@@ -522,7 +489,7 @@ function writeAll(run: Run, d: Depmod, res: DepmodResult): void {
         /* already closed */
       }
       unlinkSync(tmp);
-      fail(run, (e as NodeJS.ErrnoException).code ?? 'EIO', `Could not create index '${name}'. Output is truncated: ${strerror(e)}\n`, {
+      fail(run, 'EIO', `Could not create index '${name}'. Output is truncated: ${strerror(e)}\n`, {
         path: `${dir}/${name}`,
         cause: e,
         level: 'ERROR',
@@ -531,10 +498,7 @@ function writeAll(run: Run, d: Depmod, res: DepmodResult): void {
     try {
       renameSync(tmp, `${dir}/${name}`);
     } catch (e) {
-      fail(run, (e as NodeJS.ErrnoException).code ?? 'EIO', `renameat(${dir}, ${name}.${stamp}, ${dir}, ${name}): ${strerror(e)}\n`, {
-        path: `${dir}/${name}`,
-        cause: e,
-      });
+      fail(run, 'EIO', `renameat(${dir}, ${name}.${stamp}, ${dir}, ${name}): ${strerror(e)}\n`, { path: `${dir}/${name}`, cause: e });
     }
     res.written.push(name);
   }
@@ -571,18 +535,14 @@ export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
   let batch: string[] = [];
   const flush = () => {
     if (!native || batch.length === 0) return;
-    const paths = batch;
-    batch = [];
-    const got = native(paths, crcs);
-    paths.forEach((path, k) =>
+    const got = native(batch, crcs).catch(() => []);
+    batch.forEach((path, k) =>
       early.set(
         path,
-        got.then(
-          (r) => r[k],
-          () => undefined,
-        ),
+        got.then((r) => r[k]),
       ),
     );
+    batch = [];
   };
   const queue = (path: string) => {
     batch.push(path);
