@@ -20,7 +20,7 @@ export const DEFAULT_CONFIG_PATHS: readonly string[] = [
   '/usr/local/lib/modprobe.d',
   '/lib/modprobe.d',
 ];
-export const DEFAULT_CMDLINE_PATH = '/proc/cmdline';
+const DEFAULT_CMDLINE_PATH = '/proc/cmdline';
 
 export interface ConfigSource {
   /** The name files are sorted and de-duplicated by. */
@@ -39,89 +39,73 @@ export interface LoadConfigOptions {
 
 const byteCompare = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-/** Inserts keeping name order; a name already present wins (returns false). */
-function insertSorted(list: ConfigSource[], src: ConfigSource): boolean {
+/** Inserts keeping name order; a name already present wins. */
+function insertSorted(list: ConfigSource[], src: ConfigSource): void {
   let i = 0;
   while (i < list.length && byteCompare(list[i]!.name, src.name) < 0) i++;
-  if (i < list.length && list[i]!.name === src.name) return false;
-  list.splice(i, 0, src);
-  return true;
+  if (i === list.length || list[i]!.name !== src.name) list.splice(i, 0, src);
 }
 
 function wanted(name: string): boolean {
   return !name.startsWith('.') && name.length >= 6 && name.endsWith('.conf');
 }
 
-function seed(moduleDir: string | undefined): ConfigSource[] {
+/** What one config path holds: its `*.conf` entries that are not directories, or null when it is a file. */
+type Listing = { p: string; files: string[] | null } | undefined;
+
+/** The files to parse, in order, from what each path holds (undefined: unreadable, skipped). */
+function orderSources(listings: Listing[], moduleDir: string | undefined): ConfigSource[] {
   const list: ConfigSource[] = [];
   if (moduleDir !== undefined) {
     insertSorted(list, { name: 'modules.softdep', path: join(moduleDir, 'modules.softdep') });
     insertSorted(list, { name: 'modules.weakdep', path: join(moduleDir, 'modules.weakdep') });
   }
-  return list;
-}
-
-/** The files to parse, in order. */
-export function listConfigSourcesSync(paths: readonly string[] = DEFAULT_CONFIG_PATHS, moduleDir?: string): ConfigSource[] {
-  const list = seed(moduleDir);
-  for (const p of paths) {
-    let isDir: boolean;
-    try {
-      isDir = statSync(p).isDirectory();
-    } catch {
-      continue;
-    }
-    if (!isDir) {
-      insertSorted(list, { name: basename(p), path: p });
-      continue;
-    }
-    let names: string[];
-    try {
-      names = readdirSync(p);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      if (!wanted(name)) continue;
-      try {
-        if (statSync(join(p, name)).isDirectory()) continue;
-      } catch {
-        /* a dangling link: kmod lists it and then fails to open it */
-      }
-      insertSorted(list, { name, path: join(p, name) });
-    }
-  }
-  return list;
-}
-
-async function listConfigSources(paths: readonly string[] = DEFAULT_CONFIG_PATHS, moduleDir?: string): Promise<ConfigSource[]> {
-  const list = seed(moduleDir);
-  const dirs = await Promise.all(
-    paths.map(async (p) => {
-      try {
-        if (!(await fsp.stat(p)).isDirectory()) return { p, files: null };
-        const names = (await fsp.readdir(p)).filter(wanted);
-        const kept = await Promise.all(
-          names.map(async (n) => {
-            try {
-              return (await fsp.stat(join(p, n))).isDirectory() ? null : n;
-            } catch {
-              return n;
-            }
-          }),
-        );
-        return { p, files: kept.filter((n): n is string => n !== null) };
-      } catch {
-        return undefined;
-      }
-    }),
-  );
-  for (const d of dirs) {
+  for (const d of listings) {
     if (!d) continue;
     if (d.files === null) insertSorted(list, { name: basename(d.p), path: d.p });
     else for (const name of d.files) insertSorted(list, { name, path: join(d.p, name) });
   }
   return list;
+}
+
+/** Whether an entry is a directory; a dangling link is not: kmod lists it and then fails to open it. */
+function isDirSync(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function listPathSync(p: string): Listing {
+  try {
+    if (!statSync(p).isDirectory()) return { p, files: null };
+    return { p, files: readdirSync(p).filter((n) => wanted(n) && !isDirSync(join(p, n))) };
+  } catch {
+    return undefined;
+  }
+}
+
+async function listPath(p: string): Promise<Listing> {
+  try {
+    if (!(await fsp.stat(p)).isDirectory()) return { p, files: null };
+    const names = (await fsp.readdir(p)).filter(wanted);
+    const dirs = await Promise.all(
+      names.map((n) =>
+        fsp.stat(join(p, n)).then(
+          (st) => st.isDirectory(),
+          () => false,
+        ),
+      ),
+    );
+    return { p, files: names.filter((_, i) => !dirs[i]) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function listConfigSourcesSync(paths: readonly string[] = DEFAULT_CONFIG_PATHS, moduleDir?: string): ConfigSource[] {
+  return orderSources(paths.map(listPathSync), moduleDir);
 }
 
 // A configuration file is read only when it is a regular file (opened without blocking: a FIFO named
@@ -159,8 +143,8 @@ function assemble(sources: ConfigSource[], texts: Array<string | undefined>, cmd
 
 /** Reads and parses the whole configuration: modprobe.d files, modules.softdep/weakdep, kernel command line. */
 export function loadConfigSync(opts: LoadConfigOptions = {}): ModprobeConfig {
-  const sources = listConfigSourcesSync(opts.paths ?? DEFAULT_CONFIG_PATHS, opts.moduleDir);
-  const cmdlinePath = opts.cmdline === undefined ? DEFAULT_CMDLINE_PATH : opts.cmdline;
+  const sources = listConfigSourcesSync(opts.paths, opts.moduleDir);
+  const cmdlinePath = opts.cmdline ?? DEFAULT_CMDLINE_PATH;
   return assemble(
     sources,
     sources.map((s) => readOpt(s.path)),
@@ -169,8 +153,8 @@ export function loadConfigSync(opts: LoadConfigOptions = {}): ModprobeConfig {
 }
 
 export async function loadConfig(opts: LoadConfigOptions = {}): Promise<ModprobeConfig> {
-  const sources = await listConfigSources(opts.paths ?? DEFAULT_CONFIG_PATHS, opts.moduleDir);
-  const cmdlinePath = opts.cmdline === undefined ? DEFAULT_CMDLINE_PATH : opts.cmdline;
+  const sources = orderSources(await Promise.all((opts.paths ?? DEFAULT_CONFIG_PATHS).map(listPath)), opts.moduleDir);
+  const cmdlinePath = opts.cmdline ?? DEFAULT_CMDLINE_PATH;
   const [texts, cmdline] = await Promise.all([
     Promise.all(sources.map((s) => readOptAsync(s.path))),
     cmdlinePath === false ? undefined : readOptAsync(cmdlinePath, true),
