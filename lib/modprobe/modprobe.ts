@@ -4,8 +4,8 @@
 import type { Kernmod } from '../kernmod.js';
 import { encodeParams } from '../params.js';
 import type { ModprobeConfig } from './config.js';
-import { DEFAULT_CMDLINE_PATH, DEFAULT_CONFIG_PATHS, loadConfig, loadConfigSync } from './config-files.js';
-import { formatConfig, formatPlan } from './format.js';
+import { loadConfig, loadConfigSync } from './config-files.js';
+import { formatConfig } from './format.js';
 import { ModuleDirectory } from './moddir.js';
 import { executePlan, type ExecuteOptions, type ProbeResult } from './probe.js';
 import { executeRemove, type RemoveOptions, type RemoveResult } from './remove.js';
@@ -26,14 +26,14 @@ export interface ModprobeOptions {
   sysRoot?: string;
 }
 
+/** uname -r, from node:os loaded on first need (start-up: `-S RELEASE` never loads it). */
+const osRelease = (): string => process.getBuiltinModule('node:os').release();
+
 /**
  * The module directory kmod would use: ROOT + /lib/modules/ + RELEASE when `-d`/`-S` are given (made
  * absolute against the working directory, not normalised — kmod prints `-d /` paths as `//lib/...`),
  * else /lib/modules/$(uname -r).
  */
-/** uname -r, from node:os loaded on first need (start-up: `-S RELEASE` never loads it). */
-const osRelease = (): string => process.getBuiltinModule('node:os').release();
-
 export function moduleDirname(opts: Pick<ModprobeOptions, 'root' | 'release' | 'dirname'> = {}): string {
   if (opts.dirname !== undefined) return opts.dirname;
   if (opts.root === undefined && opts.release === undefined) return `/lib/modules/${osRelease()}`;
@@ -60,20 +60,15 @@ export class Modprobe {
     const dirname = moduleDirname(opts);
     const [moddir, config] = await Promise.all([
       ModuleDirectory.open(dirname),
-      loadConfig({ paths: opts.config ?? DEFAULT_CONFIG_PATHS, moduleDir: dirname, cmdline: opts.cmdline ?? DEFAULT_CMDLINE_PATH }),
+      loadConfig({ paths: opts.config, moduleDir: dirname, cmdline: opts.cmdline }),
     ]);
     return new Modprobe(moddir, config, opts.sysRoot);
   }
 
   static openSync(opts: ModprobeOptions = {}): Modprobe {
     const dirname = moduleDirname(opts);
-    const moddir = ModuleDirectory.openSync(dirname);
-    const config = loadConfigSync({
-      paths: opts.config ?? DEFAULT_CONFIG_PATHS,
-      moduleDir: dirname,
-      cmdline: opts.cmdline ?? DEFAULT_CMDLINE_PATH,
-    });
-    return new Modprobe(moddir, config, opts.sysRoot);
+    const config = loadConfigSync({ paths: opts.config, moduleDir: dirname, cmdline: opts.cmdline });
+    return new Modprobe(ModuleDirectory.openSync(dirname), config, opts.sysRoot);
   }
 
   private shared: Resolver | undefined;
@@ -106,33 +101,25 @@ export class Modprobe {
 
   /** What `modprobe NAME` would run, step by step; throws ERR_KERNMOD_NOT_FOUND if nothing matches. */
   resolve(nameOrAlias: string, opts: ResolveOptions = {}): Plan {
-    return this.resolver().resolve(nameOrAlias, { ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}), ...opts });
+    return this.resolver().resolve(nameOrAlias, { sysRoot: this.sysRoot, ...opts });
   }
 
   /** Loads a module with its dependencies and softdeps, independent ones concurrently. */
   async probe(nameOrAlias: string, opts: ProbeOptions): Promise<ProbeResult> {
     // The caller's parameters are checked on every path, install commands included, before any step.
     const plan = this.resolve(nameOrAlias, opts.params === undefined ? opts : { ...opts, params: encodeParams(opts.params) });
-    return executePlan(plan, { ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}), ...opts });
+    return executePlan(plan, { sysRoot: this.sysRoot, ...opts });
   }
 
   /** Unloads a module, then the dependencies and softdeps it leaves unused (modprobe -r). */
   async remove(nameOrAlias: string, opts: RemoveOptions): Promise<RemoveResult> {
     // Its own Resolver: removal awaits between steps, and a shared one's pool could be reset meanwhile.
-    return executeRemove(new Resolver(this.moduleDirectory, this.config), nameOrAlias, {
-      ...(this.sysRoot !== undefined ? { sysRoot: this.sysRoot } : {}),
-      ...opts,
-    });
+    return executeRemove(new Resolver(this.moduleDirectory, this.config), nameOrAlias, { sysRoot: this.sysRoot, ...opts });
   }
 
   /** `modprobe -c`: the configuration, then the alias and symbol indexes. */
   showConfig(): string {
     return formatConfig(this.config, this.moduleDirectory.dumpIndex('alias'), this.moduleDirectory.dumpIndex('symbols'));
-  }
-
-  /** `modprobe --show-depends` text for a plan. */
-  static format(plan: Plan): string {
-    return formatPlan(plan);
   }
 }
 
