@@ -30,6 +30,9 @@ export interface KernmodErrorFields {
   cause?: unknown;
 }
 
+/** The fields an error carries besides name, code and message, in the order --json prints them. */
+const FIELDS = ['errno', 'syscall', 'path', 'module', 'phase', 'hint', 'kernelLog', 'kernelLogUnavailable'] as const;
+
 export class KernmodError extends Error {
   /** 'EEXIST', or for errors found before any syscall 'ERR_KERNMOD_*' / 'ABORT_ERR'. */
   readonly code: string;
@@ -50,22 +53,14 @@ export class KernmodError extends Error {
     super(f.message ?? f.code, f.cause === undefined ? undefined : { cause: f.cause });
     this.name = 'KernmodError';
     this.code = f.code;
-    if (f.errno !== undefined) this.errno = f.errno;
-    if (f.syscall !== undefined) this.syscall = f.syscall;
-    if (f.path !== undefined) this.path = f.path;
-    if (f.module !== undefined) this.module = f.module;
     this.phase = f.phase;
-    if (f.hint !== undefined) this.hint = f.hint;
-    if (f.kernelLog !== undefined) this.kernelLog = f.kernelLog;
-    if (f.kernelLogUnavailable !== undefined) this.kernelLogUnavailable = f.kernelLogUnavailable;
+    for (const k of FIELDS) if (f[k] !== undefined) (this as Record<string, unknown>)[k] = f[k];
   }
 
   /** A plain object for JSON output (`--json`), without the stack. */
   toJSON(): Record<string, unknown> {
     const o: Record<string, unknown> = { name: this.name, code: this.code, message: this.message };
-    for (const k of ['errno', 'syscall', 'path', 'module', 'phase', 'hint', 'kernelLog', 'kernelLogUnavailable'] as const) {
-      if (this[k] !== undefined) o[k] = this[k];
-    }
+    for (const k of FIELDS) if (this[k] !== undefined) o[k] = this[k];
     return o;
   }
 }
