@@ -77,12 +77,18 @@ export class BinaryIndex {
   /** Flattened wildcard subtrees (see searchAll), computed once per (node, start, pattern). */
   private readonly flats = new Map<string, Flat>();
 
-  /** @param name used in error messages (e.g. the file path). */
+  /**
+   * @param name used in error messages (e.g. the file path).
+   * @param fill when given, `bytes` holds only what fill(start, end) has been asked for: it is called
+   *   before every read of a range (an index file read as lookups reach its nodes, lib/modprobe/moddir.ts).
+   */
   constructor(
     bytes: Uint8Array,
     readonly name = 'index',
+    private readonly fill?: (start: number, end: number) => void,
   ) {
     this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.fill?.(0, Math.min(HEADER_SIZE, this.buf.length));
     if (this.buf.length === 0) {
       // What depmod writes for an index it has no source for; kmod finds nothing in it.
       this.root = 0;
@@ -105,7 +111,18 @@ export class BinaryIndex {
   }
 
   private cstring(at: number): [string, number] {
-    const end = at < this.buf.length ? this.buf.indexOf(0, at) : -1;
+    let end = -1;
+    if (this.fill === undefined) end = at < this.buf.length ? this.buf.indexOf(0, at) : -1;
+    else {
+      // Filled a piece at a time: a search must not run on into bytes not read yet.
+      for (let from = at; end === -1 && from < this.buf.length; ) {
+        const to = Math.min(this.buf.length, from + 4096 - (from % 4096));
+        this.fill(from, to);
+        const i = this.buf.subarray(from, to).indexOf(0);
+        end = i === -1 ? -1 : from + i;
+        from = to;
+      }
+    }
     if (end === -1) throw this.bad(`unterminated string at offset ${at}`);
     return [this.buf.toString('latin1', at, end), end + 1];
   }
@@ -113,6 +130,7 @@ export class BinaryIndex {
   /** A big-endian u32 that must lie inside the file. */
   private u32(at: number, what: string): number {
     if (at + 4 > this.buf.length) throw this.bad(`${what} at offset ${at} runs past the end (${this.buf.length} bytes)`);
+    this.fill?.(at, at + 4);
     return this.buf.readUInt32BE(at);
   }
 
@@ -137,6 +155,7 @@ export class BinaryIndex {
     let children = 0;
     if (offset & NODE_CHILDS) {
       if (p + 2 > this.buf.length) throw this.bad(`child range at offset ${p} runs past the end`);
+      this.fill?.(p, p + 2);
       first = this.buf[p]!;
       last = this.buf[p + 1]!;
       // kmod reads such a node as no node at all.
@@ -144,6 +163,7 @@ export class BinaryIndex {
       children = p + 2;
       p = children + 4 * (last - first + 1);
       if (p > this.buf.length) throw this.bad(`child table at offset ${children} runs past the end`);
+      this.fill?.(children, p);
     }
     let values = -1;
     if (offset & NODE_VALUES) {

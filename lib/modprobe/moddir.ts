@@ -2,7 +2,9 @@
 // depmod's .bin index when it exists (a trie walk touching a few nodes: kmod's own format and result
 // order) and from the text file otherwise (parsed once). kmod reads only the .bin files; reading the
 // text ones too lets kernmod use a tree with a hand-written modules.dep.
-import { readRegularFileSync } from '../fs-read.js';
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { invalidInput } from '../errors.js';
+import { checkRegularFile, OPEN_NAMED_FILE, readRangeSync, readRegularFileSync } from '../fs-read.js';
 import { join } from 'node:path';
 import { fnmatch, hasWildcard, literalRun } from './fnmatch.js';
 import { BinaryIndex } from './index-bin.js';
@@ -63,14 +65,93 @@ class TextAliases {
   }
 }
 
-type Source = { bin: BinaryIndex } | { text: string } | undefined;
+/** Bytes of an index file read at a time (start-up: modinfo -k reads 4 of modules.dep.bin's 43 blocks). */
+const BLOCK = 16 * 1024;
 
-function decode(kind: Kind, name: string, bytes: Buffer | undefined, isBin: boolean): Source {
-  if (bytes === undefined) return undefined;
-  if (isBin) return { bin: new BinaryIndex(bytes, name) };
-  // modules.builtin.modinfo is NUL-separated binary-ish text; the others are plain text.
-  return { text: kind === 'builtinAlias' ? bytes.toString('latin1') : bytes.toString('utf8') };
+/** Thrown by a lookup that finds the file replaced since the blocks it kept were read. */
+const REPLACED = Symbol('replaced');
+
+/**
+ * A binary index file read a block at a time as lookups reach its nodes, like kmod's modinfo. No
+ * descriptor outlives a lookup: one that needs a block not read yet opens the file, and closes it before
+ * it returns. Blocks read are kept for later lookups, so each lookup is answered from one version of the
+ * file: if the file was replaced (depmod renames a new one in) when a lookup opens it, that lookup starts
+ * over on the new file, whose blocks are all read afresh.
+ */
+class PagedIndex {
+  private fd = -1;
+  private index!: BinaryIndex;
+
+  /** The index at `path`, or undefined when that is not a regular file of at most INDEX_FILE_MAX bytes. */
+  static open(path: string): PagedIndex | undefined {
+    const paged = new PagedIndex(path);
+    let file: { id: string; size: number };
+    try {
+      file = paged.opened();
+    } catch {
+      paged.close();
+      return undefined;
+    }
+    try {
+      paged.index = paged.version(file);
+    } finally {
+      paged.close();
+    }
+    return paged;
+  }
+
+  private constructor(private readonly path: string) {}
+
+  /** f(index), on one version of the file. */
+  lookup<T>(f: (index: BinaryIndex) => T): T {
+    try {
+      try {
+        return f(this.index);
+      } catch (e) {
+        if (e !== REPLACED) throw e;
+        this.index = this.version(this.opened());
+        return f(this.index);
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  /** The file, opened unless it is, and its identity: device, inode, size and modification time. */
+  private opened(): { id: string; size: number } {
+    if (this.fd === -1) this.fd = openSync(this.path, OPEN_NAMED_FILE);
+    const st = fstatSync(this.fd, { bigint: true });
+    const size = Number(st.size);
+    checkRegularFile({ isFile: () => st.isFile(), isDirectory: () => st.isDirectory(), size }, this.path, INDEX_FILE_MAX);
+    return { id: `${st.dev}:${st.ino}:${size}:${st.mtimeNs}`, size };
+  }
+
+  /** An index over the file as now open, its blocks read as lookups reach them. */
+  private version({ id, size }: { id: string; size: number }): BinaryIndex {
+    const bytes = Buffer.allocUnsafe(size);
+    const have = new Uint8Array(Math.ceil(size / BLOCK));
+    return new BinaryIndex(bytes, this.path, (start, end) => {
+      for (let b = Math.floor(start / BLOCK); b * BLOCK < end && b < have.length; b++) {
+        if (have[b]) continue;
+        if (this.fd === -1 && this.opened().id !== id) throw REPLACED;
+        const want = Math.min(BLOCK, size - b * BLOCK);
+        if (readRangeSync(this.fd, bytes, b * BLOCK, want) !== want)
+          throw invalidInput('ERR_KERNMOD_BAD_INDEX', `${this.path}: the file shrank while it was read`, {
+            path: this.path,
+            hint: 'run depmod for this kernel',
+          });
+        have[b] = 1;
+      }
+    });
+  }
+
+  private close(): void {
+    if (this.fd !== -1) closeSync(this.fd);
+    this.fd = -1;
+  }
 }
+
+type Source = { bin: PagedIndex } | { text: string } | undefined;
 
 export class ModuleDirectory {
   private depText?: Map<string, DepEntry>;
@@ -97,16 +178,16 @@ export class ModuleDirectory {
 
   private source(kind: Kind): Source {
     if (kind in this.sources) return this.sources[kind];
-    const read = (f: string) => {
-      try {
-        return readRegularFileSync(join(this.dirname, f), INDEX_FILE_MAX);
-      } catch {
-        return undefined;
-      }
-    };
     const [bin, text] = FILES[kind];
-    const b = read(bin);
-    const s = b !== undefined ? decode(kind, join(this.dirname, bin), b, true) : decode(kind, join(this.dirname, text), read(text), false);
+    const paged = PagedIndex.open(join(this.dirname, bin));
+    let s: Source = paged && { bin: paged };
+    if (!s)
+      try {
+        // modules.builtin.modinfo is NUL-separated binary-ish text; the others are plain text.
+        s = { text: readRegularFileSync(join(this.dirname, text), INDEX_FILE_MAX).toString(kind === 'builtinAlias' ? 'latin1' : 'utf8') };
+      } catch {
+        /* absent, or not a regular file: left out */
+      }
     this.sources[kind] = s;
     return s;
   }
@@ -139,7 +220,7 @@ export class ModuleDirectory {
     if (s === undefined) return undefined;
     let raw: { path: string; deps: string[] } | undefined;
     if ('bin' in s) {
-      const line = s.bin.search(name);
+      const line = s.bin.lookup((index) => index.search(name));
       raw = line === undefined ? undefined : parseDepLine(line);
     } else {
       this.depText ??= parseModulesDep(s.text);
@@ -151,7 +232,7 @@ export class ModuleDirectory {
   private wild(kind: 'alias' | 'symbols' | 'builtinAlias', key: string): string[] {
     const s = this.source(kind);
     if (s === undefined) return [];
-    if ('bin' in s) return s.bin.searchWild(key).map((v) => v.value);
+    if ('bin' in s) return s.bin.lookup((index) => index.searchWild(key)).map((v) => v.value);
     if (kind === 'alias') return (this.aliasText ??= new TextAliases(parseModulesAlias(s.text))).lookup(key);
     if (kind === 'symbols') return (this.symbolsText ??= new TextAliases(parseModulesAlias(s.text))).lookup(key);
     return (this.builtinAliasText ??= new TextAliases(builtinAliases(parseBuiltinModinfo(s.text)))).lookup(key);
@@ -176,7 +257,7 @@ export class ModuleDirectory {
   isBuiltin(name: string): boolean {
     const s = this.source('builtin');
     if (s === undefined) return false;
-    if ('bin' in s) return s.bin.search(name) !== undefined;
+    if ('bin' in s) return s.bin.lookup((index) => index.search(name)) !== undefined;
     this.builtinText ??= new Set(parseModulesBuiltin(s.text));
     return this.builtinText.has(name);
   }
@@ -184,7 +265,7 @@ export class ModuleDirectory {
   /** Every key and value of a binary index, in kmod's dump order (for `modprobe -c`); [] for text. */
   dumpIndex(kind: 'alias' | 'symbols'): Array<{ key: string; value: string }> {
     const s = this.source(kind);
-    return s !== undefined && 'bin' in s ? s.bin.entries() : [];
+    return s !== undefined && 'bin' in s ? s.bin.lookup((index) => index.entries()) : [];
   }
 
   /** The .modinfo of a built-in module, from modules.builtin.modinfo (read on demand). */
