@@ -50,21 +50,15 @@ export function elfError(reason: string, errno = -22): KernmodError {
 /** Reads unsigned integers of either width/byte order from `bytes`, bounds-checked. */
 export class ElfReader {
   readonly view: DataView;
-  readonly little: boolean;
   constructor(
     readonly bytes: Uint8Array,
-    little: boolean,
+    readonly little: boolean,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.little = little;
   }
   private check(off: number, n: number): void {
     if (off < 0 || off + n > this.bytes.length)
       throw elfError(`read of ${n} bytes at offset ${off} is past the end of the file (${this.bytes.length} bytes)`);
-  }
-  u8(off: number): number {
-    this.check(off, 1);
-    return this.bytes[off]!;
   }
   u16(off: number): number {
     this.check(off, 2);
@@ -86,30 +80,27 @@ export class ElfReader {
     this.check(off, 8);
     return this.view.getBigUint64(off, this.little);
   }
-  /** An unsigned long of this ELF class. */
+  /** An unsigned long (an address, offset or size) of this ELF class. */
   word(off: number, is64: boolean): number {
     return is64 ? this.u64(off) : this.u32(off);
   }
 }
 
-/** Bytes [start, end) as latin1 text, byte-exact (section names). */
+/** Bytes [start, end) as latin1 text, byte-exact (section and symbol names). */
 function latin1(b: Uint8Array, start: number, end: number): string {
   const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   return buf.toString('latin1', start, end);
 }
 
-export function parseElf(bytes: Uint8Array): ElfFile {
-  return parse(bytes);
+/** The NUL-terminated string at `start` (all of [start, end) when no NUL comes first), as latin1. */
+export function cString(b: Uint8Array, start: number, end: number): string {
+  let e = start;
+  while (e < end && b[e] !== 0) e++;
+  return latin1(b, start, e);
 }
 
-/**
- * parseElf keeping only the sections that have one of these names (with their true indexes), for
- * readers that find sections by name (findSection, findSectionStrict): a module has forty-odd sections
- * and modinfo reads six, and naming and building the others was most of the cost of parsing one under
- * emulation. Checks and errors are parseElf's.
- */
-export function parseElfSections(bytes: Uint8Array, names: readonly string[]): ElfFile {
-  return parse(bytes, names);
+export function parseElf(bytes: Uint8Array): ElfFile {
+  return parseElfSections(bytes);
 }
 
 /** Whether `bytes` start with the ELF magic, \x7fELF (and go on past it). */
@@ -117,7 +108,12 @@ export function hasElfMagic(bytes: Uint8Array): boolean {
   return bytes.length > 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
 }
 
-function parse(bytes: Uint8Array, only?: readonly string[]): ElfFile {
+/**
+ * The ELF header's facts, checked (a typed error for anything out of bounds), and where the section-name
+ * table lies: nameTable() reads that from the section table, which a sparse read (read.ts) reads only after
+ * the header has said where it is.
+ */
+export function readElfHeader(bytes: Uint8Array) {
   const EI_NIDENT = 16;
   if (bytes.length <= EI_NIDENT || !hasElfMagic(bytes)) {
     throw elfError('not an ELF file (no \\x7fELF magic)', -8 /* ENOEXEC */);
@@ -130,8 +126,7 @@ function parse(bytes: Uint8Array, only?: readonly string[]): ElfFile {
   const ehdrSize = is64 ? 64 : 52;
   if (bytes.length <= ehdrSize) throw elfError(`file (${bytes.length} bytes) is too short for the ELF header`);
   const r = new ElfReader(bytes, data === 1);
-  const machine = r.u16(18);
-  const shoff = is64 ? r.u64(40) : r.u32(32);
+  const shoff = r.word(is64 ? 40 : 32, is64);
   const shentsize = r.u16(is64 ? 58 : 46);
   const shnum = r.u16(is64 ? 60 : 48);
   const shstrndx = r.u16(is64 ? 62 : 50);
@@ -139,23 +134,29 @@ function parse(bytes: Uint8Array, only?: readonly string[]): ElfFile {
   if (shentsize !== expectedEntSize) throw elfError(`section header size is ${shentsize}, expected ${expectedEntSize}`);
   if (shoff + shnum * shentsize > bytes.length)
     throw elfError(`section headers (${shnum} at offset ${shoff}) run past the end of the file`);
-
-  // The whole table is inside the file (checked above), so its fields are read without further checks.
-  const v = r.view;
-  const le = r.little;
-  const u64 = (off: number) => {
-    const lo = v.getUint32(le ? off : off + 4, le);
-    const hi = v.getUint32(le ? off + 4 : off, le);
-    return hi >= 0x200000 ? Infinity : hi * 0x100000000 + lo;
-  };
-  // The section-name table first, so that each section is named as it is read; one latin1 string for
-  // the whole table (it ends in NUL), names cut from it — one native call, not one per section.
   if (shstrndx === 0 || shstrndx >= shnum) throw elfError(`section-name table index ${shstrndx} is not a section`);
-  const sh = shoff + shstrndx * shentsize;
-  const strOff = is64 ? u64(sh + 24) : v.getUint32(sh + 16, le);
-  const strSize = is64 ? u64(sh + 32) : v.getUint32(sh + 20, le);
-  if (!(strOff + strSize <= bytes.length)) throw elfError('section-name table runs past the end of the file');
+  const nameTable = (): [offset: number, size: number] => {
+    const sh = shoff + shstrndx * shentsize;
+    const off = r.word(sh + (is64 ? 24 : 16), is64);
+    const size = r.word(sh + (is64 ? 32 : 20), is64);
+    if (!(off + size <= bytes.length)) throw elfError('section-name table runs past the end of the file');
+    return [off, size];
+  };
+  return { r, is64, machine: r.u16(18), shoff, shentsize, shnum, nameTable };
+}
+
+/**
+ * The ELF file, with every section, or with `only` the sections that have one of these names (with
+ * their true indexes), for readers that find sections by name (findSection, findSectionStrict): a
+ * module has forty-odd sections and modinfo reads six, and naming and building the others was most of
+ * the cost of parsing one under emulation.
+ */
+export function parseElfSections(bytes: Uint8Array, only?: readonly string[]): ElfFile {
+  const { r, is64, machine, shoff, shentsize, shnum, nameTable } = readElfHeader(bytes);
+  const [strOff, strSize] = nameTable();
   if (strSize === 0 || bytes[strOff + strSize - 1] !== 0) throw elfError('section-name table does not end with NUL');
+  // One latin1 string for the whole table (it ends in NUL), names cut from it — one native call, not
+  // one per section.
   const names = latin1(bytes, strOff, strOff + strSize);
 
   // With `only`: where in the table each wanted name (NUL-terminated) occurs, which are the only name
@@ -170,16 +171,16 @@ function parse(bytes: Uint8Array, only?: readonly string[]): ElfFile {
   const sections: ElfSection[] = [];
   for (let i = 0; i < shnum; i++) {
     const h = shoff + i * shentsize;
-    const nameOff = v.getUint32(h, le);
+    const nameOff = r.view.getUint32(h, r.little); // inside the file: readElfHeader checked the whole table
     if (wanted && !wanted.has(nameOff)) continue;
-    const type = v.getUint32(h + 4, le);
-    const flags = is64 ? u64(h + 8) : v.getUint32(h + 8, le);
-    const offset = is64 ? u64(h + 24) : v.getUint32(h + 16, le);
-    const size = is64 ? u64(h + 32) : v.getUint32(h + 20, le);
+    const type = r.u32(h + 4);
+    const flags = r.word(h + 8, is64);
+    const offset = r.word(h + (is64 ? 24 : 16), is64);
+    const size = r.word(h + (is64 ? 32 : 20), is64);
     const name = wanted ? wanted.get(nameOff) : nameOff < strSize ? names.slice(nameOff, names.indexOf('\0', nameOff)) : undefined;
     sections.push({ index: i, name, type, flags, offset, size, inFile: offset + size <= bytes.length });
   }
-  return { bytes, class: is64 ? 64 : 32, endian: data === 1 ? 'little' : 'big', machine, sections };
+  return { bytes, class: is64 ? 64 : 32, endian: r.little ? 'little' : 'big', machine, sections };
 }
 
 /**

@@ -7,7 +7,7 @@ import { close, closeSync, fstat, fstatSync, open, openSync, type Stats } from '
 import { COMPRESSION_MAGIC_BYTES, detectCompression } from '../compress/detect.js';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../compress/index.js';
 import { checkRegularFile, OPEN_NAMED_FILE, readRange, readRangeSync } from '../fs-read.js';
-import { findSection, parseElfSections, type ElfFile } from './elf.js';
+import { findSection, parseElfSections, readElfHeader, type ElfFile } from './elf.js';
 import { hasSignatureTrailer } from './signature.js';
 
 /** Sections modinfoFromImage decodes. */
@@ -44,33 +44,13 @@ function* plan(buf: Uint8Array, sections: readonly string[] = MODINFO_SECTIONS):
     [0, Math.min(size, 64)],
     [Math.max(0, size - TAIL_READ), Math.min(size, TAIL_READ)],
   ];
-  if (
-    detectCompression(buf.subarray(0, COMPRESSION_MAGIC_BYTES)) ||
-    buf[0] !== 0x7f ||
-    buf[1] !== 0x45 ||
-    buf[2] !== 0x4c ||
-    buf[3] !== 0x46
-  )
-    return 'whole';
-  const is64 = buf[4] === 2;
-  const le = buf[5] === 1;
-  if ((buf[4] !== 1 && !is64) || (buf[5] !== 1 && buf[5] !== 2)) return 'whole';
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const shoff = is64 ? Number(v.getBigUint64(40, le)) : v.getUint32(32, le);
-  const shentsize = v.getUint16(is64 ? 58 : 46, le);
-  const shnum = v.getUint16(is64 ? 60 : 48, le);
-  const shstrndx = v.getUint16(is64 ? 62 : 50, le);
-  const tableEnd = shoff + shentsize * shnum;
-  if (shentsize !== (is64 ? 64 : 40) || tableEnd > size || shstrndx >= shnum) return 'whole';
-  yield [[shoff, tableEnd - shoff]];
-  const h = shoff + shstrndx * shentsize;
-  const strOff = is64 ? Number(v.getBigUint64(h + 24, le)) : v.getUint32(h + 16, le);
-  const strSize = is64 ? Number(v.getBigUint64(h + 32, le)) : v.getUint32(h + 20, le);
-  if (!(strOff + strSize <= size)) return 'whole';
-  yield [[strOff, strSize]];
-  // From here the reader's own parser decides which sections matter, exactly as modinfo will.
-  let elf;
+  if (detectCompression(buf.subarray(0, COMPRESSION_MAGIC_BYTES))) return 'whole';
+  let elf: ElfFile;
   try {
+    const h = readElfHeader(buf);
+    yield [[h.shoff, h.shnum * h.shentsize]];
+    yield [h.nameTable()];
+    // From here the reader's own parser decides which sections matter, exactly as modinfo will.
     elf = parseElfSections(buf, MODINFO_SECTIONS);
   } catch {
     return 'whole'; // let the full read produce the precise error
@@ -81,7 +61,7 @@ function* plan(buf: Uint8Array, sections: readonly string[] = MODINFO_SECTIONS):
     if (s && s.size > 0) ranges.push([s.offset, s.size]);
   }
   if (hasSignatureTrailer(buf)) {
-    const sigLen = v.getUint32(size - SIG_TAIL + 8, false);
+    const sigLen = new DataView(buf.buffer, buf.byteOffset, size).getUint32(size - SIG_TAIL + 8); // big-endian
     const signerLen = buf[size - SIG_TAIL + 3]!;
     const keyIdLen = buf[size - SIG_TAIL + 4]!;
     const start = size - SIG_TAIL - sigLen - signerLen - keyIdLen;

@@ -3,7 +3,7 @@
 // char name[MODULE_NAME_LEN]; ... }, so `name` sits after an int padded to pointer alignment and two
 // pointers: offset 24 on 64-bit, 12 on 32-bit targets; MODULE_NAME_LEN = 64 - sizeof(unsigned long).
 // The kernel prefers `.modinfo name=` (present since 5.3 via modpost) and falls back to this.
-import { findSection, parseElfSections, sectionBytes, type ElfFile } from './elf.js';
+import { cString, findSection, parseElfSections, sectionBytes, type ElfFile } from './elf.js';
 
 export function thisModuleNameLayout(elfClass: 32 | 64): { offset: number; length: number } {
   return elfClass === 64 ? { offset: 24, length: 56 } : { offset: 12, length: 60 };
@@ -15,11 +15,8 @@ export function readThisModuleName(elf: ElfFile): string | undefined {
   if (!s) return undefined;
   const { offset, length } = thisModuleNameLayout(elf.class);
   if (s.size < offset + length) return undefined;
-  const start = s.offset + offset;
-  let e = start;
-  while (e < start + length && elf.bytes[e] !== 0) e++;
-  if (e === start + length || e === start) return undefined;
-  return Buffer.from(elf.bytes.buffer, elf.bytes.byteOffset + start, e - start).toString('latin1');
+  const name = cString(elf.bytes, s.offset + offset, s.offset + offset + length);
+  return name === '' || name.length === length ? undefined : name; // length: no NUL in the field
 }
 
 const NAME_SECTIONS = ['.modinfo', '.gnu.linkonce.this_module'] as const;

@@ -4,8 +4,7 @@
 //  - since 6.13 (CONFIG_EXTENDED_MODVERSIONS), `__version_ext_crcs` (u32 each) with
 //    `__version_ext_names` (the names, NUL-joined, same order), which also carry names too long for
 //    the fixed field. When present they are complete, and the kernel uses them instead of __versions.
-import type { ElfFile } from './elf.js';
-import { ElfReader, elfError, findSectionStrict } from './elf.js';
+import { cString, ElfReader, elfError, findSectionStrict, type ElfFile } from './elf.js';
 
 export interface ModuleVersion {
   /** A number, or a bigint for a 64-bit CRC field beyond 2^53 (never seen in practice). */
@@ -14,12 +13,6 @@ export interface ModuleVersion {
 }
 
 const ENTRY_SIZE = 64;
-
-function cString(b: Uint8Array, start: number, end: number): string {
-  let e = start;
-  while (e < end && b[e] !== 0) e++;
-  return Buffer.from(b.buffer, b.byteOffset + start, e - start).toString('latin1');
-}
 
 /** The `__versions` entries; throws ERR_KERNMOD_BAD_ELF when the section is not a whole number of entries. */
 export function readVersions(elf: ElfFile): ModuleVersion[] {
@@ -54,13 +47,9 @@ export function readExtendedVersions(elf: ElfFile): ModuleVersion[] | undefined 
   const end = names.offset + names.size;
   for (let i = 0; i < count; i++) {
     if (p >= end) throw elfError(`__version_ext_names has fewer names than __version_ext_crcs has CRCs (${count})`);
-    let e = p;
-    while (e < end && elf.bytes[e] !== 0) e++;
-    out.push({
-      crc: r.u32(crcs.offset + i * 4),
-      symbol: Buffer.from(elf.bytes.buffer, elf.bytes.byteOffset + p, e - p).toString('latin1'),
-    });
-    p = e + 1;
+    const symbol = cString(elf.bytes, p, end);
+    out.push({ crc: r.u32(crcs.offset + i * 4), symbol });
+    p += symbol.length + 1; // latin1: a character a byte
   }
   return out;
 }
