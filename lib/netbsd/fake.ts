@@ -4,7 +4,7 @@
 // nothing about one: no NetBSD kernel runs in this project's CI. It exists so the policy layer, errors
 // and CLI can be exercised on any host. Module "files" are small fake images (FakeNetbsdKernel.image),
 // read from the real file system like a kernel would read a .kmod.
-import { statSync } from 'node:fs';
+import { type Stats, statSync } from 'node:fs';
 import { readRegularFileSync } from '../fs-read.js';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ import {
   type ModuleSourceKind,
 } from './constants.js';
 import { netbsdErrnoNumber } from './errno-table.js';
-import { encodeModstat, type ModstatLayout } from './modstat.js';
+import { encodeModstat } from './modstat.js';
 import { internalizeProps, type PropDict } from './plist.js';
 
 const E = (code: string): number => netbsdErrnoNumber(code)!;
@@ -101,9 +101,16 @@ class Refusal extends Error {
     super(`errno ${errno}`);
   }
 }
-const refuse = (code: string): never => {
+function refuse(code: string): never {
   throw new Refusal(E(code));
-};
+}
+function internalizeOr(text: string | Uint8Array, code: string): PropDict {
+  try {
+    return internalizeProps(text);
+  } catch {
+    return refuse(code);
+  }
+}
 
 export class FakeNetbsdKernel {
   /** module_list: loaded modules, including initialised builtins. */
@@ -147,9 +154,17 @@ export class FakeNetbsdKernel {
     return Buffer.from(MAGIC + JSON.stringify(spec), 'latin1');
   }
 
-  private record(call: FakeNetbsdCall): number {
-    this.calls.push(call);
-    return call.ret;
+  /** Runs one call's checks: 0, or -errno for the first Refusal; either way recorded in `calls`. */
+  private answer(call: Omit<FakeNetbsdCall, 'ret'>, checks: () => void): number {
+    let ret = 0;
+    try {
+      checks();
+    } catch (e) {
+      if (!(e instanceof Refusal)) throw e;
+      ret = -e.errno;
+    }
+    this.calls.push({ ...call, ret });
+    return ret;
   }
 
   private allowed(autoload: boolean): boolean {
@@ -160,29 +175,19 @@ export class FakeNetbsdKernel {
   // ---- MODCTL_LOAD --------------------------------------------------------------------------------
 
   load(filename: string, flags: number, props: string): number {
-    const rec = (ret: number) => this.record({ command: 'load', arg: filename, flags, props, ret });
-    try {
+    return this.answer({ command: 'load', arg: filename, flags, props }, () => {
       const ml = props === '' ? EMPTY_PROPS_PLIST : props; // as the native layer: never a NULL ml_props
       const path = filename.split('\0')[0]!; // the kernel sees a C string
       // handle_modctl_load, in order: copyinstr(filename, MAXPATHLEN), the 4096-byte props limit,
       // then prop_dictionary_internalize.
       if (Buffer.byteLength(path, 'utf8') + 1 > MAXPATHLEN) refuse('ENAMETOOLONG');
       if (Buffer.byteLength(ml, 'utf8') > MAXPROPSLEN) refuse('ENOMEM');
-      let dict: PropDict;
-      try {
-        dict = internalizeProps(ml);
-      } catch {
-        return rec(-E('EINVAL'));
-      }
+      const dict = internalizeOr(ml, 'EINVAL');
       // module_load: (8.0+) a module named exactly like the argument is already there; then kauth.
       if (this.release >= 8 && this.modules.has(path)) refuse('EEXIST');
       if (!this.allowed(false)) refuse('EPERM');
       this.doLoad(path, flags, dict, false, 0, []);
-      return rec(0);
-    } catch (e) {
-      if (e instanceof Refusal) return rec(-e.errno);
-      throw e;
-    }
+    });
   }
 
   /** module_do_load, simulated. */
@@ -240,30 +245,25 @@ export class FakeNetbsdKernel {
 
   /** kern_module_vfs.c: a name with "/" is a path; otherwise <module path>/<name>/<name>.kmod. */
   private findFile(name: string): string {
-    const candidates = name.includes('/') ? [name] : [join(this.modulePath, name, `${name}.kmod`)];
-    for (const c of candidates) {
-      try {
-        const st = statSync(c);
-        if (st.isDirectory()) refuse('EISDIR');
-        return c;
-      } catch (e) {
-        if (e instanceof Refusal) throw e;
-      }
+    const file = name.includes('/') ? name : join(this.modulePath, name, `${name}.kmod`);
+    let st: Stats;
+    try {
+      st = statSync(file);
+    } catch {
+      refuse('ENOENT');
     }
-    return refuse('ENOENT');
+    if (st.isDirectory()) refuse('EISDIR');
+    return file;
   }
 
   private parseImage(image: Buffer): FakeKmodSpec {
     const text = image.toString('latin1');
-    if (!text.startsWith(MAGIC)) refuse('ENOEXEC');
+    let spec: Partial<FakeKmodSpec> | undefined;
     try {
-      const spec = JSON.parse(text.slice(MAGIC.length)) as FakeKmodSpec;
-      if (typeof spec.name !== 'string') refuse('ENOEXEC');
-      return spec;
-    } catch (e) {
-      if (e instanceof Refusal) throw e;
-      return refuse('ENOEXEC');
-    }
+      spec = text.startsWith(MAGIC) ? (JSON.parse(text.slice(MAGIC.length)) as FakeKmodSpec) : undefined;
+    } catch {}
+    if (typeof spec?.name !== 'string') refuse('ENOEXEC');
+    return spec as FakeKmodSpec;
   }
 
   // The fake reads only regular files, opened without blocking (fs-read.ts): a FIFO or device named like
@@ -287,41 +287,32 @@ export class FakeNetbsdKernel {
       if ((e as { code?: unknown }).code === 'ERR_KERNMOD_TOO_LARGE') refuse('EFBIG');
       return undefined;
     }
-    try {
-      return internalizeProps(text);
-    } catch {
-      return refuse('EINVAL');
-    }
+    return internalizeOr(text, 'EINVAL');
   }
 
   // ---- MODCTL_UNLOAD ------------------------------------------------------------------------------
 
   unload(name: string): number {
-    const rec = (ret: number) => this.record({ command: 'unload', arg: name, ret });
-    try {
+    return this.answer({ command: 'unload', arg: name }, () => {
       // copyinstr into char[MAXMODNAME]; then module_unload: kauth, lookup, refcnt, builtin secmodel, fini.
       if (Buffer.byteLength(name.split('\0')[0]!, 'utf8') + 1 > MAXMODNAME) refuse('ENAMETOOLONG');
       if (!this.allowed(false)) refuse('EPERM');
       const m = this.modules.get(name);
       if (!m) refuse('ENOENT');
-      if (m!.refcnt !== 0) refuse('EBUSY');
-      if (m!.source === 'kernel' && m!.secmodel) refuse('EPERM');
-      if (m!.finiError) refuse(m!.finiError);
+      if (m.refcnt !== 0) refuse('EBUSY');
+      if (m.source === 'kernel' && m.secmodel) refuse('EPERM');
+      if (m.finiError) refuse(m.finiError);
       this.modules.delete(name);
-      for (const r of m!.required) {
+      for (const r of m.required) {
         const dep = this.modules.get(r);
         if (dep) dep.refcnt--;
       }
-      if (m!.source === 'kernel') {
+      if (m.source === 'kernel') {
         // An unloaded builtin goes back to the builtin list, and loading it again needs force.
-        m!.flags |= MODFLG_MUST_FORCE;
-        this.builtins.set(name, m!);
+        m.flags |= MODFLG_MUST_FORCE;
+        this.builtins.set(name, m);
       }
-      return rec(0);
-    } catch (e) {
-      if (e instanceof Refusal) return rec(-e.errno);
-      throw e;
-    }
+    });
   }
 
   // ---- MODCTL_STAT --------------------------------------------------------------------------------
@@ -332,47 +323,43 @@ export class FakeNetbsdKernel {
    */
   stat(command: 2 | 4, iovLen: number): { ret: number; written: Uint8Array; reported: number } {
     this.options.onStat?.(this, this.statCalls++);
-    const fail = (code: string) => {
-      this.record({ command: 'stat', arg: command, ret: -E(code) });
-      return { ret: -E(code), written: new Uint8Array(0), reported: iovLen };
-    };
-    let layout: ModstatLayout;
-    if (command === 4) {
-      if (this.release < 9) return fail('EINVAL'); // unknown command before 9.0
-      layout = 'v2';
-    } else {
-      if (this.release >= 9 && !this.options.compat80) return fail('EINVAL'); // OSTAT needs compat_80
-      layout = 'v1';
-    }
-    const privileged = this.uid === 0 || this.release < 8; // addresses hidden from non-root in later kernels
-    if (layout === 'v2' && iovLen === 0 && !privileged) return fail('EPERM'); // the documented hazard
-    const records = [
-      ...[...this.modules.values()].map((m) => ({
-        name: m.name,
-        required: m.required,
-        source: m.source,
-        class: m.class,
-        addr: privileged ? m.addr : 0n,
-        size: privileged ? m.size : 0,
-        refcnt: m.refcnt,
-        flags: m.flags,
-      })),
-      // Builtins on the builtin list: refcnt -1, source kernel, ms_flags left 0.
-      ...[...this.builtins.values()].map((m) => ({ name: m.name, required: m.required, source: m.source, class: m.class, refcnt: -1 })),
-    ];
-    const full = encodeModstat(records, layout, { endian: endianness() });
-    this.record({ command: 'stat', arg: command, ret: 0 });
-    return { ret: 0, written: full.subarray(0, Math.min(iovLen, full.length)), reported: full.length };
+    let written: Uint8Array = new Uint8Array(0);
+    let reported = iovLen;
+    const ret = this.answer({ command: 'stat', arg: command }, () => {
+      // Command 4 is unknown before 9.0; on 9.0+ the old command 2 (OSTAT) needs compat_80.
+      if (command === 4 ? this.release < 9 : this.release >= 9 && !this.options.compat80) refuse('EINVAL');
+      const privileged = this.uid === 0 || this.release < 8; // addresses hidden from non-root in later kernels
+      if (command === 4 && iovLen === 0 && !privileged) refuse('EPERM'); // the documented hazard
+      const records = [
+        ...[...this.modules.values()].map((m) => ({
+          name: m.name,
+          required: m.required,
+          source: m.source,
+          class: m.class,
+          addr: privileged ? m.addr : 0n,
+          size: privileged ? m.size : 0,
+          refcnt: m.refcnt,
+          flags: m.flags,
+        })),
+        // Builtins on the builtin list: refcnt -1, source kernel, ms_flags left 0.
+        ...[...this.builtins.values()].map((m) => ({ name: m.name, required: m.required, source: m.source, class: m.class, refcnt: -1 })),
+      ];
+      const full = encodeModstat(records, command === 4 ? 'v2' : 'v1', { endian: endianness() });
+      written = full.subarray(0, Math.min(iovLen, full.length));
+      reported = full.length;
+    });
+    return { ret, written, reported };
   }
 
   // ---- MODCTL_EXISTS ------------------------------------------------------------------------------
 
   exists(which: number): number {
-    const rec = (ret: number) => this.record({ command: 'exists', arg: which, ret });
-    if (this.release < 7) return rec(-E('EINVAL')); // no MODCTL_EXISTS before 7.0
-    if (!this.modular) return rec(-E('ENOSYS'));
-    if (which !== 0 && which !== 1) return rec(-E('EINVAL'));
-    return rec(this.allowed(which === 1) ? 0 : -E('EPERM'));
+    return this.answer({ command: 'exists', arg: which }, () => {
+      if (this.release < 7) refuse('EINVAL'); // no MODCTL_EXISTS before 7.0
+      if (!this.modular) refuse('ENOSYS');
+      if (which !== 0 && which !== 1) refuse('EINVAL');
+      if (!this.allowed(which === 1)) refuse('EPERM');
+    });
   }
 }
 
@@ -380,21 +367,23 @@ export class FakeNetbsdKernel {
 const STAT_INITIAL_BYTES = 8192;
 const STAT_MAX_TRIES = 32;
 
-/** The stat loop of native/sys_netbsd.cc, over the fake kernel. */
-function statLoop(kernel: FakeNetbsdKernel): StatOutcome {
-  for (const command of [4, 2] as const) {
-    let len = STAT_INITIAL_BYTES;
-    let r = kernel.stat(command, len);
-    for (let tries = 1; r.ret === 0 && r.reported > len; tries++) {
-      if (tries >= STAT_MAX_TRIES) return { ret: -E('EAGAIN'), command, layout: command === 4 ? 'v2' : 'v1', bytes: new Uint8Array(0) };
-      len = r.reported;
-      r = kernel.stat(command, len);
-    }
-    const layout = command === 4 ? 'v2' : 'v1';
-    if (r.ret === 0) return { ret: 0, command, layout, bytes: Uint8Array.from(r.written.subarray(0, r.reported)) };
-    if (command === 2 || r.ret !== -E('EINVAL')) return { ret: r.ret, command, layout, bytes: new Uint8Array(0) };
+/** One command of native/sys_netbsd.cc's stat loop: the buffer grows to the size the kernel reports. */
+function statCommand(kernel: FakeNetbsdKernel, command: 2 | 4): StatOutcome {
+  const layout = command === 4 ? 'v2' : 'v1';
+  let len = STAT_INITIAL_BYTES;
+  let r = kernel.stat(command, len);
+  for (let tries = 1; r.ret === 0 && r.reported > len; tries++) {
+    if (tries >= STAT_MAX_TRIES) return { ret: -E('EAGAIN'), command, layout, bytes: new Uint8Array(0) };
+    len = r.reported;
+    r = kernel.stat(command, len);
   }
-  throw new Error('unreachable: command 2 always returns');
+  return { ret: r.ret, command, layout, bytes: Uint8Array.from(r.written.subarray(0, r.reported)) };
+}
+
+/** The stat loop of native/sys_netbsd.cc, over the fake kernel: command 4, and command 2 after EINVAL. */
+function statLoop(kernel: FakeNetbsdKernel): StatOutcome {
+  const r = statCommand(kernel, 4);
+  return r.ret === -E('EINVAL') ? statCommand(kernel, 2) : r;
 }
 
 /** A NetbsdBackend over a FakeNetbsdKernel: a SIMULATION for unit tests, never a kernel. */
