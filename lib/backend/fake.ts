@@ -51,11 +51,10 @@ export interface FakeCall {
   ret: number;
 }
 
-/** The module name of a fake image: the `.modinfo`-style `name=` string it contains. */
-function imageName(image: Uint8Array): string | null {
+/** A `.modinfo`-style `key=value` string of a fake image (FakeKernel.image), if it is there and not empty. */
+function imageField(image: Uint8Array, key: string): string | undefined {
   const text = Buffer.from(image.buffer, image.byteOffset, image.byteLength).toString('latin1');
-  const m = /(?:^|\0)name=([^\0]+)\0/.exec(text);
-  return m ? m[1]! : null;
+  return new RegExp(`(?:^|\\0)${key}=([^\\0]+)\\0`).exec(text)?.[1];
 }
 
 export class FakeKernel {
@@ -95,13 +94,13 @@ export class FakeKernel {
       image = decompressSync(image);
     }
     if (image.length < 4 || image[0] !== 0x7f || image[1] !== 0x45 || image[2] !== 0x4c || image[3] !== 0x46) return fail(E.ENOEXEC);
-    const name = imageName(image);
+    const name = imageField(image, 'name');
     if (!name) return fail(E.ENOEXEC);
     if (this.modules.has(name)) return fail(E.EEXIST, name);
-    const deps = /(?:^|\0)depends=([^\0]*)\0/.exec(Buffer.from(image).toString('latin1'))?.[1]?.split(',').filter(Boolean) ?? [];
+    const deps = imageField(image, 'depends')?.split(',').filter(Boolean) ?? [];
     for (const d of deps) if (!this.modules.has(d)) return fail(E.ENOENT, name); // "Unknown symbol"
     this.initRuns.set(name, (this.initRuns.get(name) ?? 0) + 1);
-    const initErrno = Number(/(?:^|\0)init_errno=(\d+)\0/.exec(Buffer.from(image).toString('latin1'))?.[1] ?? 0);
+    const initErrno = Number(imageField(image, 'init_errno') ?? 0);
     if (initErrno) return fail(initErrno, name);
     for (const d of deps) this.modules.get(d)!.holders.add(name);
     this.modules.set(name, { name, params, refcnt: 0, flags, holders: new Set() });
