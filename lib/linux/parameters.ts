@@ -9,6 +9,7 @@ import { causeError, invalidInput, KernmodError } from '../errors.js';
 import { errnoInfo } from '../errno.js';
 import { readSmallFile, readSmallFileSync } from '../fs-read.js';
 import { checkModuleName, normalizeModuleName } from '../names.js';
+import { trimNl } from './state.js';
 
 export interface ParameterInfo {
   /** The value as sysfs shows it (bools as Y/N), without the trailing newline; undefined if unreadable. */
@@ -48,10 +49,6 @@ function checkValue(module: string, name: string, value: unknown): string {
     throw invalidInput('ERR_KERNMOD_INVALID_PARAMS', `parameter ${name}: values cannot contain NUL or a newline`, { module });
   }
   return text;
-}
-
-function trimNl(s: string): string {
-  return s.endsWith('\n') ? s.slice(0, -1) : s;
 }
 
 function notLoaded(module: string): KernmodError {

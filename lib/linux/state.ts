@@ -59,7 +59,7 @@ export interface StateOptions {
 
 const paths = (root = '') => ({ proc: `${root}/proc/modules`, sys: `${root}/sys/module` });
 
-function trimNl(s: string): string {
+export function trimNl(s: string): string {
   return s.endsWith('\n') ? s.slice(0, -1) : s;
 }
 
@@ -134,20 +134,7 @@ async function listOptAsync(path: string): Promise<string[] | undefined> {
   }
 }
 
-function join1(
-  row: ProcModulesRow,
-  s: {
-    initstate: string | undefined;
-    holders: string[] | undefined;
-    coresize: string | undefined;
-    initsize: string | undefined;
-    version: string | undefined;
-    srcversion: string | undefined;
-    taint: string | undefined;
-    refcnt: string | undefined;
-    parameters: Record<string, string>;
-  },
-): LoadedModule {
+function join1(row: ProcModulesRow, s: ReturnType<typeof readSysSync>): LoadedModule {
   const info: LoadedModule = {
     name: row.name,
     size: row.size,
