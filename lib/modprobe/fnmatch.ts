@@ -4,12 +4,15 @@
 // `^` for negation, ranges, and `[:class:]`; an unterminated `[` is an ordinary character. Strings are
 // compared by UTF-16 code unit, which equals glibc's bytes for the ASCII that aliases are made of. Pure.
 
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+const isAlpha = (c: number) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+
 const CLASSES: Record<string, (c: number) => boolean> = {
   alnum: (c) => isDigit(c) || isAlpha(c),
-  alpha: (c) => isAlpha(c),
+  alpha: isAlpha,
   blank: (c) => c === 0x20 || c === 0x09,
   cntrl: (c) => c < 0x20 || c === 0x7f,
-  digit: (c) => isDigit(c),
+  digit: isDigit,
   graph: (c) => c > 0x20 && c < 0x7f,
   lower: (c) => c >= 0x61 && c <= 0x7a,
   print: (c) => c >= 0x20 && c < 0x7f,
@@ -19,22 +22,11 @@ const CLASSES: Record<string, (c: number) => boolean> = {
   xdigit: (c) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66),
 };
 
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
-function isAlpha(c: number): boolean {
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-}
-
-/** Result of reading a bracket expression at `p` (just after `[`): whether `c` matched, and where it ends. */
-interface Bracket {
-  matched: boolean;
-  /** Index just past the closing `]`. */
-  end: number;
-}
-
-/** Parses `[...]` starting after the `[` at p; undefined if unterminated (then `[` is literal). */
-function bracket(pat: string, p: number, c: number): Bracket | undefined {
+/**
+ * Reads the bracket expression `[...]` starting after the `[` at p: whether `c` matched, and the index
+ * just past its `]`; undefined if unterminated (then `[` is literal).
+ */
+function bracket(pat: string, p: number, c: number): { matched: boolean; end: number } | undefined {
   let negate = false;
   if (pat[p] === '!' || pat[p] === '^') {
     negate = true;

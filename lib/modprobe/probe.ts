@@ -13,7 +13,7 @@ import type { KernelLogEntry, KernelWarning, Kernmod, LoadResult } from '../kern
 import { moduleState } from '../linux/state.js';
 import { overrideParams } from '../params.js';
 import { commandEnv, expandCommand, runShellCommand, type CommandRunner } from './command.js';
-import type { Plan, PlanStep, StepAction } from './resolve.js';
+import type { Plan, PlanStep } from './resolve.js';
 
 export interface ExecuteOptions {
   /** The syscall layer: `withBackend(...)`, or `withBackend(createFakeBackend(kernel))` in tests. */
@@ -49,14 +49,7 @@ export type StepOutcome =
   /** not started because a required step failed (or the signal fired) */
   | 'cancelled';
 
-export interface StepResult {
-  module: string;
-  action: StepAction;
-  path?: string;
-  params: string;
-  command?: string;
-  role: PlanStep['role'];
-  required: boolean;
+export interface StepResult extends Pick<PlanStep, 'module' | 'action' | 'path' | 'params' | 'command' | 'role' | 'required'> {
   outcome: StepOutcome;
   /** Wall time of this step's own work, in ms (about 0 for steps with nothing to do). */
   ms: number;
