@@ -163,13 +163,16 @@ export function modinfoFromElf(
   return info;
 }
 
-function checkSource(source: unknown): void {
+/** The file a source names (undefined for bytes) and the size cap, both checked. */
+function sourceOf(source: unknown, opts: ModinfoOptions): { path: string | undefined; max: number } {
   if (typeof source !== 'string' && !(source instanceof URL) && !(source instanceof Uint8Array)) {
     throw invalidInput(
       'ERR_KERNMOD_INVALID_SOURCE',
       `modinfo expects a path, a file: URL or a Uint8Array, got ${source === null ? 'null' : typeof source}`,
     );
   }
+  const max = maxBytesOf(opts);
+  return { path: source instanceof Uint8Array ? undefined : sourcePath(source), max };
 }
 
 /** A read of module file `path` failed: the typed error to throw. */
@@ -191,17 +194,12 @@ export function withPath(e: unknown, path: string | undefined): never {
 
 /** modinfo of a module file or image; compressed input (gzip/xz/zstd) is decompressed first. */
 export async function modinfo(source: ModinfoSource, opts: ModinfoOptions = {}): Promise<ModuleInfo> {
-  checkSource(source);
-  const max = maxBytesOf(opts);
-  const path = source instanceof Uint8Array ? undefined : sourcePath(source);
-  let bytes: Uint8Array;
-  if (path === undefined) bytes = source as Uint8Array;
-  else {
-    try {
-      bytes = opts.syncRead ? readModuleImageSync(path, max) : await readModuleImage(path, max);
-    } catch (e) {
-      throw readError(e, path);
-    }
+  const { path, max } = sourceOf(source, opts);
+  let bytes = source as Uint8Array;
+  try {
+    if (path !== undefined) bytes = opts.syncRead ? readModuleImageSync(path, max) : await readModuleImage(path, max);
+  } catch (e) {
+    throw readError(e, path!);
   }
   try {
     const compression = detectCompression(bytes);
@@ -214,17 +212,12 @@ export async function modinfo(source: ModinfoSource, opts: ModinfoOptions = {}):
 
 /** modinfo, blocking the calling thread (decompression included). */
 export function modinfoSync(source: ModinfoSource, opts: ModinfoOptions = {}): ModuleInfo {
-  checkSource(source);
-  const max = maxBytesOf(opts);
-  const path = source instanceof Uint8Array ? undefined : sourcePath(source);
-  let bytes: Uint8Array;
-  if (path === undefined) bytes = source as Uint8Array;
-  else {
-    try {
-      bytes = readModuleImageSync(path, max);
-    } catch (e) {
-      throw readError(e, path);
-    }
+  const { path, max } = sourceOf(source, opts);
+  let bytes = source as Uint8Array;
+  try {
+    if (path !== undefined) bytes = readModuleImageSync(path, max);
+  } catch (e) {
+    throw readError(e, path!);
   }
   return decodeModuleSync(bytes, path, opts);
 }
