@@ -8,7 +8,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { decompress, decompressSync, DEFAULT_MAX_DECOMPRESSED_BYTES, detectCompression } from '../compress/index.js';
 import { OPEN_NAMED_FILE, readRegularFile, regularFileSizeSync } from '../fs-read.js';
 import { hasElfMagic } from '../elf/elf.js';
-import { readModuleSymbols, type ModuleSymbols } from './module-symbols.js';
+import { readModuleSymbols, type Ensure, type ModuleSymbols } from './module-symbols.js';
 
 /** Files below this size are read whole (one read costs less than several small ones). */
 const WHOLE_BELOW = 64 * 1024;
@@ -36,10 +36,6 @@ export function readModuleFileSync(path: string, crcs = true): ModuleSymbols {
     const size = regularFileSizeSync(fd, path, DEFAULT_MAX_DECOMPRESSED_BYTES);
     if (scratch.length < size) scratch = Buffer.alloc(Math.max(size, scratch.length * 2));
     const buf = scratch.subarray(0, size);
-    if (size < WHOLE_BELOW) {
-      readAt(fd, buf, 0, size);
-      return fromImage(buf, () => {}, true, crcs);
-    }
     const filled: Array<[number, number]> = [];
     const ensure = (offset: number, length: number) => {
       const end = Math.min(offset + length, size);
@@ -47,37 +43,37 @@ export function readModuleFileSync(path: string, crcs = true): ModuleSymbols {
       readAt(fd, buf, offset, end - offset);
       filled.push([offset, end]);
     };
-    ensure(0, 64);
-    ensure(Math.max(0, size - TAIL), TAIL);
-    if (detectCompression(buf.subarray(0, 64)) || !hasElfMagic(buf)) {
-      ensure(0, size);
-      return fromImage(buf, () => {}, true, crcs);
-    }
-    const is64 = buf[4] === 2;
-    const le = buf[5] === 1;
-    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    const shoff = is64 ? Number(v.getBigUint64(40, le)) : v.getUint32(32, le);
-    const shnum = v.getUint16(is64 ? 60 : 48, le);
-    const shstrndx = v.getUint16(is64 ? 62 : 50, le);
-    const entry = is64 ? 64 : 40;
-    if (shoff + shnum * entry > size || shstrndx >= shnum) {
-      ensure(0, size); // let the parser report it
-      return fromImage(buf, () => {}, false, crcs);
-    }
-    ensure(shoff, shnum * entry);
-    const h = shoff + shstrndx * entry;
-    const strOff = is64 ? Number(v.getBigUint64(h + 24, le)) : v.getUint32(h + 16, le);
-    const strSize = is64 ? Number(v.getBigUint64(h + 32, le)) : v.getUint32(h + 20, le);
-    if (strOff + strSize <= size) ensure(strOff, strSize);
-    return readModuleSymbols(buf, ensure, crcs);
+    if (size >= WHOLE_BELOW && readHeaders(buf, ensure)) return readModuleSymbols(buf, ensure, crcs);
+    ensure(0, size);
+    return readModuleSymbols(detectCompression(buf) ? decompressSync(buf) : buf, undefined, crcs);
   } finally {
     closeSync(fd);
   }
 }
 
-function fromImage(buf: Uint8Array, ensure: () => void, mayBeCompressed: boolean, crcs: boolean): ModuleSymbols {
-  if (mayBeCompressed && detectCompression(buf)) return readModuleSymbols(decompressSync(buf), undefined, crcs);
-  return readModuleSymbols(buf, ensure, crcs);
+/**
+ * Reads a large file's ELF header, section headers and section names, all the parser needs first; false
+ * when it is to be read whole: not ELF (compressed, say), or headers out of range (the parser reports them).
+ */
+function readHeaders(buf: Buffer, ensure: Ensure): boolean {
+  const size = buf.length;
+  ensure(0, 64);
+  ensure(Math.max(0, size - TAIL), TAIL);
+  if (!hasElfMagic(buf)) return false;
+  const is64 = buf[4] === 2;
+  const le = buf[5] === 1;
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const shoff = is64 ? Number(v.getBigUint64(40, le)) : v.getUint32(32, le);
+  const shnum = v.getUint16(is64 ? 60 : 48, le);
+  const shstrndx = v.getUint16(is64 ? 62 : 50, le);
+  const entry = is64 ? 64 : 40;
+  if (shoff + shnum * entry > size || shstrndx >= shnum) return false;
+  ensure(shoff, shnum * entry);
+  const h = shoff + shstrndx * entry;
+  const strOff = is64 ? Number(v.getBigUint64(h + 24, le)) : v.getUint32(h + 16, le);
+  const strSize = is64 ? Number(v.getBigUint64(h + 32, le)) : v.getUint32(h + 20, le);
+  if (strOff + strSize <= size) ensure(strOff, strSize);
+  return true;
 }
 
 /**
@@ -88,5 +84,5 @@ export async function readModuleFile(path: string, crcs = true): Promise<ModuleS
   // A plain .ko is read on this thread (a few small reads); the sync reader still goes by magic bytes.
   if (path.endsWith('.ko')) return readModuleFileSync(path, crcs);
   const bytes = await readRegularFile(path, DEFAULT_MAX_DECOMPRESSED_BYTES);
-  return detectCompression(bytes) ? readModuleSymbols(await decompress(bytes), undefined, crcs) : readModuleSymbols(bytes, undefined, crcs);
+  return readModuleSymbols(detectCompression(bytes) ? await decompress(bytes) : bytes, undefined, crcs);
 }
