@@ -6,11 +6,10 @@
 //  - Each call has a Promise form (on the environment's syscall thread, or the libuv pool when that is
 //    busy: see Call and SyscallThread) and a Sync form.
 //  - The bytes a call uses stay valid until it ends, whatever the caller does to its buffer: the sync
-//    forms read the caller's memory during the call; the Promise forms take a private copy (see Copy).
+//    forms read the caller's memory during the call; the Promise forms take a private copy (see OwnedBytes).
 //  - A string argument with a NUL inside is refused with -EINVAL before any system call (see HasNul).
 //  - A path given to finit_module is opened O_RDONLY|O_CLOEXEC on the thread that makes the call and
-//    closed on every path;
-//    with a guard, its first bytes are read on that same fd first (see sys.h, HeadGuard).
+//    closed on every path; with a guard, its first bytes are read on that same fd first (see sys.h, HeadGuard).
 //
 // The system-specific parts live in sys_linux.cc, sys_netbsd.cc and sys_other.cc (which answers ENOSYS
 // so that the addon builds, and npm install succeeds, everywhere).
@@ -31,6 +30,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -80,14 +80,6 @@ struct Bytes {
   size_t length = 0;
 };
 
-// The Promise forms' own copy of the caller's bytes. A reference to the buffer would not do: the caller
-// can still detach it (transfer it to a worker or a clone, which may free it) while the call waits for
-// a thread, and the kernel would read freed memory.
-std::vector<unsigned char> Copy(Bytes b) {
-  auto* p = static_cast<const unsigned char*>(b.data);
-  return std::vector<unsigned char>(p, p + b.length);
-}
-
 // A C string with a NUL inside would reach the kernel cut at the NUL: another path, name or params.
 bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
@@ -120,6 +112,23 @@ Bytes BytesArg(const Napi::CallbackInfo& info, size_t i) {
   throw Napi::TypeError::New(env, "image must be a Buffer, TypedArray, DataView or ArrayBuffer");
 }
 
+// The bytes a call reads: the caller's own memory for the sync forms (read during the call), a private
+// copy for the Promise forms. A reference to the buffer would not do there: the caller can still detach
+// it (transfer it to a worker or a clone, which may free it) while the call waits for a thread, and the
+// kernel would read freed memory.
+struct OwnedBytes {
+  Bytes view;
+  std::vector<unsigned char> copy;
+  const void* data() const { return copy.empty() ? view.data : copy.data(); }
+};
+
+OwnedBytes ImageArg(const Napi::CallbackInfo& info, size_t i, bool own) {
+  Bytes b = BytesArg(info, i);
+  if (!own) return {b, {}};
+  auto* p = static_cast<const unsigned char*>(b.data);
+  return {b, std::vector<unsigned char>(p, p + b.length)};
+}
+
 // The optional guard of finitModulePath, as lib/backend/native.ts encodes it once per guard: one
 // Uint8Array of length-prefixed byte prefixes (n, n bytes, n, n bytes, ...), each 1..kMaxGuardHead.
 // One typed array rather than an array of them: it is read on every load, and walking a JS array from
@@ -147,40 +156,6 @@ std::optional<sys::HeadGuard> GuardArg(const Napi::CallbackInfo& info, size_t i)
   }
   return guard;
 }
-
-// ---- the calls, shared by the sync and Promise forms: refuse a string with a NUL, then the syscall -----
-
-int64_t InitModule(const void* image, size_t length, const std::string& params) {
-  return HasNul(params) ? -EINVAL : sys::InitModule(image, length, params.c_str());
-}
-
-int64_t FinitModule(int fd, const std::string& params, int flags) {
-  return HasNul(params) ? -EINVAL : sys::FinitModule(fd, params.c_str(), flags);
-}
-
-// A NUL in the path fails where open(2) would run; one in params where finit_module would.
-sys::PathResult FinitModulePath(const std::string& path, const std::string& params, int flags, sys::HeadGuard* guard) {
-  if (HasNul(path)) return {-EINVAL, 0};
-  if (HasNul(params)) return {-EINVAL, 1};
-  return sys::FinitModulePath(path.c_str(), params.c_str(), flags, guard);
-}
-
-sys::ImageResult FinitModuleImage(const void* image, size_t length, const std::string& params, int flags) {
-  if (HasNul(params)) return {-EINVAL, sys::kImageFinit};
-  return sys::FinitModuleImage(image, length, params.c_str(), flags);
-}
-
-int64_t DeleteModule(const std::string& name, int flags) {
-  return HasNul(name) ? -EINVAL : sys::DeleteModule(name.c_str(), flags);
-}
-
-#if defined(KERNMOD_MODCTL)
-int64_t ModctlLoad(const std::string& filename, int flags, const std::string& props) {
-  return HasNul(filename) || HasNul(props) ? -EINVAL : sys::ModctlLoad(filename.c_str(), flags, props.c_str());
-}
-
-int64_t ModctlUnload(const std::string& name) { return HasNul(name) ? -EINVAL : sys::ModctlUnload(name.c_str()); }
-#endif
 
 // ---- async calls -------------------------------------------------------------------------------------
 
@@ -549,227 +524,168 @@ void Call::Settle(Call* raw) {
   napi_close_handle_scope(env, handles);
 }
 
-class InitModuleCall : public Call {
- public:
-  InitModuleCall(Bytes image, std::string params) : image_(Copy(image)), params_(std::move(params)) {}
+// ---- the calls ----------------------------------------------------------------------------------------
+// Each call is written once, as a Work: it reads the call's arguments on the main thread (a wrong type
+// throws there) and returns the function that makes the system call, which SyncForm runs at once and
+// PromiseForm on the syscall thread or the pool. `own` is set for the Promise forms (see OwnedBytes).
 
- protected:
-  void Run() override { ret_ = InitModule(image_.data(), image_.size(), params_); }
-  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+Napi::Value ToValue(Napi::Env env, int64_t ret) { return Napi::Number::New(env, static_cast<double>(ret)); }
 
- private:
-  std::vector<unsigned char> image_;
-  std::string params_;
-  int64_t ret_ = 0;
-};
-
-// Resolves finit_module's result as a plain number when the call reached finit_module (the common case),
-// else [ret, stage] (sys.h: 0 memfd_create failed, 1 write failed).
-Napi::Value ImageResultValue(Napi::Env env, const sys::ImageResult& r) {
-  if (r.stage == sys::kImageFinit) return Napi::Number::New(env, static_cast<double>(r.ret));
+// finit_module's result as a plain number when the call reached finit_module (the common case), else
+// [ret, stage] (sys.h: 0 memfd_create failed, 1 write failed).
+Napi::Value ToValue(Napi::Env env, const sys::ImageResult& r) {
+  if (r.stage == sys::kImageFinit) return ToValue(env, r.ret);
   auto arr = Napi::Array::New(env, 2);
-  arr.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(r.ret)));
+  arr.Set(uint32_t{0}, ToValue(env, r.ret));
   arr.Set(uint32_t{1}, Napi::Number::New(env, r.stage));
   return arr;
 }
 
-class FinitModuleImageCall : public Call {
- public:
-  FinitModuleImageCall(Bytes image, std::string params, int flags)
-      : image_(Copy(image)), params_(std::move(params)), flags_(flags) {}
-
- protected:
-  void Run() override { result_ = FinitModuleImage(image_.data(), image_.size(), params_, flags_); }
-  Napi::Value Value(Napi::Env env) override { return ImageResultValue(env, result_); }
-
- private:
-  std::vector<unsigned char> image_;
-  std::string params_;
-  int flags_;
-  sys::ImageResult result_{};
+// A path call's result, with its guard: the caller needs the head the guard read when it stopped the call.
+struct PathOutcome {
+  sys::PathResult r;
+  std::optional<sys::HeadGuard> guard;
 };
 
-class FinitModuleFdCall : public Call {
- public:
-  FinitModuleFdCall(int fd, std::string params, int flags) : fd_(fd), params_(std::move(params)), flags_(flags) {}
-
- protected:
-  void Run() override { ret_ = FinitModule(fd_, params_, flags_); }
-  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
-
- private:
-  int fd_;
-  std::string params_;
-  int flags_;
-  int64_t ret_ = 0;
-};
-
-// Resolves finit_module's result as a plain number when the call reached finit_module (stage 1: the
-// common case, and the cheapest value to hand back), else [ret, stage] (sys.h: 0 open failed, 2 the guard
-// stopped, 3 pread failed), with the head read as a third element when the guard stopped the call.
-class FinitModulePathCall : public Call {
- public:
-  FinitModulePathCall(std::string path, std::string params, int flags, std::optional<sys::HeadGuard> guard)
-      : path_(std::move(path)), params_(std::move(params)), flags_(flags), guard_(std::move(guard)) {}
-
- protected:
-  void Run() override { result_ = FinitModulePath(path_, params_, flags_, guard_ ? &*guard_ : nullptr); }
-  Napi::Value Value(Napi::Env env) override;
-
- private:
-  std::string path_;
-  std::string params_;
-  int flags_;
-  std::optional<sys::HeadGuard> guard_;
-  sys::PathResult result_{};
-};
-
-Napi::Value PathResultValue(Napi::Env env, const sys::PathResult& r, const sys::HeadGuard* guard) {
-  if (r.stage == 1) return Napi::Number::New(env, static_cast<double>(r.ret));
-  bool stopped = guard != nullptr && r.stage == 2;  // only then does the caller need the head
+Napi::Value ToValue(Napi::Env env, const PathOutcome& o) {
+  if (o.r.stage == 1) return ToValue(env, o.r.ret);
+  bool stopped = o.guard && o.r.stage == 2;
   auto arr = Napi::Array::New(env, stopped ? 3 : 2);
-  arr.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(r.ret)));
-  arr.Set(uint32_t{1}, Napi::Number::New(env, r.stage));
-  if (stopped) arr.Set(uint32_t{2}, Napi::Buffer<uint8_t>::Copy(env, guard->head, guard->got));
+  arr.Set(uint32_t{0}, ToValue(env, o.r.ret));
+  arr.Set(uint32_t{1}, Napi::Number::New(env, o.r.stage));
+  if (stopped) arr.Set(uint32_t{2}, Napi::Buffer<uint8_t>::Copy(env, o.guard->head, o.guard->got));
   return arr;
 }
 
-Napi::Value FinitModulePathCall::Value(Napi::Env env) { return PathResultValue(env, result_, guard_ ? &*guard_ : nullptr); }
+#if defined(KERNMOD_MODCTL)
+// [ret, command, Buffer]: the Buffer holds a copy of exactly the bytes the kernel reported.
+Napi::Value ToValue(Napi::Env env, const sys::StatResult& r) {
+  auto arr = Napi::Array::New(env, 3);
+  arr.Set(uint32_t{0}, ToValue(env, r.ret));
+  arr.Set(uint32_t{1}, Napi::Number::New(env, r.command));
+  arr.Set(uint32_t{2},
+          r.length == 0 ? Napi::Buffer<uint8_t>::New(env, 0) : Napi::Buffer<uint8_t>::Copy(env, r.data.get(), r.length));
+  return arr;
+}
+#endif
 
-class DeleteModuleCall : public Call {
+// A Promise form's call: runs `run` off the main thread and resolves to ToValue(its result).
+template <typename F>
+class FnCall : public Call {
  public:
-  DeleteModuleCall(std::string name, int flags) : name_(std::move(name)), flags_(flags) {}
+  explicit FnCall(F run) : run_(std::move(run)) {}
 
  protected:
-  void Run() override { ret_ = DeleteModule(name_, flags_); }
-  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
+  void Run() override { result_ = run_(); }
+  Napi::Value Value(Napi::Env env) override { return ToValue(env, result_); }
 
  private:
-  std::string name_;
-  int flags_;
-  int64_t ret_ = 0;
+  F run_;
+  std::invoke_result_t<F&> result_{};
 };
+
+template <auto Work>
+Napi::Value SyncForm(const Napi::CallbackInfo& info) {
+  return ToValue(info.Env(), Work(info, false)());
+}
+
+template <auto Work>
+Napi::Value PromiseForm(const Napi::CallbackInfo& info) {
+  auto run = Work(info, true);
+  return Call::Queue(info.Env(), std::make_unique<FnCall<decltype(run)>>(std::move(run)));
+}
+
+// A NUL in the path fails where open(2) would run, one in the other strings where their system call would.
+auto InitModuleWork(const Napi::CallbackInfo& info, bool own) {
+  OwnedBytes image = ImageArg(info, 0, own);
+  std::string params = StringArg(info, 1, "params");
+  return [image = std::move(image), params = std::move(params)] {
+    return HasNul(params) ? -EINVAL : sys::InitModule(image.data(), image.view.length, params.c_str());
+  };
+}
+
+auto FinitModuleWork(const Napi::CallbackInfo& info, bool) {
+  auto fd = static_cast<int>(IntArg(info, 0, "fd"));
+  std::string params = StringArg(info, 1, "params");
+  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
+  return
+      [fd, params = std::move(params), flags] { return HasNul(params) ? -EINVAL : sys::FinitModule(fd, params.c_str(), flags); };
+}
+
+auto FinitModulePathWork(const Napi::CallbackInfo& info, bool) {
+  std::string path = StringArg(info, 0, "path");
+  std::string params = StringArg(info, 1, "params");
+  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
+  PathOutcome out{{}, GuardArg(info, 3)};
+  return [path = std::move(path), params = std::move(params), flags, out = std::move(out)]() mutable {
+    if (HasNul(path))
+      out.r = {-EINVAL, 0};
+    else if (HasNul(params))
+      out.r = {-EINVAL, 1};
+    else
+      out.r = sys::FinitModulePath(path.c_str(), params.c_str(), flags, out.guard ? &*out.guard : nullptr);
+    return std::move(out);
+  };
+}
+
+auto FinitModuleImageWork(const Napi::CallbackInfo& info, bool own) {
+  OwnedBytes image = ImageArg(info, 0, own);
+  std::string params = StringArg(info, 1, "params");
+  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
+  return [image = std::move(image), params = std::move(params), flags] {
+    if (HasNul(params)) return sys::ImageResult{-EINVAL, sys::kImageFinit};
+    return sys::FinitModuleImage(image.data(), image.view.length, params.c_str(), flags);
+  };
+}
+
+auto DeleteModuleWork(const Napi::CallbackInfo& info, bool) {
+  std::string name = StringArg(info, 0, "name");
+  auto flags = static_cast<int>(IntArg(info, 1, "flags"));
+  return [name = std::move(name), flags] { return HasNul(name) ? -EINVAL : sys::DeleteModule(name.c_str(), flags); };
+}
 
 // readOne(fd): read(2) of at most one byte from a descriptor the caller owns, where the module calls run
 // (the syscall thread, or the pool when that is busy). The module calls never wait on a file (their open
 // is O_NONBLOCK), so this is the call whose length the caller decides: it lasts until the other end of
 // a pipe or FIFO writes or closes. The tests of the syscall thread, the pool and a call's lifetime use
 // it to hold a thread. Resolves to the bytes read (0 or 1) or -errno.
-class ReadOneCall : public Call {
- public:
-  explicit ReadOneCall(int fd) : fd_(fd) {}
-
- protected:
-  void Run() override {
+auto ReadOneWork(const Napi::CallbackInfo& info, bool) {
+  auto fd = static_cast<int>(IntArg(info, 0, "fd"));
+  return [fd] {
     unsigned char byte;
     ssize_t n;
-    do n = read(fd_, &byte, 1);
+    do n = read(fd, &byte, 1);
     while (n < 0 && errno == EINTR);
-    ret_ = n < 0 ? -static_cast<int64_t>(errno) : n;
-  }
-  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
-
- private:
-  int fd_;
-  int64_t ret_ = 0;
-};
+    return n < 0 ? -static_cast<int64_t>(errno) : static_cast<int64_t>(n);
+  };
+}
 
 #if defined(KERNMOD_MODCTL)
 // ---- NetBSD modctl(2) calls (compiled only where binding.gyp defines KERNMOD_MODCTL) ------------------
 
-class ModctlLoadCall : public Call {
- public:
-  ModctlLoadCall(std::string filename, int flags, std::string props)
-      : filename_(std::move(filename)), flags_(flags), props_(std::move(props)) {}
-
- protected:
-  void Run() override { ret_ = ModctlLoad(filename_, flags_, props_); }
-  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
-
- private:
-  std::string filename_;
-  int flags_;
-  std::string props_;
-  int64_t ret_ = 0;
-};
-
-class ModctlUnloadCall : public Call {
- public:
-  explicit ModctlUnloadCall(std::string name) : name_(std::move(name)) {}
-
- protected:
-  void Run() override { ret_ = ModctlUnload(name_); }
-  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
-
- private:
-  std::string name_;
-  int64_t ret_ = 0;
-};
-
-class ModctlExistsCall : public Call {
- public:
-  explicit ModctlExistsCall(int which) : which_(which) {}
-
- protected:
-  void Run() override { ret_ = sys::ModctlExists(which_); }
-  Napi::Value Value(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(ret_)); }
-
- private:
-  int which_;
-  int64_t ret_ = 0;
-};
-
-// [ret, command, Buffer]: the Buffer holds a copy of exactly the bytes the kernel reported.
-Napi::Value StatValue(Napi::Env env, const sys::StatResult& r) {
-  auto arr = Napi::Array::New(env, 3);
-  arr.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(r.ret)));
-  arr.Set(uint32_t{1}, Napi::Number::New(env, r.command));
-  arr.Set(uint32_t{2},
-          r.length == 0 ? Napi::Buffer<uint8_t>::New(env, 0) : Napi::Buffer<uint8_t>::Copy(env, r.data.get(), r.length));
-  return arr;
+auto ModctlLoadWork(const Napi::CallbackInfo& info, bool) {
+  std::string filename = StringArg(info, 0, "filename");
+  auto flags = static_cast<int>(IntArg(info, 1, "flags"));
+  std::string props = StringArg(info, 2, "props");
+  return [filename = std::move(filename), flags, props = std::move(props)] {
+    return HasNul(filename) || HasNul(props) ? -EINVAL : sys::ModctlLoad(filename.c_str(), flags, props.c_str());
+  };
 }
 
-class ModctlStatCall : public Call {
- protected:
-  void Run() override { result_ = sys::ModctlStat(); }
-  Napi::Value Value(Napi::Env env) override { return StatValue(env, result_); }
+auto ModctlUnloadWork(const Napi::CallbackInfo& info, bool) {
+  return [name = StringArg(info, 0, "name")] { return HasNul(name) ? -EINVAL : sys::ModctlUnload(name.c_str()); };
+}
 
- private:
-  sys::StatResult result_;
-};
+auto ModctlStatWork(const Napi::CallbackInfo&, bool) {
+  return [] { return sys::ModctlStat(); };
+}
+
+auto ModctlExistsWork(const Napi::CallbackInfo& info, bool) {
+  return [which = static_cast<int>(IntArg(info, 0, "which"))] { return sys::ModctlExists(which); };
+}
 #endif  // KERNMOD_MODCTL
 
 // ---- exported functions -----------------------------------------------------------------------------
-
-template <typename C, typename... A>
-Napi::Value Queue(Napi::Env env, A&&... args) {
-  return Call::Queue(env, std::make_unique<C>(std::forward<A>(args)...));
-}
-
-Napi::Value InitModuleAsync(const Napi::CallbackInfo& info) {
-  Bytes image = BytesArg(info, 0);
-  return Queue<InitModuleCall>(info.Env(), image, StringArg(info, 1, "params"));
-}
-
-Napi::Value InitModuleSync(const Napi::CallbackInfo& info) {
-  Bytes image = BytesArg(info, 0);
-  std::string params = StringArg(info, 1, "params");
-  return Napi::Number::New(info.Env(), static_cast<double>(InitModule(image.data, image.length, params)));
-}
-
-Napi::Value FinitModuleImageAsync(const Napi::CallbackInfo& info) {
-  Bytes image = BytesArg(info, 0);
-  std::string params = StringArg(info, 1, "params");
-  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
-  return Queue<FinitModuleImageCall>(info.Env(), image, std::move(params), flags);
-}
-
-Napi::Value FinitModuleImageSync(const Napi::CallbackInfo& info) {
-  Bytes image = BytesArg(info, 0);
-  std::string params = StringArg(info, 1, "params");
-  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
-  return ImageResultValue(info.Env(), FinitModuleImage(image.data, image.length, params, flags));
-}
 
 // readAvailable(fd, buffer): read(2)s of a non-blocking descriptor (the kernel log, lib/linux/kmsg.ts)
 // into buffer, one after another, until it has nothing more now (EAGAIN, or end of file) or the buffer
@@ -799,87 +715,6 @@ Napi::Value ReadAvailable(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(at > 0 ? static_cast<int64_t>(at) : ret));
 }
 
-Napi::Value ReadOneAsync(const Napi::CallbackInfo& info) {
-  return Queue<ReadOneCall>(info.Env(), static_cast<int>(IntArg(info, 0, "fd")));
-}
-
-Napi::Value FinitModuleAsync(const Napi::CallbackInfo& info) {
-  auto fd = static_cast<int>(IntArg(info, 0, "fd"));
-  return Queue<FinitModuleFdCall>(info.Env(), fd, StringArg(info, 1, "params"), static_cast<int>(IntArg(info, 2, "flags")));
-}
-
-Napi::Value FinitModuleSync(const Napi::CallbackInfo& info) {
-  auto fd = static_cast<int>(IntArg(info, 0, "fd"));
-  std::string params = StringArg(info, 1, "params");
-  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
-  return Napi::Number::New(info.Env(), static_cast<double>(FinitModule(fd, params, flags)));
-}
-
-Napi::Value FinitModulePathAsync(const Napi::CallbackInfo& info) {
-  std::string path = StringArg(info, 0, "path");
-  std::string params = StringArg(info, 1, "params");
-  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
-  return Queue<FinitModulePathCall>(info.Env(), std::move(path), std::move(params), flags, GuardArg(info, 3));
-}
-
-Napi::Value FinitModulePathSync(const Napi::CallbackInfo& info) {
-  std::string path = StringArg(info, 0, "path");
-  std::string params = StringArg(info, 1, "params");
-  auto flags = static_cast<int>(IntArg(info, 2, "flags"));
-  auto guard = GuardArg(info, 3);
-  sys::HeadGuard* g = guard ? &*guard : nullptr;
-  auto result = FinitModulePath(path, params, flags, g);
-  return PathResultValue(info.Env(), result, g);
-}
-
-Napi::Value DeleteModuleAsync(const Napi::CallbackInfo& info) {
-  std::string name = StringArg(info, 0, "name");
-  return Queue<DeleteModuleCall>(info.Env(), std::move(name), static_cast<int>(IntArg(info, 1, "flags")));
-}
-
-Napi::Value DeleteModuleSync(const Napi::CallbackInfo& info) {
-  std::string name = StringArg(info, 0, "name");
-  auto flags = static_cast<int>(IntArg(info, 1, "flags"));
-  return Napi::Number::New(info.Env(), static_cast<double>(DeleteModule(name, flags)));
-}
-
-#if defined(KERNMOD_MODCTL)
-Napi::Value ModctlLoadAsync(const Napi::CallbackInfo& info) {
-  std::string filename = StringArg(info, 0, "filename");
-  auto flags = static_cast<int>(IntArg(info, 1, "flags"));
-  return Queue<ModctlLoadCall>(info.Env(), std::move(filename), flags, StringArg(info, 2, "props"));
-}
-
-Napi::Value ModctlLoadSync(const Napi::CallbackInfo& info) {
-  std::string filename = StringArg(info, 0, "filename");
-  auto flags = static_cast<int>(IntArg(info, 1, "flags"));
-  std::string props = StringArg(info, 2, "props");
-  return Napi::Number::New(info.Env(), static_cast<double>(ModctlLoad(filename, flags, props)));
-}
-
-Napi::Value ModctlUnloadAsync(const Napi::CallbackInfo& info) {
-  return Queue<ModctlUnloadCall>(info.Env(), StringArg(info, 0, "name"));
-}
-
-Napi::Value ModctlUnloadSync(const Napi::CallbackInfo& info) {
-  std::string name = StringArg(info, 0, "name");
-  return Napi::Number::New(info.Env(), static_cast<double>(ModctlUnload(name)));
-}
-
-Napi::Value ModctlStat(const Napi::CallbackInfo& info) { return Queue<ModctlStatCall>(info.Env()); }
-
-Napi::Value ModctlStatSync(const Napi::CallbackInfo& info) { return StatValue(info.Env(), sys::ModctlStat()); }
-
-Napi::Value ModctlExists(const Napi::CallbackInfo& info) {
-  return Queue<ModctlExistsCall>(info.Env(), static_cast<int>(IntArg(info, 0, "which")));
-}
-
-Napi::Value ModctlExistsSync(const Napi::CallbackInfo& info) {
-  auto which = static_cast<int>(IntArg(info, 0, "which"));
-  return Napi::Number::New(info.Env(), static_cast<double>(sys::ModctlExists(which)));
-}
-#endif  // KERNMOD_MODCTL
-
 // Where this environment's async calls have run: { thread, pool, spinHits } (spinHits: calls the syscall
 // thread found while it was still waiting, so with no wake-up). For the tests and the bench.
 Napi::Value CallStats(const Napi::CallbackInfo& info) {
@@ -908,31 +743,29 @@ Napi::Object Constants(Napi::Env env) {
   return c;
 }
 
+// `name` (the Promise form) and `name`Sync.
+template <auto Work>
+void Export(Napi::Env env, Napi::Object exports, const std::string& name) {
+  exports.Set(name, Napi::Function::New(env, PromiseForm<Work>, name));
+  exports.Set(name + "Sync", Napi::Function::New(env, SyncForm<Work>, name + "Sync"));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData{};
   env.SetInstanceData(data);
   InitCalls(env, *data);
-  exports.Set("initModule", Napi::Function::New(env, InitModuleAsync, "initModule"));
-  exports.Set("initModuleSync", Napi::Function::New(env, InitModuleSync, "initModuleSync"));
-  exports.Set("finitModule", Napi::Function::New(env, FinitModuleAsync, "finitModule"));
-  exports.Set("finitModuleSync", Napi::Function::New(env, FinitModuleSync, "finitModuleSync"));
-  exports.Set("finitModulePath", Napi::Function::New(env, FinitModulePathAsync, "finitModulePath"));
-  exports.Set("finitModulePathSync", Napi::Function::New(env, FinitModulePathSync, "finitModulePathSync"));
-  exports.Set("finitModuleImage", Napi::Function::New(env, FinitModuleImageAsync, "finitModuleImage"));
-  exports.Set("finitModuleImageSync", Napi::Function::New(env, FinitModuleImageSync, "finitModuleImageSync"));
-  exports.Set("deleteModule", Napi::Function::New(env, DeleteModuleAsync, "deleteModule"));
-  exports.Set("deleteModuleSync", Napi::Function::New(env, DeleteModuleSync, "deleteModuleSync"));
+  Export<InitModuleWork>(env, exports, "initModule");
+  Export<FinitModuleWork>(env, exports, "finitModule");
+  Export<FinitModulePathWork>(env, exports, "finitModulePath");
+  Export<FinitModuleImageWork>(env, exports, "finitModuleImage");
+  Export<DeleteModuleWork>(env, exports, "deleteModule");
 #if defined(KERNMOD_MODCTL)
-  exports.Set("modctlLoad", Napi::Function::New(env, ModctlLoadAsync, "modctlLoad"));
-  exports.Set("modctlLoadSync", Napi::Function::New(env, ModctlLoadSync, "modctlLoadSync"));
-  exports.Set("modctlUnload", Napi::Function::New(env, ModctlUnloadAsync, "modctlUnload"));
-  exports.Set("modctlUnloadSync", Napi::Function::New(env, ModctlUnloadSync, "modctlUnloadSync"));
-  exports.Set("modctlStat", Napi::Function::New(env, ModctlStat, "modctlStat"));
-  exports.Set("modctlStatSync", Napi::Function::New(env, ModctlStatSync, "modctlStatSync"));
-  exports.Set("modctlExists", Napi::Function::New(env, ModctlExists, "modctlExists"));
-  exports.Set("modctlExistsSync", Napi::Function::New(env, ModctlExistsSync, "modctlExistsSync"));
+  Export<ModctlLoadWork>(env, exports, "modctlLoad");
+  Export<ModctlUnloadWork>(env, exports, "modctlUnload");
+  Export<ModctlStatWork>(env, exports, "modctlStat");
+  Export<ModctlExistsWork>(env, exports, "modctlExists");
 #endif
-  exports.Set("readOne", Napi::Function::New(env, ReadOneAsync, "readOne"));
+  exports.Set("readOne", Napi::Function::New(env, PromiseForm<ReadOneWork>, "readOne"));
   exports.Set("readAvailable", Napi::Function::New(env, ReadAvailable, "readAvailable"));
   exports.Set("callStats", Napi::Function::New(env, CallStats, "callStats"));
   exports.Set("constants", Constants(env));
