@@ -245,14 +245,26 @@ export class Resolver {
   private softdeps(m: Mod): { pre: Mod[]; post: Mod[] } {
     const sd = this.softdepLines.find(m.name);
     if (!sd) return { pre: [], post: [] };
-    const look = (names: string[]) => names.flatMap((n) => this.lookupMods(n)?.map((r) => r.mod) ?? []);
-    return { pre: look(sd.pre), post: look(sd.post) };
+    return { pre: this.lookupAll(sd.pre), post: this.lookupAll(sd.post) };
   }
 
   private weakdeps(m: Mod): string[] {
-    const wd = this.weakdepLines.find(m.name);
-    if (!wd) return [];
-    return wd.deps.flatMap((n) => this.lookupMods(n)?.map((r) => r.mod.name) ?? []);
+    return this.lookupAll(this.weakdepLines.find(m.name)?.deps ?? []).map((d) => d.name);
+  }
+
+  /** The modules each name of a softdep or weakdep line stands for, in order. */
+  private lookupAll(names: string[]): Mod[] {
+    return names.flatMap((n) => this.lookupMods(n)?.map((r) => r.mod) ?? []);
+  }
+
+  /**
+   * A fresh module pool, then the modules a query stands for: the lookup chain's answer, or for a path
+   * (modprobe ./x.ko, kmod v31+) that file, with the dependencies modules.dep lists for its name.
+   */
+  private targets(query: string): Mod[] | undefined {
+    checkQuery(query);
+    this.pool = new Map();
+    return isPathQuery(query) ? [this.fromPath(absolutePath(query))] : this.lookupMods(query)?.map((f) => f.mod);
   }
 
   /** kmod_module_new_from_lookup; undefined for an invalid alias (unmatched bracket). */
@@ -448,18 +460,9 @@ export class Resolver {
   resolve(query: string, opts: ResolveOptions = {}): Plan {
     // An object is encoded (and so checked); a string is planned as written, as kmod's -D shows it.
     // probe() checks a string before it plans (modprobe.ts), so nothing unchecked is ever run.
-    checkQuery(query);
     const params = opts.params === undefined || typeof opts.params === 'string' ? opts.params : encodeParams(opts.params);
-    this.pool = new Map();
-    let targets: Mod[];
-    if (isPathQuery(query)) {
-      // modprobe ./x.ko (kmod v31+): that file, with the dependencies modules.dep lists for its name.
-      targets = [this.fromPath(absolutePath(query))];
-    } else {
-      const found = this.lookupMods(query);
-      if (!found || found.length === 0) throw notFound(query, this.moddir.dirname);
-      targets = found.map((f) => f.mod);
-    }
+    const targets = this.targets(query);
+    if (!targets?.length) throw notFound(query, this.moddir.dirname);
     const ignoreLoaded = opts.ignoreLoaded ?? false;
     const planOpts = { ...opts, params };
     return { query, dirname: this.moddir.dirname, ignoreLoaded, modules: targets.map((t) => this.planModule(t, planOpts)) };
@@ -469,14 +472,12 @@ export class Resolver {
 
   /** For `modprobe -r`: the lookup, then each module's softdeps, remove command and dependencies. */
   removalInfo(query: string): RemovalInfo[] | undefined {
-    checkQuery(query);
-    this.pool = new Map();
-    const found = isPathQuery(query) ? [{ mod: this.fromPath(absolutePath(query)) }] : this.lookupMods(query);
-    if (!found || found.length === 0) return undefined;
-    return found.map(({ mod }) => this.removalOf(mod));
+    const targets = this.targets(query);
+    return targets?.length ? targets.map((m) => this.removalOf(m)) : undefined;
   }
 
-  private removalOf(m: Mod): RemovalInfo {
+  /** The `remove` command that replaces unloading, if any; modules.dep dependencies in load order. */
+  private removalOf(m: Mod) {
     this.loadDeps(m);
     const { pre, post } = this.softdeps(m);
     const command = this.commandOf(m, 'remove');
@@ -491,27 +492,14 @@ export class Resolver {
   }
 
   /** Removal facts for a module by name (a softdep or holder met during removal). */
-  removalByName(name: string): RemovalInfo {
+  removalByName(name: string) {
     return this.removalOf(this.get(normalizeModname(name)));
   }
 }
 
-interface Entry {
-  mod: Mod;
-  pre: Mod[];
-  post: Mod[];
-}
+type Entry = { mod: Mod; pre: Mod[]; post: Mod[] };
 
-export interface RemovalInfo {
-  module: string;
-  builtin: boolean;
-  /** The `remove` command that replaces unloading, if any. */
-  command?: string;
-  /** modules.dep dependencies in load order. */
-  deps: string[];
-  pre: string[];
-  post: string[];
-}
+export type RemovalInfo = ReturnType<Resolver['removalByName']>;
 
 /** kmod's module_options_concat: "<config> <caller>"; config options alone keep a trailing space. */
 function concatOptions(config: string | undefined, extra: string | undefined): string {
