@@ -6,9 +6,9 @@
 //  - arrays are comma-separated with no escape for a comma.
 // Everything is validated before any system call; a bad parameter is a KernmodError, never a surprise
 // from the kernel.
-import { invalidInput, type KernmodError } from './errors.js';
+import { invalidInput, type KernmodError, type KernmodErrorFields } from './errors.js';
 
-type ParamScalar = string | number | bigint | boolean;
+export type ParamScalar = string | number | bigint | boolean;
 export type ParamValue = ParamScalar | readonly ParamScalar[];
 type ParamsObject = Readonly<Record<string, ParamValue | undefined>>;
 /** What the library accepts: an object, a Map, [name, value] pairs, or an already-built string. */
@@ -41,10 +41,15 @@ export function normalizeParamName(name: string): string {
   return name.replaceAll('-', '_');
 }
 
+/** `name` if the kernel can take it as a parameter name, else ERR_KERNMOD_INVALID_PARAMS with `extra`. */
+export function checkParamName(name: unknown, extra: Partial<KernmodErrorFields> = {}): string {
+  if (typeof name === 'string' && NAME.test(name)) return name;
+  const message = `invalid parameter name ${JSON.stringify(name)}: names may use only A-Z a-z 0-9 _ -`;
+  throw invalidInput('ERR_KERNMOD_INVALID_PARAMS', message, extra);
+}
+
 function checkName(name: string, seen: Set<string>): void {
-  if (!NAME.test(name)) {
-    throw paramError(`invalid parameter name ${JSON.stringify(name)}: names may use only A-Z a-z 0-9 _ -`);
-  }
+  checkParamName(name);
   const key = normalizeParamName(name);
   if (seen.has(key)) {
     throw paramError(

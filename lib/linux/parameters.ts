@@ -9,6 +9,7 @@ import { causeError, invalidInput, KernmodError } from '../errors.js';
 import { errnoInfo } from '../errno.js';
 import { readSmallFile, readSmallFileSync } from '../fs-read.js';
 import { checkModuleName, normalizeModuleName } from '../names.js';
+import { checkParamName, normalizeParamName, type ParamScalar } from '../params.js';
 import { trimNl } from './state.js';
 
 export interface ParameterInfo {
@@ -23,21 +24,11 @@ export interface ParameterOptions {
   sysRoot?: string;
 }
 
-const PARAM_NAME = /^[A-Za-z0-9_-]+$/;
 /** A sysfs attribute shows at most one page (64 KiB on the largest page size Linux uses). */
 const PARAM_VALUE_MAX = 65536;
 
 function paramsDir(module: string, opts: ParameterOptions): string {
   return join(opts.sysRoot ?? '', '/sys/module', normalizeModuleName(checkModuleName(module, 0)), 'parameters');
-}
-
-function checkParamName(module: string, name: unknown): string {
-  if (typeof name !== 'string' || !PARAM_NAME.test(name)) {
-    throw invalidInput('ERR_KERNMOD_INVALID_PARAMS', `invalid parameter name ${JSON.stringify(name)}: names may use only A-Z a-z 0-9 _ -`, {
-      module,
-    });
-  }
-  return name.replaceAll('-', '_');
 }
 
 function checkValue(module: string, name: string, value: unknown): string {
@@ -161,13 +152,8 @@ function readOnlyCheck(mode: number): void {
  * Sets a loaded module's parameter at run time, as `echo VALUE > /sys/module/M/parameters/P` does:
  * the module's own setter checks the value. Read-only parameters fail with EACCES.
  */
-export function setParameterSync(
-  module: string,
-  name: string,
-  value: string | number | bigint | boolean,
-  opts: ParameterOptions = {},
-): void {
-  const param = checkParamName(module, name);
+export function setParameterSync(module: string, name: string, value: ParamScalar, opts: ParameterOptions = {}): void {
+  const param = normalizeParamName(checkParamName(name, { module }));
   const text = checkValue(module, param, value);
   const path = join(paramsDir(module, opts), param);
   try {
@@ -178,13 +164,8 @@ export function setParameterSync(
   }
 }
 
-export async function setParameter(
-  module: string,
-  name: string,
-  value: string | number | bigint | boolean,
-  opts: ParameterOptions = {},
-): Promise<void> {
-  const param = checkParamName(module, name);
+export async function setParameter(module: string, name: string, value: ParamScalar, opts: ParameterOptions = {}): Promise<void> {
+  const param = normalizeParamName(checkParamName(name, { module }));
   const text = checkValue(module, param, value);
   const path = join(paramsDir(module, opts), param);
   try {
