@@ -3,19 +3,11 @@
 // warnings on success), a `hint:` line and --json.
 import type { Kernmod } from '../kernmod.js';
 import { KernmodError } from '../errors.js';
+import { optionHelp } from './getopt.js';
 import { INSMOD_OPTIONS } from './options.js';
 import { describe, printJson, reportError, reportKernelWarnings, reportUsageError, startCommand, type Io } from './output.js';
 
-const INSMOD_USAGE = `Usage:
-\tkernmod insmod [options] filename [args]
-Options:
-\t-f, --force             DANGEROUS: forces a module load, may cause
-\t                        data corruption and crash your machine
-\t    --force-modversion  Ignore module's version
-\t    --force-vermagic    Ignore module's version magic
-\t    --json              Print the result or the error as JSON
-\t-h, --help              Show this help
-`;
+const INSMOD_USAGE = `Usage: kernmod insmod [options] filename [args]\n${optionHelp(INSMOD_OPTIONS)}`;
 
 /** kmod's insmod mod_strerror(): friendlier words for the common load errors. */
 function insmodStrerror(err: unknown): string {

@@ -5,19 +5,11 @@ import type { Kernmod } from '../kernmod.js';
 import { KernmodError } from '../errors.js';
 import { listRawOpt } from '../linux/state.js';
 import { moduleNameFromPath, normalizeModuleName } from '../names.js';
+import { optionHelp } from './getopt.js';
 import { RMMOD_OPTIONS } from './options.js';
 import { describe, printJson, reportError, reportKernelWarnings, reportUsageError, startCommand, type Io } from './output.js';
 
-const RMMOD_USAGE = `Usage:
-\tkernmod rmmod [options] modulename ...
-Options:
-\t-f, --force       forces a module removal and may crash your
-\t                  machine. This requires Forced Module Removal
-\t                  option in your kernel. DANGEROUS
-\t-w, --wait MSEC   wait up to MSEC while the module is in use
-\t    --json        print the results or the error as JSON
-\t-h, --help        show this help
-`;
+const RMMOD_USAGE = `Usage: kernmod rmmod [options] modulename ...\n${optionHelp(RMMOD_OPTIONS)}`;
 
 /** rmmod accepts names or paths; stat() decides, as in kmod. */
 function nameOf(arg: string): string {
