@@ -8,7 +8,7 @@ import { dehumanizeNumber } from '../netbsd/dehumanize.js';
 import { netbsdErrnoInfo, netbsdErrnoNumber } from '../netbsd/errno-table.js';
 import { withBackend, type NetbsdKernmod } from '../netbsd/index.js';
 import { externalizeProps, internalizeProps, type PropDict, type PropValue } from '../netbsd/plist.js';
-import { getoptLong, NETBSD } from './getopt.js';
+import { getoptLong, NETBSD, type OptionSpec } from './getopt.js';
 import { MODLOAD_OPTIONS } from './options.js';
 import { printErrorJson, printJson, type Io } from './output.js';
 
@@ -30,10 +30,6 @@ export interface NetbsdCommandDeps {
 /** A NetBSD tool's own error line (err(3)/errx(3) format): `modload: message`. */
 class ToolError extends Error {}
 
-function strerror(code: string): string {
-  return netbsdErrnoInfo(netbsdErrnoNumber(code) ?? 0).description;
-}
-
 /** parse_param(): split at the first `=`. */
 function splitParam(arg: string): [string, string] {
   const eq = arg.indexOf('=');
@@ -51,7 +47,8 @@ function boolValue(value: string): boolean {
 
 function intValue(value: string): bigint {
   const r = dehumanizeNumber(value);
-  if ('error' in r) throw new ToolError(`Invalid integer value \`${value}': ${strerror(r.error)}`); // err(3) adds strerror
+  // err(3) adds strerror
+  if ('error' in r) throw new ToolError(`Invalid integer value \`${value}': ${netbsdErrnoInfo(netbsdErrnoNumber(r.error)!).description}`);
   return r.value;
 }
 
@@ -59,39 +56,37 @@ function set(d: Record<string, PropValue>, key: string, value: PropValue): void 
   Object.defineProperty(d, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-export async function modloadCommand(argv: string[], io: Io, deps: NetbsdCommandDeps = {}): Promise<number> {
-  const g = getoptLong(argv, MODLOAD_OPTIONS, NETBSD);
+/**
+ * A NetBSD tool's command line (NetBSD getopt): `--help` prints the usage and `help` (exit 0), a bad
+ * option getopt's line and the usage (exit 1); otherwise the parse, with --json looked up.
+ */
+export function parseNetbsdArgs(tool: string, argv: string[], table: readonly OptionSpec[], usage: string, help: string, io: Io) {
+  const g = getoptLong(argv, table, NETBSD);
   const has = (key: string) => g.options.some((o) => o.key === key);
   if (has('help')) {
-    io.out(MODLOAD_USAGE + KERNMOD_OPTIONS);
+    io.out(usage + help);
     return 0;
   }
   if (g.error) {
-    io.err(`modload: ${g.error}\n${MODLOAD_USAGE}`);
+    io.err(`${tool}: ${g.error}\n${usage}`);
     return 1;
   }
-  const json = has('json');
+  return { options: g.options, operands: g.operands, has, json: has('json') };
+}
+
+export async function modloadCommand(argv: string[], io: Io, deps: NetbsdCommandDeps = {}): Promise<number> {
+  const g = parseNetbsdArgs('modload', argv, MODLOAD_OPTIONS, MODLOAD_USAGE, KERNMOD_OPTIONS, io);
+  if (typeof g === 'number') return g;
   const props: Record<string, PropValue> = {};
-  const deletes: string[] = [];
-  let force = false;
-  let noProp = false;
-  let print = false;
-  let mergeFile: string | undefined;
   try {
-    for (const { key: opt, value: arg } of g.options) {
-      if (opt === 'json' || opt === 'help') continue;
-      if (opt === 'P') noProp = true;
-      else if (opt === 'f') force = true;
-      else if (opt === 'p') print = true;
-      else if (opt === 'd') deletes.push(arg!);
-      else if (opt === 'm') mergeFile = arg!;
-      else {
-        const [name, value] = splitParam(arg!);
-        set(props, name, opt === 'b' ? boolValue(value) : opt === 'i' ? intValue(value) : value);
-      }
+    for (const { key, value } of g.options) {
+      if (key !== 'b' && key !== 'i' && key !== 's') continue;
+      const [name, text] = splitParam(value!);
+      set(props, name, key === 'b' ? boolValue(text) : key === 'i' ? intValue(text) : text);
     }
-    if (print) {
+    if (g.has('p')) {
       let dict: PropDict = props;
+      const mergeFile = g.options.findLast((o) => o.key === 'm')?.value;
       if (mergeFile !== undefined) {
         // -m: merge into an existing plist; -d deletes keys (both only with -p, as in modload).
         let existing: PropDict;
@@ -103,46 +98,37 @@ export async function modloadCommand(argv: string[], io: Io, deps: NetbsdCommand
         }
         const merged: Record<string, PropValue> = { ...existing };
         for (const [k, v] of Object.entries(props)) set(merged, k, v);
-        for (const k of deletes) delete merged[k];
+        for (const o of g.options) if (o.key === 'd') delete merged[o.value!];
         dict = merged;
       }
       const text = externalizeProps(dict, { maxBytes: Infinity });
-      if (json) printJson(io, { ok: true, props: text });
+      if (g.json) printJson(io, { ok: true, props: text });
       else io.out(text);
       return 0;
     }
-  } catch (e) {
-    return fail(io, e, json);
-  }
-  if (g.operands.length !== 1) {
-    io.err(MODLOAD_USAGE);
-    return 1;
-  }
-  const module = g.operands[0]!;
-  try {
+    if (g.operands.length !== 1) {
+      io.err(MODLOAD_USAGE);
+      return 1;
+    }
     const netbsd = deps.netbsd ?? withBackend('native');
-    const result = await netbsd.loadModule(module, { props, force, noProp });
-    if (json) printJson(io, { ok: true, result });
+    const result = await netbsd.loadModule(g.operands[0]!, { props, force: g.has('f'), noProp: g.has('P') });
+    if (g.json) printJson(io, { ok: true, result });
     return 0;
   } catch (e) {
-    return fail(io, e, json);
+    // modload's err(EXIT_FAILURE, NULL): `modload: File exists`, then kernmod's hint line.
+    return reportToolError(io, 'modload', undefined, e, g.json);
   }
-}
-
-/** modload's err(EXIT_FAILURE, NULL): `modload: File exists`, then kernmod's hint line. */
-function fail(io: Io, e: unknown, json: boolean): number {
-  reportToolError(io, 'modload', undefined, e, json);
-  return 1;
 }
 
 /**
  * Prints a failure the way NetBSD's tools do with err(3): `tool: [subject: ]strerror`, or for our own
  * input checks and tool messages the message itself; then `tool: hint: ...`. With --json, the error.
+ * Returns the exit status, 1.
  */
-export function reportToolError(io: Io, tool: string, subject: string | undefined, e: unknown, json: boolean): void {
+export function reportToolError(io: Io, tool: string, subject: string | undefined, e: unknown, json: boolean): number {
   if (json) {
     printErrorJson(io, e);
-    return;
+    return 1;
   }
   let text: string;
   if (e instanceof KernmodError && e.errno !== undefined && e.syscall === 'modctl') {
@@ -152,4 +138,5 @@ export function reportToolError(io: Io, tool: string, subject: string | undefine
   }
   io.err(`${tool}: ${subject === undefined ? '' : `${subject}: `}${text}\n`);
   if (e instanceof KernmodError && e.hint) io.err(`${tool}: hint: ${e.hint}\n`);
+  return 1;
 }

@@ -8,9 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { withBackend, type NetbsdKernmod } from '../netbsd/index.js';
 import type { NetbsdModuleInfo } from '../netbsd/modctl.js';
-import { getoptLong, NETBSD } from './getopt.js';
 import { MODSTAT_OPTIONS } from './options.js';
-import { reportToolError } from './modload.js';
+import { parseNetbsdArgs, reportToolError } from './modload.js';
 import { printJson, type Io } from './output.js';
 
 export const MODSTAT_USAGE = 'Usage: modstat [-Aaen] [name]\n';
@@ -53,25 +52,14 @@ function defaultSysctl(name: string): string {
 }
 
 export async function modstatCommand(argv: string[], io: Io, deps: ModstatDeps = {}): Promise<number> {
-  const g = getoptLong(argv, MODSTAT_OPTIONS, NETBSD);
-  if (g.options.some((o) => o.key === 'help')) {
-    io.out(
-      `${MODSTAT_USAGE}       -k      also print each module's load address\n       --json  print the ` +
-        `modules (or -e/-a/-A's answer) as JSON\n`,
-    );
-    return 0;
-  }
-  if (g.error) {
-    io.err(`modstat: ${g.error}\n${MODSTAT_USAGE}`);
-    return 1;
-  }
-  const json = g.options.some((o) => o.key === 'json');
+  const help = "       -k      also print each module's load address\n       --json  print the modules (or -e/-a/-A's answer) as JSON\n";
+  const g = parseNetbsdArgs('modstat', argv, MODSTAT_OPTIONS, MODSTAT_USAGE, help, io);
+  if (typeof g === 'number') return g;
+  const json = g.json;
   let name: string | undefined;
   let loadable: 'A' | 'a' | 'e' | undefined;
-  let address = false;
   for (const { key: opt, value: arg } of g.options) {
     if (opt === 'A' || opt === 'a' || opt === 'e') loadable = opt;
-    else if (opt === 'k') address = true;
     else if (opt === 'n') name = arg;
   }
   if (g.operands.length === 1 && name === undefined) name = g.operands[0];
@@ -83,8 +71,7 @@ export async function modstatCommand(argv: string[], io: Io, deps: ModstatDeps =
   try {
     netbsd = deps.netbsd ?? withBackend('native');
   } catch (e) {
-    reportToolError(io, 'modstat', undefined, e, json);
-    return 1;
+    return reportToolError(io, 'modstat', undefined, e, json);
   }
 
   if (loadable !== undefined) {
@@ -92,8 +79,7 @@ export async function modstatCommand(argv: string[], io: Io, deps: ModstatDeps =
     try {
       s = await netbsd.moduleSupport();
     } catch (e) {
-      reportToolError(io, 'modstat', 'modctl_exists for autoload', e, json);
-      return 1;
+      return reportToolError(io, 'modstat', 'modctl_exists for autoload', e, json);
     }
     const ask = loadable === 'e' ? s.load : s.autoload;
     let status = 1;
@@ -127,10 +113,9 @@ export async function modstatCommand(argv: string[], io: Io, deps: ModstatDeps =
   try {
     modules = await netbsd.listModules();
   } catch (e) {
-    reportToolError(io, 'modstat', 'modctl(MODCTL_STAT)', e, json);
-    return 1;
+    return reportToolError(io, 'modstat', 'modctl(MODCTL_STAT)', e, json);
   }
   if (json) printJson(io, name === undefined ? modules : modules.filter((m) => m.name === name));
-  else io.out(formatModstat(modules, { ...(name === undefined ? {} : { name }), address }));
+  else io.out(formatModstat(modules, { ...(name === undefined ? {} : { name }), address: g.has('k') }));
   return 0;
 }

@@ -5,35 +5,29 @@
 // no module can have.
 import { withBackend } from '../netbsd/index.js';
 import type { NetbsdUnloadResult } from '../netbsd/modctl.js';
-import { reportToolError, type NetbsdCommandDeps } from './modload.js';
-import { getoptLong, NETBSD } from './getopt.js';
+import { parseNetbsdArgs, reportToolError, type NetbsdCommandDeps } from './modload.js';
 import { MODUNLOAD_OPTIONS } from './options.js';
 import { printJson, type Io } from './output.js';
 
 export const MODUNLOAD_USAGE = 'Usage: modunload <module_name ...>\n';
 
 export async function modunloadCommand(argv: string[], io: Io, deps: NetbsdCommandDeps = {}): Promise<number> {
-  const g = getoptLong(argv, MODUNLOAD_OPTIONS, NETBSD);
-  const json = g.options.some((o) => o.key === 'json');
-  if (g.options.some((o) => o.key === 'help')) {
-    io.out(`${MODUNLOAD_USAGE}       --json  print the results or the error as JSON\n`);
-    return 0;
-  }
-  const names = g.operands;
-  if (g.error !== undefined || names.length === 0) {
-    io.err(`${g.error === undefined ? '' : `modunload: ${g.error}\n`}${MODUNLOAD_USAGE}`);
+  const help = '       --json  print the results or the error as JSON\n';
+  const g = parseNetbsdArgs('modunload', argv, MODUNLOAD_OPTIONS, MODUNLOAD_USAGE, help, io);
+  if (typeof g === 'number') return g;
+  if (g.operands.length === 0) {
+    io.err(MODUNLOAD_USAGE);
     return 1;
   }
   const results: NetbsdUnloadResult[] = [];
-  for (const name of names) {
+  for (const name of g.operands) {
     try {
       const netbsd = deps.netbsd ?? withBackend('native');
       results.push(await netbsd.unloadModule(name));
     } catch (e) {
-      reportToolError(io, 'modunload', name, e, json);
-      return 1;
+      return reportToolError(io, 'modunload', name, e, g.json);
     }
   }
-  if (json) printJson(io, { ok: true, results });
+  if (g.json) printJson(io, { ok: true, results });
   return 0;
 }
