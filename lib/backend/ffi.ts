@@ -20,13 +20,6 @@ const EINVAL = -22;
 const writeAsync = promisify(write);
 const closeAsync = promisify(close);
 
-// The async forms' own copy of an image: the caller may detach its buffer while the call waits.
-function ownCopy(image: Uint8Array): Uint8Array {
-  const copy = new Uint8Array(image.byteLength);
-  copy.set(image);
-  return copy;
-}
-
 export function createFfiBackend(): Backend {
   if (process.platform !== 'linux') {
     throw new Error(`the ffi backend drives Linux system calls; this is ${process.platform}`);
@@ -82,12 +75,16 @@ export function createFfiBackend(): Backend {
   // finitModuleImage: the whole image into the memory file (fs.write* resume after EINTR; a short write
   // goes on from where it stopped), then finit_module, then close on every path.
   const writeAllSync = (fd: number, image: Uint8Array): number => {
-    for (let done = 0; done < image.byteLength; ) {
-      const n = writeSync(fd, image, done, image.byteLength - done);
-      if (n <= 0) return -28; /* ENOSPC: no progress on a memory file */
-      done += n;
+    try {
+      for (let done = 0; done < image.byteLength; ) {
+        const n = writeSync(fd, image, done, image.byteLength - done);
+        if (n <= 0) return -28; /* ENOSPC: no progress on a memory file */
+        done += n;
+      }
+      return 0;
+    } catch (e) {
+      return errnoOf(e);
     }
-    return 0;
   };
   const writeAll = async (fd: number, image: Uint8Array): Promise<number> => {
     for (let done = 0; done < image.byteLength; ) {
@@ -103,7 +100,8 @@ export function createFfiBackend(): Backend {
     system: 'linux',
     moduleNameLen: linuxModuleNameLen(process.arch),
     flags: LINUX_DELETE_FLAGS,
-    initModule: (image, params) => (hasNul(params) ? Promise.resolve(EINVAL) : async(initArgs(ownCopy(image), params))),
+    // The async forms work on their own copy of an image (new Uint8Array): the caller may detach its buffer while the call waits.
+    initModule: (image, params) => (hasNul(params) ? Promise.resolve(EINVAL) : async(initArgs(new Uint8Array(image), params))),
     initModuleSync: (image, params) => (hasNul(params) ? EINVAL : sync(initArgs(image, params))),
     finitModule: (fd, params, flags) => (hasNul(params) ? Promise.resolve(EINVAL) : async(finitArgs(fd, params, flags))),
     finitModuleSync: (fd, params, flags) => (hasNul(params) ? EINVAL : sync(finitArgs(fd, params, flags))),
@@ -111,7 +109,7 @@ export function createFfiBackend(): Backend {
     finitModulePathSync: (path, params, flags, guard) => finitPathSync(path, params, guard, (fd) => sync(finitArgs(fd, params, flags))),
     async finitModuleImage(image, params, flags): Promise<ImageOutcome> {
       if (hasNul(params)) return { ret: EINVAL, syscall: 'finit_module' };
-      const copy = ownCopy(image);
+      const copy = new Uint8Array(image);
       const fd = await async(memfdArgs);
       if (fd < 0) return { ret: fd, syscall: 'memfd_create' };
       try {
@@ -127,12 +125,7 @@ export function createFfiBackend(): Backend {
       const fd = sync(memfdArgs);
       if (fd < 0) return { ret: fd, syscall: 'memfd_create' };
       try {
-        let w: number;
-        try {
-          w = writeAllSync(fd, image);
-        } catch (e) {
-          w = errnoOf(e);
-        }
+        const w = writeAllSync(fd, image);
         if (w < 0) return { ret: w, syscall: 'write' };
         return { ret: sync(finitArgs(fd, params, flags)), syscall: 'finit_module' };
       } finally {
