@@ -249,13 +249,10 @@ export function fileChecks(file: FileFacts, sys: SystemFacts, opts: { params?: s
   }
   if (file.compression) {
     const byKernel = file.compression === sys.compression;
-    checks.push({
-      id: 'file-compression',
-      status: byKernel ? 'pass' : 'info',
-      message: byKernel
-        ? `${file.compression}-compressed: the kernel decompresses it (kernmod retries in user space if the kernel's decoder refuses it)`
-        : `${file.compression}-compressed: kernmod decompresses it in user space (this kernel decompresses ${sys.compression ?? 'nothing'})`,
-    });
+    const how = byKernel
+      ? "the kernel decompresses it (kernmod retries in user space if the kernel's decoder refuses it)"
+      : `kernmod decompresses it in user space (this kernel decompresses ${sys.compression ?? 'nothing'})`;
+    checks.push({ id: 'file-compression', status: byKernel ? 'pass' : 'info', message: `${file.compression}-compressed: ${how}` });
   }
   return checks;
 }
