@@ -61,14 +61,8 @@ export interface Plan {
 
 /** The kernel's kstrtobool(): y/Y/1 and n/N/0 by the first character, on/off by the first two. */
 function kernelBool(s: string): boolean | undefined {
-  const c = s[0] ?? '';
-  if ('yY1'.includes(c) && c !== '') return true;
-  if ('nN0'.includes(c) && c !== '') return false;
-  if (c === 'o' || c === 'O') {
-    const d = s[1] ?? '';
-    if (d !== '' && 'nN'.includes(d)) return true;
-    if (d !== '' && 'fF'.includes(d)) return false;
-  }
+  if (/^([yY1]|[oO][nN])/.test(s)) return true;
+  if (/^([nN0]|[oO][fF])/.test(s)) return false;
   return undefined;
 }
 
