@@ -11,10 +11,10 @@
 import { promises as fsp, readdirSync, statSync } from 'node:fs';
 import { readRegularFile, readRegularFileSync, readSmallFile, readSmallFileSync } from '../fs-read.js';
 import { basename, join } from 'node:path';
-import { addKernelCmdline, emptyConfig, parseKernelCmdline, parseModprobeConf, type ModprobeConfig } from './config.js';
+import { emptyConfig, parseKernelCmdline, parseModprobeConf, type ModprobeConfig } from './config.js';
 
 /** kmod's default search path, highest precedence first. */
-export const DEFAULT_CONFIG_PATHS: readonly string[] = [
+const DEFAULT_CONFIG_PATHS: readonly string[] = [
   '/etc/modprobe.d',
   '/run/modprobe.d',
   '/usr/local/lib/modprobe.d',
@@ -137,7 +137,12 @@ function assemble(sources: ConfigSource[], texts: Array<string | undefined>, cmd
     const text = texts[i];
     if (text !== undefined) parseModprobeConf(text, src.path, config);
   });
-  if (cmdline !== undefined) addKernelCmdline(config, parseKernelCmdline(cmdline));
+  if (cmdline === undefined) return config;
+  // kmod parses the kernel command line last: its options and blacklist come after the files'.
+  const k = parseKernelCmdline(cmdline);
+  config.options.push(...k.options);
+  config.blacklist.push(...k.blacklist);
+  config.diagnostics.push(...k.diagnostics);
   return config;
 }
 

@@ -10,22 +10,9 @@
 // ignoring bad line starting with '<cmd>'").
 import { normalizeAlias } from './normalize.js';
 
-interface ConfigAlias {
-  /** fnmatch pattern matched against the (normalised) name being looked up. */
-  pattern: string;
-  module: string;
-}
-interface ConfigOptions {
-  module: string;
-  /** The rest of the line, tabs turned into spaces (kmod does that to options only). */
-  options: string;
-}
-interface ConfigCommand {
-  /** Module name, or an fnmatch pattern (kmod matches install/remove lines with fnmatch). */
-  module: string;
-  command: string;
-}
-export interface ConfigSoftdep {
+/** An `install` or `remove` line: the module is a name or an fnmatch pattern (kmod matches them with fnmatch). */
+type ConfigCommand = { module: string; command: string };
+interface ConfigSoftdep {
   /** fnmatch pattern: the first softdep line whose pattern matches a module applies to it. */
   module: string;
   pre: string[];
@@ -33,11 +20,6 @@ export interface ConfigSoftdep {
   /** Every name after `pre:`/`post:` in line order, with its list (kept to print `-c` exactly as kmod does). */
   tokens: Array<{ name: string; list: 'pre' | 'post' }>;
 }
-interface ConfigWeakdep {
-  module: string;
-  deps: string[];
-}
-
 export interface ConfigDiagnostic {
   file: string;
   /** 1-based; for a line continued with `\`, the number of its last physical line (as kmod reports). */
@@ -47,13 +29,15 @@ export interface ConfigDiagnostic {
 
 /** Everything modprobe.d (plus modules.softdep/weakdep and the kernel command line) says, in file order. */
 export interface ModprobeConfig {
-  aliases: ConfigAlias[];
-  options: ConfigOptions[];
+  /** The pattern is fnmatched against the (normalised) name being looked up. */
+  aliases: Array<{ pattern: string; module: string }>;
+  /** `options`: the rest of the line, tabs turned into spaces (kmod does that to options only). */
+  options: Array<{ module: string; options: string }>;
   blacklist: string[];
   install: ConfigCommand[];
   remove: ConfigCommand[];
   softdeps: ConfigSoftdep[];
-  weakdeps: ConfigWeakdep[];
+  weakdeps: Array<{ module: string; deps: string[] }>;
   /** The files read, in the order they were applied. */
   files: string[];
   diagnostics: ConfigDiagnostic[];
@@ -99,9 +83,9 @@ export function logicalLines(text: string): Array<{ text: string; line: number }
 }
 
 /**
- * A strtok_r(" \t") cursor: `word()` skips separators and takes a word; `rest()` is strtok_r("\0"):
- * everything after the one separator that ended the previous word (leading blanks kept), or
- * undefined when nothing is left.
+ * A strtok_r(" \t") cursor: `word()` skips separators and takes a word; `name()` is that word normalised
+ * (undefined for an unmatched bracket too); `rest()` is strtok_r("\0"): everything after the one
+ * separator that ended the previous word (leading blanks kept), or undefined when nothing is left.
  */
 class Tokens {
   private pos = 0;
@@ -117,6 +101,10 @@ class Tokens {
     while (e < this.s.length && this.s[e] !== ' ' && this.s[e] !== '\t') e++;
     this.pos = e < this.s.length ? e + 1 : e;
     return this.s.slice(p, e);
+  }
+  name(): string | undefined {
+    const w = this.word();
+    return w === undefined ? undefined : normalizeAlias(w);
   }
   rest(): string | undefined {
     const r = this.s.slice(this.pos);
@@ -162,17 +150,14 @@ export function parseModprobeConf(text: string, file: string, into: ModprobeConf
     const bad = () => into.diagnostics.push({ file, line: lineno, message: `ignoring bad line starting with '${cmd}'` });
     switch (cmd) {
       case 'alias': {
-        const a = t.word();
-        const m = t.word();
-        const pattern = a === undefined ? undefined : normalizeAlias(a);
-        const module = m === undefined ? undefined : normalizeAlias(m);
+        const pattern = t.name();
+        const module = t.name();
         if (pattern === undefined || module === undefined) bad();
         else into.aliases.push({ pattern, module });
         break;
       }
       case 'blacklist': {
-        const m = t.word();
-        const module = m === undefined ? undefined : normalizeAlias(m);
+        const module = t.name();
         if (module === undefined) bad();
         else into.blacklist.push(module);
         break;
@@ -182,8 +167,7 @@ export function parseModprobeConf(text: string, file: string, into: ModprobeConf
       case 'remove':
       case 'softdep':
       case 'weakdep': {
-        const m = t.word();
-        const module = m === undefined ? undefined : normalizeAlias(m);
+        const module = t.name();
         const rest = t.rest();
         if (module === undefined || rest === undefined) {
           bad();
@@ -207,13 +191,11 @@ export function parseModprobeConf(text: string, file: string, into: ModprobeConf
   return into;
 }
 
-export interface KernelCmdlineConfig {
-  /** `mod.param[=value]` tokens, as options for `mod` (name normalised). */
-  options: ConfigOptions[];
-  /** `modprobe.blacklist=a,b` names, as written (kmod does not normalise these). */
-  blacklist: string[];
-  diagnostics: ConfigDiagnostic[];
-}
+/**
+ * What the kernel command line adds: `mod.param[=value]` tokens as options for `mod` (name normalised),
+ * `modprobe.blacklist=a,b` names as written (kmod does not normalise these).
+ */
+type KernelCmdlineConfig = Pick<ModprobeConfig, 'options' | 'blacklist' | 'diagnostics'>;
 
 /**
  * The kernel command line (/proc/cmdline), parsed with kmod's state machine (kmod_config_parse_kcmdline):
@@ -291,14 +273,6 @@ export function parseKernelCmdline(text: string): KernelCmdlineConfig {
     if (c === '\0') break;
   }
   return out;
-}
-
-/** Appends the kernel command line's options and blacklist after the files' (kmod parses it last). */
-export function addKernelCmdline(config: ModprobeConfig, cmdline: KernelCmdlineConfig): ModprobeConfig {
-  config.options.push(...cmdline.options);
-  config.blacklist.push(...cmdline.blacklist);
-  config.diagnostics.push(...cmdline.diagnostics);
-  return config;
 }
 
 /**
