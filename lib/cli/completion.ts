@@ -4,28 +4,29 @@
 // completion time: loaded ones (/proc/modules) for rmmod, installed ones (modules.dep) for modprobe.
 import { getoptLong, type OptionSpec } from './getopt.js';
 import { COMMAND_DOCS, COMPLETION_OPTIONS, type CommandDoc } from './options.js';
+import type { Io } from './output.js';
 
 const takesPath = (o: OptionSpec) => o.argName === 'FILE' || o.argName === 'DIR';
 const names = (o: OptionSpec) => [...(o.short ? [`-${o.short}`] : []), ...(o.long ? [`--${o.long}`] : [])];
+
+/** What completes a command's operands, in bash and in zsh. */
+const OPERANDS: Record<CommandDoc['operands'], { bash: string; zsh: string }> = {
+  'loaded-module': { bash: '_kernmod_loaded', zsh: `'*:module:_kernmod_loaded'` },
+  module: { bash: '_kernmod_installed; _kernmod_files', zsh: `'*:module:_kernmod_installed'` },
+  file: { bash: '_kernmod_files', zsh: `'*:file:_files'` },
+  none: { bash: ':', zsh: '' },
+};
 
 function bashCase(c: CommandDoc): string {
   const opts = c.options;
   const pathArgs = opts.filter((o) => o.arg && takesPath(o)).flatMap(names);
   const otherArgs = opts.filter((o) => o.arg && !takesPath(o)).flatMap(names);
-  const operands =
-    c.operands === 'loaded-module'
-      ? '_kernmod_loaded'
-      : c.operands === 'module'
-        ? '_kernmod_installed; _kernmod_files'
-        : c.operands === 'file'
-          ? '_kernmod_files'
-          : ':';
   return [
     `    ${c.name})`,
     ...(pathArgs.length ? [`      case $prev in ${pathArgs.join('|')}) _kernmod_files; return ;; esac`] : []),
     ...(otherArgs.length ? [`      case $prev in ${otherArgs.join('|')}) return ;; esac`] : []),
     `      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W '${opts.flatMap(names).join(' ')}' -- "$cur")); return; fi`,
-    `      ${operands} ;;`,
+    `      ${OPERANDS[c.operands].bash} ;;`,
   ].join('\n');
 }
 
@@ -66,14 +67,6 @@ function zshSpecs(o: OptionSpec): string[] {
 }
 
 export function zshCompletion(): string {
-  const operand = (c: CommandDoc) =>
-    c.operands === 'loaded-module'
-      ? `'*:module:_kernmod_loaded'`
-      : c.operands === 'module'
-        ? `'*:module:_kernmod_installed'`
-        : c.operands === 'file'
-          ? `'*:file:_files'`
-          : '';
   return `#compdef kernmod insmod rmmod lsmod modprobe
 # zsh completion for kernmod (generated from its option tables: kernmod completion zsh)
 _kernmod_loaded() { [[ -r /proc/modules ]] && compadd -- \${\${(f)"$(</proc/modules)"}%% *} }
@@ -95,7 +88,7 @@ _kernmod() {
     (( CURRENT-- ))
   fi
   case $cmd in
-${COMMAND_DOCS.map((c) => `    ${c.name}) _arguments -s ${c.options.flatMap(zshSpecs).join(' ')} ${operand(c)} ;;`).join('\n')}
+${COMMAND_DOCS.map((c) => `    ${c.name}) _arguments -s ${c.options.flatMap(zshSpecs).join(' ')} ${OPERANDS[c.operands].zsh} ;;`).join('\n')}
   esac
 }
 _kernmod "$@"
@@ -106,7 +99,7 @@ const COMPLETION_USAGE =
   // biome-ignore lint/suspicious/noTemplateCurlyInString: zsh's ${fpath[1]}, shown to the user as typed
   'Usage: kernmod completion bash|zsh\n  bash: eval "$(kernmod completion bash)"   zsh: kernmod completion zsh > "${fpath[1]}/_kernmod"\n';
 
-export function completionCommand(argv: string[], io: { out: (s: string) => void; err: (s: string) => void }): number {
+export function completionCommand(argv: string[], io: Io): number {
   const parsed = getoptLong(argv, COMPLETION_OPTIONS);
   if (parsed.error !== undefined) {
     io.err(`completion: ${parsed.error}\n${COMPLETION_USAGE}`);
