@@ -96,18 +96,17 @@ export function systemError(
       : syscall === 'open' || syscall === 'read'
         ? 'open'
         : 'load';
-  const fields: KernmodErrorFields = {
+  // The constructor leaves out the fields that are undefined (a path, a module, a hint).
+  return new KernmodError({
     code: info.code,
     errno: -info.errno,
     syscall,
+    path: target.path,
+    module: target.module,
     phase,
     message: `${info.code}: ${lowerFirst(info.description)}, ${syscall}${subject === undefined ? '' : ` '${subject}'`}`,
-  };
-  if (target.path !== undefined) fields.path = target.path;
-  if (target.module !== undefined) fields.module = target.module;
-  const hint = dialect ? dialect.hint(info.code) : hintFor(info.code, syscall, target.flags ?? 0);
-  if (hint !== undefined) fields.hint = hint;
-  return new KernmodError(fields);
+    hint: dialect ? dialect.hint(info.code) : hintFor(info.code, syscall, target.flags ?? 0),
+  });
 }
 
 /** An error found before any system call. */

@@ -221,7 +221,7 @@ function procError(e: unknown, proc: string): unknown {
   if (typeof errno !== 'number') return causeError(e, 'open', { path: proc });
   const err = systemError(-Math.abs(errno), 'open', { path: proc });
   const hint = err.code === 'ENOENT' ? 'this kernel has no loadable module support (CONFIG_MODULES=n)' : err.hint;
-  return new KernmodError({ ...err, message: err.message, ...(hint !== undefined ? { hint } : {}), cause: e });
+  return new KernmodError({ ...err, message: err.message, hint, cause: e });
 }
 const readProc = (proc: string) => fsp.readFile(proc, 'utf8').catch((e: unknown) => Promise.reject(procError(e, proc)));
 function readProcSync(proc: string): string {
