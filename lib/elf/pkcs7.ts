@@ -60,21 +60,14 @@ export interface Pkcs7SignerInfo {
 function octets(b: Uint8Array, el: Der): Uint8Array {
   if (el.tag === TAG_OCTET_STRING) return copyBytes(b, el.contentStart, el.contentEnd);
   if (el.tag === (TAG_OCTET_STRING | 0x20)) {
-    const parts = children(b, el).map((c) => octets(b, c));
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return new Uint8Array(Buffer.concat(children(b, el).map((c) => octets(b, c))));
   }
   throw derError(`encryptedDigest: expected an OCTET STRING, found tag 0x${el.tag.toString(16)}`, el.start);
 }
 
 /** What OpenSSL's BN_bn2bin gives for an INTEGER: the magnitude, big-endian, no leading zeros. */
 export function integerMagnitude(b: Uint8Array, el: Der): Uint8Array {
-  let bytes = copyBytes(b, el.contentStart, el.contentEnd);
+  const bytes = copyBytes(b, el.contentStart, el.contentEnd);
   if (bytes.length > 0 && bytes[0]! & 0x80) {
     // Negative: two's complement back to the magnitude.
     let carry = 1;
@@ -86,8 +79,7 @@ export function integerMagnitude(b: Uint8Array, el: Der): Uint8Array {
   }
   let start = 0;
   while (start < bytes.length && bytes[start] === 0) start++;
-  bytes = bytes.subarray(start);
-  return bytes;
+  return bytes.subarray(start);
 }
 
 /** Attribute values are strings of some ASN.1 string type; kmod prints their bytes up to a NUL. */
