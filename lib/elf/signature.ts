@@ -44,10 +44,7 @@ function bad(reason: string): KernmodError {
 
 /** True when the bytes end with the signature magic. */
 export function hasSignatureTrailer(b: Uint8Array): boolean {
-  if (b.length < MAGIC_BYTES.length) return false;
-  const off = b.length - MAGIC_BYTES.length;
-  for (let i = 0; i < MAGIC_BYTES.length; i++) if (b[off + i] !== MAGIC_BYTES[i]) return false;
-  return true;
+  return b.length >= MAGIC_BYTES.length && MAGIC_BYTES.equals(b.subarray(b.length - MAGIC_BYTES.length));
 }
 
 /**
