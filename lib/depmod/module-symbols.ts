@@ -110,11 +110,7 @@ function symbolTable(elf: ElfFile, ensure: Ensure): SymbolTable | undefined {
  * whole table alive with them.
  */
 function nameAt(b: Uint8Array, t: SymbolTable, offset: number): string {
-  const start = t.str.offset + offset;
-  const limit = t.str.offset + t.str.size;
-  let end = start;
-  while (end < limit && b[end] !== 0) end++;
-  return binary(b, start, end);
+  return cstring(b, t.str.offset + offset, t.str.offset + t.str.size);
 }
 
 /** Whether the name at string-table offset `offset` starts with "__crc_". */

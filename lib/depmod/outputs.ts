@@ -3,6 +3,7 @@
 import { IndexWriter } from './index-writer.js';
 import { normalizeAlias } from '../modprobe/normalize.js';
 import { kmodHashOrder } from './kmod-hash.js';
+import { moduleNameOf } from './tree.js';
 import type { Depmod, Mod } from './model.js';
 
 export const OUTPUT_FILES = [
@@ -114,30 +115,12 @@ export function outputSymbolsBin(d: Depmod): Buffer {
  */
 export function builtinBin(text: string, error: (message: string) => void): Buffer {
   const idx = new IndexWriter();
-  for (const line of fgetsLines(text)) {
-    if (!/^[A-Za-z]/.test(line)) {
-      error(`Invalid modules.builtin line: ${line}\n`);
-      continue;
-    }
-    const base = line.slice(line.lastIndexOf('/') + 1);
-    if (base === '') continue;
-    const dot = base.indexOf('.');
-    idx.insert((dot === -1 ? base : base.slice(0, dot)).replaceAll('-', '_'), '', 0);
+  // Lines as fgets returns them: each with its '\n', the last one possibly without.
+  for (const line of text.match(/[^\n]*\n|[^\n]+/g) ?? []) {
+    if (!/^[A-Za-z]/.test(line)) error(`Invalid modules.builtin line: ${line}\n`);
+    else if (!line.endsWith('/')) idx.insert(moduleNameOf(line), '', 0);
   }
   return idx.toBuffer();
-}
-
-/** Lines as fgets returns them (each with its '\n', the last one possibly without). */
-function fgetsLines(text: string): string[] {
-  const out: string[] = [];
-  let start = 0;
-  while (start < text.length) {
-    const nl = text.indexOf('\n', start);
-    const end = nl === -1 ? text.length : nl + 1;
-    out.push(text.slice(start, end));
-    start = end;
-  }
-  return out;
 }
 
 /**
