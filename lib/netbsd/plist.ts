@@ -73,67 +73,66 @@ function integerText(v: number | bigint, path: string): string {
   return v > INT64_MAX ? `0x${v.toString(16)}` : v.toString();
 }
 
-function tabs(depth: number): string {
-  return '\t'.repeat(depth);
-}
-
 function byteCompare(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-function externalizeValue(out: string[], v: unknown, depth: number, path: string, seen: Set<object>): void {
-  const t = tabs(depth);
-  if (typeof v === 'string') {
-    checkText(v, path);
-    out.push(v === '' ? `${t}<string/>\n` : `${t}<string>${encode(v)}</string>\n`);
-  } else if (typeof v === 'number' || typeof v === 'bigint') {
-    out.push(`${t}<integer>${integerText(v, path)}</integer>\n`);
-  } else if (typeof v === 'boolean') {
-    out.push(`${t}<${v ? 'true' : 'false'}/>\n`);
-  } else if (v instanceof Uint8Array) {
-    // proplib writes empty data as <data/>, and the kernel's internalizer refuses that element (EINVAL).
-    if (v.byteLength === 0) bad(`${path}: empty data is written <data/>, which the kernel refuses (EINVAL); leave the key out instead`);
-    out.push(`${t}<data>${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}</data>\n`);
-  } else if (Array.isArray(v)) {
-    if (seen.has(v)) bad(`${path}: the value refers to itself`);
-    if (v.length === 0) {
-      out.push(`${t}<array/>\n`);
+/** Writes one plist's text into `out`, refusing what proplib cannot hold. */
+class Externalizer {
+  readonly out: string[] = [PLIST_HEADER];
+  private readonly seen = new Set<object>();
+
+  value(v: unknown, depth: number, path: string): void {
+    const t = '\t'.repeat(depth);
+    if (typeof v === 'string') {
+      checkText(v, path);
+      this.out.push(v === '' ? `${t}<string/>\n` : `${t}<string>${encode(v)}</string>\n`);
+    } else if (typeof v === 'number' || typeof v === 'bigint') {
+      this.out.push(`${t}<integer>${integerText(v, path)}</integer>\n`);
+    } else if (typeof v === 'boolean') {
+      this.out.push(`${t}<${v ? 'true' : 'false'}/>\n`);
+    } else if (v instanceof Uint8Array) {
+      // proplib writes empty data as <data/>, and the kernel's internalizer refuses that element (EINVAL).
+      if (v.byteLength === 0) bad(`${path}: empty data is written <data/>, which the kernel refuses (EINVAL); leave the key out instead`);
+      this.out.push(`${t}<data>${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}</data>\n`);
+    } else if (Array.isArray(v)) {
+      this.container('array', v, v.length, depth, path, () => v.forEach((e, i) => this.value(e, depth + 1, `${path}[${i}]`)));
+    } else if (isDict(v)) {
+      this.dict(v, depth, path);
+    } else {
+      const kind = v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+      bad(`${path}: ${kind} is not a property-list value (use a string, integer, boolean, Uint8Array, array or plain object)`);
+    }
+  }
+
+  dict(d: PropDict, depth: number, path: string): void {
+    const keys = Object.keys(d);
+    this.container('dict', d, keys.length, depth, path, () => {
+      for (const key of keys.sort(byteCompare)) {
+        if (key === '') bad(`${path === '' ? 'props' : path}: a key is empty`);
+        checkText(key, `key ${JSON.stringify(key)}`);
+        const len = Buffer.byteLength(key, 'utf8');
+        if (len > PDK_MAXKEY) bad(`key ${JSON.stringify(key)} is ${len} bytes; proplib allows at most ${PDK_MAXKEY}`);
+        this.out.push(`${'\t'.repeat(depth + 1)}<key>${encode(key)}</key>\n`);
+        this.value(d[key], depth + 1, path === '' ? key : `${path}.${key}`);
+      }
+    });
+  }
+
+  /** An <array> or <dict>: `<tag/>` when empty, else `entries()` between its tags; a value that holds itself is refused. */
+  private container(tag: 'array' | 'dict', v: object, size: number, depth: number, path: string, entries: () => void): void {
+    if (this.seen.has(v)) bad(`${path}: the value refers to itself`);
+    const t = '\t'.repeat(depth);
+    if (size === 0) {
+      this.out.push(`${t}<${tag}/>\n`);
       return;
     }
-    seen.add(v);
-    out.push(`${t}<array>\n`);
-    v.forEach((e, i) => externalizeValue(out, e, depth + 1, `${path}[${i}]`, seen));
-    out.push(`${t}</array>\n`);
-    seen.delete(v);
-  } else if (isDict(v)) {
-    externalizeDict(out, v, depth, path, seen);
-  } else {
-    const kind = v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
-    bad(`${path}: ${kind} is not a property-list value (use a string, integer, boolean, Uint8Array, array or plain object)`);
+    this.seen.add(v);
+    this.out.push(`${t}<${tag}>\n`);
+    entries();
+    this.out.push(`${t}</${tag}>\n`);
+    this.seen.delete(v);
   }
-}
-
-function externalizeDict(out: string[], d: PropDict, depth: number, path: string, seen: Set<object>): void {
-  if (seen.has(d)) bad(`${path}: the value refers to itself`);
-  const t = tabs(depth);
-  const keys = Object.keys(d);
-  if (keys.length === 0) {
-    out.push(`${t}<dict/>\n`);
-    return;
-  }
-  seen.add(d);
-  out.push(`${t}<dict>\n`);
-  for (const key of keys.sort(byteCompare)) {
-    const where = path === '' ? key : `${path}.${key}`;
-    if (key === '') bad(`${path === '' ? 'props' : path}: a key is empty`);
-    checkText(key, `key ${JSON.stringify(key)}`);
-    const len = Buffer.byteLength(key, 'utf8');
-    if (len > PDK_MAXKEY) bad(`key ${JSON.stringify(key)} is ${len} bytes; proplib allows at most ${PDK_MAXKEY}`);
-    out.push(`${t}\t<key>${encode(key)}</key>\n`);
-    externalizeValue(out, d[key], depth + 1, where, seen);
-  }
-  out.push(`${t}</dict>\n`);
-  seen.delete(d);
 }
 
 /**
@@ -143,10 +142,9 @@ function externalizeDict(out: string[], d: PropDict, depth: number, path: string
  */
 export function externalizeProps(props: PropDict = {}, options: ExternalizeOptions = {}): string {
   if (!isDict(props)) bad('module properties must be a plain object (a dictionary)');
-  const out: string[] = [PLIST_HEADER];
-  externalizeDict(out, props, 0, '', new Set());
-  out.push(PLIST_FOOTER);
-  const text = out.join('');
+  const x = new Externalizer();
+  x.dict(props, 0, '');
+  const text = `${x.out.join('')}${PLIST_FOOTER}`;
   const max = options.maxBytes ?? MAXPROPSLEN;
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > max) {
@@ -370,7 +368,7 @@ class Parser {
     let neg = false;
     if (this.at(k) === 0x2b || this.at(k) === 0x2d) neg = this.at(k++) === 0x2d;
     let base = 10n;
-    if (this.at(k) === 0x30 && (this.at(k + 1) | 0x20) === 0x78 && isHex(this.at(k + 2))) {
+    if (this.at(k) === 0x30 && (this.at(k + 1) | 0x20) === 0x78 && (digit(this.at(k + 2)) ?? 16) < 16) {
       base = 16n;
       k += 2;
     } else if (this.at(k) === 0x30) {
@@ -408,10 +406,6 @@ class Parser {
     this.findTag('data', 'end');
     return new Uint8Array(bytes);
   }
-}
-
-function isHex(c: number): boolean {
-  return digit(c) !== undefined && (digit(c) as number) < 16;
 }
 
 function digit(c: number): number | undefined {
