@@ -3,6 +3,7 @@
 // NetBSD errno, whatever the host — and knows no policy; lib/netbsd/modctl.ts holds the policy and
 // lib/netbsd/errors.ts builds the errors.
 import type { ModstatLayout } from './modstat.js';
+import { PLIST_FOOTER, PLIST_HEADER } from './plist.js';
 
 export type NetbsdBackendName = 'native' | 'fake';
 
@@ -43,7 +44,4 @@ export interface NetbsdBackend {
 }
 
 /** The plist modload sends when there are no properties (an empty dictionary): 190 bytes. */
-export const EMPTY_PROPS_PLIST =
-  '<?xml version="1.0" encoding="UTF-8"?>\n' +
-  '<!DOCTYPE plist PUBLIC "-//Apple Computer//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n' +
-  '<plist version="1.0">\n<dict/>\n</plist>\n';
+export const EMPTY_PROPS_PLIST = `${PLIST_HEADER}<dict/>\n${PLIST_FOOTER}`;

@@ -6,19 +6,11 @@ import { loadNativeBinding } from '../backend/native.js';
 import { KernmodError } from '../errors.js';
 import type { NetbsdBackend, StatOutcome } from './backend.js';
 
-/** The modctl part of the addon's surface, typed by hand (present only when built on NetBSD). */
-interface ModctlBinding {
-  modctlLoad(filename: string, flags: number, props: string): Promise<number>;
-  modctlLoadSync(filename: string, flags: number, props: string): number;
-  modctlUnload(name: string): Promise<number>;
-  modctlUnloadSync(name: string): number;
-  /** Resolves [ret, command (4 or 2), bytes]. */
+/** The modctl part of the addon's surface (present only when built on NetBSD); the stat calls give [ret, command, bytes]. */
+type ModctlBinding = Omit<NetbsdBackend, 'name' | 'system' | 'endian' | 'modctlStat' | 'modctlStatSync'> & {
   modctlStat(): Promise<[number, number, Uint8Array]>;
   modctlStatSync(): [number, number, Uint8Array];
-  modctlExists(which: number): Promise<number>;
-  modctlExistsSync(which: number): number;
-  constants: { system: string; MAXMODNAME?: number; MODCTL_LOAD_FORCE?: number; MODCTL_NO_PROP?: number };
-}
+};
 
 function hasModctl(b: unknown): b is ModctlBinding {
   return typeof (b as Partial<ModctlBinding>)?.modctlLoad === 'function';
