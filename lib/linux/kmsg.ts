@@ -12,7 +12,7 @@
 // oldest one left. When /dev/kmsg cannot be opened (not root and
 // kernel.dmesg_restrict=1, no such device), a capture has no records and says why: the call itself
 // is never affected.
-import { closeSync, constants, open, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { loadNativeBinding } from '../backend/native.js';
 import { errnoInfo, LINUX_ERRNO } from '../errno.js';
 
@@ -131,7 +131,6 @@ function unavailableReason(e: unknown, path: string): string {
 class KmsgReader {
   private fd: number | undefined;
   private unavailable: string | undefined;
-  private opening: Promise<void> | undefined;
   private readonly buf = Buffer.alloc(READ_BUFFER);
   /** Text after the last newline of a read (only a regular file standing in for /dev/kmsg splits records). */
   private partial = '';
@@ -161,26 +160,15 @@ class KmsgReader {
     }
   }
 
-  private openSync(): void {
+  // A plain fd (not a FileHandle, which is closed when collected), kept for the life of the process. The
+  // async form opens it here too: the open is non-blocking (O_NONBLOCK), like the reads below.
+  private open(): void {
     if (this.fd !== undefined || this.unavailable !== undefined) return;
     try {
       this.fd = openSync(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (e) {
       this.unavailable = unavailableReason(e, this.path);
     }
-  }
-
-  private openAsync(): Promise<void> {
-    if (this.fd !== undefined || this.unavailable !== undefined) return Promise.resolve();
-    return (this.opening ??= new Promise<void>((resolve) => {
-      // A plain fd (not a FileHandle, which is closed when collected), kept for the life of the process.
-      open(this.path, constants.O_RDONLY | constants.O_NONBLOCK, (e, fd) => {
-        if (e) this.unavailable ??= unavailableReason(e, this.path);
-        else if (this.fd === undefined) this.fd = fd;
-        else closeSync(fd);
-        resolve();
-      });
-    }));
   }
 
   /** Reads what the log has now, up to one buffer; false once there is nothing more to read now (or the log failed). */
@@ -198,7 +186,7 @@ class KmsgReader {
   }
 
   private drainSync(): void {
-    this.openSync();
+    this.open();
     while (this.readSome());
   }
 
@@ -207,7 +195,7 @@ class KmsgReader {
   // backlog — the whole ring on the first drain — is read in batches, yielding to the event loop
   // between them.
   private async drainAsync(): Promise<void> {
-    await this.openAsync();
+    this.open();
     while (this.readSome()) await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
