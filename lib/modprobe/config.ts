@@ -57,25 +57,17 @@ export function logicalLines(text: string): Array<{ text: string; line: number }
   const out: Array<{ text: string; line: number }> = [];
   let cur = '';
   let physical = 0;
-  let i = 0;
-  while (i < text.length) {
+  for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (c === '\n') {
       physical++;
       out.push({ text: cur, line: physical });
       cur = '';
-      i++;
-    } else if (c === '\\') {
-      if (text[i + 1] === '\n') {
-        physical++;
-        i += 2;
-      } else {
-        if (i + 1 < text.length) cur += text[i + 1];
-        i += 2;
-      }
-    } else {
-      cur += c;
-      i++;
+    } else if (c !== '\\') cur += c;
+    else {
+      i++; // the character after `\` is kept, unless it is a newline
+      if (text[i] === '\n') physical++;
+      else if (i < text.length) cur += text[i];
     }
   }
   if (cur !== '') out.push({ text: cur, line: physical + 1 });
@@ -113,26 +105,20 @@ class Tokens {
   }
 }
 
+/** isspace() in the C locale: what softdep and weakdep lists are split on. */
+const SPACES = /[ \t\n\v\f\r]+/;
+
 /** Splits a softdep's list on isspace() and sorts names into pre/post (names before any marker are ignored). */
 function parseSoftdepList(module: string, list: string): ConfigSoftdep {
   const dep: ConfigSoftdep = { module, pre: [], post: [], tokens: [] };
-  let mode: 'none' | 'pre' | 'post' = 'none';
-  let word = '';
-  const flush = () => {
-    if (word === '') return;
-    if (word === 'pre:') mode = 'pre';
-    else if (word === 'post:') mode = 'post';
-    else if (mode !== 'none') {
+  let mode: 'pre' | 'post' | undefined;
+  for (const word of list.split(SPACES)) {
+    if (word === 'pre:' || word === 'post:') mode = word === 'pre:' ? 'pre' : 'post';
+    else if (word !== '' && mode !== undefined) {
       dep[mode].push(word);
       dep.tokens.push({ name: word, list: mode });
     }
-    word = '';
-  };
-  for (const c of list) {
-    if (isSpace(c)) flush();
-    else word += c;
   }
-  flush();
   return dep;
 }
 
@@ -177,7 +163,7 @@ export function parseModprobeConf(text: string, file: string, into: ModprobeConf
         else if (cmd === 'install') into.install.push({ module, command: rest });
         else if (cmd === 'remove') into.remove.push({ module, command: rest });
         else if (cmd === 'softdep') into.softdeps.push(parseSoftdepList(module, rest));
-        else into.weakdeps.push({ module, deps: rest.split(/[ \t\n\v\f\r]+/).filter((w) => w !== '') });
+        else into.weakdeps.push({ module, deps: rest.split(SPACES).filter((w) => w !== '') });
         break;
       }
       case 'include':
