@@ -32,11 +32,9 @@ export interface ApplyDeps {
 function describeAction(a: Action): string {
   switch (a.action) {
     case 'load':
-      return `load${a.params ? ` (${a.params})` : ''}`;
     case 'reload':
-      return `reload${a.params ? ` (${a.params})` : ''}`;
     case 'unload':
-      return 'unload';
+      return `${a.action}${a.params ? ` (${a.params})` : ''}`;
     case 'set-param':
       return `set ${a.param}: ${a.before} -> ${a.after}`;
     case 'write-file':
