@@ -58,11 +58,12 @@ function set(d: Record<string, PropValue>, key: string, value: PropValue): void 
 
 /**
  * A NetBSD tool's command line (NetBSD getopt): `--help` prints the usage and `help` (exit 0), a bad
- * option getopt's line and the usage (exit 1); otherwise the parse, with --json looked up.
+ * option getopt's line and the usage (exit 1); otherwise the parse, with the last of some options looked up.
  */
 export function parseNetbsdArgs(tool: string, argv: string[], table: readonly OptionSpec[], usage: string, help: string, io: Io) {
   const g = getoptLong(argv, table, NETBSD);
-  const has = (key: string) => g.options.some((o) => o.key === key);
+  const last = (...keys: string[]) => g.options.findLast((o) => keys.includes(o.key));
+  const has = (key: string) => last(key) !== undefined;
   if (has('help')) {
     io.out(usage + help);
     return 0;
@@ -71,7 +72,7 @@ export function parseNetbsdArgs(tool: string, argv: string[], table: readonly Op
     io.err(`${tool}: ${g.error}\n${usage}`);
     return 1;
   }
-  return { options: g.options, operands: g.operands, has, json: has('json') };
+  return { options: g.options, operands: g.operands, last, has, json: has('json') };
 }
 
 export async function modloadCommand(argv: string[], io: Io, deps: NetbsdCommandDeps = {}): Promise<number> {
@@ -86,7 +87,7 @@ export async function modloadCommand(argv: string[], io: Io, deps: NetbsdCommand
     }
     if (g.has('p')) {
       let dict: PropDict = props;
-      const mergeFile = g.options.findLast((o) => o.key === 'm')?.value;
+      const mergeFile = g.last('m')?.value;
       if (mergeFile !== undefined) {
         // -m: merge into an existing plist; -d deletes keys (both only with -p, as in modload).
         let existing: PropDict;

@@ -56,12 +56,8 @@ export async function modstatCommand(argv: string[], io: Io, deps: ModstatDeps =
   const g = parseNetbsdArgs('modstat', argv, MODSTAT_OPTIONS, MODSTAT_USAGE, help, io);
   if (typeof g === 'number') return g;
   const json = g.json;
-  let name: string | undefined;
-  let loadable: 'A' | 'a' | 'e' | undefined;
-  for (const { key: opt, value: arg } of g.options) {
-    if (opt === 'A' || opt === 'a' || opt === 'e') loadable = opt;
-    else if (opt === 'n') name = arg;
-  }
+  const loadable = g.last('A', 'a', 'e')?.key;
+  let name = g.last('n')?.value;
   if (g.operands.length === 1 && name === undefined) name = g.operands[0];
   else if (g.operands.length !== 0) {
     io.err(MODSTAT_USAGE);
