@@ -8,6 +8,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { readRegularFileSync } from '../fs-read.js';
+import type { DepmodMessage } from './depmod.js';
 
 const DEFAULT_CONFIG_PATHS = ['/etc/depmod.d', '/run/depmod.d', '/usr/local/lib/depmod.d', '/lib/depmod.d'] as const;
 
@@ -26,11 +27,6 @@ export interface DepmodConfig {
   excludes: Set<string>;
 }
 
-export interface ConfigMessage {
-  level: 'ERROR' | 'INFO' | 'DEBUG';
-  message: string;
-}
-
 /** kmod's cfg_kernel_matches: "*" or a POSIX extended regex searched in the kernel version. */
 function kernelMatches(kversion: string, pattern: string): boolean {
   if (pattern === '*') return true;
@@ -42,7 +38,7 @@ function kernelMatches(kversion: string, pattern: string): boolean {
 }
 
 /** The config files to parse, sorted by basename, the first path giving a basename winning. */
-function listConfigFiles(paths: readonly string[], log: ConfigMessage[]): string[] {
+function listConfigFiles(paths: readonly string[], log: DepmodMessage[]): string[] {
   const byName = new Map<string, string>();
   for (const dir of paths) {
     let isDir: boolean;
@@ -59,13 +55,13 @@ function listConfigFiles(paths: readonly string[], log: ConfigMessage[]): string
     try {
       names = readdirSync(dir);
     } catch (e) {
-      log.push({ level: 'ERROR', message: `files list ${dir}: ${(e as Error).message}\n` });
+      log.push({ level: 'ERROR', text: `files list ${dir}: ${(e as Error).message}\n` });
       continue;
     }
     for (const name of names) {
       if (name.startsWith('.')) continue;
       if (name.length < 6 || !name.endsWith('.conf')) {
-        log.push({ level: 'INFO', message: `All cfg files need .conf: ${dir}/${name}\n` });
+        log.push({ level: 'INFO', text: `All cfg files need .conf: ${dir}/${name}\n` });
         continue;
       }
       let sub = false;
@@ -75,7 +71,7 @@ function listConfigFiles(paths: readonly string[], log: ConfigMessage[]): string
         /* kmod ignores a failed stat here */
       }
       if (sub) {
-        log.push({ level: 'ERROR', message: `Directories inside directories are not supported: ${dir}/${name}\n` });
+        log.push({ level: 'ERROR', text: `Directories inside directories are not supported: ${dir}/${name}\n` });
         continue;
       }
       if (!byName.has(name)) byName.set(name, `${dir}/${name}`);
@@ -115,14 +111,14 @@ function* wrappedLines(text: string): Generator<[string, number]> {
 }
 
 /** Parses one depmod.d file's text into `cfg`. */
-function parseConfigText(cfg: DepmodConfig, text: string, filename: string, kversion: string, log: ConfigMessage[]): void {
+function parseConfigText(cfg: DepmodConfig, text: string, filename: string, kversion: string, log: DepmodMessage[]): void {
   for (const [line, linenum] of wrappedLines(text)) {
     if (line === '' || line.startsWith('#')) continue;
     const words = line.split(/[\t ]+/).filter((w) => w !== '');
     const cmd = words[0];
     if (cmd === undefined) continue;
     const args = words.slice(1);
-    const bad = () => log.push({ level: 'ERROR', message: `${filename}:${linenum}: ignoring bad line starting with '${cmd}'\n` });
+    const bad = () => log.push({ level: 'ERROR', text: `${filename}:${linenum}: ignoring bad line starting with '${cmd}'\n` });
     switch (cmd) {
       case 'search':
         for (const p of args) {
@@ -137,7 +133,7 @@ function parseConfigText(cfg: DepmodConfig, text: string, filename: string, kver
           break;
         }
         if (!kernelMatches(kversion, version)) {
-          log.push({ level: 'INFO', message: `${filename}:${linenum}: override kernel did not match ${version}\n` });
+          log.push({ level: 'INFO', text: `${filename}:${linenum}: override kernel did not match ${version}\n` });
           break;
         }
         cfg.overrides.unshift(`${subdir}/${modname}`);
@@ -150,7 +146,7 @@ function parseConfigText(cfg: DepmodConfig, text: string, filename: string, kver
           break;
         }
         if (!kernelMatches(kversion, version)) {
-          log.push({ level: 'INFO', message: `${filename}:${linenum}: external directory did not match ${version}\n` });
+          log.push({ level: 'INFO', text: `${filename}:${linenum}: external directory did not match ${version}\n` });
           break;
         }
         cfg.externals.unshift(dir);
@@ -161,7 +157,7 @@ function parseConfigText(cfg: DepmodConfig, text: string, filename: string, kver
         break;
       case 'include':
       case 'make_map_files':
-        log.push({ level: 'INFO', message: `${filename}:${linenum}: command ${cmd} not implemented yet\n` });
+        log.push({ level: 'INFO', text: `${filename}:${linenum}: command ${cmd} not implemented yet\n` });
         break;
       default:
         bad();
@@ -170,7 +166,7 @@ function parseConfigText(cfg: DepmodConfig, text: string, filename: string, kver
 }
 
 /** cfg_load: every file of `paths` (default: the four depmod.d directories), then the "updates" default. */
-export function loadConfig(paths: readonly string[] | undefined, kversion: string, log: ConfigMessage[]): DepmodConfig {
+export function loadConfig(paths: readonly string[] | undefined, kversion: string, log: DepmodMessage[]): DepmodConfig {
   const cfg: DepmodConfig = { searches: [], overrides: [], externals: [], excludes: new Set() };
   for (const file of listConfigFiles(paths ?? DEFAULT_CONFIG_PATHS, log)) {
     let text: string;
@@ -178,7 +174,7 @@ export function loadConfig(paths: readonly string[] | undefined, kversion: strin
       // Opened without blocking and read only when regular: a FIFO named *.conf must not hang depmod.
       text = readRegularFileSync(file, CONFIG_FILE_MAX).toString('latin1');
     } catch (e) {
-      log.push({ level: 'ERROR', message: `file parse ${file}: ${(e as Error).message}\n` });
+      log.push({ level: 'ERROR', text: `file parse ${file}: ${(e as Error).message}\n` });
       continue;
     }
     parseConfigText(cfg, text, file, kversion, log);

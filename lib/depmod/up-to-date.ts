@@ -4,34 +4,34 @@
 import { opendirSync, statSync } from 'node:fs';
 import { hasModuleExtension, strerror } from './tree.js';
 
-/** 1: up to date; 0: a module is newer; negative: modules.dep (or the tree) could not be read. */
-export function upToDate(depDir: string, treeDir: string, error: (text: string) => void): number {
+/** False when a module is newer than modules.dep, or either cannot be read. */
+export function upToDate(depDir: string, treeDir: string, error: (text: string) => void): boolean {
   let depTime: number;
   try {
     depTime = Math.floor(statSync(`${depDir}/modules.dep`).mtimeMs / 1000);
   } catch (e) {
     error(`could not fstatat(${depDir}, modules.dep): ${strerror(e)}\n`);
-    return -1;
+    return false;
   }
   let dir;
   try {
     dir = opendirSync(treeDir);
   } catch (e) {
     error(`could not open directory ${treeDir}: ${strerror(e)}\n`);
-    return -1;
+    return false;
   }
   dir.closeSync();
-  return walk(treeDir + '/', depTime, error);
+  return !newer(treeDir + '/', depTime, error);
 }
 
-function walk(base: string, depTime: number, error: (text: string) => void): number {
-  let result = 1;
+/** Whether a module file under `base` was modified after `depTime`. */
+function newer(base: string, depTime: number, error: (text: string) => void): boolean {
   let d;
   try {
     d = opendirSync(base);
   } catch (e) {
     error(`openat(${base}): ${strerror(e)}\n`);
-    return 1;
+    return false;
   }
   try {
     for (let e = d.readSync(); e !== null; e = d.readSync()) {
@@ -44,15 +44,15 @@ function walk(base: string, depTime: number, error: (text: string) => void): num
         error(`fstatat(${base}, ${name}): ${strerror(err)}\n`);
         continue;
       }
-      if (st.isDirectory()) result = walk(`${base}${name}/`, depTime, error);
-      else if (st.isFile()) {
-        if (!hasModuleExtension(name)) continue;
-        result = Math.floor(st.mtimeMs / 1000) <= depTime ? 1 : 0;
-      } else continue;
-      if (result === 0) return 0;
+      if (
+        st.isDirectory()
+          ? newer(`${base}${name}/`, depTime, error)
+          : st.isFile() && hasModuleExtension(name) && Math.floor(st.mtimeMs / 1000) > depTime
+      )
+        return true;
     }
   } finally {
     d.closeSync();
   }
-  return result;
+  return false;
 }

@@ -38,7 +38,7 @@ describe('configuration and index files: a FIFO is skipped, never waited on', ()
       console.log(JSON.stringify({ searches: cfg.searches, log }));`);
     expect(out).toEqual({
       searches: [{ type: 'built-in' }, { type: 'path', path: 'extra' }],
-      log: [{ level: 'ERROR', message: expect.stringMatching(/^file parse .*a\.conf: .*not a regular file\n$/) }],
+      log: [{ level: 'ERROR', text: expect.stringMatching(/^file parse .*a\.conf: .*not a regular file\n$/) }],
     });
   }, 60_000);
 
