@@ -11,7 +11,7 @@ import { release } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { KernmodError } from '../errors.js';
 import { readRegularFileSync } from '../fs-read.js';
-import { loadConfig, type ConfigMessage } from './config.js';
+import { loadConfig } from './config.js';
 import { kmodHashOrder } from './kmod-hash.js';
 import type { Depmod, Mod, Sym } from './model.js';
 import { nativeBatchReader, pack, type Packed } from './native-reader.js';
@@ -236,7 +236,7 @@ function result(run: Run, upToDate: boolean, modules: number): DepmodResult {
 /** Everything up to searching the tree; a result when -A finds the indexes up to date. */
 function prepare(opts: DepmodOptions): Started | DepmodResult {
   const run = start(opts);
-  if (opts.quick && (opts.dryRun || upToDate(run.outputDir, run.dirname, (text) => run.messages.push({ level: 'ERROR', text })) === 1)) {
+  if (opts.quick && (opts.dryRun || upToDate(run.outputDir, run.dirname, (text) => run.messages.push({ level: 'ERROR', text })))) {
     return result(run, true, 0);
   }
   const symbols = new Map<string, Sym>();
@@ -253,10 +253,9 @@ function prepare(opts: DepmodOptions): Started | DepmodResult {
   const checkSymvers = opts.symvers !== undefined;
 
   if (opts.files === undefined || opts.files.length === 0) {
-    const log: ConfigMessage[] = [];
-    const cfg = loadConfig(opts.config, run.kversion, log);
-    for (const m of log) if (m.level !== 'DEBUG') run.messages.push({ level: m.level, text: m.message });
-    const search = new ModuleSearch(run.dirname, cfg, { error: (text) => run.messages.push({ level: 'ERROR', text }) });
+    const search = new ModuleSearch(run.dirname, loadConfig(opts.config, run.kversion, run.messages), {
+      error: (text) => run.messages.push({ level: 'ERROR', text }),
+    });
     return { run, symbols, printUnknown, addSymbol, search, files: [], checkSymvers };
   }
   const byName = new Map<string, FoundModule>();
