@@ -22,11 +22,9 @@ interface Node {
   /** Sorted by priority; a new value goes before the values of equal priority (kmod's index_add_value). */
   values: Value[];
   children: Map<number, Node>;
-  first: number;
-  last: number;
 }
 
-const newNode = (prefix: string): Node => ({ prefix, values: [], children: new Map(), first: 128, last: 0 });
+const newNode = (prefix: string): Node => ({ prefix, values: [], children: new Map() });
 
 /** Inserts before the first value of priority >= `priority`; true when the node already held `value`. */
 function addValue(values: Value[], value: string, priority: number): boolean {
@@ -52,18 +50,10 @@ export class IndexWriter {
         const ch = prefix.charCodeAt(j);
         if (ch !== key.charCodeAt(i + j)) {
           // Split: the node keeps prefix[0..j) and gets one child at prefix[j] holding the rest.
-          const rest: Node = {
-            prefix: prefix.slice(j + 1),
-            values: node.values,
-            children: node.children,
-            first: node.first,
-            last: node.last,
-          };
+          const rest: Node = { prefix: prefix.slice(j + 1), values: node.values, children: node.children };
           node.prefix = prefix.slice(0, j);
           node.values = [];
           node.children = new Map([[ch, rest]]);
-          node.first = ch;
-          node.last = ch;
           break;
         }
       }
@@ -72,8 +62,6 @@ export class IndexWriter {
       const ch = key.charCodeAt(i);
       const child = node.children.get(ch);
       if (!child) {
-        if (ch < node.first) node.first = ch;
-        if (ch > node.last) node.last = ch;
         const leaf = newNode(key.slice(i + 1));
         leaf.values.push({ value, priority });
         node.children.set(ch, leaf);
@@ -98,10 +86,13 @@ export class IndexWriter {
 }
 
 function writeNode(node: Node, out: ByteSink): number {
+  // kmod's node->first starts at 128 (no children) and node->last at 0.
+  const first = Math.min(128, ...node.children.keys());
+  const last = Math.max(0, ...node.children.keys());
   let childOffsets: number[] | undefined;
-  if (node.first < 128) {
+  if (first < 128) {
     childOffsets = [];
-    for (let ch = node.first; ch <= node.last; ch++) {
+    for (let ch = first; ch <= last; ch++) {
       const c = node.children.get(ch);
       childOffsets.push(c ? writeNode(c, out) : 0);
     }
@@ -112,8 +103,8 @@ function writeNode(node: Node, out: ByteSink): number {
     offset |= NODE_PREFIX;
   }
   if (childOffsets) {
-    out.u8(node.first);
-    out.u8(node.last);
+    out.u8(first);
+    out.u8(last);
     for (const c of childOffsets) out.u32(c);
     offset |= NODE_CHILDS;
   }
@@ -155,11 +146,6 @@ class ByteSink {
     this.reserve(s.length + 1);
     this.length += this.buf.write(s, this.length, 'latin1');
     this.buf[this.length++] = 0;
-  }
-  /** Text as bytes (binary string), no terminator. */
-  text(s: string): void {
-    this.reserve(s.length);
-    this.length += this.buf.write(s, this.length, 'latin1');
   }
   finish(): Buffer {
     return this.buf.subarray(0, this.length);
