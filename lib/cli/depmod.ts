@@ -2,7 +2,7 @@
 // [VERSION] [FILES...]`: kmod 30's depmod command line over lib/depmod — GNU option parsing, the same
 // `depmod: LEVEL: ...` lines on stderr, -v's `needs` lines on stdout, exit status 1 where kmod's is.
 // -o/--outdir is kmod 31's. --json prints the result (or the error) as JSON instead.
-import { depmod, DepmodError, type DepmodMessage, type DepmodOptions } from '../depmod/index.js';
+import { depmod, DepmodError, type DepmodMessage, type DepmodOptions, type DepmodResult } from '../depmod/depmod.js';
 import { KernmodError } from '../errors.js';
 import { getoptLong, wantsJson } from './getopt.js';
 import { DEPMOD_OPTIONS } from './options.js';
@@ -41,6 +41,18 @@ The following options are useful for people managing distributions:
 const PRIORITY: Record<DepmodMessage['level'], number> = { FATAL: 2, ERROR: 3, WARNING: 4, INFO: 6 };
 const DEFAULT_VERBOSE = 4;
 
+/** The options that set one field of DepmodOptions: to their argument, or true. */
+const FIELDS: Partial<Record<string, keyof DepmodOptions>> = {
+  quick: 'quick',
+  basedir: 'basedir',
+  symvers: 'symvers',
+  filesyms: 'systemMap',
+  errsyms: 'errsyms',
+  show: 'dryRun',
+  warn: 'warnDuplicates',
+  outdir: 'outdir',
+};
+
 function printMessages(io: Io, messages: readonly DepmodMessage[], verbose: number): void {
   for (const m of messages) if (PRIORITY[m.level] <= verbose) io.err(`depmod: ${m.level}: ${m.text}`);
 }
@@ -54,33 +66,17 @@ export async function depmodCommand(argv: string[], io: Io): Promise<number> {
   let verbose = DEFAULT_VERBOSE;
   let json = false;
   for (const { key, value, spelled } of parsed.options) {
+    const field = FIELDS[key];
+    if (field !== undefined) Object.assign(opts, { [field]: value ?? true });
     switch (key) {
       case 'all':
         all = true;
         break;
-      case 'quick':
-        opts.quick = true;
-        break;
-      case 'basedir':
-        opts.basedir = value!;
-        break;
       case 'config':
         (opts.config ??= []).push(value!);
         break;
-      case 'symvers':
-        opts.symvers = value!;
-        break;
-      case 'filesyms':
-        opts.systemMap = value!;
-        break;
-      case 'errsyms':
-        opts.errsyms = true;
-        break;
       case 'verbose':
         verbose++;
-        break;
-      case 'show':
-        opts.dryRun = true;
         break;
       case 'symbol-prefix':
         if (value!.length !== 1) {
@@ -88,12 +84,6 @@ export async function depmodCommand(argv: string[], io: Io): Promise<number> {
           return 1;
         }
         opts.symbolPrefix = value!;
-        break;
-      case 'warn':
-        opts.warnDuplicates = true;
-        break;
-      case 'outdir':
-        opts.outdir = value!;
         break;
       case 'unresolved-error':
       case 'quiet':
@@ -118,30 +108,29 @@ export async function depmodCommand(argv: string[], io: Io): Promise<number> {
   // Files name the modules to index only without -a (kmod: no operand besides the version means -a).
   if (!all && files.length > 0) opts.files = files;
 
+  let result: DepmodResult;
   try {
-    const result = await depmod(opts);
-    if (json) {
-      printJson(io, { ok: true, ...result, messages: [...early, ...result.messages] });
-      return 0;
-    }
-    printMessages(io, early, verbose);
-    if (verbose > DEFAULT_VERBOSE) for (const line of result.needs) io.out(line);
-    printMessages(io, result.messages, verbose);
-    if (result.output !== undefined) io.out(Buffer.from(result.output, 'latin1').toString('utf8'));
-    return 0;
+    result = await depmod(opts);
   } catch (e) {
+    const messages = [...early, ...(e instanceof DepmodError ? e.messages : [])];
     if (json) {
       const body = e instanceof KernmodError ? e.toJSON() : { name: 'Error', message: String((e as Error)?.message ?? e) };
-      printJson(io, { ok: false, error: body, messages: [...early, ...(e instanceof DepmodError ? e.messages : [])] });
+      printJson(io, { ok: false, error: body, messages });
       return 1;
     }
-    printMessages(io, early, verbose);
-    if (e instanceof DepmodError) {
-      printMessages(io, e.messages, verbose);
-      return 1;
-    }
+    printMessages(io, messages, verbose);
+    if (e instanceof DepmodError) return 1;
     io.err(`depmod: ERROR: ${(e as Error)?.message ?? String(e)}\n`);
     if (e instanceof KernmodError && e.hint) io.err(`depmod: hint: ${e.hint}\n`);
     return 1;
   }
+  if (json) {
+    printJson(io, { ok: true, ...result, messages: [...early, ...result.messages] });
+    return 0;
+  }
+  printMessages(io, early, verbose);
+  if (verbose > DEFAULT_VERBOSE) for (const line of result.needs) io.out(line);
+  printMessages(io, result.messages, verbose);
+  if (result.output !== undefined) io.out(Buffer.from(result.output, 'latin1').toString('utf8'));
+  return 0;
 }
