@@ -216,7 +216,9 @@ class KmsgReader {
     const token = {};
     const mark = this.lastSeq;
     if (this.unavailable === undefined) this.marks.set(token, mark);
+    // After the log was read to its end: the records since the mark.
     const finish = (): KmsgCaptured => {
+      this.reachedEnd();
       const wasOpen = this.marks.delete(token);
       if (this.unavailable !== undefined) return { records: [], unavailable: this.unavailable };
       const records = wasOpen ? this.kept.filter((r) => r.seq > mark) : [];
@@ -224,14 +226,9 @@ class KmsgReader {
       return { records };
     };
     return {
-      end: () =>
-        this.drainAsync().then(() => {
-          this.reachedEnd();
-          return finish();
-        }),
+      end: () => this.drainAsync().then(finish),
       endSync: () => {
         this.drainSync();
-        this.reachedEnd();
         return finish();
       },
     };
