@@ -1,15 +1,9 @@
 // System-call numbers for the ffi backend, which calls libc's syscall(2) directly. The native addon
 // takes them from <sys/syscall.h> instead. Sources: arch/x86/entry/syscalls/syscall_{64,32}.tbl,
 // arch/arm/tools/syscall.tbl, include/uapi/asm-generic/unistd.h (arm64, riscv64, loongarch64).
-export interface ModuleSyscalls {
-  init_module: number;
-  delete_module: number;
-  finit_module: number;
-  /** For finitModuleImage's anonymous file (libc's memfd_create wrapper is glibc 2.27+ only). */
-  memfd_create: number;
-}
-
-const GENERIC: ModuleSyscalls = { init_module: 105, delete_module: 106, finit_module: 273, memfd_create: 279 };
+// memfd_create is for finitModuleImage's anonymous file (libc's memfd_create wrapper is glibc 2.27+ only).
+const GENERIC = { init_module: 105, delete_module: 106, finit_module: 273, memfd_create: 279 };
+export type ModuleSyscalls = typeof GENERIC;
 
 export const LINUX_MODULE_SYSCALLS: Readonly<Record<string, ModuleSyscalls>> = {
   x64: { init_module: 175, delete_module: 176, finit_module: 313, memfd_create: 319 },
