@@ -149,7 +149,8 @@ export type {
 // The top-level calls answer Linux's or NetBSD's result; `result.platform` ('linux' | 'netbsd') tells which.
 export type { NetbsdLoadResult, NetbsdUnloadResult, NetbsdModuleInfo } from './netbsd/modctl.js';
 export { parseKmsgRecord } from './linux/kmsg.js';
-export { depmod, depmodSync, DepmodError, IndexWriter, type DepmodOptions, type DepmodResult, type DepmodMessage } from './depmod/index.js';
+export { depmod, depmodSync, DepmodError, type DepmodOptions, type DepmodResult, type DepmodMessage } from './depmod/depmod.js';
+export { IndexWriter } from './depmod/index-writer.js';
 
 // The default backend is chosen once, when kernmod is imported (KERNMOD_BACKEND=native|ffi forces one).
 // If none loads, importing still works; every call then throws the loader's error with each reason.

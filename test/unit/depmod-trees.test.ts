@@ -7,7 +7,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { depmod, OUTPUT_FILES } from '../../lib/depmod/index.js';
+import { depmod } from '../../lib/depmod/depmod.js';
+import { OUTPUT_FILES } from '../../lib/depmod/outputs.js';
 
 const DEPMOD = ['/usr/sbin/depmod', '/sbin/depmod'].find((p) => existsSync(p));
 const releases =

@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { release as osRelease } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OUTPUT_FILES } from '../../../lib/depmod/index.js';
+import { OUTPUT_FILES } from '../../../lib/depmod/outputs.js';
 import { holders, procModule, requireKernel, testModules } from '../helpers.js';
 
 requireKernel();
