@@ -165,36 +165,39 @@ Napi::Value DecodeInto(const Napi::CallbackInfo& info) {
 // A module file that is not a regular file (a directory, a FIFO: O_NONBLOCK, so its open cannot hang).
 constexpr double kNotRegular = -4096;
 
-// Reads the regular file at `path` into buf[0..cap) with open, fstat, read, close: the bytes read, the
-// file's size when larger than `cap` (nothing read), -errno of the failed call, or kNotRegular. Safe on
-// any thread. A path with a NUL inside gives -EINVAL: open() would see only the part before it, another file.
-double ReadWhole(const std::string& path, uint8_t* buf, size_t cap) {
+// Opens the regular file at `path`: its descriptor, and its size in *size; else -errno of the failed call
+// or kNotRegular, with nothing left open. Safe on any thread. A path with a NUL inside gives -EINVAL:
+// open() would see only the part before it, another file.
+int OpenRegular(const std::string& path, uint64_t* size) {
   if (path.find('\0') != std::string::npos) return -EINVAL;
   int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return -errno;
   struct stat st;
-  double ret;
-  if (fstat(fd, &st) != 0) {
-    ret = -errno;
-  } else if (!S_ISREG(st.st_mode)) {
-    ret = kNotRegular;
-  } else if (static_cast<uint64_t>(st.st_size) > cap) {
-    ret = static_cast<double>(st.st_size);
-  } else {
-    size_t size = static_cast<size_t>(st.st_size), got = 0;
-    ret = 0;
-    while (got < size) {
-      ssize_t n = read(fd, buf + got, size - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        ret = -errno;
-        break;
-      }
-      if (n == 0) break;  // the file shrank
-      got += static_cast<size_t>(n);
-    }
-    if (ret == 0) ret = static_cast<double>(got);
+  int err = fstat(fd, &st) != 0 ? -errno : S_ISREG(st.st_mode) ? 0 : static_cast<int>(kNotRegular);
+  if (err != 0) {
+    close(fd);
+    return err;
   }
+  *size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
+
+// Reads the regular file at `path` into buf[0..cap): the bytes read, the file's size when larger than
+// `cap` (nothing read), or OpenRegular's or read's failure.
+double ReadWhole(const std::string& path, uint8_t* buf, size_t cap) {
+  uint64_t size = 0;
+  int fd = OpenRegular(path, &size);
+  if (fd < 0) return fd;
+  double ret = size > cap ? static_cast<double>(size) : 0;
+  size_t got = 0;
+  while (ret == 0 && got < size) {
+    ssize_t n = read(fd, buf + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) ret = -errno;
+    if (n <= 0) break;  // 0: the file shrank
+    got += static_cast<size_t>(n);
+  }
+  if (ret == 0) ret = static_cast<double>(got);
   close(fd);
   return ret;
 }
@@ -573,13 +576,12 @@ bool ReadSections(int fd, uint64_t size) {
 
 // The file's bytes into fileBytes (its size in *size): with `sections`, a plain .ko's sections only.
 bool ReadModuleFile(const std::string& path, bool sections, size_t* size) {
-  if (path.find('\0') != std::string::npos) return false;
-  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  uint64_t n = 0;
+  int fd = OpenRegular(path, &n);
   if (fd < 0) return false;
-  struct stat st;
-  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) <= kMaxModuleBytes;
+  bool ok = n <= kMaxModuleBytes;
   if (ok) {
-    *size = static_cast<size_t>(st.st_size);
+    *size = static_cast<size_t>(n);
     if (fileBytes.size() < *size) fileBytes.resize(*size);
     ok = sections && *size >= kWholeBelow ? ReadSections(fd, *size) : ReadRange(fd, 0, *size);
   }
@@ -800,25 +802,12 @@ Napi::Value DepmodReadBatchCall(const Napi::CallbackInfo& info) {
   w->Queue();
   return p;
 }
-
-Napi::Value DecodeSync(const Napi::CallbackInfo& info) {
-  Input in = Args(info);
-  uint8_t* out = Allocate(info.Env(), in.size);
-  size_t written = 0;
-  std::string error = Decode(in.data, in.length, out, in.size, &written);
-  if (!error.empty()) {
-    std::free(out);
-    throw Napi::Error::New(info.Env(), "xz: " + error);
-  }
-  return Napi::Buffer<uint8_t>::New(info.Env(), out, written, FreeOutput);
-}
 #endif
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #if defined(KERNMOD_HAVE_LZMA)
   exports.Set("available", Napi::Boolean::New(env, true));
   exports.Set("decode", Napi::Function::New(env, DecodeAsync, "decode"));
-  exports.Set("decodeSync", Napi::Function::New(env, DecodeSync, "decodeSync"));
   exports.Set("decodeInto", Napi::Function::New(env, DecodeInto, "decodeInto"));
   exports.Set("readDecodeBatch", Napi::Function::New(env, ReadDecodeBatchCall, "readDecodeBatch"));
   exports.Set("INPUT_TOO_SMALL", Napi::Number::New(env, kInputTooSmall));

@@ -26,7 +26,6 @@ interface XzBinding {
   available: boolean;
   version: string;
   decode(input: Uint8Array, size: number): Promise<Uint8Array>;
-  decodeSync(input: Uint8Array, size: number): Uint8Array;
   /** Decodes into `output`, whose length is the exact decoded size; returns that length. */
   decodeInto(input: Uint8Array, output: Uint8Array): number;
   /**
@@ -69,7 +68,11 @@ export function installNativeXz(): string | null {
   if (x === null) return null;
   const decoder: XzDecoder = {
     decompress: (input, size) => x.decode(input, size),
-    decompressSync: (input, size) => x.decodeSync(input, size),
+    decompressSync: (input, size) => {
+      const out = Buffer.allocUnsafeSlow(size);
+      x.decodeInto(input, out);
+      return out;
+    },
     decompressInto: (input, output) => x.decodeInto(input, output),
   };
   setXzDecoder(decoder);
