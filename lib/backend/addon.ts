@@ -83,7 +83,8 @@ export function prebuildTriple(platform: string = process.platform, arch: string
   return [platform, arch, libc].filter(Boolean).join('-');
 }
 
-function firstLine(e: unknown): string {
+/** An error's first line (a load failure's message can run to a page). */
+export function firstLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.split('\n')[0] ?? msg;
 }

@@ -40,22 +40,6 @@ type RawImageOutcome = number | [ret: number, stage: 0 | 1];
 /** A HeadGuard as the addon reads it: its prefixes length-prefixed in one Uint8Array (n, n bytes, ...). */
 type EncodedGuard = Uint8Array;
 
-// The load policy passes the package's own COMPRESSION_MAGICS on every load: it is encoded once, here.
-// Any other guard is encoded on first use and cached, and a cached encoding is used only while it still
-// matches the guard's bytes (typed arrays cannot be frozen). COMPRESSION_MAGICS is internal to the
-// package (not exported) and never written, so it skips that check: under emulation every loop between
-// two system calls shows (README, Benchmarks).
-const encodedGuards = new WeakMap<HeadGuard, EncodedGuard>();
-
-function stillEncodes(guard: HeadGuard, enc: EncodedGuard): boolean {
-  let at = 0;
-  for (const p of guard) {
-    if (enc[at++] !== p.byteLength) return false;
-    for (let i = 0; i < p.byteLength; i++) if (enc[at++] !== p[i]) return false;
-  }
-  return at === enc.length;
-}
-
 function encode(guard: HeadGuard): EncodedGuard {
   guardLength(guard);
   const out = new Uint8Array(guard.reduce((n, p) => n + 1 + p.byteLength, 0));
@@ -68,28 +52,21 @@ function encode(guard: HeadGuard): EncodedGuard {
   return out;
 }
 
+// The load policy passes the package's own COMPRESSION_MAGICS on every load: encoded once, here (it is
+// internal and never written), since under emulation every loop between two system calls shows (README, Benchmarks).
 const ENCODED_COMPRESSION_MAGICS = encode(COMPRESSION_MAGICS);
 
 /** Validates (as the other backends do: TypeError, RangeError) and encodes a guard for the addon. */
 export function encodeGuard(guard: HeadGuard): EncodedGuard {
-  if (guard === COMPRESSION_MAGICS) return ENCODED_COMPRESSION_MAGICS;
-  const cached = encodedGuards.get(guard);
-  if (cached && stillEncodes(guard, cached)) return cached;
-  const out = encode(guard);
-  encodedGuards.set(guard, out);
-  return out;
+  return guard === COMPRESSION_MAGICS ? ENCODED_COMPRESSION_MAGICS : encode(guard);
 }
 
-let cached: NativeBinding | undefined;
-
 /**
- * Loads the addon (lib/backend/addon.ts: a local build, a prebuilt one, or KERNMOD_NATIVE_DIR); throws with the
- * reasons when none loads.
+ * Loads the addon (lib/backend/addon.ts: a local build, a prebuilt one, or KERNMOD_NATIVE_DIR, loaded once); throws
+ * with the reasons when none loads.
  */
 export function loadNativeBinding(): NativeBinding {
-  if (cached) return cached;
-  cached = loadAddon<NativeBinding>('kernmod').binding;
-  return cached;
+  return loadAddon<NativeBinding>('kernmod').binding;
 }
 
 // A stopped call's last system call was the pread of the head; a file that is not regular was refused after its open.

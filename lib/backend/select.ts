@@ -2,7 +2,7 @@
 // turn and, when all fail, reports every reason and the fix). KERNMOD_BACKEND=native|ffi forces one and
 // fails loudly if it cannot load. selectBackend() also says how the choice came about (`kernmod doctor`).
 import { KernmodError } from '../errors.js';
-import { loadAddon, prebuildTriple, type AddonSource } from './addon.js';
+import { firstLine, loadAddon, prebuildTriple, type AddonSource } from './addon.js';
 import { createFfiBackend } from './ffi.js';
 import { createNativeBackend, type NativeBinding } from './native.js';
 import type { Backend } from './types.js';
@@ -14,18 +14,9 @@ const FIX: Record<'native' | 'ffi', () => string> = {
   ffi: () => 'install the optional dependency ffi-rs (`npm install ffi-rs`; it needs a prebuilt binary for this platform)',
 };
 
-function tryNative(): Backend {
-  return createNativeBackend(loadAddon<NativeBinding>('kernmod').binding);
-}
-
-function reason(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.split('\n')[0] ?? msg;
-}
-
 /** How each backend is created; replaceable in tests to show the aggregated failure report. */
 export type BackendLoaders = Record<'native' | 'ffi', () => Backend>;
-const defaultLoaders: BackendLoaders = { native: tryNative, ffi: createFfiBackend };
+const defaultLoaders: BackendLoaders = { native: () => createNativeBackend(), ffi: createFfiBackend };
 
 /** How the active backend was chosen. */
 export interface BackendChoice {
@@ -57,7 +48,7 @@ export function selectBackend(
     try {
       backend = loaders[name]();
     } catch (e) {
-      skipped.push({ name, reason: reason(e) });
+      skipped.push({ name, reason: firstLine(e) });
       continue;
     }
     return { backend, choice: describe(name, backend, loaders, wanted, skipped) };
