@@ -169,12 +169,8 @@ function loadedName(p: Plan, image: Uint8Array): string {
 function* fdModuleName(p: Plan, format: CompressionFormat | null, bytes?: Uint8Array): Steps<string> {
   // The module is loaded: a file we cannot read or decompress now leaves its name unknown, not the load failed.
   try {
-    let file = bytes;
-    if (file === undefined) {
-      const read = (yield { op: 'read', source: { fd: (p.src as { fd: number }).fd } }) as EffectResults['read'];
-      if (typeof read === 'number') return '';
-      file = read;
-    }
+    const file = bytes ?? ((yield { op: 'read', source: { fd: (p.src as { fd: number }).fd } }) as EffectResults['read']);
+    if (typeof file === 'number') return '';
     return loadedName(p, format ? ((yield { op: 'decompress', bytes: file }) as EffectResults['decompress']) : file);
   } catch {
     return '';
