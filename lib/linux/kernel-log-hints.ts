@@ -119,11 +119,11 @@ export function hintFromKernelLog(
     }
   }
   // The module's own words (its init's error lines), leaving out the warnings that do not explain a failure.
-  const said = records.filter((r) => kernelWarnings([r]).length === 0).map((r) => r.message);
+  const said = records.filter((r) => kernelWarnings([r]).length === 0);
   if (said.length === 0) return undefined;
-  const severe = records.filter((r) => kernelWarnings([r]).length === 0 && LEVEL_RANK[r.level] <= LEVEL_RANK.warn).map((r) => r.message);
+  const severe = said.filter((r) => LEVEL_RANK[r.level] <= LEVEL_RANK.warn);
   const quoted = (severe.length > 0 ? severe : said).slice(-3);
-  const says = `the kernel log says: ${quoted.map((l) => `"${l}"`).join('; ')}`;
+  const says = `the kernel log says: ${quoted.map((r) => `"${r.message}"`).join('; ')}`;
   return errnoHint === undefined ? says : `${says} — ${errnoHint}`;
 }
 
