@@ -13,8 +13,7 @@ export function normalizeModuleName(name: string): string {
 
 /** The module name kmod derives from a file path: its basename without extension, normalised. */
 export function moduleNameFromPath(path: string): string {
-  const base = path.slice(path.lastIndexOf('/') + 1);
-  return normalizeModuleName(base);
+  return normalizeModuleName(path.slice(path.lastIndexOf('/') + 1));
 }
 
 /**
