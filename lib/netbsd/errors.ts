@@ -2,7 +2,7 @@
 // with a NetBSD "dialect" — NetBSD's errno table (its numbers differ from Linux's) and the cause of each
 // errno for each modctl command, from modctl(2), modload(8), modunload(8), modstat(8) and the kernel's
 // handle_modctl_load / module_load / module_unload (research/netbsd-anchors.md §2).
-import { systemError, type ErrorDialect, type KernmodError, type Phase } from '../errors.js';
+import { systemError, type KernmodError, type Phase } from '../errors.js';
 import { netbsdErrnoInfo } from './errno-table.js';
 
 export type ModctlCommand = 'load' | 'unload' | 'stat' | 'exists';
@@ -93,11 +93,11 @@ export function netbsdHint(code: string, command: ModctlCommand): string | undef
   return known ? `${known}; or ${MODULE_INIT}` : `${MODULE_INIT} (the kernel's loader does not use it)`;
 }
 
-function netbsdDialect(command: ModctlCommand): ErrorDialect {
-  return { errnoInfo: netbsdErrnoInfo, hint: (code) => netbsdHint(code, command), phase: PHASES[command] };
-}
-
 /** The KernmodError for a failed modctl: `EEXIST: file exists, modctl 'tmpfs'`, NetBSD codes and hints. */
 export function modctlError(ret: number, command: ModctlCommand, target: { path?: string; module?: string } = {}): KernmodError {
-  return systemError(ret, 'modctl', target, netbsdDialect(command));
+  return systemError(ret, 'modctl', target, {
+    errnoInfo: netbsdErrnoInfo,
+    hint: (code) => netbsdHint(code, command),
+    phase: PHASES[command],
+  });
 }

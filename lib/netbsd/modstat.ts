@@ -90,17 +90,13 @@ function flagsOf(raw: number, refcnt: number): ModstatFlags {
   return { mustForce: (raw & MODFLG_MUST_FORCE) !== 0, autoLoaded: (raw & MODFLG_AUTO_LOADED) !== 0, raw };
 }
 
-function enumName<T extends string>(names: readonly T[], v: number): T | 'unknown' {
-  return names[v] ?? 'unknown';
-}
-
 /** Decodes one record's fixed fields starting at `o` (the same order in both layouts once past the name). */
 function fixed(dv: DataView, le: boolean, addrAt: number, srcAt: number): Omit<ModstatEntry, 'name' | 'required'> {
   const refcnt = dv.getInt32(srcAt + 12, le);
   return {
     addr: dv.getBigUint64(addrAt, le),
-    source: enumName(MODULE_SOURCES, dv.getUint32(srcAt, le)),
-    class: enumName(MODULE_CLASSES, dv.getUint32(srcAt + 4, le)),
+    source: MODULE_SOURCES[dv.getUint32(srcAt, le)] ?? 'unknown',
+    class: MODULE_CLASSES[dv.getUint32(srcAt + 4, le)] ?? 'unknown',
     size: dv.getUint32(srcAt + 8, le),
     refcnt,
     flags: flagsOf(dv.getUint32(srcAt + 16, le), refcnt),

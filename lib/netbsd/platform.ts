@@ -10,7 +10,6 @@
 import { invalidInput } from '../errors.js';
 import { encodeParams, parseParams, type ParamsInput, type ParamValue } from '../params.js';
 import * as netbsd from './index.js';
-import type { NetbsdLoadOptions, NetbsdLoadResult, NetbsdModuleInfo, NetbsdUnloadResult } from './modctl.js';
 import type { PropDict, PropValue } from './plist.js';
 
 /** What the top-level loadModule takes on NetBSD beyond the Linux options. */
@@ -50,7 +49,7 @@ export function paramsAsProps(params: ParamsInput): PropDict {
   return out;
 }
 
-export function netbsdLoadOptions(options: LinuxShapedLoadOptions = {}): NetbsdLoadOptions {
+export function netbsdLoadOptions(options: LinuxShapedLoadOptions = {}): netbsd.NetbsdLoadOptions {
   const props = { ...(options.params !== undefined ? paramsAsProps(options.params) : {}), ...options.props };
   const force = Boolean(options.force || options.ignoreVermagic || options.ignoreModversions);
   return {
@@ -70,30 +69,21 @@ function fileSource(source: unknown): string | URL {
 }
 
 /** The top-level functions over a NetBSD API (the default one, or one over the fake in tests). */
-export interface NetbsdTopLevel {
-  loadModule(source: unknown, options?: object): Promise<NetbsdLoadResult>;
-  loadModuleSync(source: unknown, options?: object): NetbsdLoadResult;
-  unloadModule(name: string, options?: { signal?: AbortSignal }): Promise<NetbsdUnloadResult>;
-  unloadModuleSync(name: string): NetbsdUnloadResult;
-  listModules(): Promise<NetbsdModuleInfo[]>;
-  listModulesSync(): NetbsdModuleInfo[];
-}
-
-export function netbsdTopLevel(api: () => Omit<netbsd.NetbsdKernmod, 'backend'>): NetbsdTopLevel {
+export function netbsdTopLevel(api: () => Omit<netbsd.NetbsdKernmod, 'backend'>) {
   // The arguments are checked before the backend is needed (api() only names the API; its calls create
   // the backend): bad input is refused the same everywhere.
   const args = (source: unknown, options?: object) => [fileSource(source), netbsdLoadOptions(options)] as const;
   return {
-    loadModule: async (source, options) => api().loadModule(...args(source, options)),
-    loadModuleSync: (source, options) => api().loadModuleSync(...args(source, options)),
-    unloadModule: (name, options) => api().unloadModule(name, options),
-    unloadModuleSync: (name) => api().unloadModuleSync(name),
+    loadModule: async (source: unknown, options?: object) => api().loadModule(...args(source, options)),
+    loadModuleSync: (source: unknown, options?: object) => api().loadModuleSync(...args(source, options)),
+    unloadModule: (name: string, options?: netbsd.NetbsdUnloadOptions) => api().unloadModule(name, options),
+    unloadModuleSync: (name: string) => api().unloadModuleSync(name),
     listModules: () => api().listModules(),
     listModulesSync: () => api().listModulesSync(),
   };
 }
 
 /** On NetBSD, the top-level functions over the native modctl backend (created on first use); else undefined. */
-export function platformTopLevel(platform: string = process.platform): NetbsdTopLevel | undefined {
+export function platformTopLevel(platform: string = process.platform): ReturnType<typeof netbsdTopLevel> | undefined {
   return platform === 'netbsd' ? netbsdTopLevel(() => netbsd) : undefined;
 }
