@@ -5,6 +5,7 @@
 // Format: https://tukaani.org/xz/xz-file-format.txt (stream, block, index) and the LZMA2 chunk layout
 // from liblzma's lzma2_decoder.c / the kernel's lib/xz/xz_dec_lzma2.c.
 import { invalidInput, type KernmodError } from '../errors.js';
+import { detectCompression } from './detect.js';
 
 const STREAM_HEADER_SIZE = 12;
 const STREAM_FOOTER_SIZE = 12;
@@ -88,9 +89,7 @@ export function xzUncompressedSize(b: Uint8Array): number {
     }
     const start = pos;
     if (pos + STREAM_HEADER_SIZE + STREAM_FOOTER_SIZE > b.length) throw corrupt('truncated stream', pos);
-    if (b[pos] !== 0xfd || b[pos + 1] !== 0x37 || b[pos + 2] !== 0x7a || b[pos + 3] !== 0x58 || b[pos + 4] !== 0x5a || b[pos + 5] !== 0) {
-      throw corrupt('bad stream header magic', pos);
-    }
+    if (detectCompression(b.subarray(pos)) !== 'xz') throw corrupt('bad stream header magic', pos);
     if (b[pos + 6] !== 0 || (b[pos + 7]! & 0xf0) !== 0) throw corrupt('unsupported stream flags', pos + 6);
     const checkSize = xzCheckSize(b[pos + 7]! & 0x0f);
     pos += STREAM_HEADER_SIZE;
