@@ -5,13 +5,12 @@
 // reader per path is opened once, drained to the end (EAGAIN) once, and kept open: after that, marking
 // "now" before a call costs one read that answers EAGAIN, and none when a capture's end read the log to
 // its end in the same turn of the event loop (back-to-back calls: a load, then its unload): that end is
-// "now", as nothing waited since. Calls running at the same time share the
-// reader: records read while any capture is open are kept until the last capture that may want them
-// ends. A capture keeps the records with a seq after its mark that belong to its module (see
-// recordsFor). EPIPE means records were overwritten before we read them: reading goes on from the
-// oldest one left. When /dev/kmsg cannot be opened (not root and
-// kernel.dmesg_restrict=1, no such device), a capture has no records and says why: the call itself
-// is never affected.
+// "now", as nothing waited since. Calls running at the same time share the reader: records read while any
+// capture is open are kept until the last capture that may want them ends. A capture keeps the records
+// with a seq after its mark that belong to its module (see recordsFor). EPIPE means records were
+// overwritten before we read them: reading goes on from the oldest one left. When /dev/kmsg cannot be
+// opened (not root and kernel.dmesg_restrict=1, no such device), a capture has no records and says why:
+// the call itself is never affected.
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { loadNativeBinding } from '../backend/native.js';
 import { errnoInfo, LINUX_ERRNO } from '../errno.js';
