@@ -47,18 +47,17 @@ export function createNetbsdNativeBackend(binding: unknown = defaultBinding()): 
       hint: 'run on NetBSD (and build the addon there with `npm run build:native`), or use createFakeNetbsdBackend() in tests',
     });
   }
-  const b = binding;
   return {
     name: 'native',
     system: 'netbsd',
     endian: endianness(),
-    modctlLoad: (filename, flags, props) => b.modctlLoad(filename, flags, props),
-    modctlLoadSync: (filename, flags, props) => b.modctlLoadSync(filename, flags, props),
-    modctlUnload: (name) => b.modctlUnload(name),
-    modctlUnloadSync: (name) => b.modctlUnloadSync(name),
-    modctlStat: async () => outcome(await b.modctlStat()),
-    modctlStatSync: () => outcome(b.modctlStatSync()),
-    modctlExists: (which) => b.modctlExists(which),
-    modctlExistsSync: (which) => b.modctlExistsSync(which),
+    modctlLoad: (filename, flags, props) => binding.modctlLoad(filename, flags, props),
+    modctlLoadSync: (filename, flags, props) => binding.modctlLoadSync(filename, flags, props),
+    modctlUnload: (name) => binding.modctlUnload(name),
+    modctlUnloadSync: (name) => binding.modctlUnloadSync(name),
+    modctlStat: async () => outcome(await binding.modctlStat()),
+    modctlStatSync: () => outcome(binding.modctlStatSync()),
+    modctlExists: (which) => binding.modctlExists(which),
+    modctlExistsSync: (which) => binding.modctlExistsSync(which),
   };
 }
