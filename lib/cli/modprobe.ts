@@ -5,7 +5,7 @@
 // concurrently. -D, -n, -c and -R never touch the kernel (they work where /proc/modules is absent).
 import { KernmodError } from '../errors.js';
 import type { Kernmod } from '../kernmod.js';
-import { modprobeOptionsForCommands, runShellCommandWith } from '../modprobe/command.js';
+import { runShellCommandWith } from '../modprobe/command.js';
 import { Modprobe, type ModprobeOptions } from '../modprobe/modprobe.js';
 import { formatPlan } from '../modprobe/format.js';
 import type { Plan } from '../modprobe/resolve.js';
@@ -168,10 +168,11 @@ export async function modprobeCommand(
   io: Io,
   env: ModprobeEnvironment = {},
 ): Promise<number> {
-  const argv = [...splitModprobeOptions('options' in env ? env.options : process.env.MODPROBE_OPTIONS), ...commandLine];
+  const envOptions = 'options' in env ? env.options : process.env.MODPROBE_OPTIONS;
+  const argv = [...splitModprobeOptions(envOptions), ...commandLine];
   const json = wantsJson(argv);
   try {
-    return await modprobeMain(argv, km, io, env);
+    return await modprobeMain(argv, km, io, { ...env, options: envOptions });
   } catch (e) {
     // What the steps below do not report themselves (a damaged index met by -R, -c or a lookup, bad
     // params): one FATAL line and its hint, as for any other failure.
@@ -184,6 +185,7 @@ export async function modprobeCommand(
   }
 }
 
+/** `env.options` is MODPROBE_OPTIONS as read (the environment's when the caller gave none). */
 async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kernmod>), io: Io, env: ModprobeEnvironment): Promise<number> {
   let km: Kernmod | undefined = typeof getKm === 'function' ? undefined : getKm;
   const kernmod = async (): Promise<Kernmod> => (km ??= await (getKm as () => Promise<Kernmod>)());
@@ -251,9 +253,7 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
   const handedOn = parsed.options.flatMap((p) =>
     p.key === 'config' ? ['-C', p.value!] : p.key === 'quiet' ? ['-q'] : p.key === 'verbose' ? ['-v'] : [],
   );
-  const runCommand = runShellCommandWith(
-    modprobeOptionsForCommands('options' in env ? env.options : process.env.MODPROBE_OPTIONS, handedOn),
-  );
+  const runCommand = runShellCommandWith(env.options, handedOn);
   const ctxOpts: ModprobeOptions = { ...env };
   const root = o.last('dirname');
   const release = o.last('set-version');
@@ -318,16 +318,13 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
       const err = e as KernmodError;
       status = 1;
       if (err.code === 'ERR_KERNMOD_NOT_FOUND') {
-        // kmod: FATAL (exits at once) for one name, WARNING and go on with -a.
+        // kmod: WARNING and go on with -a, FATAL (exits at once) for one name.
         log.line(all ? 'WARNING' : 'FATAL', err.message);
-        if (!all) {
-          if (json) printJson(io, { ok: false, error: err.toJSON?.() ?? err });
-          return 1;
-        }
-        continue;
+        if (all) continue;
+      } else {
+        log.line('ERROR', describe(err));
+        log.hint(err.hint);
       }
-      log.line('ERROR', describe(err));
-      log.hint(err.hint);
       if (json) printJson(io, { ok: false, error: err.toJSON?.() ?? String(err) });
       return 1;
     }

@@ -15,7 +15,7 @@ const childProcess = () => process.getBuiltinModule('node:child_process');
 export interface CommandEnv {
   MODPROBE_MODULE: string;
   CMDLINE_OPTS?: string;
-  /** What a nested `modprobe` in the command reads first (see modprobeOptionsForCommands). */
+  /** What a nested `modprobe` in the command reads first (see runShellCommandWith). */
   MODPROBE_OPTIONS?: string;
 }
 
@@ -50,20 +50,15 @@ export function commandEnv(module: string, options?: string): CommandEnv {
 }
 
 /**
- * kmod's env_modprobe_options_append: modprobe adds the words of `-C FILE`, `-q`, `-v` (and `-s`) to
- * MODPROBE_OPTIONS as it parses them, `old + " " + word` each time (so an empty old value leaves a
- * leading space), and its install/remove commands inherit the result: a nested `modprobe` is as quiet or
- * verbose, and reads the same config, as the one that ran it. Undefined when nothing was there or added.
+ * A runner whose commands get MODPROBE_OPTIONS as kmod's env_modprobe_options_append leaves it: modprobe
+ * adds the words of `-C FILE`, `-q`, `-v` (and `-s`) to the `old` value as it parses them, `old + " " +
+ * word` each time (so an empty old value leaves a leading space), and its install/remove commands inherit
+ * the result: a nested `modprobe` is as quiet or verbose, and reads the same config, as the one that ran
+ * it. Nothing is added when nothing was there or added.
  */
-export function modprobeOptionsForCommands(old: string | undefined, words: readonly string[]): string | undefined {
-  let value = old;
-  for (const w of words) value = value === undefined ? w : `${value} ${w}`;
-  return value;
-}
-
-/** A runner that also gives every command `MODPROBE_OPTIONS` (when there is one to give). */
-export function runShellCommandWith(modprobeOptions: string | undefined): CommandRunner {
-  return modprobeOptions === undefined
-    ? runShellCommand
-    : (command, env) => runShellCommand(command, { ...env, MODPROBE_OPTIONS: modprobeOptions });
+export function runShellCommandWith(old: string | undefined, words: readonly string[]): CommandRunner {
+  const all = old === undefined ? words : [old, ...words];
+  if (all.length === 0) return runShellCommand;
+  const MODPROBE_OPTIONS = all.join(' ');
+  return (command, env) => runShellCommand(command, { ...env, MODPROBE_OPTIONS });
 }
