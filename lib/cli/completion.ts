@@ -66,6 +66,8 @@ function zshSpecs(o: OptionSpec): string[] {
   return out;
 }
 
+const zshCase = (c: CommandDoc) => `    ${c.name}) _arguments -s ${c.options.flatMap(zshSpecs).join(' ')} ${OPERANDS[c.operands].zsh} ;;`;
+
 export function zshCompletion(): string {
   return `#compdef kernmod insmod rmmod lsmod modprobe
 # zsh completion for kernmod (generated from its option tables: kernmod completion zsh)
@@ -88,7 +90,7 @@ _kernmod() {
     (( CURRENT-- ))
   fi
   case $cmd in
-${COMMAND_DOCS.map((c) => `    ${c.name}) _arguments -s ${c.options.flatMap(zshSpecs).join(' ')} ${OPERANDS[c.operands].zsh} ;;`).join('\n')}
+${COMMAND_DOCS.map(zshCase).join('\n')}
   esac
 }
 _kernmod "$@"
