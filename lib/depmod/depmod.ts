@@ -109,6 +109,9 @@ function fail(
   throw new DepmodError((extra.cause as NodeJS.ErrnoException | undefined)?.code ?? code, text.trimEnd(), run.messages, fields);
 }
 
+/** Adds kmod's lines of one level to the run's messages. */
+const logger = (run: Run, level: DepmodLevel) => (text: string) => void run.messages.push({ level, text });
+
 /** kmod's path_make_absolute_cwd: relative paths are joined to the working directory, not normalized. */
 const absolute = (p: string) => (p.startsWith('/') ? p : `${process.cwd()}/${p}`);
 
@@ -236,7 +239,7 @@ function result(run: Run, upToDate: boolean, modules: number): DepmodResult {
 /** Everything up to searching the tree; a result when -A finds the indexes up to date. */
 function prepare(opts: DepmodOptions): Started | DepmodResult {
   const run = start(opts);
-  if (opts.quick && (opts.dryRun || upToDate(run.outputDir, run.dirname, (text) => run.messages.push({ level: 'ERROR', text })))) {
+  if (opts.quick && (opts.dryRun || upToDate(run.outputDir, run.dirname, logger(run, 'ERROR')))) {
     return result(run, true, 0);
   }
   const symbols = new Map<string, Sym>();
@@ -245,17 +248,12 @@ function prepare(opts: DepmodOptions): Started | DepmodResult {
     symbols.set(name, { name, crc, owner });
   };
   const haveKernelSymbols = kernelSymbols(run, symbols, addSymbol);
-  let printUnknown = !!opts.errsyms;
-  if (!haveKernelSymbols && printUnknown) {
-    run.messages.push({ level: 'WARNING', text: '-e needs -E or -F\n' });
-    printUnknown = false;
-  }
+  const printUnknown = !!opts.errsyms && haveKernelSymbols;
+  if (opts.errsyms && !haveKernelSymbols) run.messages.push({ level: 'WARNING', text: '-e needs -E or -F\n' });
   const checkSymvers = opts.symvers !== undefined;
 
   if (opts.files === undefined || opts.files.length === 0) {
-    const search = new ModuleSearch(run.dirname, loadConfig(opts.config, run.kversion, run.messages), {
-      error: (text) => run.messages.push({ level: 'ERROR', text }),
-    });
+    const search = new ModuleSearch(run.dirname, loadConfig(opts.config, run.kversion, run.messages), logger(run, 'ERROR'));
     return { run, symbols, printUnknown, addSymbol, search, files: [], checkSymvers };
   }
   const byName = new Map<string, FoundModule>();
@@ -277,12 +275,13 @@ function ordered(s: Started, searched: () => void): Prepared {
   }
   const found = s.search ? [...s.search.found.values()] : s.files;
   // kmod builds its module list by walking its 512-bucket name table.
-  const mods = kmodHashOrder(
-    found.map((f) => [f.name, newMod(run, f)] as [string, Mod]),
-    512,
+  const sorted = orderModules(
+    run,
+    kmodHashOrder(
+      found.map((f): [string, Mod] => [f.name, newMod(run, f)]),
+      512,
+    ),
   );
-  mods.forEach((m, i) => (m.idx = i));
-  const sorted = orderModules(run, mods);
   sorted.forEach((m, i) => (m.idx = i));
   return { ...s, mods: sorted };
 }
@@ -331,8 +330,8 @@ function finish(p: Prepared, read: Array<Packed | Error>): DepmodResult {
     modules: mods,
     symbols,
     warnDuplicates: !!run.opts.warnDuplicates,
-    warn: (text) => run.messages.push({ level: 'WARNING', text }),
-    error: (text) => run.messages.push({ level: 'ERROR', text }),
+    warn: logger(run, 'WARNING'),
+    error: logger(run, 'ERROR'),
   };
   const res = result(run, false, mods.length);
   if (run.opts.dryRun) {

@@ -25,10 +25,6 @@ export interface FoundModule {
   path: string;
 }
 
-export interface SearchLog {
-  error(message: string): void;
-}
-
 /** Directory entries in the order readdir returns them (fs.readdirSync sorts them; kmod does not). */
 function entries(dir: string): Generator<Dirent> {
   return read(opendirSync(dir)); // opened now, so that a failure is the caller's to report
@@ -54,7 +50,7 @@ export class ModuleSearch {
   constructor(
     private readonly dirname: string,
     private readonly cfg: DepmodConfig,
-    private readonly log: SearchLog,
+    private readonly error: (text: string) => void,
   ) {}
 
   /** Searches the tree, then the external directories. Throws (ENOENT ...) when the tree cannot be opened. */
@@ -80,7 +76,7 @@ export class ModuleSearch {
     try {
       yield* this.walk(path + '/', entries(path));
     } catch (e) {
-      this.log.error(`could not open directory ${path}: ${strerror(e)}\n`);
+      this.error(`could not open directory ${path}: ${strerror(e)}\n`);
       if (top) throw e;
     }
   }
@@ -105,15 +101,15 @@ export class ModuleSearch {
     const path = base + name;
     const type = de.isFile() || de.isDirectory() ? de : st;
     if (type === undefined || type instanceof Error) {
-      this.log.error(`fstatat(${base.slice(0, -1)}, ${name}): ${strerror(type)}\n`);
+      this.error(`fstatat(${base.slice(0, -1)}, ${name}): ${strerror(type)}\n`);
     } else if (type.isDirectory()) {
       try {
         return entries(path);
       } catch (e) {
-        this.log.error(`openat(${base.slice(0, -1)}, ${name}, O_RDONLY): ${strerror(e)}\n`);
+        this.error(`openat(${base.slice(0, -1)}, ${name}, O_RDONLY): ${strerror(e)}\n`);
       }
     } else if (!type.isFile()) {
-      this.log.error(`unsupported file type ${path}: ${((type as Stats).mode & 0o170000).toString(8)}\n`);
+      this.error(`unsupported file type ${path}: ${((type as Stats).mode & 0o170000).toString(8)}\n`);
     } else if (hasModuleExtension(name)) this.add(path);
     return undefined;
   }
