@@ -372,20 +372,13 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
       }
     }
   }
-  if (json) printJson(io, { ok: status === 0, results: results.map(jsonable) });
+  if (json) printJson(io, { ok: status === 0, results });
   return status;
 }
 
 /** Whether `step` belongs to the part of the plan for `target` (so each failure is reported once). */
 function planHas(plan: Plan, target: string, step: string): boolean {
   return target === step || plan.modules.some((m) => m.module === target && m.steps.some((s) => s.module === step));
-}
-
-/** KernmodErrors inside results, as their JSON form. */
-function jsonable<T>(r: T): unknown {
-  return JSON.parse(
-    JSON.stringify(r, (_k, val) => (val instanceof KernmodError ? val.toJSON() : typeof val === 'bigint' ? val.toString() : val)),
-  );
 }
 
 async function removeAll(mp: Modprobe, names: string[], io: Io, log: Logger, json: boolean, verbose: boolean, opts: RemoveOptions) {
@@ -420,6 +413,6 @@ async function removeAll(mp: Modprobe, names: string[], io: Io, log: Logger, jso
       break;
     }
   }
-  if (json) printJson(io, { ok: status === 0, results: results.map(jsonable) });
+  if (json) printJson(io, { ok: status === 0, results });
   return status;
 }
