@@ -6,7 +6,7 @@
 //    from `__versions`, then the `__versions` entries no symbol used (module_layout)
 //    (kmod_elf_get_dependency_symbols).
 // Strings are binary strings (one char per byte), written back byte for byte. Pure: bytes in.
-import { findSection, parseElfSections, type ElfFile, type ElfSection } from '../elf/elf.js';
+import { ElfReader, findSection, parseElfSections, type ElfFile, type ElfSection } from '../elf/elf.js';
 
 export interface ModuleSymbol {
   name: string;
@@ -65,27 +65,6 @@ function strings(elf: ElfFile, s: ElfSection | undefined, ensure: Ensure): strin
   return out;
 }
 
-class Reader {
-  readonly view: DataView;
-  readonly le: boolean;
-  constructor(readonly elf: ElfFile) {
-    this.view = new DataView(elf.bytes.buffer, elf.bytes.byteOffset, elf.bytes.byteLength);
-    this.le = elf.endian === 'little';
-  }
-  u8(at: number): number {
-    return this.elf.bytes[at]!;
-  }
-  u16(at: number): number {
-    return this.view.getUint16(at, this.le);
-  }
-  u32(at: number): number {
-    return this.view.getUint32(at, this.le);
-  }
-  u64(at: number): bigint {
-    return this.view.getBigUint64(at, this.le);
-  }
-}
-
 interface SymbolTable {
   sym: ElfSection;
   str: ElfSection;
@@ -125,7 +104,7 @@ const FIELDS = {
   32: { info: 12, shndx: 14, value: 4 },
 } as const;
 
-function exportedSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensure: Ensure, crcs: boolean): ModuleSymbol[] {
+function exportedSymbols(elf: ElfFile, r: ElfReader, t: SymbolTable | undefined, ensure: Ensure, crcs: boolean): ModuleSymbol[] {
   if (t) {
     const b = elf.bytes;
     const f = FIELDS[elf.class];
@@ -142,7 +121,7 @@ function exportedSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, en
       let crc = NO_CRC;
       if (crcs) {
         const shndx = r.u16(at + f.shndx);
-        crc = elf.class === 64 ? r.u64(at + f.value) : BigInt(r.u32(at + f.value));
+        crc = elf.class === 64 ? r.u64big(at + f.value) : BigInt(r.u32(at + f.value));
         if (shndx !== SHN_ABS && shndx !== SHN_UNDEF) crc = resolveCrc(elf, r, crc, shndx, ensure);
       }
       out.push({ name: nameAt(b, t, nameOff + 6), crc });
@@ -154,26 +133,26 @@ function exportedSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, en
 }
 
 /** Section `index`'s file offset and size, from the section header table (read with the ELF header). */
-function sectionAt(elf: ElfFile, r: Reader, index: number): [offset: number, size: number] | undefined {
+function sectionAt(elf: ElfFile, r: ElfReader, index: number): [offset: number, size: number] | undefined {
   const is64 = elf.class === 64;
-  const shoff = is64 ? Number(r.u64(40)) : r.u32(32);
+  const shoff = r.word(is64 ? 40 : 32, is64);
   const shnum = r.u16(is64 ? 60 : 48);
   if (index >= shnum) return undefined;
   const h = shoff + index * (is64 ? 64 : 40);
-  const offset = is64 ? Number(r.u64(h + 24)) : r.u32(h + 16);
-  const size = is64 ? Number(r.u64(h + 32)) : r.u32(h + 20);
+  const offset = r.word(h + (is64 ? 24 : 16), is64);
+  const size = r.word(h + (is64 ? 32 : 20), is64);
   return offset + size <= elf.bytes.length ? [offset, size] : undefined;
 }
 
 /** kmod_elf_resolve_crc: the u32 at `value` inside section `shndx`; -1 when out of range. */
-function resolveCrc(elf: ElfFile, r: Reader, value: bigint, shndx: number, ensure: Ensure): bigint {
+function resolveCrc(elf: ElfFile, r: ElfReader, value: bigint, shndx: number, ensure: Ensure): bigint {
   const s = sectionAt(elf, r, shndx);
   if (!s || s[1] < 4 || value > BigInt(s[1] - 4)) return 0xffffffffffffffffn;
   ensure(s[0] + Number(value), 4);
   return BigInt(r.u32(s[0] + Number(value)));
 }
 
-function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensure: Ensure, crcs: boolean): NeededSymbol[] {
+function neededSymbols(elf: ElfFile, r: ElfReader, t: SymbolTable | undefined, ensure: Ensure, crcs: boolean): NeededSymbol[] {
   if (!t) return [];
   const b = elf.bytes;
   const f = FIELDS[elf.class];
@@ -194,7 +173,7 @@ function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensu
   const versionCrc = (i: number) => {
     if (!crcs) return NO_CRC;
     const at = versions!.offset + i * VERSION_ENTRY;
-    return crcSize === 8 ? r.u64(at) : BigInt(r.u32(at));
+    return crcSize === 8 ? r.u64big(at) : BigInt(r.u32(at));
   };
   const visited = new Uint8Array(versionNames.length);
   const registers = elf.machine === EM_SPARC || elf.machine === EM_SPARCV9;
@@ -202,7 +181,7 @@ function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensu
   for (let i = 1; i < t.count; i++) {
     const at = t.sym.offset + i * t.entry;
     if (r.u16(at + f.shndx) !== SHN_UNDEF) continue;
-    const info = r.u8(at + f.info);
+    const info = b[at + f.info]!;
     if (registers && (info & 0xf) === STT_REGISTER) continue;
     const nameOff = r.u32(at);
     if (nameOff >= t.str.size) return [];
@@ -227,7 +206,7 @@ function neededSymbols(elf: ElfFile, r: Reader, t: SymbolTable | undefined, ensu
 export function readModuleSymbols(image: Uint8Array, ensure: Ensure = whole, crcs = true): ModuleSymbols {
   const bytes = Buffer.isBuffer(image) ? image : Buffer.from(image.buffer, image.byteOffset, image.byteLength);
   const elf = parseElfSections(bytes, SECTIONS);
-  const r = new Reader(elf);
+  const r = new ElfReader(elf.bytes, elf.endian === 'little');
   const info: ModuleSymbols['info'] = [];
   for (const s of strings(elf, findSection(elf, '.modinfo'), ensure)) {
     // kmod splits at the first '='; a key without one has an empty value.
