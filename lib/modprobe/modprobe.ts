@@ -42,7 +42,6 @@ export function moduleDirname(opts: Pick<ModprobeOptions, 'root' | 'release' | '
 }
 
 export type ProbeOptions = ResolveOptions & Omit<ExecuteOptions, 'sysRoot'>;
-export type { RemoveOptions };
 
 export class Modprobe {
   private constructor(

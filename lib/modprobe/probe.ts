@@ -138,12 +138,11 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
     let aborted = false;
     const done = new Map<string, Promise<StepResult>>();
     const mine: Array<Promise<StepResult>> = [];
-    let previous: Promise<StepResult> | undefined;
     for (const step of mp.steps) {
       if (step.repeat || done.has(step.module)) continue;
       const deps = step.after.map((n) => done.get(n)).filter((p): p is Promise<StepResult> => p !== undefined);
       // One at a time means kmod's order exactly, not just an order the edges allow.
-      if (opts.concurrency === 1 && previous) deps.push(previous);
+      if (opts.concurrency === 1 && mine.length) deps.push(mine.at(-1)!);
       const p = (async (): Promise<StepResult> => {
         await Promise.all(deps);
         const base = {
@@ -230,7 +229,6 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
       })();
       done.set(step.module, p);
       mine.push(p);
-      previous = p;
     }
     results.push(...(await Promise.all(mine)));
   }
