@@ -4,9 +4,9 @@
 // of a typical module, and no new buffer per file. Compressed files (gzip, xz, zstd, told by magic
 // bytes as kmod tells them) are decoded whole. Module files are never trusted: each is opened without
 // blocking and read only when it is a regular file of at most DEFAULT_MAX_DECOMPRESSED_BYTES (fs-read.ts).
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { decompress, decompressSync, DEFAULT_MAX_DECOMPRESSED_BYTES, detectCompression } from '../compress/index.js';
-import { OPEN_NAMED_FILE, readRegularFile, regularFileSizeSync } from '../fs-read.js';
+import { OPEN_NAMED_FILE, readRangeSync, readRegularFile, regularFileSizeSync } from '../fs-read.js';
 import { hasElfMagic } from '../elf/elf.js';
 import { readModuleSymbols, type Ensure, type ModuleSymbols } from './module-symbols.js';
 
@@ -16,18 +16,6 @@ const WHOLE_BELOW = 64 * 1024;
 const TAIL = 16 * 1024;
 
 let scratch = Buffer.alloc(1 << 20);
-
-function readAt(fd: number, buf: Buffer, offset: number, length: number): void {
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, offset + done, length - done, offset + done);
-    if (n === 0) {
-      buf.fill(0, offset + done, offset + length); // the file shrank: zeros, not stale bytes
-      return;
-    }
-    done += n;
-  }
-}
 
 /** Reads and decodes one module file on this thread. */
 export function readModuleFileSync(path: string, crcs = true): ModuleSymbols {
@@ -40,7 +28,7 @@ export function readModuleFileSync(path: string, crcs = true): ModuleSymbols {
     const ensure = (offset: number, length: number) => {
       const end = Math.min(offset + length, size);
       for (const [s, e] of filled) if (s <= offset && end <= e) return;
-      readAt(fd, buf, offset, end - offset);
+      buf.fill(0, offset + readRangeSync(fd, buf, offset, end - offset), end); // the file shrank: zeros, not stale bytes
       filled.push([offset, end]);
     };
     if (size >= WHOLE_BELOW && readHeaders(buf, ensure)) return readModuleSymbols(buf, ensure, crcs);
