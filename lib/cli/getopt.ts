@@ -7,8 +7,11 @@
  * its parsing, its man page and its shell completion (the man page and completions are generated from it).
  */
 export interface OptionSpec {
-  /** Where the parse puts it: aliases (`-c`, `--showconfig`, `--show-config`) share a key. */
-  key: string;
+  /**
+   * Where the parse puts it (keyOf): by default its long name, else its short letter; aliases (`-c`,
+   * `--showconfig`, `--show-config`) share a key.
+   */
+  key?: string;
   long?: string;
   short?: string;
   /** 'required': `--x=V`, `--x V`, `-xV`, `-x V`; 'optional': only `--x=V` or `-xV`. */
@@ -17,6 +20,8 @@ export interface OptionSpec {
   argName?: string;
   help?: string;
 }
+
+const keyOf = (o: OptionSpec): string => o.key ?? o.long ?? o.short!;
 
 export interface LongParse {
   /** Options in command-line order, each as it was spelled (`-m`, or `--map` for `--ma`). */
@@ -34,7 +39,7 @@ function matchLong(name: string, arg: string, table: readonly OptionSpec[]): Opt
   if (prefixed.length === 0) return { error: `unrecognized option '${arg}'` };
   const first = prefixed[0]!;
   // glibc: prefixes of several options are fine when they all mean the same thing (-i's two names).
-  if (prefixed.every((o) => o.key === first.key && o.arg === first.arg)) return first;
+  if (prefixed.every((o) => keyOf(o) === keyOf(first) && o.arg === first.arg)) return first;
   return { error: `option '${arg}' is ambiguous; possibilities:${prefixed.map((o) => ` '--${o.long}'`).join('')}` };
 }
 
@@ -91,7 +96,7 @@ export function getoptLong(argv: readonly string[], table: readonly OptionSpec[]
     }
     const own = style.long === 'kernmod' && a.startsWith('--') ? table.find((o) => o.long === a.slice(2)) : undefined;
     if (own) {
-      options.push({ key: own.key, value: undefined, spelled: a });
+      options.push({ key: keyOf(own), value: undefined, spelled: a });
       continue;
     }
     if (!style.permute && operands.length > 0) {
@@ -108,7 +113,7 @@ export function getoptLong(argv: readonly string[], table: readonly OptionSpec[]
         if (i + 1 >= argv.length) return fail(`option '--${spec.long}' requires an argument`);
         value = argv[++i]!;
       }
-      options.push({ key: spec.key, value, spelled: `--${spec.long}` });
+      options.push({ key: keyOf(spec), value, spelled: `--${spec.long}` });
       continue;
     }
     if (!a.startsWith('-') || a === '-') {
@@ -120,7 +125,7 @@ export function getoptLong(argv: readonly string[], table: readonly OptionSpec[]
       const spec = table.find((o) => o.short === c);
       if (!spec) return fail(style.invalid(c));
       if (spec.arg === undefined) {
-        options.push({ key: spec.key, value: undefined, spelled: `-${c}` });
+        options.push({ key: keyOf(spec), value: undefined, spelled: `-${c}` });
         continue;
       }
       let value: string | undefined = a.slice(j + 1);
@@ -129,7 +134,7 @@ export function getoptLong(argv: readonly string[], table: readonly OptionSpec[]
         else if (i + 1 >= argv.length) return fail(style.missing(c));
         else value = argv[++i]!;
       }
-      options.push({ key: spec.key, value, spelled: `-${c}` });
+      options.push({ key: keyOf(spec), value, spelled: `-${c}` });
       break;
     }
   }
@@ -167,9 +172,9 @@ export function optionHelp(table: readonly OptionSpec[]): string {
 
 /** The options every kernmod command adds to kmod's: --json, -h/--help, -V/--version. */
 export const COMMON_OPTIONS: readonly OptionSpec[] = [
-  { key: 'json', long: 'json', help: 'print the result or the error as JSON' },
-  { key: 'version', short: 'V', long: 'version', help: 'show version' },
-  { key: 'help', short: 'h', long: 'help', help: 'show this help' },
+  { long: 'json', help: 'print the result or the error as JSON' },
+  { short: 'V', long: 'version', help: 'show version' },
+  { short: 'h', long: 'help', help: 'show this help' },
 ];
 
 /** True when --json comes before any `--`: a failed parse still answers in the shape asked for. */

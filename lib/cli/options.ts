@@ -6,25 +6,20 @@ import { COMMON_OPTIONS, type OptionSpec } from './getopt.js';
 
 /** insmod's options as kmod spells them (tools/insmod.c), plus kernmod's own. */
 export const INSMOD_OPTIONS: readonly OptionSpec[] = [
-  { key: 'force', short: 'f', long: 'force', help: 'DANGEROUS: forces a module load, may cause data corruption and crash your machine' },
-  { key: 'force-modversion', long: 'force-modversion', help: "ignore module's version" },
-  { key: 'force-vermagic', long: 'force-vermagic', help: "ignore module's version magic" },
+  { short: 'f', long: 'force', help: 'DANGEROUS: forces a module load, may cause data corruption and crash your machine' },
+  { long: 'force-modversion', help: "ignore module's version" },
+  { long: 'force-vermagic', help: "ignore module's version magic" },
   { key: 'probe', short: 'p', help: 'ignored, as by kmod (kept for old scripts)' },
-  { key: 'syslog', short: 's', long: 'syslog', help: 'print to syslog, not stderr (refused: kernmod prints to stderr)' },
+  { short: 's', long: 'syslog', help: 'print to syslog, not stderr (refused: kernmod prints to stderr)' },
   ...COMMON_OPTIONS,
 ];
 
 /** rmmod's options as kmod spells them (tools/rmmod.c), plus `-w` (kmod's modprobe -r --wait). */
 export const RMMOD_OPTIONS: readonly OptionSpec[] = [
-  {
-    key: 'force',
-    short: 'f',
-    long: 'force',
-    help: 'forces a module removal and may crash your machine; needs CONFIG_MODULE_FORCE_UNLOAD. DANGEROUS',
-  },
-  { key: 'wait', short: 'w', long: 'wait', arg: 'required', argName: 'MSEC', help: 'wait up to MSEC while the module is in use' },
-  { key: 'syslog', short: 's', long: 'syslog', help: 'print to syslog, not stderr (refused: kernmod prints to stderr)' },
-  { key: 'verbose', short: 'v', long: 'verbose', help: 'enables more messages' },
+  { short: 'f', long: 'force', help: 'forces a module removal and may crash your machine; needs CONFIG_MODULE_FORCE_UNLOAD. DANGEROUS' },
+  { short: 'w', long: 'wait', arg: 'required', argName: 'MSEC', help: 'wait up to MSEC while the module is in use' },
+  { short: 's', long: 'syslog', help: 'print to syslog, not stderr (refused: kernmod prints to stderr)' },
+  { short: 'v', long: 'verbose', help: 'enables more messages' },
   ...COMMON_OPTIONS,
 ];
 
@@ -33,63 +28,61 @@ export const LSMOD_OPTIONS: readonly OptionSpec[] = COMMON_OPTIONS;
 
 /** modinfo's options as kmod 30 spells them (tools/modinfo.c cmdopts), plus kernmod's own. */
 export const MODINFO_OPTIONS: readonly OptionSpec[] = [
-  { key: 'author', short: 'a', long: 'author', help: "print only 'author'" },
-  { key: 'description', short: 'd', long: 'description', help: "print only 'description'" },
-  { key: 'license', short: 'l', long: 'license', help: "print only 'license'" },
-  { key: 'parameters', short: 'p', long: 'parameters', help: "print only 'parm'" },
-  { key: 'filename', short: 'n', long: 'filename', help: "print only 'filename'" },
-  { key: 'null', short: '0', long: 'null', help: 'use \\0 instead of \\n' },
-  { key: 'modname', short: 'm', long: 'modname', help: 'handle argument as module name instead of alias or filename' },
-  { key: 'field', short: 'F', long: 'field', arg: 'required', argName: 'FIELD', help: 'print only provided FIELD' },
-  { key: 'set-version', short: 'k', long: 'set-version', arg: 'required', argName: 'VERSION', help: 'use VERSION instead of `uname -r`' },
-  { key: 'basedir', short: 'b', long: 'basedir', arg: 'required', argName: 'DIR', help: 'use DIR as filesystem root for /lib/modules' },
+  { short: 'a', long: 'author', help: "print only 'author'" },
+  { short: 'd', long: 'description', help: "print only 'description'" },
+  { short: 'l', long: 'license', help: "print only 'license'" },
+  { short: 'p', long: 'parameters', help: "print only 'parm'" },
+  { short: 'n', long: 'filename', help: "print only 'filename'" },
+  { short: '0', long: 'null', help: 'use \\0 instead of \\n' },
+  { short: 'm', long: 'modname', help: 'handle argument as module name instead of alias or filename' },
+  { short: 'F', long: 'field', arg: 'required', argName: 'FIELD', help: 'print only provided FIELD' },
+  { short: 'k', long: 'set-version', arg: 'required', argName: 'VERSION', help: 'use VERSION instead of `uname -r`' },
+  { short: 'b', long: 'basedir', arg: 'required', argName: 'DIR', help: 'use DIR as filesystem root for /lib/modules' },
   {
-    key: 'json',
     long: 'json',
     help:
       'print each module as JSON, an array for several, where an argument that failed (modinfo goes on, ' +
       'and exits 1) is { "ok": false, "argument", "error" }',
   },
-  ...COMMON_OPTIONS.filter((o) => o.key !== 'json'),
+  ...COMMON_OPTIONS.filter((o) => o.long !== 'json'),
 ];
 
 /** modprobe's options as kmod 30 spells them (tools/modprobe.c cmdopts), plus kernmod's own. */
 export const MODPROBE_OPTIONS: readonly OptionSpec[] = [
-  { key: 'all', short: 'a', long: 'all', help: 'consider every non-argument to be a module name to be inserted or removed (-r)' },
-  { key: 'remove', short: 'r', long: 'remove', help: 'remove modules instead of inserting' },
+  { short: 'a', long: 'all', help: 'consider every non-argument to be a module name to be inserted or removed (-r)' },
+  { short: 'r', long: 'remove', help: 'remove modules instead of inserting' },
   { key: 'remove-holders', long: 'remove-dependencies', help: 'deprecated: use --remove-holders' },
-  { key: 'remove-holders', long: 'remove-holders', help: 'also remove module holders (use together with -r)' },
+  { long: 'remove-holders', help: 'also remove module holders (use together with -r)' },
   {
-    key: 'wait',
     short: 'w',
     long: 'wait',
     arg: 'required',
     argName: 'MSEC',
     help: "when removing a module, wait up to MSEC for the module's refcount to become 0",
   },
-  { key: 'first-time', long: 'first-time', help: 'fail if module already inserted or removed' },
-  { key: 'ignore-install', short: 'i', long: 'ignore-install', help: 'ignore install commands' },
+  { long: 'first-time', help: 'fail if module already inserted or removed' },
+  { short: 'i', long: 'ignore-install', help: 'ignore install commands' },
   { key: 'ignore-install', long: 'ignore-remove', help: 'ignore remove commands' },
-  { key: 'use-blacklist', short: 'b', long: 'use-blacklist', help: 'apply blacklist to resolved alias' },
-  { key: 'force', short: 'f', long: 'force', help: 'force module insertion or removal; implies --force-modversion and --force-vermagic' },
-  { key: 'force-modversion', long: 'force-modversion', help: "ignore module's version" },
-  { key: 'force-vermagic', long: 'force-vermagic', help: "ignore module's version magic" },
-  { key: 'sequential', long: 'sequential', help: "load one module at a time, in kmod's order" },
-  { key: 'resolve-alias', short: 'R', long: 'resolve-alias', help: 'only lookup and print alias and exit' },
-  { key: 'show-depends', short: 'D', long: 'show-depends', help: 'only print module dependencies and exit' },
-  { key: 'showconfig', short: 'c', long: 'showconfig', help: 'print out known configuration and exit' },
+  { short: 'b', long: 'use-blacklist', help: 'apply blacklist to resolved alias' },
+  { short: 'f', long: 'force', help: 'force module insertion or removal; implies --force-modversion and --force-vermagic' },
+  { long: 'force-modversion', help: "ignore module's version" },
+  { long: 'force-vermagic', help: "ignore module's version magic" },
+  { long: 'sequential', help: "load one module at a time, in kmod's order" },
+  { short: 'R', long: 'resolve-alias', help: 'only lookup and print alias and exit' },
+  { short: 'D', long: 'show-depends', help: 'only print module dependencies and exit' },
+  { short: 'c', long: 'showconfig', help: 'print out known configuration and exit' },
   { key: 'showconfig', long: 'show-config', help: 'same as --showconfig' },
-  { key: 'show-modversions', long: 'show-modversions', argName: 'FILE', help: 'dump module symbol version and exit' },
+  { long: 'show-modversions', argName: 'FILE', help: 'dump module symbol version and exit' },
   { key: 'show-modversions', long: 'dump-modversions', help: 'same as --show-modversions' },
-  { key: 'show-exports', long: 'show-exports', help: 'only print module exported symbol versions and exit' },
-  { key: 'dry-run', short: 'n', long: 'dry-run', help: 'do not execute operations, just print out' },
+  { long: 'show-exports', help: 'only print module exported symbol versions and exit' },
+  { short: 'n', long: 'dry-run', help: 'do not execute operations, just print out' },
   { key: 'dry-run', long: 'show', help: 'same as --dry-run' },
-  { key: 'config', short: 'C', long: 'config', arg: 'required', argName: 'FILE', help: 'use FILE instead of default search paths' },
-  { key: 'dirname', short: 'd', long: 'dirname', arg: 'required', argName: 'DIR', help: 'use DIR as filesystem root for /lib/modules' },
-  { key: 'set-version', short: 'S', long: 'set-version', arg: 'required', argName: 'VERSION', help: 'use VERSION instead of `uname -r`' },
-  { key: 'syslog', short: 's', long: 'syslog', help: 'print to syslog, not stderr (refused: kernmod prints to stderr)' },
-  { key: 'quiet', short: 'q', long: 'quiet', help: 'disable messages' },
-  { key: 'verbose', short: 'v', long: 'verbose', help: 'enables more messages' },
+  { short: 'C', long: 'config', arg: 'required', argName: 'FILE', help: 'use FILE instead of default search paths' },
+  { short: 'd', long: 'dirname', arg: 'required', argName: 'DIR', help: 'use DIR as filesystem root for /lib/modules' },
+  { short: 'S', long: 'set-version', arg: 'required', argName: 'VERSION', help: 'use VERSION instead of `uname -r`' },
+  { short: 's', long: 'syslog', help: 'print to syslog, not stderr (refused: kernmod prints to stderr)' },
+  { short: 'q', long: 'quiet', help: 'disable messages' },
+  { short: 'v', long: 'verbose', help: 'enables more messages' },
   ...COMMON_OPTIONS,
 ];
 
@@ -99,95 +92,66 @@ export const MODPROBE_OPTIONS: readonly OptionSpec[] = [
  * no -s: it is an invalid option there, as here.
  */
 export const DEPMOD_OPTIONS: readonly OptionSpec[] = [
-  { key: 'all', short: 'a', long: 'all', help: 'probe all modules' },
-  { key: 'quick', short: 'A', long: 'quick', help: "only does the work if there's a new module" },
-  { key: 'basedir', short: 'b', long: 'basedir', arg: 'required', argName: 'DIR', help: 'use an image of a module tree' },
-  { key: 'outdir', short: 'o', long: 'outdir', arg: 'required', argName: 'DIR', help: 'output directory for generated files' },
-  {
-    key: 'config',
-    short: 'C',
-    long: 'config',
-    arg: 'required',
-    argName: 'FILE',
-    help: 'read configuration from FILE (a file or a directory)',
-  },
-  {
-    key: 'symvers',
-    short: 'E',
-    long: 'symvers',
-    arg: 'required',
-    argName: 'FILE',
-    help: 'use Module.symvers FILE to check symbol versions',
-  },
-  {
-    key: 'filesyms',
-    short: 'F',
-    long: 'filesyms',
-    arg: 'required',
-    argName: 'FILE',
-    help: 'use System.map FILE instead of the current kernel symbols',
-  },
-  { key: 'errsyms', short: 'e', long: 'errsyms', help: 'report not supplied symbols' },
-  { key: 'unresolved-error', short: 'u', long: 'unresolved-error', help: 'deprecated: ignored with a warning' },
-  { key: 'quiet', short: 'q', long: 'quiet', help: 'deprecated: ignored with a warning' },
-  { key: 'root', short: 'r', long: 'root', help: 'deprecated: ignored with a warning' },
-  { key: 'verbose', short: 'v', long: 'verbose', help: 'enable verbose mode' },
-  { key: 'show', short: 'n', long: 'show', help: 'write the dependency file on stdout only' },
+  { short: 'a', long: 'all', help: 'probe all modules' },
+  { short: 'A', long: 'quick', help: "only does the work if there's a new module" },
+  { short: 'b', long: 'basedir', arg: 'required', argName: 'DIR', help: 'use an image of a module tree' },
+  { short: 'o', long: 'outdir', arg: 'required', argName: 'DIR', help: 'output directory for generated files' },
+  { short: 'C', long: 'config', arg: 'required', argName: 'FILE', help: 'read configuration from FILE (a file or a directory)' },
+  { short: 'E', long: 'symvers', arg: 'required', argName: 'FILE', help: 'use Module.symvers FILE to check symbol versions' },
+  { short: 'F', long: 'filesyms', arg: 'required', argName: 'FILE', help: 'use System.map FILE instead of the current kernel symbols' },
+  { short: 'e', long: 'errsyms', help: 'report not supplied symbols' },
+  { short: 'u', long: 'unresolved-error', help: 'deprecated: ignored with a warning' },
+  { short: 'q', long: 'quiet', help: 'deprecated: ignored with a warning' },
+  { short: 'r', long: 'root', help: 'deprecated: ignored with a warning' },
+  { short: 'v', long: 'verbose', help: 'enable verbose mode' },
+  { short: 'n', long: 'show', help: 'write the dependency file on stdout only' },
   { key: 'show', long: 'dry-run', help: 'same as --show' },
-  {
-    key: 'symbol-prefix',
-    short: 'P',
-    long: 'symbol-prefix',
-    arg: 'required',
-    argName: 'C',
-    help: 'architecture symbol prefix (one character)',
-  },
-  { key: 'warn', short: 'w', long: 'warn', help: 'warn on duplicates' },
-  { key: 'map', short: 'm', long: 'map', help: 'deprecated: ignored with a warning' },
-  { key: 'version', short: 'V', long: 'version', help: 'show version' },
-  { key: 'help', short: 'h', long: 'help', help: 'show this help' },
-  { key: 'json', long: 'json', help: 'print the result or the error as JSON' },
+  { short: 'P', long: 'symbol-prefix', arg: 'required', argName: 'C', help: 'architecture symbol prefix (one character)' },
+  { short: 'w', long: 'warn', help: 'warn on duplicates' },
+  { short: 'm', long: 'map', help: 'deprecated: ignored with a warning' },
+  { short: 'V', long: 'version', help: 'show version' },
+  { short: 'h', long: 'help', help: 'show this help' },
+  { long: 'json', help: 'print the result or the error as JSON' },
 ];
 
 /** kernmod doctor: kernmod's own command, so only its own options. */
 export const DOCTOR_OPTIONS: readonly OptionSpec[] = [
-  { key: 'json', long: 'json', help: 'print the checks (or the error) as JSON' },
-  { key: 'help', short: 'h', long: 'help', help: 'show this help' },
+  { long: 'json', help: 'print the checks (or the error) as JSON' },
+  { short: 'h', long: 'help', help: 'show this help' },
 ];
 
 /** kernmod apply. */
 export const APPLY_OPTIONS: readonly OptionSpec[] = [
-  { key: 'check', long: 'check', help: 'change nothing; exit 2 if anything would change' },
-  { key: 'diff', long: 'diff', help: 'show the persisted files before and after' },
+  { long: 'check', help: 'change nothing; exit 2 if anything would change' },
+  { long: 'diff', help: 'show the persisted files before and after' },
   {
-    key: 'root',
     long: 'root',
     arg: 'required',
     argName: 'DIR',
     help: 'write the persisted files under DIR (an image; names checked against DIR/lib/modules/*); do not touch the running kernel',
   },
-  { key: 'load-dir', long: 'load-dir', arg: 'required', argName: 'DIR', help: 'modules-load.d directory (default /etc/modules-load.d)' },
-  { key: 'config-dir', long: 'config-dir', arg: 'required', argName: 'DIR', help: 'modprobe.d directory (default /etc/modprobe.d)' },
-  { key: 'json', long: 'json', help: 'print the result or the error as JSON' },
-  { key: 'help', short: 'h', long: 'help', help: 'show this help' },
+  { long: 'load-dir', arg: 'required', argName: 'DIR', help: 'modules-load.d directory (default /etc/modules-load.d)' },
+  { long: 'config-dir', arg: 'required', argName: 'DIR', help: 'modprobe.d directory (default /etc/modprobe.d)' },
+  { long: 'json', help: 'print the result or the error as JSON' },
+  { short: 'h', long: 'help', help: 'show this help' },
 ];
 
 /** kernmod's own long options on the NetBSD-named tools, which NetBSD's getopt(3) otherwise parses. */
 const NETBSD_KERNMOD_OPTIONS: readonly OptionSpec[] = [
-  { key: 'json', long: 'json', help: 'print the result or the error as JSON' },
-  { key: 'help', long: 'help', help: 'show this help' },
+  { long: 'json', help: 'print the result or the error as JSON' },
+  { long: 'help', help: 'show this help' },
 ];
 
 /** NetBSD's modload(8) (sbin/modload/main.c getopt "Pb:d:fi:m:ps:"). */
 export const MODLOAD_OPTIONS: readonly OptionSpec[] = [
-  { key: 'P', short: 'P', help: "do not load the module's companion .plist file" },
-  { key: 'b', short: 'b', arg: 'required', argName: 'VAR=BOOL', help: 'set the boolean property VAR' },
-  { key: 'd', short: 'd', arg: 'required', argName: 'VAR', help: 'with -p and -m: delete VAR from the property list' },
-  { key: 'f', short: 'f', help: 'force the load (ignore version checks)' },
-  { key: 'i', short: 'i', arg: 'required', argName: 'VAR=INT', help: 'set the integer property VAR' },
-  { key: 'm', short: 'm', arg: 'required', argName: 'FILE', help: 'with -p: merge into the property list in FILE' },
-  { key: 'p', short: 'p', help: 'print the property list instead of loading' },
-  { key: 's', short: 's', arg: 'required', argName: 'VAR=STR', help: 'set the string property VAR' },
+  { short: 'P', help: "do not load the module's companion .plist file" },
+  { short: 'b', arg: 'required', argName: 'VAR=BOOL', help: 'set the boolean property VAR' },
+  { short: 'd', arg: 'required', argName: 'VAR', help: 'with -p and -m: delete VAR from the property list' },
+  { short: 'f', help: 'force the load (ignore version checks)' },
+  { short: 'i', arg: 'required', argName: 'VAR=INT', help: 'set the integer property VAR' },
+  { short: 'm', arg: 'required', argName: 'FILE', help: 'with -p: merge into the property list in FILE' },
+  { short: 'p', help: 'print the property list instead of loading' },
+  { short: 's', arg: 'required', argName: 'VAR=STR', help: 'set the string property VAR' },
   ...NETBSD_KERNMOD_OPTIONS,
 ];
 
@@ -196,49 +160,29 @@ export const MODUNLOAD_OPTIONS: readonly OptionSpec[] = NETBSD_KERNMOD_OPTIONS;
 
 /** NetBSD's modstat(8) (sbin/modstat/main.c getopt "Aaekn:"). */
 export const MODSTAT_OPTIONS: readonly OptionSpec[] = [
-  { key: 'A', short: 'A', help: 'can modules be autoloaded (also reads kern.module.autoload)' },
-  { key: 'a', short: 'a', help: 'can modules be autoloaded' },
-  { key: 'e', short: 'e', help: 'can modules be loaded' },
-  { key: 'k', short: 'k', help: "also print each module's load address" },
-  { key: 'n', short: 'n', arg: 'required', argName: 'NAME', help: 'only the module NAME' },
+  { short: 'A', help: 'can modules be autoloaded (also reads kern.module.autoload)' },
+  { short: 'a', help: 'can modules be autoloaded' },
+  { short: 'e', help: 'can modules be loaded' },
+  { short: 'k', help: "also print each module's load address" },
+  { short: 'n', arg: 'required', argName: 'NAME', help: 'only the module NAME' },
   ...NETBSD_KERNMOD_OPTIONS,
 ];
 
 /** kernmod vm: its options end at the first operand or `--`; what follows is the guest's command. */
 export const VM_OPTIONS: readonly OptionSpec[] = [
   {
-    key: 'kernel',
     long: 'kernel',
     arg: 'required',
     argName: 'SPEC',
     help: '6.1 (default) | 6.12 | an installed release | a vmlinuz file | /lib/modules/<release>',
   },
+  { long: 'append', arg: 'required', argName: 'ARG', help: 'extra kernel command-line argument (repeatable), e.g. module.sig_enforce=1' },
+  { long: 'timeout', arg: 'required', argName: 'SEC', help: 'whole-run limit including boot (default 900); exit code 124 when hit' },
+  { long: 'accel', arg: 'required', argName: 'MODE', help: 'auto (default; KVM if a probe boot works) | kvm | tcg (env KERNMOD_VM_ACCEL)' },
+  { long: 'memory', arg: 'required', argName: 'MIB', help: 'guest memory (default 2048)' },
+  { long: 'cpus', arg: 'required', argName: 'N', help: 'guest CPUs (default 2)' },
+  { long: 'env', arg: 'required', argName: 'NAME=VALUE', help: 'extra environment for the command (repeatable)' },
   {
-    key: 'append',
-    long: 'append',
-    arg: 'required',
-    argName: 'ARG',
-    help: 'extra kernel command-line argument (repeatable), e.g. module.sig_enforce=1',
-  },
-  {
-    key: 'timeout',
-    long: 'timeout',
-    arg: 'required',
-    argName: 'SEC',
-    help: 'whole-run limit including boot (default 900); exit code 124 when hit',
-  },
-  {
-    key: 'accel',
-    long: 'accel',
-    arg: 'required',
-    argName: 'MODE',
-    help: 'auto (default; KVM if a probe boot works) | kvm | tcg (env KERNMOD_VM_ACCEL)',
-  },
-  { key: 'memory', long: 'memory', arg: 'required', argName: 'MIB', help: 'guest memory (default 2048)' },
-  { key: 'cpus', long: 'cpus', arg: 'required', argName: 'N', help: 'guest CPUs (default 2)' },
-  { key: 'env', long: 'env', arg: 'required', argName: 'NAME=VALUE', help: 'extra environment for the command (repeatable)' },
-  {
-    key: 'boot-retries',
     long: 'boot-retries',
     arg: 'required',
     argName: 'N',
@@ -246,15 +190,15 @@ export const VM_OPTIONS: readonly OptionSpec[] = [
       'boot again up to N times if the guest dies before COMMAND starts (default 1; a kernel panic during ' +
       'boot under TCG); each retry is reported',
   },
-  { key: 'dmesg', long: 'dmesg', help: "print the guest's kernel log to stderr at the end (otherwise it is saved to a file)" },
-  { key: 'provision', long: 'provision', help: 'install missing packages first (root + apt)' },
-  { key: 'quiet', long: 'quiet', help: 'no progress messages' },
-  { key: 'list', long: 'list', help: 'list kernels that can be booted' },
-  { key: 'help', short: 'h', long: 'help', help: 'show this help' },
+  { long: 'dmesg', help: "print the guest's kernel log to stderr at the end (otherwise it is saved to a file)" },
+  { long: 'provision', help: 'install missing packages first (root + apt)' },
+  { long: 'quiet', help: 'no progress messages' },
+  { long: 'list', help: 'list kernels that can be booted' },
+  { short: 'h', long: 'help', help: 'show this help' },
 ];
 
 /** kernmod completion bash|zsh. */
-export const COMPLETION_OPTIONS: readonly OptionSpec[] = [{ key: 'help', short: 'h', long: 'help', help: 'show this help' }];
+export const COMPLETION_OPTIONS: readonly OptionSpec[] = [{ short: 'h', long: 'help', help: 'show this help' }];
 
 /** What a command's operands are, for completion: loaded module names, installed ones, or files. */
 type OperandKind = 'file' | 'loaded-module' | 'module' | 'none';

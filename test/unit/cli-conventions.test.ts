@@ -176,7 +176,7 @@ describe('-s/--syslog: refused with one line by every tool whose kmod takes it, 
   // kmod 30: insmod ("psfVh"), rmmod ("fsvVh") and modprobe take -s; depmod, lsmod and modinfo do not.
   const withSyslog = ['insmod', 'rmmod', 'modprobe'];
   it('the tables give -s/--syslog to exactly those tools', () => {
-    expect(COMMAND_DOCS.filter((c) => c.options.some((o) => o.key === 'syslog')).map((c) => c.name)).toEqual(withSyslog);
+    expect(COMMAND_DOCS.filter((c) => c.options.some((o) => o.long === 'syslog')).map((c) => c.name)).toEqual(withSyslog);
   });
   it.each(
     withSyslog.flatMap((t) => [
