@@ -14,12 +14,7 @@ import { basename, join } from 'node:path';
 import { emptyConfig, parseKernelCmdline, parseModprobeConf, type ModprobeConfig } from './config.js';
 
 /** kmod's default search path, highest precedence first. */
-const DEFAULT_CONFIG_PATHS: readonly string[] = [
-  '/etc/modprobe.d',
-  '/run/modprobe.d',
-  '/usr/local/lib/modprobe.d',
-  '/lib/modprobe.d',
-];
+const DEFAULT_CONFIG_PATHS: readonly string[] = ['/etc/modprobe.d', '/run/modprobe.d', '/usr/local/lib/modprobe.d', '/lib/modprobe.d'];
 const DEFAULT_CMDLINE_PATH = '/proc/cmdline';
 
 export interface ConfigSource {
