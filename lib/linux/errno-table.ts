@@ -1,6 +1,6 @@
 // Linux errno numbers, names and glibc's descriptions for the asm-generic ABI (x86, arm, arm64, riscv...).
-// Used when the native addon (whose table comes from the running libc) is not loaded, so that every
-// backend builds the same messages. Listed from glibc 2.36's strerrorname_np/strerrordesc_np.
+// Every backend reads a Linux result with this table, whatever the C library (the kernel returns these
+// numbers on every architecture Node supports). Listed from glibc 2.36's strerrorname_np/strerrordesc_np.
 export const LINUX_GENERIC_ERRNO: ReadonlyArray<readonly [number, string, string]> = [
   [1, 'EPERM', 'Operation not permitted'],
   [2, 'ENOENT', 'No such file or directory'],
