@@ -14,8 +14,8 @@
 // - `kernmod vm` stays an import() of dist/vm/cli.js: the VM rig is a tool beside the CLI.
 // - OUTFILE (the bin) is a small launcher; the bundle is OUTFILE's name with .bundle.cjs, and V8's code
 //   cache of it, made here, .bundle.v8cache, which spares compiling the bundle at every start (about
-//   half of what --help costs above `node -e 0`, bench/RESULTS.md) and the functions modinfo and
-//   modprobe -D run (makeCodeCache). Node 20 has no compile cache for a bin, so the launcher
+//   half of what --help costs above `node -e 0`, bench/RESULTS.md). Node 20 has no compile cache for a
+//   bin, so the launcher
 //   compiles the bundle with vm.Script and the cache, which it uses only when the cache holds a
 //   byte-identical copy of the bundle and V8 accepts it (same V8 version and flags); otherwise it compiles
 //   the bundle as Node would.
@@ -23,8 +23,7 @@
 // Usage: node scripts/bundle-cli.mjs [OUTFILE]   (default dist/lib/cli/kernmod.cjs)
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -79,83 +78,19 @@ script.runInThisContext()(exports, require, module, __filename, __dirname, impor
 `;
 }
 
-/**
- * A module file holding only a .modinfo section (ELF64 little-endian, relocatable): what modinfo, depmod
- * and modprobe -D read of a module.
- */
-function warmUpModule(modinfo) {
-  const info = Buffer.from(modinfo.map((s) => `${s}\0`).join(''));
-  const names = Buffer.from('\0.modinfo\0.shstrtab\0');
-  const shoff = Math.ceil((64 + info.length + names.length) / 8) * 8;
-  const b = Buffer.alloc(shoff + 3 * 64);
-  b.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
-  b.writeUInt16LE(1, 16); // ET_REL
-  b.writeUInt16LE(62, 18); // EM_X86_64
-  b.writeUInt32LE(1, 20);
-  b.writeBigUInt64LE(BigInt(shoff), 40);
-  b.writeUInt16LE(64, 52);
-  b.writeUInt16LE(64, 58);
-  b.writeUInt16LE(3, 60); // null, .modinfo, .shstrtab
-  b.writeUInt16LE(2, 62);
-  info.copy(b, 64);
-  names.copy(b, 64 + info.length);
-  const section = (i, name, type, offset, size) => {
-    b.writeUInt32LE(name, shoff + 64 * i);
-    b.writeUInt32LE(type, shoff + 64 * i + 4);
-    b.writeBigUInt64LE(BigInt(offset), shoff + 64 * i + 24);
-    b.writeBigUInt64LE(BigInt(size), shoff + 64 * i + 32);
-  };
-  section(1, 1, 1, 64, info.length);
-  section(2, 10, 3, 64 + info.length, names.length);
-  return b;
-}
-
-/**
- * V8's code cache of the bundle, made by plain \`node\` processes (whose V8 flags the bin's node has too).
- * Each runs one command of the bin on a scratch module tree and adds the functions it compiled to the
- * cache, so those commands start without compiling them (start-up: modinfo -k and modprobe -D).
- */
-function makeCodeCache(bin, bundlePath, cachePath) {
-  const tree = mkdtempSync(join(tmpdir(), 'kernmod-warm-up-'));
-  const release = '0.0-warm-up';
-  const kernel = join(tree, 'lib/modules', release, 'kernel');
-  mkdirSync(kernel, { recursive: true });
-  const vermagic = `vermagic=${release} SMP mod_unload`;
-  writeFileSync(join(kernel, 'warm_a.ko'), warmUpModule(['license=GPL', 'alias=warm-up', 'depends=warm_b', 'name=warm_a', vermagic]));
-  writeFileSync(join(kernel, 'warm_b.ko'), warmUpModule(['license=GPL', 'depends=', 'name=warm_b', vermagic]));
+/** V8's code cache of the bundle, made by a plain \`node\` (whose V8 flags the bin's node has too). */
+function makeCodeCache(bundlePath, cachePath) {
   const maker = `
     const { readFileSync, writeFileSync } = require("node:fs");
     const { Script } = require("node:vm");
-    const [bundle, cache, bin, ...args] = process.argv.slice(1);
-    const source = readFileSync(bundle);
-    let cachedData;
-    try {
-      const made = readFileSync(cache);
-      cachedData = made.subarray(4 + made.readUInt32LE(0));
-    } catch {}
-    const script = new Script(source.toString("utf8"), { filename: bundle, cachedData });
-    process.on("exit", () => {
-      const length = Buffer.alloc(4);
-      length.writeUInt32LE(source.length);
-      writeFileSync(cache, Buffer.concat([length, source, script.createCachedData()]));
-    });
-    process.argv = [process.execPath, bin, ...args];
-    script.runInThisContext()(exports, require, module, bin, require("node:path").dirname(bin), () => {});
+    const source = readFileSync(${JSON.stringify(bundlePath)});
+    const script = new Script(source.toString("utf8"), { filename: ${JSON.stringify(bundlePath)} });
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(source.length);
+    writeFileSync(${JSON.stringify(cachePath)}, Buffer.concat([length, source, script.createCachedData()]));
   `;
-  const run = (argv, args) => {
-    const r = spawnSync(process.execPath, [...argv, ...args], { encoding: 'utf8' });
-    // A command that fails still leaves a cache, without what it would have compiled; the build goes on.
-    if (r.status !== 0) console.warn(`bundle-cli: warming up the code cache, kernmod ${args.join(' ')} failed: ${r.stderr}`);
-  };
-  try {
-    rmSync(cachePath, { force: true });
-    run([bin], ['depmod', '-b', tree, release]);
-    run(['-e', maker, bundlePath, cachePath, bin], ['modinfo', '-F', 'vermagic', join(kernel, 'warm_a.ko')]);
-    run(['-e', maker, bundlePath, cachePath, bin], ['modinfo', '-F', 'vermagic', '-b', tree, '-k', release, 'warm-up']);
-    run(['-e', maker, bundlePath, cachePath, bin], ['modprobe', '-D', '-d', tree, '-S', release, 'warm_a']);
-  } finally {
-    rmSync(tree, { recursive: true, force: true });
-  }
+  const r = spawnSync(process.execPath, ['-e', maker], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`making the CLI's code cache failed: ${r.stderr}`);
 }
 
 /**
@@ -189,9 +124,9 @@ export async function bundleCli(outfile = join(root, 'dist/lib/cli/kernmod.cjs')
     throw new Error(`the CLI bundle's import() calls are not the one of vm/cli.js`);
   }
   writeFileSync(bundlePath, WRAP_HEAD + imports.join('__kernmodImport("../../vm/cli.js")') + WRAP_TAIL);
+  makeCodeCache(bundlePath, join(dirname(outfile), `${bundleName}.v8cache`));
   writeFileSync(outfile, launcher(bundleName));
   chmodSync(outfile, 0o755);
-  makeCodeCache(outfile, bundlePath, join(dirname(outfile), `${bundleName}.v8cache`));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
