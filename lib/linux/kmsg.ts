@@ -42,15 +42,14 @@ function unescapeKmsg(text: string): string {
   return Buffer.from(bytes).toString('utf8');
 }
 
+// `prio,seq,usec[,flags...];text`: the first line of a record (` KEY=value` continuation lines never match).
+const RECORD = /^(\d+),(\d+),(\d+)(?:,[^;\n]*)?;([^\n]*)/;
+
 /** Parses one /dev/kmsg record (`prio,seq,usec,flags;text`, continuation lines ignored); undefined if malformed. */
 export function parseKmsgRecord(record: string): KernelLogEntry | undefined {
-  const semi = record.indexOf(';');
-  if (semi === -1) return undefined;
-  const fields = record.slice(0, semi).split(',');
-  if (fields.length < 3 || !fields.slice(0, 3).every((f) => /^\d+$/.test(f))) return undefined;
-  const nl = record.indexOf('\n', semi);
-  const text = record.slice(semi + 1, nl === -1 ? undefined : nl);
-  return { level: LEVELS[Number(fields[0]) & 7]!, seq: Number(fields[1]), usec: Number(fields[2]), message: unescapeKmsg(text) };
+  const m = RECORD.exec(record);
+  if (m === null) return undefined;
+  return { level: LEVELS[Number(m[1]) & 7]!, seq: Number(m[2]), usec: Number(m[3]), message: unescapeKmsg(m[4]!) };
 }
 
 // The module loader's lines that do not name the module (kernel/module/decompress.c).
@@ -147,16 +146,15 @@ class KmsgReader {
 
   private take(chunk: string): void {
     const text = this.partial + chunk;
-    const end = text.lastIndexOf('\n');
-    this.partial = end === -1 ? text : text.slice(end + 1);
-    if (end === -1) return;
-    for (const line of text.slice(0, end).split('\n')) {
-      if (line === '' || line.startsWith(' ')) continue; // ` KEY=value` continuation lines
-      const r = parseKmsgRecord(line);
+    let at = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', at)) {
+      const r = parseKmsgRecord(text.slice(at, nl));
+      at = nl + 1;
       if (r === undefined || r.seq <= this.lastSeq) continue;
       this.lastSeq = r.seq;
       if (this.marks.size > 0) this.kept.push(r);
     }
+    this.partial = text.slice(at);
   }
 
   // A plain fd (not a FileHandle, which is closed when collected), kept for the life of the process. The
