@@ -11,10 +11,10 @@ import { formatPlan } from '../modprobe/format.js';
 import type { Plan } from '../modprobe/resolve.js';
 import type { ProbeResult } from '../modprobe/probe.js';
 import type { RemoveOptions, RemoveResult } from '../modprobe/remove.js';
-import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
+import { wantsJson } from './getopt.js';
 import { MODPROBE_OPTIONS } from './options.js';
 
-import { describe, printErrorJson, printJson, reportUsageError, SYSLOG_REFUSED, versionText, type Io } from './output.js';
+import { describe, printErrorJson, printJson, startCommand, type Io } from './output.js';
 
 const MODPROBE_USAGE = `Usage:
 \tkernmod modprobe [options] [-i] [-b] modulename [params...]
@@ -189,21 +189,10 @@ export async function modprobeCommand(
 async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kernmod>), io: Io, env: ModprobeEnvironment): Promise<number> {
   let km: Kernmod | undefined = typeof getKm === 'function' ? undefined : getKm;
   const kernmod = async (): Promise<Kernmod> => (km ??= await (getKm as () => Promise<Kernmod>)());
-  const parsed = getoptLong(argv, MODPROBE_OPTIONS);
-  if (parsed.error !== undefined) return reportUsageError(io, 'modprobe', parsed.error, wantsJson(argv));
-  const o = new ParsedOptions(parsed);
-  if (o.has('help')) {
-    io.out(MODPROBE_USAGE);
-    return 0;
-  }
-  if (o.has('version')) {
-    io.out(versionText());
-    return 0;
-  }
-  const args = parsed.operands;
-  const json = o.has('json');
-  // kmod's -s sends messages to syslog; kernmod has no syslog writer, so it refuses rather than ignore it.
-  if (o.has('syslog')) return reportUsageError(io, 'modprobe', SYSLOG_REFUSED, json);
+  const start = startCommand(io, 'modprobe', argv, MODPROBE_OPTIONS, MODPROBE_USAGE);
+  if (typeof start === 'number') return start;
+  const { o, json } = start;
+  const args = o.parse.operands;
   const log = new Logger(io, o.has('quiet') || json);
   const all = o.has('all');
   const showConfig = o.has('showconfig');
@@ -250,7 +239,7 @@ async function modprobeMain(argv: string[], getKm: Kernmod | (() => Promise<Kern
   }
 
   // kmod hands -C FILE, -q and -v on to the install and remove commands it runs, in MODPROBE_OPTIONS.
-  const handedOn = parsed.options.flatMap((p) =>
+  const handedOn = o.parse.options.flatMap((p) =>
     p.key === 'config' ? ['-C', p.value!] : p.key === 'quiet' ? ['-q'] : p.key === 'verbose' ? ['-v'] : [],
   );
   const runCommand = runShellCommandWith(env.options, handedOn);

@@ -100,9 +100,10 @@ export function startCommand(
   usage: string,
 ): { o: ParsedOptions; json: boolean } | number {
   const parsed = getoptLong(argv, table);
-  const json = wantsJson(argv);
-  if (parsed.error !== undefined) return reportUsageError(io, tool, parsed.error, json);
+  // Only a command line that did not parse is searched for --json; after a parse, the parse says.
+  if (parsed.error !== undefined) return reportUsageError(io, tool, parsed.error, wantsJson(argv));
   const o = new ParsedOptions(parsed);
+  const json = o.has('json');
   if (o.has('help')) {
     io.out(usage);
     return 0;

@@ -2,9 +2,8 @@
 // The command line. Text output is byte-identical to kmod 30's modinfo (format.ts says how);
 // `--json` prints the library's object instead (build-id included: kmod 30 has no build-id line, kmod
 // master does). What each argument prints is run.ts; printing them in order, print.ts.
-import { getoptLong, ParsedOptions, wantsJson } from '../getopt.js';
 import { MODINFO_OPTIONS } from '../options.js';
-import { reportUsageError, versionText, type Io } from '../output.js';
+import { reportUsageError, startCommand, type Io } from '../output.js';
 import { printModinfo } from './print.js';
 import type { ModinfoSettings } from './run.js';
 
@@ -38,30 +37,21 @@ const FIELD_OPTIONS: Record<string, string> = {
 };
 
 export async function modinfoCommand(argv: string[], io: Io): Promise<number> {
-  const parsed = getoptLong(argv, MODINFO_OPTIONS);
-  const json = wantsJson(argv);
-  if (parsed.error !== undefined) return reportUsageError(io, 'modinfo', parsed.error, json);
-  const o = new ParsedOptions(parsed);
-  if (o.has('help')) {
-    io.out(MODINFO_USAGE);
-    return 0;
-  }
-  if (o.has('version')) {
-    io.out(versionText());
-    return 0;
-  }
+  const start = startCommand(io, 'modinfo', argv, MODINFO_OPTIONS, MODINFO_USAGE);
+  if (typeof start === 'number') return start;
+  const { o, json } = start;
   // As with kmod's getopt loop, the last of -a -d -l -p -n -F given wins.
   let field: string | undefined;
-  for (const { key, value } of parsed.options) {
+  for (const { key, value } of o.parse.options) {
     if (key === 'field') field = value;
     else if (FIELD_OPTIONS[key] !== undefined) field = FIELD_OPTIONS[key];
   }
-  if (parsed.operands.length === 0) return reportUsageError(io, 'modinfo', 'ERROR: missing module or filename.', json);
-  const settings: ModinfoSettings = { nul: o.has('null'), modname: o.has('modname'), json: o.has('json') };
+  if (o.parse.operands.length === 0) return reportUsageError(io, 'modinfo', 'ERROR: missing module or filename.', json);
+  const settings: ModinfoSettings = { nul: o.has('null'), modname: o.has('modname'), json };
   if (field !== undefined) settings.field = field;
   const root = o.last('basedir');
   if (root !== undefined) settings.root = root;
   const release = o.last('set-version');
   if (release !== undefined) settings.release = release;
-  return printModinfo(parsed.operands, settings, io);
+  return printModinfo(o.parse.operands, settings, io);
 }
