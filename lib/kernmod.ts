@@ -169,7 +169,7 @@ const moduleDirectoryOf = (logEnv: KernelLogEnv) => logEnv.moduleDirectory ?? `/
 
 // ---- the bound API -------------------------------------------------------------------------------------
 
-/** Splits our option off the load path's options (an omitted argument stays omitted: its fast path). */
+/** Splits our option (kernelLog) off the options the load path takes. */
 function split<O extends KernelLogOption>(options: O | undefined): [boolean, Omit<O, 'kernelLog'> | undefined] {
   if (options === undefined || !('kernelLog' in options)) return [true, options];
   const { kernelLog, ...rest } = options;
