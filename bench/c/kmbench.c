@@ -7,10 +7,13 @@
 //       unload do, without anything around them. Prints {"ns":<total>,"n":N}. Any failing call ends the
 //       run with exit code 2 and the errno on stderr.
 //
-//   kmbench cycle-sniff FILE NAME N
-//       The same with the system calls kernmod's path-based load makes: open, pread of the first 6 bytes
-//       (the compression magic, on the fd finit_module then gets), finit_module, close, delete_module.
-//       Separates the cost of that syscall sequence from the cost of running it from JavaScript.
+//   kmbench cycle-kernmod FILE NAME N
+//       The same with every system call kernmod's loadModuleSync + unloadModuleSync make (strace in the
+//       guest): open(O_NONBLOCK|O_NOCTTY), fstat (a regular file?), pread of the first 6 bytes (the
+//       compression magic, on the fd finit_module then gets), finit_module, close, then /dev/kmsg read to
+//       EAGAIN (the call's log lines); delete_module, then /dev/kmsg read to EAGAIN again. /dev/kmsg is
+//       opened and read to its end once before the clock starts, as kernmod does on its first call.
+//       Separates what that syscall sequence costs from what running it from JavaScript costs.
 //
 //   kmbench spawn REPEAT LISTFILE OUTFILE ERRFILE
 //       A minimal process driver, the same for kmod and for kernmod's CLI: LISTFILE holds one command
@@ -42,32 +45,42 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int cycle(const char *file, const char *name, long n, int sniff) {
+// Reads /dev/kmsg (non-blocking) until it has nothing more: EAGAIN, or an error. EPIPE (records
+// overwritten) goes on from the oldest one left, as kernmod's reader does.
+static void drain_kmsg(int kmsg) {
+  char record[8192];
+  for (;;) {
+    ssize_t n = read(kmsg, record, sizeof record);
+    if (n > 0 || (n < 0 && (errno == EPIPE || errno == EINTR))) continue;
+    return;
+  }
+}
+
+static int fail(const char *what, const char *file, long i, int fd) {
+  fprintf(stderr, "kmbench: %s %s (cycle %ld): %s\n", what, file, i, strerror(errno));
+  if (fd >= 0) close(fd);
+  return 2;
+}
+
+// kmsg < 0: the plain loop; else kernmod's whole sequence (see cycle-kernmod above).
+static int cycle(const char *file, const char *name, long n, int kmsg) {
+  int flags = kmsg < 0 ? O_RDONLY | O_CLOEXEC : O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  if (kmsg >= 0) drain_kmsg(kmsg);
   uint64_t t0 = now_ns();
   for (long i = 0; i < n; i++) {
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      fprintf(stderr, "kmbench: open %s: %s\n", file, strerror(errno));
-      return 2;
-    }
-    if (sniff) {
+    int fd = open(file, flags);
+    if (fd < 0) return fail("open", file, i, -1);
+    if (kmsg >= 0) {
+      struct stat st;
       char magic[6];
-      if (pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic) {
-        fprintf(stderr, "kmbench: read %s: %s\n", file, strerror(errno));
-        close(fd);
-        return 2;
-      }
+      if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return fail("fstat", file, i, fd);
+      if (pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic) return fail("read", file, i, fd);
     }
-    if (syscall(SYS_finit_module, fd, "", 0) != 0) {
-      fprintf(stderr, "kmbench: finit_module %s (cycle %ld): %s\n", file, i, strerror(errno));
-      close(fd);
-      return 2;
-    }
+    if (syscall(SYS_finit_module, fd, "", 0) != 0) return fail("finit_module", file, i, fd);
     close(fd);
-    if (syscall(SYS_delete_module, name, O_NONBLOCK) != 0) {
-      fprintf(stderr, "kmbench: delete_module %s (cycle %ld): %s\n", name, i, strerror(errno));
-      return 2;
-    }
+    if (kmsg >= 0) drain_kmsg(kmsg);
+    if (syscall(SYS_delete_module, name, O_NONBLOCK) != 0) return fail("delete_module", name, i, -1);
+    if (kmsg >= 0) drain_kmsg(kmsg);
   }
   uint64_t t1 = now_ns();
   printf("{\"ns\":%llu,\"n\":%ld}\n", (unsigned long long)(t1 - t0), n);
@@ -188,12 +201,19 @@ static int spawn_list(long repeat, const char *listfile, const char *outfile, co
 }
 
 int main(int argc, char **argv) {
-  if (argc == 5 && strcmp(argv[1], "cycle") == 0) return cycle(argv[2], argv[3], strtol(argv[4], NULL, 10), 0);
-  if (argc == 5 && strcmp(argv[1], "cycle-sniff") == 0) return cycle(argv[2], argv[3], strtol(argv[4], NULL, 10), 1);
+  if (argc == 5 && strcmp(argv[1], "cycle") == 0) return cycle(argv[2], argv[3], strtol(argv[4], NULL, 10), -1);
+  if (argc == 5 && strcmp(argv[1], "cycle-kernmod") == 0) {
+    int kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (kmsg < 0) {
+      fprintf(stderr, "kmbench: open /dev/kmsg: %s\n", strerror(errno));
+      return 2;
+    }
+    return cycle(argv[2], argv[3], strtol(argv[4], NULL, 10), kmsg);
+  }
   if (argc == 6 && strcmp(argv[1], "spawn") == 0) return spawn_list(strtol(argv[2], NULL, 10), argv[3], argv[4], argv[5]);
   fprintf(stderr,
           "usage: kmbench cycle FILE NAME N\n"
-          "       kmbench cycle-sniff FILE NAME N\n"
+          "       kmbench cycle-kernmod FILE NAME N\n"
           "       kmbench spawn REPEAT LISTFILE OUTFILE ERRFILE\n");
   return 64;
 }
