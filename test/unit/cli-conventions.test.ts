@@ -189,6 +189,12 @@ describe('-s/--syslog: refused with one line by every tool whose kmod takes it, 
     expect(o).toEqual({ out: '', err: `${tool}: ${SYSLOG_REFUSED}\n` });
     expect(new Map(manPages('0', '2026-01-01')).get(`kernmod-${tool}.1`)).toMatch(/syslog\\fR\n.*refused/);
   });
+  it.each(withSyslog)('%s --jso -s: the refusal in JSON, as --json (getopt_long takes a unique prefix)', async (tool) => {
+    const { o, io } = capture();
+    expect(await main([tool, '--jso', '-s', 'x'], io)).toBe(1);
+    expect(o.err).toBe('');
+    expect(JSON.parse(o.out)).toMatchObject({ ok: false, error: { code: 'ERR_KERNMOD_USAGE', message: SYSLOG_REFUSED } });
+  });
   it('depmod -s is an invalid option, as for kmod 30', async () => {
     const { o, io } = capture();
     expect(await main(['depmod', '-s'], io)).toBe(1);
