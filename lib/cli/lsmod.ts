@@ -21,7 +21,9 @@ export function formatLsmod(modules: readonly LoadedModule[]): string {
 
 export async function lsmodCommand(argv: string[], io: Io, root?: string): Promise<number> {
   const parsed = getoptLong(argv, LSMOD_OPTIONS);
-  const json = wantsJson(argv);
+  const o = new ParsedOptions(parsed);
+  // As startCommand: only a command line that did not parse is searched for --json; after a parse, the parse says.
+  const json = parsed.error === undefined ? o.has('json') : wantsJson(argv);
   // kmod's lsmod takes no argument at all, and answers any with one line (tools/lsmod.c).
   const usage = parsed.error ?? (parsed.operands.length > 0 ? `unexpected argument '${parsed.operands[0]}'` : undefined);
   if (usage !== undefined) {
@@ -29,7 +31,6 @@ export async function lsmodCommand(argv: string[], io: Io, root?: string): Promi
     io.err('Usage: lsmod\n');
     return 1;
   }
-  const o = new ParsedOptions(parsed);
   if (o.has('help')) {
     io.out('Usage: kernmod lsmod [--json]\n');
     return 0;

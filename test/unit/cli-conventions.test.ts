@@ -283,10 +283,10 @@ describe('the kernmod command', () => {
     expect(o.err).toBe('');
   });
 
-  it('lsmod --json reports its failure as JSON too', async () => {
+  it.each([['--json'], ['--jso']])('lsmod %s reports its failure as JSON too (--jso: a unique prefix)', async (flag) => {
     const { lsmodCommand } = await import('../../lib/cli/lsmod.js');
     const { o, io } = capture();
-    expect(await lsmodCommand(['--json'], io, '/nonexistent-root')).toBe(1);
+    expect(await lsmodCommand([flag], io, '/nonexistent-root')).toBe(1);
     expect(JSON.parse(o.out)).toMatchObject({ ok: false, error: { code: 'ENOENT' } });
   });
 
