@@ -11,7 +11,7 @@ import { formatPlan } from '../modprobe/format.js';
 import type { Plan } from '../modprobe/resolve.js';
 import type { ProbeResult } from '../modprobe/probe.js';
 import type { RemoveOptions, RemoveResult } from '../modprobe/remove.js';
-import { wantsJson } from './getopt.js';
+import { getoptLong, ParsedOptions } from './getopt.js';
 import { MODPROBE_OPTIONS } from './options.js';
 
 import { describe, printErrorJson, printJson, startCommand, type Io } from './output.js';
@@ -170,14 +170,16 @@ export async function modprobeCommand(
 ): Promise<number> {
   const envOptions = 'options' in env ? env.options : process.env.MODPROBE_OPTIONS;
   const argv = [...splitModprobeOptions(envOptions), ...commandLine];
-  const json = wantsJson(argv);
   try {
     return await modprobeMain(argv, km, io, { ...env, options: envOptions });
   } catch (e) {
     // What the steps below do not report themselves (a damaged index met by -R, -c or a lookup, bad
-    // params): one FATAL line and its hint, as for any other failure.
+    // params): one FATAL line and its hint, as for any other failure. They throw only after the command
+    // line parsed, so the parse (made again, on this path only) says whether --json or -q was given.
     if (!(e instanceof KernmodError)) throw e;
-    const log = new Logger(io, json || argv.includes('-q') || argv.includes('--quiet'));
+    const o = new ParsedOptions(getoptLong(argv, MODPROBE_OPTIONS));
+    const json = o.has('json');
+    const log = new Logger(io, json || o.has('quiet'));
     log.line('FATAL', describe(e));
     log.hint(e.hint);
     if (json) printJson(io, { ok: false, error: e.toJSON() });

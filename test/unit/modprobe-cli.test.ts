@@ -192,6 +192,20 @@ describe('kernmod modprobe', () => {
     }
   });
 
+  it('a damaged index under --json (or --jso, a unique prefix) is the JSON error; under -q (or -qv) no FATAL line', async () => {
+    const s = setup();
+    const bad = Buffer.from(EMPTY_INDEX);
+    bad.writeUInt32BE((0x40000000 | 200) >>> 0, 8); // root node past the end
+    writeFileSync(join(s.dir, 'modules.alias.bin'), bad);
+    for (const flag of ['--json', '--jso']) {
+      const r = await s.run(flag, '-R', 'thing-t');
+      expect(r.status).toBe(1);
+      expect(r.err).toBe('');
+      expect(JSON.parse(r.out)).toMatchObject({ ok: false, error: { code: 'ERR_KERNMOD_BAD_INDEX' } });
+    }
+    for (const flag of ['-q', '-qv', '--qui']) expect(await s.run(flag, '-R', 'thing-t')).toEqual({ status: 1, out: '', err: '' });
+  });
+
   it('top level: any error a command throws is one kmod-style line and exit 1 (the stack stays in)', async () => {
     const e = { out: '', err: '' };
     const io = { out: (x: string) => void (e.out += x), err: (x: string) => void (e.err += x) };
