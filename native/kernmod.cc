@@ -687,32 +687,35 @@ auto ModctlExistsWork(const Napi::CallbackInfo& info, bool) {
 
 // ---- exported functions -----------------------------------------------------------------------------
 
-// readAvailable(fd, buffer): read(2)s of a non-blocking descriptor (the kernel log, lib/linux/kmsg.ts)
-// into buffer, one after another, until it has nothing more now (EAGAIN, or end of file) or the buffer
-// has less than kReadAvailableMin bytes left (/dev/kmsg refuses a read shorter than its longest record).
-// Returns the bytes read, or -errno when the first read failed; EPIPE (records overwritten before they
-// were read) goes on from the oldest one left. One call and no exception per capture: the capture's
-// node:fs reads took most of what it cost per load+unload cycle (bench cycle step).
+// readAvailable(fd): read(2)s of a non-blocking descriptor (the kernel log, lib/linux/kmsg.ts), one after
+// another, until it has nothing more now (EAGAIN, or end of file) or less than kReadAvailableMin bytes of
+// kReadAvailableSize are left (/dev/kmsg refuses a read shorter than its longest record). Returns what was
+// read as a latin1 string (the kernel log is ASCII: it escapes every other byte), or -errno when the first
+// read failed; EPIPE (records overwritten before they were read) goes on from the oldest one left. One call
+// and no exception per capture, and no Buffer to decode in JavaScript (bench/RESULTS.md).
+constexpr size_t kReadAvailableSize = 65536;
 constexpr size_t kReadAvailableMin = 8192;
 
 Napi::Value ReadAvailable(const Napi::CallbackInfo& info) {
   auto fd = static_cast<int>(IntArg(info, 0, "fd"));
-  Bytes b = BytesArg(info, 1);
-  auto* p = static_cast<char*>(const_cast<void*>(b.data));
+  std::unique_ptr<char[]> p(new char[kReadAvailableSize]);
   size_t at = 0;
-  int64_t ret = 0;
-  while (b.length - at >= kReadAvailableMin) {
-    ssize_t n = read(fd, p + at, b.length - at);
+  int err = 0;
+  while (kReadAvailableSize - at >= kReadAvailableMin) {
+    ssize_t n = read(fd, p.get() + at, kReadAvailableSize - at);
     if (n > 0) {
       at += static_cast<size_t>(n);
       continue;
     }
     if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) break;
     if (errno == EINTR || errno == EPIPE) continue;
-    if (at == 0) ret = -static_cast<int64_t>(errno);
+    if (at == 0) err = errno;
     break;
   }
-  return Napi::Number::New(info.Env(), static_cast<double>(at > 0 ? static_cast<int64_t>(at) : ret));
+  if (err != 0) return Napi::Number::New(info.Env(), -static_cast<double>(err));
+  napi_value text;
+  NAPI_THROW_IF_FAILED(info.Env(), napi_create_string_latin1(info.Env(), p.get(), at, &text), Napi::Value());
+  return Napi::Value(info.Env(), text);
 }
 
 // Where this environment's async calls have run: { thread, pool, spinHits } (spinHits: calls the syscall

@@ -21,8 +21,8 @@ export interface NativeBinding {
   finitModuleImageSync(image: Uint8Array, params: string, flags: number): RawImageOutcome;
   deleteModule(name: string, flags: number): Promise<number>;
   deleteModuleSync(name: string, flags: number): number;
-  /** read(2)s of a non-blocking fd into buf until EAGAIN, EOF or less than 8192 bytes of room: bytes read, or -errno. */
-  readAvailable(fd: number, buf: Uint8Array): number;
+  /** read(2)s of a non-blocking fd until EAGAIN, EOF or less than 8192 of 65536 bytes of room: the text (latin1), or -errno. */
+  readAvailable(fd: number): string | number;
   /** read(2) of at most one byte from fd, where the module calls run: a call that lasts until a write. */
   readOne(fd: number): Promise<number>;
   /**

@@ -84,12 +84,13 @@ const RECORD_BUFFER = 8192; // CONSOLE_EXT_LOG_MAX: a read with a smaller buffer
 const READ_BUFFER = 8 * RECORD_BUFFER; // one readAvailable call reads records until less than one record's room is left
 
 /**
- * Reads what a non-blocking fd has now into `buf` (read after read, while a whole record still fits):
- * the bytes read, or -errno when the first read failed. EPIPE goes on from the oldest record left.
+ * Reads what a non-blocking fd has now (read after read, while a whole record still fits in READ_BUFFER):
+ * the text read (latin1: the device escapes every byte outside printable ASCII), '' when there is nothing,
+ * or -errno when the first read failed. EPIPE goes on from the oldest record left.
  */
-type ReadAvailable = (fd: number, buf: Buffer) => number;
+type ReadAvailable = (fd: number) => string | number;
 
-/** The addon's readAvailable (native/kernmod.cc): no exception per EAGAIN. */
+/** The addon's readAvailable (native/kernmod.cc): no exception per EAGAIN, no Buffer to decode. */
 function nativeReadAvailable(): ReadAvailable | undefined {
   try {
     const read = loadNativeBinding().readAvailable;
@@ -99,8 +100,11 @@ function nativeReadAvailable(): ReadAvailable | undefined {
   }
 }
 
+const fsReadBuffer = Buffer.alloc(READ_BUFFER);
+
 /** The same with node:fs, where the addon is missing: each EAGAIN is a thrown Error. */
-export function readAvailableFs(fd: number, buf: Buffer): number {
+export function readAvailableFs(fd: number): string | number {
+  const buf = fsReadBuffer;
   let at = 0;
   while (buf.length - at >= RECORD_BUFFER) {
     try {
@@ -115,7 +119,7 @@ export function readAvailableFs(fd: number, buf: Buffer): number {
       break;
     }
   }
-  return at;
+  return buf.toString('latin1', 0, at);
 }
 
 function unavailableReason(e: unknown, path: string): string {
@@ -129,7 +133,6 @@ function unavailableReason(e: unknown, path: string): string {
 class KmsgReader {
   private fd: number | undefined;
   private unavailable: string | undefined;
-  private readonly buf = Buffer.alloc(READ_BUFFER);
   /** Text after the last newline of a read (only a regular file standing in for /dev/kmsg splits records). */
   private partial = '';
   /** Records kept for open captures, in seq order. */
@@ -172,14 +175,14 @@ class KmsgReader {
   private readSome(): boolean {
     const fd = this.fd;
     if (fd === undefined) return false;
-    const n = this.readAvailable(fd, this.buf);
-    if (n < 0) {
-      const { code, description } = errnoInfo(n);
+    const text = this.readAvailable(fd);
+    if (typeof text === 'number') {
+      const { code, description } = errnoInfo(text);
       this.fail(Object.assign(new Error(description), { code }));
       return false;
     }
-    if (n > 0) this.take(this.buf.toString('utf8', 0, n));
-    return n > this.buf.length - RECORD_BUFFER; // stopped for room, not at the end
+    if (text.length > 0) this.take(text);
+    return text.length > READ_BUFFER - RECORD_BUFFER; // stopped for room, not at the end
   }
 
   private drainSync(): void {
