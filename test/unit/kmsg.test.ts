@@ -69,6 +69,16 @@ describe('parseKmsgRecord', () => {
   it('a malformed record is undefined', () => {
     expect(parseKmsgRecord('no header')).toBeUndefined();
     expect(parseKmsgRecord('x,1,2,-;text')).toBeUndefined();
+    for (const bad of ['6,1;text', '6,,2,-;text', '6,1,2', '6,1,2,-', '6,1,2x;text', '6,1,2,-\n;text', ' 6,1,2,-;text', '-6,1,2,-;text']) {
+      expect(parseKmsgRecord(bad), bad).toBeUndefined();
+    }
+  });
+
+  it('takes a record without flags, an empty text, and a text holding commas and semicolons', () => {
+    expect(parseKmsgRecord('6,1,2;no flags')).toEqual({ level: 'info', seq: 1, usec: 2, message: 'no flags' });
+    expect(parseKmsgRecord('6,1,2,-;')?.message).toBe('');
+    expect(parseKmsgRecord('4,3,4,-;a, b; c,d')?.message).toBe('a, b; c,d');
+    expect(parseKmsgRecord('6,18446744073709,99,c;big seq')?.seq).toBe(18446744073709);
   });
 });
 
