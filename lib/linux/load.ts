@@ -148,8 +148,16 @@ function fail(p: Plan, ret: number, syscall: Syscall, flags = p.flags): KernmodE
   return systemError(ret, syscall, { ...p.target, flags });
 }
 
-function done(p: Plan, module: string, syscall: LoadResult['syscall'], extra?: Partial<LoadResult>): LoadResult {
-  return { platform: 'linux', module, syscall, ...p.target, params: p.params, flags: p.flags, ...extra, backend: p.backend.name };
+// The result and the driver's context are built field by field, not with object spreads: under emulation each
+// spread costs ~0.1 ms between two system calls (bench/RESULTS.md).
+function done(p: Plan, module: string, syscall: LoadResult['syscall'], extra?: Partial<LoadResult>, flags = p.flags): LoadResult {
+  const r = { platform: 'linux', module, syscall } as LoadResult;
+  if (p.target.path !== undefined) r.path = p.target.path;
+  r.params = p.params;
+  r.flags = flags;
+  if (extra) Object.assign(r, extra);
+  r.backend = p.backend.name;
+  return r;
 }
 
 /**
@@ -216,7 +224,7 @@ function* finit(
   p: Plan,
   flags: number,
   format: CompressionFormat | null,
-  extra: Partial<LoadResult>,
+  extra?: Partial<LoadResult>,
   out?: PathOutcome,
   bytes?: Uint8Array,
 ): Steps<LoadResult> {
@@ -227,7 +235,7 @@ function* finit(
   }
   if (out!.ret >= 0) {
     const module = p.target.module ?? (yield* fdModuleName(p, format, bytes));
-    return done(p, module, 'finit_module', { flags, ...extra });
+    return done(p, module, 'finit_module', extra, flags);
   }
   // No finit_module (kernels before 3.8): the file's bytes go to init_module.
   if (out!.ret === ENOSYS && out!.syscall === 'finit_module') {
@@ -246,7 +254,7 @@ function* loadSteps(p: Plan): Steps<LoadResult> {
   if (src.kind === 'path') {
     const guarded = { op: 'finitPath', path: src.path, params: p.params, flags: p.flags, guard: COMPRESSION_MAGICS } as const;
     const first = (yield guarded) as EffectResults['finitPath'];
-    if (!first.stopped) return yield* finit(p, p.flags, null, {}, first);
+    if (!first.stopped) return yield* finit(p, p.flags, null, undefined, first);
     head = first.head!;
   } else {
     const read = (yield { op: 'read', source: { fd: src.fd }, length: COMPRESSION_MAGIC_BYTES }) as EffectResults['read'];
@@ -254,7 +262,7 @@ function* loadSteps(p: Plan): Steps<LoadResult> {
     head = read;
   }
   const format = detectCompression(head);
-  if (!format) return yield* finit(p, p.flags, null, {});
+  if (!format) return yield* finit(p, p.flags, null);
 
   const kernelFormat = p.decompress === 'user' ? null : ((yield { op: 'kernelCompression' }) as EffectResults['kernelCompression']);
   if (kernelFormat !== format) {
@@ -281,7 +289,10 @@ function* loadSteps(p: Plan): Steps<LoadResult> {
 }
 
 function driver(p: { backend: Backend; target: DriverContext['subject'] }, signal: AbortSignal | undefined, env: KernelEnv): DriverContext {
-  return { backend: p.backend, ...env, ...(signal ? { signal } : {}), subject: p.target };
+  const ctx: DriverContext = { backend: p.backend, subject: p.target };
+  if (env.sysRoot !== undefined) ctx.sysRoot = env.sysRoot;
+  if (signal) ctx.signal = signal;
+  return ctx;
 }
 
 export function loadModule(backend: Backend, source: ModuleSource, options: LoadOptions = {}, env: KernelEnv = {}): Promise<LoadResult> {
