@@ -104,7 +104,9 @@ export interface KmsgCapture {
 }
 
 const RECORD_BUFFER = 8192; // CONSOLE_EXT_LOG_MAX: a read with a smaller buffer than the record fails
-const READ_BUFFER = 8 * RECORD_BUFFER; // one readAvailable call reads records until less than one record's room is left
+// One readAvailable call reads records until less than one record's room is left of this: the addon's
+// kReadAvailableSize is the same, so a read that stopped for room (and not at the log's end) is told apart.
+const READ_BUFFER = 8 * RECORD_BUFFER;
 
 /**
  * Reads what a non-blocking fd has now (read after read, while a whole record still fits in READ_BUFFER):
