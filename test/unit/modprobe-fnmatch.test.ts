@@ -114,5 +114,33 @@ describe('alias normalisation', () => {
     expect(normalizeAlias('a]b')).toBeUndefined();
     expect(normalizeAlias('a[b')).toBeUndefined();
     expect(normalizeAlias('')).toBe('');
+    expect(normalizeAlias('-a--b-')).toBe('_a__b_');
+    expect(normalizeAlias('[-]-x[a-b]-')).toBe('[-]_x[a-b]_');
+    expect(normalizeAlias('pci:v00008086d*')).toBe('pci:v00008086d*');
+    expect(normalizeAlias('a-[b')).toBeUndefined();
+    expect(normalizeAlias('a-b]')).toBeUndefined();
+  });
+
+  it('agrees with kmod alias_normalize, transcribed character by character, on any text of - [ ] a _', () => {
+    // shared/util.c alias_normalize, transcribed.
+    const kmod = (s: string): string | undefined => {
+      let out = '';
+      for (let i = 0; i < s.length; i++) {
+        if (s[i] === ']') return undefined;
+        if (s[i] === '[') {
+          const close = s.indexOf(']', i);
+          if (close === -1) return undefined;
+          out += s.slice(i, close + 1);
+          i = close;
+        } else out += s[i] === '-' ? '_' : s[i];
+      }
+      return out;
+    };
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('-', '[', ']', 'a', '_'), maxLength: 16 }), (s) => {
+        expect(normalizeAlias(s)).toBe(kmod(s));
+      }),
+      { numRuns: 20000 },
+    );
   });
 });
