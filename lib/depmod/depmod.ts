@@ -328,7 +328,8 @@ function finish(p: Prepared, read: Array<Packed | Error>): DepmodResult {
 
   const d: Depmod = {
     modules: mods,
-    symbols,
+    depLines: out.depLines(mods),
+    ownedSymbols: out.ownedSymbols(symbols),
     warnDuplicates: !!run.opts.warnDuplicates,
     warn: logger(run, 'WARNING'),
     error: logger(run, 'ERROR'),

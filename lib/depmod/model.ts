@@ -31,8 +31,10 @@ export interface Sym {
 /** What the writers need. */
 export interface Depmod {
   modules: Mod[];
-  /** Insertion order is irrelevant: writers iterate in kmod's hash order. */
-  symbols: Map<string, Sym>;
+  /** Each module's modules.dep line, in the order of `modules` (modules.dep and modules.dep.bin). */
+  depLines: string[];
+  /** The symbols a module provides, in kmod's hash order (modules.symbols and modules.symbols.bin). */
+  ownedSymbols: Sym[];
   warnDuplicates: boolean;
   warn(message: string): void;
   error(message: string): void;

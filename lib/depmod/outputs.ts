@@ -4,7 +4,7 @@ import { IndexWriter } from './index-writer.js';
 import { normalizeAlias } from '../modprobe/normalize.js';
 import { kmodHashOrder } from './kmod-hash.js';
 import { moduleNameOf } from './tree.js';
-import type { Depmod, Mod } from './model.js';
+import type { Depmod, Mod, Sym } from './model.js';
 
 export const OUTPUT_FILES = [
   'modules.dep',
@@ -39,8 +39,9 @@ function allDependencies(m: Mod): Mod[] {
   return [...seen].sort((a, b) => a.depSortIdx - b.depSortIdx);
 }
 
-function depLines(d: Depmod): string[] {
-  return d.modules.map((m) => {
+/** The lines of modules.dep, one per module. */
+export function depLines(modules: Mod[]): string[] {
+  return modules.map((m) => {
     let line = `${shownPath(m)}:`;
     for (const dep of allDependencies(m)) line += ` ${shownPath(dep)}`;
     return line;
@@ -48,13 +49,12 @@ function depLines(d: Depmod): string[] {
 }
 
 export function outputDeps(d: Depmod): string {
-  const lines = depLines(d);
-  return lines.length ? lines.join('\n') + '\n' : '';
+  return d.depLines.length ? d.depLines.join('\n') + '\n' : '';
 }
 
 export function outputDepsBin(d: Depmod): Buffer {
   const idx = new IndexWriter();
-  const lines = depLines(d);
+  const lines = d.depLines;
   d.modules.forEach((m, i) => {
     if (idx.insert(m.name, lines[i]!, m.idx) && d.warnDuplicates) d.warn(`duplicate module deps:\n${lines[i]}\n`);
   });
@@ -90,19 +90,19 @@ export function outputSoftdeps(d: Depmod): string {
 }
 
 /** The symbols with an owning module, in the order kmod's 2048-bucket symbol table iterates. */
-function ownedSymbols(d: Depmod) {
-  return kmodHashOrder(d.symbols.entries(), 2048).filter((s) => s.owner !== null);
+export function ownedSymbols(symbols: Map<string, Sym>): Sym[] {
+  return kmodHashOrder(symbols.entries(), 2048).filter((s) => s.owner !== null);
 }
 
 export function outputSymbols(d: Depmod): string {
   let out = '# Aliases for symbols, used by symbol_request().\n';
-  for (const s of ownedSymbols(d)) out += `alias symbol:${s.name} ${s.owner!.name}\n`;
+  for (const s of d.ownedSymbols) out += `alias symbol:${s.name} ${s.owner!.name}\n`;
   return out;
 }
 
 export function outputSymbolsBin(d: Depmod): Buffer {
   const idx = new IndexWriter();
-  for (const s of ownedSymbols(d)) {
+  for (const s of d.ownedSymbols) {
     if (idx.insert(`symbol:${s.name}`, s.owner!.name, s.owner!.idx) && d.warnDuplicates)
       d.warn(`duplicate module syms:\nsymbol:${s.name} ${s.owner!.name}\n`);
   }
