@@ -549,11 +549,9 @@ export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
   };
   if (native && started.search) started.search.onFound = queue;
   else if (native) for (const f of started.files) queue(f.path);
-  let failure: [unknown] | undefined;
-  await started.search?.runAsync().catch((e: unknown) => (failure = [e]));
-  flush();
   const p = ordered(started, () => {
-    if (failure) throw failure[0];
+    started.search?.run();
+    flush();
   });
   const read: Array<Packed | Error> = new Array(p.mods.length);
   let next = 0;

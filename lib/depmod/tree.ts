@@ -3,7 +3,7 @@
 // `source` and excluded names skipped), then each `external` directory. Two files with one module name:
 // the higher priority stays — an `override` first, then the `search` list; with equal priorities the
 // one found first.
-import { opendirSync, stat, statSync, type Dir, type Dirent, type Stats } from 'node:fs';
+import { opendirSync, statSync, type Dirent, type Stats } from 'node:fs';
 import type { DepmodConfig } from './config.js';
 
 const MODULE_EXTENSIONS = ['.ko', '.ko.gz', '.ko.xz', '.ko.zst'] as const;
@@ -26,20 +26,16 @@ export interface FoundModule {
 }
 
 /** Directory entries in the order readdir returns them (fs.readdirSync sorts them; kmod does not). */
-function entries(dir: string): Generator<Dirent> {
-  return read(opendirSync(dir)); // opened now, so that a failure is the caller's to report
-}
-
-function* read(d: Dir): Generator<Dirent> {
+function entries(dir: string): Dirent[] {
+  const d = opendirSync(dir); // opened now, so that a failure is the caller's to report
   try {
-    for (let e = d.readSync(); e !== null; e = d.readSync()) yield e;
+    const list: Dirent[] = [];
+    for (let e = d.readSync(); e !== null; e = d.readSync()) list.push(e);
+    return list;
   } finally {
     d.closeSync();
   }
 }
-
-/** The walk's coroutine: it yields the paths to stat (undefined: no stat needed) and is sent their stats. */
-type Walk = Generator<Array<string | undefined>, void, Array<Stats | Error | undefined>>;
 
 export class ModuleSearch {
   /** By module name; Map order is irrelevant (kmod's table order is recomputed from the names). */
@@ -53,40 +49,31 @@ export class ModuleSearch {
     private readonly error: (text: string) => void,
   ) {}
 
-  /** Searches the tree, then the external directories. Throws (ENOENT ...) when the tree cannot be opened. */
+  /**
+   * Searches the tree, then the external directories, on this thread: on the pool, a symlink's stat would
+   * wait behind the decoding it feeds. Throws (ENOENT ...) when the tree cannot be opened.
+   */
   run(): void {
-    const walk = this.search();
-    for (let step = walk.next(); !step.done; ) step = walk.next(step.value.map((p) => (p === undefined ? p : statSyncOf(p))));
+    this.searchPath(this.dirname, true);
+    for (const ext of this.cfg.externals) this.searchPath(ext, false);
   }
 
-  /** run() with the stats done on the thread pool, a directory's worth at once (in the VM they wait on 9p side by side). */
-  async runAsync(): Promise<void> {
-    const walk = this.search();
-    for (let step = walk.next(); !step.done; )
-      step = walk.next(await Promise.all(step.value.map((p) => (p === undefined ? p : statOf(p)))));
-  }
-
-  /** The walk, once for both drivers: each directory asks for the stats of its entries that are neither files nor directories. */
-  private *search(): Walk {
-    yield* this.searchPath(this.dirname, true);
-    for (const ext of this.cfg.externals) yield* this.searchPath(ext, false);
-  }
-
-  private *searchPath(path: string, top: boolean): Walk {
+  private searchPath(path: string, top: boolean): void {
+    let list: Dirent[];
     try {
-      yield* this.walk(path + '/', entries(path));
+      list = entries(path);
     } catch (e) {
       this.error(`could not open directory ${path}: ${strerror(e)}\n`);
       if (top) throw e;
+      return;
     }
+    this.walk(path + '/', list);
   }
 
-  private *walk(base: string, it: Generator<Dirent>): Walk {
-    const list = [...it];
-    const stats = yield list.map((de) => (this.skipped(de.name) || de.isFile() || de.isDirectory() ? undefined : base + de.name));
-    for (let i = 0; i < list.length; i++) {
-      const sub = this.entry(base, list[i]!, stats[i]);
-      if (sub) yield* this.walk(base + list[i]!.name + '/', sub);
+  private walk(base: string, list: Dirent[]): void {
+    for (const de of list) {
+      const sub = this.entry(base, de);
+      if (sub) this.walk(base + de.name + '/', sub);
     }
   }
 
@@ -94,13 +81,13 @@ export class ModuleSearch {
     return name === '.' || name === '..' || name === 'build' || name === 'source' || this.cfg.excludes.has(name);
   }
 
-  /** One directory entry (`st`: its stat when the entry's type did not say): a module is added; a directory's entries are returned. */
-  private entry(base: string, de: Dirent, st: Stats | Error | undefined): Generator<Dirent> | undefined {
+  /** One directory entry (stat'ed when its type does not say): a module is added; a directory's entries are returned. */
+  private entry(base: string, de: Dirent): Dirent[] | undefined {
     const name = de.name;
     if (this.skipped(name)) return undefined;
     const path = base + name;
-    const type = de.isFile() || de.isDirectory() ? de : st;
-    if (type === undefined || type instanceof Error) {
+    const type = de.isFile() || de.isDirectory() ? de : statSyncOf(path);
+    if (type instanceof Error) {
       this.error(`fstatat(${base.slice(0, -1)}, ${name}): ${strerror(type)}\n`);
     } else if (type.isDirectory()) {
       try {
@@ -159,11 +146,6 @@ export class ModuleSearch {
     if (oldprio < 0) oldprio = bprio;
     return newprio <= oldprio;
   }
-}
-
-/** fs.stat on the thread pool: the Stats, or the error. */
-function statOf(path: string): Promise<Stats | Error> {
-  return new Promise((resolve) => stat(path, (e, st) => resolve(e ?? st)));
 }
 
 function statSyncOf(path: string): Stats | Error {
