@@ -549,10 +549,8 @@ export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
   };
   if (native && started.search) started.search.onFound = queue;
   else if (native) for (const f of started.files) queue(f.path);
-  const p = ordered(started, () => {
-    started.search?.run();
-    flush();
-  });
+  const p = ordered(started, () => started.search?.run());
+  flush();
   const read: Array<Packed | Error> = new Array(p.mods.length);
   let next = 0;
   const worker = async () => {

@@ -27,7 +27,7 @@ export interface FoundModule {
 
 /** Directory entries in the order readdir returns them (fs.readdirSync sorts them; kmod does not). */
 function entries(dir: string): Dirent[] {
-  const d = opendirSync(dir); // opened now, so that a failure is the caller's to report
+  const d = opendirSync(dir); // opened and read now: a failure is the caller's to report
   try {
     const list: Dirent[] = [];
     for (let e = d.readSync(); e !== null; e = d.readSync()) list.push(e);
