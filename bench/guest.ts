@@ -4,7 +4,7 @@
 // timeout still leaves the finished steps behind.
 //
 //   node dist/bench/guest.js --out FILE --kmbench PATH --cli PATH [--hello PATH] [--release R]
-//        [--steps cycle,modinfo,resolve,probe,lsmod,depmod] [--cycles 200] [--rounds 5] [--resolve-sample 100]
+//        [--steps cycle,modinfo,resolve,probe,lsmod,depmod] [--cycles 400] [--rounds 5] [--resolve-sample 100]
 //        [--lsmod-modules 120] [--budget STEP=SECONDS]... [--time-limit SECONDS] [--where vm|host]
 //
 // Processes (kmod's tools, kernmod's CLI) are started by kmbench (bench/c/kmbench.c): posix_spawnp and
@@ -116,7 +116,7 @@ function parseOptions(): Options {
     release,
     runningRelease: release === osRelease(),
     steps,
-    cycles: int(v.cycles, 200, 'cycles'),
+    cycles: int(v.cycles, 400, 'cycles'),
     rounds: int(v.rounds, 5, 'rounds'),
     resolveSample: int(v['resolve-sample'], 100, 'resolve-sample'),
     lsmodModules: int(v['lsmod-modules'], 120, 'lsmod-modules'),
@@ -435,8 +435,9 @@ async function stepCycle(ctx: StepContext): Promise<void> {
   info.warmupMsPerCycle = warm;
   for (const k of ['thread', 'pool', 'spinHits'] as const) callStats[k] = 0;
   // Many short rounds, the variants in a rotating order: drift (other work on the host) hits every
-  // variant alike, and each round's ratio compares neighbours in time.
-  const rounds = Math.max(1, Math.min(o.rounds * 2, o.cycles));
+  // variant alike, and each round's ratio compares neighbours in time. 20 rounds, because under TCG one
+  // round's ratio varies by several percent: a median of 10 was coarser than the targets' margins.
+  const rounds = Math.max(1, Math.min(o.rounds * 4, o.cycles));
   const per = Math.ceil(o.cycles / rounds);
   info.cycles = { perVariant: per * rounds, rounds, perRound: per };
   const samples: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.key, []]));

@@ -1,5 +1,5 @@
 // `npm run bench` = node dist/bench/run.js [--kernel 6.1|6.12|RELEASE]... [--steps startup,cycle,modinfo,resolve,probe,lsmod,depmod]
-//     [--startup-rounds 15] [--cycles 200] [--rounds 5] [--resolve-sample 200] [--lsmod-modules 120] [--budget STEP=SECONDS]...
+//     [--startup-rounds 15] [--cycles 400] [--rounds 5] [--resolve-sample 200] [--lsmod-modules 120] [--budget STEP=SECONDS]...
 //     [--timeout SEC] [--accel auto|kvm|tcg] [--host-control | --host-only] [--quiet]
 //
 // For each kernel (default 6.1 and 6.12): build kmbench (bench/c) and the test modules, boot the kernel
