@@ -11,11 +11,11 @@ export interface ErrnoInfo {
 
 /**
  * Linux's errno numbers by name ('ENOSYS' → 38): what a Linux kernel returns, whatever C library runs
- * here. The load policy and the fake kernel compare and return these.
+ * here. Code names an errno by its name here (a typo does not compile), never by its number.
  */
-export const LINUX_ERRNO: Readonly<Record<string, number>> = Object.freeze(
-  Object.fromEntries(LINUX_GENERIC_ERRNO.map(([n, code]) => [code, n])),
-);
+export const LINUX_ERRNO = Object.freeze(Object.fromEntries(LINUX_GENERIC_ERRNO.map(([n, code]) => [code, n]))) as Readonly<
+  Record<(typeof LINUX_GENERIC_ERRNO)[number][1], number>
+>;
 
 const byNumber = new Map<number, ErrnoInfo>();
 const byCode = new Map<string, ErrnoInfo>();

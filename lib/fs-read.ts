@@ -6,6 +6,7 @@
 // have written (modules, index files, configuration) goes through these, sync and async alike.
 import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type Stats } from 'node:fs';
 import { invalidInput, systemError } from './errors.js';
+import { LINUX_ERRNO } from './errno.js';
 
 /**
  * How to open a file a caller names: O_NONBLOCK, so that a FIFO cannot hang the open (or the thread-pool
@@ -19,8 +20,8 @@ export const OPEN_NAMED_FILE = constants.O_RDONLY | constants.O_NONBLOCK | const
  * a larger file ERR_KERNMOD_TOO_LARGE.
  */
 export function checkRegularFile(st: Pick<Stats, 'isFile' | 'isDirectory' | 'size'>, path: string, maxBytes: number): void {
-  if (st.isDirectory()) throw systemError(-21, 'read', { path });
-  if (!st.isFile()) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `${path}: not a regular file`, { errno: -22, path });
+  if (st.isDirectory()) throw systemError(-LINUX_ERRNO.EISDIR, 'read', { path });
+  if (!st.isFile()) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `${path}: not a regular file`, { errno: -LINUX_ERRNO.EINVAL, path });
   checkFileSize(st.size, path, maxBytes);
 }
 
@@ -30,7 +31,10 @@ export function checkFileSize(size: number, path: string, maxBytes: number): voi
 }
 
 function fileTooLarge(path: string, size: string, maxBytes: number) {
-  return invalidInput('ERR_KERNMOD_TOO_LARGE', `${path} is ${size}, more than the limit of ${maxBytes} (maxBytes)`, { errno: -27, path });
+  return invalidInput('ERR_KERNMOD_TOO_LARGE', `${path} is ${size}, more than the limit of ${maxBytes} (maxBytes)`, {
+    errno: -LINUX_ERRNO.EFBIG,
+    path,
+  });
 }
 
 /**

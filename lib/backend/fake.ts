@@ -10,9 +10,7 @@ import { LINUX_DELETE_FLAGS } from './syscalls.js';
 import { finitPathSync, hasNul } from './guard.js';
 import type { Backend, HeadGuard, ImageOutcome } from './types.js';
 
-const E = LINUX_ERRNO as Readonly<
-  Record<'EPERM' | 'ENOENT' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'EEXIST' | 'EINVAL' | 'ENOSYS' | 'EOPNOTSUPP', number>
->;
+const E = LINUX_ERRNO;
 
 /** kernel_read_file's limit for finit_module (INT_MAX): a larger file is EFBIG. */
 const KERNEL_READ_FILE_MAX = 0x7fffffff;
@@ -127,7 +125,7 @@ export class FakeKernel {
       return readFdSync(fd, `/proc/self/fd/${fd}`, KERNEL_READ_FILE_MAX);
     } catch (e) {
       const n = (e as { errno?: unknown }).errno;
-      return typeof n === 'number' && n < 0 ? (n === -21 ? -E.EINVAL : n) : -E.EBADF;
+      return typeof n === 'number' && n < 0 ? (n === -E.EISDIR ? -E.EINVAL : n) : -E.EBADF;
     }
   }
 }

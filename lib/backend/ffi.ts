@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { LINUX_DELETE_FLAGS, LINUX_MODULE_SYSCALLS, MFD_CLOEXEC, linuxModuleNameLen, type ModuleSyscalls } from './syscalls.js';
 import { errnoOf, finitPath, finitPathSync, hasNul } from './guard.js';
 import type { Backend, ImageOutcome } from './types.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 type FfiRs = typeof import('ffi-rs');
 interface ErrnoResult {
@@ -16,7 +17,7 @@ interface ErrnoResult {
 }
 
 const LIBRARY = 'kernmod-libc';
-const EINVAL = -22;
+const EINVAL = -LINUX_ERRNO.EINVAL;
 const writeAsync = promisify(write);
 const closeAsync = promisify(close);
 
@@ -78,7 +79,7 @@ export function createFfiBackend(): Backend {
     try {
       for (let done = 0; done < image.byteLength; ) {
         const n = writeSync(fd, image, done, image.byteLength - done);
-        if (n <= 0) return -28; /* ENOSPC: no progress on a memory file */
+        if (n <= 0) return -LINUX_ERRNO.ENOSPC; // no progress on a memory file
         done += n;
       }
       return 0;
@@ -89,7 +90,7 @@ export function createFfiBackend(): Backend {
   const writeAll = async (fd: number, image: Uint8Array): Promise<number> => {
     for (let done = 0; done < image.byteLength; ) {
       const { bytesWritten } = await writeAsync(fd, image, done, image.byteLength - done);
-      if (bytesWritten <= 0) return -28;
+      if (bytesWritten <= 0) return -LINUX_ERRNO.ENOSPC;
       done += bytesWritten;
     }
     return 0;

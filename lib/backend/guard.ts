@@ -5,8 +5,9 @@ import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { OPEN_NAMED_FILE } from '../fs-read.js';
 import type { HeadGuard, PathOutcome } from './types.js';
+import { LINUX_ERRNO } from '../errno.js';
 
-const EINVAL = -22;
+const EINVAL = -LINUX_ERRNO.EINVAL;
 
 // A C string with a NUL inside would reach the kernel cut at the NUL (another file, other params, another
 // module): such a call answers -EINVAL without being made, as in the addon.
@@ -19,7 +20,7 @@ export const hasNul = (s: string): boolean => s.includes('\0');
  */
 function notRegularOutcome(st: Pick<Stats, 'isFile' | 'isDirectory'>): PathOutcome | undefined {
   if (st.isFile()) return undefined;
-  if (st.isDirectory()) return { ret: -21, syscall: 'read' };
+  if (st.isDirectory()) return { ret: -LINUX_ERRNO.EISDIR, syscall: 'read' };
   return { ret: EINVAL, syscall: 'open', notRegular: true };
 }
 

@@ -5,6 +5,7 @@ import { listModulesSync, type LoadedModule } from '../linux/state.js';
 import { getoptLong, ParsedOptions, wantsJson } from './getopt.js';
 import { LSMOD_OPTIONS } from './options.js';
 import { printErrorJson, printJson, reportUsageError, versionText, type Io } from './output.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 const LSMOD_HEADER = 'Module                  Size  Used by\n';
 
@@ -13,7 +14,7 @@ export function formatLsmod(modules: readonly LoadedModule[]): string {
   let out = LSMOD_HEADER;
   for (const m of modules) {
     const size = m.coresize ?? m.size;
-    const refcnt = m.refcnt ?? -2; // kmod prints -ENOENT when sysfs has no refcnt (no CONFIG_MODULE_UNLOAD)
+    const refcnt = m.refcnt ?? -LINUX_ERRNO.ENOENT; // kmod prints -ENOENT when sysfs has no refcnt (no CONFIG_MODULE_UNLOAD)
     out += `${m.name.padEnd(19)} ${String(size).padStart(8)}  ${refcnt}${m.holders.length ? ` ${m.holders.join(',')}` : ''}\n`;
   }
   return out;

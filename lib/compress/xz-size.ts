@@ -6,6 +6,7 @@
 // from liblzma's lzma2_decoder.c / the kernel's lib/xz/xz_dec_lzma2.c.
 import { invalidInput, type KernmodError } from '../errors.js';
 import { detectCompression } from './detect.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 const STREAM_HEADER_SIZE = 12;
 const STREAM_FOOTER_SIZE = 12;
@@ -14,7 +15,7 @@ const FILTER_LZMA2 = 0x21n;
 const SIZE_PRESERVING_FILTERS = new Set([0x03n, 0x04n, 0x05n, 0x06n, 0x07n, 0x08n, 0x09n, 0x0an, 0x0bn]);
 
 function corrupt(reason: string, offset: number): KernmodError {
-  return invalidInput('ERR_KERNMOD_DECOMPRESS', `corrupt xz data: ${reason} (at byte ${offset})`, { errno: -22 });
+  return invalidInput('ERR_KERNMOD_DECOMPRESS', `corrupt xz data: ${reason} (at byte ${offset})`, { errno: -LINUX_ERRNO.EINVAL });
 }
 
 /** Bytes of the integrity check for each check ID (xz-file-format.txt 2.1.1.2). */

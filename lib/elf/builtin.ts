@@ -6,6 +6,7 @@
 // (Which modules are built in, and their aliases, are lookups: lib/modprobe reads those indexes.)
 import { invalidInput } from '../errors.js';
 import { splitField, type ModinfoField } from './strings.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 const utf8 = (b: Uint8Array, s: number, e: number) => Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('utf8');
 
@@ -25,7 +26,7 @@ export function builtinModinfo(bytes: Uint8Array, name: string): ModinfoField[] 
     // kmod reads each string with getdelim(): an empty one has no '.', which is an error.
     if (bytes.subarray(i, e).indexOf(0x2e) === -1) {
       throw invalidInput('ERR_KERNMOD_BAD_BUILTIN_MODINFO', `modules.builtin.modinfo: string at byte ${i} has no "module." prefix`, {
-        errno: -22,
+        errno: -LINUX_ERRNO.EINVAL,
       });
     }
     let match = e - i >= prefix.length;

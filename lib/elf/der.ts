@@ -3,6 +3,7 @@
 // BER indefinite lengths. Every length is checked against its parent before use, so malformed input
 // fails with ERR_KERNMOD_BAD_SIGNATURE; nesting is capped so a crafted blob cannot exhaust the stack.
 import { invalidInput, type KernmodError } from '../errors.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 export const TAG_INTEGER = 0x02;
 export const TAG_OCTET_STRING = 0x04;
@@ -25,7 +26,7 @@ export interface Der {
 
 export function derError(reason: string, offset: number): KernmodError {
   return invalidInput('ERR_KERNMOD_BAD_SIGNATURE', `malformed PKCS#7 signature: ${reason} (at byte ${offset} of the signature)`, {
-    errno: -74,
+    errno: -LINUX_ERRNO.EBADMSG,
   });
 }
 

@@ -4,6 +4,7 @@
 // section-name table ending in NUL — and never trusts an offset or a count: anything out of bounds is a
 // typed ERR_KERNMOD_BAD_ELF error, with errno ENOEXEC for "not ELF" and EINVAL otherwise, as kmod says.
 import { invalidInput, type KernmodError } from '../errors.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 const SHT_NOBITS = 8;
 
@@ -43,7 +44,7 @@ export interface ElfFile {
   sections: ElfSection[];
 }
 
-export function elfError(reason: string, errno = -22): KernmodError {
+export function elfError(reason: string, errno = -LINUX_ERRNO.EINVAL): KernmodError {
   return invalidInput('ERR_KERNMOD_BAD_ELF', `invalid ELF module: ${reason}`, { errno });
 }
 

@@ -20,6 +20,7 @@ import { readSignature, type ModuleSignature } from './signature.js';
 import { parseModinfoStrings, type ModinfoField } from './strings.js';
 import { readThisModuleName } from './this-module.js';
 import { readModuleVersions, type ModuleVersion } from './versions.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 export interface ModinfoOptions {
   /**
@@ -138,7 +139,7 @@ export function modinfoFromElf(
     // errno as kmod 30 reports it: ENOENT for a missing section (newer kmod says ENODATA).
     throw elfError(
       bad ? `.modinfo (offset ${bad.offset}, size ${bad.size}) runs past the end of the file` : 'no .modinfo section',
-      bad ? -22 : -2,
+      bad ? -LINUX_ERRNO.EINVAL : -LINUX_ERRNO.ENOENT,
     );
   }
   const fields = parseModinfoStrings(sectionBytes(elf, section));

@@ -7,6 +7,7 @@
 import { invalidInput, type KernmodError } from '../errors.js';
 import { copyBytes } from './der.js';
 import { parsePkcs7 } from './pkcs7.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 const SIGNATURE_MAGIC = '~Module signature appended~\n';
 const MAGIC_BYTES = Buffer.from(SIGNATURE_MAGIC, 'latin1');
@@ -39,7 +40,7 @@ export interface ModuleSignature {
 }
 
 function bad(reason: string): KernmodError {
-  return invalidInput('ERR_KERNMOD_BAD_SIGNATURE', `malformed module signature: ${reason}`, { errno: -74 /* EBADMSG */ });
+  return invalidInput('ERR_KERNMOD_BAD_SIGNATURE', `malformed module signature: ${reason}`, { errno: -LINUX_ERRNO.EBADMSG });
 }
 
 /** True when the bytes end with the signature magic. */

@@ -1,7 +1,7 @@
 // Linux errno numbers, names and glibc's descriptions for the asm-generic ABI (x86, arm, arm64, riscv...).
 // Every backend reads a Linux result with this table, whatever the C library (the kernel returns these
 // numbers on every architecture Node supports). Listed from glibc 2.36's strerrorname_np/strerrordesc_np.
-export const LINUX_GENERIC_ERRNO: ReadonlyArray<readonly [number, string, string]> = [
+export const LINUX_GENERIC_ERRNO = [
   [1, 'EPERM', 'Operation not permitted'],
   [2, 'ENOENT', 'No such file or directory'],
   [3, 'ESRCH', 'No such process'],
@@ -133,4 +133,4 @@ export const LINUX_GENERIC_ERRNO: ReadonlyArray<readonly [number, string, string
   [131, 'ENOTRECOVERABLE', 'State not recoverable'],
   [132, 'ERFKILL', 'Operation not possible due to RF-kill'],
   [133, 'EHWPOISON', 'Memory page has hardware error'],
-];
+] as const satisfies ReadonlyArray<readonly [number, string, string]>;

@@ -140,7 +140,7 @@ export function readAvailableFs(fd: number): string | number {
       const { code, errno } = e as NodeJS.ErrnoException;
       if (code === 'EAGAIN' || code === 'EWOULDBLOCK') break;
       if (code === 'EPIPE') continue;
-      if (at === 0) return typeof errno === 'number' && errno < 0 ? errno : -LINUX_ERRNO.EIO!;
+      if (at === 0) return typeof errno === 'number' && errno < 0 ? errno : -LINUX_ERRNO.EIO;
       break;
     }
   }

@@ -25,8 +25,8 @@ import { runAsync, runSync, type DriverContext } from './effects.js';
 import { kernelDecompressRefusal } from './kernel-decompress.js';
 import type { EffectResults, Steps } from './steps.js';
 
-const ENOSYS = -LINUX_ERRNO.ENOSYS!;
-const EAGAIN = -LINUX_ERRNO.EAGAIN!;
+const ENOSYS = -LINUX_ERRNO.ENOSYS;
+const EAGAIN = -LINUX_ERRNO.EAGAIN;
 
 /** A module to load: a file path (string or file: URL), the module image bytes, or an open fd. */
 export type ModuleSource = string | URL | Uint8Array | { fd: number };

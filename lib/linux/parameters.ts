@@ -6,7 +6,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { causeError, invalidInput, KernmodError } from '../errors.js';
-import { errnoInfo } from '../errno.js';
+import { errnoInfo, LINUX_ERRNO } from '../errno.js';
 import { readSmallFile, readSmallFileSync } from '../fs-read.js';
 import { checkModuleName, normalizeModuleName } from '../names.js';
 import { checkParamName, normalizeParamName, type ParamScalar } from '../params.js';
@@ -45,7 +45,7 @@ function checkValue(module: string, name: string, value: unknown): string {
 function notLoaded(module: string): KernmodError {
   return new KernmodError({
     code: 'ENOENT',
-    errno: -2,
+    errno: -LINUX_ERRNO.ENOENT,
     module,
     phase: 'validate',
     message: `module ${module} is not loaded`,
@@ -61,7 +61,7 @@ function writeError(e: unknown, module: string, name: string, path: string): Ker
   if (code === 'ENOENT') {
     return new KernmodError({
       code,
-      errno: -2,
+      errno: -LINUX_ERRNO.ENOENT,
       module,
       path,
       phase: 'validate',
@@ -145,7 +145,7 @@ export async function getParameters(module: string, opts: ParameterOptions = {})
 
 /** kernfs refuses a write to a file without a write bit even to root; say so the same way everywhere. */
 function readOnlyCheck(mode: number): void {
-  if ((mode & 0o222) === 0) throw Object.assign(new Error('read-only parameter'), { code: 'EACCES', errno: -13 });
+  if ((mode & 0o222) === 0) throw Object.assign(new Error('read-only parameter'), { code: 'EACCES', errno: -LINUX_ERRNO.EACCES });
 }
 
 /**

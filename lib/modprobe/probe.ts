@@ -14,6 +14,7 @@ import { moduleState } from '../linux/state.js';
 import { overrideParams } from '../params.js';
 import { commandEnv, expandCommand, runShellCommand, type CommandRunner } from './command.js';
 import type { Plan, PlanStep } from './resolve.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 export interface ExecuteOptions {
   /** The syscall layer: `withBackend(...)`, or `withBackend(createFakeBackend(kernel))` in tests. */
@@ -112,7 +113,7 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
       if (opts.firstTime) {
         const error = new KernmodError({
           code: 'EEXIST',
-          errno: -17,
+          errno: -LINUX_ERRNO.EEXIST,
           module: mp.module,
           phase: 'load',
           message: `could not insert '${mp.module}': Module already in kernel`,
@@ -177,7 +178,7 @@ export async function executePlan(plan: Plan, opts: ExecuteOptions): Promise<Pro
             start,
             new KernmodError({
               code: 'ENOENT',
-              errno: -2,
+              errno: -LINUX_ERRNO.ENOENT,
               module: step.module,
               phase: 'load',
               message: `could not find module by name='${step.module}'`,

@@ -16,6 +16,7 @@ import { moduleState } from '../linux/state.js';
 import { commandEnv, runShellCommand, type CommandRunner } from './command.js';
 import type { RemovalInfo, Resolver } from './resolve.js';
 import { readHolders, readRefcnt } from './sysfs.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 export interface RemoveOptions {
   kernmod: Kernmod;
@@ -147,7 +148,7 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
             name,
             `Module ${name} is not in kernel.`,
             'the module is not loaded, and --first-time asks to fail then',
-            -2,
+            -LINUX_ERRNO.ENOENT,
           );
         skipped.push({ module: name, reason: 'not-loaded' });
         return undefined;
@@ -178,7 +179,7 @@ export async function executeRemove(resolver: Resolver, query: string, opts: Rem
           holders.length
             ? `it is used by ${holders.join(', ')}: remove those first (removeHolders / --remove-holders), or wait`
             : 'something holds a reference to it (an open device, a mounted file system...): release it, or pass wait',
-          -16,
+          -LINUX_ERRNO.EBUSY,
         );
       }
     }

@@ -23,6 +23,7 @@ import { fnmatch } from './fnmatch.js';
 import type { ModprobeConfig } from './config.js';
 import type { DepLine, ModuleDirectory } from './moddir.js';
 import { modnameFromPath, normalizeAlias, normalizeModname } from './normalize.js';
+import { LINUX_ERRNO } from '../errno.js';
 
 /** What one step of a probe does. */
 export type StepAction =
@@ -536,7 +537,7 @@ function absolutePath(query: string): string {
   if (!existsSync(abs)) {
     throw new KernmodError({
       code: 'ENOENT',
-      errno: -2,
+      errno: -LINUX_ERRNO.ENOENT,
       syscall: 'open',
       path: query,
       phase: 'open',

@@ -3,7 +3,7 @@
 // name), read and decode each module, and render what kmod would print for it — stdout and stderr text
 // in kmod's order, or --json items.
 import { closeSync, constants, fstatSync, openSync, realpathSync, statSync } from 'node:fs';
-import { errnoInfo } from '../../errno.js';
+import { errnoInfo, LINUX_ERRNO } from '../../errno.js';
 import { KernmodError, systemError } from '../../errors.js';
 import { builtinModinfo } from '../../elf/builtin.js';
 import {
@@ -231,7 +231,7 @@ export class ModinfoRunner {
     }
     const failed = (error: unknown): Outcome => ({ ok: false, name: moduleNameFromPath(t.path), filename: t.path, error });
     // kmod maps a plain module file, and mmap refuses an empty one with EINVAL (before any ELF check).
-    if (t.kind === 'path' && t.size === 0) return failed(systemError(-22, 'read', { path: t.path }));
+    if (t.kind === 'path' && t.size === 0) return failed(systemError(-LINUX_ERRNO.EINVAL, 'read', { path: t.path }));
     const opts = { lenient: true, versions: this.settings.json, buildId: this.settings.json };
     try {
       const info =
