@@ -21,7 +21,7 @@ export function moduleNameFromPath(path: string): string {
  * bytes (the kernel's buffer, which counts the NUL; 0 when unknown skips that check). The kernel would
  * refuse a bad name with a bare errno; we say what is wrong. `tooLongNote` ends the too-long message.
  */
-export function checkModuleName(name: unknown, limit: number, tooLongNote = ''): string {
+export function validateModuleName(name: unknown, limit: number, tooLongNote = ''): string {
   if (typeof name !== 'string') throw invalidInput('ERR_KERNMOD_INVALID_NAME', `module name must be a string, got ${typeof name}`);
   if (name.length === 0) throw invalidInput('ERR_KERNMOD_INVALID_NAME', 'module name is empty');
   if (name.includes('\0'))
@@ -38,6 +38,3 @@ export function checkModuleName(name: unknown, limit: number, tooLongNote = ''):
   }
   return name;
 }
-
-/** The same check under its public name: before delete_module, against MODULE_NAME_LEN (which counts the NUL). */
-export { checkModuleName as validateModuleName };

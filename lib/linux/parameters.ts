@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { causeError, invalidInput, KernmodError } from '../errors.js';
 import { errnoInfo, LINUX_ERRNO } from '../errno.js';
 import { readSmallFile, readSmallFileSync } from '../fs-read.js';
-import { checkModuleName, normalizeModuleName } from '../names.js';
+import { normalizeModuleName, validateModuleName } from '../names.js';
 import { checkParamName, normalizeParamName, type ParamScalar } from '../params.js';
 import { trimNl } from './state.js';
 
@@ -28,7 +28,7 @@ export interface ParameterOptions {
 const PARAM_VALUE_MAX = 65536;
 
 function paramsDir(module: string, opts: ParameterOptions): string {
-  return join(opts.sysRoot ?? '', '/sys/module', normalizeModuleName(checkModuleName(module, 0)), 'parameters');
+  return join(opts.sysRoot ?? '', '/sys/module', normalizeModuleName(validateModuleName(module, 0)), 'parameters');
 }
 
 function checkValue(module: string, name: string, value: unknown): string {

@@ -6,7 +6,7 @@
 //    says whether loading and autoloading are allowed now.
 import { abortError, invalidInput } from '../errors.js';
 import { sourcePath } from '../source.js';
-import { checkModuleName } from '../names.js';
+import { validateModuleName } from '../names.js';
 import type { NetbsdBackend, StatOutcome } from './backend.js';
 import { MAXMODNAME, MAXPATHLEN, MODCTL_LOAD_FORCE, MODCTL_NO_PROP, type ModuleClass, type ModuleSourceKind } from './constants.js';
 import { netbsdErrnoNumber } from './errno-table.js';
@@ -132,7 +132,7 @@ export function netbsdModuleName(arg: string): string {
 
 /** Checks a name before MODCTL_UNLOAD: not empty, no NUL or "/", at most 31 bytes (MAXMODNAME - 1). */
 export function validateNetbsdModuleName(name: unknown): string {
-  return checkModuleName(name, MAXMODNAME, ' (it would answer ENAMETOOLONG)');
+  return validateModuleName(name, MAXMODNAME, ' (it would answer ENAMETOOLONG)');
 }
 
 interface PreparedLoad {

@@ -3,7 +3,7 @@
 // each one, before anything changes.
 import { parse as parseYaml } from 'yaml';
 import { invalidInput, type KernmodError } from '../errors.js';
-import { checkModuleName, normalizeModuleName } from '../names.js';
+import { normalizeModuleName, validateModuleName } from '../names.js';
 import { encodeParams, normalizeParamName, parseParams, type ParamValue } from '../params.js';
 
 /**
@@ -102,7 +102,7 @@ export function checkSpec(raw: unknown): { modules: ModuleSpec[]; problems: stri
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     let module: string;
     try {
-      module = normalizeModuleName(checkModuleName(key, 56));
+      module = normalizeModuleName(validateModuleName(key, 56));
       if (module !== key.replaceAll('-', '_'))
         throw new Error(`module name ${JSON.stringify(key)} contains "." (give the module name, not a file name)`);
     } catch (e) {
