@@ -1,5 +1,5 @@
-// Name and alias normalisation exactly as kmod does it (shared/util.c). Module names and aliases use
-// `_` where people type `-`, except inside a `[...]` range, where `-` means a range. Pure.
+// Alias normalisation exactly as kmod does it (shared/util.c): `_` where people type `-`, except inside a
+// `[...]` range, where `-` means a range. Pure. Module names are normalised by ../names.ts.
 
 /**
  * kmod's alias_normalize(): `-` becomes `_` outside `[...]`; an unmatched `]` or an unterminated `[`
@@ -29,6 +29,3 @@ export function normalizeAlias(alias: string): string | undefined {
 const DASH = 0x2d;
 const OPEN = 0x5b;
 const CLOSE = 0x5d;
-
-// Module names (modname_normalize, path_to_modname) are normalised by ../names.ts.
-export { normalizeModuleName as normalizeModname, moduleNameFromPath as modnameFromPath } from '../names.js';

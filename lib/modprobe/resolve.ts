@@ -22,7 +22,8 @@ import { encodeParams, type ParamsInput } from '../params.js';
 import { fnmatch } from './fnmatch.js';
 import type { ModprobeConfig } from './config.js';
 import type { DepLine, ModuleDirectory } from './moddir.js';
-import { modnameFromPath, normalizeAlias, normalizeModname } from './normalize.js';
+import { moduleNameFromPath, normalizeModuleName } from '../names.js';
+import { normalizeAlias } from './normalize.js';
 import { LINUX_ERRNO } from '../errno.js';
 
 /** What one step of a probe does. */
@@ -201,7 +202,7 @@ export class Resolver {
 
   /** kmod_module_new_from_path: the name is the file's, the path is fixed, and it is not built in. */
   private fromPath(path: string): Mod {
-    const m = this.get(modnameFromPath(path));
+    const m = this.get(moduleNameFromPath(path));
     m.path ??= path;
     m.builtin = false;
     return m;
@@ -287,7 +288,7 @@ export class Resolver {
     for (const kind of ['install', 'remove'] as const) {
       const line = this.config[kind].find((c) => c.module === name);
       if (!line) continue;
-      const m = this.get(normalizeModname(line.module));
+      const m = this.get(normalizeModuleName(line.module));
       m[kind] = line.command;
       return foundBy([m], `${kind}-command`);
     }
@@ -304,7 +305,7 @@ export class Resolver {
     if (name.includes(':')) return undefined;
     const line = this.moddir.dep(name);
     if (!line) return undefined;
-    const m = this.get(normalizeModname(name));
+    const m = this.get(normalizeModuleName(name));
     this.loadDeps(m, line);
     return foundBy([m], 'modules.dep');
   }
@@ -315,7 +316,7 @@ export class Resolver {
    */
   private fromBuiltins(name: string): Found {
     if (this.moddir.isBuiltin(name)) {
-      const m = this.get(normalizeModname(name));
+      const m = this.get(normalizeModuleName(name));
       m.builtin = true;
       return foundBy([m], 'modules.builtin');
     }
@@ -330,7 +331,7 @@ export class Resolver {
   /** The modules a name or alias stands for, in the order modprobe probes them ([] if none). */
   lookup(query: string): LookupResult[] {
     checkQuery(query);
-    if (isPathQuery(query)) return [{ module: modnameFromPath(query), source: 'path' }];
+    if (isPathQuery(query)) return [{ module: moduleNameFromPath(query), source: 'path' }];
     return this.lookupAlias(query) ?? [];
   }
 
@@ -354,7 +355,7 @@ export class Resolver {
   lookupName(name: string): LookupResult | undefined {
     checkQuery(name);
     this.pool = new Map();
-    const n = normalizeModname(name);
+    const n = normalizeModuleName(name);
     const first = (this.fromModulesDep(n) ?? this.fromBuiltins(n))[0];
     return first && toLookupResult(first);
   }
@@ -494,7 +495,7 @@ export class Resolver {
 
   /** Removal facts for a module by name (a softdep or holder met during removal). */
   removalByName(name: string) {
-    return this.removalOf(this.get(normalizeModname(name)));
+    return this.removalOf(this.get(normalizeModuleName(name)));
   }
 }
 
