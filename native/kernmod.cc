@@ -168,10 +168,9 @@ std::optional<sys::HeadGuard> GuardArg(const Napi::CallbackInfo& info, size_t i)
 // concurrent calls (a parallel probe) still run side by side.
 //
 // Both complete inside one async context per environment, rather than through Node-API async work (or
-// Napi::AsyncWorker on top of it), which makes an async resource per call: measured in the VM rig's
-// guests, that took the main thread's share of each async call from ~0.65 to ~0.5 ms, and under emulation
-// what runs between two system calls shows (README, Benchmarks). Async context still flows as it should:
-// an await's continuation takes its context from the promise.
+// Napi::AsyncWorker on top of it), which makes an async resource per call: that resource was a quarter of
+// the main thread's work per async call (bench/RESULTS.md). Async context still flows as it should: an
+// await's continuation takes its context from the promise.
 //
 // Node does not know about these requests, so an environment that ends (a worker thread exiting or
 // terminated) with calls in flight is held open by an async cleanup hook until they have completed: the
@@ -200,10 +199,10 @@ struct AddonData {
 
 // ---- the syscall thread --------------------------------------------------------------------------------
 // Why a thread of our own: a libuv pool thread sleeps as soon as its call is done, so the next call of a
-// sequence (the unload after a load, the next module of a probe) first has to wake it. Under emulation
-// (the VM rig, TCG) that wake-up and the main thread's own one cost ~1 ms each, and a load+unload cycle
-// pays four of them (README, Benchmarks). This thread instead, after a call, waits a short while for
-// the next one before it sleeps (like io_uring's SQPOLL thread, on a much shorter leash):
+// sequence (the unload after a load, the next module of a probe) first has to wake it, and a load+unload
+// cycle pays four wake-ups; it moves the async cycle row (bench/RESULTS.md). This thread instead, after a
+// call, waits a short while for the next one before it sleeps (like io_uring's SQPOLL thread, on a much
+// shorter leash):
 //  - only when calls come in a sequence: one of the last two requests came within the cap of the call
 //    before it (the first call, or one after longer pauses, is followed by no wait);
 //  - for a quarter of the last call's own time, so the waiting costs at most that much CPU over the
@@ -212,8 +211,6 @@ struct AddonData {
 //  - and by default (4000 µs) only where the process may use two CPUs or more (sys::UsableCpus: its
 //    affinity and its cgroup's CPU quota): on one CPU the waiting thread would compete with the very
 //    thread that must make the next request. Setting the variable opts in anywhere.
-// A shorter wait, twice the recent gaps, found fewer next calls in the VM rig (the gaps under TCG have a
-// long tail) and left the async cycle at 1.08x of the C loop against 1.03x (one boot, interleaved).
 // It takes one call at a time: a call made while it is busy goes to the pool, and while calls run there
 // (a concurrent probe) it does not wait at all: on a 2-CPU machine its spinning would take a CPU from them.
 
@@ -225,9 +222,8 @@ struct SpinPolicy {
   int longGaps = 2;       // late requests in a row (later than capNs after the call before); 2: no sequence
   int64_t lastRunNs = 0;  // the last call's own time
 
-  // One late request can be the tail of the main thread's own wake-up (in the VM rig's guests, 8-17% of
-  // the requests of a load+unload loop came 4.5 ms or more after the completion); two in a row end the
-  // sequence.
+  // One late request can be the tail of the main thread's own wake-up (bench/RESULTS.md); two in a row
+  // end the sequence.
   int64_t Budget() const { return longGaps < 2 ? std::min(capNs, lastRunNs / 4) : 0; }
   void SawGap(int64_t gapNs) { longGaps = gapNs <= capNs ? 0 : std::min(longGaps + 1, 2); }
 };
