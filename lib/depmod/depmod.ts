@@ -265,11 +265,11 @@ function prepare(opts: DepmodOptions): Started | DepmodResult {
   return { run, symbols, printUnknown, addSymbol, search: undefined, files: [...byName.values()], checkSymvers };
 }
 
-/** After the search (`searched` throws what it threw): the modules in kmod's order. */
-function ordered(s: Started, searched: () => void): Prepared {
+/** Searches the tree (when there is one to search), then puts the modules in kmod's order. */
+function ordered(s: Started): Prepared {
   const { run } = s;
   try {
-    searched();
+    s.search?.run();
   } catch (e) {
     fail(run, 'ENOENT', `could not search modules: ${strerror(e)}\n`, { path: run.dirname, cause: e });
   }
@@ -507,7 +507,7 @@ function writeAll(run: Run, d: Depmod, res: DepmodResult): void {
 export function depmodSync(opts: DepmodOptions = {}): DepmodResult {
   const started = prepare(opts);
   if (!('run' in started)) return started;
-  const p = ordered(started, () => started.search?.run());
+  const p = ordered(started);
   const read = p.mods.map((m) => {
     try {
       return pack(readModuleFileSync(m.path, p.checkSymvers), p.checkSymvers);
@@ -549,7 +549,7 @@ export async function depmod(opts: DepmodOptions = {}): Promise<DepmodResult> {
   };
   if (native && started.search) started.search.onFound = queue;
   else if (native) for (const f of started.files) queue(f.path);
-  const p = ordered(started, () => started.search?.run());
+  const p = ordered(started);
   flush();
   const read: Array<Packed | Error> = new Array(p.mods.length);
   let next = 0;
