@@ -21,8 +21,13 @@ export const OPEN_NAMED_FILE = constants.O_RDONLY | constants.O_NONBLOCK | const
  */
 export function checkRegularFile(st: Pick<Stats, 'isFile' | 'isDirectory' | 'size'>, path: string, maxBytes: number): void {
   if (st.isDirectory()) throw systemError(-LINUX_ERRNO.EISDIR, 'read', { path });
-  if (!st.isFile()) throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `${path}: not a regular file`, { errno: -LINUX_ERRNO.EINVAL, path });
+  if (!st.isFile()) throw notRegularFile(path);
   checkFileSize(st.size, path, maxBytes);
+}
+
+/** ERR_KERNMOD_INVALID_SOURCE for a FIFO, socket or device where a regular file was wanted. */
+export function notRegularFile(path: string) {
+  return invalidInput('ERR_KERNMOD_INVALID_SOURCE', `${path}: not a regular file`, { errno: -LINUX_ERRNO.EINVAL, path });
 }
 
 /** ERR_KERNMOD_TOO_LARGE for a file of more than `maxBytes`. */

@@ -3,10 +3,9 @@
 // to its end (the kernel offers no way to cancel a load).
 import type { Backend, PathOutcome } from '../backend/types.js';
 import { decompress, decompressSync } from '../compress/index.js';
-import { abortError, causeError, invalidInput, KernmodError } from '../errors.js';
-import { readFd, readFdSync, readRegularFile, readRegularFileSync, readSmallFile, readSmallFileSync } from '../fs-read.js';
+import { abortError, causeError, KernmodError } from '../errors.js';
+import { notRegularFile, readFd, readFdSync, readRegularFile, readRegularFileSync, readSmallFile, readSmallFileSync } from '../fs-read.js';
 import type { Effect, Steps } from './steps.js';
-import { LINUX_ERRNO } from '../errno.js';
 
 const SYSCALLS = new Set<Effect['op']>(['finitPath', 'finitFd', 'finitImage', 'init', 'delete', 'sleep']);
 
@@ -72,9 +71,7 @@ function checkSignal(e: Effect, ctx: DriverContext): void {
 
 /** A module path that is not a regular file (a FIFO...) is refused as the regular-file reader refuses one. */
 function regularPath(out: PathOutcome, path: string): PathOutcome {
-  if (out.notRegular) {
-    throw invalidInput('ERR_KERNMOD_INVALID_SOURCE', `${path}: not a regular file`, { errno: -LINUX_ERRNO.EINVAL, path });
-  }
+  if (out.notRegular) throw notRegularFile(path);
   return out;
 }
 
