@@ -134,82 +134,80 @@ async function listOptAsync(path: string): Promise<string[] | undefined> {
   }
 }
 
-function join1(row: ProcModulesRow, s: ReturnType<typeof readSysSync>): LoadedModule {
-  const info: LoadedModule = {
-    name: row.name,
-    size: row.size,
-    refcnt: s.refcnt !== undefined ? Number(s.refcnt) : row.refcnt,
-    holders: s.holders ?? row.usedBy,
-    state: row.state,
-    address: row.address,
-    taint: s.taint ?? row.taint,
-    permanent: row.permanent,
-    parameters: s.parameters,
-  };
-  if (s.initstate !== undefined) info.initstate = s.initstate;
-  if (s.coresize !== undefined) info.coresize = Number(s.coresize);
-  if (s.initsize !== undefined) info.initsize = Number(s.initsize);
-  if (s.version !== undefined) info.version = s.version;
-  if (s.srcversion !== undefined) info.srcversion = s.srcversion;
-  return info;
+// The sysfs attributes read per module: what lsmod prints (coresize, refcnt) plus initstate, which tells
+// a module that vanished meanwhile; fields 'all' adds the rest. One list for the sync and async readers.
+const LSMOD_ATTRS = ['initstate', 'coresize', 'refcnt'] as const;
+const ALL_ATTRS = [...LSMOD_ATTRS, 'initsize', 'version', 'srcversion', 'taint'] as const;
+type Attr = (typeof ALL_ATTRS)[number];
+
+interface SysReading {
+  attrs: Partial<Record<Attr, string>>;
+  holders: string[] | undefined;
+  parameters: Record<string, string>;
 }
 
 interface Reading {
   withParams: boolean;
-  all: boolean;
+  attrs: readonly Attr[];
 }
 
 function reading(opts: StateOptions): Reading {
   const all = (opts.fields ?? 'all') === 'all';
-  return { withParams: opts.parameters ?? all, all };
+  return { withParams: opts.parameters ?? all, attrs: all ? ALL_ATTRS : LSMOD_ATTRS };
 }
 
-function readSysSync(sys: string, name: string, { withParams, all }: Reading) {
+/** The named attributes of a directory that could be read, by name. */
+function readAttrs(dir: string, names: readonly string[]): Record<string, string> {
+  const values = names.map((n) => readOpt(`${dir}/${n}`));
+  return readable(names, values);
+}
+async function readAttrsAsync(dir: string, names: readonly string[]): Promise<Record<string, string>> {
+  return readable(names, await Promise.all(names.map((n) => readOptAsync(`${dir}/${n}`))));
+}
+function readable(names: readonly string[], values: (string | undefined)[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  names.forEach((n, i) => {
+    const v = values[i];
+    if (v !== undefined) out[n] = v;
+  });
+  return out;
+}
+
+function readSysSync(sys: string, name: string, r: Reading): SysReading {
   const d = `${sys}/${name}`;
-  const parameters: Record<string, string> = {};
-  if (withParams) {
-    for (const p of listOpt(`${d}/parameters`) ?? []) {
-      const v = readOpt(`${d}/parameters/${p}`);
-      if (v !== undefined) parameters[p] = v;
-    }
-  }
-  return {
-    initstate: readOpt(`${d}/initstate`),
-    holders: listRawOpt(`${d}/holders`),
-    coresize: readOpt(`${d}/coresize`),
-    initsize: all ? readOpt(`${d}/initsize`) : undefined,
-    version: all ? readOpt(`${d}/version`) : undefined,
-    srcversion: all ? readOpt(`${d}/srcversion`) : undefined,
-    taint: all ? readOpt(`${d}/taint`) : undefined,
-    refcnt: readOpt(`${d}/refcnt`),
+  const params = r.withParams ? (listOpt(`${d}/parameters`) ?? []) : [];
+  return { attrs: readAttrs(d, r.attrs), holders: listRawOpt(`${d}/holders`), parameters: readAttrs(`${d}/parameters`, params) };
+}
+
+async function readSys(sys: string, name: string, r: Reading): Promise<SysReading> {
+  const d = `${sys}/${name}`;
+  const params = r.withParams ? ((await listOptAsync(`${d}/parameters`)) ?? []) : [];
+  const [attrs, holders, parameters] = await Promise.all([
+    readAttrsAsync(d, r.attrs),
+    listRawOptAsync(`${d}/holders`),
+    readAttrsAsync(`${d}/parameters`, params),
+  ]);
+  return { attrs, holders, parameters };
+}
+
+function join1(row: ProcModulesRow, { attrs: a, holders, parameters }: SysReading): LoadedModule {
+  const info: LoadedModule = {
+    name: row.name,
+    size: row.size,
+    refcnt: a.refcnt !== undefined ? Number(a.refcnt) : row.refcnt,
+    holders: holders ?? row.usedBy,
+    state: row.state,
+    address: row.address,
+    taint: a.taint ?? row.taint,
+    permanent: row.permanent,
     parameters,
   };
-}
-
-const skip = Promise.resolve(undefined);
-
-async function readSys(sys: string, name: string, { withParams, all }: Reading) {
-  const d = join(sys, name);
-  const parameters: Record<string, string> = {};
-  if (withParams) {
-    const names = (await listOptAsync(join(d, 'parameters'))) ?? [];
-    const values = await Promise.all(names.map((p) => readOptAsync(join(d, 'parameters', p))));
-    names.forEach((p, i) => {
-      const v = values[i];
-      if (v !== undefined) parameters[p] = v;
-    });
-  }
-  const [initstate, holders, coresize, initsize, version, srcversion, taint, refcnt] = await Promise.all([
-    readOptAsync(join(d, 'initstate')),
-    listRawOptAsync(join(d, 'holders')),
-    readOptAsync(join(d, 'coresize')),
-    all ? readOptAsync(join(d, 'initsize')) : skip,
-    all ? readOptAsync(join(d, 'version')) : skip,
-    all ? readOptAsync(join(d, 'srcversion')) : skip,
-    all ? readOptAsync(join(d, 'taint')) : skip,
-    readOptAsync(join(d, 'refcnt')),
-  ]);
-  return { initstate, holders, coresize, initsize, version, srcversion, taint, refcnt, parameters };
+  if (a.initstate !== undefined) info.initstate = a.initstate;
+  if (a.coresize !== undefined) info.coresize = Number(a.coresize);
+  if (a.initsize !== undefined) info.initsize = Number(a.initsize);
+  if (a.version !== undefined) info.version = a.version;
+  if (a.srcversion !== undefined) info.srcversion = a.srcversion;
+  return info;
 }
 
 /**
