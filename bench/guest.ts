@@ -1005,7 +1005,7 @@ async function stepLsmod(ctx: StepContext): Promise<void> {
     },
   ];
   const samples: Record<string, number[]> = { kmod: [], cli: [], lib: [], libSync: [], libParams: [] };
-  // `fields: 'lsmod'` reads what lsmod prints (coresize, refcnt, holders, + initstate); the default
+  // `fields: 'lsmod'` reads what lsmod prints (coresize, refcnt, holders); the default
   // (`full`) reads every attribute and the parameters.
   const libTime = async (full: boolean): Promise<number> => {
     const t1 = performance.now();
@@ -1056,10 +1056,7 @@ async function stepLsmod(ctx: StepContext): Promise<void> {
       t('lib', "listModules({ fields: 'lsmod' }), in-process"),
       kmod,
       {
-        notes: [
-          note,
-          `in-process, mean of ${REPS} calls per round; reads /proc/modules + sysfs coresize/refcnt/holders/initstate per module`,
-        ],
+        notes: [note, `in-process, mean of ${REPS} calls per round; reads /proc/modules + sysfs coresize/refcnt/holders per module`],
       },
     ),
     compare(

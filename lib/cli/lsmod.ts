@@ -45,7 +45,7 @@ export async function lsmodCommand(argv: string[], io: Io, root?: string): Promi
     // Sync, and only the attributes lsmod prints: a CLI has nothing to overlap the reads with, and
     // the thread-pool round trips cost more than the reads themselves.
     modules = listModulesSync({ ...(root ? { root } : {}), fields: json ? 'all' : 'lsmod', parameters: json }).filter(
-      (m) => m.initstate !== undefined,
+      (m) => m.coresize !== undefined,
     );
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

@@ -31,11 +31,12 @@ export interface LoadedModule {
    */
   holders: string[];
   state: string;
-  /** /sys/module/<name>/initstate: live | coming | going; undefined if it vanished. */
+  /** /sys/module/<name>/initstate: live | coming | going; undefined if it vanished or with fields 'lsmod'. */
   initstate?: string;
   address: bigint;
   taint: string;
   permanent: boolean;
+  /** Every loaded module has one in sysfs (as kmod's lsmod relies on): undefined if it vanished meanwhile. */
   coresize?: number;
   initsize?: number;
   version?: string;
@@ -51,8 +52,7 @@ export interface StateOptions {
   parameters?: boolean;
   /**
    * Which sysfs attributes to read per module: 'all' (default), or 'lsmod': only what lsmod prints —
-   * coresize, refcnt, holders — plus initstate, which tells a module that vanished meanwhile. Half the
-   * reads, for listings of many modules.
+   * coresize, refcnt, holders. Half the reads, for listings of many modules.
    */
   fields?: 'all' | 'lsmod';
 }
@@ -134,10 +134,10 @@ async function listOptAsync(path: string): Promise<string[] | undefined> {
   }
 }
 
-// The sysfs attributes read per module: what lsmod prints (coresize, refcnt) plus initstate, which tells
-// a module that vanished meanwhile; fields 'all' adds the rest. One list for the sync and async readers.
-const LSMOD_ATTRS = ['initstate', 'coresize', 'refcnt'] as const;
-const ALL_ATTRS = [...LSMOD_ATTRS, 'initsize', 'version', 'srcversion', 'taint'] as const;
+// The sysfs attributes read per module: what lsmod prints (coresize, refcnt); fields 'all' adds the rest.
+// One list for the sync and async readers.
+const LSMOD_ATTRS = ['coresize', 'refcnt'] as const;
+const ALL_ATTRS = [...LSMOD_ATTRS, 'initstate', 'initsize', 'version', 'srcversion', 'taint'] as const;
 type Attr = (typeof ALL_ATTRS)[number];
 
 interface SysReading {
