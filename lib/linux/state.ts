@@ -52,7 +52,7 @@ export interface StateOptions {
   parameters?: boolean;
   /**
    * Which sysfs attributes to read per module: 'all' (default), or 'lsmod': only what lsmod prints —
-   * coresize, refcnt, holders. Half the reads, for listings of many modules.
+   * coresize, refcnt, holders. A third of the reads or fewer, for listings of many modules.
    */
   fields?: 'all' | 'lsmod';
 }
