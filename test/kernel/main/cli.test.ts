@@ -1,8 +1,10 @@
-// The CLI in the real kernel: `kernmod insmod` / `kernmod rmmod` as a user runs them (compiled dist/).
+// The CLI in the real kernel: `kernmod insmod` / `kernmod rmmod` / `kernmod lsmod` as a user runs them
+// (compiled dist/).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kernelBackends, procModule, requireKernel, sysfs, testModules, unloadOurs } from '../helpers.js';
+import { Modprobe } from '../../../lib/modprobe/modprobe.js';
+import { holders, kernelBackends, procModule, requireKernel, sysfs, testModules, unloadOurs } from '../helpers.js';
 
 requireKernel();
 const { modules: m } = testModules();
@@ -44,5 +46,40 @@ describe.skipIf(!existsSync(cli))('kernmod insmod / rmmod (compiled CLI)', () =>
       ok: false,
       error: { code: 'EAGAIN', syscall: 'delete_module', module: 'kernmod_exporter' },
     });
+  });
+
+  // lsmod reads only coresize, refcnt and holders/ (fields 'lsmod'), listing holders/ with one readdir and
+  // again in the directory's own order when there are two or more: llc, held by stp and garp, is that case
+  // (6.1's sysfs lists stp first, not the sorted order: a listing that sorted fails here).
+  it("lsmod prints what kmod's lsmod prints, a module with two holders included; --json has the same rows", async () => {
+    const chain = ['8021q', 'garp', 'mrp', 'stp', 'llc'];
+    const mp = await Modprobe.open();
+    const probed = await mp.probe('8021q', { kernmod: km });
+    try {
+      expect(probed.ok).toBe(true);
+      run('insmod', m.exporter);
+      run('insmod', m.importer);
+      expect(holders('llc')).toHaveLength(2);
+      const ours = run('lsmod');
+      const kmod = spawnSync('lsmod', { encoding: 'utf8' });
+      expect(ours.status).toBe(0);
+      expect(ours.stderr).toBe('');
+      expect(ours.stdout).toBe(kmod.stdout);
+      expect(kmod.stdout).toMatch(/^llc +\d+ +2 (stp,garp|garp,stp)$/m);
+
+      type Row = { name: string; coresize: number; refcnt: number; holders: string[] };
+      const rows = JSON.parse(run('lsmod', '--json').stdout) as Row[];
+      const columns = (r: Row) => [r.name, String(r.coresize), String(r.refcnt), ...(r.holders.length ? [r.holders.join(',')] : [])];
+      expect(rows.map(columns)).toEqual(
+        kmod.stdout
+          .trimEnd()
+          .split('\n')
+          .slice(1)
+          .map((l) => l.split(/ +/)),
+      );
+    } finally {
+      unloadOurs(km);
+      for (const name of chain) if (procModule(name)) km.unloadModuleSync(name);
+    }
   });
 });
