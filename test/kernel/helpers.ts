@@ -59,6 +59,12 @@ export function procModule(name: string): ProcModule | undefined {
   return procModules().find((m) => m.name === name);
 }
 
+/**
+ * 802.1Q VLAN support: small, a module in both Debian kernels, and a chain of five, listed so that each
+ * module comes before its dependencies (an unload order): 8021q -> garp, mrp; garp -> stp, llc; stp -> llc.
+ */
+export const CHAIN_8021Q: readonly string[] = ['8021q', 'garp', 'mrp', 'stp', 'llc'];
+
 export function sysfs(path: string): string {
   return readFileSync(join('/sys/module', path), 'utf8').replace(/\n$/, '');
 }

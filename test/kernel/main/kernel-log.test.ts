@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { KernmodError } from '../../../lib/errors.js';
-import { kernelBackends, kmsgMark, kmsgSince, procModule, requireKernel, testModules, unloadOurs } from '../helpers.js';
+import { CHAIN_8021Q, kernelBackends, kmsgMark, kmsgSince, procModule, requireKernel, testModules, unloadOurs } from '../helpers.js';
 
 requireKernel();
 const { modules: m } = testModules();
@@ -23,7 +23,7 @@ function debianModule(name: string): string | undefined {
 }
 
 const count = (lines: string[], text: string) => lines.filter((l) => l.includes(text)).length;
-const DEBIAN = ['8021q', 'garp', 'mrp', 'stp', 'llc', 'dummy', 'loop'];
+const DEBIAN = [...CHAIN_8021Q, 'dummy', 'loop'];
 
 /** kernmod_fail compressed as kbuild does (CRC32, 1 MiB dictionary), in the guest's tmpfs. */
 function failXz(): string {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Modprobe } from '../../../lib/modprobe/modprobe.js';
 import type { StepResult } from '../../../lib/modprobe/probe.js';
-import { holders, kernelBackends, procModule, requireKernel, testModules, unloadOurs } from '../helpers.js';
+import { CHAIN_8021Q, holders, kernelBackends, procModule, requireKernel, testModules, unloadOurs } from '../helpers.js';
 
 requireKernel();
 const { modules: m } = testModules();
@@ -30,12 +30,8 @@ const io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.wri
 process.exitCode = await modprobeCommand(process.argv.slice(1), km, io);
 `;
 
-// 802.1Q VLAN support: small, a module in both Debian kernels, and a chain of five:
-// 8021q -> garp, mrp; garp -> stp, llc; stp -> llc.
-const CHAIN = ['8021q', 'garp', 'mrp', 'stp', 'llc'];
-
 function unloadChain(): void {
-  for (const name of CHAIN) if (procModule(name)) spawnSync('rmmod', [name]);
+  for (const name of CHAIN_8021Q) if (procModule(name)) spawnSync('rmmod', [name]);
 }
 
 function tmp(): string {
@@ -51,24 +47,24 @@ describe.each(kernelBackends())('modprobe on a real kernel: $label backend', ({ 
 
   it('probe loads a Debian module and its dependency chain in a valid order; remove takes them all out', async () => {
     expect(existsSync(`${moddir}/modules.dep.bin`)).toBe(true);
-    for (const name of CHAIN) expect(procModule(name), `${name} must not be loaded before the test`).toBeUndefined();
+    for (const name of CHAIN_8021Q) expect(procModule(name), `${name} must not be loaded before the test`).toBeUndefined();
     const mp = await Modprobe.open();
     const plan = mp.resolve('8021q');
     expect(plan.modules).toHaveLength(1);
-    expect(plan.modules[0]!.steps.map((s) => s.module).sort()).toEqual([...CHAIN].sort());
+    expect(plan.modules[0]!.steps.map((s) => s.module).sort()).toEqual([...CHAIN_8021Q].sort());
 
     const r = await mp.probe('8021q', { kernmod: km });
     expect(r.error).toBeUndefined();
     expect(r.ok).toBe(true);
     const step = Object.fromEntries(r.steps.map((s) => [s.module, s])) as Record<string, StepResult>;
-    for (const name of CHAIN) {
+    for (const name of CHAIN_8021Q) {
       expect(step[name]).toMatchObject({ action: 'insmod', outcome: 'done' });
       expect(procModule(name)?.state).toBe('Live');
     }
     // Every module the kernel says uses X (X's holders) started loading only after X had finished.
-    for (const name of CHAIN) {
+    for (const name of CHAIN_8021Q) {
       for (const h of holders(name)) {
-        expect(CHAIN).toContain(h);
+        expect(CHAIN_8021Q).toContain(h);
         expect(step[h]!.startedAt).toBeGreaterThanOrEqual(step[name]!.startedAt + step[name]!.ms);
       }
     }
@@ -91,7 +87,7 @@ describe.each(kernelBackends())('modprobe on a real kernel: $label backend', ({ 
       ['mrp', 'done'],
       ['llc', 'done'],
     ]);
-    for (const name of CHAIN) expect(procModule(name)).toBeUndefined();
+    for (const name of CHAIN_8021Q) expect(procModule(name)).toBeUndefined();
   });
 
   it('loads our importer/exporter pair through a generated module directory (text modules.dep only)', async () => {
@@ -180,10 +176,10 @@ describe.skipIf(!existsSync(cli))('kernmod modprobe (compiled CLI) next to kmod 
 
   it('loads and removes with exit 0 and no output, like kmod; kmod then agrees it is loaded', () => {
     expect(run('8021q')).toMatchObject({ status: 0, stdout: '', stderr: '' });
-    for (const name of CHAIN) expect(procModule(name)?.state).toBe('Live');
+    for (const name of CHAIN_8021Q) expect(procModule(name)?.state).toBe('Live');
     // kmod's modprobe sees them loaded: -n -v prints nothing left to do
     expect(spawnSync('modprobe', ['-n', '-v', '8021q'], { encoding: 'utf8' }).stdout).toBe('');
     expect(run('-r', '8021q')).toMatchObject({ status: 0, stdout: '', stderr: '' });
-    for (const name of CHAIN) expect(procModule(name)).toBeUndefined();
+    for (const name of CHAIN_8021Q) expect(procModule(name)).toBeUndefined();
   });
 });

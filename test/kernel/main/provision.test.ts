@@ -8,13 +8,12 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MARKER } from '../../../lib/provision/render.js';
-import { procModule, requireKernel, sysfs } from '../helpers.js';
+import { CHAIN_8021Q, procModule, requireKernel, sysfs } from '../helpers.js';
 
 requireKernel();
 const cli = new URL('../../../dist/lib/cli/main.js', import.meta.url).pathname;
 const LOAD_DIR = '/etc/modules-load.d';
 const CONFIG_DIR = '/etc/modprobe.d';
-const CHAIN_8021Q = ['8021q', 'garp', 'mrp', 'stp', 'llc'];
 const OURS = ['loop', 'dummy', 'pcspkr', 'dm_mod', ...CHAIN_8021Q];
 
 function sh(cmd: string, ...args: string[]) {
